@@ -1,0 +1,1 @@
+//! Recorder: a hidden subscriber that writes sessions to disk. Arrives with issue 7.

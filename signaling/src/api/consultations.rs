@@ -1,0 +1,456 @@
+//! Consultations: request, schedule, run, report — and the room token to join one.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiJson, ApiQuery, Session, page_bounds};
+use crate::auth::Grants;
+use crate::consult::lifecycle::{self, Action, RequestInput};
+use crate::consult::model::{Consultation, Kind, RecordingPolicy, Role, Status, UserView};
+use crate::error::AppError;
+use crate::ids::{ConsultationId, UserId};
+use crate::service::{self, not_found};
+use crate::state::AppState;
+use crate::store::{AuditEntry, ConsultationQuery};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/consultations", post(request).get(list))
+        .route("/consultations/{id}", get(get_one))
+        .route("/consultations/{id}/report", get(report))
+        .route("/consultations/{id}/join", post(join))
+        .route("/consultations/{id}/{action}", post(act))
+        .route("/specialists/{id}/bookings", get(bookings))
+}
+
+fn parse_cid(raw: &str) -> Result<ConsultationId, AppError> {
+    ConsultationId::parse(raw).ok_or_else(not_found)
+}
+
+fn can_see(s: &Session, c: &Consultation) -> bool {
+    c.involves(&s.user.id) || s.user.role == Role::Coordinator
+}
+
+async fn load_visible(st: &AppState, s: &Session, id: &str) -> Result<Consultation, AppError> {
+    let id = parse_cid(id)?;
+    match st.store.get_consultation(&id).await? {
+        Some(c) if can_see(s, &c) => Ok(c),
+        _ => Err(not_found()),
+    }
+}
+
+/// Every user named in a request must exist; specialists must be specialists.
+async fn check_users(st: &AppState, ids: &[UserId], role: Option<Role>) -> Result<(), AppError> {
+    for id in ids {
+        match st.store.get_user(id).await? {
+            Some(u) if !u.disabled && role.is_none_or(|r| u.role == r) => {}
+            Some(_) if role == Some(Role::Specialist) => {
+                return Err(
+                    AppError::invalid(format!("user {id} is not an active specialist"))
+                        .with_details(json!({ "user": id })),
+                );
+            }
+            _ => {
+                return Err(
+                    AppError::invalid(format!("user {id} does not exist or is disabled"))
+                        .with_details(json!({ "user": id })),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn request(
+    State(st): State<AppState>,
+    s: Session,
+    ApiJson(input): ApiJson<RequestInput>,
+) -> Result<(StatusCode, Json<Consultation>), AppError> {
+    check_users(&st, &input.participants, None).await?;
+    let actor = s.actor();
+    let now = Timestamp::now();
+    let c = lifecycle::new_request(&actor, s.user.site_id.clone(), input, now, &st.rules)?;
+    let mut audit = vec![service::audit_for(&actor, "request", &c, now)];
+    if c.status == Status::Live {
+        audit.push(service::audit_for(&actor, "emergency_opened", &c, now));
+        tracing::warn!(consultation = %c.id, "emergency consultation opened");
+    }
+    st.store.commit_consultation(&c, None, &audit).await?;
+    st.metrics
+        .transitions
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Comma-separated statuses.
+    status: Option<String>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    mine: Option<bool>,
+    order: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+async fn list(
+    State(st): State<AppState>,
+    s: Session,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, AppError> {
+    let (offset, limit) = page_bounds(q.offset, q.limit)?;
+    let mut statuses = Vec::new();
+    for part in q
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|p| !p.is_empty())
+    {
+        statuses.push(
+            Status::parse(part)
+                .ok_or_else(|| AppError::invalid(format!("unknown status {part}")))?,
+        );
+    }
+    if let (Some(f), Some(t)) = (q.from, q.to)
+        && t <= f
+    {
+        return Err(AppError::invalid("to must be after from"));
+    }
+    let ascending = match q.order.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(_) => return Err(AppError::invalid("order is asc or desc")),
+    };
+    // The consultation centre sees the whole queue; everyone else only their own.
+    let everyone = s.user.role == Role::Coordinator && !q.mine.unwrap_or(false);
+    let query = ConsultationQuery {
+        statuses,
+        from: q.from,
+        to: q.to,
+        involving: (!everyone).then(|| s.user.id.clone()),
+        ascending,
+        offset,
+        limit,
+    };
+    let page = st.store.list_consultations(&query).await?;
+    Ok(Json(
+        json!({ "items": page.items, "total": page.total, "next_offset": page.next_offset }),
+    ))
+}
+
+async fn get_one(
+    State(st): State<AppState>,
+    s: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Consultation>, AppError> {
+    Ok(Json(load_visible(&st, &s, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    specialists: Vec<UserId>,
+    start: Timestamp,
+    duration_minutes: u32,
+    #[serde(default)]
+    recording: Option<RecordingPolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RescheduleBody {
+    start: Timestamp,
+    duration_minutes: u32,
+    #[serde(default)]
+    specialists: Option<Vec<UserId>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecialistsBody {
+    specialists: Vec<UserId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParticipantsBody {
+    participants: Vec<UserId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpinionBody {
+    text: String,
+    #[serde(default)]
+    sign: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanBody {
+    text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+fn body<T: for<'de> Deserialize<'de>>(raw: &axum::body::Bytes) -> Result<T, AppError> {
+    // Steps without parameters accept an empty body as `{}`.
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return super::parse_json(&axum::body::Bytes::from_static(b"{}"));
+    }
+    super::parse_json(raw)
+}
+
+/// `POST /v1/consultations/{id}/{action}`: one lifecycle step.
+async fn act(
+    State(st): State<AppState>,
+    s: Session,
+    Path((id, action)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    raw: axum::body::Bytes,
+) -> Result<Json<Consultation>, AppError> {
+    let id = parse_cid(&id)?;
+    if raw.len() > st.config.limits.http_body_bytes {
+        return Err(AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "request body too large",
+        ));
+    }
+    let has_body = !raw.iter().all(u8::is_ascii_whitespace);
+    let json_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if has_body && !json_type {
+        return Err(AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ));
+    }
+    let action = match action.as_str() {
+        "accept" => {
+            let b: AcceptBody = body(&raw)?;
+            check_users(&st, &b.specialists, Some(Role::Specialist)).await?;
+            Action::Accept {
+                specialists: b.specialists,
+                start: b.start,
+                duration_minutes: b.duration_minutes,
+                recording: b.recording,
+            }
+        }
+        "reject" => Action::Reject {
+            reason: body::<ReasonBody>(&raw)?.reason,
+        },
+        "reschedule" => {
+            let b: RescheduleBody = body(&raw)?;
+            if let Some(sp) = &b.specialists {
+                check_users(&st, sp, Some(Role::Specialist)).await?;
+            }
+            Action::Reschedule {
+                start: b.start,
+                duration_minutes: b.duration_minutes,
+                specialists: b.specialists,
+            }
+        }
+        "assign" => {
+            let b: SpecialistsBody = body(&raw)?;
+            check_users(&st, &b.specialists, Some(Role::Specialist)).await?;
+            Action::Assign {
+                specialists: b.specialists,
+            }
+        }
+        "invite" => {
+            let b: ParticipantsBody = body(&raw)?;
+            check_users(&st, &b.participants, None).await?;
+            Action::Invite {
+                participants: b.participants,
+            }
+        }
+        "cancel" => Action::Cancel {
+            reason: body::<ReasonBody>(&raw)?.reason,
+        },
+        "start" => {
+            body::<Empty>(&raw)?;
+            Action::Start
+        }
+        "end" => {
+            body::<Empty>(&raw)?;
+            Action::End
+        }
+        "no_show" => {
+            body::<Empty>(&raw)?;
+            Action::NoShow
+        }
+        "opinion" => {
+            let b: OpinionBody = body(&raw)?;
+            Action::Opinion {
+                text: b.text,
+                sign: b.sign,
+            }
+        }
+        "plan" => Action::Plan {
+            text: body::<PlanBody>(&raw)?.text,
+        },
+        _ => {
+            return Err(AppError::not_found(
+                "no_such_endpoint",
+                "no such consultation action",
+            ));
+        }
+    };
+    let ends = matches!(action, Action::End);
+    let c = service::transition(&st.store, &st.rules, &st.metrics, &id, &s.actor(), action).await?;
+    if ends {
+        st.hub.end_room(&c.id, s.user.id.as_str()).await;
+    }
+    Ok(Json(c))
+}
+
+/// Everyone involved reads the report; the consultation centre too.
+async fn report(
+    State(st): State<AppState>,
+    s: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let c = load_visible(&st, &s, &id).await?;
+    let mut people = Vec::new();
+    for u in c.involved_users() {
+        if let Some(u) = st.store.get_user(&u).await? {
+            people.push(UserView::from(&u));
+        }
+    }
+    let site = match &c.requester_site {
+        Some(id) => st.store.get_site(id).await?,
+        None => None,
+    };
+    Ok(Json(
+        json!({ "consultation": c, "people": people, "requester_site": site }),
+    ))
+}
+
+/// A room token for a participant, only inside the join window.
+async fn join(
+    State(st): State<AppState>,
+    s: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let id = parse_cid(&id)?;
+    let c = st
+        .store
+        .get_consultation(&id)
+        .await?
+        .ok_or_else(not_found)?;
+    if !c.involves(&s.user.id) {
+        return Err(if s.user.role == Role::Coordinator {
+            AppError::forbidden(
+                "not_participant",
+                "you are not a participant of this consultation",
+            )
+        } else {
+            not_found()
+        });
+    }
+    let now = Timestamp::now();
+    match c.status {
+        Status::Live => {}
+        Status::Scheduled => {
+            let (start, end) = c.slot().ok_or_else(AppError::internal)?;
+            let opens_at =
+                start - SignedDuration::from_mins(i64::from(st.rules.join_early_minutes));
+            if now < opens_at {
+                return Err(AppError::forbidden(
+                    "join_window_not_open",
+                    "the consultation room is not open yet",
+                )
+                .with_details(json!({ "opens_at": opens_at, "start": start })));
+            }
+            if now >= end {
+                return Err(AppError::forbidden(
+                    "join_window_closed",
+                    "the time for this consultation has passed",
+                ));
+            }
+        }
+        Status::Requested => {
+            return Err(AppError::forbidden(
+                "join_window_not_open",
+                "the consultation has not been scheduled yet",
+            ));
+        }
+        _ => {
+            return Err(
+                AppError::forbidden("join_window_closed", "this consultation is over")
+                    .with_details(json!({ "status": c.status })),
+            );
+        }
+    }
+    let host = c.is_host(&s.user.id);
+    // Trainees watch a teaching broadcast; viewers never publish.
+    let audience = s.user.role == Role::Viewer || (c.kind == Kind::Teaching && !host);
+    let grants = Grants {
+        can_publish: !audience,
+        can_subscribe: true,
+        can_publish_data: true,
+        can_record: host && c.recording != RecordingPolicy::Off,
+        room_admin: host,
+        hidden: false,
+    };
+    let ttl = st.config.auth.room_token_ttl_secs;
+    let (token, expires_at) = st.keys.room(
+        s.user.id.as_str(),
+        &s.user.display_name,
+        &c.id,
+        grants,
+        ttl,
+        now,
+    );
+    st.audit.record(
+        AuditEntry::new(s.user.id.as_str(), "consultation.join_token", now).consultation(&c.id),
+    );
+    Ok(Json(json!({
+        "token": token,
+        "expires_at": expires_at,
+        "room": c.id,
+        "identity": s.user.id,
+        "grants": grants,
+        "signaling_path": "/v1/rtc",
+        "protocol_version": crate::rtc::protocol::PROTOCOL_VERSION,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BookingQuery {}
+
+/// A specialist's busy slots (ids and times only), for the coordinator's calendar.
+async fn bookings(
+    State(st): State<AppState>,
+    s: Session,
+    Path(id): Path<String>,
+    ApiQuery(_q): ApiQuery<BookingQuery>,
+) -> Result<Json<Value>, AppError> {
+    let id =
+        UserId::parse(&id).ok_or_else(|| AppError::not_found("user_not_found", "no such user"))?;
+    if s.user.id != id {
+        s.require(&[Role::Coordinator, Role::Admin])?;
+    }
+    Ok(Json(json!({ "items": st.store.bookings(&id).await? })))
+}

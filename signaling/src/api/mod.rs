@@ -1,0 +1,227 @@
+//! The HTTP API under `/v1`, plus health, readiness and metrics. Endpoints are listed in
+//! `docs/api.md`.
+
+pub mod accounts;
+pub mod consultations;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::auth::{TokenError, TokenType};
+use crate::consult::lifecycle::Actor;
+use crate::consult::model::{Role, User};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn router(st: AppState) -> Router {
+    let v1 = Router::new()
+        .merge(accounts::routes())
+        .merge(consultations::routes())
+        .route("/rtc", get(crate::rtc::session::upgrade))
+        .fallback(|| async { AppError::not_found("no_such_endpoint", "no such endpoint") });
+    Router::new()
+        .nest("/v1", v1)
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(crate::web::routes())
+        .layer(axum::middleware::from_fn_with_state(st.clone(), guard))
+        .with_state(st)
+}
+
+async fn readyz(State(st): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+    st.store.ping().await?;
+    Ok(Json(json!({ "status": "ready" })))
+}
+
+async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
+}
+
+/// Per-IP rate limit, body limit and response counting, for every route.
+async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let exempt = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
+    if !exempt && !st.http_limiter.take(&ip, Instant::now()) {
+        st.metrics
+            .http_rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let resp = AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; slow down",
+        )
+        .into_response();
+        st.metrics.http(resp.status().as_u16());
+        return resp;
+    }
+    let resp = next.run(req).await;
+    st.metrics.http(resp.status().as_u16());
+    resp
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// A JSON body with our own errors: size limit, content type, syntax and shape each get a code.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, AppError> {
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json_type {
+            return Err(AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send Content-Type: application/json",
+            ));
+        }
+        let limit = st.config.limits.http_body_bytes;
+        let body = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| {
+                AppError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("request bodies are limited to {limit} bytes"),
+                )
+            })?;
+        parse_json(&body).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
+    serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => AppError::invalid(e.to_string()),
+            Category::Syntax | Category::Eof | Category::Io => {
+                AppError::bad_request("malformed_json", e.to_string())
+            }
+        }
+    })
+}
+
+/// The signed-in user, from `Authorization: Bearer <session token>`. The user is read again
+/// from the store on each request, so a disabled account or a logout takes effect at once.
+pub struct Session {
+    pub user: User,
+}
+
+impl Session {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: self.user.id.clone(),
+            role: self.user.role,
+        }
+    }
+    pub fn require(&self, roles: &[Role]) -> Result<(), AppError> {
+        if roles.contains(&self.user.role) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(
+                "forbidden_role",
+                "your role may not do this",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, AppError> {
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            AppError::unauthorized("token_missing", "sign in first (Authorization: Bearer)")
+        })?;
+        let claims = st
+            .keys
+            .verify_session(token, TokenType::Session)
+            .map_err(|e| match e {
+                TokenError::Expired => AppError::unauthorized(
+                    "token_expired",
+                    "the session has expired; refresh or sign in again",
+                ),
+                _ => AppError::unauthorized("invalid_token", "the session token is not valid"),
+            })?;
+        let user = st
+            .store
+            .get_user(&claims.sub)
+            .await?
+            .filter(|u| !u.disabled && u.token_generation == claims.generation)
+            .ok_or_else(|| {
+                AppError::unauthorized(
+                    "session_revoked",
+                    "this session is no longer valid; sign in again",
+                )
+            })?;
+        Ok(Session { user })
+    }
+}
+
+/// Offset paging parameters shared by the list endpoints.
+pub fn page_bounds(
+    offset: Option<usize>,
+    limit: Option<usize>,
+) -> Result<(usize, usize), AppError> {
+    let limit = limit.unwrap_or(50);
+    if limit == 0 || limit > 200 {
+        return Err(AppError::invalid("limit must be between 1 and 200"));
+    }
+    Ok((offset.unwrap_or(0), limit))
+}
+
+/// Query strings with our own errors (axum's default rejection is plain text).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let q = parts.uri.query().unwrap_or_default();
+        serde_urlencoded_like(q).map(ApiQuery)
+    }
+}
+
+fn serde_urlencoded_like<T: DeserializeOwned>(q: &str) -> Result<T, AppError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| AppError::invalid("bad query string"))?,
+    )
+    .map(|axum::extract::Query(v)| v)
+    .map_err(|e| AppError::invalid(format!("query: {}", e.body_text())))
+}

@@ -1,0 +1,212 @@
+//! Passwords, tokens and grants.
+//!
+//! Three kinds of JWT, all HS256 with the server's secret, told apart by `typ`:
+//! `session` (API calls, minutes), `refresh` (gets a new session, hours) and `room`
+//! (opens the signaling socket of one consultation, with grants).
+
+pub mod password;
+pub mod secret;
+
+use jiff::Timestamp;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::consult::model::Role;
+use crate::ids::{ConsultationId, UserId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenType {
+    Session,
+    Refresh,
+    Room,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionClaims {
+    pub sub: UserId,
+    pub role: Role,
+    pub typ: TokenType,
+    /// The user's token generation when issued; a bump (logout, password change) revokes.
+    #[serde(rename = "gen")]
+    pub generation: u64,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// What a room token lets its holder do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Grants {
+    pub can_publish: bool,
+    pub can_subscribe: bool,
+    pub can_publish_data: bool,
+    pub can_record: bool,
+    pub room_admin: bool,
+    pub hidden: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoomClaims {
+    /// The participant's identity in the room: a user id, or a name given to `huizhen token`.
+    pub sub: String,
+    pub name: String,
+    pub room: ConsultationId,
+    pub grants: Grants,
+    pub typ: TokenType,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid")]
+    Invalid,
+    #[error("wrong kind of token")]
+    WrongType,
+}
+
+pub struct Keys {
+    enc: EncodingKey,
+    dec: DecodingKey,
+}
+
+impl Keys {
+    pub fn from_secret(secret: &[u8]) -> Self {
+        Self {
+            enc: EncodingKey::from_secret(secret),
+            dec: DecodingKey::from_secret(secret),
+        }
+    }
+
+    fn encode<T: Serialize>(&self, claims: &T) -> String {
+        // HS256 over our own claims cannot fail.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.enc).unwrap_or_default()
+    }
+
+    fn decode<T: for<'de> Deserialize<'de>>(&self, token: &str) -> Result<T, TokenError> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = 5;
+        v.required_spec_claims = ["exp", "sub"].into_iter().map(String::from).collect();
+        jsonwebtoken::decode::<T>(token, &self.dec, &v)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+
+    pub fn session(
+        &self,
+        user: &UserId,
+        role: Role,
+        generation: u64,
+        typ: TokenType,
+        ttl_secs: u64,
+        now: Timestamp,
+    ) -> (String, Timestamp) {
+        let exp = now.as_second() + ttl_secs as i64;
+        let claims = SessionClaims {
+            sub: user.clone(),
+            role,
+            typ,
+            generation,
+            iat: now.as_second(),
+            exp,
+        };
+        (
+            self.encode(&claims),
+            Timestamp::from_second(exp).unwrap_or(now),
+        )
+    }
+
+    pub fn verify_session(&self, token: &str, typ: TokenType) -> Result<SessionClaims, TokenError> {
+        let c: SessionClaims = self.decode(token)?;
+        if c.typ != typ {
+            return Err(TokenError::WrongType);
+        }
+        Ok(c)
+    }
+
+    pub fn room(
+        &self,
+        identity: &str,
+        name: &str,
+        room: &ConsultationId,
+        grants: Grants,
+        ttl_secs: u64,
+        now: Timestamp,
+    ) -> (String, Timestamp) {
+        let exp = now.as_second() + ttl_secs as i64;
+        let claims = RoomClaims {
+            sub: identity.to_owned(),
+            name: name.to_owned(),
+            room: room.clone(),
+            grants,
+            typ: TokenType::Room,
+            iat: now.as_second(),
+            exp,
+        };
+        (
+            self.encode(&claims),
+            Timestamp::from_second(exp).unwrap_or(now),
+        )
+    }
+
+    pub fn verify_room(&self, token: &str) -> Result<RoomClaims, TokenError> {
+        let c: RoomClaims = self.decode(token)?;
+        if c.typ != TokenType::Room {
+            return Err(TokenError::WrongType);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_are_told_apart() {
+        let k = Keys::from_secret(b"0123456789abcdef0123456789abcdef");
+        let now = Timestamp::now();
+        let (t, _) = k.session(
+            &UserId("u".into()),
+            Role::Doctor,
+            3,
+            TokenType::Session,
+            60,
+            now,
+        );
+        assert_eq!(
+            k.verify_session(&t, TokenType::Session).unwrap().generation,
+            3
+        );
+        assert_eq!(
+            k.verify_session(&t, TokenType::Refresh).unwrap_err(),
+            TokenError::WrongType
+        );
+        assert_eq!(k.verify_room(&t).unwrap_err(), TokenError::Invalid);
+        let other = Keys::from_secret(b"another-secret-another-secret-xx");
+        assert_eq!(
+            other.verify_session(&t, TokenType::Session).unwrap_err(),
+            TokenError::Invalid
+        );
+        let old = now - jiff::SignedDuration::from_hours(1);
+        let (t, _) = k.session(
+            &UserId("u".into()),
+            Role::Doctor,
+            3,
+            TokenType::Session,
+            60,
+            old,
+        );
+        assert_eq!(
+            k.verify_session(&t, TokenType::Session).unwrap_err(),
+            TokenError::Expired
+        );
+    }
+}

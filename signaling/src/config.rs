@@ -1,0 +1,299 @@
+//! Configuration: built-in defaults < TOML file < `HUIZHEN_*` environment < command-line flags.
+//! Every key is documented in `deploy/huizhen.sample.toml`; unknown keys are an error, so a
+//! typo never silently falls back to a default.
+//!
+//! Environment names: `HUIZHEN_<KEY>` for top-level keys and `HUIZHEN_<SECTION>__<KEY>` for
+//! keys in a section, e.g. `HUIZHEN_LISTEN=0.0.0.0:8080`, `HUIZHEN_LIMITS__WS_MESSAGE_BYTES=8192`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP API and signaling listen on.
+    pub listen: SocketAddr,
+    /// Where the embedded store and the generated signing key live.
+    pub data_dir: PathBuf,
+    /// `embedded`, or a Redis URL such as `redis://127.0.0.1:6379/0`.
+    pub store: String,
+    /// Prefix for every Redis key, so several deployments can share one Redis.
+    pub redis_prefix: String,
+    /// HMAC secret for tokens. Empty: generated once and kept in `data_dir/secret.key`.
+    /// Several nodes sharing one Redis must all be given the same secret.
+    pub jwt_secret: String,
+    /// Log filter (tracing `EnvFilter` syntax).
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub auth: AuthConfig,
+    pub consultation: ConsultationConfig,
+    pub limits: Limits,
+    pub signaling: SignalingConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Lifetime of an API session token.
+    pub session_ttl_secs: u64,
+    /// Lifetime of a refresh token.
+    pub refresh_ttl_secs: u64,
+    /// Lifetime of a room token: it is only needed to open the signaling socket.
+    pub room_token_ttl_secs: u64,
+    /// Failed logins per username per minute before further attempts get 429.
+    pub max_failed_logins_per_minute: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsultationConfig {
+    /// How early before the start participants may join (and the host may start).
+    pub join_early_minutes: u32,
+    /// Slot length booked for an emergency, which has no scheduled end.
+    pub emergency_duration_minutes: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest accepted HTTP request body.
+    pub http_body_bytes: usize,
+    /// Sustained requests per second per client IP (0 = no limit), and the burst above it.
+    pub http_requests_per_second: u32,
+    pub http_burst: u32,
+    /// Largest signaling message.
+    pub ws_message_bytes: usize,
+    /// Sustained signaling messages per second per socket, and the burst above it.
+    pub ws_messages_per_second: u32,
+    pub ws_burst: u32,
+    /// Limit breaches after which the socket is closed.
+    pub ws_breaches_before_close: u32,
+    /// Participants (including the lobby) per room.
+    pub room_participants: usize,
+    /// Longest chat message, in characters.
+    pub chat_chars: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalingConfig {
+    /// How long a participant whose socket dropped stays in the room as `reconnecting`.
+    pub reconnect_grace_secs: u64,
+    /// Seconds a new socket has to send its `hello`.
+    pub hello_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./huizhen-data"),
+            store: "embedded".into(),
+            redis_prefix: "hz:".into(),
+            jwt_secret: String::new(),
+            log: "info".into(),
+            log_format: "text".into(),
+            auth: AuthConfig::default(),
+            consultation: ConsultationConfig::default(),
+            limits: Limits::default(),
+            signaling: SignalingConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: 900,
+            refresh_ttl_secs: 12 * 3600,
+            room_token_ttl_secs: 600,
+            max_failed_logins_per_minute: 5,
+        }
+    }
+}
+
+impl Default for ConsultationConfig {
+    fn default() -> Self {
+        Self {
+            join_early_minutes: 15,
+            emergency_duration_minutes: 60,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            http_body_bytes: 64 * 1024,
+            http_requests_per_second: 50,
+            http_burst: 200,
+            ws_message_bytes: 16 * 1024,
+            ws_messages_per_second: 20,
+            ws_burst: 40,
+            ws_breaches_before_close: 5,
+            room_participants: 300,
+            chat_chars: 2000,
+        }
+    }
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        Self {
+            reconnect_grace_secs: 30,
+            hello_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("environment variable {0}: expected HUIZHEN_<KEY> or HUIZHEN_<SECTION>__<KEY>")]
+    EnvName(String),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+fn set_path(root: &mut toml::Table, path: &[String], value: toml::Value) {
+    let mut table = root;
+    for part in &path[..path.len() - 1] {
+        let entry = table
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(t) = entry else {
+            unreachable!("just made a table")
+        };
+        table = t;
+    }
+    table.insert(path[path.len() - 1].clone(), value);
+}
+
+/// A value from the environment or a flag: a TOML literal if it parses as one (numbers,
+/// booleans), otherwise the plain string.
+fn scalar(raw: &str) -> toml::Value {
+    let parsed: Result<toml::Table, _> = format!("v = {raw}").parse();
+    match parsed.ok().and_then(|mut t| t.remove("v")) {
+        Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => v,
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+impl Config {
+    /// Layers the sources. `overrides` are `(dotted.key, value)` pairs from flags.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[(&str, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut root = toml::Table::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.into(),
+                source,
+            })?;
+            root = text.parse().map_err(|source| ConfigError::Parse {
+                path: path.into(),
+                source,
+            })?;
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("HUIZHEN_") else {
+                continue;
+            };
+            if rest == "CONFIG" {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            if path.iter().any(|p| p.is_empty()) {
+                return Err(ConfigError::EnvName(name));
+            }
+            set_path(&mut root, &path, scalar(&value));
+        }
+        for (key, value) in overrides {
+            let path: Vec<String> = key.split('.').map(str::to_owned).collect();
+            set_path(&mut root, &path, scalar(value));
+        }
+        let config: Config = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.store != "embedded"
+            && !self.store.starts_with("redis://")
+            && !self.store.starts_with("rediss://")
+        {
+            return bad("store must be `embedded` or a redis:// URL");
+        }
+        if self.auth.session_ttl_secs == 0 || self.auth.room_token_ttl_secs == 0 {
+            return bad("token lifetimes must be positive");
+        }
+        if self.limits.http_body_bytes < 1024 || self.limits.ws_message_bytes < 1024 {
+            return bad("body and message limits must be at least 1024 bytes");
+        }
+        if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 32 {
+            return bad("jwt_secret must be at least 32 characters");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return bad("log_format must be `text` or `json`");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let dir = std::env::temp_dir().join(format!("hz-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nstore = \"embedded\"\n[limits]\nchat_chars = 10\nws_burst = 3\n").unwrap();
+        let env = vec![
+            ("HUIZHEN_LISTEN".to_string(), "127.0.0.1:2".to_string()),
+            ("HUIZHEN_LIMITS__CHAT_CHARS".to_string(), "20".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ];
+        let c = Config::load(Some(&file), env, &[("listen", "127.0.0.1:3".into())]).unwrap();
+        assert_eq!(c.listen.port(), 3);
+        assert_eq!(c.limits.chat_chars, 20);
+        assert_eq!(c.limits.ws_burst, 3);
+        assert_eq!(c.limits.ws_messages_per_second, 20);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let env = vec![("HUIZHEN_LISTN".to_string(), "x".to_string())];
+        assert!(matches!(
+            Config::load(None, env, &[]),
+            Err(ConfigError::Invalid(_))
+        ));
+        let env = vec![("HUIZHEN_STORE".to_string(), "postgres://x".to_string())];
+        assert!(matches!(
+            Config::load(None, env, &[]),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,694 @@
+//! The consultation lifecycle as a pure function: given a record, who acts, what they ask and
+//! the time, it returns the next record or says why not. No store, no clock, no I/O — the
+//! API layer loads, calls `apply`, and commits with the version it read.
+//!
+//! ```text
+//! requested ──accept──▶ scheduled ──start──▶ live ──end──▶ ended ──plan──▶ reported
+//!     │                  │   ▲ reschedule
+//!     ├─reject─▶ rejected │   │
+//!     └─cancel─▶ cancelled◀┘   └─ no_show ─▶ no_show
+//! emergency requests are created live.
+//! ```
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+use super::model::*;
+use crate::ids::{ConsultationId, SiteId, UserId};
+
+/// Tunables that the lifecycle needs; from config.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    pub join_early_minutes: u32,
+    pub emergency_duration_minutes: u32,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            join_early_minutes: 15,
+            emergency_duration_minutes: 60,
+        }
+    }
+}
+
+pub const MAX_SUMMARY_CHARS: usize = 4000;
+pub const MAX_TEXT_CHARS: usize = 20_000;
+pub const MAX_REASON_CHARS: usize = 1000;
+pub const MAX_SPECIALISTS: usize = 6;
+pub const MAX_PARTICIPANTS: usize = 500;
+pub const MIN_DURATION: u32 = 10;
+pub const MAX_DURATION: u32 = 8 * 60;
+/// A start a little in the past is a clock skew between coordinator PC and server, not an error.
+const START_SKEW: SignedDuration = SignedDuration::from_mins(5);
+
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub id: UserId,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestInput {
+    pub kind: Kind,
+    pub specialty: String,
+    pub urgency: Urgency,
+    pub summary: String,
+    #[serde(default)]
+    pub wished: Option<Window>,
+    #[serde(default)]
+    pub recording: RecordingPolicy,
+    /// Other sites or trainees to invite (user ids).
+    #[serde(default)]
+    pub participants: Vec<UserId>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    Accept {
+        specialists: Vec<UserId>,
+        start: Timestamp,
+        duration_minutes: u32,
+        recording: Option<RecordingPolicy>,
+    },
+    Reject {
+        reason: String,
+    },
+    Reschedule {
+        start: Timestamp,
+        duration_minutes: u32,
+        specialists: Option<Vec<UserId>>,
+    },
+    /// Add specialists to a live consultation (an emergency starts with none).
+    Assign {
+        specialists: Vec<UserId>,
+    },
+    Invite {
+        participants: Vec<UserId>,
+    },
+    Cancel {
+        reason: String,
+    },
+    Start,
+    End,
+    NoShow,
+    Opinion {
+        text: String,
+        sign: bool,
+    },
+    Plan {
+        text: String,
+    },
+}
+
+impl Action {
+    /// Stable name for the audit trail and error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Accept { .. } => "accept",
+            Action::Reject { .. } => "reject",
+            Action::Reschedule { .. } => "reschedule",
+            Action::Assign { .. } => "assign",
+            Action::Invite { .. } => "invite",
+            Action::Cancel { .. } => "cancel",
+            Action::Start => "start",
+            Action::End => "end",
+            Action::NoShow => "no_show",
+            Action::Opinion { sign: false, .. } => "opinion_draft",
+            Action::Opinion { sign: true, .. } => "opinion_sign",
+            Action::Plan { .. } => "plan",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("{action} is not possible while the consultation is {status}")]
+    WrongState {
+        action: &'static str,
+        status: &'static str,
+    },
+    #[error("your role may not {action} this consultation")]
+    Forbidden { action: &'static str },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the consultation cannot start before {opens_at}")]
+    TooEarly { opens_at: Timestamp },
+    #[error("the opinion has been signed and can no longer change")]
+    OpinionSigned,
+    #[error("the plan needs at least one signed opinion")]
+    NoSignedOpinion,
+}
+
+fn check_text(
+    field: &str,
+    text: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, LifecycleError> {
+    let t = text.trim();
+    if required && t.is_empty() {
+        return Err(LifecycleError::Invalid(format!(
+            "{field} must not be empty"
+        )));
+    }
+    if t.chars().count() > max {
+        return Err(LifecycleError::Invalid(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    Ok(t.to_owned())
+}
+
+fn check_slot(start: Timestamp, duration: u32, now: Timestamp) -> Result<(), LifecycleError> {
+    if !(MIN_DURATION..=MAX_DURATION).contains(&duration) {
+        return Err(LifecycleError::Invalid(format!(
+            "duration_minutes must be between {MIN_DURATION} and {MAX_DURATION}"
+        )));
+    }
+    if start < now - START_SKEW {
+        return Err(LifecycleError::Invalid("start lies in the past".into()));
+    }
+    Ok(())
+}
+
+fn check_people(specialists: &[UserId], min: usize) -> Result<Vec<UserId>, LifecycleError> {
+    let v = specialists.to_vec();
+    let mut sorted = v.clone();
+    sorted.sort();
+    sorted.dedup();
+    if sorted.len() != v.len() {
+        return Err(LifecycleError::Invalid(
+            "a specialist is listed twice".into(),
+        ));
+    }
+    if v.len() < min || v.len() > MAX_SPECIALISTS {
+        return Err(LifecycleError::Invalid(format!(
+            "between {min} and {MAX_SPECIALISTS} specialists are needed"
+        )));
+    }
+    Ok(v)
+}
+
+fn merge_unique(into: &mut Vec<UserId>, add: &[UserId]) {
+    for u in add {
+        if !into.contains(u) {
+            into.push(u.clone());
+        }
+    }
+}
+
+/// A doctor's new request. Emergencies open at once: they are created live.
+pub fn new_request(
+    actor: &Actor,
+    site: Option<SiteId>,
+    input: RequestInput,
+    now: Timestamp,
+    rules: &Rules,
+) -> Result<Consultation, LifecycleError> {
+    if actor.role != Role::Doctor {
+        return Err(LifecycleError::Forbidden { action: "request" });
+    }
+    let specialty = check_text("specialty", &input.specialty, 100, true)?;
+    let summary = check_text("summary", &input.summary, MAX_SUMMARY_CHARS, true)?;
+    if let Some(w) = input.wished
+        && w.to <= w.from
+    {
+        return Err(LifecycleError::Invalid(
+            "wished.to must be after wished.from".into(),
+        ));
+    }
+    if input.participants.len() > MAX_PARTICIPANTS {
+        return Err(LifecycleError::Invalid(format!(
+            "at most {MAX_PARTICIPANTS} participants"
+        )));
+    }
+    let mut participants = Vec::new();
+    merge_unique(&mut participants, &input.participants);
+    participants.retain(|p| p != &actor.id);
+    let emergency = input.urgency == Urgency::Emergency;
+    Ok(Consultation {
+        id: ConsultationId::generate(),
+        version: 1,
+        kind: input.kind,
+        specialty,
+        urgency: input.urgency,
+        summary,
+        wished: input.wished,
+        recording: input.recording,
+        status: if emergency {
+            Status::Live
+        } else {
+            Status::Requested
+        },
+        requester: actor.id.clone(),
+        requester_site: site,
+        coordinator: None,
+        specialists: Vec::new(),
+        participants,
+        start: emergency.then_some(now),
+        duration_minutes: emergency.then_some(rules.emergency_duration_minutes),
+        reason: None,
+        opinions: Vec::new(),
+        plan: None,
+        created_at: now,
+        updated_at: now,
+        started_at: emergency.then_some(now),
+        ended_at: None,
+    })
+}
+
+/// One step of the lifecycle. Returns the new record with `version` bumped.
+pub fn apply(
+    c: &Consultation,
+    actor: &Actor,
+    action: Action,
+    now: Timestamp,
+    rules: &Rules,
+) -> Result<Consultation, LifecycleError> {
+    use Status::*;
+    let name = action.name();
+    let coordinator = actor.role == Role::Coordinator;
+    let wrong_state = || LifecycleError::WrongState {
+        action: name,
+        status: c.status.as_str(),
+    };
+    let forbidden = || LifecycleError::Forbidden { action: name };
+    let mut n = c.clone();
+    match action {
+        Action::Accept {
+            specialists,
+            start,
+            duration_minutes,
+            recording,
+        } => {
+            if !coordinator {
+                return Err(forbidden());
+            }
+            if c.status != Requested {
+                return Err(wrong_state());
+            }
+            n.specialists = check_people(&specialists, 1)?;
+            check_slot(start, duration_minutes, now)?;
+            n.start = Some(start);
+            n.duration_minutes = Some(duration_minutes);
+            n.coordinator = Some(actor.id.clone());
+            if let Some(r) = recording {
+                n.recording = r;
+            }
+            n.status = Scheduled;
+        }
+        Action::Reject { reason } => {
+            if !coordinator {
+                return Err(forbidden());
+            }
+            if c.status != Requested {
+                return Err(wrong_state());
+            }
+            n.reason = Some(check_text("reason", &reason, MAX_REASON_CHARS, true)?);
+            n.coordinator = Some(actor.id.clone());
+            n.status = Rejected;
+        }
+        Action::Reschedule {
+            start,
+            duration_minutes,
+            specialists,
+        } => {
+            if !coordinator {
+                return Err(forbidden());
+            }
+            if c.status != Scheduled {
+                return Err(wrong_state());
+            }
+            check_slot(start, duration_minutes, now)?;
+            if let Some(s) = specialists {
+                n.specialists = check_people(&s, 1)?;
+            }
+            n.start = Some(start);
+            n.duration_minutes = Some(duration_minutes);
+        }
+        Action::Assign { specialists } => {
+            if !coordinator {
+                return Err(forbidden());
+            }
+            if c.status != Live {
+                return Err(wrong_state());
+            }
+            let mut all = c.specialists.clone();
+            merge_unique(&mut all, &specialists);
+            n.specialists = check_people(&all, 1)?;
+            if n.coordinator.is_none() {
+                n.coordinator = Some(actor.id.clone());
+            }
+        }
+        Action::Invite { participants } => {
+            if !(coordinator || c.is_host(&actor.id) || c.requester == actor.id) {
+                return Err(forbidden());
+            }
+            if c.status.is_closed() {
+                return Err(wrong_state());
+            }
+            merge_unique(&mut n.participants, &participants);
+            if n.participants.len() > MAX_PARTICIPANTS {
+                return Err(LifecycleError::Invalid(format!(
+                    "at most {MAX_PARTICIPANTS} participants"
+                )));
+            }
+        }
+        Action::Cancel { reason } => {
+            if !(coordinator || (actor.role == Role::Doctor && c.requester == actor.id)) {
+                return Err(forbidden());
+            }
+            if !matches!(c.status, Requested | Scheduled) {
+                return Err(wrong_state());
+            }
+            n.reason = Some(check_text("reason", &reason, MAX_REASON_CHARS, true)?);
+            n.status = Cancelled;
+        }
+        Action::Start => {
+            if !(coordinator || c.is_host(&actor.id)) {
+                return Err(forbidden());
+            }
+            if c.status != Scheduled {
+                return Err(wrong_state());
+            }
+            if let Some(start) = c.start {
+                let opens_at =
+                    start - SignedDuration::from_mins(i64::from(rules.join_early_minutes));
+                if now < opens_at {
+                    return Err(LifecycleError::TooEarly { opens_at });
+                }
+            }
+            n.status = Live;
+            n.started_at = Some(now);
+        }
+        Action::End => {
+            if !(coordinator || c.is_host(&actor.id)) {
+                return Err(forbidden());
+            }
+            if c.status != Live {
+                return Err(wrong_state());
+            }
+            n.status = Ended;
+            n.ended_at = Some(now);
+        }
+        Action::NoShow => {
+            if !coordinator {
+                return Err(forbidden());
+            }
+            if c.status != Scheduled {
+                return Err(wrong_state());
+            }
+            if c.start.is_some_and(|s| now < s) {
+                return Err(LifecycleError::Invalid(
+                    "a consultation can be marked no-show only after its start".into(),
+                ));
+            }
+            n.status = NoShow;
+        }
+        Action::Opinion { text, sign } => {
+            if !(actor.role == Role::Specialist && c.specialists.contains(&actor.id)) {
+                return Err(forbidden());
+            }
+            if !matches!(c.status, Live | Ended) {
+                return Err(wrong_state());
+            }
+            let text = check_text("text", &text, MAX_TEXT_CHARS, sign)?;
+            match n.opinions.iter_mut().find(|o| o.author == actor.id) {
+                Some(o) if o.signed_at.is_some() => return Err(LifecycleError::OpinionSigned),
+                Some(o) => {
+                    o.text = text;
+                    o.updated_at = now;
+                    o.signed_at = sign.then_some(now);
+                }
+                None => n.opinions.push(Opinion {
+                    author: actor.id.clone(),
+                    text,
+                    updated_at: now,
+                    signed_at: sign.then_some(now),
+                }),
+            }
+        }
+        Action::Plan { text } => {
+            if !(actor.role == Role::Doctor && c.requester == actor.id) {
+                return Err(forbidden());
+            }
+            if c.status != Ended {
+                return Err(wrong_state());
+            }
+            if !c.opinions.iter().any(|o| o.signed_at.is_some()) {
+                return Err(LifecycleError::NoSignedOpinion);
+            }
+            let text = check_text("text", &text, MAX_TEXT_CHARS, true)?;
+            n.plan = Some(Plan {
+                author: actor.id.clone(),
+                text,
+                recorded_at: now,
+            });
+            n.status = Reported;
+        }
+    }
+    n.version = c.version + 1;
+    n.updated_at = now;
+    Ok(n)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn actor(id: &str, role: Role) -> Actor {
+        Actor {
+            id: UserId(id.into()),
+            role,
+        }
+    }
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+    fn request(urgency: Urgency) -> Consultation {
+        let input = RequestInput {
+            kind: Kind::Consultation,
+            specialty: "cardiology".into(),
+            urgency,
+            summary: "chest pain".into(),
+            wished: None,
+            recording: RecordingPolicy::Off,
+            participants: vec![],
+        };
+        new_request(
+            &actor("doc", Role::Doctor),
+            None,
+            input,
+            t("2026-01-01T00:00:00Z"),
+            &Rules::default(),
+        )
+        .unwrap()
+    }
+    fn accept(c: &Consultation) -> Consultation {
+        let a = Action::Accept {
+            specialists: vec![UserId("spec".into())],
+            start: t("2026-01-02T06:00:00Z"),
+            duration_minutes: 30,
+            recording: None,
+        };
+        apply(
+            c,
+            &actor("coord", Role::Coordinator),
+            a,
+            t("2026-01-01T01:00:00Z"),
+            &Rules::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn whole_lifecycle_reaches_reported() {
+        let r = Rules::default();
+        let c = accept(&request(Urgency::Routine));
+        assert_eq!(c.status, Status::Scheduled);
+        assert_eq!(c.version, 2);
+        let spec = actor("spec", Role::Specialist);
+        let c = apply(&c, &spec, Action::Start, t("2026-01-02T05:50:00Z"), &r).unwrap();
+        assert_eq!(c.status, Status::Live);
+        let c = apply(&c, &spec, Action::End, t("2026-01-02T06:30:00Z"), &r).unwrap();
+        let c = apply(
+            &c,
+            &spec,
+            Action::Opinion {
+                text: "draft".into(),
+                sign: false,
+            },
+            t("2026-01-02T06:31:00Z"),
+            &r,
+        )
+        .unwrap();
+        let doc = actor("doc", Role::Doctor);
+        assert_eq!(
+            apply(
+                &c,
+                &doc,
+                Action::Plan {
+                    text: "plan".into()
+                },
+                t("2026-01-02T06:32:00Z"),
+                &r
+            ),
+            Err(LifecycleError::NoSignedOpinion)
+        );
+        let c = apply(
+            &c,
+            &spec,
+            Action::Opinion {
+                text: "final".into(),
+                sign: true,
+            },
+            t("2026-01-02T06:33:00Z"),
+            &r,
+        )
+        .unwrap();
+        assert_eq!(
+            apply(
+                &c,
+                &spec,
+                Action::Opinion {
+                    text: "changed".into(),
+                    sign: true
+                },
+                t("2026-01-02T06:34:00Z"),
+                &r
+            ),
+            Err(LifecycleError::OpinionSigned)
+        );
+        let c = apply(
+            &c,
+            &doc,
+            Action::Plan {
+                text: "plan".into(),
+            },
+            t("2026-01-02T06:35:00Z"),
+            &r,
+        )
+        .unwrap();
+        assert_eq!(c.status, Status::Reported);
+        assert_eq!(c.version, 7);
+    }
+
+    #[test]
+    fn emergency_is_created_live() {
+        let c = request(Urgency::Emergency);
+        assert_eq!(c.status, Status::Live);
+        assert!(c.is_host(&UserId("doc".into())));
+        assert!(c.holds_booking());
+    }
+
+    #[test]
+    fn each_step_names_the_roles_that_may_take_it() {
+        let r = Rules::default();
+        let now = t("2026-01-01T01:00:00Z");
+        let c = request(Urgency::Routine);
+        let accept = Action::Accept {
+            specialists: vec![UserId("spec".into())],
+            start: t("2026-01-02T06:00:00Z"),
+            duration_minutes: 30,
+            recording: None,
+        };
+        for role in [Role::Doctor, Role::Specialist, Role::Viewer, Role::Admin] {
+            assert_eq!(
+                apply(&c, &actor("x", role), accept.clone(), now, &r),
+                Err(LifecycleError::Forbidden { action: "accept" })
+            );
+        }
+        // Another doctor may not cancel someone else's request.
+        assert!(matches!(
+            apply(
+                &c,
+                &actor("other", Role::Doctor),
+                Action::Cancel { reason: "x".into() },
+                now,
+                &r
+            ),
+            Err(LifecycleError::Forbidden { .. })
+        ));
+        let s = super::tests::accept(&c);
+        // A second specialist who does not lead may not start; the lead may, but not too early.
+        assert!(matches!(
+            apply(
+                &s,
+                &actor("other", Role::Specialist),
+                Action::Start,
+                now,
+                &r
+            ),
+            Err(LifecycleError::Forbidden { .. })
+        ));
+        assert!(matches!(
+            apply(&s, &actor("spec", Role::Specialist), Action::Start, now, &r),
+            Err(LifecycleError::TooEarly { .. })
+        ));
+        // Opinion only by an assigned specialist, not before the call.
+        assert!(matches!(
+            apply(
+                &s,
+                &actor("spec", Role::Specialist),
+                Action::Opinion {
+                    text: "x".into(),
+                    sign: true
+                },
+                now,
+                &r
+            ),
+            Err(LifecycleError::WrongState { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_slots_are_refused() {
+        let r = Rules::default();
+        let c = request(Urgency::Routine);
+        let co = actor("coord", Role::Coordinator);
+        let now = t("2026-01-01T01:00:00Z");
+        let past = Action::Accept {
+            specialists: vec![UserId("s".into())],
+            start: t("2025-12-31T00:00:00Z"),
+            duration_minutes: 30,
+            recording: None,
+        };
+        assert!(matches!(
+            apply(&c, &co, past, now, &r),
+            Err(LifecycleError::Invalid(_))
+        ));
+        let long = Action::Accept {
+            specialists: vec![UserId("s".into())],
+            start: t("2026-01-02T00:00:00Z"),
+            duration_minutes: 10_000,
+            recording: None,
+        };
+        assert!(matches!(
+            apply(&c, &co, long, now, &r),
+            Err(LifecycleError::Invalid(_))
+        ));
+        let none = Action::Accept {
+            specialists: vec![],
+            start: t("2026-01-02T00:00:00Z"),
+            duration_minutes: 30,
+            recording: None,
+        };
+        assert!(matches!(
+            apply(&c, &co, none, now, &r),
+            Err(LifecycleError::Invalid(_))
+        ));
+        let twice = Action::Accept {
+            specialists: vec![UserId("s".into()), UserId("s".into())],
+            start: t("2026-01-02T00:00:00Z"),
+            duration_minutes: 30,
+            recording: None,
+        };
+        assert!(matches!(
+            apply(&c, &co, twice, now, &r),
+            Err(LifecycleError::Invalid(_))
+        ));
+    }
+}

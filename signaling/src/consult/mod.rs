@@ -1,0 +1,3 @@
+//! The consultation domain: records and their lifecycle.
+pub mod lifecycle;
+pub mod model;

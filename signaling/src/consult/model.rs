@@ -1,0 +1,239 @@
+//! The consultation record and the people and places around it.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ConsultationId, SiteId, UserId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Coordinator,
+    Specialist,
+    Doctor,
+    Viewer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteLevel {
+    City,
+    County,
+    Township,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Site {
+    pub id: SiteId,
+    pub name: String,
+    pub level: SiteLevel,
+    /// IANA zone used to show times to this site's staff; storage is always UTC.
+    pub time_zone: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub site_id: Option<SiteId>,
+    pub specialty: Option<String>,
+    pub disabled: bool,
+    pub password_hash: String,
+    /// Bumped on logout and password change; refresh tokens carry it, so old ones stop working.
+    pub token_generation: u64,
+    pub created_at: Timestamp,
+}
+
+/// What the API shows of a user: never the password hash.
+#[derive(Clone, Debug, Serialize)]
+pub struct UserView {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub site_id: Option<SiteId>,
+    pub specialty: Option<String>,
+    pub disabled: bool,
+    pub created_at: Timestamp,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            role: u.role,
+            site_id: u.site_id.clone(),
+            specialty: u.specialty.clone(),
+            disabled: u.disabled,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Consultation,
+    CaseDiscussion,
+    Teaching,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Routine,
+    Urgent,
+    Emergency,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingPolicy {
+    #[default]
+    Off,
+    Allowed,
+    Required,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Requested,
+    Scheduled,
+    Live,
+    Ended,
+    Reported,
+    Rejected,
+    Cancelled,
+    NoShow,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Requested => "requested",
+            Status::Scheduled => "scheduled",
+            Status::Live => "live",
+            Status::Ended => "ended",
+            Status::Reported => "reported",
+            Status::Rejected => "rejected",
+            Status::Cancelled => "cancelled",
+            Status::NoShow => "no_show",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+    }
+    /// No one meets in the room any more.
+    pub fn is_closed(self) -> bool {
+        !matches!(self, Status::Requested | Status::Scheduled | Status::Live)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub from: Timestamp,
+    pub to: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Opinion {
+    pub author: UserId,
+    pub text: String,
+    pub updated_at: Timestamp,
+    /// Once set the opinion is part of the record and can no longer change.
+    pub signed_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub author: UserId,
+    pub text: String,
+    pub recorded_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Consultation {
+    pub id: ConsultationId,
+    /// Optimistic concurrency: every write states the version it read.
+    pub version: u64,
+    pub kind: Kind,
+    pub specialty: String,
+    pub urgency: Urgency,
+    /// Case summary: patient data. Never logged, never put in the audit trail.
+    pub summary: String,
+    pub wished: Option<Window>,
+    pub recording: RecordingPolicy,
+    pub status: Status,
+    pub requester: UserId,
+    pub requester_site: Option<SiteId>,
+    pub coordinator: Option<UserId>,
+    /// The first specialist leads (hosts) the consultation.
+    pub specialists: Vec<UserId>,
+    /// Further invitees: other sites' doctors in a case discussion, trainees of a teaching session.
+    pub participants: Vec<UserId>,
+    pub start: Option<Timestamp>,
+    pub duration_minutes: Option<u32>,
+    /// Why it was rejected or cancelled.
+    pub reason: Option<String>,
+    pub opinions: Vec<Opinion>,
+    pub plan: Option<Plan>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+impl Consultation {
+    /// The booked slot, if a time has been set.
+    pub fn slot(&self) -> Option<(Timestamp, Timestamp)> {
+        let start = self.start?;
+        let minutes = self.duration_minutes?;
+        Some((start, start + SignedDuration::from_mins(i64::from(minutes))))
+    }
+
+    /// Whether this record holds its specialists' time: only scheduled and live ones do.
+    pub fn holds_booking(&self) -> bool {
+        matches!(self.status, Status::Scheduled | Status::Live) && self.slot().is_some()
+    }
+
+    /// Everyone who takes part: may read it, join it, and see the report.
+    pub fn involves(&self, user: &UserId) -> bool {
+        &self.requester == user
+            || self.coordinator.as_ref() == Some(user)
+            || self.specialists.contains(user)
+            || self.participants.contains(user)
+    }
+
+    /// Everyone who should find it under "mine".
+    pub fn involved_users(&self) -> Vec<UserId> {
+        let mut v = vec![self.requester.clone()];
+        v.extend(self.coordinator.iter().cloned());
+        v.extend(self.specialists.iter().cloned());
+        v.extend(self.participants.iter().cloned());
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Hosts run the room: start, end, admit from the lobby. The lead specialist and the
+    /// coordinator who scheduled it; in an emergency the requesting doctor too, because no one
+    /// else may be there yet.
+    pub fn is_host(&self, user: &UserId) -> bool {
+        self.specialists.first() == Some(user)
+            || self.coordinator.as_ref() == Some(user)
+            || (self.urgency == Urgency::Emergency && &self.requester == user)
+    }
+
+    /// The time lists sort and filter on.
+    pub fn sort_time(&self) -> Timestamp {
+        self.start.unwrap_or(self.created_at)
+    }
+}

@@ -1,0 +1,156 @@
+//! Huizhen (会诊): the consultation server's library — HTTP API, signaling, scheduling,
+//! stores, audit. `main.rs` only parses the command line and calls into here.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod consult;
+pub mod error;
+pub mod ids;
+pub mod limit;
+pub mod metrics;
+pub mod rtc;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod web;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::audit::AuditSink;
+use crate::auth::Keys;
+use crate::config::Config;
+use crate::consult::lifecycle::Rules;
+use crate::limit::KeyedLimiter;
+use crate::metrics::Metrics;
+use crate::rtc::hub::{Context, Hub};
+use crate::state::{AppState, Inner};
+use crate::store::{DynStore, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot read or create the signing key in {dir}: {source}")]
+    Secret {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the store: {0}")]
+    Store(StoreError),
+}
+
+/// Opens the configured store.
+pub async fn open_store(config: &Config) -> Result<DynStore, StoreError> {
+    if config.store == "embedded" {
+        let path = config.data_dir.join("huizhen.redb");
+        let store =
+            tokio::task::spawn_blocking(move || store::embedded::EmbeddedStore::open(&path))
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+        Ok(Arc::new(store))
+    } else {
+        let store = store::redis::RedisStore::connect(&config.store, &config.redis_prefix)?;
+        // Wait a little for Redis at start-up (containers start in any order); later outages
+        // are answered with 503 and healed by the connection manager.
+        let mut last = None;
+        for _ in 0..20 {
+            match store.ping().await {
+                Ok(()) => return Ok(Arc::new(store)),
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(last.unwrap_or_else(|| StoreError::Unavailable("redis".into())))
+    }
+}
+
+pub struct Server {
+    pub state: AppState,
+}
+
+impl Server {
+    pub async fn open(config: Config) -> Result<Server, StartError> {
+        let secret =
+            auth::secret::load_or_create(&config).map_err(|source| StartError::Secret {
+                dir: config.data_dir.clone(),
+                source,
+            })?;
+        let store = open_store(&config).await.map_err(StartError::Store)?;
+        Ok(Self::with_store(config, store, &secret))
+    }
+
+    pub fn with_store(config: Config, store: DynStore, secret: &[u8]) -> Server {
+        let metrics = Arc::new(Metrics::default());
+        let audit = AuditSink::start(store.clone());
+        let rules = Rules {
+            join_early_minutes: config.consultation.join_early_minutes,
+            emergency_duration_minutes: config.consultation.emergency_duration_minutes,
+        };
+        let hub = Hub::new(Context {
+            store: store.clone(),
+            audit: audit.clone(),
+            metrics: metrics.clone(),
+            limits: rtc::room::Limits {
+                max_participants: config.limits.room_participants,
+                chat_chars: config.limits.chat_chars,
+                reconnect_grace: Duration::from_secs(config.signaling.reconnect_grace_secs),
+            },
+            rules: rules.clone(),
+        });
+        let per_minute = config.auth.max_failed_logins_per_minute.max(1);
+        let inner = Inner {
+            http_limiter: KeyedLimiter::new(
+                config.limits.http_requests_per_second,
+                config.limits.http_burst,
+            ),
+            // A bucket of `per_minute` failures refilling at that rate per minute.
+            login_limiter: KeyedLimiter::new(0, per_minute).with_period(Duration::from_secs(60)),
+            keys: Keys::from_secret(secret),
+            config,
+            store,
+            rules,
+            metrics,
+            audit,
+            hub,
+        };
+        Server {
+            state: AppState {
+                inner: Arc::new(inner),
+            },
+        }
+    }
+
+    pub fn router(&self) -> axum::Router {
+        api::router(self.state.clone())
+    }
+
+    /// Serves until `shutdown` resolves, then closes every signaling socket with a reason,
+    /// lets in-flight requests finish and writes out pending audit entries.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let st = self.state.clone();
+        let hub = st.hub.clone();
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: closing rooms");
+                hub.shutdown().await;
+            })
+            .await?;
+        st.audit.flush().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

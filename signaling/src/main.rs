@@ -1,0 +1,207 @@
+//! The `huizhen` command: `serve` runs the server, `token` mints a room token.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use huizhen::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "huizhen",
+    version,
+    about = "Huizhen (会诊) telemedicine consultation server"
+)]
+struct Cli {
+    /// TOML config file (also HUIZHEN_CONFIG).
+    #[arg(long, global = true, env = "HUIZHEN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (embedded store, signing key).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server.
+    Serve {
+        /// Listen address, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<String>,
+        /// `embedded` or a redis:// URL.
+        #[arg(long)]
+        store: Option<String>,
+        /// Seed demo sites and users (password `huizhen-demo`) to try the workflow.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Mint a room token for scripts and tests.
+    Token {
+        /// Room (consultation id).
+        #[arg(long)]
+        room: String,
+        /// Participant identity in the room.
+        #[arg(long)]
+        identity: String,
+        /// Display name (defaults to the identity).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        publish: bool,
+        #[arg(long)]
+        subscribe: bool,
+        /// May send chat and data messages.
+        #[arg(long)]
+        data: bool,
+        /// Host rights: admit, remove, end.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        hidden: bool,
+        #[arg(long)]
+        record: bool,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 600)]
+        ttl: u64,
+    },
+}
+
+fn load_config(cli: &Cli, extra: &[(&str, String)]) -> anyhow::Result<Config> {
+    let mut overrides: Vec<(&str, String)> = extra.to_vec();
+    if let Some(d) = &cli.data_dir {
+        overrides.push(("data_dir", d.display().to_string()));
+    }
+    Ok(Config::load(
+        cli.config.as_deref(),
+        std::env::vars(),
+        &overrides,
+    )?)
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match &cli.cmd {
+        Cmd::Serve {
+            listen,
+            store,
+            demo,
+        } => {
+            let mut extra = Vec::new();
+            if let Some(l) = listen {
+                extra.push(("listen", l.clone()));
+            }
+            if let Some(s) = store {
+                extra.push(("store", s.clone()));
+            }
+            let config = load_config(&cli, &extra)?;
+            init_logging(&config);
+            let started = std::time::Instant::now();
+            let listen = config.listen;
+            let server = huizhen::Server::open(config).await?;
+            if let Some(pw) = huizhen::bootstrap::ensure_admin(&server.state)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                // Printed once, to the terminal only: never through the log.
+                println!(
+                    "\n  First start: administrator account created.\n  username: admin\n  password: {pw}\n  (shown once; change it after signing in)\n"
+                );
+            }
+            if *demo {
+                let made = huizhen::bootstrap::seed_demo(&server.state)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if !made.is_empty() {
+                    println!(
+                        "  Demo accounts (password `{}`):",
+                        huizhen::bootstrap::DEMO_PASSWORD
+                    );
+                    for (u, role) in made {
+                        println!("    {u:<14} {role:?}");
+                    }
+                    println!();
+                }
+            }
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "huizhen listening");
+            println!("  Huizhen is running at http://{addr}/  (Ctrl-C stops it)");
+            server.serve(listener, shutdown_signal()).await?;
+        }
+        Cmd::Token {
+            room,
+            identity,
+            name,
+            publish,
+            subscribe,
+            data,
+            admin,
+            hidden,
+            record,
+            ttl,
+        } => {
+            let config = load_config(&cli, &[])?;
+            let secret = huizhen::auth::secret::load_or_create(&config)?;
+            let keys = huizhen::auth::Keys::from_secret(&secret);
+            let room = huizhen::ids::ConsultationId::parse(room)
+                .context("room: letters, digits, - and _ only, at most 64")?;
+            let grants = huizhen::auth::Grants {
+                can_publish: *publish,
+                can_subscribe: *subscribe,
+                can_publish_data: *data,
+                can_record: *record,
+                room_admin: *admin,
+                hidden: *hidden,
+            };
+            let (token, _) = keys.room(
+                identity,
+                name.as_deref().unwrap_or(identity),
+                &room,
+                grants,
+                *ttl,
+                jiff::Timestamp::now(),
+            );
+            println!("{token}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! Room tasks. Each room's state is owned by one task fed by an mpsc of commands; no lock is
+//! shared between rooms. The hub only maps room ids to those tasks' senders.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::protocol::{ClientMessage, ServerMessage};
+use super::room::{ConnId, JoinRefused, JoinRequest, Limits, Output, Room};
+use crate::audit::AuditSink;
+use crate::consult::lifecycle::{Action, Actor, Rules};
+use crate::ids::{ConsultationId, UserId};
+use crate::metrics::Metrics;
+use crate::store::{AuditEntry, DynStore};
+
+/// What a session's socket is told to do.
+#[derive(Debug)]
+pub enum Outbound {
+    Msg(ServerMessage),
+    Close(Option<ServerMessage>),
+}
+
+pub enum RoomCmd {
+    Join {
+        req: JoinRequest,
+        tx: mpsc::Sender<Outbound>,
+        reply: oneshot::Sender<Result<(), JoinRefused>>,
+    },
+    Message {
+        conn: ConnId,
+        msg: ClientMessage,
+    },
+    Disconnected {
+        conn: ConnId,
+    },
+    /// The consultation was ended through the API.
+    Ended {
+        by: String,
+    },
+    Shutdown,
+}
+
+/// Per-socket queue: a client that cannot keep up with this many messages is disconnected
+/// (it can rejoin) rather than slowing the whole room.
+const OUTBOUND_QUEUE: usize = 256;
+
+pub struct Context {
+    pub store: DynStore,
+    pub audit: AuditSink,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+    pub rules: Rules,
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    rooms: Mutex<HashMap<String, mpsc::Sender<RoomCmd>>>,
+    next_conn: AtomicU64,
+    ctx: Context,
+}
+
+impl Hub {
+    pub fn new(ctx: Context) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                rooms: Mutex::new(HashMap::new()),
+                next_conn: AtomicU64::new(1),
+                ctx,
+            }),
+        }
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<RoomCmd>>> {
+        self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn next_conn(&self) -> ConnId {
+        self.inner.next_conn.fetch_add(1, Relaxed)
+    }
+
+    pub fn outbound_channel() -> (mpsc::Sender<Outbound>, mpsc::Receiver<Outbound>) {
+        mpsc::channel(OUTBOUND_QUEUE)
+    }
+
+    fn room_sender(&self, room: &str) -> mpsc::Sender<RoomCmd> {
+        let mut rooms = self.rooms();
+        if let Some(tx) = rooms.get(room).filter(|tx| !tx.is_closed()) {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        rooms.insert(room.to_owned(), tx.clone());
+        self.inner.ctx.metrics.rooms.fetch_add(1, Relaxed);
+        tokio::spawn(run_room(self.clone(), room.to_owned(), rx));
+        tx
+    }
+
+    /// Joins (or creates) the room. A room task may be retiring just as we arrive; then our
+    /// request is dropped unanswered and we try again on a fresh task.
+    pub async fn join(
+        &self,
+        room: &str,
+        req: JoinRequest,
+        tx: mpsc::Sender<Outbound>,
+    ) -> Result<mpsc::Sender<RoomCmd>, JoinRefused> {
+        for _ in 0..5 {
+            let sender = self.room_sender(room);
+            let (reply, wait) = oneshot::channel();
+            if sender
+                .send(RoomCmd::Join {
+                    req: req.clone(),
+                    tx: tx.clone(),
+                    reply,
+                })
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            match wait.await {
+                Ok(Ok(())) => return Ok(sender),
+                Ok(Err(refused)) => return Err(refused),
+                Err(_) => continue,
+            }
+        }
+        Err(JoinRefused::Retry)
+    }
+
+    /// Tell a room (if it runs) that the consultation ended.
+    pub async fn end_room(&self, room: &ConsultationId, by: &str) {
+        let tx = self.rooms().get(room.as_str()).cloned();
+        if let Some(tx) = tx {
+            let _ = tx.send(RoomCmd::Ended { by: by.to_owned() }).await;
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        let all: Vec<_> = self.rooms().values().cloned().collect();
+        for tx in all {
+            let _ = tx.send(RoomCmd::Shutdown).await;
+        }
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms().len()
+    }
+
+    /// Removes the room if nothing is queued for it; called by the room task when it is empty.
+    fn retire(&self, room: &str, rx: &mut mpsc::Receiver<RoomCmd>) -> bool {
+        let mut rooms = self.rooms();
+        if !rx.is_empty() {
+            return false;
+        }
+        rooms.remove(room);
+        rx.close();
+        self.inner.ctx.metrics.rooms.fetch_sub(1, Relaxed);
+        true
+    }
+}
+
+async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
+    let ctx = &hub.inner.ctx;
+    let mut room = Room::new(id.clone(), ctx.limits.clone());
+    let mut conns: HashMap<ConnId, mpsc::Sender<Outbound>> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let consultation = ConsultationId::parse(&id);
+    tracing::debug!(room = %id, "room opened");
+    loop {
+        let before = room.len();
+        let outputs = tokio::select! {
+            cmd = rx.recv() => match cmd {
+                None => break,
+                Some(RoomCmd::Join { req, tx, reply }) => {
+                    let conn = req.conn;
+                    match room.join(req) {
+                        Ok(out) => {
+                            conns.insert(conn, tx);
+                            let _ = reply.send(Ok(()));
+                            out
+                        }
+                        Err(refused) => {
+                            let _ = reply.send(Err(refused));
+                            Vec::new()
+                        }
+                    }
+                }
+                Some(RoomCmd::Message { conn, msg }) => room.message(conn, msg),
+                Some(RoomCmd::Disconnected { conn }) => {
+                    conns.remove(&conn);
+                    room.disconnected(conn, Instant::now())
+                }
+                Some(RoomCmd::Ended { by }) => room.end(&by),
+                Some(RoomCmd::Shutdown) => room.shutdown(),
+            },
+            _ = tick.tick() => room.tick(Instant::now()),
+        };
+        let mut queue = std::collections::VecDeque::from(outputs);
+        while let Some(o) = queue.pop_front() {
+            match o {
+                Output::Send(c, m) => {
+                    if let Some(tx) = conns.get(&c)
+                        && tx.try_send(Outbound::Msg(m)).is_err()
+                    {
+                        // Too slow or gone: drop the socket; the member can reconnect.
+                        conns.remove(&c);
+                        queue.extend(room.disconnected(c, Instant::now()));
+                    }
+                }
+                Output::Close(c, m) => {
+                    if let Some(tx) = conns.remove(&c) {
+                        let _ = tx.try_send(Outbound::Close(m));
+                    }
+                }
+                Output::Audit {
+                    actor,
+                    action,
+                    target,
+                } => {
+                    let mut e =
+                        AuditEntry::new(actor, format!("room.{action}"), jiff::Timestamp::now());
+                    e.consultation = consultation.clone();
+                    e.target = target;
+                    ctx.audit.record(e);
+                }
+                Output::EndRequested { conn, request, by } => {
+                    match end_consultation(ctx, consultation.as_ref(), &by).await {
+                        Ok(()) => {
+                            if let Some(tx) = conns.get(&conn) {
+                                let _ =
+                                    tx.try_send(Outbound::Msg(ServerMessage::Ack { id: request }));
+                            }
+                            queue.extend(room.end(&by));
+                        }
+                        Err(e) => {
+                            if let Some(tx) = conns.get(&conn) {
+                                let _ = tx.try_send(Outbound::Msg(ServerMessage::error(
+                                    Some(&request),
+                                    e.code,
+                                    e.message,
+                                )));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let after = room.len();
+        ctx.metrics
+            .participants
+            .fetch_add(after as i64 - before as i64, Relaxed);
+        if room.is_empty() && hub.retire(&id, &mut rx) {
+            break;
+        }
+    }
+    tracing::debug!(room = %id, "room closed");
+}
+
+/// Ends the consultation in the store (if the room belongs to one) before the room closes.
+async fn end_consultation(
+    ctx: &Context,
+    id: Option<&ConsultationId>,
+    by: &str,
+) -> Result<(), crate::error::AppError> {
+    let Some(id) = id else { return Ok(()) };
+    let Some(c) = ctx.store.get_consultation(id).await? else {
+        // A room minted by `huizhen token` for a script: nothing in the store to end.
+        return Ok(());
+    };
+    if c.status.is_closed() {
+        return Ok(());
+    }
+    let user = UserId(by.to_owned());
+    let Some(u) = ctx.store.get_user(&user).await? else {
+        return Err(crate::error::AppError::forbidden(
+            "forbidden_role",
+            "only a host account may end this consultation",
+        ));
+    };
+    let actor = Actor {
+        id: user,
+        role: u.role,
+    };
+    crate::service::transition(
+        &ctx.store,
+        &ctx.rules,
+        &ctx.metrics,
+        id,
+        &actor,
+        Action::End,
+    )
+    .await
+    .map(|_| ())
+}

@@ -1,0 +1,5 @@
+//! The signaling channel: protocol, room rules, room tasks and WebSocket sessions.
+pub mod hub;
+pub mod protocol;
+pub mod room;
+pub mod session;

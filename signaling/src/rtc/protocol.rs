@@ -1,0 +1,189 @@
+//! The signaling wire format, version 1. Written up with examples in `docs/protocol.md`;
+//! the snapshot test in `tests/tests/signaling.rs` pins the JSON shapes.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Client request ids are echoed back; bound them like everything else that comes in.
+pub const MAX_ID_LEN: usize = 64;
+
+/// Client → server. Every request carries an `id` its answer (`ack`, `pong` or `error`) echoes.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Must be the first message; `version` must equal the server's.
+    Hello {
+        id: String,
+        version: u32,
+    },
+    Ping {
+        id: String,
+    },
+    /// To everyone in the room, or privately to one participant (`to`).
+    Chat {
+        id: String,
+        text: String,
+        #[serde(default)]
+        to: Option<String>,
+    },
+    RaiseHand {
+        id: String,
+        raised: bool,
+    },
+    /// Host only: let a participant waiting in the lobby in.
+    Admit {
+        id: String,
+        participant: String,
+    },
+    /// Host only: turn a waiting participant away.
+    Decline {
+        id: String,
+        participant: String,
+    },
+    /// Host only: put a participant out of the room; they cannot come back with the same identity.
+    Remove {
+        id: String,
+        participant: String,
+    },
+    /// Host only: end the consultation for everyone.
+    EndConsultation {
+        id: String,
+    },
+    Leave {
+        id: String,
+    },
+}
+
+impl ClientMessage {
+    pub fn id(&self) -> &str {
+        match self {
+            ClientMessage::Hello { id, .. }
+            | ClientMessage::Ping { id }
+            | ClientMessage::Chat { id, .. }
+            | ClientMessage::RaiseHand { id, .. }
+            | ClientMessage::Admit { id, .. }
+            | ClientMessage::Decline { id, .. }
+            | ClientMessage::Remove { id, .. }
+            | ClientMessage::EndConsultation { id }
+            | ClientMessage::Leave { id } => id,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Online,
+    /// The socket dropped; the participant keeps their place for the reconnect grace period.
+    Reconnecting,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinState {
+    Lobby,
+    Joined,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ParticipantInfo {
+    pub id: String,
+    pub name: String,
+    pub host: bool,
+    pub can_publish: bool,
+    pub presence: Presence,
+    pub hand_raised: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    Left,
+    Removed,
+    /// The socket did not come back within the reconnect grace period.
+    Timeout,
+    Ended,
+}
+
+/// Server → client.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Hello {
+        version: u32,
+        room: String,
+        you: ParticipantInfo,
+        state: JoinState,
+        /// True when this socket took over an identity already in the room (reload, new network).
+        resumed: bool,
+        /// Everyone visible in the room (empty while in the lobby).
+        participants: Vec<ParticipantInfo>,
+        /// Who waits in the lobby (hosts only; empty for others).
+        lobby: Vec<ParticipantInfo>,
+    },
+    Ack {
+        id: String,
+    },
+    Pong {
+        id: String,
+    },
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        code: &'static str,
+        message: String,
+    },
+    ParticipantJoined {
+        participant: ParticipantInfo,
+    },
+    ParticipantUpdated {
+        participant: ParticipantInfo,
+    },
+    ParticipantLeft {
+        participant_id: String,
+        reason: LeaveReason,
+    },
+    /// To hosts: someone waits in the lobby.
+    LobbyWaiting {
+        participant: ParticipantInfo,
+    },
+    /// To hosts: a lobby entry is gone (admitted, declined or left).
+    LobbyLeft {
+        participant_id: String,
+    },
+    /// To the admitted participant: you are in; here is the room.
+    Admitted {
+        participants: Vec<ParticipantInfo>,
+    },
+    Declined,
+    Removed {
+        by: String,
+    },
+    Chat {
+        from: String,
+        from_name: String,
+        text: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        at: Timestamp,
+    },
+    /// The consultation was ended for all; the socket closes after this.
+    Ended {
+        by: String,
+    },
+    /// The server is shutting down; reconnect later.
+    Closing {
+        reason: String,
+    },
+}
+
+impl ServerMessage {
+    pub fn error(id: Option<&str>, code: &'static str, message: impl Into<String>) -> Self {
+        ServerMessage::Error {
+            id: id.map(str::to_owned),
+            code,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,785 @@
+//! One room's state and rules, without sockets or clocks: the room task feeds it events with
+//! an explicit `now` and carries out the `Output`s it returns.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use super::protocol::*;
+use crate::auth::Grants;
+
+/// One socket, numbered by the hub.
+pub type ConnId = u64;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    Send(ConnId, ServerMessage),
+    /// Send the message (if any), then close the socket.
+    Close(ConnId, Option<ServerMessage>),
+    /// A host asked to end the consultation: the shell commits it, then calls `Room::end`.
+    EndRequested {
+        conn: ConnId,
+        request: String,
+        by: String,
+    },
+    Audit {
+        actor: String,
+        action: &'static str,
+        target: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    info: ParticipantInfo,
+    grants: Grants,
+    state: JoinState,
+    conn: Option<ConnId>,
+    disconnected_at: Option<Instant>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_participants: usize,
+    pub chat_chars: usize,
+    pub reconnect_grace: Duration,
+}
+
+pub struct Room {
+    pub id: String,
+    limits: Limits,
+    members: BTreeMap<String, Member>,
+    /// Identities that were let in once: after a reload they go straight back in.
+    admitted: HashSet<String>,
+    /// Identities a host removed: they may not come back.
+    removed: HashSet<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct JoinRequest {
+    pub conn: ConnId,
+    pub identity: String,
+    pub name: String,
+    pub grants: Grants,
+    /// The consultation is under way; early arrivals (before it is live) wait in the lobby.
+    pub live: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum JoinRefused {
+    Full,
+    Removed,
+    /// The room task was retiring; ask again.
+    Retry,
+}
+
+impl Room {
+    pub fn new(id: String, limits: Limits) -> Self {
+        Self {
+            id,
+            limits,
+            members: BTreeMap::new(),
+            admitted: HashSet::new(),
+            removed: HashSet::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    fn visible(&self) -> Vec<ParticipantInfo> {
+        self.members
+            .values()
+            .filter(|m| m.state == JoinState::Joined && !m.grants.hidden)
+            .map(|m| m.info.clone())
+            .collect()
+    }
+
+    fn lobby(&self) -> Vec<ParticipantInfo> {
+        self.members
+            .values()
+            .filter(|m| m.state == JoinState::Lobby)
+            .map(|m| m.info.clone())
+            .collect()
+    }
+
+    /// To every connected, joined member except `except`.
+    fn broadcast(&self, msg: &ServerMessage, except: Option<&str>, out: &mut Vec<Output>) {
+        for (id, m) in &self.members {
+            if m.state == JoinState::Joined
+                && Some(id.as_str()) != except
+                && let Some(c) = m.conn
+            {
+                out.push(Output::Send(c, msg.clone()));
+            }
+        }
+    }
+
+    fn to_hosts(&self, msg: &ServerMessage, out: &mut Vec<Output>) {
+        for m in self.members.values() {
+            if m.grants.room_admin
+                && m.state == JoinState::Joined
+                && let Some(c) = m.conn
+            {
+                out.push(Output::Send(c, msg.clone()));
+            }
+        }
+    }
+
+    fn announce_joined(&self, identity: &str, out: &mut Vec<Output>) {
+        if let Some(m) = self.members.get(identity)
+            && !m.grants.hidden
+        {
+            self.broadcast(
+                &ServerMessage::ParticipantJoined {
+                    participant: m.info.clone(),
+                },
+                Some(identity),
+                out,
+            );
+        }
+    }
+
+    fn announce_updated(&self, identity: &str, out: &mut Vec<Output>) {
+        if let Some(m) = self.members.get(identity)
+            && m.state == JoinState::Joined
+            && !m.grants.hidden
+        {
+            self.broadcast(
+                &ServerMessage::ParticipantUpdated {
+                    participant: m.info.clone(),
+                },
+                Some(identity),
+                out,
+            );
+        }
+    }
+
+    fn hello(&self, identity: &str, resumed: bool) -> Option<ServerMessage> {
+        let m = self.members.get(identity)?;
+        let joined = m.state == JoinState::Joined;
+        Some(ServerMessage::Hello {
+            version: PROTOCOL_VERSION,
+            room: self.id.clone(),
+            you: m.info.clone(),
+            state: m.state,
+            resumed,
+            participants: if joined { self.visible() } else { Vec::new() },
+            lobby: if joined && m.grants.room_admin {
+                self.lobby()
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    pub fn join(&mut self, req: JoinRequest) -> Result<Vec<Output>, JoinRefused> {
+        let mut out = Vec::new();
+        if self.removed.contains(&req.identity) {
+            return Err(JoinRefused::Removed);
+        }
+        if let Some(m) = self.members.get_mut(&req.identity) {
+            // Same identity again: a reload or a new network. It takes over the old socket.
+            if let Some(old) = m.conn.replace(req.conn)
+                && old != req.conn
+            {
+                out.push(Output::Close(
+                    old,
+                    Some(ServerMessage::error(
+                        None,
+                        "replaced",
+                        "this identity connected again elsewhere",
+                    )),
+                ));
+            }
+            m.grants = req.grants;
+            m.disconnected_at = None;
+            let was = m.info.presence;
+            m.info.presence = Presence::Online;
+            if let Some(h) = self.hello(&req.identity, true) {
+                out.push(Output::Send(req.conn, h));
+            }
+            if was != Presence::Online {
+                self.announce_updated(&req.identity, &mut out);
+            }
+            out.push(Output::Audit {
+                actor: req.identity,
+                action: "rejoin",
+                target: None,
+            });
+            return Ok(out);
+        }
+        if self.members.len() >= self.limits.max_participants {
+            return Err(JoinRefused::Full);
+        }
+        let waits = !req.grants.room_admin && !req.live && !self.admitted.contains(&req.identity);
+        let state = if waits {
+            JoinState::Lobby
+        } else {
+            JoinState::Joined
+        };
+        if !waits {
+            self.admitted.insert(req.identity.clone());
+        }
+        let info = ParticipantInfo {
+            id: req.identity.clone(),
+            name: req.name,
+            host: req.grants.room_admin,
+            can_publish: req.grants.can_publish,
+            presence: Presence::Online,
+            hand_raised: false,
+        };
+        self.members.insert(
+            req.identity.clone(),
+            Member {
+                info: info.clone(),
+                grants: req.grants,
+                state,
+                conn: Some(req.conn),
+                disconnected_at: None,
+            },
+        );
+        if let Some(h) = self.hello(&req.identity, false) {
+            out.push(Output::Send(req.conn, h));
+        }
+        match state {
+            JoinState::Joined => self.announce_joined(&req.identity, &mut out),
+            JoinState::Lobby => {
+                self.to_hosts(&ServerMessage::LobbyWaiting { participant: info }, &mut out)
+            }
+        }
+        out.push(Output::Audit {
+            actor: req.identity,
+            action: if waits { "lobby_wait" } else { "join" },
+            target: None,
+        });
+        Ok(out)
+    }
+
+    fn identity_of(&self, conn: ConnId) -> Option<String> {
+        self.members
+            .iter()
+            .find(|(_, m)| m.conn == Some(conn))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// A request from a connected socket.
+    pub fn message(&mut self, conn: ConnId, msg: ClientMessage) -> Vec<Output> {
+        let mut out = Vec::new();
+        let req_id = msg.id().to_owned();
+        let err = |code: &'static str, text: &str| {
+            Output::Send(conn, ServerMessage::error(Some(&req_id), code, text))
+        };
+        let ack = Output::Send(conn, ServerMessage::Ack { id: req_id.clone() });
+        let Some(me) = self.identity_of(conn) else {
+            return vec![Output::Close(
+                conn,
+                Some(ServerMessage::error(
+                    Some(&req_id),
+                    "not_in_room",
+                    "this socket is no longer in the room",
+                )),
+            )];
+        };
+        let (my_state, my_grants) = match self.members.get(&me) {
+            Some(m) => (m.state, m.grants),
+            None => return out,
+        };
+        if my_state == JoinState::Lobby
+            && !matches!(
+                msg,
+                ClientMessage::Leave { .. } | ClientMessage::Ping { .. }
+            )
+        {
+            return vec![err("in_lobby", "wait until a host admits you")];
+        }
+        match msg {
+            ClientMessage::Hello { .. } => out.push(err(
+                "already_joined",
+                "hello was already sent on this socket",
+            )),
+            ClientMessage::Ping { id } => out.push(Output::Send(conn, ServerMessage::Pong { id })),
+            ClientMessage::Chat { text, to, .. } => {
+                if !my_grants.can_publish_data {
+                    out.push(err(
+                        "forbidden",
+                        "your token does not allow sending messages",
+                    ));
+                } else if text.trim().is_empty() {
+                    out.push(err("invalid_message", "empty chat message"));
+                } else if text.chars().count() > self.limits.chat_chars {
+                    out.push(err(
+                        "message_too_long",
+                        &format!(
+                            "chat messages are limited to {} characters",
+                            self.limits.chat_chars
+                        ),
+                    ));
+                } else {
+                    let from_name = self
+                        .members
+                        .get(&me)
+                        .map(|m| m.info.name.clone())
+                        .unwrap_or_default();
+                    let chat = ServerMessage::Chat {
+                        from: me.clone(),
+                        from_name,
+                        text,
+                        to: to.clone(),
+                        at: jiff::Timestamp::now(),
+                    };
+                    match to {
+                        Some(target) => match self.members.get(&target) {
+                            Some(t) if t.state == JoinState::Joined => {
+                                if let Some(c) = t.conn {
+                                    out.push(Output::Send(c, chat.clone()));
+                                }
+                                if target != me {
+                                    out.push(Output::Send(conn, chat));
+                                }
+                                out.push(ack);
+                            }
+                            _ => out.push(err(
+                                "unknown_participant",
+                                "no such participant in the room",
+                            )),
+                        },
+                        None => {
+                            self.broadcast(&chat, None, &mut out);
+                            out.push(ack);
+                        }
+                    }
+                }
+            }
+            ClientMessage::RaiseHand { raised, .. } => {
+                if let Some(m) = self.members.get_mut(&me) {
+                    m.info.hand_raised = raised;
+                    let p = m.info.clone();
+                    if !m.grants.hidden {
+                        self.broadcast(
+                            &ServerMessage::ParticipantUpdated { participant: p },
+                            None,
+                            &mut out,
+                        );
+                    }
+                }
+                out.push(ack);
+            }
+            ClientMessage::Admit { participant, .. }
+            | ClientMessage::Decline { participant, .. }
+                if !my_grants.room_admin =>
+            {
+                let _ = participant;
+                out.push(err("forbidden", "only a host may admit or decline"));
+            }
+            ClientMessage::Admit { participant, .. } => match self.members.get_mut(&participant) {
+                Some(m) if m.state == JoinState::Lobby => {
+                    m.state = JoinState::Joined;
+                    let c = m.conn;
+                    self.admitted.insert(participant.clone());
+                    if let Some(c) = c {
+                        out.push(Output::Send(
+                            c,
+                            ServerMessage::Admitted {
+                                participants: self.visible(),
+                            },
+                        ));
+                    }
+                    self.announce_joined(&participant, &mut out);
+                    self.to_hosts(
+                        &ServerMessage::LobbyLeft {
+                            participant_id: participant.clone(),
+                        },
+                        &mut out,
+                    );
+                    out.push(Output::Audit {
+                        actor: me,
+                        action: "admit",
+                        target: Some(participant),
+                    });
+                    out.push(ack);
+                }
+                _ => out.push(err(
+                    "unknown_participant",
+                    "no one by that id waits in the lobby",
+                )),
+            },
+            ClientMessage::Decline { participant, .. } => match self.members.get(&participant) {
+                Some(m) if m.state == JoinState::Lobby => {
+                    if let Some(c) = m.conn {
+                        out.push(Output::Close(c, Some(ServerMessage::Declined)));
+                    }
+                    self.members.remove(&participant);
+                    self.to_hosts(
+                        &ServerMessage::LobbyLeft {
+                            participant_id: participant.clone(),
+                        },
+                        &mut out,
+                    );
+                    out.push(Output::Audit {
+                        actor: me,
+                        action: "decline",
+                        target: Some(participant),
+                    });
+                    out.push(ack);
+                }
+                _ => out.push(err(
+                    "unknown_participant",
+                    "no one by that id waits in the lobby",
+                )),
+            },
+            ClientMessage::Remove { participant, .. } => {
+                if !my_grants.room_admin {
+                    out.push(err("forbidden", "only a host may remove a participant"));
+                } else if participant == me {
+                    out.push(err("invalid_message", "use leave to leave the room"));
+                } else if let Some(m) = self.members.remove(&participant) {
+                    if let Some(c) = m.conn {
+                        out.push(Output::Close(
+                            c,
+                            Some(ServerMessage::Removed { by: me.clone() }),
+                        ));
+                    }
+                    self.removed.insert(participant.clone());
+                    if m.state == JoinState::Joined {
+                        self.broadcast(
+                            &ServerMessage::ParticipantLeft {
+                                participant_id: participant.clone(),
+                                reason: LeaveReason::Removed,
+                            },
+                            None,
+                            &mut out,
+                        );
+                    } else {
+                        self.to_hosts(
+                            &ServerMessage::LobbyLeft {
+                                participant_id: participant.clone(),
+                            },
+                            &mut out,
+                        );
+                    }
+                    out.push(Output::Audit {
+                        actor: me,
+                        action: "remove",
+                        target: Some(participant),
+                    });
+                    out.push(ack);
+                } else {
+                    out.push(err(
+                        "unknown_participant",
+                        "no such participant in the room",
+                    ));
+                }
+            }
+            ClientMessage::EndConsultation { id } => {
+                if my_grants.room_admin {
+                    out.push(Output::EndRequested {
+                        conn,
+                        request: id,
+                        by: me,
+                    });
+                } else {
+                    out.push(err("forbidden", "only a host may end the consultation"));
+                }
+            }
+            ClientMessage::Leave { .. } => {
+                out.push(ack);
+                out.extend(self.drop_member(&me, LeaveReason::Left));
+                out.push(Output::Close(conn, None));
+            }
+        }
+        out
+    }
+
+    fn drop_member(&mut self, identity: &str, reason: LeaveReason) -> Vec<Output> {
+        let mut out = Vec::new();
+        if let Some(m) = self.members.remove(identity) {
+            match m.state {
+                JoinState::Joined if !m.grants.hidden => self.broadcast(
+                    &ServerMessage::ParticipantLeft {
+                        participant_id: identity.to_owned(),
+                        reason,
+                    },
+                    None,
+                    &mut out,
+                ),
+                JoinState::Joined => {}
+                JoinState::Lobby => self.to_hosts(
+                    &ServerMessage::LobbyLeft {
+                        participant_id: identity.to_owned(),
+                    },
+                    &mut out,
+                ),
+            }
+            out.push(Output::Audit {
+                actor: identity.to_owned(),
+                action: if reason == LeaveReason::Timeout {
+                    "leave_timeout"
+                } else {
+                    "leave"
+                },
+                target: None,
+            });
+        }
+        out
+    }
+
+    /// The socket closed without `leave`. Joined members keep their place for the grace period.
+    pub fn disconnected(&mut self, conn: ConnId, now: Instant) -> Vec<Output> {
+        let Some(id) = self.identity_of(conn) else {
+            return Vec::new();
+        };
+        let lobby = self
+            .members
+            .get(&id)
+            .is_some_and(|m| m.state == JoinState::Lobby);
+        if lobby {
+            return self.drop_member(&id, LeaveReason::Left);
+        }
+        if let Some(m) = self.members.get_mut(&id) {
+            m.conn = None;
+            m.disconnected_at = Some(now);
+            m.info.presence = Presence::Reconnecting;
+        }
+        let mut out = Vec::new();
+        self.announce_updated(&id, &mut out);
+        out
+    }
+
+    /// Drops members whose grace period ran out.
+    pub fn tick(&mut self, now: Instant) -> Vec<Output> {
+        let grace = self.limits.reconnect_grace;
+        let gone: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                m.disconnected_at
+                    .is_some_and(|t| now.saturating_duration_since(t) >= grace)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        gone.iter()
+            .flat_map(|id| self.drop_member(id, LeaveReason::Timeout))
+            .collect()
+    }
+
+    /// The consultation is over: tell everyone and close every socket.
+    pub fn end(&mut self, by: &str) -> Vec<Output> {
+        let mut out = Vec::new();
+        for (_, m) in std::mem::take(&mut self.members) {
+            if let Some(c) = m.conn {
+                out.push(Output::Close(
+                    c,
+                    Some(ServerMessage::Ended { by: by.to_owned() }),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Server shutdown: close every socket with a reason; the room state goes with the process.
+    pub fn shutdown(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        for (_, m) in std::mem::take(&mut self.members) {
+            if let Some(c) = m.conn {
+                out.push(Output::Close(
+                    c,
+                    Some(ServerMessage::Closing {
+                        reason: "server shutting down".into(),
+                    }),
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn room() -> Room {
+        Room::new(
+            "r".into(),
+            Limits {
+                max_participants: 3,
+                chat_chars: 10,
+                reconnect_grace: Duration::from_secs(30),
+            },
+        )
+    }
+    fn grants(admin: bool) -> Grants {
+        Grants {
+            can_publish: true,
+            can_subscribe: true,
+            can_publish_data: true,
+            room_admin: admin,
+            ..Grants::default()
+        }
+    }
+    fn join(r: &mut Room, conn: ConnId, id: &str, admin: bool, live: bool) -> Vec<Output> {
+        r.join(JoinRequest {
+            conn,
+            identity: id.into(),
+            name: id.into(),
+            grants: grants(admin),
+            live,
+        })
+        .unwrap()
+    }
+    fn sent_to(out: &[Output], conn: ConnId) -> Vec<&ServerMessage> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(c, m) if *c == conn => Some(m),
+                Output::Close(c, Some(m)) if *c == conn => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn early_arrival_waits_until_a_host_admits() {
+        let mut r = room();
+        join(&mut r, 1, "host", true, false);
+        let out = join(&mut r, 2, "doc", false, false);
+        assert!(matches!(
+            sent_to(&out, 2)[0],
+            ServerMessage::Hello {
+                state: JoinState::Lobby,
+                ..
+            }
+        ));
+        assert!(matches!(
+            sent_to(&out, 1)[0],
+            ServerMessage::LobbyWaiting { .. }
+        ));
+        let out = r.message(
+            2,
+            ClientMessage::Chat {
+                id: "c".into(),
+                text: "hi".into(),
+                to: None,
+            },
+        );
+        assert!(matches!(
+            sent_to(&out, 2)[0],
+            ServerMessage::Error {
+                code: "in_lobby",
+                ..
+            }
+        ));
+        let out = r.message(
+            1,
+            ClientMessage::Admit {
+                id: "a".into(),
+                participant: "doc".into(),
+            },
+        );
+        assert!(matches!(
+            sent_to(&out, 2)[0],
+            ServerMessage::Admitted { .. }
+        ));
+        // Only hosts admit.
+        join(&mut r, 4, "late", false, false);
+        let out = r.message(
+            2,
+            ClientMessage::Admit {
+                id: "a".into(),
+                participant: "late".into(),
+            },
+        );
+        assert!(matches!(
+            sent_to(&out, 2)[0],
+            ServerMessage::Error {
+                code: "forbidden",
+                ..
+            }
+        ));
+        // A reload after admission goes straight back in.
+        let out = r.disconnected(2, Instant::now());
+        assert!(matches!(
+            sent_to(&out, 1)[0],
+            ServerMessage::ParticipantUpdated { .. }
+        ));
+        let out = join(&mut r, 3, "doc", false, false);
+        assert!(matches!(
+            sent_to(&out, 3)[0],
+            ServerMessage::Hello {
+                state: JoinState::Joined,
+                resumed: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn grace_period_then_timeout() {
+        let mut r = room();
+        join(&mut r, 1, "a", false, true);
+        join(&mut r, 2, "b", false, true);
+        let t0 = Instant::now();
+        r.disconnected(2, t0);
+        assert!(r.tick(t0 + Duration::from_secs(29)).is_empty());
+        let out = r.tick(t0 + Duration::from_secs(30));
+        assert!(matches!(
+            sent_to(&out, 1)[0],
+            ServerMessage::ParticipantLeft {
+                reason: LeaveReason::Timeout,
+                ..
+            }
+        ));
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn limits_and_removal() {
+        let mut r = room();
+        join(&mut r, 1, "h", true, true);
+        join(&mut r, 2, "a", false, true);
+        join(&mut r, 3, "b", false, true);
+        let refused = r.join(JoinRequest {
+            conn: 4,
+            identity: "c".into(),
+            name: "c".into(),
+            grants: grants(false),
+            live: true,
+        });
+        assert_eq!(refused.err(), Some(JoinRefused::Full));
+        let out = r.message(
+            2,
+            ClientMessage::Chat {
+                id: "x".into(),
+                text: "0123456789x".into(),
+                to: None,
+            },
+        );
+        assert!(matches!(
+            sent_to(&out, 2)[0],
+            ServerMessage::Error {
+                code: "message_too_long",
+                ..
+            }
+        ));
+        let out = r.message(
+            1,
+            ClientMessage::Remove {
+                id: "x".into(),
+                participant: "b".into(),
+            },
+        );
+        assert!(matches!(sent_to(&out, 3)[0], ServerMessage::Removed { .. }));
+        let again = r.join(JoinRequest {
+            conn: 5,
+            identity: "b".into(),
+            name: "b".into(),
+            grants: grants(false),
+            live: true,
+        });
+        assert_eq!(again.err(), Some(JoinRefused::Removed));
+    }
+}

@@ -1,0 +1,286 @@
+//! One signaling WebSocket: authenticate by room token before the upgrade, expect `hello`,
+//! join the room, then relay between the socket and the room task with size and rate limits.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use serde::Deserialize;
+
+use super::hub::{Outbound, RoomCmd};
+use super::protocol::*;
+use super::room::{JoinRefused, JoinRequest};
+use crate::auth::{RoomClaims, TokenError};
+use crate::error::AppError;
+use crate::limit::Bucket;
+use crate::state::AppState;
+
+/// Frames above this are refused by the WebSocket layer itself; between the configured
+/// message limit and this, the client gets a coded error and keeps its socket.
+const HARD_FRAME_LIMIT: usize = 1 << 20;
+const KEEPALIVE: Duration = Duration::from_secs(15);
+/// A socket that sends nothing (not even a pong) for this long is treated as dropped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+
+#[derive(Deserialize)]
+pub struct RtcQuery {
+    token: Option<String>,
+}
+
+pub async fn upgrade(
+    State(st): State<AppState>,
+    Query(q): Query<RtcQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let token = q
+        .token
+        .or_else(|| crate::api::bearer(&headers).map(str::to_owned))
+        .ok_or_else(|| {
+            AppError::unauthorized(
+                "token_missing",
+                "a room token is required (?token= or Authorization: Bearer)",
+            )
+        })?;
+    let claims = st.keys.verify_room(&token).map_err(|e| match e {
+        TokenError::Expired => AppError::unauthorized(
+            "token_expired",
+            "the room token has expired; ask for a new one",
+        ),
+        _ => AppError::unauthorized("invalid_token", "the room token is not valid"),
+    })?;
+    let live = match st.store.get_consultation(&claims.room).await? {
+        Some(c) if c.status.is_closed() => {
+            return Err(
+                AppError::forbidden("room_closed", "this consultation is over")
+                    .with_details(serde_json::json!({ "status": c.status })),
+            );
+        }
+        Some(c) => c.status == crate::consult::model::Status::Live,
+        None => true,
+    };
+    Ok(ws
+        .max_message_size(HARD_FRAME_LIMIT)
+        .on_upgrade(move |socket| run(st, socket, claims, live)))
+}
+
+fn text(msg: &ServerMessage) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(msg).unwrap_or_default(),
+    ))
+}
+
+async fn close_with(socket: &mut WebSocket, msg: ServerMessage, code: u16) {
+    let _ = socket.send(text(&msg)).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(""),
+        })))
+        .await;
+}
+
+/// Close codes (RFC 6455 §7.4.2 leaves 4000–4999 to applications).
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const POLICY: u16 = 1008;
+    pub const PROTOCOL: u16 = 4000;
+    pub const REFUSED: u16 = 4003;
+}
+
+async fn run(st: AppState, mut socket: WebSocket, claims: RoomClaims, live: bool) {
+    st.metrics
+        .ws_connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    session(&st, &mut socket, claims, live).await;
+    st.metrics
+        .ws_connections
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn parse(raw: &str, limit: usize) -> Result<ClientMessage, ServerMessage> {
+    if raw.len() > limit {
+        return Err(ServerMessage::error(
+            None,
+            "message_too_large",
+            format!("signaling messages are limited to {limit} bytes"),
+        ));
+    }
+    let msg: ClientMessage = serde_json::from_str(raw)
+        .map_err(|e| ServerMessage::error(None, "invalid_message", e.to_string()))?;
+    if msg.id().len() > MAX_ID_LEN {
+        return Err(ServerMessage::error(
+            None,
+            "invalid_message",
+            format!("id is limited to {MAX_ID_LEN} characters"),
+        ));
+    }
+    Ok(msg)
+}
+
+async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live: bool) {
+    let limits = &st.config.limits;
+    let hello_timeout = Duration::from_secs(st.config.signaling.hello_timeout_secs);
+    // 1. hello
+    let first = match tokio::time::timeout(hello_timeout, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => parse(t.as_str(), limits.ws_message_bytes),
+        Ok(_) => return,
+        Err(_) => {
+            close_with(
+                socket,
+                ServerMessage::error(None, "hello_timeout", "no hello received"),
+                close_code::PROTOCOL,
+            )
+            .await;
+            return;
+        }
+    };
+    match first {
+        Ok(ClientMessage::Hello { version, .. }) if version == PROTOCOL_VERSION => {}
+        Ok(ClientMessage::Hello { id, version }) => {
+            let m = format!(
+                "protocol version {version} is not supported; this server speaks {PROTOCOL_VERSION}"
+            );
+            close_with(
+                socket,
+                ServerMessage::error(Some(&id), "unsupported_version", m),
+                close_code::PROTOCOL,
+            )
+            .await;
+            return;
+        }
+        Ok(other) => {
+            close_with(
+                socket,
+                ServerMessage::error(
+                    Some(other.id()),
+                    "hello_required",
+                    "the first message must be hello",
+                ),
+                close_code::PROTOCOL,
+            )
+            .await;
+            return;
+        }
+        Err(e) => {
+            close_with(socket, e, close_code::PROTOCOL).await;
+            return;
+        }
+    }
+    // 2. join
+    let conn = st.hub.next_conn();
+    let (tx, mut rx) = super::hub::Hub::outbound_channel();
+    let req = JoinRequest {
+        conn,
+        identity: claims.sub.clone(),
+        name: claims.name.clone(),
+        grants: claims.grants,
+        live,
+    };
+    let room = match st.hub.join(claims.room.as_str(), req, tx).await {
+        Ok(room) => room,
+        Err(refused) => {
+            let (code, m) = match refused {
+                JoinRefused::Full => ("room_full", "the room has reached its participant limit"),
+                JoinRefused::Removed => ("removed", "a host removed you from this room"),
+                JoinRefused::Retry => ("try_again", "the room was busy; connect again"),
+            };
+            close_with(
+                socket,
+                ServerMessage::error(None, code, m),
+                close_code::REFUSED,
+            )
+            .await;
+            return;
+        }
+    };
+    tracing::info!(room = %claims.room, participant = %claims.sub, conn, "signaling joined");
+    // 3. relay
+    let mut bucket = Bucket::full(limits.ws_burst, Instant::now());
+    let mut breaches = 0u32;
+    let mut last_seen = Instant::now();
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.reset();
+    let mut closed_by_room = false;
+    loop {
+        tokio::select! {
+            inbound = socket.recv() => {
+                let raw = match inbound {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Binary(_))) => {
+                        breaches += 1;
+                        let _ = socket.send(text(&ServerMessage::error(None, "invalid_message", "binary frames are not part of the protocol"))).await;
+                        if breaches >= limits.ws_breaches_before_close { break_with_violation(socket).await; break; }
+                        continue;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => { last_seen = Instant::now(); continue; }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                };
+                last_seen = Instant::now();
+                st.metrics.ws_messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let verdict = if !bucket.take(limits.ws_messages_per_second, limits.ws_burst, Instant::now()) {
+                    Err(ServerMessage::error(None, "rate_limited", format!("at most {} messages per second", limits.ws_messages_per_second)))
+                } else {
+                    parse(raw.as_str(), limits.ws_message_bytes)
+                };
+                match verdict {
+                    Ok(ClientMessage::Ping { id }) => {
+                        let _ = socket.send(text(&ServerMessage::Pong { id })).await;
+                    }
+                    Ok(msg) => {
+                        if room.send(RoomCmd::Message { conn, msg }).await.is_err() { break; }
+                    }
+                    Err(e) => {
+                        breaches += 1;
+                        st.metrics.ws_limit_breaches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let _ = socket.send(text(&e)).await;
+                        if breaches >= limits.ws_breaches_before_close { break_with_violation(socket).await; break; }
+                    }
+                }
+            }
+            out = rx.recv() => match out {
+                Some(Outbound::Msg(m)) => {
+                    if socket.send(text(&m)).await.is_err() { break; }
+                }
+                Some(Outbound::Close(m)) => {
+                    closed_by_room = true;
+                    let code = match m {
+                        Some(ServerMessage::Removed { .. } | ServerMessage::Declined) => close_code::REFUSED,
+                        Some(ServerMessage::Error { .. }) => close_code::POLICY,
+                        _ => close_code::NORMAL,
+                    };
+                    match m {
+                        Some(m) => close_with(socket, m, code).await,
+                        None => { let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static("") }))).await; }
+                    }
+                    break;
+                }
+                None => break,
+            },
+            _ = keepalive.tick() => {
+                if last_seen.elapsed() > IDLE_TIMEOUT { break; }
+                if socket.send(Message::Ping(Default::default())).await.is_err() { break; }
+            }
+        }
+    }
+    if !closed_by_room {
+        let _ = room.send(RoomCmd::Disconnected { conn }).await;
+    }
+    tracing::info!(room = %claims.room, participant = %claims.sub, conn, "signaling socket closed");
+}
+
+async fn break_with_violation(socket: &mut WebSocket) {
+    close_with(
+        socket,
+        ServerMessage::error(
+            None,
+            "too_many_violations",
+            "too many refused messages; the socket is closed",
+        ),
+        close_code::POLICY,
+    )
+    .await;
+}

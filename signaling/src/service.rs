@@ -1,0 +1,84 @@
+//! Consultation changes shared by the REST API and the signaling channel: load, apply the
+//! lifecycle, commit with the version read and the audit entry, retry if someone else wrote
+//! in between (the rules are checked again against the fresh record).
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::consult::lifecycle::{self, Action, Actor, LifecycleError, Rules};
+use crate::consult::model::Consultation;
+use crate::error::AppError;
+use crate::ids::ConsultationId;
+use crate::metrics::Metrics;
+use crate::store::{AuditEntry, DynStore, StoreError};
+
+impl From<LifecycleError> for AppError {
+    fn from(e: LifecycleError) -> Self {
+        let msg = e.to_string();
+        match e {
+            LifecycleError::WrongState { .. } => AppError::conflict("invalid_state", msg),
+            LifecycleError::Forbidden { .. } => AppError::forbidden("forbidden_role", msg),
+            LifecycleError::Invalid(_) => AppError::invalid(msg),
+            LifecycleError::TooEarly { opens_at } => {
+                AppError::conflict("too_early", msg).with_details(json!({ "opens_at": opens_at }))
+            }
+            LifecycleError::OpinionSigned => AppError::conflict("opinion_signed", msg),
+            LifecycleError::NoSignedOpinion => AppError::conflict("no_signed_opinion", msg),
+        }
+    }
+}
+
+pub fn not_found() -> AppError {
+    AppError::not_found(
+        "consultation_not_found",
+        "no such consultation, or it is not yours to see",
+    )
+}
+
+pub fn audit_for(actor: &Actor, action: &str, c: &Consultation, at: Timestamp) -> AuditEntry {
+    AuditEntry::new(actor.id.as_str(), format!("consultation.{action}"), at)
+        .consultation(&c.id)
+        .detail(format!("status={}", c.status.as_str()))
+}
+
+pub async fn transition(
+    store: &DynStore,
+    rules: &Rules,
+    metrics: &Metrics,
+    id: &ConsultationId,
+    actor: &Actor,
+    action: Action,
+) -> Result<Consultation, AppError> {
+    for _ in 0..3 {
+        let Some(current) = store.get_consultation(id).await? else {
+            return Err(not_found());
+        };
+        if !current.involves(&actor.id) && actor.role != crate::consult::model::Role::Coordinator {
+            return Err(not_found());
+        }
+        let now = Timestamp::now();
+        let next = lifecycle::apply(&current, actor, action.clone(), now, rules)?;
+        let audit = audit_for(actor, action.name(), &next, now);
+        match store
+            .commit_consultation(&next, Some(current.version), &[audit])
+            .await
+        {
+            Ok(()) => {
+                metrics
+                    .transitions
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(consultation = %id, actor = %actor.id, action = action.name(), status = next.status.as_str(), "consultation changed");
+                return Ok(next);
+            }
+            Err(StoreError::VersionConflict) => continue,
+            Err(e @ StoreError::SpecialistBusy { .. }) => {
+                metrics
+                    .bookings_refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::VersionConflict.into())
+}

@@ -1,0 +1,36 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use crate::audit::AuditSink;
+use crate::auth::Keys;
+use crate::config::Config;
+use crate::consult::lifecycle::Rules;
+use crate::limit::KeyedLimiter;
+use crate::metrics::Metrics;
+use crate::rtc::hub::Hub;
+use crate::store::DynStore;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub store: DynStore,
+    pub keys: Keys,
+    pub rules: Rules,
+    pub metrics: Arc<Metrics>,
+    pub audit: AuditSink,
+    pub hub: Hub,
+    pub http_limiter: KeyedLimiter,
+    pub login_limiter: KeyedLimiter,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}

@@ -1,0 +1,319 @@
+//! The contract every `Store` must keep. Both stores run exactly these checks
+//! (`tests/tests/store_contract.rs`), against a real redb file and a real `redis-server`.
+//! Each check panics with a message naming the broken promise.
+#![allow(clippy::unwrap_used)]
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::*;
+use crate::consult::model::*;
+
+fn user(name: &str, role: Role) -> User {
+    User {
+        id: UserId::generate(),
+        username: name.into(),
+        display_name: name.into(),
+        role,
+        site_id: None,
+        specialty: None,
+        disabled: false,
+        password_hash: "x".into(),
+        token_generation: 0,
+        created_at: Timestamp::now(),
+    }
+}
+
+/// A scheduled consultation for `specialists` at `start` (minutes from a fixed base).
+pub fn scheduled(
+    requester: &UserId,
+    specialists: &[UserId],
+    start_min: i64,
+    minutes: u32,
+) -> Consultation {
+    let base: Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+    Consultation {
+        id: ConsultationId::generate(),
+        version: 1,
+        kind: Kind::Consultation,
+        specialty: "cardiology".into(),
+        urgency: Urgency::Routine,
+        summary: "case".into(),
+        wished: None,
+        recording: RecordingPolicy::Off,
+        status: Status::Scheduled,
+        requester: requester.clone(),
+        requester_site: None,
+        coordinator: None,
+        specialists: specialists.to_vec(),
+        participants: vec![],
+        start: Some(base + SignedDuration::from_mins(start_min)),
+        duration_minutes: Some(minutes),
+        reason: None,
+        opinions: vec![],
+        plan: None,
+        created_at: base,
+        updated_at: base,
+        started_at: None,
+        ended_at: None,
+    }
+}
+
+fn bump(c: &Consultation) -> Consultation {
+    let mut n = c.clone();
+    n.version += 1;
+    n
+}
+
+pub async fn users_and_sites(s: &dyn Store) {
+    assert_eq!(
+        s.count_users().await.unwrap(),
+        0,
+        "a new store has no users"
+    );
+    let site = Site {
+        id: SiteId::generate(),
+        name: "County".into(),
+        level: SiteLevel::County,
+        time_zone: "Asia/Shanghai".into(),
+        created_at: Timestamp::now(),
+    };
+    s.put_site(&site).await.unwrap();
+    assert_eq!(s.get_site(&site.id).await.unwrap(), Some(site.clone()));
+    assert_eq!(s.list_sites().await.unwrap(), vec![site]);
+    let mut a = user("alice", Role::Doctor);
+    s.create_user(&a).await.unwrap();
+    let dup = user("alice", Role::Admin);
+    assert_eq!(
+        s.create_user(&dup).await,
+        Err(StoreError::Duplicate("username")),
+        "usernames are unique"
+    );
+    assert_eq!(s.get_user_by_name("alice").await.unwrap().unwrap().id, a.id);
+    assert_eq!(s.get_user_by_name("nobody").await.unwrap(), None);
+    a.token_generation = 7;
+    s.update_user(&a).await.unwrap();
+    assert_eq!(
+        s.get_user(&a.id).await.unwrap().unwrap().token_generation,
+        7
+    );
+    let ghost = user("ghost", Role::Doctor);
+    assert_eq!(
+        s.update_user(&ghost).await,
+        Err(StoreError::NotFound),
+        "update does not create"
+    );
+    s.create_user(&user("bob", Role::Specialist)).await.unwrap();
+    assert_eq!(s.count_users().await.unwrap(), 2);
+    let names: Vec<_> = s
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, vec!["alice", "bob"]);
+}
+
+pub async fn versions_are_checked(s: &dyn Store) {
+    let doc = UserId::generate();
+    let c = scheduled(&doc, &[], 0, 30);
+    s.commit_consultation(&c, None, &[]).await.unwrap();
+    assert_eq!(
+        s.commit_consultation(&c, None, &[]).await,
+        Err(StoreError::VersionConflict),
+        "create twice"
+    );
+    let mut n = bump(&c);
+    n.summary = "changed".into();
+    assert_eq!(
+        s.commit_consultation(&n, Some(5), &[]).await,
+        Err(StoreError::VersionConflict),
+        "stale version"
+    );
+    s.commit_consultation(&n, Some(1), &[]).await.unwrap();
+    assert_eq!(s.get_consultation(&c.id).await.unwrap().unwrap(), n);
+    assert_eq!(
+        s.commit_consultation(&n, Some(1), &[]).await,
+        Err(StoreError::VersionConflict),
+        "same write twice"
+    );
+}
+
+pub async fn specialist_cannot_be_double_booked(s: &dyn Store) {
+    let doc = UserId::generate();
+    let (sp, other) = (UserId::generate(), UserId::generate());
+    let a = scheduled(&doc, std::slice::from_ref(&sp), 60, 60); // 01:00–02:00
+    s.commit_consultation(&a, None, &[]).await.unwrap();
+    let clash = scheduled(&doc, &[other.clone(), sp.clone()], 90, 60); // 01:30–02:30
+    match s.commit_consultation(&clash, None, &[]).await {
+        Err(StoreError::SpecialistBusy {
+            specialist,
+            conflicting,
+        }) => {
+            assert_eq!(specialist, sp);
+            assert_eq!(conflicting, a.id);
+        }
+        r => panic!("overlapping booking must fail with SpecialistBusy, got {r:?}"),
+    }
+    assert_eq!(
+        s.get_consultation(&clash.id).await.unwrap(),
+        None,
+        "a refused booking writes nothing"
+    );
+    assert!(
+        s.bookings(&other).await.unwrap().is_empty(),
+        "a refused booking holds no one's time"
+    );
+    // Back to back is not an overlap.
+    let next = scheduled(&doc, std::slice::from_ref(&sp), 120, 30);
+    s.commit_consultation(&next, None, &[]).await.unwrap();
+    assert_eq!(s.bookings(&sp).await.unwrap().len(), 2);
+    // Rescheduling a consultation over its own old slot is fine.
+    let mut moved = bump(&a);
+    moved.start = Some(moved.start.unwrap() + SignedDuration::from_mins(-30));
+    s.commit_consultation(&moved, Some(1), &[]).await.unwrap();
+    // Cancelling releases the time.
+    let mut cancelled = bump(&moved);
+    cancelled.status = Status::Cancelled;
+    s.commit_consultation(&cancelled, Some(2), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.bookings(&sp).await.unwrap().len(),
+        1,
+        "cancelled consultations hold no booking"
+    );
+    s.commit_consultation(&clash, None, &[]).await.unwrap();
+    // Swapping the specialist releases the old one.
+    let mut swapped = bump(&clash);
+    swapped.specialists = vec![other.clone()];
+    s.commit_consultation(&swapped, Some(1), &[]).await.unwrap();
+    let held: Vec<_> = s
+        .bookings(&sp)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.consultation)
+        .collect();
+    assert_eq!(held, vec![next.id.clone()]);
+}
+
+/// Many tasks book one specialist for overlapping slots at once: exactly one wins.
+pub async fn concurrent_bookings_have_one_winner(s: DynStore, tasks: usize) {
+    let doc = UserId::generate();
+    let sp = UserId::generate();
+    let mut handles = Vec::new();
+    for i in 0..tasks {
+        let s = s.clone();
+        let c = scheduled(&doc, std::slice::from_ref(&sp), 600 + i as i64, 60);
+        handles.push(tokio::spawn(async move {
+            s.commit_consultation(&c, None, &[]).await
+        }));
+    }
+    let mut won = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::SpecialistBusy { .. }) => {}
+            Err(e) => panic!("unexpected error in booking race: {e}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one of {tasks} racing bookings may win");
+    assert_eq!(s.bookings(&sp).await.unwrap().len(), 1);
+}
+
+pub async fn lists_filter_and_page(s: &dyn Store) {
+    let (doc, other) = (UserId::generate(), UserId::generate());
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let c = scheduled(if i < 4 { &doc } else { &other }, &[], i * 10, 30);
+        s.commit_consultation(&c, None, &[]).await.unwrap();
+        ids.push(c.id);
+    }
+    let mut req = scheduled(&doc, &[], 100, 30);
+    req.status = Status::Requested;
+    s.commit_consultation(&req, None, &[]).await.unwrap();
+    let q = ConsultationQuery {
+        involving: Some(doc.clone()),
+        limit: 2,
+        ..Default::default()
+    };
+    let p = s.list_consultations(&q).await.unwrap();
+    assert_eq!(p.total, 5, "mine counts only my consultations");
+    assert_eq!(
+        p.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        vec![req.id.clone(), ids[3].clone()],
+        "newest first"
+    );
+    assert_eq!(p.next_offset, Some(2));
+    let q = ConsultationQuery {
+        involving: Some(doc.clone()),
+        statuses: vec![Status::Scheduled],
+        ascending: true,
+        offset: 1,
+        limit: 10,
+        ..Default::default()
+    };
+    let p = s.list_consultations(&q).await.unwrap();
+    assert_eq!(
+        p.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        ids[1..4].to_vec()
+    );
+    assert_eq!(p.next_offset, None);
+    let base: Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+    let q = ConsultationQuery {
+        from: Some(base + SignedDuration::from_mins(10)),
+        to: Some(base + SignedDuration::from_mins(40)),
+        ascending: true,
+        limit: 10,
+        ..Default::default()
+    };
+    let p = s.list_consultations(&q).await.unwrap();
+    assert_eq!(
+        p.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        ids[1..4].to_vec(),
+        "date range is [from, to)"
+    );
+    // Involvement follows changes: a specialist added later finds it under "mine".
+    let sp = UserId::generate();
+    let mut n = bump(&req);
+    n.specialists = vec![sp.clone()];
+    s.commit_consultation(&n, Some(1), &[]).await.unwrap();
+    let q = ConsultationQuery {
+        involving: Some(sp),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(s.list_consultations(&q).await.unwrap().total, 1);
+}
+
+pub async fn audit_is_append_only_and_atomic(s: &dyn Store) {
+    let t = Timestamp::now();
+    assert_eq!(
+        s.append_audit(&AuditEntry::new("u1", "auth.login", t))
+            .await
+            .unwrap(),
+        1
+    );
+    let doc = UserId::generate();
+    let c = scheduled(&doc, &[], 0, 30);
+    let e = AuditEntry::new(doc.as_str(), "consultation.request", t).consultation(&c.id);
+    s.commit_consultation(&c, None, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    // A refused commit writes none of its audit entries.
+    let refused = AuditEntry::new(doc.as_str(), "consultation.never", t);
+    assert!(s.commit_consultation(&c, None, &[refused]).await.is_err());
+    assert_eq!(s.audit_len().await.unwrap(), 2);
+    assert_eq!(
+        s.append_audit(&AuditEntry::new("u1", "auth.logout", t))
+            .await
+            .unwrap(),
+        3
+    );
+    let all = s.audit_range(1, 4).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(all[1].entry, e);
+    assert_eq!(s.audit_range(2, 3).await.unwrap().len(), 1);
+    assert!(s.audit_range(3, 3).await.unwrap().is_empty());
+}

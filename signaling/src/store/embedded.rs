@@ -1,0 +1,409 @@
+//! The embedded store: one redb file in the data directory. redb commits are durable
+//! (fsync before `commit` returns) and copy-on-write, so a `kill -9` or power loss leaves the
+//! last committed state. redb has a single writer, so a check-then-write inside one write
+//! transaction is atomic — that is what makes double-booking impossible here.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{
+    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
+};
+
+use super::*;
+
+const SITES: TableDefinition<&str, &[u8]> = TableDefinition::new("sites");
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("usernames");
+const CONSULTS: TableDefinition<&str, &[u8]> = TableDefinition::new("consultations");
+const INVOLVED: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("involved");
+const BOOKINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("bookings");
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+fn io<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl EmbeddedStore {
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let db = Database::create(path).map_err(io)?;
+        // Create every table up front so readers never meet a missing table.
+        let tx = db.begin_write().map_err(io)?;
+        tx.open_table(SITES).map_err(io)?;
+        tx.open_table(USERS).map_err(io)?;
+        tx.open_table(USERNAMES).map_err(io)?;
+        tx.open_table(CONSULTS).map_err(io)?;
+        tx.open_multimap_table(INVOLVED).map_err(io)?;
+        tx.open_table(BOOKINGS).map_err(io)?;
+        tx.open_table(AUDIT).map_err(io)?;
+        tx.commit().map_err(io)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// redb is blocking: run on the blocking pool so the async workers keep serving.
+    async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> StoreResult<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(io)?
+    }
+}
+
+fn append_audit_tx(tx: &WriteTransaction, entries: &[AuditEntry]) -> StoreResult<u64> {
+    let mut t = tx.open_table(AUDIT).map_err(io)?;
+    let mut seq = t.last().map_err(io)?.map(|(k, _)| k.value()).unwrap_or(0);
+    for e in entries {
+        seq += 1;
+        t.insert(seq, encode(e).as_slice()).map_err(io)?;
+    }
+    Ok(seq)
+}
+
+fn read_bookings(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    specialist: &str,
+) -> StoreResult<Vec<Booking>> {
+    match t.get(specialist).map_err(io)? {
+        Some(v) => decode(v.value()),
+        None => Ok(Vec::new()),
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.run(|db| db.begin_read().map(|_| ()).map_err(io)).await
+    }
+
+    async fn put_site(&self, site: &Site) -> StoreResult<()> {
+        let site = site.clone();
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(io)?;
+            tx.open_table(SITES)
+                .map_err(io)?
+                .insert(site.id.as_str(), encode(&site).as_slice())
+                .map_err(io)?;
+            tx.commit().map_err(io)
+        })
+        .await
+    }
+
+    async fn get_site(&self, id: &SiteId) -> StoreResult<Option<Site>> {
+        let id = id.clone();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(io)?;
+            let t = tx.open_table(SITES).map_err(io)?;
+            t.get(id.as_str())
+                .map_err(io)?
+                .map(|v| decode(v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_sites(&self) -> StoreResult<Vec<Site>> {
+        self.run(|db| {
+            let tx = db.begin_read().map_err(io)?;
+            let t = tx.open_table(SITES).map_err(io)?;
+            let mut out = Vec::new();
+            for row in t.iter().map_err(io)? {
+                let (_, v) = row.map_err(io)?;
+                out.push(decode::<Site>(v.value())?);
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let user = user.clone();
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(io)?;
+            {
+                let mut names = tx.open_table(USERNAMES).map_err(io)?;
+                if names.get(user.username.as_str()).map_err(io)?.is_some() {
+                    return Err(StoreError::Duplicate("username"));
+                }
+                names
+                    .insert(user.username.as_str(), user.id.as_str())
+                    .map_err(io)?;
+                tx.open_table(USERS)
+                    .map_err(io)?
+                    .insert(user.id.as_str(), encode(&user).as_slice())
+                    .map_err(io)?;
+            }
+            tx.commit().map_err(io)
+        })
+        .await
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        let user = user.clone();
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(io)?;
+            {
+                let mut t = tx.open_table(USERS).map_err(io)?;
+                let old: User = match t.get(user.id.as_str()).map_err(io)? {
+                    Some(v) => decode(v.value())?,
+                    None => return Err(StoreError::NotFound),
+                };
+                if old.username != user.username {
+                    return Err(StoreError::Corrupt("username cannot change".into()));
+                }
+                t.insert(user.id.as_str(), encode(&user).as_slice())
+                    .map_err(io)?;
+            }
+            tx.commit().map_err(io)
+        })
+        .await
+    }
+
+    async fn get_user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        let id = id.clone();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(io)?;
+            let t = tx.open_table(USERS).map_err(io)?;
+            t.get(id.as_str())
+                .map_err(io)?
+                .map(|v| decode(v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn get_user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        let username = username.to_owned();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(io)?;
+            let names = tx.open_table(USERNAMES).map_err(io)?;
+            let Some(id) = names
+                .get(username.as_str())
+                .map_err(io)?
+                .map(|v| v.value().to_owned())
+            else {
+                return Ok(None);
+            };
+            let t = tx.open_table(USERS).map_err(io)?;
+            t.get(id.as_str())
+                .map_err(io)?
+                .map(|v| decode(v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        self.run(|db| {
+            let tx = db.begin_read().map_err(io)?;
+            let t = tx.open_table(USERS).map_err(io)?;
+            let mut out = Vec::new();
+            for row in t.iter().map_err(io)? {
+                let (_, v) = row.map_err(io)?;
+                out.push(decode::<User>(v.value())?);
+            }
+            out.sort_by(|a, b| a.username.cmp(&b.username));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        self.run(|db| {
+            let tx = db.begin_read().map_err(io)?;
+            tx.open_table(USERS).map_err(io)?.len().map_err(io)
+        })
+        .await
+    }
+
+    async fn commit_consultation(
+        &self,
+        c: &Consultation,
+        expected: Option<u64>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        let c = c.clone();
+        let audit = audit.to_vec();
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(io)?;
+            {
+                let mut consults = tx.open_table(CONSULTS).map_err(io)?;
+                let old: Option<Consultation> = consults
+                    .get(c.id.as_str())
+                    .map_err(io)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                if old.as_ref().map(|o| o.version) != expected
+                    || c.version != expected.unwrap_or(0) + 1
+                {
+                    return Err(StoreError::VersionConflict);
+                }
+                let mut bookings = tx.open_table(BOOKINGS).map_err(io)?;
+                if let Some((start, end)) = c.slot().filter(|_| c.holds_booking()) {
+                    for s in &c.specialists {
+                        let held = read_bookings(&bookings, s.as_str())?;
+                        if let Some((specialist, conflicting)) =
+                            find_clash(&c, held.iter().map(|b| (s, b)))
+                        {
+                            return Err(StoreError::SpecialistBusy {
+                                specialist,
+                                conflicting,
+                            });
+                        }
+                        let mut held: Vec<_> = held
+                            .into_iter()
+                            .filter(|b| b.consultation != c.id)
+                            .collect();
+                        held.push(Booking {
+                            consultation: c.id.clone(),
+                            start,
+                            end,
+                        });
+                        held.sort_by_key(|b| b.start);
+                        bookings
+                            .insert(s.as_str(), encode(&held).as_slice())
+                            .map_err(io)?;
+                    }
+                }
+                // Release what the old record held and the new one does not.
+                if let Some(o) = &old {
+                    for s in &o.specialists {
+                        if c.holds_booking() && c.specialists.contains(s) {
+                            continue;
+                        }
+                        let held = read_bookings(&bookings, s.as_str())?;
+                        let kept: Vec<_> = held
+                            .iter()
+                            .filter(|b| b.consultation != c.id)
+                            .cloned()
+                            .collect();
+                        if kept.len() != held.len() {
+                            bookings
+                                .insert(s.as_str(), encode(&kept).as_slice())
+                                .map_err(io)?;
+                        }
+                    }
+                }
+                consults
+                    .insert(c.id.as_str(), encode(&c).as_slice())
+                    .map_err(io)?;
+                let mut involved = tx.open_multimap_table(INVOLVED).map_err(io)?;
+                let now = c.involved_users();
+                if let Some(o) = &old {
+                    for u in o.involved_users().iter().filter(|u| !now.contains(u)) {
+                        involved.remove(u.as_str(), c.id.as_str()).map_err(io)?;
+                    }
+                }
+                for u in &now {
+                    involved.insert(u.as_str(), c.id.as_str()).map_err(io)?;
+                }
+            }
+            append_audit_tx(&tx, &audit)?;
+            tx.commit().map_err(io)
+        })
+        .await
+    }
+
+    async fn get_consultation(&self, id: &ConsultationId) -> StoreResult<Option<Consultation>> {
+        let id = id.clone();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(io)?;
+            let t = tx.open_table(CONSULTS).map_err(io)?;
+            t.get(id.as_str())
+                .map_err(io)?
+                .map(|v| decode(v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_consultations(&self, q: &ConsultationQuery) -> StoreResult<Page<Consultation>> {
+        let q = q.clone();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(io)?;
+            let consults = tx.open_table(CONSULTS).map_err(io)?;
+            let mut all = Vec::new();
+            match &q.involving {
+                Some(user) => {
+                    let involved = tx.open_multimap_table(INVOLVED).map_err(io)?;
+                    for id in involved.get(user.as_str()).map_err(io)? {
+                        let id = id.map_err(io)?;
+                        if let Some(v) = consults.get(id.value()).map_err(io)? {
+                            all.push(decode::<Consultation>(v.value())?);
+                        }
+                    }
+                }
+                None => {
+                    for row in consults.iter().map_err(io)? {
+                        let (_, v) = row.map_err(io)?;
+                        all.push(decode::<Consultation>(v.value())?);
+                    }
+                }
+            }
+            Ok(q.page(all))
+        })
+        .await
+    }
+
+    async fn bookings(&self, specialist: &UserId) -> StoreResult<Vec<Booking>> {
+        let s = specialist.clone();
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(io)?;
+            let t = tx.open_table(BOOKINGS).map_err(io)?;
+            read_bookings(&t, s.as_str())
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<u64> {
+        let entry = entry.clone();
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(io)?;
+            let seq = append_audit_tx(&tx, std::slice::from_ref(&entry))?;
+            tx.commit().map_err(io)?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    async fn audit_len(&self) -> StoreResult<u64> {
+        self.run(|db| {
+            let tx = db.begin_read().map_err(io)?;
+            let t = tx.open_table(AUDIT).map_err(io)?;
+            Ok(t.last().map_err(io)?.map(|(k, _)| k.value()).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn audit_range(&self, from: u64, to: u64) -> StoreResult<Vec<AuditRecord>> {
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(io)?;
+            let t = tx.open_table(AUDIT).map_err(io)?;
+            let mut out = Vec::new();
+            if from < to {
+                for row in t.range(from..to).map_err(io)? {
+                    let (k, v) = row.map_err(io)?;
+                    out.push(AuditRecord {
+                        seq: k.value(),
+                        entry: decode(v.value())?,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

@@ -1,0 +1,423 @@
+//! The Redis store, for hospitals that run several nodes. Every key lives under a configurable
+//! prefix. Writes that must be atomic (booking a specialist, creating a unique username) are Lua
+//! scripts: Redis runs a script to completion before any other command, so two coordinators
+//! racing for one specialist are serialised and the second sees the first's booking.
+//!
+//! Keys (`p` = prefix): `p c:{id}` consultation JSON · `p cs` zset of ids by sort time ·
+//! `p inv:{user}` set of ids the user is involved in · `p busy:{specialist}` hash id → booking ·
+//! `p user:{id}`, `p username:{name}`, `p users` · `p site:{id}`, `p sites` · `p audit` list.
+
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{AsyncCommands, Script};
+use async_trait::async_trait;
+
+use super::*;
+
+/// How long one store call may take before the API answers 503 instead of hanging.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+const COMMIT_LUA: &str = r#"
+local p, id, expected, json, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local holds, s_ms, e_ms, booking = ARGV[6] == '1', tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local nspec = tonumber(ARGV[10])
+local specs = {}
+for i = 1, nspec do specs[i] = ARGV[10 + i] end
+local at = 11 + nspec
+local ninv = tonumber(ARGV[at])
+local inv = {}
+for i = 1, ninv do inv[i] = ARGV[at + i] end
+at = at + ninv + 1
+local naudit = tonumber(ARGV[at])
+
+local ckey = p .. 'c:' .. id
+local cur = redis.call('GET', ckey)
+local old = nil
+if cur then old = cjson.decode(cur) end
+if expected == '' then
+  if old then return {'conflict'} end
+elseif (not old) or old.version ~= tonumber(expected) then
+  return {'conflict'}
+end
+
+if holds then
+  for _, s in ipairs(specs) do
+    local all = redis.call('HGETALL', p .. 'busy:' .. s)
+    for i = 1, #all, 2 do
+      if all[i] ~= id then
+        local b = cjson.decode(all[i + 1])
+        if b.s < e_ms and s_ms < b.e then return {'busy', s, all[i]} end
+      end
+    end
+  end
+end
+
+if old then
+  for _, s in ipairs(old.specialists) do redis.call('HDEL', p .. 'busy:' .. s, id) end
+  local function drop(u) if type(u) == 'string' then redis.call('SREM', p .. 'inv:' .. u, id) end end
+  drop(old.requester)
+  drop(old.coordinator)
+  for _, u in ipairs(old.specialists) do drop(u) end
+  for _, u in ipairs(old.participants) do drop(u) end
+end
+if holds then
+  for _, s in ipairs(specs) do redis.call('HSET', p .. 'busy:' .. s, id, booking) end
+end
+redis.call('SET', ckey, json)
+redis.call('ZADD', p .. 'cs', score, id)
+for _, u in ipairs(inv) do redis.call('SADD', p .. 'inv:' .. u, id) end
+for i = 1, naudit do redis.call('RPUSH', p .. 'audit', ARGV[at + i]) end
+return {'ok'}
+"#;
+
+const CREATE_USER_LUA: &str = r#"
+if redis.call('SETNX', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+return 1
+"#;
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    commit: Script,
+    create_user: Script,
+}
+
+/// The stored form of a booking: the API's fields plus millisecond bounds the Lua script compares.
+#[derive(Serialize)]
+struct StoredBooking<'a> {
+    #[serde(flatten)]
+    booking: &'a Booking,
+    s: i64,
+    e: i64,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl RedisStore {
+    /// Connects lazily: the server starts even if Redis is briefly away, and the connection
+    /// manager reconnects by itself whenever the connection drops.
+    pub fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
+        let client = ::redis::Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad redis url: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+            commit: Script::new(COMMIT_LUA),
+            create_user: Script::new(CREATE_USER_LUA),
+        })
+    }
+
+    fn key(&self, parts: &[&str]) -> String {
+        let mut k = self.prefix.clone();
+        for p in parts {
+            k.push_str(p);
+        }
+        k
+    }
+
+    async fn call<T, F, Fut>(&self, f: F) -> StoreResult<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = ::redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(CALL_TIMEOUT, f(self.conn.clone())).await {
+            Ok(r) => r.map_err(unavailable),
+            Err(_) => Err(StoreError::Unavailable(
+                "redis did not answer in time".into(),
+            )),
+        }
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, key: String) -> StoreResult<Option<T>> {
+        let raw: Option<Vec<u8>> = self.call(|mut c| async move { c.get(key).await }).await?;
+        raw.map(|b| decode(&b)).transpose()
+    }
+
+    async fn mget_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        keys: Vec<String>,
+    ) -> StoreResult<Vec<T>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        // Bounded batches keep one reply from growing without limit.
+        for chunk in keys.chunks(500) {
+            let chunk = chunk.to_vec();
+            let raws: Vec<Option<Vec<u8>>> = self
+                .call(|mut c| async move { c.mget(chunk).await })
+                .await?;
+            for raw in raws.into_iter().flatten() {
+                out.push(decode(&raw)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let pong: String = self
+            .call(|mut c| async move { ::redis::cmd("PING").query_async(&mut c).await })
+            .await?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "unexpected ping reply {pong}"
+            )))
+        }
+    }
+
+    async fn put_site(&self, site: &Site) -> StoreResult<()> {
+        let key = self.key(&["site:", site.id.as_str()]);
+        let set = self.key(&["sites"]);
+        let id = site.id.to_string();
+        let body = encode(site);
+        self.call(|mut c| async move {
+            ::redis::pipe()
+                .atomic()
+                .set(key, body)
+                .ignore()
+                .sadd(set, id)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    async fn get_site(&self, id: &SiteId) -> StoreResult<Option<Site>> {
+        self.get_json(self.key(&["site:", id.as_str()])).await
+    }
+
+    async fn list_sites(&self) -> StoreResult<Vec<Site>> {
+        let set = self.key(&["sites"]);
+        let ids: Vec<String> = self
+            .call(|mut c| async move { c.smembers(set).await })
+            .await?;
+        let mut sites: Vec<Site> = self
+            .mget_json(ids.iter().map(|i| self.key(&["site:", i])).collect())
+            .await?;
+        sites.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(sites)
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let (k1, k2, k3) = (
+            self.key(&["username:", &user.username]),
+            self.key(&["user:", user.id.as_str()]),
+            self.key(&["users"]),
+        );
+        let id = user.id.to_string();
+        let body = encode(user);
+        let script = &self.create_user;
+        let created: i64 = self
+            .call(|mut c| async move {
+                script
+                    .key(k1)
+                    .key(k2)
+                    .key(k3)
+                    .arg(id)
+                    .arg(body)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Duplicate("username"))
+        }
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        let key = self.key(&["user:", user.id.as_str()]);
+        let body = encode(user);
+        let done: Option<String> = self
+            .call(|mut c| async move {
+                ::redis::cmd("SET")
+                    .arg(key)
+                    .arg(body)
+                    .arg("XX")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        if done.is_some() {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn get_user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        self.get_json(self.key(&["user:", id.as_str()])).await
+    }
+
+    async fn get_user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        let key = self.key(&["username:", username]);
+        let id: Option<String> = self.call(|mut c| async move { c.get(key).await }).await?;
+        match id {
+            Some(id) => self.get_json(self.key(&["user:", &id])).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let set = self.key(&["users"]);
+        let ids: Vec<String> = self
+            .call(|mut c| async move { c.smembers(set).await })
+            .await?;
+        let mut users: Vec<User> = self
+            .mget_json(ids.iter().map(|i| self.key(&["user:", i])).collect())
+            .await?;
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        let set = self.key(&["users"]);
+        self.call(|mut c| async move { c.scard(set).await }).await
+    }
+
+    async fn commit_consultation(
+        &self,
+        c: &Consultation,
+        expected: Option<u64>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        if c.version != expected.unwrap_or(0) + 1 {
+            return Err(StoreError::VersionConflict);
+        }
+        let slot = c.slot().filter(|_| c.holds_booking());
+        let (start, end) = slot.unwrap_or((c.created_at, c.created_at));
+        let booking = Booking {
+            consultation: c.id.clone(),
+            start,
+            end,
+        };
+        let stored = StoredBooking {
+            booking: &booking,
+            s: start.as_millisecond(),
+            e: end.as_millisecond(),
+        };
+        let mut inv = self.commit.prepare_invoke();
+        inv.arg(&self.prefix)
+            .arg(c.id.as_str())
+            .arg(expected.map(|v| v.to_string()).unwrap_or_default())
+            .arg(encode(c))
+            .arg(c.sort_time().as_millisecond())
+            .arg(if slot.is_some() { "1" } else { "0" })
+            .arg(start.as_millisecond())
+            .arg(end.as_millisecond())
+            .arg(encode(&stored))
+            .arg(c.specialists.len());
+        for s in &c.specialists {
+            inv.arg(s.as_str());
+        }
+        let involved = c.involved_users();
+        inv.arg(involved.len());
+        for u in &involved {
+            inv.arg(u.as_str());
+        }
+        inv.arg(audit.len());
+        for a in audit {
+            inv.arg(encode(a));
+        }
+        let reply: Vec<String> = self
+            .call(|mut conn| async move { inv.invoke_async(&mut conn).await })
+            .await?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => Ok(()),
+            Some("conflict") => Err(StoreError::VersionConflict),
+            Some("busy") if reply.len() == 3 => Err(StoreError::SpecialistBusy {
+                specialist: UserId(reply[1].clone()),
+                conflicting: ConsultationId(reply[2].clone()),
+            }),
+            _ => Err(StoreError::Corrupt(format!(
+                "unexpected commit reply {reply:?}"
+            ))),
+        }
+    }
+
+    async fn get_consultation(&self, id: &ConsultationId) -> StoreResult<Option<Consultation>> {
+        self.get_json(self.key(&["c:", id.as_str()])).await
+    }
+
+    async fn list_consultations(&self, q: &ConsultationQuery) -> StoreResult<Page<Consultation>> {
+        let ids: Vec<String> = match &q.involving {
+            Some(u) => {
+                let set = self.key(&["inv:", u.as_str()]);
+                self.call(|mut c| async move { c.smembers(set).await })
+                    .await?
+            }
+            None => {
+                let zset = self.key(&["cs"]);
+                self.call(|mut c| async move { c.zrange(zset, 0, -1).await })
+                    .await?
+            }
+        };
+        let all = self
+            .mget_json(ids.iter().map(|i| self.key(&["c:", i])).collect())
+            .await?;
+        Ok(q.page(all))
+    }
+
+    async fn bookings(&self, specialist: &UserId) -> StoreResult<Vec<Booking>> {
+        let key = self.key(&["busy:", specialist.as_str()]);
+        let raw: Vec<Vec<u8>> = self.call(|mut c| async move { c.hvals(key).await }).await?;
+        let mut out = raw
+            .iter()
+            .map(|b| decode::<Booking>(b))
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by_key(|b| b.start);
+        Ok(out)
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<u64> {
+        let key = self.key(&["audit"]);
+        let body = encode(entry);
+        self.call(|mut c| async move { c.rpush(key, body).await })
+            .await
+    }
+
+    async fn audit_len(&self) -> StoreResult<u64> {
+        let key = self.key(&["audit"]);
+        self.call(|mut c| async move { c.llen(key).await }).await
+    }
+
+    async fn audit_range(&self, from: u64, to: u64) -> StoreResult<Vec<AuditRecord>> {
+        let from = from.max(1);
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let key = self.key(&["audit"]);
+        // List index = seq - 1.
+        let (lo, hi) = ((from - 1) as isize, (to - 2) as isize);
+        let raw: Vec<Vec<u8>> = self
+            .call(|mut c| async move { c.lrange(key, lo, hi).await })
+            .await?;
+        raw.iter()
+            .enumerate()
+            .map(|(i, b)| {
+                Ok(AuditRecord {
+                    seq: from + i as u64,
+                    entry: decode(b)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,44 @@
+//! The browser client, embedded in the binary at build time: no separate web server.
+
+use axum::Router;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use rust_embed::Embed;
+
+use crate::state::AppState;
+
+#[derive(Embed)]
+#[folder = "../web-client/"]
+#[exclude = "node_modules/*"]
+#[exclude = "*.d.ts"]
+#[exclude = "tsconfig.json"]
+struct Assets;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().fallback(serve)
+}
+
+async fn serve(uri: Uri) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    let path = if path.is_empty() { "index.html" } else { path };
+    match Assets::get(path) {
+        Some(file) => {
+            let mime = file.metadata.mimetype().to_owned();
+            let cache = if path == "index.html" {
+                "no-cache"
+            } else {
+                "public, max-age=300"
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, mime),
+                    (header::CACHE_CONTROL, cache.to_owned()),
+                ],
+                file.data,
+            )
+                .into_response()
+        }
+        None => crate::error::AppError::new(StatusCode::NOT_FOUND, "not_found", "no such page")
+            .into_response(),
+    }
+}

@@ -1,0 +1,1 @@
+//! Test harness: starts real servers and real redis-server instances.
