@@ -1,1 +1,447 @@
-//! Test harness: starts real servers and real redis-server instances.
+//! Test harness: real servers and real `redis-server` instances on loopback, and small clients
+//! for the HTTP API and the signaling socket. Waiting is always for a condition with a
+//! deadline, never a bare sleep.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+pub use huizhen;
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `check` until it returns true or the deadline passes.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn which(cmd: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// A private `redis-server` on a free port, stopped when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    persistent: bool,
+}
+
+impl RedisServer {
+    pub fn start() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// With an append-only file, so data survives `stop` + `restart`.
+    pub fn start_persistent() -> Result<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Result<Self> {
+        if !which("redis-server") {
+            bail!("redis-server is not installed (the test script installs it: scripts/test.sh)");
+        }
+        let mut r = RedisServer { port: free_port(), child: None, dir: tempfile::tempdir()?, persistent };
+        r.spawn()?;
+        Ok(r)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port").arg(self.port.to_string()).args(["--bind", "127.0.0.1", "--save", ""]).arg("--dir").arg(self.dir.path());
+        cmd.args(["--appendonly", if self.persistent { "yes" } else { "no" }, "--appendfsync", "always"]);
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting redis-server")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.ping() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("redis-server did not answer PING on port {}", self.port)
+    }
+
+    fn ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server (SIGKILL), as a crash or a network cut would look to us.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Configuration for a test server: loopback, port 0, a fresh data dir, no HTTP rate limit.
+pub fn test_config(data_dir: &Path) -> huizhen::config::Config {
+    let mut c = huizhen::config::Config::default();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.data_dir = data_dir.to_path_buf();
+    c.log = "warn".into();
+    c.limits.http_requests_per_second = 0;
+    c
+}
+
+/// A real server in this process, on a real listener.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: huizhen::state::AppState,
+    pub admin_password: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub const DEMO_PASSWORD: &str = huizhen::bootstrap::DEMO_PASSWORD;
+
+impl TestServer {
+    /// Embedded store in a temp dir, demo users seeded.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut huizhen::config::Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        let mut s = Self::start_config(config).await;
+        s._dir = Some(dir);
+        s
+    }
+
+    pub async fn start_config(config: huizhen::config::Config) -> TestServer {
+        let server = huizhen::Server::open(config).await.expect("server opens");
+        let admin_password = huizhen::bootstrap::ensure_admin(&server.state).await.unwrap().unwrap_or_default();
+        huizhen::bootstrap::seed_demo(&server.state).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = server.state.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server.serve(listener, async { let _ = rx.await; }).await.unwrap();
+        });
+        TestServer { addr, state, admin_password, shutdown: Some(tx), task: Some(task), _dir: None }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self, token: &str) -> String {
+        format!("ws://{}/v1/rtc?token={}", self.addr, token)
+    }
+
+    pub fn api(&self) -> Api {
+        Api::new(self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A small HTTP client: every call returns the status and the JSON body.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+    #[track_caller]
+    pub fn ok(self) -> Value {
+        assert!((200..300).contains(&self.status), "expected success, got {} {}", self.status, self.body);
+        self.body
+    }
+    #[track_caller]
+    pub fn expect(self, status: u16, code: &str) -> Value {
+        assert_eq!((self.status, self.code()), (status, code), "body: {}", self.body);
+        self.body
+    }
+}
+
+impl Api {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self { base: format!("http://{addr}"), http: reqwest::Client::new() }
+    }
+
+    pub async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::finish(req).await
+    }
+
+    pub async fn raw(&self, method: &str, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Resp {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{}", self.base, path)).header("content-type", content_type).body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Self::finish(req).await
+    }
+
+    async fn finish(req: reqwest::RequestBuilder) -> Resp {
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Resp { status, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.send("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.send("POST", path, Some(token), Some(body)).await
+    }
+
+    pub async fn login_full(&self, username: &str, password: &str) -> Resp {
+        self.send("POST", "/v1/auth/login", None, Some(json!({ "username": username, "password": password }))).await
+    }
+
+    /// Signs in a demo user and returns the session token.
+    pub async fn login(&self, username: &str) -> String {
+        self.login_as(username, DEMO_PASSWORD).await
+    }
+
+    pub async fn login_as(&self, username: &str, password: &str) -> String {
+        let body = self.login_full(username, password).await.ok();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn user_id(&self, admin_or_coordinator: &str, username: &str) -> String {
+        let users = self.get("/v1/users", admin_or_coordinator).await.ok();
+        users["items"].as_array().unwrap().iter().find(|u| u["username"] == username).map(|u| u["id"].as_str().unwrap().to_owned()).unwrap()
+    }
+}
+
+/// A signaling client over a real WebSocket.
+pub struct Ws {
+    stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    next_id: u64,
+}
+
+/// Generous: only a broken server makes a test wait this long.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl Ws {
+    pub async fn connect(url: &str) -> Result<Ws> {
+        let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Ws { stream, next_id: 0 })
+    }
+
+    /// Connects and says hello; returns the server's hello.
+    pub async fn join(url: &str) -> (Ws, Value) {
+        let mut ws = Ws::connect(url).await.unwrap();
+        ws.send(json!({ "type": "hello", "id": "h", "version": 1 })).await;
+        let hello = ws.recv().await.expect("hello reply");
+        assert_eq!(hello["type"], "hello", "{hello}");
+        (ws, hello)
+    }
+
+    pub fn id(&mut self) -> String {
+        self.next_id += 1;
+        format!("r{}", self.next_id)
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.stream.send(Message::text(v.to_string())).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, s: String) {
+        self.stream.send(Message::text(s)).await.unwrap();
+    }
+
+    /// A request with a fresh id; returns the id.
+    pub async fn request(&mut self, mut v: Value) -> String {
+        let id = self.id();
+        v["id"] = json!(id);
+        self.send(v).await;
+        id
+    }
+
+    /// Next JSON message; None when the socket closed.
+    pub async fn recv(&mut self) -> Option<Value> {
+        loop {
+            let m = tokio::time::timeout(WAIT, self.stream.next()).await.expect("no message within the deadline");
+            match m {
+                Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Skips messages until one of type `ty` arrives.
+    pub async fn recv_type(&mut self, ty: &str) -> Value {
+        loop {
+            let m = self.recv().await.unwrap_or_else(|| panic!("socket closed while waiting for {ty}"));
+            if m["type"] == ty {
+                return m;
+            }
+        }
+    }
+
+    /// The answer (`ack`, `pong` or `error`) to request `id`, skipping events.
+    pub async fn answer(&mut self, id: &str) -> Value {
+        loop {
+            let m = self.recv().await.unwrap_or_else(|| panic!("socket closed while waiting for answer to {id}"));
+            if m["id"] == id {
+                return m;
+            }
+        }
+    }
+
+    /// Reads until the server closes the socket; returns the messages seen.
+    pub async fn until_closed(&mut self) -> Vec<Value> {
+        let mut seen = Vec::new();
+        while let Some(m) = self.recv().await {
+            seen.push(m);
+        }
+        seen
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+/// The `huizhen` binary as a child process, for restart and crash tests.
+pub struct Process {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stdout_lines: Vec<String>,
+}
+
+pub fn huizhen_binary() -> PathBuf {
+    // tests run from target/<profile>/deps; the binary is in target/<profile>.
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let bin = dir.join("huizhen");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO")).args(["build", "-p", "huizhen", "--bin", "huizhen"]).status().unwrap();
+        assert!(status.success(), "building the huizhen binary");
+    }
+    bin
+}
+
+impl Process {
+    /// Starts `huizhen serve` and waits until it prints its address.
+    pub fn serve(data_dir: &Path, extra: &[&str]) -> Result<Process> {
+        use std::io::{BufRead, BufReader};
+        let port = free_port();
+        let mut child = Command::new(huizhen_binary())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("HUIZHEN_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).context("huizhen did not report its address")?;
+            let running = line.contains("Huizhen is running at");
+            lines.push(line);
+            if running {
+                break;
+            }
+        }
+        Ok(Process { child, addr: format!("127.0.0.1:{port}").parse()?, stdout_lines: lines })
+    }
+
+    pub fn admin_password(&self) -> Option<String> {
+        self.stdout_lines.iter().find_map(|l| l.trim().strip_prefix("password: ").map(str::to_owned))
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

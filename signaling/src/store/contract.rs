@@ -183,9 +183,10 @@ pub async fn specialist_cannot_be_double_booked(s: &dyn Store) {
         1,
         "cancelled consultations hold no booking"
     );
-    s.commit_consultation(&clash, None, &[]).await.unwrap();
+    let fresh = scheduled(&doc, &[other.clone(), sp.clone()], 60, 30); // the cancelled slot
+    s.commit_consultation(&fresh, None, &[]).await.unwrap();
     // Swapping the specialist releases the old one.
-    let mut swapped = bump(&clash);
+    let mut swapped = bump(&fresh);
     swapped.specialists = vec![other.clone()];
     s.commit_consultation(&swapped, Some(1), &[]).await.unwrap();
     let held: Vec<_> = s

@@ -1,0 +1,355 @@
+//! The HTTP API over a real listener: the whole lifecycle for each role, the steps each role
+//! may not take, double-booking, join windows, and bad input of every kind.
+#![allow(clippy::unwrap_used)]
+
+use huizhen_tests::{Api, TestServer};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+fn in_minutes(m: i64) -> String {
+    (Timestamp::now() + SignedDuration::from_mins(m)).to_string()
+}
+
+async fn request(api: &Api, doctor: &str, urgency: &str) -> Value {
+    let body = json!({
+        "kind": "consultation", "specialty": "cardiology", "urgency": urgency,
+        "summary": "65岁男性，胸痛3小时 (test case)", "recording": "allowed"
+    });
+    api.post("/v1/consultations", doctor, body).await.ok()
+}
+
+fn path(c: &Value, action: &str) -> String {
+    format!("/v1/consultations/{}/{}", c["id"].as_str().unwrap(), action)
+}
+
+#[tokio::test]
+async fn whole_lifecycle_for_each_role() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let spec = api.login("cardiologist").await;
+    let other_doc = api.login("doctor-west").await;
+    let cardio_id = api.user_id(&coord, "cardiologist").await;
+
+    let c = request(&api, &doctor, "routine").await;
+    assert_eq!(c["status"], "requested");
+    assert_eq!(c["version"], 1);
+
+    // The coordinator's queue has it; another county's doctor does not see it.
+    let queue = api.get("/v1/consultations?status=requested", &coord).await.ok();
+    assert!(queue["items"].as_array().unwrap().iter().any(|i| i["id"] == c["id"]));
+    let theirs = api.get("/v1/consultations", &other_doc).await.ok();
+    assert_eq!(theirs["total"], 0);
+    api.get(&format!("/v1/consultations/{}", c["id"].as_str().unwrap()), &other_doc).await.expect(404, "consultation_not_found");
+
+    // Steps the wrong role may not take.
+    let accept = json!({ "specialists": [cardio_id], "start": in_minutes(10), "duration_minutes": 30 });
+    api.post(&path(&c, "accept"), &doctor, accept.clone()).await.expect(403, "forbidden_role");
+    // A specialist not (yet) on the consultation cannot even see it.
+    api.post(&path(&c, "accept"), &spec, accept.clone()).await.expect(404, "consultation_not_found");
+    api.post(&path(&c, "cancel"), &other_doc, json!({ "reason": "x" })).await.expect(404, "consultation_not_found");
+
+    let c = api.post(&path(&c, "accept"), &coord, accept).await.ok();
+    assert_eq!(c["status"], "scheduled");
+    let later = json!({ "start": in_minutes(12), "duration_minutes": 30 });
+    api.post(&path(&c, "reschedule"), &spec, later.clone()).await.expect(403, "forbidden_role");
+    api.post(&path(&c, "reschedule"), &doctor, later).await.expect(403, "forbidden_role");
+    api.post(&path(&c, "reject"), &coord, json!({ "reason": "no" })).await.expect(409, "invalid_state");
+    // The specialist's day shows it.
+    let mine = api.get("/v1/consultations?mine=true", &spec).await.ok();
+    assert_eq!(mine["items"][0]["id"], c["id"]);
+    let busy = api.get(&format!("/v1/specialists/{}/bookings", c["specialists"][0].as_str().unwrap()), &coord).await.ok();
+    assert_eq!(busy["items"].as_array().unwrap().len(), 1);
+
+    // Doctor joins inside the window (start in 10 min, window opens 15 min before).
+    let j = api.post(&path(&c, "join"), &doctor, json!({})).await.ok();
+    assert_eq!(j["grants"]["can_publish"], true);
+    assert_eq!(j["grants"]["room_admin"], false);
+    let j = api.post(&path(&c, "join"), &spec, json!({})).await.ok();
+    assert_eq!(j["grants"]["room_admin"], true, "the lead specialist hosts");
+    api.post(&path(&c, "join"), &other_doc, json!({})).await.expect(404, "consultation_not_found");
+
+    api.post(&path(&c, "start"), &doctor, json!({})).await.expect(403, "forbidden_role");
+    let c = api.post(&path(&c, "start"), &spec, json!({})).await.ok();
+    assert_eq!(c["status"], "live");
+    api.post(&path(&c, "plan"), &doctor, json!({ "text": "too early" })).await.expect(409, "invalid_state");
+    let c = api.post(&path(&c, "end"), &spec, json!({})).await.ok();
+    assert_eq!(c["status"], "ended");
+    api.post(&path(&c, "join"), &doctor, json!({})).await.expect(403, "join_window_closed");
+
+    api.post(&path(&c, "opinion"), &doctor, json!({ "text": "x", "sign": true })).await.expect(403, "forbidden_role");
+    api.post(&path(&c, "plan"), &doctor, json!({ "text": "plan" })).await.expect(409, "no_signed_opinion");
+    api.post(&path(&c, "opinion"), &spec, json!({ "text": "draft" })).await.ok();
+    let c = api.post(&path(&c, "opinion"), &spec, json!({ "text": "建议冠脉造影", "sign": true })).await.ok();
+    assert!(c["opinions"][0]["signed_at"].is_string());
+    api.post(&path(&c, "opinion"), &spec, json!({ "text": "changed", "sign": true })).await.expect(409, "opinion_signed");
+    api.post(&path(&c, "plan"), &coord, json!({ "text": "plan" })).await.expect(403, "forbidden_role");
+    let c = api.post(&path(&c, "plan"), &doctor, json!({ "text": "转上级医院行PCI" })).await.ok();
+    assert_eq!(c["status"], "reported");
+
+    for who in [&doctor, &spec, &coord] {
+        let r = api.get(&format!("/v1/consultations/{}/report", c["id"].as_str().unwrap()), who).await.ok();
+        assert_eq!(r["consultation"]["plan"]["text"], "转上级医院行PCI");
+        assert_eq!(r["people"].as_array().unwrap().len(), 3);
+        assert!(r["requester_site"]["name"].is_string());
+    }
+    api.get(&format!("/v1/consultations/{}/report", c["id"].as_str().unwrap()), &other_doc).await.expect(404, "consultation_not_found");
+
+    // Every step is in the audit trail, with ids and no case text.
+    let admin = api.login_as("admin", &srv.admin_password).await;
+    srv.state.audit.flush().await;
+    let audit = api.get(&format!("/v1/audit?consultation={}&limit=100", c["id"].as_str().unwrap()), &admin).await.ok();
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["consultation.request", "consultation.accept", "consultation.start", "consultation.end", "consultation.opinion_sign", "consultation.plan", "consultation.join_token"] {
+        assert!(actions.contains(&a), "audit lacks {a}: {actions:?}");
+    }
+    assert!(!audit.to_string().contains("胸痛"), "case text must never reach the audit trail");
+    api.get("/v1/audit", &doctor).await.expect(403, "forbidden_role");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn rejected_and_cancelled_paths() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let c = request(&api, &doctor, "routine").await;
+    api.post(&path(&c, "reject"), &coord, json!({ "reason": "" })).await.expect(422, "invalid_field");
+    let c = api.post(&path(&c, "reject"), &coord, json!({ "reason": "请先完善心电图" })).await.ok();
+    assert_eq!(c["status"], "rejected");
+    api.post(&path(&c, "cancel"), &doctor, json!({ "reason": "x" })).await.expect(409, "invalid_state");
+    let c2 = request(&api, &doctor, "urgent").await;
+    let c2 = api.post(&path(&c2, "cancel"), &doctor, json!({ "reason": "patient improved" })).await.ok();
+    assert_eq!(c2["status"], "cancelled");
+    let listed = api.get("/v1/consultations?status=rejected,cancelled&order=asc", &doctor).await.ok();
+    assert_eq!(listed["total"], 2);
+    assert_eq!(listed["items"][0]["id"], c["id"]);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn specialist_busy_is_409_and_reschedule_checks_too() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let cardio = api.user_id(&coord, "cardiologist").await;
+    let neuro = api.user_id(&coord, "neurologist").await;
+    let a = request(&api, &doctor, "routine").await;
+    let b = request(&api, &doctor, "routine").await;
+    api.post(&path(&a, "accept"), &coord, json!({ "specialists": [cardio], "start": in_minutes(120), "duration_minutes": 60 })).await.ok();
+    let r = api.post(&path(&b, "accept"), &coord, json!({ "specialists": [neuro, cardio], "start": in_minutes(150), "duration_minutes": 60 })).await;
+    let body = r.expect(409, "specialist_busy");
+    assert_eq!(body["details"]["specialist"], json!(cardio));
+    let b = api.post(&path(&b, "accept"), &coord, json!({ "specialists": [neuro, cardio], "start": in_minutes(180), "duration_minutes": 60 })).await.ok();
+    api.post(&path(&b, "reschedule"), &coord, json!({ "start": in_minutes(100), "duration_minutes": 30 })).await.expect(409, "specialist_busy");
+    let b = api.post(&path(&b, "reschedule"), &coord, json!({ "start": in_minutes(240), "duration_minutes": 30 })).await.ok();
+    assert_eq!(b["version"], 3);
+    // Only specialists can be assigned.
+    let doc_id = api.user_id(&coord, "doctor-west").await;
+    let c = request(&api, &doctor, "routine").await;
+    api.post(&path(&c, "accept"), &coord, json!({ "specialists": [doc_id], "start": in_minutes(600), "duration_minutes": 30 })).await.expect(422, "invalid_field");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn racing_coordinators_over_http_book_once() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let cardio = api.user_id(&coord, "cardiologist").await;
+    let mut reqs = Vec::new();
+    for _ in 0..8 {
+        reqs.push(request(&api, &doctor, "routine").await);
+    }
+    let start = in_minutes(300);
+    let mut tasks = Vec::new();
+    for (i, c) in reqs.iter().enumerate() {
+        let (api, coord, p) = (api.clone(), coord.clone(), path(c, "accept"));
+        let body = json!({ "specialists": [cardio], "start": start, "duration_minutes": 30 + i });
+        tasks.push(tokio::spawn(async move { api.post(&p, &coord, body).await }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        codes.push(if r.status == 200 { "ok".to_string() } else { r.code().to_string() });
+    }
+    assert_eq!(codes.iter().filter(|c| *c == "ok").count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| c == "ok" || c == "specialist_busy"), "{codes:?}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn join_window_and_grants() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let cardio = api.user_id(&coord, "cardiologist").await;
+    let c = request(&api, &doctor, "routine").await;
+    api.post(&path(&c, "join"), &doctor, json!({})).await.expect(403, "join_window_not_open");
+    api.post(&path(&c, "accept"), &coord, json!({ "specialists": [cardio], "start": in_minutes(120), "duration_minutes": 30 })).await.ok();
+    let body = api.post(&path(&c, "join"), &doctor, json!({})).await.expect(403, "join_window_not_open");
+    assert!(body["details"]["opens_at"].is_string());
+    let spec = api.login("cardiologist").await;
+    api.post(&path(&c, "start"), &spec, json!({})).await.expect(409, "too_early");
+
+    // An emergency opens a live room at once; the doctor hosts until a specialist arrives.
+    let e = request(&api, &doctor, "emergency").await;
+    assert_eq!(e["status"], "live");
+    let j = api.post(&path(&e, "join"), &doctor, json!({})).await.ok();
+    assert_eq!(j["grants"]["room_admin"], true);
+    let e = api.post(&path(&e, "assign"), &coord, json!({ "specialists": [cardio] })).await.ok();
+    assert_eq!(e["specialists"][0], json!(cardio));
+
+    // Teaching: invited trainees (viewers) get subscribe-only grants.
+    let trainee_id = api.user_id(&coord, "trainee").await;
+    let body = json!({ "kind": "teaching", "specialty": "general_surgery", "urgency": "routine", "summary": "腹腔镜胆囊切除术", "participants": [trainee_id] });
+    let t = api.post("/v1/consultations", &doctor, body).await.ok();
+    let surgeon = api.user_id(&coord, "surgeon").await;
+    api.post(&path(&t, "accept"), &coord, json!({ "specialists": [surgeon], "start": in_minutes(5), "duration_minutes": 120 })).await.ok();
+    let trainee = api.login("trainee").await;
+    let j = api.post(&path(&t, "join"), &trainee, json!({})).await.ok();
+    assert_eq!(j["grants"]["can_publish"], false);
+    assert_eq!(j["grants"]["can_subscribe"], true);
+    let j = api.post(&path(&t, "join"), &doctor, json!({})).await.ok();
+    assert_eq!(j["grants"]["can_publish"], false, "in teaching only the hosts publish");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_coded_errors() {
+    let srv = TestServer::start_with(|c| c.limits.http_body_bytes = 8192).await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    api.raw("POST", "/v1/consultations", Some(&doctor), "application/json", b"{not json".to_vec()).await.expect(400, "malformed_json");
+    api.raw("POST", "/v1/consultations", Some(&doctor), "text/plain", b"{}".to_vec()).await.expect(415, "unsupported_media_type");
+    let big = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y".repeat(10_000) });
+    api.raw("POST", "/v1/consultations", Some(&doctor), "application/json", big.to_string().into_bytes()).await.expect(413, "body_too_large");
+    let unknown = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "patient_name": "z" });
+    api.post("/v1/consultations", &doctor, unknown).await.expect(422, "invalid_field");
+    let bad_kind = json!({ "kind": "surgery", "specialty": "x", "urgency": "routine", "summary": "y" });
+    api.post("/v1/consultations", &doctor, bad_kind).await.expect(422, "invalid_field");
+    let bad_time = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "wished": { "from": "tomorrow", "to": "later" } });
+    api.post("/v1/consultations", &doctor, bad_time).await.expect(422, "invalid_field");
+    let backwards = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "wished": { "from": in_minutes(60), "to": in_minutes(30) } });
+    api.post("/v1/consultations", &doctor, backwards).await.expect(422, "invalid_field");
+    let long = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y".repeat(4001) });
+    api.post("/v1/consultations", &doctor, long).await.expect(422, "invalid_field");
+    api.get("/v1/consultations?limit=0", &doctor).await.expect(422, "invalid_field");
+    api.get("/v1/consultations?status=bogus", &doctor).await.expect(422, "invalid_field");
+    api.get("/v1/consultations?from=notatime", &doctor).await.expect(422, "invalid_field");
+    api.get("/v1/consultations/..%2F..%2Fetc", &doctor).await.expect(404, "consultation_not_found");
+    api.post("/v1/consultations/abc/fly", &doctor, json!({})).await.expect(404, "no_such_endpoint");
+    api.get("/v1/nothing", &doctor).await.expect(404, "no_such_endpoint");
+    // Nothing was written by any of the refused requests.
+    assert_eq!(api.get("/v1/consultations", &doctor).await.ok()["total"], 0);
+    // The viewer role may not request.
+    let trainee = api.login("trainee").await;
+    let ok_body = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y" });
+    api.post("/v1/consultations", &trainee, ok_body).await.expect(403, "forbidden_role");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_expire_refresh_and_revoke() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    api.send("GET", "/v1/me", None, None).await.expect(401, "token_missing");
+    api.get("/v1/me", "garbage").await.expect(401, "invalid_token");
+    // A session token minted an hour ago with the server's own key has expired.
+    let me = api.login_full("doctor-east", huizhen_tests::DEMO_PASSWORD).await.ok();
+    let uid = huizhen::ids::UserId(me["user"]["id"].as_str().unwrap().to_owned());
+    let old = Timestamp::now() - SignedDuration::from_hours(1);
+    let (expired, _) = srv.state.keys.session(&uid, huizhen::consult::model::Role::Doctor, 0, huizhen::auth::TokenType::Session, 900, old);
+    api.get("/v1/me", &expired).await.expect(401, "token_expired");
+    // A refresh token is not a session token and vice versa.
+    let refresh = me["refresh_token"].as_str().unwrap();
+    api.get("/v1/me", refresh).await.expect(401, "invalid_token");
+    let again = api.send("POST", "/v1/auth/refresh", None, Some(json!({ "refresh_token": refresh }))).await.ok();
+    let access = again["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(api.get("/v1/me", &access).await.ok()["username"], "doctor-east");
+    // Logout revokes every token of the user, refresh tokens included.
+    assert_eq!(api.send("POST", "/v1/auth/logout", Some(&access), None).await.status, 204);
+    api.get("/v1/me", &access).await.expect(401, "session_revoked");
+    api.send("POST", "/v1/auth/refresh", None, Some(json!({ "refresh_token": refresh }))).await.expect(401, "session_revoked");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_and_audited() {
+    let srv = TestServer::start_with(|c| c.auth.max_failed_logins_per_minute = 3).await;
+    let api = srv.api();
+    for _ in 0..3 {
+        api.login_full("doctor-east", "wrong-password").await.expect(401, "invalid_credentials");
+    }
+    api.login_full("doctor-east", "wrong-password").await.expect(429, "too_many_attempts");
+    api.login_full("doctor-east", huizhen_tests::DEMO_PASSWORD).await.expect(429, "too_many_attempts");
+    // Other accounts are not affected.
+    api.login("doctor-west").await;
+    api.login_full("nobody", "whatever-pass").await.expect(401, "invalid_credentials");
+    let admin = api.login_as("admin", &srv.admin_password).await;
+    srv.state.audit.flush().await;
+    let failed = api.get("/v1/audit?action=auth.login_failed", &admin).await.ok();
+    assert_eq!(failed["items"].as_array().unwrap().len(), 4);
+    let ok = api.get("/v1/audit?action=auth.login", &admin).await.ok();
+    assert!(ok["items"].as_array().unwrap().len() >= 2);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn admin_manages_sites_and_users() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let admin = api.login_as("admin", &srv.admin_password).await;
+    let site = api.post("/v1/sites", &admin, json!({ "name": "北镇卫生院", "level": "township" })).await.ok();
+    assert_eq!(site["time_zone"], "Asia/Shanghai");
+    api.post("/v1/sites", &admin, json!({ "name": "x", "level": "township", "time_zone": "Mars/Olympus" })).await.expect(422, "invalid_field");
+    let body = json!({ "username": "dr.new", "display_name": "新医生", "role": "doctor", "password": "long-enough-pw", "site_id": site["id"] });
+    let u = api.post("/v1/users", &admin, body.clone()).await.ok();
+    assert!(u.get("password_hash").is_none(), "hashes never leave the server");
+    api.post("/v1/users", &admin, body).await.expect(409, "username_taken");
+    api.post("/v1/users", &admin, json!({ "username": "x1", "display_name": "x", "role": "doctor", "password": "short" })).await.expect(422, "invalid_field");
+    let token = api.login_as("dr.new", "long-enough-pw").await;
+    let valid = json!({ "username": "dr.other", "display_name": "x", "role": "admin", "password": "long-enough-pw" });
+    api.post("/v1/users", &token, valid).await.expect(403, "forbidden_role");
+    let p = format!("/v1/users/{}", u["id"].as_str().unwrap());
+    api.send("PATCH", &p, Some(&admin), Some(json!({ "disabled": true }))).await.ok();
+    api.get("/v1/me", &token).await.expect(401, "session_revoked");
+    api.login_full("dr.new", "long-enough-pw").await.expect(401, "invalid_credentials");
+    let sites = api.get("/v1/sites", &admin).await.ok();
+    assert_eq!(sites["items"].as_array().unwrap().len(), 5);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn health_ready_metrics() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    assert_eq!(api.send("GET", "/healthz", None, None).await.ok()["status"], "ok");
+    assert_eq!(api.send("GET", "/readyz", None, None).await.ok()["status"], "ready");
+    let m = reqwest::get(srv.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(m.contains("huizhen_logins_total"), "{m}");
+    assert!(m.contains("huizhen_http_requests_total{class=\"2xx\"}"));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn http_rate_limit_answers_429() {
+    let srv = TestServer::start_with(|c| {
+        c.limits.http_requests_per_second = 1;
+        c.limits.http_burst = 5;
+    })
+    .await;
+    let api = srv.api();
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(api.send("GET", "/v1/me", None, None).await.status);
+    }
+    assert!(codes.contains(&429), "{codes:?}");
+    assert_eq!(api.send("GET", "/healthz", None, None).await.status, 200, "health checks are never limited");
+    srv.stop().await;
+}
