@@ -97,9 +97,7 @@ pub async fn query(store: &DynStore, q: &AuditQuery) -> StoreResult<Page<AuditRe
         for r in chunk {
             let e = &r.entry;
             let keep = q.actor.as_ref().is_none_or(|a| &e.actor == a)
-                && q.consultation
-                    .as_ref()
-                    .is_none_or(|c| e.consultation.as_ref() == Some(c))
+                && q.consultation.as_ref().is_none_or(|c| e.consultation.as_ref() == Some(c))
                 && q.action.as_ref().is_none_or(|a| &e.action == a);
             if keep && items.len() < limit {
                 items.push(r);
@@ -107,13 +105,6 @@ pub async fn query(store: &DynStore, q: &AuditQuery) -> StoreResult<Page<AuditRe
         }
         hi = lo;
     }
-    let next = items
-        .last()
-        .map(|r: &AuditRecord| r.seq)
-        .filter(|s| *s > 1 && items.len() == limit);
-    Ok(Page {
-        total: len as usize,
-        next_offset: next.map(|s| s as usize),
-        items,
-    })
+    let next = items.last().map(|r: &AuditRecord| r.seq).filter(|s| *s > 1 && items.len() == limit);
+    Ok(Page { total: len as usize, next_offset: next.map(|s| s as usize), items })
 }

@@ -28,10 +28,7 @@ pub async fn ensure_admin(st: &AppState) -> Result<Option<String>, AppError> {
     };
     match create_user_record(st, body).await {
         Ok(u) => {
-            st.audit.record(
-                AuditEntry::new("system", "admin.bootstrap", Timestamp::now())
-                    .target(u.id.as_str()),
-            );
+            st.audit.record(AuditEntry::new("system", "admin.bootstrap", Timestamp::now()).target(u.id.as_str()));
             Ok(Some(pw))
         }
         Err(e) if e.code == "username_taken" => Ok(None),
@@ -63,55 +60,13 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, Role)>, AppError> {
         st.store.put_site(s).await?;
     }
     let people: [(&str, &str, Role, &SiteId, Option<&str>); 8] = [
-        (
-            "coordinator",
-            "会诊中心 王协调",
-            Role::Coordinator,
-            &city.id,
-            None,
-        ),
-        (
-            "cardiologist",
-            "李心内 主任医师",
-            Role::Specialist,
-            &city.id,
-            Some("cardiology"),
-        ),
-        (
-            "neurologist",
-            "张神内 主任医师",
-            Role::Specialist,
-            &city.id,
-            Some("neurology"),
-        ),
-        (
-            "surgeon",
-            "赵外科 主任医师",
-            Role::Specialist,
-            &city.id,
-            Some("general_surgery"),
-        ),
-        (
-            "doctor-east",
-            "陈医生 (东县)",
-            Role::Doctor,
-            &county_a.id,
-            Some("internal_medicine"),
-        ),
-        (
-            "doctor-west",
-            "刘医生 (西县)",
-            Role::Doctor,
-            &county_b.id,
-            Some("internal_medicine"),
-        ),
-        (
-            "doctor-south",
-            "周医生 (南镇)",
-            Role::Doctor,
-            &township.id,
-            Some("general_practice"),
-        ),
+        ("coordinator", "会诊中心 王协调", Role::Coordinator, &city.id, None),
+        ("cardiologist", "李心内 主任医师", Role::Specialist, &city.id, Some("cardiology")),
+        ("neurologist", "张神内 主任医师", Role::Specialist, &city.id, Some("neurology")),
+        ("surgeon", "赵外科 主任医师", Role::Specialist, &city.id, Some("general_surgery")),
+        ("doctor-east", "陈医生 (东县)", Role::Doctor, &county_a.id, Some("internal_medicine")),
+        ("doctor-west", "刘医生 (西县)", Role::Doctor, &county_b.id, Some("internal_medicine")),
+        ("doctor-south", "周医生 (南镇)", Role::Doctor, &township.id, Some("general_practice")),
         ("trainee", "吴学员", Role::Viewer, &township.id, None),
     ];
     let mut made = Vec::new();
@@ -130,7 +85,6 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, Role)>, AppError> {
             Err(e) => return Err(e),
         }
     }
-    st.audit
-        .record(AuditEntry::new("system", "admin.demo_seeded", now));
+    st.audit.record(AuditEntry::new("system", "admin.demo_seeded", now));
     Ok(made)
 }

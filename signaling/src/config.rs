@@ -117,10 +117,7 @@ impl Default for AuthConfig {
 
 impl Default for ConsultationConfig {
     fn default() -> Self {
-        Self {
-            join_early_minutes: 15,
-            emergency_duration_minutes: 60,
-        }
+        Self { join_early_minutes: 15, emergency_duration_minutes: 60 }
     }
 }
 
@@ -142,25 +139,16 @@ impl Default for Limits {
 
 impl Default for SignalingConfig {
     fn default() -> Self {
-        Self {
-            reconnect_grace_secs: 30,
-            hello_timeout_secs: 10,
-        }
+        Self { reconnect_grace_secs: 30, hello_timeout_secs: 10 }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("environment variable {0}: expected HUIZHEN_<KEY> or HUIZHEN_<SECTION>__<KEY>")]
     EnvName(String),
     #[error("configuration: {0}")]
@@ -170,15 +158,11 @@ pub enum ConfigError {
 fn set_path(root: &mut toml::Table, path: &[String], value: toml::Value) {
     let mut table = root;
     for part in &path[..path.len() - 1] {
-        let entry = table
-            .entry(part.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = table.entry(part.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
-        let toml::Value::Table(t) = entry else {
-            unreachable!("just made a table")
-        };
+        let toml::Value::Table(t) = entry else { unreachable!("just made a table") };
         table = t;
     }
     table.insert(path[path.len() - 1].clone(), value);
@@ -203,14 +187,9 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut root = toml::Table::new();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.into(),
-                source,
-            })?;
-            root = text.parse().map_err(|source| ConfigError::Parse {
-                path: path.into(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+            root = text.parse().map_err(|source| ConfigError::Parse { path: path.into(), source })?;
         }
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("HUIZHEN_") else {
@@ -238,10 +217,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
-        if self.store != "embedded"
-            && !self.store.starts_with("redis://")
-            && !self.store.starts_with("rediss://")
-        {
+        if self.store != "embedded" && !self.store.starts_with("redis://") && !self.store.starts_with("rediss://") {
             return bad("store must be `embedded` or a redis:// URL");
         }
         if self.auth.session_ttl_secs == 0 || self.auth.room_token_ttl_secs == 0 {
@@ -270,7 +246,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hz-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nstore = \"embedded\"\n[limits]\nchat_chars = 10\nws_burst = 3\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1\"\nstore = \"embedded\"\n[limits]\nchat_chars = 10\nws_burst = 3\n",
+        )
+        .unwrap();
         let env = vec![
             ("HUIZHEN_LISTEN".to_string(), "127.0.0.1:2".to_string()),
             ("HUIZHEN_LIMITS__CHAT_CHARS".to_string(), "20".to_string()),
@@ -286,14 +266,8 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors() {
         let env = vec![("HUIZHEN_LISTN".to_string(), "x".to_string())];
-        assert!(matches!(
-            Config::load(None, env, &[]),
-            Err(ConfigError::Invalid(_))
-        ));
+        assert!(matches!(Config::load(None, env, &[]), Err(ConfigError::Invalid(_))));
         let env = vec![("HUIZHEN_STORE".to_string(), "postgres://x".to_string())];
-        assert!(matches!(
-            Config::load(None, env, &[]),
-            Err(ConfigError::Invalid(_))
-        ));
+        assert!(matches!(Config::load(None, env, &[]), Err(ConfigError::Invalid(_))));
     }
 }

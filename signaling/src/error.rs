@@ -18,12 +18,7 @@ pub struct AppError {
 
 impl AppError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            details: None,
-        }
+        Self { status, code, message: message.into(), details: None }
     }
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
@@ -48,23 +43,13 @@ impl AppError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal server error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
     }
 }
 
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
     }
 }
 
@@ -78,10 +63,7 @@ impl IntoResponse for AppError {
         }
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("2"),
-            );
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
         }
         resp
     }
@@ -98,18 +80,15 @@ impl From<StoreError> for AppError {
                     "the data store is not reachable; try again shortly",
                 )
             }
-            StoreError::VersionConflict => AppError::conflict(
-                "version_conflict",
-                "the record was changed by someone else; reload and retry",
-            ),
+            StoreError::VersionConflict => {
+                AppError::conflict("version_conflict", "the record was changed by someone else; reload and retry")
+            }
             StoreError::SpecialistBusy { specialist, .. } => AppError::conflict(
                 "specialist_busy",
                 "the specialist already has a consultation that overlaps this time slot",
             )
             .with_details(json!({ "specialist": specialist })),
-            StoreError::Duplicate(what) => {
-                AppError::conflict("already_exists", format!("{what} already exists"))
-            }
+            StoreError::Duplicate(what) => AppError::conflict("already_exists", format!("{what} already exists")),
             StoreError::NotFound => AppError::not_found("not_found", "not found"),
             StoreError::Corrupt(reason) => {
                 tracing::error!(%reason, "store holds a record that cannot be read");

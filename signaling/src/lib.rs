@@ -37,10 +37,7 @@ use crate::store::{DynStore, Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot read or create the signing key in {dir}: {source}")]
-    Secret {
-        dir: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    Secret { dir: std::path::PathBuf, source: std::io::Error },
     #[error("cannot open the store: {0}")]
     Store(StoreError),
 }
@@ -49,10 +46,9 @@ pub enum StartError {
 pub async fn open_store(config: &Config) -> Result<DynStore, StoreError> {
     if config.store == "embedded" {
         let path = config.data_dir.join("huizhen.redb");
-        let store =
-            tokio::task::spawn_blocking(move || store::embedded::EmbeddedStore::open(&path))
-                .await
-                .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+        let store = tokio::task::spawn_blocking(move || store::embedded::EmbeddedStore::open(&path))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))??;
         Ok(Arc::new(store))
     } else {
         let store = store::redis::RedisStore::connect(&config.store, &config.redis_prefix)?;
@@ -76,11 +72,8 @@ pub struct Server {
 
 impl Server {
     pub async fn open(config: Config) -> Result<Server, StartError> {
-        let secret =
-            auth::secret::load_or_create(&config).map_err(|source| StartError::Secret {
-                dir: config.data_dir.clone(),
-                source,
-            })?;
+        let secret = auth::secret::load_or_create(&config)
+            .map_err(|source| StartError::Secret { dir: config.data_dir.clone(), source })?;
         let store = open_store(&config).await.map_err(StartError::Store)?;
         Ok(Self::with_store(config, store, &secret))
     }
@@ -105,10 +98,7 @@ impl Server {
         });
         let per_minute = config.auth.max_failed_logins_per_minute.max(1);
         let inner = Inner {
-            http_limiter: KeyedLimiter::new(
-                config.limits.http_requests_per_second,
-                config.limits.http_burst,
-            ),
+            http_limiter: KeyedLimiter::new(config.limits.http_requests_per_second, config.limits.http_burst),
             // A bucket of `per_minute` failures refilling at that rate per minute.
             login_limiter: KeyedLimiter::new(0, per_minute).with_period(Duration::from_secs(60)),
             keys: Keys::from_secret(secret),
@@ -119,11 +109,7 @@ impl Server {
             audit,
             hub,
         };
-        Server {
-            state: AppState {
-                inner: Arc::new(inner),
-            },
-        }
+        Server { state: AppState { inner: Arc::new(inner) } }
     }
 
     pub fn router(&self) -> axum::Router {
@@ -139,9 +125,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let st = self.state.clone();
         let hub = st.hub.clone();
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

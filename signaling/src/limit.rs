@@ -13,10 +13,7 @@ pub struct Bucket {
 
 impl Bucket {
     pub fn full(burst: u32, now: Instant) -> Self {
-        Self {
-            tokens: f64::from(burst),
-            last: now,
-        }
+        Self { tokens: f64::from(burst), last: now }
     }
 
     fn refill(&mut self, rate: u32, burst: u32, now: Instant) {
@@ -61,12 +58,7 @@ const PRUNE_AT: usize = 10_000;
 
 impl KeyedLimiter {
     pub fn new(rate: u32, burst: u32) -> Self {
-        Self {
-            rate,
-            burst: burst.max(1),
-            period: None,
-            map: Mutex::new(HashMap::new()),
-        }
+        Self { rate, burst: burst.max(1), period: None, map: Mutex::new(HashMap::new()) }
     }
 
     pub fn with_period(mut self, period: std::time::Duration) -> Self {
@@ -94,9 +86,7 @@ impl KeyedLimiter {
                 b.tokens < f64::from(burst)
             });
         }
-        let b = map
-            .entry(key.to_owned())
-            .or_insert_with(|| Bucket::full(burst, now));
+        let b = map.entry(key.to_owned()).or_insert_with(|| Bucket::full(burst, now));
         b.refill_per_sec(per_sec, burst, now);
         f(b)
     }

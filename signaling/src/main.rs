@@ -7,11 +7,7 @@ use clap::{Parser, Subcommand};
 use huizhen::config::Config;
 
 #[derive(Parser)]
-#[command(
-    name = "huizhen",
-    version,
-    about = "Huizhen (会诊) telemedicine consultation server"
-)]
+#[command(name = "huizhen", version, about = "Huizhen (会诊) telemedicine consultation server")]
 struct Cli {
     /// TOML config file (also HUIZHEN_CONFIG).
     #[arg(long, global = true, env = "HUIZHEN_CONFIG")]
@@ -73,19 +69,13 @@ fn load_config(cli: &Cli, extra: &[(&str, String)]) -> anyhow::Result<Config> {
     if let Some(d) = &cli.data_dir {
         overrides.push(("data_dir", d.display().to_string()));
     }
-    Ok(Config::load(
-        cli.config.as_deref(),
-        std::env::vars(),
-        &overrides,
-    )?)
+    Ok(Config::load(cli.config.as_deref(), std::env::vars(), &overrides)?)
 }
 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     if config.log_format == "json" {
         builder.json().init();
     } else {
@@ -97,14 +87,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -118,11 +107,7 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.cmd {
-        Cmd::Serve {
-            listen,
-            store,
-            demo,
-        } => {
+        Cmd::Serve { listen, store, demo } => {
             let mut extra = Vec::new();
             if let Some(l) = listen {
                 extra.push(("listen", l.clone()));
@@ -135,9 +120,8 @@ async fn main() -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             let listen = config.listen;
             let server = huizhen::Server::open(config).await?;
-            if let Some(pw) = huizhen::bootstrap::ensure_admin(&server.state)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
+            if let Some(pw) =
+                huizhen::bootstrap::ensure_admin(&server.state).await.map_err(|e| anyhow::anyhow!("{e}"))?
             {
                 // Printed once, to the terminal only: never through the log.
                 println!(
@@ -145,45 +129,28 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             if *demo {
-                let made = huizhen::bootstrap::seed_demo(&server.state)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let made = huizhen::bootstrap::seed_demo(&server.state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 if !made.is_empty() {
-                    println!(
-                        "  Demo accounts (password `{}`):",
-                        huizhen::bootstrap::DEMO_PASSWORD
-                    );
+                    println!("  Demo accounts (password `{}`):", huizhen::bootstrap::DEMO_PASSWORD);
                     for (u, role) in made {
                         println!("    {u:<14} {role:?}");
                     }
                     println!();
                 }
             }
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "huizhen listening");
             println!("  Huizhen is running at http://{addr}/  (Ctrl-C stops it)");
             server.serve(listener, shutdown_signal()).await?;
         }
-        Cmd::Token {
-            room,
-            identity,
-            name,
-            publish,
-            subscribe,
-            data,
-            admin,
-            hidden,
-            record,
-            ttl,
-        } => {
+        Cmd::Token { room, identity, name, publish, subscribe, data, admin, hidden, record, ttl } => {
             let config = load_config(&cli, &[])?;
             let secret = huizhen::auth::secret::load_or_create(&config)?;
             let keys = huizhen::auth::Keys::from_secret(&secret);
-            let room = huizhen::ids::ConsultationId::parse(room)
-                .context("room: letters, digits, - and _ only, at most 64")?;
+            let room =
+                huizhen::ids::ConsultationId::parse(room).context("room: letters, digits, - and _ only, at most 64")?;
             let grants = huizhen::auth::Grants {
                 can_publish: *publish,
                 can_subscribe: *subscribe,
@@ -192,14 +159,8 @@ async fn main() -> anyhow::Result<()> {
                 room_admin: *admin,
                 hidden: *hidden,
             };
-            let (token, _) = keys.room(
-                identity,
-                name.as_deref().unwrap_or(identity),
-                &room,
-                grants,
-                *ttl,
-                jiff::Timestamp::now(),
-            );
+            let (token, _) =
+                keys.room(identity, name.as_deref().unwrap_or(identity), &room, grants, *ttl, jiff::Timestamp::now());
             println!("{token}");
         }
     }

@@ -36,16 +36,8 @@ impl Metrics {
             "HTTP requests refused by the per-IP rate limit.",
             self.http_rate_limited.load(Relaxed),
         );
-        counter(
-            "huizhen_logins_total",
-            "Successful logins.",
-            self.logins_ok.load(Relaxed),
-        );
-        counter(
-            "huizhen_logins_failed_total",
-            "Failed logins.",
-            self.logins_failed.load(Relaxed),
-        );
+        counter("huizhen_logins_total", "Successful logins.", self.logins_ok.load(Relaxed));
+        counter("huizhen_logins_failed_total", "Failed logins.", self.logins_failed.load(Relaxed));
         counter(
             "huizhen_consultation_transitions_total",
             "Consultation state changes committed.",
@@ -61,11 +53,7 @@ impl Metrics {
             "Store calls that failed as unavailable.",
             self.store_errors.load(Relaxed),
         );
-        counter(
-            "huizhen_ws_messages_total",
-            "Signaling messages received.",
-            self.ws_messages_in.load(Relaxed),
-        );
+        counter("huizhen_ws_messages_total", "Signaling messages received.", self.ws_messages_in.load(Relaxed));
         counter(
             "huizhen_ws_limit_breaches_total",
             "Signaling messages refused by size or rate limits.",
@@ -76,29 +64,12 @@ impl Metrics {
             "# HELP huizhen_http_requests_total HTTP responses by status class.\n# TYPE huizhen_http_requests_total counter"
         );
         for (i, c) in self.http_requests.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "huizhen_http_requests_total{{class=\"{}xx\"}} {}",
-                i + 1,
-                c.load(Relaxed)
-            );
+            let _ = writeln!(o, "huizhen_http_requests_total{{class=\"{}xx\"}} {}", i + 1, c.load(Relaxed));
         }
         for (name, help, v) in [
-            (
-                "huizhen_ws_connections",
-                "Open signaling sockets.",
-                self.ws_connections.load(Relaxed),
-            ),
-            (
-                "huizhen_rooms",
-                "Rooms with a running task.",
-                self.rooms.load(Relaxed),
-            ),
-            (
-                "huizhen_participants",
-                "Participants in rooms (lobby included).",
-                self.participants.load(Relaxed),
-            ),
+            ("huizhen_ws_connections", "Open signaling sockets.", self.ws_connections.load(Relaxed)),
+            ("huizhen_rooms", "Rooms with a running task.", self.rooms.load(Relaxed)),
+            ("huizhen_participants", "Participants in rooms (lobby included).", self.participants.load(Relaxed)),
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }

@@ -29,10 +29,7 @@ impl From<LifecycleError> for AppError {
 }
 
 pub fn not_found() -> AppError {
-    AppError::not_found(
-        "consultation_not_found",
-        "no such consultation, or it is not yours to see",
-    )
+    AppError::not_found("consultation_not_found", "no such consultation, or it is not yours to see")
 }
 
 pub fn audit_for(actor: &Actor, action: &str, c: &Consultation, at: Timestamp) -> AuditEntry {
@@ -59,22 +56,15 @@ pub async fn transition(
         let now = Timestamp::now();
         let next = lifecycle::apply(&current, actor, action.clone(), now, rules)?;
         let audit = audit_for(actor, action.name(), &next, now);
-        match store
-            .commit_consultation(&next, Some(current.version), &[audit])
-            .await
-        {
+        match store.commit_consultation(&next, Some(current.version), &[audit]).await {
             Ok(()) => {
-                metrics
-                    .transitions
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics.transitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(consultation = %id, actor = %actor.id, action = action.name(), status = next.status.as_str(), "consultation changed");
                 return Ok(next);
             }
             Err(StoreError::VersionConflict) => continue,
             Err(e @ StoreError::SpecialistBusy { .. }) => {
-                metrics
-                    .bookings_refused
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics.bookings_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Err(e.into());
             }
             Err(e) => return Err(e.into()),

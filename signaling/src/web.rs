@@ -24,21 +24,9 @@ async fn serve(uri: Uri) -> Response {
     match Assets::get(path) {
         Some(file) => {
             let mime = file.metadata.mimetype().to_owned();
-            let cache = if path == "index.html" {
-                "no-cache"
-            } else {
-                "public, max-age=300"
-            };
-            (
-                [
-                    (header::CONTENT_TYPE, mime),
-                    (header::CACHE_CONTROL, cache.to_owned()),
-                ],
-                file.data,
-            )
-                .into_response()
+            let cache = if path == "index.html" { "no-cache" } else { "public, max-age=300" };
+            ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, cache.to_owned())], file.data).into_response()
         }
-        None => crate::error::AppError::new(StatusCode::NOT_FOUND, "not_found", "no such page")
-            .into_response(),
+        None => crate::error::AppError::new(StatusCode::NOT_FOUND, "not_found", "no such page").into_response(),
     }
 }

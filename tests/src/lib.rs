@@ -37,7 +37,12 @@ where
 }
 
 fn which(cmd: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {cmd}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A private `redis-server` on a free port, stopped when dropped.
@@ -69,7 +74,11 @@ impl RedisServer {
 
     fn spawn(&mut self) -> Result<()> {
         let mut cmd = Command::new("redis-server");
-        cmd.arg("--port").arg(self.port.to_string()).args(["--bind", "127.0.0.1", "--save", ""]).arg("--dir").arg(self.dir.path());
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1", "--save", ""])
+            .arg("--dir")
+            .arg(self.dir.path());
         cmd.args(["--appendonly", if self.persistent { "yes" } else { "no" }, "--appendfsync", "always"]);
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting redis-server")?;
         self.child = Some(child);
@@ -117,10 +126,12 @@ impl Drop for RedisServer {
 
 /// Configuration for a test server: loopback, port 0, a fresh data dir, no HTTP rate limit.
 pub fn test_config(data_dir: &Path) -> huizhen::config::Config {
-    let mut c = huizhen::config::Config::default();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.data_dir = data_dir.to_path_buf();
-    c.log = "warn".into();
+    let mut c = huizhen::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        log: "warn".into(),
+        ..Default::default()
+    };
     c.limits.http_requests_per_second = 0;
     c
 }
@@ -161,7 +172,12 @@ impl TestServer {
         let state = server.state.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            server.serve(listener, async { let _ = rx.await; }).await.unwrap();
+            server
+                .serve(listener, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
         });
         TestServer { addr, state, admin_password, shutdown: Some(tx), task: Some(task), _dir: None }
     }
@@ -233,7 +249,11 @@ impl Api {
     }
 
     pub async fn raw(&self, method: &str, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Resp {
-        let mut req = self.http.request(method.parse().unwrap(), format!("{}{}", self.base, path)).header("content-type", content_type).body(body);
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -244,7 +264,8 @@ impl Api {
         let resp = req.send().await.expect("request sent");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         Resp { status, body }
     }
 
@@ -272,7 +293,13 @@ impl Api {
 
     pub async fn user_id(&self, admin_or_coordinator: &str, username: &str) -> String {
         let users = self.get("/v1/users", admin_or_coordinator).await.ok();
-        users["items"].as_array().unwrap().iter().find(|u| u["username"] == username).map(|u| u["id"].as_str().unwrap().to_owned()).unwrap()
+        users["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == username)
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .unwrap()
     }
 }
 

@@ -24,7 +24,17 @@ fn path(c: &Value, action: &str) -> String {
 
 #[tokio::test]
 async fn whole_lifecycle_for_each_role() {
-    let srv = TestServer::start().await;
+    whole_lifecycle(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn whole_lifecycle_on_redis() {
+    let redis = huizhen_tests::RedisServer::start().unwrap();
+    let url = redis.url();
+    whole_lifecycle(TestServer::start_with(move |c| c.store = url).await).await;
+}
+
+async fn whole_lifecycle(srv: TestServer) {
     let api = srv.api();
     let doctor = api.login("doctor-east").await;
     let coord = api.login("coordinator").await;
@@ -41,7 +51,9 @@ async fn whole_lifecycle_for_each_role() {
     assert!(queue["items"].as_array().unwrap().iter().any(|i| i["id"] == c["id"]));
     let theirs = api.get("/v1/consultations", &other_doc).await.ok();
     assert_eq!(theirs["total"], 0);
-    api.get(&format!("/v1/consultations/{}", c["id"].as_str().unwrap()), &other_doc).await.expect(404, "consultation_not_found");
+    api.get(&format!("/v1/consultations/{}", c["id"].as_str().unwrap()), &other_doc)
+        .await
+        .expect(404, "consultation_not_found");
 
     // Steps the wrong role may not take.
     let accept = json!({ "specialists": [cardio_id], "start": in_minutes(10), "duration_minutes": 30 });
@@ -59,7 +71,8 @@ async fn whole_lifecycle_for_each_role() {
     // The specialist's day shows it.
     let mine = api.get("/v1/consultations?mine=true", &spec).await.ok();
     assert_eq!(mine["items"][0]["id"], c["id"]);
-    let busy = api.get(&format!("/v1/specialists/{}/bookings", c["specialists"][0].as_str().unwrap()), &coord).await.ok();
+    let busy =
+        api.get(&format!("/v1/specialists/{}/bookings", c["specialists"][0].as_str().unwrap()), &coord).await.ok();
     assert_eq!(busy["items"].as_array().unwrap().len(), 1);
 
     // Doctor joins inside the window (start in 10 min, window opens 15 min before).
@@ -83,7 +96,9 @@ async fn whole_lifecycle_for_each_role() {
     api.post(&path(&c, "opinion"), &spec, json!({ "text": "draft" })).await.ok();
     let c = api.post(&path(&c, "opinion"), &spec, json!({ "text": "建议冠脉造影", "sign": true })).await.ok();
     assert!(c["opinions"][0]["signed_at"].is_string());
-    api.post(&path(&c, "opinion"), &spec, json!({ "text": "changed", "sign": true })).await.expect(409, "opinion_signed");
+    api.post(&path(&c, "opinion"), &spec, json!({ "text": "changed", "sign": true }))
+        .await
+        .expect(409, "opinion_signed");
     api.post(&path(&c, "plan"), &coord, json!({ "text": "plan" })).await.expect(403, "forbidden_role");
     let c = api.post(&path(&c, "plan"), &doctor, json!({ "text": "转上级医院行PCI" })).await.ok();
     assert_eq!(c["status"], "reported");
@@ -94,14 +109,24 @@ async fn whole_lifecycle_for_each_role() {
         assert_eq!(r["people"].as_array().unwrap().len(), 3);
         assert!(r["requester_site"]["name"].is_string());
     }
-    api.get(&format!("/v1/consultations/{}/report", c["id"].as_str().unwrap()), &other_doc).await.expect(404, "consultation_not_found");
+    api.get(&format!("/v1/consultations/{}/report", c["id"].as_str().unwrap()), &other_doc)
+        .await
+        .expect(404, "consultation_not_found");
 
     // Every step is in the audit trail, with ids and no case text.
     let admin = api.login_as("admin", &srv.admin_password).await;
     srv.state.audit.flush().await;
     let audit = api.get(&format!("/v1/audit?consultation={}&limit=100", c["id"].as_str().unwrap()), &admin).await.ok();
     let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in ["consultation.request", "consultation.accept", "consultation.start", "consultation.end", "consultation.opinion_sign", "consultation.plan", "consultation.join_token"] {
+    for a in [
+        "consultation.request",
+        "consultation.accept",
+        "consultation.start",
+        "consultation.end",
+        "consultation.opinion_sign",
+        "consultation.plan",
+        "consultation.join_token",
+    ] {
         assert!(actions.contains(&a), "audit lacks {a}: {actions:?}");
     }
     assert!(!audit.to_string().contains("胸痛"), "case text must never reach the audit trail");
@@ -139,18 +164,48 @@ async fn specialist_busy_is_409_and_reschedule_checks_too() {
     let neuro = api.user_id(&coord, "neurologist").await;
     let a = request(&api, &doctor, "routine").await;
     let b = request(&api, &doctor, "routine").await;
-    api.post(&path(&a, "accept"), &coord, json!({ "specialists": [cardio], "start": in_minutes(120), "duration_minutes": 60 })).await.ok();
-    let r = api.post(&path(&b, "accept"), &coord, json!({ "specialists": [neuro, cardio], "start": in_minutes(150), "duration_minutes": 60 })).await;
+    api.post(
+        &path(&a, "accept"),
+        &coord,
+        json!({ "specialists": [cardio], "start": in_minutes(120), "duration_minutes": 60 }),
+    )
+    .await
+    .ok();
+    let r = api
+        .post(
+            &path(&b, "accept"),
+            &coord,
+            json!({ "specialists": [neuro, cardio], "start": in_minutes(150), "duration_minutes": 60 }),
+        )
+        .await;
     let body = r.expect(409, "specialist_busy");
     assert_eq!(body["details"]["specialist"], json!(cardio));
-    let b = api.post(&path(&b, "accept"), &coord, json!({ "specialists": [neuro, cardio], "start": in_minutes(180), "duration_minutes": 60 })).await.ok();
-    api.post(&path(&b, "reschedule"), &coord, json!({ "start": in_minutes(100), "duration_minutes": 30 })).await.expect(409, "specialist_busy");
-    let b = api.post(&path(&b, "reschedule"), &coord, json!({ "start": in_minutes(240), "duration_minutes": 30 })).await.ok();
+    let b = api
+        .post(
+            &path(&b, "accept"),
+            &coord,
+            json!({ "specialists": [neuro, cardio], "start": in_minutes(180), "duration_minutes": 60 }),
+        )
+        .await
+        .ok();
+    api.post(&path(&b, "reschedule"), &coord, json!({ "start": in_minutes(100), "duration_minutes": 30 }))
+        .await
+        .expect(409, "specialist_busy");
+    let b = api
+        .post(&path(&b, "reschedule"), &coord, json!({ "start": in_minutes(240), "duration_minutes": 30 }))
+        .await
+        .ok();
     assert_eq!(b["version"], 3);
     // Only specialists can be assigned.
     let doc_id = api.user_id(&coord, "doctor-west").await;
     let c = request(&api, &doctor, "routine").await;
-    api.post(&path(&c, "accept"), &coord, json!({ "specialists": [doc_id], "start": in_minutes(600), "duration_minutes": 30 })).await.expect(422, "invalid_field");
+    api.post(
+        &path(&c, "accept"),
+        &coord,
+        json!({ "specialists": [doc_id], "start": in_minutes(600), "duration_minutes": 30 }),
+    )
+    .await
+    .expect(422, "invalid_field");
     srv.stop().await;
 }
 
@@ -191,7 +246,13 @@ async fn join_window_and_grants() {
     let cardio = api.user_id(&coord, "cardiologist").await;
     let c = request(&api, &doctor, "routine").await;
     api.post(&path(&c, "join"), &doctor, json!({})).await.expect(403, "join_window_not_open");
-    api.post(&path(&c, "accept"), &coord, json!({ "specialists": [cardio], "start": in_minutes(120), "duration_minutes": 30 })).await.ok();
+    api.post(
+        &path(&c, "accept"),
+        &coord,
+        json!({ "specialists": [cardio], "start": in_minutes(120), "duration_minutes": 30 }),
+    )
+    .await
+    .ok();
     let body = api.post(&path(&c, "join"), &doctor, json!({})).await.expect(403, "join_window_not_open");
     assert!(body["details"]["opens_at"].is_string());
     let spec = api.login("cardiologist").await;
@@ -210,7 +271,13 @@ async fn join_window_and_grants() {
     let body = json!({ "kind": "teaching", "specialty": "general_surgery", "urgency": "routine", "summary": "腹腔镜胆囊切除术", "participants": [trainee_id] });
     let t = api.post("/v1/consultations", &doctor, body).await.ok();
     let surgeon = api.user_id(&coord, "surgeon").await;
-    api.post(&path(&t, "accept"), &coord, json!({ "specialists": [surgeon], "start": in_minutes(5), "duration_minutes": 120 })).await.ok();
+    api.post(
+        &path(&t, "accept"),
+        &coord,
+        json!({ "specialists": [surgeon], "start": in_minutes(5), "duration_minutes": 120 }),
+    )
+    .await
+    .ok();
     let trainee = api.login("trainee").await;
     let j = api.post(&path(&t, "join"), &trainee, json!({})).await.ok();
     assert_eq!(j["grants"]["can_publish"], false);
@@ -225,11 +292,18 @@ async fn bad_input_gets_coded_errors() {
     let srv = TestServer::start_with(|c| c.limits.http_body_bytes = 8192).await;
     let api = srv.api();
     let doctor = api.login("doctor-east").await;
-    api.raw("POST", "/v1/consultations", Some(&doctor), "application/json", b"{not json".to_vec()).await.expect(400, "malformed_json");
-    api.raw("POST", "/v1/consultations", Some(&doctor), "text/plain", b"{}".to_vec()).await.expect(415, "unsupported_media_type");
+    api.raw("POST", "/v1/consultations", Some(&doctor), "application/json", b"{not json".to_vec())
+        .await
+        .expect(400, "malformed_json");
+    api.raw("POST", "/v1/consultations", Some(&doctor), "text/plain", b"{}".to_vec())
+        .await
+        .expect(415, "unsupported_media_type");
     let big = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y".repeat(10_000) });
-    api.raw("POST", "/v1/consultations", Some(&doctor), "application/json", big.to_string().into_bytes()).await.expect(413, "body_too_large");
-    let unknown = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "patient_name": "z" });
+    api.raw("POST", "/v1/consultations", Some(&doctor), "application/json", big.to_string().into_bytes())
+        .await
+        .expect(413, "body_too_large");
+    let unknown =
+        json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "patient_name": "z" });
     api.post("/v1/consultations", &doctor, unknown).await.expect(422, "invalid_field");
     let bad_kind = json!({ "kind": "surgery", "specialty": "x", "urgency": "routine", "summary": "y" });
     api.post("/v1/consultations", &doctor, bad_kind).await.expect(422, "invalid_field");
@@ -264,7 +338,14 @@ async fn tokens_expire_refresh_and_revoke() {
     let me = api.login_full("doctor-east", huizhen_tests::DEMO_PASSWORD).await.ok();
     let uid = huizhen::ids::UserId(me["user"]["id"].as_str().unwrap().to_owned());
     let old = Timestamp::now() - SignedDuration::from_hours(1);
-    let (expired, _) = srv.state.keys.session(&uid, huizhen::consult::model::Role::Doctor, 0, huizhen::auth::TokenType::Session, 900, old);
+    let (expired, _) = srv.state.keys.session(
+        &uid,
+        huizhen::consult::model::Role::Doctor,
+        0,
+        huizhen::auth::TokenType::Session,
+        900,
+        old,
+    );
     api.get("/v1/me", &expired).await.expect(401, "token_expired");
     // A refresh token is not a session token and vice versa.
     let refresh = me["refresh_token"].as_str().unwrap();
@@ -275,7 +356,9 @@ async fn tokens_expire_refresh_and_revoke() {
     // Logout revokes every token of the user, refresh tokens included.
     assert_eq!(api.send("POST", "/v1/auth/logout", Some(&access), None).await.status, 204);
     api.get("/v1/me", &access).await.expect(401, "session_revoked");
-    api.send("POST", "/v1/auth/refresh", None, Some(json!({ "refresh_token": refresh }))).await.expect(401, "session_revoked");
+    api.send("POST", "/v1/auth/refresh", None, Some(json!({ "refresh_token": refresh })))
+        .await
+        .expect(401, "session_revoked");
     srv.stop().await;
 }
 
@@ -307,12 +390,20 @@ async fn admin_manages_sites_and_users() {
     let admin = api.login_as("admin", &srv.admin_password).await;
     let site = api.post("/v1/sites", &admin, json!({ "name": "北镇卫生院", "level": "township" })).await.ok();
     assert_eq!(site["time_zone"], "Asia/Shanghai");
-    api.post("/v1/sites", &admin, json!({ "name": "x", "level": "township", "time_zone": "Mars/Olympus" })).await.expect(422, "invalid_field");
+    api.post("/v1/sites", &admin, json!({ "name": "x", "level": "township", "time_zone": "Mars/Olympus" }))
+        .await
+        .expect(422, "invalid_field");
     let body = json!({ "username": "dr.new", "display_name": "新医生", "role": "doctor", "password": "long-enough-pw", "site_id": site["id"] });
     let u = api.post("/v1/users", &admin, body.clone()).await.ok();
     assert!(u.get("password_hash").is_none(), "hashes never leave the server");
     api.post("/v1/users", &admin, body).await.expect(409, "username_taken");
-    api.post("/v1/users", &admin, json!({ "username": "x1", "display_name": "x", "role": "doctor", "password": "short" })).await.expect(422, "invalid_field");
+    api.post(
+        "/v1/users",
+        &admin,
+        json!({ "username": "x1", "display_name": "x", "role": "doctor", "password": "short" }),
+    )
+    .await
+    .expect(422, "invalid_field");
     let token = api.login_as("dr.new", "long-enough-pw").await;
     let valid = json!({ "username": "dr.other", "display_name": "x", "role": "admin", "password": "long-enough-pw" });
     api.post("/v1/users", &token, valid).await.expect(403, "forbidden_role");

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use huizhen::store::DynStore;
 use huizhen::store::contract;
 use huizhen::store::embedded::EmbeddedStore;
 use huizhen::store::redis::RedisStore;
-use huizhen::store::DynStore;
 use huizhen_tests::RedisServer;
 
 fn embedded() -> (DynStore, tempfile::TempDir) {
@@ -32,7 +32,13 @@ macro_rules! contract_tests {
     };
 }
 
-contract_tests!(users_and_sites, versions_are_checked, specialist_cannot_be_double_booked, lists_filter_and_page, audit_is_append_only_and_atomic);
+contract_tests!(
+    users_and_sites,
+    versions_are_checked,
+    specialist_cannot_be_double_booked,
+    lists_filter_and_page,
+    audit_is_append_only_and_atomic
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_concurrent_bookings_have_one_winner() {

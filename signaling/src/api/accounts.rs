@@ -43,22 +43,9 @@ struct LoginBody {
 fn tokens(st: &AppState, u: &User) -> Value {
     let now = Timestamp::now();
     let a = &st.config.auth;
-    let (access, exp) = st.keys.session(
-        &u.id,
-        u.role,
-        u.token_generation,
-        TokenType::Session,
-        a.session_ttl_secs,
-        now,
-    );
-    let (refresh, rexp) = st.keys.session(
-        &u.id,
-        u.role,
-        u.token_generation,
-        TokenType::Refresh,
-        a.refresh_ttl_secs,
-        now,
-    );
+    let (access, exp) = st.keys.session(&u.id, u.role, u.token_generation, TokenType::Session, a.session_ttl_secs, now);
+    let (refresh, rexp) =
+        st.keys.session(&u.id, u.role, u.token_generation, TokenType::Refresh, a.refresh_ttl_secs, now);
     json!({
         "access_token": access,
         "expires_at": exp,
@@ -68,15 +55,9 @@ fn tokens(st: &AppState, u: &User) -> Value {
     })
 }
 
-async fn login(
-    State(st): State<AppState>,
-    ApiJson(b): ApiJson<LoginBody>,
-) -> Result<Json<Value>, AppError> {
+async fn login(State(st): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> Result<Json<Value>, AppError> {
     if b.username.len() > 64 || b.password.len() > password::MAX_LEN {
-        return Err(AppError::unauthorized(
-            "invalid_credentials",
-            "wrong username or password",
-        ));
+        return Err(AppError::unauthorized("invalid_credentials", "wrong username or password"));
     }
     let key = b.username.to_lowercase();
     if !st.login_limiter.has(&key, Instant::now()) {
@@ -88,47 +69,27 @@ async fn login(
     }
     let user = st.store.get_user_by_name(&b.username).await?;
     // Verify against a dummy hash when the user does not exist, so timing does not tell.
-    let hash = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.to_owned());
+    let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.to_owned());
     let ok = password::verify_async(b.password, hash).await;
     match user {
         Some(u) if ok && !u.disabled => {
-            st.metrics
-                .logins_ok
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            st.audit.record(AuditEntry::new(
-                u.id.as_str(),
-                "auth.login",
-                Timestamp::now(),
-            ));
+            st.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            st.audit.record(AuditEntry::new(u.id.as_str(), "auth.login", Timestamp::now()));
             Ok(Json(tokens(&st, &u)))
         }
         other => {
             st.login_limiter.take(&key, Instant::now());
-            st.metrics
-                .logins_failed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let actor = other
-                .as_ref()
-                .map(|u| u.id.to_string())
-                .unwrap_or_else(|| "unknown".into());
-            st.audit.record(AuditEntry::new(
-                actor,
-                "auth.login_failed",
-                Timestamp::now(),
-            ));
-            Err(AppError::unauthorized(
-                "invalid_credentials",
-                "wrong username or password",
-            ))
+            st.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let actor = other.as_ref().map(|u| u.id.to_string()).unwrap_or_else(|| "unknown".into());
+            st.audit.record(AuditEntry::new(actor, "auth.login_failed", Timestamp::now()));
+            Err(AppError::unauthorized("invalid_credentials", "wrong username or password"))
         }
     }
 }
 
 /// An argon2 hash of a random string: verifying against it costs what a real check costs.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$W5ZkrMpE0jbP7TOUpG5x1B0BsEHXuJ9pRr7jcoc2l3k";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$W5ZkrMpE0jbP7TOUpG5x1B0BsEHXuJ9pRr7jcoc2l3k";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,31 +97,17 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-async fn refresh(
-    State(st): State<AppState>,
-    ApiJson(b): ApiJson<RefreshBody>,
-) -> Result<Json<Value>, AppError> {
-    let claims = st
-        .keys
-        .verify_session(&b.refresh_token, TokenType::Refresh)
-        .map_err(|e| match e {
-            TokenError::Expired => AppError::unauthorized(
-                "token_expired",
-                "the refresh token has expired; sign in again",
-            ),
-            _ => AppError::unauthorized("invalid_token", "the refresh token is not valid"),
-        })?;
+async fn refresh(State(st): State<AppState>, ApiJson(b): ApiJson<RefreshBody>) -> Result<Json<Value>, AppError> {
+    let claims = st.keys.verify_session(&b.refresh_token, TokenType::Refresh).map_err(|e| match e {
+        TokenError::Expired => AppError::unauthorized("token_expired", "the refresh token has expired; sign in again"),
+        _ => AppError::unauthorized("invalid_token", "the refresh token is not valid"),
+    })?;
     let user = st
         .store
         .get_user(&claims.sub)
         .await?
         .filter(|u| !u.disabled && u.token_generation == claims.generation)
-        .ok_or_else(|| {
-            AppError::unauthorized(
-                "session_revoked",
-                "this session is no longer valid; sign in again",
-            )
-        })?;
+        .ok_or_else(|| AppError::unauthorized("session_revoked", "this session is no longer valid; sign in again"))?;
     Ok(Json(tokens(&st, &user)))
 }
 
@@ -169,11 +116,7 @@ async fn logout(State(st): State<AppState>, s: Session) -> Result<StatusCode, Ap
     let mut u = s.user;
     u.token_generation += 1;
     st.store.update_user(&u).await?;
-    st.audit.record(AuditEntry::new(
-        u.id.as_str(),
-        "auth.logout",
-        Timestamp::now(),
-    ));
+    st.audit.record(AuditEntry::new(u.id.as_str(), "auth.logout", Timestamp::now()));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -195,20 +138,13 @@ async fn change_password(
 ) -> Result<Json<Value>, AppError> {
     password::check_strength(&b.new_password).map_err(AppError::invalid)?;
     if !password::verify_async(b.old_password, s.user.password_hash.clone()).await {
-        return Err(AppError::forbidden(
-            "invalid_credentials",
-            "the current password is wrong",
-        ));
+        return Err(AppError::forbidden("invalid_credentials", "the current password is wrong"));
     }
     let mut u = s.user;
     u.password_hash = password::hash_async(b.new_password).await;
     u.token_generation += 1;
     st.store.update_user(&u).await?;
-    st.audit.record(AuditEntry::new(
-        u.id.as_str(),
-        "auth.password_changed",
-        Timestamp::now(),
-    ));
+    st.audit.record(AuditEntry::new(u.id.as_str(), "auth.password_changed", Timestamp::now()));
     Ok(Json(tokens(&st, &u)))
 }
 
@@ -234,16 +170,13 @@ struct SitePatch {
 fn check_name(field: &str, v: &str, max: usize) -> Result<String, AppError> {
     let t = v.trim();
     if t.is_empty() || t.chars().count() > max {
-        return Err(AppError::invalid(format!(
-            "{field} must have 1 to {max} characters"
-        )));
+        return Err(AppError::invalid(format!("{field} must have 1 to {max} characters")));
     }
     Ok(t.to_owned())
 }
 
 fn check_zone(tz: &str) -> Result<String, AppError> {
-    jiff::tz::TimeZone::get(tz)
-        .map_err(|_| AppError::invalid(format!("unknown time zone {tz}")))?;
+    jiff::tz::TimeZone::get(tz).map_err(|_| AppError::invalid(format!("unknown time zone {tz}")))?;
     Ok(tz.to_owned())
 }
 
@@ -265,10 +198,8 @@ async fn create_site(
         created_at: Timestamp::now(),
     };
     st.store.put_site(&site).await?;
-    st.audit.record(
-        AuditEntry::new(s.user.id.as_str(), "admin.site_created", Timestamp::now())
-            .target(site.id.as_str()),
-    );
+    st.audit
+        .record(AuditEntry::new(s.user.id.as_str(), "admin.site_created", Timestamp::now()).target(site.id.as_str()));
     Ok((StatusCode::CREATED, Json(site)))
 }
 
@@ -278,17 +209,10 @@ fn parse_id<T>(raw: &str, parse: fn(&str) -> Option<T>) -> Result<T, AppError> {
 
 async fn load_site(st: &AppState, id: &str) -> Result<Site, AppError> {
     let id = parse_id(id, SiteId::parse)?;
-    st.store
-        .get_site(&id)
-        .await?
-        .ok_or_else(|| AppError::not_found("site_not_found", "no such site"))
+    st.store.get_site(&id).await?.ok_or_else(|| AppError::not_found("site_not_found", "no such site"))
 }
 
-async fn get_site(
-    State(st): State<AppState>,
-    _s: Session,
-    Path(id): Path<String>,
-) -> Result<Json<Site>, AppError> {
+async fn get_site(State(st): State<AppState>, _s: Session, Path(id): Path<String>) -> Result<Json<Site>, AppError> {
     Ok(Json(load_site(&st, &id).await?))
 }
 
@@ -310,10 +234,8 @@ async fn update_site(
         site.time_zone = check_zone(&tz)?;
     }
     st.store.put_site(&site).await?;
-    st.audit.record(
-        AuditEntry::new(s.user.id.as_str(), "admin.site_updated", Timestamp::now())
-            .target(site.id.as_str()),
-    );
+    st.audit
+        .record(AuditEntry::new(s.user.id.as_str(), "admin.site_updated", Timestamp::now()).target(site.id.as_str()));
     Ok(Json(site))
 }
 
@@ -349,9 +271,8 @@ struct UserPatch {
 }
 
 fn check_username(u: &str) -> Result<String, AppError> {
-    let ok = (3..=64).contains(&u.len())
-        && u.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    let ok =
+        (3..=64).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !ok {
         return Err(AppError::invalid("username: 3 to 64 of a-z, 0-9, . _ -"));
     }
@@ -375,10 +296,7 @@ pub async fn create_user_record(st: &AppState, b: UserBodyOwned) -> Result<User,
         display_name: check_name("display_name", &b.display_name, 100)?,
         role: b.role,
         site_id: b.site_id,
-        specialty: b
-            .specialty
-            .map(|s| check_name("specialty", &s, 100))
-            .transpose()?,
+        specialty: b.specialty.map(|s| check_name("specialty", &s, 100)).transpose()?,
         disabled: false,
         password_hash: password::hash_async(b.password).await,
         token_generation: 0,
@@ -420,26 +338,17 @@ async fn create_user(
         },
     )
     .await?;
-    st.audit.record(
-        AuditEntry::new(s.user.id.as_str(), "admin.user_created", Timestamp::now())
-            .target(user.id.as_str()),
-    );
+    st.audit
+        .record(AuditEntry::new(s.user.id.as_str(), "admin.user_created", Timestamp::now()).target(user.id.as_str()));
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
 async fn load_user(st: &AppState, id: &str) -> Result<User, AppError> {
     let id = parse_id(id, UserId::parse)?;
-    st.store
-        .get_user(&id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user_not_found", "no such user"))
+    st.store.get_user(&id).await?.ok_or_else(|| AppError::not_found("user_not_found", "no such user"))
 }
 
-async fn get_user(
-    State(st): State<AppState>,
-    s: Session,
-    Path(id): Path<String>,
-) -> Result<Json<UserView>, AppError> {
+async fn get_user(State(st): State<AppState>, s: Session, Path(id): Path<String>) -> Result<Json<UserView>, AppError> {
     if s.user.id.as_str() != id {
         s.require(&[Role::Admin, Role::Coordinator])?;
     }
@@ -471,10 +380,7 @@ async fn update_user(
     }
     if let Some(d) = b.disabled {
         if d && u.id == s.user.id {
-            return Err(AppError::conflict(
-                "cannot_disable_self",
-                "an administrator cannot disable their own account",
-            ));
+            return Err(AppError::conflict("cannot_disable_self", "an administrator cannot disable their own account"));
         }
         revoke |= d;
         u.disabled = d;
@@ -488,10 +394,7 @@ async fn update_user(
         u.token_generation += 1;
     }
     st.store.update_user(&u).await?;
-    st.audit.record(
-        AuditEntry::new(s.user.id.as_str(), "admin.user_updated", Timestamp::now())
-            .target(u.id.as_str()),
-    );
+    st.audit.record(AuditEntry::new(s.user.id.as_str(), "admin.user_updated", Timestamp::now()).target(u.id.as_str()));
     Ok(Json(UserView::from(&u)))
 }
 
@@ -515,11 +418,7 @@ async fn list_users(
         .await?
         .iter()
         .filter(|u| f.role.is_none_or(|r| u.role == r))
-        .filter(|u| {
-            f.specialty
-                .as_ref()
-                .is_none_or(|sp| u.specialty.as_ref() == Some(sp))
-        })
+        .filter(|u| f.specialty.as_ref().is_none_or(|sp| u.specialty.as_ref() == Some(sp)))
         .map(UserView::from)
         .collect();
     Ok(Json(json!({ "items": users })))
@@ -533,7 +432,5 @@ async fn audit(
 ) -> Result<Json<Value>, AppError> {
     s.require(&[Role::Admin])?;
     let page = crate::audit::query(&st.store, &q).await?;
-    Ok(Json(
-        json!({ "items": page.items, "total": page.total, "next_before": page.next_offset }),
-    ))
+    Ok(Json(json!({ "items": page.items, "total": page.total, "next_before": page.next_offset })))
 }

@@ -50,16 +50,12 @@ async fn check_users(st: &AppState, ids: &[UserId], role: Option<Role>) -> Resul
         match st.store.get_user(id).await? {
             Some(u) if !u.disabled && role.is_none_or(|r| u.role == r) => {}
             Some(_) if role == Some(Role::Specialist) => {
-                return Err(
-                    AppError::invalid(format!("user {id} is not an active specialist"))
-                        .with_details(json!({ "user": id })),
-                );
+                return Err(AppError::invalid(format!("user {id} is not an active specialist"))
+                    .with_details(json!({ "user": id })));
             }
             _ => {
-                return Err(
-                    AppError::invalid(format!("user {id} does not exist or is disabled"))
-                        .with_details(json!({ "user": id })),
-                );
+                return Err(AppError::invalid(format!("user {id} does not exist or is disabled"))
+                    .with_details(json!({ "user": id })));
             }
         }
     }
@@ -81,9 +77,7 @@ async fn request(
         tracing::warn!(consultation = %c.id, "emergency consultation opened");
     }
     st.store.commit_consultation(&c, None, &audit).await?;
-    st.metrics
-        .transitions
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    st.metrics.transitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok((StatusCode::CREATED, Json(c)))
 }
 
@@ -107,17 +101,8 @@ async fn list(
 ) -> Result<Json<Value>, AppError> {
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
     let mut statuses = Vec::new();
-    for part in q
-        .status
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .filter(|p| !p.is_empty())
-    {
-        statuses.push(
-            Status::parse(part)
-                .ok_or_else(|| AppError::invalid(format!("unknown status {part}")))?,
-        );
+    for part in q.status.as_deref().unwrap_or("").split(',').filter(|p| !p.is_empty()) {
+        statuses.push(Status::parse(part).ok_or_else(|| AppError::invalid(format!("unknown status {part}")))?);
     }
     if let (Some(f), Some(t)) = (q.from, q.to)
         && t <= f
@@ -141,9 +126,7 @@ async fn list(
         limit,
     };
     let page = st.store.list_consultations(&query).await?;
-    Ok(Json(
-        json!({ "items": page.items, "total": page.total, "next_offset": page.next_offset }),
-    ))
+    Ok(Json(json!({ "items": page.items, "total": page.total, "next_offset": page.next_offset })))
 }
 
 async fn get_one(
@@ -227,11 +210,7 @@ async fn act(
 ) -> Result<Json<Consultation>, AppError> {
     let id = parse_cid(&id)?;
     if raw.len() > st.config.limits.http_body_bytes {
-        return Err(AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "request body too large",
-        ));
+        return Err(AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body too large"));
     }
     let has_body = !raw.iter().all(u8::is_ascii_whitespace);
     let json_type = headers
@@ -256,37 +235,25 @@ async fn act(
                 recording: b.recording,
             }
         }
-        "reject" => Action::Reject {
-            reason: body::<ReasonBody>(&raw)?.reason,
-        },
+        "reject" => Action::Reject { reason: body::<ReasonBody>(&raw)?.reason },
         "reschedule" => {
             let b: RescheduleBody = body(&raw)?;
             if let Some(sp) = &b.specialists {
                 check_users(&st, sp, Some(Role::Specialist)).await?;
             }
-            Action::Reschedule {
-                start: b.start,
-                duration_minutes: b.duration_minutes,
-                specialists: b.specialists,
-            }
+            Action::Reschedule { start: b.start, duration_minutes: b.duration_minutes, specialists: b.specialists }
         }
         "assign" => {
             let b: SpecialistsBody = body(&raw)?;
             check_users(&st, &b.specialists, Some(Role::Specialist)).await?;
-            Action::Assign {
-                specialists: b.specialists,
-            }
+            Action::Assign { specialists: b.specialists }
         }
         "invite" => {
             let b: ParticipantsBody = body(&raw)?;
             check_users(&st, &b.participants, None).await?;
-            Action::Invite {
-                participants: b.participants,
-            }
+            Action::Invite { participants: b.participants }
         }
-        "cancel" => Action::Cancel {
-            reason: body::<ReasonBody>(&raw)?.reason,
-        },
+        "cancel" => Action::Cancel { reason: body::<ReasonBody>(&raw)?.reason },
         "start" => {
             body::<Empty>(&raw)?;
             Action::Start
@@ -301,19 +268,11 @@ async fn act(
         }
         "opinion" => {
             let b: OpinionBody = body(&raw)?;
-            Action::Opinion {
-                text: b.text,
-                sign: b.sign,
-            }
+            Action::Opinion { text: b.text, sign: b.sign }
         }
-        "plan" => Action::Plan {
-            text: body::<PlanBody>(&raw)?.text,
-        },
+        "plan" => Action::Plan { text: body::<PlanBody>(&raw)?.text },
         _ => {
-            return Err(AppError::not_found(
-                "no_such_endpoint",
-                "no such consultation action",
-            ));
+            return Err(AppError::not_found("no_such_endpoint", "no such consultation action"));
         }
     };
     let ends = matches!(action, Action::End);
@@ -325,11 +284,7 @@ async fn act(
 }
 
 /// Everyone involved reads the report; the consultation centre too.
-async fn report(
-    State(st): State<AppState>,
-    s: Session,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+async fn report(State(st): State<AppState>, s: Session, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
     let c = load_visible(&st, &s, &id).await?;
     let mut people = Vec::new();
     for u in c.involved_users() {
@@ -341,29 +296,16 @@ async fn report(
         Some(id) => st.store.get_site(id).await?,
         None => None,
     };
-    Ok(Json(
-        json!({ "consultation": c, "people": people, "requester_site": site }),
-    ))
+    Ok(Json(json!({ "consultation": c, "people": people, "requester_site": site })))
 }
 
 /// A room token for a participant, only inside the join window.
-async fn join(
-    State(st): State<AppState>,
-    s: Session,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+async fn join(State(st): State<AppState>, s: Session, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
     let id = parse_cid(&id)?;
-    let c = st
-        .store
-        .get_consultation(&id)
-        .await?
-        .ok_or_else(not_found)?;
+    let c = st.store.get_consultation(&id).await?.ok_or_else(not_found)?;
     if !c.involves(&s.user.id) {
         return Err(if s.user.role == Role::Coordinator {
-            AppError::forbidden(
-                "not_participant",
-                "you are not a participant of this consultation",
-            )
+            AppError::forbidden("not_participant", "you are not a participant of this consultation")
         } else {
             not_found()
         });
@@ -373,33 +315,21 @@ async fn join(
         Status::Live => {}
         Status::Scheduled => {
             let (start, end) = c.slot().ok_or_else(AppError::internal)?;
-            let opens_at =
-                start - SignedDuration::from_mins(i64::from(st.rules.join_early_minutes));
+            let opens_at = start - SignedDuration::from_mins(i64::from(st.rules.join_early_minutes));
             if now < opens_at {
-                return Err(AppError::forbidden(
-                    "join_window_not_open",
-                    "the consultation room is not open yet",
-                )
-                .with_details(json!({ "opens_at": opens_at, "start": start })));
+                return Err(AppError::forbidden("join_window_not_open", "the consultation room is not open yet")
+                    .with_details(json!({ "opens_at": opens_at, "start": start })));
             }
             if now >= end {
-                return Err(AppError::forbidden(
-                    "join_window_closed",
-                    "the time for this consultation has passed",
-                ));
+                return Err(AppError::forbidden("join_window_closed", "the time for this consultation has passed"));
             }
         }
         Status::Requested => {
-            return Err(AppError::forbidden(
-                "join_window_not_open",
-                "the consultation has not been scheduled yet",
-            ));
+            return Err(AppError::forbidden("join_window_not_open", "the consultation has not been scheduled yet"));
         }
         _ => {
-            return Err(
-                AppError::forbidden("join_window_closed", "this consultation is over")
-                    .with_details(json!({ "status": c.status })),
-            );
+            return Err(AppError::forbidden("join_window_closed", "this consultation is over")
+                .with_details(json!({ "status": c.status })));
         }
     }
     let host = c.is_host(&s.user.id);
@@ -414,17 +344,8 @@ async fn join(
         hidden: false,
     };
     let ttl = st.config.auth.room_token_ttl_secs;
-    let (token, expires_at) = st.keys.room(
-        s.user.id.as_str(),
-        &s.user.display_name,
-        &c.id,
-        grants,
-        ttl,
-        now,
-    );
-    st.audit.record(
-        AuditEntry::new(s.user.id.as_str(), "consultation.join_token", now).consultation(&c.id),
-    );
+    let (token, expires_at) = st.keys.room(s.user.id.as_str(), &s.user.display_name, &c.id, grants, ttl, now);
+    st.audit.record(AuditEntry::new(s.user.id.as_str(), "consultation.join_token", now).consultation(&c.id));
     Ok(Json(json!({
         "token": token,
         "expires_at": expires_at,
@@ -447,8 +368,7 @@ async fn bookings(
     Path(id): Path<String>,
     ApiQuery(_q): ApiQuery<BookingQuery>,
 ) -> Result<Json<Value>, AppError> {
-    let id =
-        UserId::parse(&id).ok_or_else(|| AppError::not_found("user_not_found", "no such user"))?;
+    let id = UserId::parse(&id).ok_or_else(|| AppError::not_found("user_not_found", "no such user"))?;
     if s.user.id != id {
         s.require(&[Role::Coordinator, Role::Admin])?;
     }

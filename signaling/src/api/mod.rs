@@ -32,10 +32,7 @@ pub fn router(st: AppState) -> Router {
         .fallback(|| async { AppError::not_found("no_such_endpoint", "no such endpoint") });
     Router::new()
         .nest("/v1", v1)
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({ "status": "ok" })) }),
-        )
+        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::web::routes())
@@ -49,30 +46,17 @@ async fn readyz(State(st): State<AppState>) -> Result<Json<serde_json::Value>, A
 }
 
 async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render())
 }
 
 /// Per-IP rate limit, body limit and response counting, for every route.
 async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_default();
     let exempt = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
     if !exempt && !st.http_limiter.take(&ip, Instant::now()) {
-        st.metrics
-            .http_rate_limited
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let resp = AppError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests; slow down",
-        )
-        .into_response();
+        st.metrics.http_rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let resp = AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; slow down")
+            .into_response();
         st.metrics.http(resp.status().as_u16());
         return resp;
     }
@@ -82,12 +66,7 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
 }
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
 /// A JSON body with our own errors: size limit, content type, syntax and shape each get a code.
@@ -110,15 +89,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             ));
         }
         let limit = st.config.limits.http_body_bytes;
-        let body = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| {
-                AppError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("request bodies are limited to {limit} bytes"),
-                )
-            })?;
+        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
+            AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request bodies are limited to {limit} bytes"),
+            )
+        })?;
         parse_json(&body).map(ApiJson)
     }
 }
@@ -128,9 +105,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => AppError::invalid(e.to_string()),
-            Category::Syntax | Category::Eof | Category::Io => {
-                AppError::bad_request("malformed_json", e.to_string())
-            }
+            Category::Syntax | Category::Eof | Category::Io => AppError::bad_request("malformed_json", e.to_string()),
         }
     })
 }
@@ -143,19 +118,13 @@ pub struct Session {
 
 impl Session {
     pub fn actor(&self) -> Actor {
-        Actor {
-            id: self.user.id.clone(),
-            role: self.user.role,
-        }
+        Actor { id: self.user.id.clone(), role: self.user.role }
     }
     pub fn require(&self, roles: &[Role]) -> Result<(), AppError> {
         if roles.contains(&self.user.role) {
             Ok(())
         } else {
-            Err(AppError::forbidden(
-                "forbidden_role",
-                "your role may not do this",
-            ))
+            Err(AppError::forbidden("forbidden_role", "your role may not do this"))
         }
     }
 }
@@ -164,39 +133,28 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, AppError> {
-        let token = bearer(&parts.headers).ok_or_else(|| {
-            AppError::unauthorized("token_missing", "sign in first (Authorization: Bearer)")
+        let token = bearer(&parts.headers)
+            .ok_or_else(|| AppError::unauthorized("token_missing", "sign in first (Authorization: Bearer)"))?;
+        let claims = st.keys.verify_session(token, TokenType::Session).map_err(|e| match e {
+            TokenError::Expired => {
+                AppError::unauthorized("token_expired", "the session has expired; refresh or sign in again")
+            }
+            _ => AppError::unauthorized("invalid_token", "the session token is not valid"),
         })?;
-        let claims = st
-            .keys
-            .verify_session(token, TokenType::Session)
-            .map_err(|e| match e {
-                TokenError::Expired => AppError::unauthorized(
-                    "token_expired",
-                    "the session has expired; refresh or sign in again",
-                ),
-                _ => AppError::unauthorized("invalid_token", "the session token is not valid"),
-            })?;
         let user = st
             .store
             .get_user(&claims.sub)
             .await?
             .filter(|u| !u.disabled && u.token_generation == claims.generation)
             .ok_or_else(|| {
-                AppError::unauthorized(
-                    "session_revoked",
-                    "this session is no longer valid; sign in again",
-                )
+                AppError::unauthorized("session_revoked", "this session is no longer valid; sign in again")
             })?;
         Ok(Session { user })
     }
 }
 
 /// Offset paging parameters shared by the list endpoints.
-pub fn page_bounds(
-    offset: Option<usize>,
-    limit: Option<usize>,
-) -> Result<(usize, usize), AppError> {
+pub fn page_bounds(offset: Option<usize>, limit: Option<usize>) -> Result<(usize, usize), AppError> {
     let limit = limit.unwrap_or(50);
     if limit == 0 || limit > 200 {
         return Err(AppError::invalid("limit must be between 1 and 200"));
@@ -218,9 +176,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
 fn serde_urlencoded_like<T: DeserializeOwned>(q: &str) -> Result<T, AppError> {
     axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{q}")
-            .parse()
-            .map_err(|_| AppError::invalid("bad query string"))?,
+        &format!("/?{q}").parse().map_err(|_| AppError::invalid("bad query string"))?,
     )
     .map(|axum::extract::Query(v)| v)
     .map_err(|e| AppError::invalid(format!("query: {}", e.body_text())))

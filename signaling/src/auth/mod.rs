@@ -75,10 +75,7 @@ pub struct Keys {
 
 impl Keys {
     pub fn from_secret(secret: &[u8]) -> Self {
-        Self {
-            enc: EncodingKey::from_secret(secret),
-            dec: DecodingKey::from_secret(secret),
-        }
+        Self { enc: EncodingKey::from_secret(secret), dec: DecodingKey::from_secret(secret) }
     }
 
     fn encode<T: Serialize>(&self, claims: &T) -> String {
@@ -90,12 +87,10 @@ impl Keys {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 5;
         v.required_spec_claims = ["exp", "sub"].into_iter().map(String::from).collect();
-        jsonwebtoken::decode::<T>(token, &self.dec, &v)
-            .map(|d| d.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })
+        jsonwebtoken::decode::<T>(token, &self.dec, &v).map(|d| d.claims).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })
     }
 
     pub fn session(
@@ -108,18 +103,8 @@ impl Keys {
         now: Timestamp,
     ) -> (String, Timestamp) {
         let exp = now.as_second() + ttl_secs as i64;
-        let claims = SessionClaims {
-            sub: user.clone(),
-            role,
-            typ,
-            generation,
-            iat: now.as_second(),
-            exp,
-        };
-        (
-            self.encode(&claims),
-            Timestamp::from_second(exp).unwrap_or(now),
-        )
+        let claims = SessionClaims { sub: user.clone(), role, typ, generation, iat: now.as_second(), exp };
+        (self.encode(&claims), Timestamp::from_second(exp).unwrap_or(now))
     }
 
     pub fn verify_session(&self, token: &str, typ: TokenType) -> Result<SessionClaims, TokenError> {
@@ -149,10 +134,7 @@ impl Keys {
             iat: now.as_second(),
             exp,
         };
-        (
-            self.encode(&claims),
-            Timestamp::from_second(exp).unwrap_or(now),
-        )
+        (self.encode(&claims), Timestamp::from_second(exp).unwrap_or(now))
     }
 
     pub fn verify_room(&self, token: &str) -> Result<RoomClaims, TokenError> {
@@ -173,40 +155,14 @@ mod tests {
     fn tokens_round_trip_and_are_told_apart() {
         let k = Keys::from_secret(b"0123456789abcdef0123456789abcdef");
         let now = Timestamp::now();
-        let (t, _) = k.session(
-            &UserId("u".into()),
-            Role::Doctor,
-            3,
-            TokenType::Session,
-            60,
-            now,
-        );
-        assert_eq!(
-            k.verify_session(&t, TokenType::Session).unwrap().generation,
-            3
-        );
-        assert_eq!(
-            k.verify_session(&t, TokenType::Refresh).unwrap_err(),
-            TokenError::WrongType
-        );
+        let (t, _) = k.session(&UserId("u".into()), Role::Doctor, 3, TokenType::Session, 60, now);
+        assert_eq!(k.verify_session(&t, TokenType::Session).unwrap().generation, 3);
+        assert_eq!(k.verify_session(&t, TokenType::Refresh).unwrap_err(), TokenError::WrongType);
         assert_eq!(k.verify_room(&t).unwrap_err(), TokenError::Invalid);
         let other = Keys::from_secret(b"another-secret-another-secret-xx");
-        assert_eq!(
-            other.verify_session(&t, TokenType::Session).unwrap_err(),
-            TokenError::Invalid
-        );
+        assert_eq!(other.verify_session(&t, TokenType::Session).unwrap_err(), TokenError::Invalid);
         let old = now - jiff::SignedDuration::from_hours(1);
-        let (t, _) = k.session(
-            &UserId("u".into()),
-            Role::Doctor,
-            3,
-            TokenType::Session,
-            60,
-            old,
-        );
-        assert_eq!(
-            k.verify_session(&t, TokenType::Session).unwrap_err(),
-            TokenError::Expired
-        );
+        let (t, _) = k.session(&UserId("u".into()), Role::Doctor, 3, TokenType::Session, 60, old);
+        assert_eq!(k.verify_session(&t, TokenType::Session).unwrap_err(), TokenError::Expired);
     }
 }

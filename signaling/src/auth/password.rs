@@ -7,28 +7,19 @@ pub const MIN_LEN: usize = 10;
 pub const MAX_LEN: usize = 256;
 
 pub fn hash(password: &str) -> String {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .unwrap_or_default()
+    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).unwrap_or_default()
 }
 
 pub fn verify(password: &str, phc: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), phc)
-        .is_ok()
+    Argon2::default().verify_password(password.as_bytes(), phc).is_ok()
 }
 
 pub async fn hash_async(password: String) -> String {
-    tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .unwrap_or_default()
+    tokio::task::spawn_blocking(move || hash(&password)).await.unwrap_or_default()
 }
 
 pub async fn verify_async(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || verify(&password, &phc))
-        .await
-        .unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify(&password, &phc)).await.unwrap_or(false)
 }
 
 /// A readable one-time password: 4 groups of 4 from an alphabet without look-alikes.
@@ -51,14 +42,10 @@ pub fn generate() -> String {
 pub fn check_strength(password: &str) -> Result<(), String> {
     let n = password.chars().count();
     if n < MIN_LEN {
-        return Err(format!(
-            "the password must have at least {MIN_LEN} characters"
-        ));
+        return Err(format!("the password must have at least {MIN_LEN} characters"));
     }
     if n > MAX_LEN {
-        return Err(format!(
-            "the password must have at most {MAX_LEN} characters"
-        ));
+        return Err(format!("the password must have at most {MAX_LEN} characters"));
     }
     Ok(())
 }

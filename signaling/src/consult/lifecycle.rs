@@ -25,10 +25,7 @@ pub struct Rules {
 
 impl Default for Rules {
     fn default() -> Self {
-        Self {
-            join_early_minutes: 15,
-            emergency_duration_minutes: 60,
-        }
+        Self { join_early_minutes: 15, emergency_duration_minutes: 60 }
     }
 }
 
@@ -125,10 +122,7 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum LifecycleError {
     #[error("{action} is not possible while the consultation is {status}")]
-    WrongState {
-        action: &'static str,
-        status: &'static str,
-    },
+    WrongState { action: &'static str, status: &'static str },
     #[error("your role may not {action} this consultation")]
     Forbidden { action: &'static str },
     #[error("{0}")]
@@ -141,22 +135,13 @@ pub enum LifecycleError {
     NoSignedOpinion,
 }
 
-fn check_text(
-    field: &str,
-    text: &str,
-    max: usize,
-    required: bool,
-) -> Result<String, LifecycleError> {
+fn check_text(field: &str, text: &str, max: usize, required: bool) -> Result<String, LifecycleError> {
     let t = text.trim();
     if required && t.is_empty() {
-        return Err(LifecycleError::Invalid(format!(
-            "{field} must not be empty"
-        )));
+        return Err(LifecycleError::Invalid(format!("{field} must not be empty")));
     }
     if t.chars().count() > max {
-        return Err(LifecycleError::Invalid(format!(
-            "{field} is longer than {max} characters"
-        )));
+        return Err(LifecycleError::Invalid(format!("{field} is longer than {max} characters")));
     }
     Ok(t.to_owned())
 }
@@ -179,14 +164,10 @@ fn check_people(specialists: &[UserId], min: usize) -> Result<Vec<UserId>, Lifec
     sorted.sort();
     sorted.dedup();
     if sorted.len() != v.len() {
-        return Err(LifecycleError::Invalid(
-            "a specialist is listed twice".into(),
-        ));
+        return Err(LifecycleError::Invalid("a specialist is listed twice".into()));
     }
     if v.len() < min || v.len() > MAX_SPECIALISTS {
-        return Err(LifecycleError::Invalid(format!(
-            "between {min} and {MAX_SPECIALISTS} specialists are needed"
-        )));
+        return Err(LifecycleError::Invalid(format!("between {min} and {MAX_SPECIALISTS} specialists are needed")));
     }
     Ok(v)
 }
@@ -215,14 +196,10 @@ pub fn new_request(
     if let Some(w) = input.wished
         && w.to <= w.from
     {
-        return Err(LifecycleError::Invalid(
-            "wished.to must be after wished.from".into(),
-        ));
+        return Err(LifecycleError::Invalid("wished.to must be after wished.from".into()));
     }
     if input.participants.len() > MAX_PARTICIPANTS {
-        return Err(LifecycleError::Invalid(format!(
-            "at most {MAX_PARTICIPANTS} participants"
-        )));
+        return Err(LifecycleError::Invalid(format!("at most {MAX_PARTICIPANTS} participants")));
     }
     let mut participants = Vec::new();
     merge_unique(&mut participants, &input.participants);
@@ -237,11 +214,7 @@ pub fn new_request(
         summary,
         wished: input.wished,
         recording: input.recording,
-        status: if emergency {
-            Status::Live
-        } else {
-            Status::Requested
-        },
+        status: if emergency { Status::Live } else { Status::Requested },
         requester: actor.id.clone(),
         requester_site: site,
         coordinator: None,
@@ -270,19 +243,11 @@ pub fn apply(
     use Status::*;
     let name = action.name();
     let coordinator = actor.role == Role::Coordinator;
-    let wrong_state = || LifecycleError::WrongState {
-        action: name,
-        status: c.status.as_str(),
-    };
+    let wrong_state = || LifecycleError::WrongState { action: name, status: c.status.as_str() };
     let forbidden = || LifecycleError::Forbidden { action: name };
     let mut n = c.clone();
     match action {
-        Action::Accept {
-            specialists,
-            start,
-            duration_minutes,
-            recording,
-        } => {
+        Action::Accept { specialists, start, duration_minutes, recording } => {
             if !coordinator {
                 return Err(forbidden());
             }
@@ -310,11 +275,7 @@ pub fn apply(
             n.coordinator = Some(actor.id.clone());
             n.status = Rejected;
         }
-        Action::Reschedule {
-            start,
-            duration_minutes,
-            specialists,
-        } => {
+        Action::Reschedule { start, duration_minutes, specialists } => {
             if !coordinator {
                 return Err(forbidden());
             }
@@ -351,9 +312,7 @@ pub fn apply(
             }
             merge_unique(&mut n.participants, &participants);
             if n.participants.len() > MAX_PARTICIPANTS {
-                return Err(LifecycleError::Invalid(format!(
-                    "at most {MAX_PARTICIPANTS} participants"
-                )));
+                return Err(LifecycleError::Invalid(format!("at most {MAX_PARTICIPANTS} participants")));
             }
         }
         Action::Cancel { reason } => {
@@ -374,8 +333,7 @@ pub fn apply(
                 return Err(wrong_state());
             }
             if let Some(start) = c.start {
-                let opens_at =
-                    start - SignedDuration::from_mins(i64::from(rules.join_early_minutes));
+                let opens_at = start - SignedDuration::from_mins(i64::from(rules.join_early_minutes));
                 if now < opens_at {
                     return Err(LifecycleError::TooEarly { opens_at });
                 }
@@ -441,11 +399,7 @@ pub fn apply(
                 return Err(LifecycleError::NoSignedOpinion);
             }
             let text = check_text("text", &text, MAX_TEXT_CHARS, true)?;
-            n.plan = Some(Plan {
-                author: actor.id.clone(),
-                text,
-                recorded_at: now,
-            });
+            n.plan = Some(Plan { author: actor.id.clone(), text, recorded_at: now });
             n.status = Reported;
         }
     }
@@ -460,10 +414,7 @@ mod tests {
     use super::*;
 
     fn actor(id: &str, role: Role) -> Actor {
-        Actor {
-            id: UserId(id.into()),
-            role,
-        }
+        Actor { id: UserId(id.into()), role }
     }
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -478,14 +429,7 @@ mod tests {
             recording: RecordingPolicy::Off,
             participants: vec![],
         };
-        new_request(
-            &actor("doc", Role::Doctor),
-            None,
-            input,
-            t("2026-01-01T00:00:00Z"),
-            &Rules::default(),
-        )
-        .unwrap()
+        new_request(&actor("doc", Role::Doctor), None, input, t("2026-01-01T00:00:00Z"), &Rules::default()).unwrap()
     }
     fn accept(c: &Consultation) -> Consultation {
         let a = Action::Accept {
@@ -494,14 +438,7 @@ mod tests {
             duration_minutes: 30,
             recording: None,
         };
-        apply(
-            c,
-            &actor("coord", Role::Coordinator),
-            a,
-            t("2026-01-01T01:00:00Z"),
-            &Rules::default(),
-        )
-        .unwrap()
+        apply(c, &actor("coord", Role::Coordinator), a, t("2026-01-01T01:00:00Z"), &Rules::default()).unwrap()
     }
 
     #[test]
@@ -514,64 +451,20 @@ mod tests {
         let c = apply(&c, &spec, Action::Start, t("2026-01-02T05:50:00Z"), &r).unwrap();
         assert_eq!(c.status, Status::Live);
         let c = apply(&c, &spec, Action::End, t("2026-01-02T06:30:00Z"), &r).unwrap();
-        let c = apply(
-            &c,
-            &spec,
-            Action::Opinion {
-                text: "draft".into(),
-                sign: false,
-            },
-            t("2026-01-02T06:31:00Z"),
-            &r,
-        )
-        .unwrap();
+        let c = apply(&c, &spec, Action::Opinion { text: "draft".into(), sign: false }, t("2026-01-02T06:31:00Z"), &r)
+            .unwrap();
         let doc = actor("doc", Role::Doctor);
         assert_eq!(
-            apply(
-                &c,
-                &doc,
-                Action::Plan {
-                    text: "plan".into()
-                },
-                t("2026-01-02T06:32:00Z"),
-                &r
-            ),
+            apply(&c, &doc, Action::Plan { text: "plan".into() }, t("2026-01-02T06:32:00Z"), &r),
             Err(LifecycleError::NoSignedOpinion)
         );
-        let c = apply(
-            &c,
-            &spec,
-            Action::Opinion {
-                text: "final".into(),
-                sign: true,
-            },
-            t("2026-01-02T06:33:00Z"),
-            &r,
-        )
-        .unwrap();
+        let c = apply(&c, &spec, Action::Opinion { text: "final".into(), sign: true }, t("2026-01-02T06:33:00Z"), &r)
+            .unwrap();
         assert_eq!(
-            apply(
-                &c,
-                &spec,
-                Action::Opinion {
-                    text: "changed".into(),
-                    sign: true
-                },
-                t("2026-01-02T06:34:00Z"),
-                &r
-            ),
+            apply(&c, &spec, Action::Opinion { text: "changed".into(), sign: true }, t("2026-01-02T06:34:00Z"), &r),
             Err(LifecycleError::OpinionSigned)
         );
-        let c = apply(
-            &c,
-            &doc,
-            Action::Plan {
-                text: "plan".into(),
-            },
-            t("2026-01-02T06:35:00Z"),
-            &r,
-        )
-        .unwrap();
+        let c = apply(&c, &doc, Action::Plan { text: "plan".into() }, t("2026-01-02T06:35:00Z"), &r).unwrap();
         assert_eq!(c.status, Status::Reported);
         assert_eq!(c.version, 7);
     }
@@ -603,25 +496,13 @@ mod tests {
         }
         // Another doctor may not cancel someone else's request.
         assert!(matches!(
-            apply(
-                &c,
-                &actor("other", Role::Doctor),
-                Action::Cancel { reason: "x".into() },
-                now,
-                &r
-            ),
+            apply(&c, &actor("other", Role::Doctor), Action::Cancel { reason: "x".into() }, now, &r),
             Err(LifecycleError::Forbidden { .. })
         ));
         let s = super::tests::accept(&c);
         // A second specialist who does not lead may not start; the lead may, but not too early.
         assert!(matches!(
-            apply(
-                &s,
-                &actor("other", Role::Specialist),
-                Action::Start,
-                now,
-                &r
-            ),
+            apply(&s, &actor("other", Role::Specialist), Action::Start, now, &r),
             Err(LifecycleError::Forbidden { .. })
         ));
         assert!(matches!(
@@ -630,16 +511,7 @@ mod tests {
         ));
         // Opinion only by an assigned specialist, not before the call.
         assert!(matches!(
-            apply(
-                &s,
-                &actor("spec", Role::Specialist),
-                Action::Opinion {
-                    text: "x".into(),
-                    sign: true
-                },
-                now,
-                &r
-            ),
+            apply(&s, &actor("spec", Role::Specialist), Action::Opinion { text: "x".into(), sign: true }, now, &r),
             Err(LifecycleError::WrongState { .. })
         ));
     }
@@ -656,39 +528,27 @@ mod tests {
             duration_minutes: 30,
             recording: None,
         };
-        assert!(matches!(
-            apply(&c, &co, past, now, &r),
-            Err(LifecycleError::Invalid(_))
-        ));
+        assert!(matches!(apply(&c, &co, past, now, &r), Err(LifecycleError::Invalid(_))));
         let long = Action::Accept {
             specialists: vec![UserId("s".into())],
             start: t("2026-01-02T00:00:00Z"),
             duration_minutes: 10_000,
             recording: None,
         };
-        assert!(matches!(
-            apply(&c, &co, long, now, &r),
-            Err(LifecycleError::Invalid(_))
-        ));
+        assert!(matches!(apply(&c, &co, long, now, &r), Err(LifecycleError::Invalid(_))));
         let none = Action::Accept {
             specialists: vec![],
             start: t("2026-01-02T00:00:00Z"),
             duration_minutes: 30,
             recording: None,
         };
-        assert!(matches!(
-            apply(&c, &co, none, now, &r),
-            Err(LifecycleError::Invalid(_))
-        ));
+        assert!(matches!(apply(&c, &co, none, now, &r), Err(LifecycleError::Invalid(_))));
         let twice = Action::Accept {
             specialists: vec![UserId("s".into()), UserId("s".into())],
             start: t("2026-01-02T00:00:00Z"),
             duration_minutes: 30,
             recording: None,
         };
-        assert!(matches!(
-            apply(&c, &co, twice, now, &r),
-            Err(LifecycleError::Invalid(_))
-        ));
+        assert!(matches!(apply(&c, &co, twice, now, &r), Err(LifecycleError::Invalid(_))));
     }
 }

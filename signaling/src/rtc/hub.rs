@@ -68,13 +68,7 @@ struct HubInner {
 
 impl Hub {
     pub fn new(ctx: Context) -> Self {
-        Self {
-            inner: Arc::new(HubInner {
-                rooms: Mutex::new(HashMap::new()),
-                next_conn: AtomicU64::new(1),
-                ctx,
-            }),
-        }
+        Self { inner: Arc::new(HubInner { rooms: Mutex::new(HashMap::new()), next_conn: AtomicU64::new(1), ctx }) }
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<RoomCmd>>> {
@@ -112,15 +106,7 @@ impl Hub {
         for _ in 0..5 {
             let sender = self.room_sender(room);
             let (reply, wait) = oneshot::channel();
-            if sender
-                .send(RoomCmd::Join {
-                    req: req.clone(),
-                    tx: tx.clone(),
-                    reply,
-                })
-                .await
-                .is_err()
-            {
+            if sender.send(RoomCmd::Join { req: req.clone(), tx: tx.clone(), reply }).await.is_err() {
                 continue;
             }
             match wait.await {
@@ -218,13 +204,8 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                         let _ = tx.try_send(Outbound::Close(m));
                     }
                 }
-                Output::Audit {
-                    actor,
-                    action,
-                    target,
-                } => {
-                    let mut e =
-                        AuditEntry::new(actor, format!("room.{action}"), jiff::Timestamp::now());
+                Output::Audit { actor, action, target } => {
+                    let mut e = AuditEntry::new(actor, format!("room.{action}"), jiff::Timestamp::now());
                     e.consultation = consultation.clone();
                     e.target = target;
                     ctx.audit.record(e);
@@ -233,18 +214,14 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     match end_consultation(ctx, consultation.as_ref(), &by).await {
                         Ok(()) => {
                             if let Some(tx) = conns.get(&conn) {
-                                let _ =
-                                    tx.try_send(Outbound::Msg(ServerMessage::Ack { id: request }));
+                                let _ = tx.try_send(Outbound::Msg(ServerMessage::Ack { id: request }));
                             }
                             queue.extend(room.end(&by));
                         }
                         Err(e) => {
                             if let Some(tx) = conns.get(&conn) {
-                                let _ = tx.try_send(Outbound::Msg(ServerMessage::error(
-                                    Some(&request),
-                                    e.code,
-                                    e.message,
-                                )));
+                                let _ =
+                                    tx.try_send(Outbound::Msg(ServerMessage::error(Some(&request), e.code, e.message)));
                             }
                         }
                     }
@@ -252,9 +229,7 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
             }
         }
         let after = room.len();
-        ctx.metrics
-            .participants
-            .fetch_add(after as i64 - before as i64, Relaxed);
+        ctx.metrics.participants.fetch_add(after as i64 - before as i64, Relaxed);
         if room.is_empty() && hub.retire(&id, &mut rx) {
             break;
         }
@@ -263,11 +238,7 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
 }
 
 /// Ends the consultation in the store (if the room belongs to one) before the room closes.
-async fn end_consultation(
-    ctx: &Context,
-    id: Option<&ConsultationId>,
-    by: &str,
-) -> Result<(), crate::error::AppError> {
+async fn end_consultation(ctx: &Context, id: Option<&ConsultationId>, by: &str) -> Result<(), crate::error::AppError> {
     let Some(id) = id else { return Ok(()) };
     let Some(c) = ctx.store.get_consultation(id).await? else {
         // A room minted by `huizhen token` for a script: nothing in the store to end.
@@ -283,18 +254,6 @@ async fn end_consultation(
             "only a host account may end this consultation",
         ));
     };
-    let actor = Actor {
-        id: user,
-        role: u.role,
-    };
-    crate::service::transition(
-        &ctx.store,
-        &ctx.rules,
-        &ctx.metrics,
-        id,
-        &actor,
-        Action::End,
-    )
-    .await
-    .map(|_| ())
+    let actor = Actor { id: user, role: u.role };
+    crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, id, &actor, Action::End).await.map(|_| ())
 }

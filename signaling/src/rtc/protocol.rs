@@ -180,10 +180,6 @@ pub enum ServerMessage {
 
 impl ServerMessage {
     pub fn error(id: Option<&str>, code: &'static str, message: impl Into<String>) -> Self {
-        ServerMessage::Error {
-            id: id.map(str::to_owned),
-            code,
-            message: message.into(),
-        }
+        ServerMessage::Error { id: id.map(str::to_owned), code, message: message.into() }
     }
 }

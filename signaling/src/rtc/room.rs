@@ -74,13 +74,7 @@ pub enum JoinRefused {
 
 impl Room {
     pub fn new(id: String, limits: Limits) -> Self {
-        Self {
-            id,
-            limits,
-            members: BTreeMap::new(),
-            admitted: HashSet::new(),
-            removed: HashSet::new(),
-        }
+        Self { id, limits, members: BTreeMap::new(), admitted: HashSet::new(), removed: HashSet::new() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -100,11 +94,7 @@ impl Room {
     }
 
     fn lobby(&self) -> Vec<ParticipantInfo> {
-        self.members
-            .values()
-            .filter(|m| m.state == JoinState::Lobby)
-            .map(|m| m.info.clone())
-            .collect()
+        self.members.values().filter(|m| m.state == JoinState::Lobby).map(|m| m.info.clone()).collect()
     }
 
     /// To every connected, joined member except `except`.
@@ -134,13 +124,7 @@ impl Room {
         if let Some(m) = self.members.get(identity)
             && !m.grants.hidden
         {
-            self.broadcast(
-                &ServerMessage::ParticipantJoined {
-                    participant: m.info.clone(),
-                },
-                Some(identity),
-                out,
-            );
+            self.broadcast(&ServerMessage::ParticipantJoined { participant: m.info.clone() }, Some(identity), out);
         }
     }
 
@@ -149,13 +133,7 @@ impl Room {
             && m.state == JoinState::Joined
             && !m.grants.hidden
         {
-            self.broadcast(
-                &ServerMessage::ParticipantUpdated {
-                    participant: m.info.clone(),
-                },
-                Some(identity),
-                out,
-            );
+            self.broadcast(&ServerMessage::ParticipantUpdated { participant: m.info.clone() }, Some(identity), out);
         }
     }
 
@@ -169,11 +147,7 @@ impl Room {
             state: m.state,
             resumed,
             participants: if joined { self.visible() } else { Vec::new() },
-            lobby: if joined && m.grants.room_admin {
-                self.lobby()
-            } else {
-                Vec::new()
-            },
+            lobby: if joined && m.grants.room_admin { self.lobby() } else { Vec::new() },
         })
     }
 
@@ -189,11 +163,7 @@ impl Room {
             {
                 out.push(Output::Close(
                     old,
-                    Some(ServerMessage::error(
-                        None,
-                        "replaced",
-                        "this identity connected again elsewhere",
-                    )),
+                    Some(ServerMessage::error(None, "replaced", "this identity connected again elsewhere")),
                 ));
             }
             m.grants = req.grants;
@@ -206,22 +176,14 @@ impl Room {
             if was != Presence::Online {
                 self.announce_updated(&req.identity, &mut out);
             }
-            out.push(Output::Audit {
-                actor: req.identity,
-                action: "rejoin",
-                target: None,
-            });
+            out.push(Output::Audit { actor: req.identity, action: "rejoin", target: None });
             return Ok(out);
         }
         if self.members.len() >= self.limits.max_participants {
             return Err(JoinRefused::Full);
         }
         let waits = !req.grants.room_admin && !req.live && !self.admitted.contains(&req.identity);
-        let state = if waits {
-            JoinState::Lobby
-        } else {
-            JoinState::Joined
-        };
+        let state = if waits { JoinState::Lobby } else { JoinState::Joined };
         if !waits {
             self.admitted.insert(req.identity.clone());
         }
@@ -235,22 +197,14 @@ impl Room {
         };
         self.members.insert(
             req.identity.clone(),
-            Member {
-                info: info.clone(),
-                grants: req.grants,
-                state,
-                conn: Some(req.conn),
-                disconnected_at: None,
-            },
+            Member { info: info.clone(), grants: req.grants, state, conn: Some(req.conn), disconnected_at: None },
         );
         if let Some(h) = self.hello(&req.identity, false) {
             out.push(Output::Send(req.conn, h));
         }
         match state {
             JoinState::Joined => self.announce_joined(&req.identity, &mut out),
-            JoinState::Lobby => {
-                self.to_hosts(&ServerMessage::LobbyWaiting { participant: info }, &mut out)
-            }
+            JoinState::Lobby => self.to_hosts(&ServerMessage::LobbyWaiting { participant: info }, &mut out),
         }
         out.push(Output::Audit {
             actor: req.identity,
@@ -261,70 +215,43 @@ impl Room {
     }
 
     fn identity_of(&self, conn: ConnId) -> Option<String> {
-        self.members
-            .iter()
-            .find(|(_, m)| m.conn == Some(conn))
-            .map(|(id, _)| id.clone())
+        self.members.iter().find(|(_, m)| m.conn == Some(conn)).map(|(id, _)| id.clone())
     }
 
     /// A request from a connected socket.
     pub fn message(&mut self, conn: ConnId, msg: ClientMessage) -> Vec<Output> {
         let mut out = Vec::new();
         let req_id = msg.id().to_owned();
-        let err = |code: &'static str, text: &str| {
-            Output::Send(conn, ServerMessage::error(Some(&req_id), code, text))
-        };
+        let err = |code: &'static str, text: &str| Output::Send(conn, ServerMessage::error(Some(&req_id), code, text));
         let ack = Output::Send(conn, ServerMessage::Ack { id: req_id.clone() });
         let Some(me) = self.identity_of(conn) else {
             return vec![Output::Close(
                 conn,
-                Some(ServerMessage::error(
-                    Some(&req_id),
-                    "not_in_room",
-                    "this socket is no longer in the room",
-                )),
+                Some(ServerMessage::error(Some(&req_id), "not_in_room", "this socket is no longer in the room")),
             )];
         };
         let (my_state, my_grants) = match self.members.get(&me) {
             Some(m) => (m.state, m.grants),
             None => return out,
         };
-        if my_state == JoinState::Lobby
-            && !matches!(
-                msg,
-                ClientMessage::Leave { .. } | ClientMessage::Ping { .. }
-            )
-        {
+        if my_state == JoinState::Lobby && !matches!(msg, ClientMessage::Leave { .. } | ClientMessage::Ping { .. }) {
             return vec![err("in_lobby", "wait until a host admits you")];
         }
         match msg {
-            ClientMessage::Hello { .. } => out.push(err(
-                "already_joined",
-                "hello was already sent on this socket",
-            )),
+            ClientMessage::Hello { .. } => out.push(err("already_joined", "hello was already sent on this socket")),
             ClientMessage::Ping { id } => out.push(Output::Send(conn, ServerMessage::Pong { id })),
             ClientMessage::Chat { text, to, .. } => {
                 if !my_grants.can_publish_data {
-                    out.push(err(
-                        "forbidden",
-                        "your token does not allow sending messages",
-                    ));
+                    out.push(err("forbidden", "your token does not allow sending messages"));
                 } else if text.trim().is_empty() {
                     out.push(err("invalid_message", "empty chat message"));
                 } else if text.chars().count() > self.limits.chat_chars {
                     out.push(err(
                         "message_too_long",
-                        &format!(
-                            "chat messages are limited to {} characters",
-                            self.limits.chat_chars
-                        ),
+                        &format!("chat messages are limited to {} characters", self.limits.chat_chars),
                     ));
                 } else {
-                    let from_name = self
-                        .members
-                        .get(&me)
-                        .map(|m| m.info.name.clone())
-                        .unwrap_or_default();
+                    let from_name = self.members.get(&me).map(|m| m.info.name.clone()).unwrap_or_default();
                     let chat = ServerMessage::Chat {
                         from: me.clone(),
                         from_name,
@@ -343,10 +270,7 @@ impl Room {
                                 }
                                 out.push(ack);
                             }
-                            _ => out.push(err(
-                                "unknown_participant",
-                                "no such participant in the room",
-                            )),
+                            _ => out.push(err("unknown_participant", "no such participant in the room")),
                         },
                         None => {
                             self.broadcast(&chat, None, &mut out);
@@ -360,17 +284,12 @@ impl Room {
                     m.info.hand_raised = raised;
                     let p = m.info.clone();
                     if !m.grants.hidden {
-                        self.broadcast(
-                            &ServerMessage::ParticipantUpdated { participant: p },
-                            None,
-                            &mut out,
-                        );
+                        self.broadcast(&ServerMessage::ParticipantUpdated { participant: p }, None, &mut out);
                     }
                 }
                 out.push(ack);
             }
-            ClientMessage::Admit { participant, .. }
-            | ClientMessage::Decline { participant, .. }
+            ClientMessage::Admit { participant, .. } | ClientMessage::Decline { participant, .. }
                 if !my_grants.room_admin =>
             {
                 let _ = participant;
@@ -382,31 +301,14 @@ impl Room {
                     let c = m.conn;
                     self.admitted.insert(participant.clone());
                     if let Some(c) = c {
-                        out.push(Output::Send(
-                            c,
-                            ServerMessage::Admitted {
-                                participants: self.visible(),
-                            },
-                        ));
+                        out.push(Output::Send(c, ServerMessage::Admitted { participants: self.visible() }));
                     }
                     self.announce_joined(&participant, &mut out);
-                    self.to_hosts(
-                        &ServerMessage::LobbyLeft {
-                            participant_id: participant.clone(),
-                        },
-                        &mut out,
-                    );
-                    out.push(Output::Audit {
-                        actor: me,
-                        action: "admit",
-                        target: Some(participant),
-                    });
+                    self.to_hosts(&ServerMessage::LobbyLeft { participant_id: participant.clone() }, &mut out);
+                    out.push(Output::Audit { actor: me, action: "admit", target: Some(participant) });
                     out.push(ack);
                 }
-                _ => out.push(err(
-                    "unknown_participant",
-                    "no one by that id waits in the lobby",
-                )),
+                _ => out.push(err("unknown_participant", "no one by that id waits in the lobby")),
             },
             ClientMessage::Decline { participant, .. } => match self.members.get(&participant) {
                 Some(m) if m.state == JoinState::Lobby => {
@@ -414,23 +316,11 @@ impl Room {
                         out.push(Output::Close(c, Some(ServerMessage::Declined)));
                     }
                     self.members.remove(&participant);
-                    self.to_hosts(
-                        &ServerMessage::LobbyLeft {
-                            participant_id: participant.clone(),
-                        },
-                        &mut out,
-                    );
-                    out.push(Output::Audit {
-                        actor: me,
-                        action: "decline",
-                        target: Some(participant),
-                    });
+                    self.to_hosts(&ServerMessage::LobbyLeft { participant_id: participant.clone() }, &mut out);
+                    out.push(Output::Audit { actor: me, action: "decline", target: Some(participant) });
                     out.push(ack);
                 }
-                _ => out.push(err(
-                    "unknown_participant",
-                    "no one by that id waits in the lobby",
-                )),
+                _ => out.push(err("unknown_participant", "no one by that id waits in the lobby")),
             },
             ClientMessage::Remove { participant, .. } => {
                 if !my_grants.room_admin {
@@ -439,10 +329,7 @@ impl Room {
                     out.push(err("invalid_message", "use leave to leave the room"));
                 } else if let Some(m) = self.members.remove(&participant) {
                     if let Some(c) = m.conn {
-                        out.push(Output::Close(
-                            c,
-                            Some(ServerMessage::Removed { by: me.clone() }),
-                        ));
+                        out.push(Output::Close(c, Some(ServerMessage::Removed { by: me.clone() })));
                     }
                     self.removed.insert(participant.clone());
                     if m.state == JoinState::Joined {
@@ -455,33 +342,17 @@ impl Room {
                             &mut out,
                         );
                     } else {
-                        self.to_hosts(
-                            &ServerMessage::LobbyLeft {
-                                participant_id: participant.clone(),
-                            },
-                            &mut out,
-                        );
+                        self.to_hosts(&ServerMessage::LobbyLeft { participant_id: participant.clone() }, &mut out);
                     }
-                    out.push(Output::Audit {
-                        actor: me,
-                        action: "remove",
-                        target: Some(participant),
-                    });
+                    out.push(Output::Audit { actor: me, action: "remove", target: Some(participant) });
                     out.push(ack);
                 } else {
-                    out.push(err(
-                        "unknown_participant",
-                        "no such participant in the room",
-                    ));
+                    out.push(err("unknown_participant", "no such participant in the room"));
                 }
             }
             ClientMessage::EndConsultation { id } => {
                 if my_grants.room_admin {
-                    out.push(Output::EndRequested {
-                        conn,
-                        request: id,
-                        by: me,
-                    });
+                    out.push(Output::EndRequested { conn, request: id, by: me });
                 } else {
                     out.push(err("forbidden", "only a host may end the consultation"));
                 }
@@ -500,28 +371,18 @@ impl Room {
         if let Some(m) = self.members.remove(identity) {
             match m.state {
                 JoinState::Joined if !m.grants.hidden => self.broadcast(
-                    &ServerMessage::ParticipantLeft {
-                        participant_id: identity.to_owned(),
-                        reason,
-                    },
+                    &ServerMessage::ParticipantLeft { participant_id: identity.to_owned(), reason },
                     None,
                     &mut out,
                 ),
                 JoinState::Joined => {}
-                JoinState::Lobby => self.to_hosts(
-                    &ServerMessage::LobbyLeft {
-                        participant_id: identity.to_owned(),
-                    },
-                    &mut out,
-                ),
+                JoinState::Lobby => {
+                    self.to_hosts(&ServerMessage::LobbyLeft { participant_id: identity.to_owned() }, &mut out)
+                }
             }
             out.push(Output::Audit {
                 actor: identity.to_owned(),
-                action: if reason == LeaveReason::Timeout {
-                    "leave_timeout"
-                } else {
-                    "leave"
-                },
+                action: if reason == LeaveReason::Timeout { "leave_timeout" } else { "leave" },
                 target: None,
             });
         }
@@ -533,10 +394,7 @@ impl Room {
         let Some(id) = self.identity_of(conn) else {
             return Vec::new();
         };
-        let lobby = self
-            .members
-            .get(&id)
-            .is_some_and(|m| m.state == JoinState::Lobby);
+        let lobby = self.members.get(&id).is_some_and(|m| m.state == JoinState::Lobby);
         if lobby {
             return self.drop_member(&id, LeaveReason::Left);
         }
@@ -556,15 +414,10 @@ impl Room {
         let gone: Vec<String> = self
             .members
             .iter()
-            .filter(|(_, m)| {
-                m.disconnected_at
-                    .is_some_and(|t| now.saturating_duration_since(t) >= grace)
-            })
+            .filter(|(_, m)| m.disconnected_at.is_some_and(|t| now.saturating_duration_since(t) >= grace))
             .map(|(id, _)| id.clone())
             .collect();
-        gone.iter()
-            .flat_map(|id| self.drop_member(id, LeaveReason::Timeout))
-            .collect()
+        gone.iter().flat_map(|id| self.drop_member(id, LeaveReason::Timeout)).collect()
     }
 
     /// The consultation is over: tell everyone and close every socket.
@@ -572,10 +425,7 @@ impl Room {
         let mut out = Vec::new();
         for (_, m) in std::mem::take(&mut self.members) {
             if let Some(c) = m.conn {
-                out.push(Output::Close(
-                    c,
-                    Some(ServerMessage::Ended { by: by.to_owned() }),
-                ));
+                out.push(Output::Close(c, Some(ServerMessage::Ended { by: by.to_owned() })));
             }
         }
         out
@@ -586,12 +436,7 @@ impl Room {
         let mut out = Vec::new();
         for (_, m) in std::mem::take(&mut self.members) {
             if let Some(c) = m.conn {
-                out.push(Output::Close(
-                    c,
-                    Some(ServerMessage::Closing {
-                        reason: "server shutting down".into(),
-                    }),
-                ));
+                out.push(Output::Close(c, Some(ServerMessage::Closing { reason: "server shutting down".into() })));
             }
         }
         out
@@ -604,14 +449,7 @@ mod tests {
     use super::*;
 
     fn room() -> Room {
-        Room::new(
-            "r".into(),
-            Limits {
-                max_participants: 3,
-                chat_chars: 10,
-                reconnect_grace: Duration::from_secs(30),
-            },
-        )
+        Room::new("r".into(), Limits { max_participants: 3, chat_chars: 10, reconnect_grace: Duration::from_secs(30) })
     }
     fn grants(admin: bool) -> Grants {
         Grants {
@@ -623,14 +461,7 @@ mod tests {
         }
     }
     fn join(r: &mut Room, conn: ConnId, id: &str, admin: bool, live: bool) -> Vec<Output> {
-        r.join(JoinRequest {
-            conn,
-            identity: id.into(),
-            name: id.into(),
-            grants: grants(admin),
-            live,
-        })
-        .unwrap()
+        r.join(JoinRequest { conn, identity: id.into(), name: id.into(), grants: grants(admin), live }).unwrap()
     }
     fn sent_to(out: &[Output], conn: ConnId) -> Vec<&ServerMessage> {
         out.iter()
@@ -647,74 +478,21 @@ mod tests {
         let mut r = room();
         join(&mut r, 1, "host", true, false);
         let out = join(&mut r, 2, "doc", false, false);
-        assert!(matches!(
-            sent_to(&out, 2)[0],
-            ServerMessage::Hello {
-                state: JoinState::Lobby,
-                ..
-            }
-        ));
-        assert!(matches!(
-            sent_to(&out, 1)[0],
-            ServerMessage::LobbyWaiting { .. }
-        ));
-        let out = r.message(
-            2,
-            ClientMessage::Chat {
-                id: "c".into(),
-                text: "hi".into(),
-                to: None,
-            },
-        );
-        assert!(matches!(
-            sent_to(&out, 2)[0],
-            ServerMessage::Error {
-                code: "in_lobby",
-                ..
-            }
-        ));
-        let out = r.message(
-            1,
-            ClientMessage::Admit {
-                id: "a".into(),
-                participant: "doc".into(),
-            },
-        );
-        assert!(matches!(
-            sent_to(&out, 2)[0],
-            ServerMessage::Admitted { .. }
-        ));
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Hello { state: JoinState::Lobby, .. }));
+        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::LobbyWaiting { .. }));
+        let out = r.message(2, ClientMessage::Chat { id: "c".into(), text: "hi".into(), to: None });
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "in_lobby", .. }));
+        let out = r.message(1, ClientMessage::Admit { id: "a".into(), participant: "doc".into() });
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Admitted { .. }));
         // Only hosts admit.
         join(&mut r, 4, "late", false, false);
-        let out = r.message(
-            2,
-            ClientMessage::Admit {
-                id: "a".into(),
-                participant: "late".into(),
-            },
-        );
-        assert!(matches!(
-            sent_to(&out, 2)[0],
-            ServerMessage::Error {
-                code: "forbidden",
-                ..
-            }
-        ));
+        let out = r.message(2, ClientMessage::Admit { id: "a".into(), participant: "late".into() });
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "forbidden", .. }));
         // A reload after admission goes straight back in.
         let out = r.disconnected(2, Instant::now());
-        assert!(matches!(
-            sent_to(&out, 1)[0],
-            ServerMessage::ParticipantUpdated { .. }
-        ));
+        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantUpdated { .. }));
         let out = join(&mut r, 3, "doc", false, false);
-        assert!(matches!(
-            sent_to(&out, 3)[0],
-            ServerMessage::Hello {
-                state: JoinState::Joined,
-                resumed: true,
-                ..
-            }
-        ));
+        assert!(matches!(sent_to(&out, 3)[0], ServerMessage::Hello { state: JoinState::Joined, resumed: true, .. }));
     }
 
     #[test]
@@ -726,13 +504,7 @@ mod tests {
         r.disconnected(2, t0);
         assert!(r.tick(t0 + Duration::from_secs(29)).is_empty());
         let out = r.tick(t0 + Duration::from_secs(30));
-        assert!(matches!(
-            sent_to(&out, 1)[0],
-            ServerMessage::ParticipantLeft {
-                reason: LeaveReason::Timeout,
-                ..
-            }
-        ));
+        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantLeft { reason: LeaveReason::Timeout, .. }));
         assert_eq!(r.len(), 1);
     }
 
@@ -742,44 +514,15 @@ mod tests {
         join(&mut r, 1, "h", true, true);
         join(&mut r, 2, "a", false, true);
         join(&mut r, 3, "b", false, true);
-        let refused = r.join(JoinRequest {
-            conn: 4,
-            identity: "c".into(),
-            name: "c".into(),
-            grants: grants(false),
-            live: true,
-        });
+        let refused =
+            r.join(JoinRequest { conn: 4, identity: "c".into(), name: "c".into(), grants: grants(false), live: true });
         assert_eq!(refused.err(), Some(JoinRefused::Full));
-        let out = r.message(
-            2,
-            ClientMessage::Chat {
-                id: "x".into(),
-                text: "0123456789x".into(),
-                to: None,
-            },
-        );
-        assert!(matches!(
-            sent_to(&out, 2)[0],
-            ServerMessage::Error {
-                code: "message_too_long",
-                ..
-            }
-        ));
-        let out = r.message(
-            1,
-            ClientMessage::Remove {
-                id: "x".into(),
-                participant: "b".into(),
-            },
-        );
+        let out = r.message(2, ClientMessage::Chat { id: "x".into(), text: "0123456789x".into(), to: None });
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "message_too_long", .. }));
+        let out = r.message(1, ClientMessage::Remove { id: "x".into(), participant: "b".into() });
         assert!(matches!(sent_to(&out, 3)[0], ServerMessage::Removed { .. }));
-        let again = r.join(JoinRequest {
-            conn: 5,
-            identity: "b".into(),
-            name: "b".into(),
-            grants: grants(false),
-            live: true,
-        });
+        let again =
+            r.join(JoinRequest { conn: 5, identity: "b".into(), name: "b".into(), grants: grants(false), live: true });
         assert_eq!(again.err(), Some(JoinRefused::Removed));
     }
 }

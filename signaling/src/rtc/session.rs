@@ -36,51 +36,31 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    let token = q
-        .token
-        .or_else(|| crate::api::bearer(&headers).map(str::to_owned))
-        .ok_or_else(|| {
-            AppError::unauthorized(
-                "token_missing",
-                "a room token is required (?token= or Authorization: Bearer)",
-            )
-        })?;
+    let token = q.token.or_else(|| crate::api::bearer(&headers).map(str::to_owned)).ok_or_else(|| {
+        AppError::unauthorized("token_missing", "a room token is required (?token= or Authorization: Bearer)")
+    })?;
     let claims = st.keys.verify_room(&token).map_err(|e| match e {
-        TokenError::Expired => AppError::unauthorized(
-            "token_expired",
-            "the room token has expired; ask for a new one",
-        ),
+        TokenError::Expired => AppError::unauthorized("token_expired", "the room token has expired; ask for a new one"),
         _ => AppError::unauthorized("invalid_token", "the room token is not valid"),
     })?;
     let live = match st.store.get_consultation(&claims.room).await? {
         Some(c) if c.status.is_closed() => {
-            return Err(
-                AppError::forbidden("room_closed", "this consultation is over")
-                    .with_details(serde_json::json!({ "status": c.status })),
-            );
+            return Err(AppError::forbidden("room_closed", "this consultation is over")
+                .with_details(serde_json::json!({ "status": c.status })));
         }
         Some(c) => c.status == crate::consult::model::Status::Live,
         None => true,
     };
-    Ok(ws
-        .max_message_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| run(st, socket, claims, live)))
+    Ok(ws.max_message_size(HARD_FRAME_LIMIT).on_upgrade(move |socket| run(st, socket, claims, live)))
 }
 
 fn text(msg: &ServerMessage) -> Message {
-    Message::Text(Utf8Bytes::from(
-        serde_json::to_string(msg).unwrap_or_default(),
-    ))
+    Message::Text(Utf8Bytes::from(serde_json::to_string(msg).unwrap_or_default()))
 }
 
 async fn close_with(socket: &mut WebSocket, msg: ServerMessage, code: u16) {
     let _ = socket.send(text(&msg)).await;
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(""),
-        })))
-        .await;
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static("") }))).await;
 }
 
 /// Close codes (RFC 6455 §7.4.2 leaves 4000–4999 to applications).
@@ -92,31 +72,27 @@ pub mod close_code {
 }
 
 async fn run(st: AppState, mut socket: WebSocket, claims: RoomClaims, live: bool) {
-    st.metrics
-        .ws_connections
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    st.metrics.ws_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     session(&st, &mut socket, claims, live).await;
-    st.metrics
-        .ws_connections
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    st.metrics.ws_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn parse(raw: &str, limit: usize) -> Result<ClientMessage, ServerMessage> {
-    if raw.len() > limit {
-        return Err(ServerMessage::error(
-            None,
-            "message_too_large",
-            format!("signaling messages are limited to {limit} bytes"),
-        ));
+/// A refused message: its error code and explanation.
+struct Refusal(&'static str, String);
+
+impl From<Refusal> for ServerMessage {
+    fn from(r: Refusal) -> Self {
+        ServerMessage::error(None, r.0, r.1)
     }
-    let msg: ClientMessage = serde_json::from_str(raw)
-        .map_err(|e| ServerMessage::error(None, "invalid_message", e.to_string()))?;
+}
+
+fn parse(raw: &str, limit: usize) -> Result<ClientMessage, Refusal> {
+    if raw.len() > limit {
+        return Err(Refusal("message_too_large", format!("signaling messages are limited to {limit} bytes")));
+    }
+    let msg: ClientMessage = serde_json::from_str(raw).map_err(|e| Refusal("invalid_message", e.to_string()))?;
     if msg.id().len() > MAX_ID_LEN {
-        return Err(ServerMessage::error(
-            None,
-            "invalid_message",
-            format!("id is limited to {MAX_ID_LEN} characters"),
-        ));
+        return Err(Refusal("invalid_message", format!("id is limited to {MAX_ID_LEN} characters")));
     }
     Ok(msg)
 }
@@ -129,57 +105,37 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
         Ok(Some(Ok(Message::Text(t)))) => parse(t.as_str(), limits.ws_message_bytes),
         Ok(_) => return,
         Err(_) => {
-            close_with(
-                socket,
-                ServerMessage::error(None, "hello_timeout", "no hello received"),
-                close_code::PROTOCOL,
-            )
-            .await;
+            close_with(socket, ServerMessage::error(None, "hello_timeout", "no hello received"), close_code::PROTOCOL)
+                .await;
             return;
         }
     };
     match first {
         Ok(ClientMessage::Hello { version, .. }) if version == PROTOCOL_VERSION => {}
         Ok(ClientMessage::Hello { id, version }) => {
-            let m = format!(
-                "protocol version {version} is not supported; this server speaks {PROTOCOL_VERSION}"
-            );
-            close_with(
-                socket,
-                ServerMessage::error(Some(&id), "unsupported_version", m),
-                close_code::PROTOCOL,
-            )
-            .await;
+            let m = format!("protocol version {version} is not supported; this server speaks {PROTOCOL_VERSION}");
+            close_with(socket, ServerMessage::error(Some(&id), "unsupported_version", m), close_code::PROTOCOL).await;
             return;
         }
         Ok(other) => {
             close_with(
                 socket,
-                ServerMessage::error(
-                    Some(other.id()),
-                    "hello_required",
-                    "the first message must be hello",
-                ),
+                ServerMessage::error(Some(other.id()), "hello_required", "the first message must be hello"),
                 close_code::PROTOCOL,
             )
             .await;
             return;
         }
         Err(e) => {
-            close_with(socket, e, close_code::PROTOCOL).await;
+            close_with(socket, e.into(), close_code::PROTOCOL).await;
             return;
         }
     }
     // 2. join
     let conn = st.hub.next_conn();
     let (tx, mut rx) = super::hub::Hub::outbound_channel();
-    let req = JoinRequest {
-        conn,
-        identity: claims.sub.clone(),
-        name: claims.name.clone(),
-        grants: claims.grants,
-        live,
-    };
+    let req =
+        JoinRequest { conn, identity: claims.sub.clone(), name: claims.name.clone(), grants: claims.grants, live };
     let room = match st.hub.join(claims.room.as_str(), req, tx).await {
         Ok(room) => room,
         Err(refused) => {
@@ -188,12 +144,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                 JoinRefused::Removed => ("removed", "a host removed you from this room"),
                 JoinRefused::Retry => ("try_again", "the room was busy; connect again"),
             };
-            close_with(
-                socket,
-                ServerMessage::error(None, code, m),
-                close_code::REFUSED,
-            )
-            .await;
+            close_with(socket, ServerMessage::error(None, code, m), close_code::REFUSED).await;
             return;
         }
     };
@@ -222,7 +173,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                 last_seen = Instant::now();
                 st.metrics.ws_messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let verdict = if !bucket.take(limits.ws_messages_per_second, limits.ws_burst, Instant::now()) {
-                    Err(ServerMessage::error(None, "rate_limited", format!("at most {} messages per second", limits.ws_messages_per_second)))
+                    Err(Refusal("rate_limited", format!("at most {} messages per second", limits.ws_messages_per_second)))
                 } else {
                     parse(raw.as_str(), limits.ws_message_bytes)
                 };
@@ -236,7 +187,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                     Err(e) => {
                         breaches += 1;
                         st.metrics.ws_limit_breaches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let _ = socket.send(text(&e)).await;
+                        let _ = socket.send(text(&e.into())).await;
                         if breaches >= limits.ws_breaches_before_close { break_with_violation(socket).await; break; }
                     }
                 }
@@ -275,11 +226,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
 async fn break_with_violation(socket: &mut WebSocket) {
     close_with(
         socket,
-        ServerMessage::error(
-            None,
-            "too_many_violations",
-            "too many refused messages; the socket is closed",
-        ),
+        ServerMessage::error(None, "too_many_violations", "too many refused messages; the socket is closed"),
         close_code::POLICY,
     )
     .await;

@@ -24,12 +24,7 @@ fn user(name: &str, role: Role) -> User {
 }
 
 /// A scheduled consultation for `specialists` at `start` (minutes from a fixed base).
-pub fn scheduled(
-    requester: &UserId,
-    specialists: &[UserId],
-    start_min: i64,
-    minutes: u32,
-) -> Consultation {
+pub fn scheduled(requester: &UserId, specialists: &[UserId], start_min: i64, minutes: u32) -> Consultation {
     let base: Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
     Consultation {
         id: ConsultationId::generate(),
@@ -65,11 +60,7 @@ fn bump(c: &Consultation) -> Consultation {
 }
 
 pub async fn users_and_sites(s: &dyn Store) {
-    assert_eq!(
-        s.count_users().await.unwrap(),
-        0,
-        "a new store has no users"
-    );
+    assert_eq!(s.count_users().await.unwrap(), 0, "a new store has no users");
     let site = Site {
         id: SiteId::generate(),
         name: "County".into(),
@@ -83,34 +74,17 @@ pub async fn users_and_sites(s: &dyn Store) {
     let mut a = user("alice", Role::Doctor);
     s.create_user(&a).await.unwrap();
     let dup = user("alice", Role::Admin);
-    assert_eq!(
-        s.create_user(&dup).await,
-        Err(StoreError::Duplicate("username")),
-        "usernames are unique"
-    );
+    assert_eq!(s.create_user(&dup).await, Err(StoreError::Duplicate("username")), "usernames are unique");
     assert_eq!(s.get_user_by_name("alice").await.unwrap().unwrap().id, a.id);
     assert_eq!(s.get_user_by_name("nobody").await.unwrap(), None);
     a.token_generation = 7;
     s.update_user(&a).await.unwrap();
-    assert_eq!(
-        s.get_user(&a.id).await.unwrap().unwrap().token_generation,
-        7
-    );
+    assert_eq!(s.get_user(&a.id).await.unwrap().unwrap().token_generation, 7);
     let ghost = user("ghost", Role::Doctor);
-    assert_eq!(
-        s.update_user(&ghost).await,
-        Err(StoreError::NotFound),
-        "update does not create"
-    );
+    assert_eq!(s.update_user(&ghost).await, Err(StoreError::NotFound), "update does not create");
     s.create_user(&user("bob", Role::Specialist)).await.unwrap();
     assert_eq!(s.count_users().await.unwrap(), 2);
-    let names: Vec<_> = s
-        .list_users()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|u| u.username)
-        .collect();
+    let names: Vec<_> = s.list_users().await.unwrap().into_iter().map(|u| u.username).collect();
     assert_eq!(names, vec!["alice", "bob"]);
 }
 
@@ -118,25 +92,13 @@ pub async fn versions_are_checked(s: &dyn Store) {
     let doc = UserId::generate();
     let c = scheduled(&doc, &[], 0, 30);
     s.commit_consultation(&c, None, &[]).await.unwrap();
-    assert_eq!(
-        s.commit_consultation(&c, None, &[]).await,
-        Err(StoreError::VersionConflict),
-        "create twice"
-    );
+    assert_eq!(s.commit_consultation(&c, None, &[]).await, Err(StoreError::VersionConflict), "create twice");
     let mut n = bump(&c);
     n.summary = "changed".into();
-    assert_eq!(
-        s.commit_consultation(&n, Some(5), &[]).await,
-        Err(StoreError::VersionConflict),
-        "stale version"
-    );
+    assert_eq!(s.commit_consultation(&n, Some(5), &[]).await, Err(StoreError::VersionConflict), "stale version");
     s.commit_consultation(&n, Some(1), &[]).await.unwrap();
     assert_eq!(s.get_consultation(&c.id).await.unwrap().unwrap(), n);
-    assert_eq!(
-        s.commit_consultation(&n, Some(1), &[]).await,
-        Err(StoreError::VersionConflict),
-        "same write twice"
-    );
+    assert_eq!(s.commit_consultation(&n, Some(1), &[]).await, Err(StoreError::VersionConflict), "same write twice");
 }
 
 pub async fn specialist_cannot_be_double_booked(s: &dyn Store) {
@@ -146,24 +108,14 @@ pub async fn specialist_cannot_be_double_booked(s: &dyn Store) {
     s.commit_consultation(&a, None, &[]).await.unwrap();
     let clash = scheduled(&doc, &[other.clone(), sp.clone()], 90, 60); // 01:30–02:30
     match s.commit_consultation(&clash, None, &[]).await {
-        Err(StoreError::SpecialistBusy {
-            specialist,
-            conflicting,
-        }) => {
+        Err(StoreError::SpecialistBusy { specialist, conflicting }) => {
             assert_eq!(specialist, sp);
             assert_eq!(conflicting, a.id);
         }
         r => panic!("overlapping booking must fail with SpecialistBusy, got {r:?}"),
     }
-    assert_eq!(
-        s.get_consultation(&clash.id).await.unwrap(),
-        None,
-        "a refused booking writes nothing"
-    );
-    assert!(
-        s.bookings(&other).await.unwrap().is_empty(),
-        "a refused booking holds no one's time"
-    );
+    assert_eq!(s.get_consultation(&clash.id).await.unwrap(), None, "a refused booking writes nothing");
+    assert!(s.bookings(&other).await.unwrap().is_empty(), "a refused booking holds no one's time");
     // Back to back is not an overlap.
     let next = scheduled(&doc, std::slice::from_ref(&sp), 120, 30);
     s.commit_consultation(&next, None, &[]).await.unwrap();
@@ -175,27 +127,15 @@ pub async fn specialist_cannot_be_double_booked(s: &dyn Store) {
     // Cancelling releases the time.
     let mut cancelled = bump(&moved);
     cancelled.status = Status::Cancelled;
-    s.commit_consultation(&cancelled, Some(2), &[])
-        .await
-        .unwrap();
-    assert_eq!(
-        s.bookings(&sp).await.unwrap().len(),
-        1,
-        "cancelled consultations hold no booking"
-    );
+    s.commit_consultation(&cancelled, Some(2), &[]).await.unwrap();
+    assert_eq!(s.bookings(&sp).await.unwrap().len(), 1, "cancelled consultations hold no booking");
     let fresh = scheduled(&doc, &[other.clone(), sp.clone()], 60, 30); // the cancelled slot
     s.commit_consultation(&fresh, None, &[]).await.unwrap();
     // Swapping the specialist releases the old one.
     let mut swapped = bump(&fresh);
     swapped.specialists = vec![other.clone()];
     s.commit_consultation(&swapped, Some(1), &[]).await.unwrap();
-    let held: Vec<_> = s
-        .bookings(&sp)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| b.consultation)
-        .collect();
+    let held: Vec<_> = s.bookings(&sp).await.unwrap().into_iter().map(|b| b.consultation).collect();
     assert_eq!(held, vec![next.id.clone()]);
 }
 
@@ -207,9 +147,7 @@ pub async fn concurrent_bookings_have_one_winner(s: DynStore, tasks: usize) {
     for i in 0..tasks {
         let s = s.clone();
         let c = scheduled(&doc, std::slice::from_ref(&sp), 600 + i as i64, 60);
-        handles.push(tokio::spawn(async move {
-            s.commit_consultation(&c, None, &[]).await
-        }));
+        handles.push(tokio::spawn(async move { s.commit_consultation(&c, None, &[]).await }));
     }
     let mut won = 0;
     for h in handles {
@@ -234,11 +172,7 @@ pub async fn lists_filter_and_page(s: &dyn Store) {
     let mut req = scheduled(&doc, &[], 100, 30);
     req.status = Status::Requested;
     s.commit_consultation(&req, None, &[]).await.unwrap();
-    let q = ConsultationQuery {
-        involving: Some(doc.clone()),
-        limit: 2,
-        ..Default::default()
-    };
+    let q = ConsultationQuery { involving: Some(doc.clone()), limit: 2, ..Default::default() };
     let p = s.list_consultations(&q).await.unwrap();
     assert_eq!(p.total, 5, "mine counts only my consultations");
     assert_eq!(
@@ -256,10 +190,7 @@ pub async fn lists_filter_and_page(s: &dyn Store) {
         ..Default::default()
     };
     let p = s.list_consultations(&q).await.unwrap();
-    assert_eq!(
-        p.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
-        ids[1..4].to_vec()
-    );
+    assert_eq!(p.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), ids[1..4].to_vec());
     assert_eq!(p.next_offset, None);
     let base: Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
     let q = ConsultationQuery {
@@ -280,38 +211,22 @@ pub async fn lists_filter_and_page(s: &dyn Store) {
     let mut n = bump(&req);
     n.specialists = vec![sp.clone()];
     s.commit_consultation(&n, Some(1), &[]).await.unwrap();
-    let q = ConsultationQuery {
-        involving: Some(sp),
-        limit: 10,
-        ..Default::default()
-    };
+    let q = ConsultationQuery { involving: Some(sp), limit: 10, ..Default::default() };
     assert_eq!(s.list_consultations(&q).await.unwrap().total, 1);
 }
 
 pub async fn audit_is_append_only_and_atomic(s: &dyn Store) {
     let t = Timestamp::now();
-    assert_eq!(
-        s.append_audit(&AuditEntry::new("u1", "auth.login", t))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(s.append_audit(&AuditEntry::new("u1", "auth.login", t)).await.unwrap(), 1);
     let doc = UserId::generate();
     let c = scheduled(&doc, &[], 0, 30);
     let e = AuditEntry::new(doc.as_str(), "consultation.request", t).consultation(&c.id);
-    s.commit_consultation(&c, None, std::slice::from_ref(&e))
-        .await
-        .unwrap();
+    s.commit_consultation(&c, None, std::slice::from_ref(&e)).await.unwrap();
     // A refused commit writes none of its audit entries.
     let refused = AuditEntry::new(doc.as_str(), "consultation.never", t);
     assert!(s.commit_consultation(&c, None, &[refused]).await.is_err());
     assert_eq!(s.audit_len().await.unwrap(), 2);
-    assert_eq!(
-        s.append_audit(&AuditEntry::new("u1", "auth.logout", t))
-            .await
-            .unwrap(),
-        3
-    );
+    assert_eq!(s.append_audit(&AuditEntry::new("u1", "auth.logout", t)).await.unwrap(), 3);
     let all = s.audit_range(1, 4).await.unwrap();
     assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(all[1].entry, e);

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use redb::{
-    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
 };
 
 use super::*;
@@ -56,9 +56,7 @@ impl EmbeddedStore {
         F: FnOnce(&Database) -> StoreResult<T> + Send + 'static,
     {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(io)?
+        tokio::task::spawn_blocking(move || f(&db)).await.map_err(io)?
     }
 }
 
@@ -72,10 +70,7 @@ fn append_audit_tx(tx: &WriteTransaction, entries: &[AuditEntry]) -> StoreResult
     Ok(seq)
 }
 
-fn read_bookings(
-    t: &impl ReadableTable<&'static str, &'static [u8]>,
-    specialist: &str,
-) -> StoreResult<Vec<Booking>> {
+fn read_bookings(t: &impl ReadableTable<&'static str, &'static [u8]>, specialist: &str) -> StoreResult<Vec<Booking>> {
     match t.get(specialist).map_err(io)? {
         Some(v) => decode(v.value()),
         None => Ok(Vec::new()),
@@ -92,10 +87,7 @@ impl Store for EmbeddedStore {
         let site = site.clone();
         self.run(move |db| {
             let tx = db.begin_write().map_err(io)?;
-            tx.open_table(SITES)
-                .map_err(io)?
-                .insert(site.id.as_str(), encode(&site).as_slice())
-                .map_err(io)?;
+            tx.open_table(SITES).map_err(io)?.insert(site.id.as_str(), encode(&site).as_slice()).map_err(io)?;
             tx.commit().map_err(io)
         })
         .await
@@ -106,10 +98,7 @@ impl Store for EmbeddedStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(io)?;
             let t = tx.open_table(SITES).map_err(io)?;
-            t.get(id.as_str())
-                .map_err(io)?
-                .map(|v| decode(v.value()))
-                .transpose()
+            t.get(id.as_str()).map_err(io)?.map(|v| decode(v.value())).transpose()
         })
         .await
     }
@@ -138,13 +127,8 @@ impl Store for EmbeddedStore {
                 if names.get(user.username.as_str()).map_err(io)?.is_some() {
                     return Err(StoreError::Duplicate("username"));
                 }
-                names
-                    .insert(user.username.as_str(), user.id.as_str())
-                    .map_err(io)?;
-                tx.open_table(USERS)
-                    .map_err(io)?
-                    .insert(user.id.as_str(), encode(&user).as_slice())
-                    .map_err(io)?;
+                names.insert(user.username.as_str(), user.id.as_str()).map_err(io)?;
+                tx.open_table(USERS).map_err(io)?.insert(user.id.as_str(), encode(&user).as_slice()).map_err(io)?;
             }
             tx.commit().map_err(io)
         })
@@ -164,8 +148,7 @@ impl Store for EmbeddedStore {
                 if old.username != user.username {
                     return Err(StoreError::Corrupt("username cannot change".into()));
                 }
-                t.insert(user.id.as_str(), encode(&user).as_slice())
-                    .map_err(io)?;
+                t.insert(user.id.as_str(), encode(&user).as_slice()).map_err(io)?;
             }
             tx.commit().map_err(io)
         })
@@ -177,10 +160,7 @@ impl Store for EmbeddedStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(io)?;
             let t = tx.open_table(USERS).map_err(io)?;
-            t.get(id.as_str())
-                .map_err(io)?
-                .map(|v| decode(v.value()))
-                .transpose()
+            t.get(id.as_str()).map_err(io)?.map(|v| decode(v.value())).transpose()
         })
         .await
     }
@@ -190,18 +170,11 @@ impl Store for EmbeddedStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(io)?;
             let names = tx.open_table(USERNAMES).map_err(io)?;
-            let Some(id) = names
-                .get(username.as_str())
-                .map_err(io)?
-                .map(|v| v.value().to_owned())
-            else {
+            let Some(id) = names.get(username.as_str()).map_err(io)?.map(|v| v.value().to_owned()) else {
                 return Ok(None);
             };
             let t = tx.open_table(USERS).map_err(io)?;
-            t.get(id.as_str())
-                .map_err(io)?
-                .map(|v| decode(v.value()))
-                .transpose()
+            t.get(id.as_str()).map_err(io)?.map(|v| decode(v.value())).transpose()
         })
         .await
     }
@@ -241,41 +214,22 @@ impl Store for EmbeddedStore {
             let tx = db.begin_write().map_err(io)?;
             {
                 let mut consults = tx.open_table(CONSULTS).map_err(io)?;
-                let old: Option<Consultation> = consults
-                    .get(c.id.as_str())
-                    .map_err(io)?
-                    .map(|v| decode(v.value()))
-                    .transpose()?;
-                if old.as_ref().map(|o| o.version) != expected
-                    || c.version != expected.unwrap_or(0) + 1
-                {
+                let old: Option<Consultation> =
+                    consults.get(c.id.as_str()).map_err(io)?.map(|v| decode(v.value())).transpose()?;
+                if old.as_ref().map(|o| o.version) != expected || c.version != expected.unwrap_or(0) + 1 {
                     return Err(StoreError::VersionConflict);
                 }
                 let mut bookings = tx.open_table(BOOKINGS).map_err(io)?;
                 if let Some((start, end)) = c.slot().filter(|_| c.holds_booking()) {
                     for s in &c.specialists {
                         let held = read_bookings(&bookings, s.as_str())?;
-                        if let Some((specialist, conflicting)) =
-                            find_clash(&c, held.iter().map(|b| (s, b)))
-                        {
-                            return Err(StoreError::SpecialistBusy {
-                                specialist,
-                                conflicting,
-                            });
+                        if let Some((specialist, conflicting)) = find_clash(&c, held.iter().map(|b| (s, b))) {
+                            return Err(StoreError::SpecialistBusy { specialist, conflicting });
                         }
-                        let mut held: Vec<_> = held
-                            .into_iter()
-                            .filter(|b| b.consultation != c.id)
-                            .collect();
-                        held.push(Booking {
-                            consultation: c.id.clone(),
-                            start,
-                            end,
-                        });
+                        let mut held: Vec<_> = held.into_iter().filter(|b| b.consultation != c.id).collect();
+                        held.push(Booking { consultation: c.id.clone(), start, end });
                         held.sort_by_key(|b| b.start);
-                        bookings
-                            .insert(s.as_str(), encode(&held).as_slice())
-                            .map_err(io)?;
+                        bookings.insert(s.as_str(), encode(&held).as_slice()).map_err(io)?;
                     }
                 }
                 // Release what the old record held and the new one does not.
@@ -285,21 +239,13 @@ impl Store for EmbeddedStore {
                             continue;
                         }
                         let held = read_bookings(&bookings, s.as_str())?;
-                        let kept: Vec<_> = held
-                            .iter()
-                            .filter(|b| b.consultation != c.id)
-                            .cloned()
-                            .collect();
+                        let kept: Vec<_> = held.iter().filter(|b| b.consultation != c.id).cloned().collect();
                         if kept.len() != held.len() {
-                            bookings
-                                .insert(s.as_str(), encode(&kept).as_slice())
-                                .map_err(io)?;
+                            bookings.insert(s.as_str(), encode(&kept).as_slice()).map_err(io)?;
                         }
                     }
                 }
-                consults
-                    .insert(c.id.as_str(), encode(&c).as_slice())
-                    .map_err(io)?;
+                consults.insert(c.id.as_str(), encode(&c).as_slice()).map_err(io)?;
                 let mut involved = tx.open_multimap_table(INVOLVED).map_err(io)?;
                 let now = c.involved_users();
                 if let Some(o) = &old {
@@ -322,10 +268,7 @@ impl Store for EmbeddedStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(io)?;
             let t = tx.open_table(CONSULTS).map_err(io)?;
-            t.get(id.as_str())
-                .map_err(io)?
-                .map(|v| decode(v.value()))
-                .transpose()
+            t.get(id.as_str()).map_err(io)?.map(|v| decode(v.value())).transpose()
         })
         .await
     }
@@ -396,10 +339,7 @@ impl Store for EmbeddedStore {
             if from < to {
                 for row in t.range(from..to).map_err(io)? {
                     let (k, v) = row.map_err(io)?;
-                    out.push(AuditRecord {
-                        seq: k.value(),
-                        entry: decode(v.value())?,
-                    });
+                    out.push(AuditRecord { seq: k.value(), entry: decode(v.value())? });
                 }
             }
             Ok(out)

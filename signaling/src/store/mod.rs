@@ -21,10 +21,7 @@ pub enum StoreError {
     #[error("version conflict")]
     VersionConflict,
     #[error("specialist {specialist} is booked by {conflicting}")]
-    SpecialistBusy {
-        specialist: UserId,
-        conflicting: ConsultationId,
-    },
+    SpecialistBusy { specialist: UserId, conflicting: ConsultationId },
     #[error("{0} already exists")]
     Duplicate(&'static str),
     #[error("not found")]
@@ -66,14 +63,7 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     pub fn new(actor: impl Into<String>, action: impl Into<String>, at: Timestamp) -> Self {
-        Self {
-            at,
-            actor: actor.into(),
-            action: action.into(),
-            consultation: None,
-            target: None,
-            detail: None,
-        }
+        Self { at, actor: actor.into(), action: action.into(), consultation: None, target: None, detail: None }
     }
     pub fn consultation(mut self, id: &ConsultationId) -> Self {
         self.consultation = Some(id.clone());
@@ -125,11 +115,7 @@ impl ConsultationQuery {
                 && self.to.is_none_or(|t| c.sort_time() < t)
                 && self.involving.as_ref().is_none_or(|u| c.involves(u))
         });
-        all.sort_by(|a, b| {
-            a.sort_time()
-                .cmp(&b.sort_time())
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        all.sort_by(|a, b| a.sort_time().cmp(&b.sort_time()).then_with(|| a.id.cmp(&b.id)));
         if !self.ascending {
             all.reverse();
         }
@@ -137,11 +123,7 @@ impl ConsultationQuery {
         let limit = self.limit.max(1);
         let items: Vec<_> = all.into_iter().skip(self.offset).take(limit).collect();
         let next = self.offset + items.len();
-        Page {
-            items,
-            total,
-            next_offset: (next < total).then_some(next),
-        }
+        Page { items, total, next_offset: (next < total).then_some(next) }
     }
 }
 

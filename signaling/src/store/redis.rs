@@ -102,8 +102,7 @@ impl RedisStore {
     /// Connects lazily: the server starts even if Redis is briefly away, and the connection
     /// manager reconnects by itself whenever the connection drops.
     pub fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
-        let client = ::redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad redis url: {e}")))?;
+        let client = ::redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad redis url: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
@@ -133,9 +132,7 @@ impl RedisStore {
     {
         match tokio::time::timeout(CALL_TIMEOUT, f(self.conn.clone())).await {
             Ok(r) => r.map_err(unavailable),
-            Err(_) => Err(StoreError::Unavailable(
-                "redis did not answer in time".into(),
-            )),
+            Err(_) => Err(StoreError::Unavailable("redis did not answer in time".into())),
         }
     }
 
@@ -144,10 +141,7 @@ impl RedisStore {
         raw.map(|b| decode(&b)).transpose()
     }
 
-    async fn mget_json<T: for<'de> Deserialize<'de>>(
-        &self,
-        keys: Vec<String>,
-    ) -> StoreResult<Vec<T>> {
+    async fn mget_json<T: for<'de> Deserialize<'de>>(&self, keys: Vec<String>) -> StoreResult<Vec<T>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -155,9 +149,7 @@ impl RedisStore {
         // Bounded batches keep one reply from growing without limit.
         for chunk in keys.chunks(500) {
             let chunk = chunk.to_vec();
-            let raws: Vec<Option<Vec<u8>>> = self
-                .call(|mut c| async move { c.mget(chunk).await })
-                .await?;
+            let raws: Vec<Option<Vec<u8>>> = self.call(|mut c| async move { c.mget(chunk).await }).await?;
             for raw in raws.into_iter().flatten() {
                 out.push(decode(&raw)?);
             }
@@ -169,16 +161,8 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn ping(&self) -> StoreResult<()> {
-        let pong: String = self
-            .call(|mut c| async move { ::redis::cmd("PING").query_async(&mut c).await })
-            .await?;
-        if pong == "PONG" {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable(format!(
-                "unexpected ping reply {pong}"
-            )))
-        }
+        let pong: String = self.call(|mut c| async move { ::redis::cmd("PING").query_async(&mut c).await }).await?;
+        if pong == "PONG" { Ok(()) } else { Err(StoreError::Unavailable(format!("unexpected ping reply {pong}"))) }
     }
 
     async fn put_site(&self, site: &Site) -> StoreResult<()> {
@@ -187,14 +171,7 @@ impl Store for RedisStore {
         let id = site.id.to_string();
         let body = encode(site);
         self.call(|mut c| async move {
-            ::redis::pipe()
-                .atomic()
-                .set(key, body)
-                .ignore()
-                .sadd(set, id)
-                .ignore()
-                .query_async::<()>(&mut c)
-                .await
+            ::redis::pipe().atomic().set(key, body).ignore().sadd(set, id).ignore().query_async::<()>(&mut c).await
         })
         .await
     }
@@ -205,62 +182,31 @@ impl Store for RedisStore {
 
     async fn list_sites(&self) -> StoreResult<Vec<Site>> {
         let set = self.key(&["sites"]);
-        let ids: Vec<String> = self
-            .call(|mut c| async move { c.smembers(set).await })
-            .await?;
-        let mut sites: Vec<Site> = self
-            .mget_json(ids.iter().map(|i| self.key(&["site:", i])).collect())
-            .await?;
+        let ids: Vec<String> = self.call(|mut c| async move { c.smembers(set).await }).await?;
+        let mut sites: Vec<Site> = self.mget_json(ids.iter().map(|i| self.key(&["site:", i])).collect()).await?;
         sites.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(sites)
     }
 
     async fn create_user(&self, user: &User) -> StoreResult<()> {
-        let (k1, k2, k3) = (
-            self.key(&["username:", &user.username]),
-            self.key(&["user:", user.id.as_str()]),
-            self.key(&["users"]),
-        );
+        let (k1, k2, k3) =
+            (self.key(&["username:", &user.username]), self.key(&["user:", user.id.as_str()]), self.key(&["users"]));
         let id = user.id.to_string();
         let body = encode(user);
         let script = &self.create_user;
         let created: i64 = self
-            .call(|mut c| async move {
-                script
-                    .key(k1)
-                    .key(k2)
-                    .key(k3)
-                    .arg(id)
-                    .arg(body)
-                    .invoke_async(&mut c)
-                    .await
-            })
+            .call(|mut c| async move { script.key(k1).key(k2).key(k3).arg(id).arg(body).invoke_async(&mut c).await })
             .await?;
-        if created == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Duplicate("username"))
-        }
+        if created == 1 { Ok(()) } else { Err(StoreError::Duplicate("username")) }
     }
 
     async fn update_user(&self, user: &User) -> StoreResult<()> {
         let key = self.key(&["user:", user.id.as_str()]);
         let body = encode(user);
         let done: Option<String> = self
-            .call(|mut c| async move {
-                ::redis::cmd("SET")
-                    .arg(key)
-                    .arg(body)
-                    .arg("XX")
-                    .query_async(&mut c)
-                    .await
-            })
+            .call(|mut c| async move { ::redis::cmd("SET").arg(key).arg(body).arg("XX").query_async(&mut c).await })
             .await?;
-        if done.is_some() {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound)
-        }
+        if done.is_some() { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
     async fn get_user(&self, id: &UserId) -> StoreResult<Option<User>> {
@@ -278,12 +224,8 @@ impl Store for RedisStore {
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let set = self.key(&["users"]);
-        let ids: Vec<String> = self
-            .call(|mut c| async move { c.smembers(set).await })
-            .await?;
-        let mut users: Vec<User> = self
-            .mget_json(ids.iter().map(|i| self.key(&["user:", i])).collect())
-            .await?;
+        let ids: Vec<String> = self.call(|mut c| async move { c.smembers(set).await }).await?;
+        let mut users: Vec<User> = self.mget_json(ids.iter().map(|i| self.key(&["user:", i])).collect()).await?;
         users.sort_by(|a, b| a.username.cmp(&b.username));
         Ok(users)
     }
@@ -304,16 +246,8 @@ impl Store for RedisStore {
         }
         let slot = c.slot().filter(|_| c.holds_booking());
         let (start, end) = slot.unwrap_or((c.created_at, c.created_at));
-        let booking = Booking {
-            consultation: c.id.clone(),
-            start,
-            end,
-        };
-        let stored = StoredBooking {
-            booking: &booking,
-            s: start.as_millisecond(),
-            e: end.as_millisecond(),
-        };
+        let booking = Booking { consultation: c.id.clone(), start, end };
+        let stored = StoredBooking { booking: &booking, s: start.as_millisecond(), e: end.as_millisecond() };
         let mut inv = self.commit.prepare_invoke();
         inv.arg(&self.prefix)
             .arg(c.id.as_str())
@@ -337,9 +271,7 @@ impl Store for RedisStore {
         for a in audit {
             inv.arg(encode(a));
         }
-        let reply: Vec<String> = self
-            .call(|mut conn| async move { inv.invoke_async(&mut conn).await })
-            .await?;
+        let reply: Vec<String> = self.call(|mut conn| async move { inv.invoke_async(&mut conn).await }).await?;
         match reply.first().map(String::as_str) {
             Some("ok") => Ok(()),
             Some("conflict") => Err(StoreError::VersionConflict),
@@ -347,9 +279,7 @@ impl Store for RedisStore {
                 specialist: UserId(reply[1].clone()),
                 conflicting: ConsultationId(reply[2].clone()),
             }),
-            _ => Err(StoreError::Corrupt(format!(
-                "unexpected commit reply {reply:?}"
-            ))),
+            _ => Err(StoreError::Corrupt(format!("unexpected commit reply {reply:?}"))),
         }
     }
 
@@ -361,28 +291,21 @@ impl Store for RedisStore {
         let ids: Vec<String> = match &q.involving {
             Some(u) => {
                 let set = self.key(&["inv:", u.as_str()]);
-                self.call(|mut c| async move { c.smembers(set).await })
-                    .await?
+                self.call(|mut c| async move { c.smembers(set).await }).await?
             }
             None => {
                 let zset = self.key(&["cs"]);
-                self.call(|mut c| async move { c.zrange(zset, 0, -1).await })
-                    .await?
+                self.call(|mut c| async move { c.zrange(zset, 0, -1).await }).await?
             }
         };
-        let all = self
-            .mget_json(ids.iter().map(|i| self.key(&["c:", i])).collect())
-            .await?;
+        let all = self.mget_json(ids.iter().map(|i| self.key(&["c:", i])).collect()).await?;
         Ok(q.page(all))
     }
 
     async fn bookings(&self, specialist: &UserId) -> StoreResult<Vec<Booking>> {
         let key = self.key(&["busy:", specialist.as_str()]);
         let raw: Vec<Vec<u8>> = self.call(|mut c| async move { c.hvals(key).await }).await?;
-        let mut out = raw
-            .iter()
-            .map(|b| decode::<Booking>(b))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out = raw.iter().map(|b| decode::<Booking>(b)).collect::<StoreResult<Vec<_>>>()?;
         out.sort_by_key(|b| b.start);
         Ok(out)
     }
@@ -390,8 +313,7 @@ impl Store for RedisStore {
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<u64> {
         let key = self.key(&["audit"]);
         let body = encode(entry);
-        self.call(|mut c| async move { c.rpush(key, body).await })
-            .await
+        self.call(|mut c| async move { c.rpush(key, body).await }).await
     }
 
     async fn audit_len(&self) -> StoreResult<u64> {
@@ -407,17 +329,7 @@ impl Store for RedisStore {
         let key = self.key(&["audit"]);
         // List index = seq - 1.
         let (lo, hi) = ((from - 1) as isize, (to - 2) as isize);
-        let raw: Vec<Vec<u8>> = self
-            .call(|mut c| async move { c.lrange(key, lo, hi).await })
-            .await?;
-        raw.iter()
-            .enumerate()
-            .map(|(i, b)| {
-                Ok(AuditRecord {
-                    seq: from + i as u64,
-                    entry: decode(b)?,
-                })
-            })
-            .collect()
+        let raw: Vec<Vec<u8>> = self.call(|mut c| async move { c.lrange(key, lo, hi).await }).await?;
+        raw.iter().enumerate().map(|(i, b)| Ok(AuditRecord { seq: from + i as u64, entry: decode(b)? })).collect()
     }
 }

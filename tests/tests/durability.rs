@@ -1,0 +1,66 @@
+//! Data must outlive the process: the embedded store across SIGKILL and restart of the real
+//! binary, and the Redis store across a Redis outage (503, then recovery by itself).
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use huizhen_tests::{Api, Process, RedisServer, TestServer, eventually};
+use serde_json::json;
+
+#[tokio::test]
+async fn embedded_store_survives_kill_9_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Process::serve(dir.path(), &["--demo"]).unwrap();
+    let admin_pw = p.admin_password().expect("first start prints the admin password");
+    let api = Api::new(p.addr);
+    let doctor = api.login("doctor-east").await;
+    let body = json!({ "kind": "consultation", "specialty": "neurology", "urgency": "urgent", "summary": "s" });
+    let c = api.post("/v1/consultations", &doctor, body).await.ok();
+    let admin = api.login_as("admin", &admin_pw).await;
+    let site = api.post("/v1/sites", &admin, json!({ "name": "新站点", "level": "county" })).await.ok();
+    // The answer came back, so the commit is durable: kill without any chance to flush.
+    p.kill9();
+
+    let mut p = Process::serve(dir.path(), &[]).unwrap();
+    assert_eq!(p.admin_password(), None, "the admin password is printed on the first start only");
+    let api = Api::new(p.addr);
+    let doctor = api.login("doctor-east").await;
+    let got = api.get(&format!("/v1/consultations/{}", c["id"].as_str().unwrap()), &doctor).await.ok();
+    assert_eq!(got, c);
+    let admin = api.login_as("admin", &admin_pw).await;
+    let got = api.get(&format!("/v1/sites/{}", site["id"].as_str().unwrap()), &admin).await.ok();
+    assert_eq!(got, site);
+    // Tokens signed before the crash still verify: the key is kept in the data dir.
+    api.get("/v1/me", &admin).await.ok();
+    // SIGTERM is a clean shutdown.
+    assert!(p.terminate().success());
+}
+
+#[tokio::test]
+async fn redis_outage_answers_503_then_recovers() {
+    let mut redis = RedisServer::start_persistent().unwrap();
+    let url = redis.url();
+    let srv = TestServer::start_with(move |c| c.store = url).await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let body = json!({ "kind": "consultation", "specialty": "neurology", "urgency": "routine", "summary": "s" });
+    let c = api.post("/v1/consultations", &doctor, body.clone()).await.ok();
+
+    redis.stop();
+    api.get("/v1/consultations", &doctor).await.expect(503, "store_unavailable");
+    api.post("/v1/consultations", &doctor, body.clone()).await.expect(503, "store_unavailable");
+    let ready = api.send("GET", "/readyz", None, None).await;
+    assert_eq!((ready.status, ready.code()), (503, "store_unavailable"));
+    assert_eq!(api.send("GET", "/healthz", None, None).await.status, 200, "the process itself is fine");
+
+    redis.restart().unwrap();
+    eventually("readyz recovers", Duration::from_secs(20), || async {
+        api.send("GET", "/readyz", None, None).await.status == 200
+    })
+    .await;
+    let listed = api.get("/v1/consultations", &doctor).await.ok();
+    assert_eq!(listed["total"], 1, "the refused request wrote nothing; the earlier one is kept");
+    assert_eq!(listed["items"][0]["id"], c["id"]);
+    api.post("/v1/consultations", &doctor, body).await.ok();
+    srv.stop().await;
+}

@@ -1,0 +1,341 @@
+//! The signaling WebSocket with real clients: lobby and admit, chat, presence and rejoin,
+//! replacement, removal, end for all, and every limit.
+#![allow(clippy::unwrap_used)]
+
+use huizhen_tests::{Api, TestServer, Ws};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+struct Scheduled {
+    id: String,
+    doctor: String,
+    spec: String,
+}
+
+/// A consultation scheduled to start in 10 minutes: inside the join window, not yet live.
+async fn scheduled(api: &Api) -> Scheduled {
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let spec = api.login("cardiologist").await;
+    let cardio = api.user_id(&coord, "cardiologist").await;
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "routine", "summary": "s" });
+    let c = api.post("/v1/consultations", &doctor, body).await.ok();
+    let id = c["id"].as_str().unwrap().to_owned();
+    let start = (Timestamp::now() + SignedDuration::from_mins(10)).to_string();
+    api.post(
+        &format!("/v1/consultations/{id}/accept"),
+        &coord,
+        json!({ "specialists": [cardio], "start": start, "duration_minutes": 30 }),
+    )
+    .await
+    .ok();
+    Scheduled { id, doctor, spec }
+}
+
+async fn room_token(api: &Api, id: &str, session: &str) -> String {
+    api.post(&format!("/v1/consultations/{id}/join"), session, json!({})).await.ok()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn lobby_admit_chat_and_hand() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    assert_eq!(hello["state"], "joined");
+    assert_eq!(hello["you"]["host"], true);
+    let host_id = hello["you"]["id"].as_str().unwrap().to_owned();
+
+    // The doctor arrives early and waits in the lobby; the host is told.
+    let (mut doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
+    assert_eq!(hello["state"], "lobby");
+    assert_eq!(hello["participants"], json!([]));
+    let doc_id = hello["you"]["id"].as_str().unwrap().to_owned();
+    let waiting = host.recv_type("lobby_waiting").await;
+    assert_eq!(waiting["participant"]["id"], json!(doc_id));
+
+    let r = doc.request(json!({ "type": "chat", "text": "hello?" })).await;
+    assert_eq!(doc.answer(&r).await["code"], "in_lobby");
+    let r = doc.request(json!({ "type": "admit", "participant": doc_id })).await;
+    assert_eq!(doc.answer(&r).await["code"], "in_lobby");
+
+    let r = host.request(json!({ "type": "admit", "participant": doc_id })).await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    let admitted = doc.recv_type("admitted").await;
+    assert_eq!(names(&admitted["participants"]), {
+        let mut v = vec![host_id.clone(), doc_id.clone()];
+        v.sort();
+        v
+    });
+
+    // Chat reaches everyone, sender included, with the server's time.
+    let r = doc.request(json!({ "type": "chat", "text": "心电图已上传" })).await;
+    let m = host.recv_type("chat").await;
+    assert_eq!((m["from"].as_str().unwrap(), m["text"].as_str().unwrap()), (doc_id.as_str(), "心电图已上传"));
+    assert!(m["at"].is_string());
+    assert_eq!(doc.recv_type("chat").await["text"], "心电图已上传");
+    assert_eq!(doc.answer(&r).await["type"], "ack");
+    // Private message to one participant; unknown targets are refused.
+    let r = host.request(json!({ "type": "chat", "text": "private", "to": doc_id })).await;
+    assert_eq!(doc.recv_type("chat").await["to"], json!(doc_id));
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    let r = host.request(json!({ "type": "chat", "text": "x", "to": "nobody" })).await;
+    assert_eq!(host.answer(&r).await["code"], "unknown_participant");
+
+    let r = doc.request(json!({ "type": "raise_hand", "raised": true })).await;
+    let upd = host.recv_type("participant_updated").await;
+    assert_eq!(upd["participant"]["hand_raised"], true);
+    assert_eq!(doc.answer(&r).await["type"], "ack");
+
+    // Only hosts remove or end.
+    let r = doc.request(json!({ "type": "remove", "participant": host_id })).await;
+    assert_eq!(doc.answer(&r).await["code"], "forbidden");
+    let r = doc.request(json!({ "type": "end_consultation" })).await;
+    assert_eq!(doc.answer(&r).await["code"], "forbidden");
+
+    // Leave is announced.
+    let r = doc.request(json!({ "type": "leave" })).await;
+    assert_eq!(doc.answer(&r).await["type"], "ack");
+    let left = host.recv_type("participant_left").await;
+    assert_eq!((left["participant_id"].clone(), left["reason"].clone()), (json!(doc_id), json!("left")));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn declined_participant_is_told_and_closed() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    let (mut doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
+    let doc_id = hello["you"]["id"].clone();
+    host.recv_type("lobby_waiting").await;
+    let r = host.request(json!({ "type": "decline", "participant": doc_id })).await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    let seen = doc.until_closed().await;
+    assert_eq!(seen.last().unwrap()["type"], "declined");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn reload_rejoins_with_the_same_identity() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    let (mut doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
+    let doc_id = hello["you"]["id"].clone();
+    host.recv_type("lobby_waiting").await;
+    let r = host.request(json!({ "type": "admit", "participant": doc_id })).await;
+    host.answer(&r).await;
+    doc.recv_type("admitted").await;
+
+    // The page reloads: the socket drops, the doctor shows as reconnecting, not gone.
+    doc.close().await;
+    let upd = host.recv_type("participant_updated").await;
+    assert_eq!(upd["participant"]["presence"], "reconnecting");
+    let (mut doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
+    assert_eq!(hello["state"], "joined", "an admitted participant does not wait in the lobby again");
+    assert_eq!(hello["resumed"], true);
+    assert_eq!(hello["you"]["id"], doc_id);
+    let upd = host.recv_type("participant_updated").await;
+    assert_eq!(upd["participant"]["presence"], "online");
+
+    // A second socket with the same identity takes over; the old one is told why.
+    let (_doc2, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
+    assert_eq!(hello["resumed"], true);
+    let seen = doc.until_closed().await;
+    assert_eq!(seen.last().unwrap()["code"], "replaced");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn dropped_participant_times_out_after_grace() {
+    let srv = TestServer::start_with(|c| c.signaling.reconnect_grace_secs = 1).await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    let (mut doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
+    let r = host.request(json!({ "type": "admit", "participant": hello["you"]["id"] })).await;
+    host.answer(&r).await;
+    doc.recv_type("admitted").await;
+    doc.close().await;
+    host.recv_type("participant_updated").await;
+    let left = host.recv_type("participant_left").await;
+    assert_eq!(left["reason"], "timeout");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn removed_participant_cannot_return() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    let (mut doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
+    let doc_id = hello["you"]["id"].clone();
+    let r = host.request(json!({ "type": "admit", "participant": doc_id })).await;
+    host.answer(&r).await;
+    let r = host.request(json!({ "type": "remove", "participant": doc_id })).await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    let seen = doc.until_closed().await;
+    assert_eq!(seen.last().unwrap()["type"], "removed");
+    let mut again = Ws::connect(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await.unwrap();
+    again.send(json!({ "type": "hello", "id": "h", "version": 1 })).await;
+    assert_eq!(again.recv().await.unwrap()["code"], "removed");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn host_ends_the_consultation_for_everyone() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    api.post(&format!("/v1/consultations/{}/start", c.id), &c.spec, json!({})).await.ok();
+    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    let doc_token = room_token(&api, &c.id, &c.doctor).await;
+    let (mut doc, hello) = Ws::join(&srv.ws_url(&doc_token)).await;
+    assert_eq!(hello["state"], "joined", "once live, participants enter directly");
+    let r = host.request(json!({ "type": "end_consultation" })).await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    assert_eq!(doc.until_closed().await.last().unwrap()["type"], "ended");
+    assert_eq!(host.until_closed().await.last().unwrap()["type"], "ended");
+    let rec = api.get(&format!("/v1/consultations/{}", c.id), &c.doctor).await.ok();
+    assert_eq!(rec["status"], "ended");
+    // The room is closed: even a still-valid token is refused before the upgrade.
+    let err = Ws::connect(&srv.ws_url(&doc_token)).await.err().unwrap().to_string();
+    assert!(err.contains("403"), "{err}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn ending_through_the_api_closes_the_room() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    api.post(&format!("/v1/consultations/{}/start", c.id), &c.spec, json!({})).await.ok();
+    let (mut doc, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
+    api.post(&format!("/v1/consultations/{}/end", c.id), &c.spec, json!({})).await.ok();
+    assert_eq!(doc.until_closed().await.last().unwrap()["type"], "ended");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn handshake_and_auth_errors() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let token = room_token(&api, &c.id, &c.spec).await;
+    for bad in ["", "garbage"] {
+        let err = Ws::connect(&srv.ws_url(bad)).await.err().unwrap().to_string();
+        assert!(err.contains("401"), "{err}");
+    }
+    // A session token is not a room token.
+    let err = Ws::connect(&srv.ws_url(&c.spec)).await.err().unwrap().to_string();
+    assert!(err.contains("401"), "{err}");
+    let mut ws = Ws::connect(&srv.ws_url(&token)).await.unwrap();
+    ws.send(json!({ "type": "hello", "id": "h", "version": 99 })).await;
+    let m = ws.recv().await.unwrap();
+    assert_eq!((m["code"].as_str(), m["id"].as_str()), (Some("unsupported_version"), Some("h")));
+    assert!(ws.recv().await.is_none(), "closed after a version mismatch");
+    let mut ws = Ws::connect(&srv.ws_url(&token)).await.unwrap();
+    ws.send(json!({ "type": "chat", "id": "c", "text": "hi" })).await;
+    assert_eq!(ws.recv().await.unwrap()["code"], "hello_required");
+    let mut ws = Ws::connect(&srv.ws_url(&token)).await.unwrap();
+    ws.send_raw("{\"type\":\"hello\"".into()).await;
+    assert_eq!(ws.recv().await.unwrap()["code"], "invalid_message");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn size_and_rate_limits_then_close() {
+    let srv = TestServer::start_with(|c| {
+        c.limits.ws_message_bytes = 2048;
+        c.limits.ws_burst = 10;
+        c.limits.ws_messages_per_second = 1;
+        c.limits.ws_breaches_before_close = 3;
+        c.limits.chat_chars = 100;
+    })
+    .await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut ws, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    // Too long for chat but within the frame limit: a coded refusal, not a breach.
+    let r = ws.request(json!({ "type": "chat", "text": "x".repeat(101) })).await;
+    assert_eq!(ws.answer(&r).await["code"], "message_too_long");
+    // Over the frame limit.
+    ws.send(json!({ "type": "chat", "id": "big", "text": "x".repeat(4000) })).await;
+    assert_eq!(ws.recv_type("error").await["code"], "message_too_large");
+    // Unknown fields and types are refused.
+    ws.send(json!({ "type": "chat", "id": "u", "text": "x", "extra": 1 })).await;
+    assert_eq!(ws.recv_type("error").await["code"], "invalid_message");
+    // Third breach closes the socket with a final coded error.
+    for i in 0..20 {
+        ws.send(json!({ "type": "raise_hand", "id": format!("f{i}"), "raised": true })).await;
+    }
+    let seen = ws.until_closed().await;
+    let codes: Vec<_> = seen.iter().filter_map(|m| m["code"].as_str()).collect();
+    assert!(codes.contains(&"rate_limited"), "{codes:?}");
+    assert_eq!(*codes.last().unwrap(), "too_many_violations");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn room_capacity_is_enforced() {
+    let srv = TestServer::start_with(|c| c.limits.room_participants = 1).await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (_host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    let mut ws = Ws::connect(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await.unwrap();
+    ws.send(json!({ "type": "hello", "id": "h", "version": 1 })).await;
+    assert_eq!(ws.recv().await.unwrap()["code"], "room_full");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn cli_tokens_open_ad_hoc_rooms_and_rooms_do_not_mix() {
+    let srv = TestServer::start().await;
+    let keys = &srv.state.keys;
+    let g =
+        huizhen::auth::Grants { can_publish: true, can_subscribe: true, can_publish_data: true, ..Default::default() };
+    let tok = |room: &str, who: &str| {
+        keys.room(who, who, &huizhen::ids::ConsultationId(room.into()), g, 60, Timestamp::now()).0
+    };
+    let (mut a, _) = Ws::join(&srv.ws_url(&tok("room-a", "alice"))).await;
+    let (mut b, hello) = Ws::join(&srv.ws_url(&tok("room-a", "bob"))).await;
+    assert_eq!(names(&hello["participants"]), vec!["alice", "bob"]);
+    let (mut c, hello) = Ws::join(&srv.ws_url(&tok("room-b", "carol"))).await;
+    assert_eq!(names(&hello["participants"]), vec!["carol"]);
+    a.recv_type("participant_joined").await;
+    let r = c.request(json!({ "type": "chat", "text": "only room b" })).await;
+    c.answer(&r).await;
+    let r = a.request(json!({ "type": "chat", "text": "only room a" })).await;
+    assert_eq!(b.recv_type("chat").await["text"], "only room a", "room b's chat never reaches room a");
+    a.answer(&r).await;
+    // Rooms go away when their last participant leaves.
+    for ws in [&mut a, &mut b, &mut c] {
+        let r = ws.request(json!({ "type": "leave" })).await;
+        ws.answer(&r).await;
+    }
+    huizhen_tests::eventually("rooms retire", huizhen_tests::WAIT, || async { srv.state.hub.room_count() == 0 }).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn server_shutdown_tells_clients() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    let stopping = tokio::spawn(srv.stop());
+    let seen = host.until_closed().await;
+    assert_eq!(seen.last().unwrap()["type"], "closing");
+    stopping.await.unwrap();
+}

@@ -1,0 +1,89 @@
+// Catalogues, the language switch and time formatting. zh-CN is the default language; every
+// visible string comes from /i18n/<lang>.json. Times are always shown in Asia/Shanghai.
+
+export const LANGS = ['zh-CN', 'en'];
+export const ZONE = 'Asia/Shanghai';
+const KEY = 'huizhen.lang';
+const cats = {};
+let current = 'zh-CN';
+let formatter = null;
+
+function stored() {
+  try { return localStorage.getItem(KEY); } catch { return null; }
+}
+
+export async function initI18n() {
+  await Promise.all(LANGS.map(async (l) => {
+    try {
+      const r = await fetch(`/i18n/${l}.json`);
+      cats[l] = r.ok ? await r.json() : {};
+    } catch {
+      cats[l] = {};
+    }
+  }));
+  const saved = stored();
+  setLang(LANGS.includes(saved) ? saved : 'zh-CN', false);
+}
+
+export function lang() { return current; }
+
+export function setLang(l, persist = true) {
+  current = LANGS.includes(l) ? l : 'zh-CN';
+  formatter = null;
+  document.documentElement.lang = current;
+  if (persist) { try { localStorage.setItem(KEY, current); } catch { /* private mode */ } }
+}
+
+export function has(key) {
+  return LANGS.some((l) => cats[l] && key in cats[l]);
+}
+
+/** The string for `key` with `{name}` placeholders filled; falls back to zh-CN, en, the key. */
+export function t(key, params = {}) {
+  const s = cats[current]?.[key] ?? cats['zh-CN']?.[key] ?? cats.en?.[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (m, k) => (params[k] ?? m));
+}
+
+/** An enum value's label, e.g. label('status', 'live'); unknown values are shown as they are. */
+export function label(group, value) {
+  if (value == null || value === '') return '';
+  return has(`${group}.${value}`) ? t(`${group}.${value}`) : String(value);
+}
+
+/** An RFC 3339 instant from the API as a Date (the API may send nanoseconds). */
+export function toDate(ts) {
+  return new Date(String(ts).replace(/(\.\d{3})\d+/, '$1'));
+}
+
+/** An RFC 3339 instant from the API, shown in Beijing time in the current language. */
+export function fmtTime(ts) {
+  if (!ts) return '';
+  const d = toDate(ts);
+  if (Number.isNaN(d.getTime())) return String(ts);
+  formatter ??= new Intl.DateTimeFormat(current, {
+    timeZone: ZONE, dateStyle: 'medium', timeStyle: 'short',
+  });
+  return formatter.format(d);
+}
+
+/** A datetime-local value ("2026-01-02T14:00") read as Beijing time, as an RFC 3339 instant. */
+export function shanghaiToInstant(local) {
+  const v = local.length === 16 ? `${local}:00` : local;
+  return `${v}+08:00`;
+}
+
+/** A Date as a datetime-local value in Beijing time (no daylight saving there). */
+export function instantToShanghai(date) {
+  return new Date(date.getTime() + 8 * 3600e3).toISOString().slice(0, 16);
+}
+
+/** The user's message for an API error: translated by code, else the server's message. */
+export function errorText(err, params = {}) {
+  const code = err?.code || 'unknown';
+  const d = err?.details || {};
+  const p = { message: err?.message || '', ...params };
+  if (d.opens_at && has(`error.${code}.at`)) return t(`error.${code}.at`, { ...p, time: fmtTime(d.opens_at) });
+  if (d.status && has(`error.${code}.status`)) return t(`error.${code}.status`, { ...p, status: label('status', d.status) });
+  if (has(`error.${code}`)) return t(`error.${code}`, p);
+  return err?.message || t('error.unknown');
+}
