@@ -173,7 +173,10 @@ fn set_path(root: &mut toml::Table, path: &[String], value: toml::Value) {
 fn scalar(raw: &str) -> toml::Value {
     let parsed: Result<toml::Table, _> = format!("v = {raw}").parse();
     match parsed.ok().and_then(|mut t| t.remove("v")) {
-        Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => v,
+        // A quoted value ("1") stays a string: the way to pass a string that looks like a number.
+        Some(
+            v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) | toml::Value::String(_)),
+        ) => v,
         _ => toml::Value::String(raw.to_owned()),
     }
 }
@@ -220,7 +223,7 @@ impl Config {
         if self.store != "embedded" && !self.store.starts_with("redis://") && !self.store.starts_with("rediss://") {
             return bad("store must be `embedded` or a redis:// URL");
         }
-        if self.auth.session_ttl_secs == 0 || self.auth.room_token_ttl_secs == 0 {
+        if self.auth.session_ttl_secs == 0 || self.auth.room_token_ttl_secs == 0 || self.auth.refresh_ttl_secs == 0 {
             return bad("token lifetimes must be positive");
         }
         if self.limits.http_body_bytes < 1024 || self.limits.ws_message_bytes < 1024 {

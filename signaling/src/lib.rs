@@ -133,7 +133,17 @@ impl Server {
                 hub.shutdown().await;
             })
             .await?;
-        st.audit.flush().await;
+        // Upgraded sockets are not tracked by the HTTP server: give each its `closing` message.
+        let drained = async {
+            while st.metrics.ws_connections.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), drained).await;
+        // Audit entries wait for the store; do not wait forever if it is down.
+        if tokio::time::timeout(Duration::from_secs(15), st.audit.flush()).await.is_err() {
+            tracing::error!("the store did not take the last audit entries before shutdown");
+        }
         tracing::info!("stopped");
         Ok(())
     }

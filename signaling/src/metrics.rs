@@ -49,8 +49,8 @@ impl Metrics {
             self.bookings_refused.load(Relaxed),
         );
         counter(
-            "huizhen_store_errors_total",
-            "Store calls that failed as unavailable.",
+            "huizhen_store_unavailable_total",
+            "Responses answered 503 because the store was unreachable.",
             self.store_errors.load(Relaxed),
         );
         counter("huizhen_ws_messages_total", "Signaling messages received.", self.ws_messages_in.load(Relaxed));

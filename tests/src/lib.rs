@@ -324,6 +324,7 @@ impl Ws {
         ws.send(json!({ "type": "hello", "id": "h", "version": 1 })).await;
         let hello = ws.recv().await.expect("hello reply");
         assert_eq!(hello["type"], "hello", "{hello}");
+        assert_eq!(hello["id"], "h", "the hello answer echoes the request id");
         (ws, hello)
     }
 
@@ -402,13 +403,22 @@ pub struct Process {
 }
 
 pub fn huizhen_binary() -> PathBuf {
-    // tests run from target/<profile>/deps; the binary is in target/<profile>.
+    // Tests run from target/<profile>/deps, benchmarks from target/<profile>; the server
+    // binary sits in target/<profile>.
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let mut dir = exe.parent().unwrap().to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
     let bin = dir.join("huizhen");
     if !bin.exists() {
-        let status = Command::new(env!("CARGO")).args(["build", "-p", "huizhen", "--bin", "huizhen"]).status().unwrap();
-        assert!(status.success(), "building the huizhen binary");
+        let release = dir.ends_with("release");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-p", "huizhen", "--bin", "huizhen"]);
+        if release {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "building the huizhen binary");
     }
     bin
 }
@@ -416,6 +426,10 @@ pub fn huizhen_binary() -> PathBuf {
 impl Process {
     /// Starts `huizhen serve` and waits until it prints its address.
     pub fn serve(data_dir: &Path, extra: &[&str]) -> Result<Process> {
+        Self::serve_env(data_dir, extra, &[])
+    }
+
+    pub fn serve_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Process> {
         use std::io::{BufRead, BufReader};
         let port = free_port();
         let mut child = Command::new(huizhen_binary())
@@ -424,6 +438,7 @@ impl Process {
             .arg(data_dir)
             .args(extra)
             .env("HUIZHEN_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;

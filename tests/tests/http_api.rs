@@ -319,6 +319,11 @@ async fn bad_input_gets_coded_errors() {
     api.get("/v1/consultations/..%2F..%2Fetc", &doctor).await.expect(404, "consultation_not_found");
     api.post("/v1/consultations/abc/fly", &doctor, json!({})).await.expect(404, "no_such_endpoint");
     api.get("/v1/nothing", &doctor).await.expect(404, "no_such_endpoint");
+    api.send("DELETE", "/v1/consultations", Some(&doctor), None).await.expect(405, "method_not_allowed");
+    let huge = vec![b' '; 3 << 20];
+    api.raw("POST", "/v1/consultations/abc/start", Some(&doctor), "application/json", huge)
+        .await
+        .expect(413, "body_too_large");
     // Nothing was written by any of the refused requests.
     assert_eq!(api.get("/v1/consultations", &doctor).await.ok()["total"], 0);
     // The viewer role may not request.
@@ -371,8 +376,8 @@ async fn failed_logins_are_throttled_and_audited() {
     }
     api.login_full("doctor-east", "wrong-password").await.expect(429, "too_many_attempts");
     api.login_full("doctor-east", huizhen_tests::DEMO_PASSWORD).await.expect(429, "too_many_attempts");
-    // Other accounts are not affected.
-    api.login("doctor-west").await;
+    // Other accounts are not affected; usernames are not case-sensitive.
+    api.login("Doctor-West").await;
     api.login_full("nobody", "whatever-pass").await.expect(401, "invalid_credentials");
     let admin = api.login_as("admin", &srv.admin_password).await;
     srv.state.audit.flush().await;

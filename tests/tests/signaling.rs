@@ -216,6 +216,20 @@ async fn host_ends_the_consultation_for_everyone() {
 }
 
 #[tokio::test]
+async fn ending_a_call_that_was_never_started_records_start_and_end() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    let r = host.request(json!({ "type": "end_consultation" })).await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    let rec = api.get(&format!("/v1/consultations/{}", c.id), &c.doctor).await.ok();
+    assert_eq!(rec["status"], "ended");
+    assert!(rec["started_at"].is_string() && rec["ended_at"].is_string());
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn ending_through_the_api_closes_the_room() {
     let srv = TestServer::start().await;
     let api = srv.api();
@@ -251,6 +265,9 @@ async fn handshake_and_auth_errors() {
     let mut ws = Ws::connect(&srv.ws_url(&token)).await.unwrap();
     ws.send_raw("{\"type\":\"hello\"".into()).await;
     assert_eq!(ws.recv().await.unwrap()["code"], "invalid_message");
+    // A plain HTTP request to the signaling endpoint gets a coded JSON error.
+    let r = api.send("GET", &format!("/v1/rtc?token={token}"), None, None).await;
+    assert_eq!((r.status, r.code()), (400, "websocket_required"));
     srv.stop().await;
 }
 

@@ -67,7 +67,7 @@ async fn login(State(st): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> Re
             "too many failed sign-ins; wait a minute",
         ));
     }
-    let user = st.store.get_user_by_name(&b.username).await?;
+    let user = st.store.get_user_by_name(&key).await?;
     // Verify against a dummy hash when the user does not exist, so timing does not tell.
     let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.to_owned());
     let ok = password::verify_async(b.password, hash).await;

@@ -206,12 +206,17 @@ async fn act(
     s: Session,
     Path((id, action)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
-    raw: axum::body::Bytes,
+    raw: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Consultation>, AppError> {
     let id = parse_cid(&id)?;
-    if raw.len() > st.config.limits.http_body_bytes {
-        return Err(AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body too large"));
-    }
+    let limit = st.config.limits.http_body_bytes;
+    let raw = raw.map_err(|_| {
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+    })?;
     let has_body = !raw.iter().all(u8::is_ascii_whitespace);
     let json_type = headers
         .get(axum::http::header::CONTENT_TYPE)

@@ -36,6 +36,14 @@ pub fn router(st: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::web::routes())
+        .method_not_allowed_fallback(|| async {
+            AppError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(st.config.limits.http_body_bytes))
         .layer(axum::middleware::from_fn_with_state(st.clone(), guard))
         .with_state(st)
 }
@@ -61,6 +69,9 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
         return resp;
     }
     let resp = next.run(req).await;
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+        st.metrics.store_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     st.metrics.http(resp.status().as_u16());
     resp
 }

@@ -255,5 +255,10 @@ async fn end_consultation(ctx: &Context, id: Option<&ConsultationId>, by: &str) 
         ));
     };
     let actor = Actor { id: user, role: u.role };
+    // A host who ends a call that was never formally started ends a call that did happen:
+    // record the start first, so the lifecycle stays complete.
+    if c.status == crate::consult::model::Status::Scheduled {
+        crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, id, &actor, Action::Start).await?;
+    }
     crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, id, &actor, Action::End).await.map(|_| ())
 }

@@ -111,6 +111,8 @@ pub enum LeaveReason {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Hello {
+        /// Echoes the client's hello `id`.
+        id: String,
         version: u32,
         room: String,
         you: ParticipantInfo,

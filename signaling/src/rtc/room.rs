@@ -60,6 +60,8 @@ pub struct JoinRequest {
     pub identity: String,
     pub name: String,
     pub grants: Grants,
+    /// The client's hello `id`, echoed in the server's hello.
+    pub hello_id: String,
     /// The consultation is under way; early arrivals (before it is live) wait in the lobby.
     pub live: bool,
 }
@@ -137,10 +139,11 @@ impl Room {
         }
     }
 
-    fn hello(&self, identity: &str, resumed: bool) -> Option<ServerMessage> {
+    fn hello(&self, identity: &str, resumed: bool, id: &str) -> Option<ServerMessage> {
         let m = self.members.get(identity)?;
         let joined = m.state == JoinState::Joined;
         Some(ServerMessage::Hello {
+            id: id.to_owned(),
             version: PROTOCOL_VERSION,
             room: self.id.clone(),
             you: m.info.clone(),
@@ -167,15 +170,16 @@ impl Room {
                 ));
             }
             m.grants = req.grants;
+            m.info.name = req.name;
+            m.info.host = req.grants.room_admin;
+            m.info.can_publish = req.grants.can_publish;
             m.disconnected_at = None;
-            let was = m.info.presence;
             m.info.presence = Presence::Online;
-            if let Some(h) = self.hello(&req.identity, true) {
+            if let Some(h) = self.hello(&req.identity, true, &req.hello_id) {
                 out.push(Output::Send(req.conn, h));
             }
-            if was != Presence::Online {
-                self.announce_updated(&req.identity, &mut out);
-            }
+            // Others learn of the new presence and of any change in name or rights.
+            self.announce_updated(&req.identity, &mut out);
             out.push(Output::Audit { actor: req.identity, action: "rejoin", target: None });
             return Ok(out);
         }
@@ -199,7 +203,7 @@ impl Room {
             req.identity.clone(),
             Member { info: info.clone(), grants: req.grants, state, conn: Some(req.conn), disconnected_at: None },
         );
-        if let Some(h) = self.hello(&req.identity, false) {
+        if let Some(h) = self.hello(&req.identity, false, &req.hello_id) {
             out.push(Output::Send(req.conn, h));
         }
         match state {
@@ -461,7 +465,15 @@ mod tests {
         }
     }
     fn join(r: &mut Room, conn: ConnId, id: &str, admin: bool, live: bool) -> Vec<Output> {
-        r.join(JoinRequest { conn, identity: id.into(), name: id.into(), grants: grants(admin), live }).unwrap()
+        r.join(JoinRequest {
+            conn,
+            identity: id.into(),
+            name: id.into(),
+            grants: grants(admin),
+            hello_id: "h".into(),
+            live,
+        })
+        .unwrap()
     }
     fn sent_to(out: &[Output], conn: ConnId) -> Vec<&ServerMessage> {
         out.iter()
@@ -514,15 +526,27 @@ mod tests {
         join(&mut r, 1, "h", true, true);
         join(&mut r, 2, "a", false, true);
         join(&mut r, 3, "b", false, true);
-        let refused =
-            r.join(JoinRequest { conn: 4, identity: "c".into(), name: "c".into(), grants: grants(false), live: true });
+        let refused = r.join(JoinRequest {
+            conn: 4,
+            identity: "c".into(),
+            name: "c".into(),
+            grants: grants(false),
+            hello_id: "h".into(),
+            live: true,
+        });
         assert_eq!(refused.err(), Some(JoinRefused::Full));
         let out = r.message(2, ClientMessage::Chat { id: "x".into(), text: "0123456789x".into(), to: None });
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "message_too_long", .. }));
         let out = r.message(1, ClientMessage::Remove { id: "x".into(), participant: "b".into() });
         assert!(matches!(sent_to(&out, 3)[0], ServerMessage::Removed { .. }));
-        let again =
-            r.join(JoinRequest { conn: 5, identity: "b".into(), name: "b".into(), grants: grants(false), live: true });
+        let again = r.join(JoinRequest {
+            conn: 5,
+            identity: "b".into(),
+            name: "b".into(),
+            grants: grants(false),
+            hello_id: "h".into(),
+            live: true,
+        });
         assert_eq!(again.err(), Some(JoinRefused::Removed));
     }
 }

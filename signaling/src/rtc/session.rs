@@ -34,8 +34,9 @@ pub async fn upgrade(
     State(st): State<AppState>,
     Query(q): Query<RtcQuery>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
+    let ws = ws.map_err(|_| AppError::bad_request("websocket_required", "connect with a WebSocket upgrade"))?;
     let token = q.token.or_else(|| crate::api::bearer(&headers).map(str::to_owned)).ok_or_else(|| {
         AppError::unauthorized("token_missing", "a room token is required (?token= or Authorization: Bearer)")
     })?;
@@ -103,15 +104,16 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
     // 1. hello
     let first = match tokio::time::timeout(hello_timeout, socket.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => parse(t.as_str(), limits.ws_message_bytes),
-        Ok(_) => return,
+        Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => return,
+        Ok(Some(Ok(_))) => Err(Refusal("hello_required", "the first message must be a JSON hello".into())),
         Err(_) => {
             close_with(socket, ServerMessage::error(None, "hello_timeout", "no hello received"), close_code::PROTOCOL)
                 .await;
             return;
         }
     };
-    match first {
-        Ok(ClientMessage::Hello { version, .. }) if version == PROTOCOL_VERSION => {}
+    let hello_id = match first {
+        Ok(ClientMessage::Hello { id, version }) if version == PROTOCOL_VERSION => id,
         Ok(ClientMessage::Hello { id, version }) => {
             let m = format!("protocol version {version} is not supported; this server speaks {PROTOCOL_VERSION}");
             close_with(socket, ServerMessage::error(Some(&id), "unsupported_version", m), close_code::PROTOCOL).await;
@@ -130,12 +132,18 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
             close_with(socket, e.into(), close_code::PROTOCOL).await;
             return;
         }
-    }
+    };
     // 2. join
     let conn = st.hub.next_conn();
     let (tx, mut rx) = super::hub::Hub::outbound_channel();
-    let req =
-        JoinRequest { conn, identity: claims.sub.clone(), name: claims.name.clone(), grants: claims.grants, live };
+    let req = JoinRequest {
+        conn,
+        identity: claims.sub.clone(),
+        name: claims.name.clone(),
+        grants: claims.grants,
+        hello_id,
+        live,
+    };
     let room = match st.hub.join(claims.room.as_str(), req, tx).await {
         Ok(room) => room,
         Err(refused) => {
@@ -151,7 +159,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
     tracing::info!(room = %claims.room, participant = %claims.sub, conn, "signaling joined");
     // 3. relay
     let mut bucket = Bucket::full(limits.ws_burst, Instant::now());
-    let mut breaches = 0u32;
+    let mut breaches = Breaches::default();
     let mut last_seen = Instant::now();
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.reset();
@@ -162,9 +170,9 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                 let raw = match inbound {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Binary(_))) => {
-                        breaches += 1;
+                        st.metrics.ws_limit_breaches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let _ = socket.send(text(&ServerMessage::error(None, "invalid_message", "binary frames are not part of the protocol"))).await;
-                        if breaches >= limits.ws_breaches_before_close { break_with_violation(socket).await; break; }
+                        if breaches.add(Instant::now()) >= limits.ws_breaches_before_close { break_with_violation(socket).await; break; }
                         continue;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => { last_seen = Instant::now(); continue; }
@@ -185,10 +193,9 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                         if room.send(RoomCmd::Message { conn, msg }).await.is_err() { break; }
                     }
                     Err(e) => {
-                        breaches += 1;
                         st.metrics.ws_limit_breaches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let _ = socket.send(text(&e.into())).await;
-                        if breaches >= limits.ws_breaches_before_close { break_with_violation(socket).await; break; }
+                        if breaches.add(Instant::now()) >= limits.ws_breaches_before_close { break_with_violation(socket).await; break; }
                     }
                 }
             }
@@ -221,6 +228,27 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
         let _ = room.send(RoomCmd::Disconnected { conn }).await;
     }
     tracing::info!(room = %claims.room, participant = %claims.sub, conn, "signaling socket closed");
+}
+
+/// Refused messages in the current window: a client that errs now and then during a long
+/// consultation is not cut off; one that keeps breaking the rules is.
+#[derive(Default)]
+struct Breaches {
+    count: u32,
+    since: Option<Instant>,
+}
+
+const BREACH_WINDOW: Duration = Duration::from_secs(60);
+
+impl Breaches {
+    fn add(&mut self, now: Instant) -> u32 {
+        if self.since.is_none_or(|t| now.saturating_duration_since(t) > BREACH_WINDOW) {
+            self.count = 0;
+            self.since = Some(now);
+        }
+        self.count += 1;
+        self.count
+    }
 }
 
 async fn break_with_violation(socket: &mut WebSocket) {

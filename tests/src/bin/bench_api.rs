@@ -1,0 +1,200 @@
+//! API benchmark: requests/s and latency percentiles for "list my consultations" and "book a
+//! specialist" on each store, and the server's start time. The server is the release binary in
+//! its own process; the clients share the machine, so figures are for this machine as a whole.
+//!
+//! `cargo run --release -p huizhen-tests --bin bench-api -- [--seconds 5] [--clients 16]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use huizhen_tests::{Api, Process, RedisServer};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+struct Figures {
+    requests: usize,
+    errors: usize,
+    secs: f64,
+    lat_us: Vec<u64>,
+}
+
+impl Figures {
+    fn pct(&self, p: f64) -> f64 {
+        if self.lat_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.lat_us.len() as f64 - 1.0) * p).round() as usize;
+        self.lat_us[i] as f64 / 1000.0
+    }
+}
+
+/// Runs `op(i)` from `clients` tasks until `secs` have passed (or `limit` ops were issued).
+async fn drive<F, Fut>(clients: usize, secs: f64, limit: usize, op: F) -> Figures
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (op, next) = (op.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0);
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= limit {
+                    break;
+                }
+                let t = Instant::now();
+                if !op(i).await {
+                    errors += 1;
+                }
+                lat.push(t.elapsed().as_micros() as u64);
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    Figures { requests: all.len(), errors, secs, lat_us: all }
+}
+
+fn row(store: &str, what: &str, f: &Figures) -> String {
+    format!(
+        "| {store} | {what} | {:.0} | {:.2} | {:.2} | {:.2} | {} / {} |",
+        f.requests as f64 / f.secs,
+        f.pct(0.5),
+        f.pct(0.95),
+        f.pct(0.99),
+        f.errors,
+        f.requests
+    )
+}
+
+async fn bench_store(store_flag: &[&str], label: &str, secs: f64, clients: usize) -> Result<Vec<String>> {
+    let dir = tempfile::tempdir()?;
+    let mut args = vec!["--demo"];
+    args.extend_from_slice(store_flag);
+    // The per-IP rate limit would measure itself: all clients come from 127.0.0.1.
+    let p = Process::serve_env(dir.path(), &args, &[("HUIZHEN_LIMITS__HTTP_REQUESTS_PER_SECOND", "0")])?;
+    let api = Api::new(p.addr);
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let specialists = [
+        api.user_id(&coord, "cardiologist").await,
+        api.user_id(&coord, "neurologist").await,
+        api.user_id(&coord, "surgeon").await,
+    ];
+    // Requests to book, made beforehand so booking is measured alone.
+    let prepared = 3000;
+    let mut ids = Vec::with_capacity(prepared);
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "routine", "summary": "bench" });
+    let made = drive(clients, 600.0, prepared, {
+        let (api, doctor, body) = (api.clone(), doctor.clone(), body.clone());
+        move |_| {
+            let (api, doctor, body) = (api.clone(), doctor.clone(), body.clone());
+            async move { api.post("/v1/consultations", &doctor, body).await.status == 201 }
+        }
+    })
+    .await;
+    let listed = api.get("/v1/consultations?limit=200", &doctor).await;
+    let total = listed.body["total"].as_u64().unwrap_or(0) as usize;
+    let mut offset = 0;
+    while ids.len() < total {
+        let page = api.get(&format!("/v1/consultations?limit=200&offset={offset}"), &doctor).await;
+        let items = page.body["items"].as_array().cloned().unwrap_or_default();
+        if items.is_empty() {
+            break;
+        }
+        ids.extend(items.iter().map(|c| c["id"].as_str().unwrap_or_default().to_owned()));
+        offset += items.len();
+    }
+    let ids = Arc::new(ids);
+    let base = Timestamp::now() + SignedDuration::from_hours(24);
+    let booked = drive(clients, secs, ids.len(), {
+        let (api, coord, ids, specialists) = (api.clone(), coord.clone(), ids.clone(), specialists.clone());
+        move |i| {
+            let (api, coord) = (api.clone(), coord.clone());
+            let id = ids[i].clone();
+            // Each specialist gets back-to-back 30-minute slots: every booking is valid.
+            let start = base + SignedDuration::from_mins(30 * (i / 3) as i64);
+            let body =
+                json!({ "specialists": [specialists[i % 3]], "start": start.to_string(), "duration_minutes": 30 });
+            async move { api.post(&format!("/v1/consultations/{id}/accept"), &coord, body).await.status == 200 }
+        }
+    })
+    .await;
+    // "Mine" for the doctor: every consultation made above (one page of 50).
+    let listing = drive(clients, secs, usize::MAX, {
+        let (api, doctor) = (api.clone(), doctor.clone());
+        move |_| {
+            let (api, doctor) = (api.clone(), doctor.clone());
+            async move { api.get("/v1/consultations?mine=true&limit=50", &doctor).await.status == 200 }
+        }
+    })
+    .await;
+    drop(p);
+    Ok(vec![
+        row(label, &format!("request a consultation (prep, {} made)", made.requests), &made),
+        row(label, "book a specialist (accept)", &booked),
+        row(label, &format!("list my consultations ({total} in store, page 50)"), &listing),
+    ])
+}
+
+fn start_time(extra: &[&str]) -> Result<(f64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let t = Instant::now();
+    let p = Process::serve(dir.path(), extra)?;
+    let first = t.elapsed().as_secs_f64() * 1000.0;
+    drop(p);
+    let t = Instant::now();
+    let p = Process::serve(dir.path(), extra)?;
+    let again = t.elapsed().as_secs_f64() * 1000.0;
+    drop(p);
+    Ok((first, again))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str, default: f64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let secs = arg("--seconds", 5.0);
+    let clients = arg("--clients", 16.0) as usize;
+    let redis = RedisServer::start()?;
+    let redis_url = redis.url();
+    let mut rows = Vec::new();
+    rows.extend(bench_store(&[], "embedded", secs, clients).await?);
+    rows.extend(bench_store(&["--store", &redis_url], "redis", secs, clients).await?);
+    let (cold, warm) = start_time(&[])?;
+    let fresh = RedisServer::start()?;
+    let (cold_r, warm_r) = start_time(&["--store", &fresh.url()])?;
+    println!(
+        "API benchmark: {clients} concurrent clients, {secs} s per figure, release build, server in its own process\n"
+    );
+    println!("| store | operation | req/s | p50 ms | p95 ms | p99 ms | errors / requests |");
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+    println!("\n| start-up (spawn → address printed) | embedded | redis |\n|---|---|---|");
+    println!("| first start (creates admin, hashes password) | {cold:.0} ms | {cold_r:.0} ms |");
+    println!("| restart on existing data | {warm:.0} ms | {warm_r:.0} ms |");
+    Ok(())
+}
