@@ -272,7 +272,7 @@ async function detailView(id) {
     h('h1', {}, label('specialty', c.specialty), ' ',
       h('span', { class: `badge status-${c.status}`, testid: 'detail-status' }, label('status', c.status))),
     h('section', { class: 'card' },
-      h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', {}, t(k)), h('dd', {}, v)])),
+      h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', {}, t(k)), h('dd', { testid: `fact-${k.slice(6)}` }, v)])),
       h('h2', {}, t('field.summary')),
       h('p', { class: 'text', testid: 'summary' }, c.summary)),
     opinionsSection(c),

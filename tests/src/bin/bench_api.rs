@@ -61,7 +61,7 @@ where
     let mut all = Vec::new();
     let mut errors = 0;
     for t in tasks {
-        let (l, e) = t.await.unwrap();
+        let (l, e) = t.await.expect("benchmark client task");
         all.extend(l);
         errors += e;
     }
