@@ -128,7 +128,17 @@ impl Status {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+        Some(match s {
+            "requested" => Status::Requested,
+            "scheduled" => Status::Scheduled,
+            "live" => Status::Live,
+            "ended" => Status::Ended,
+            "reported" => Status::Reported,
+            "rejected" => Status::Rejected,
+            "cancelled" => Status::Cancelled,
+            "no_show" => Status::NoShow,
+            _ => return None,
+        })
     }
     /// No one meets in the room any more.
     pub fn is_closed(self) -> bool {
@@ -235,5 +245,20 @@ impl Consultation {
     /// The time lists sort and filter on.
     pub fn sort_time(&self) -> Timestamp {
         self.start.unwrap_or(self.created_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    #[test]
+    fn status_names_round_trip_and_match_serde() {
+        use Status::*;
+        for s in [Requested, Scheduled, Live, Ended, Reported, Rejected, Cancelled, NoShow] {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::Value::String(s.as_str().into())));
+        }
+        assert_eq!(Status::parse("Live"), None);
     }
 }

@@ -211,8 +211,16 @@ pub async fn lists_filter_and_page(s: &dyn Store) {
     let mut n = bump(&req);
     n.specialists = vec![sp.clone()];
     s.commit_consultation(&n, Some(1), &[]).await.unwrap();
-    let q = ConsultationQuery { involving: Some(sp), limit: 10, ..Default::default() };
+    let q = ConsultationQuery { involving: Some(sp.clone()), limit: 10, ..Default::default() };
     assert_eq!(s.list_consultations(&q).await.unwrap().total, 1);
+    // ...and loses it when replaced; a new start time moves it in the date order.
+    let mut m = bump(&n);
+    m.specialists = vec![UserId::generate()];
+    m.start = Some(base - SignedDuration::from_mins(5));
+    s.commit_consultation(&m, Some(2), &[]).await.unwrap();
+    assert_eq!(s.list_consultations(&q).await.unwrap().total, 0);
+    let q = ConsultationQuery { involving: Some(doc.clone()), ascending: true, limit: 1, ..Default::default() };
+    assert_eq!(s.list_consultations(&q).await.unwrap().items[0], m);
 }
 
 pub async fn audit_is_append_only_and_atomic(s: &dyn Store) {

@@ -7,10 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{
-    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
 use super::*;
 
@@ -18,7 +15,10 @@ const SITES: TableDefinition<&str, &[u8]> = TableDefinition::new("sites");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("usernames");
 const CONSULTS: TableDefinition<&str, &[u8]> = TableDefinition::new("consultations");
-const INVOLVED: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("involved");
+/// (user, sort time ms, id) → status: a user's consultations in time order, for "mine".
+const BY_USER: TableDefinition<(&str, i64, &str), &str> = TableDefinition::new("by_user");
+/// (sort time ms, id) → status: every consultation in time order, for the centre's queue.
+const BY_TIME: TableDefinition<(i64, &str), &str> = TableDefinition::new("by_time");
 const BOOKINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("bookings");
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
@@ -42,7 +42,8 @@ impl EmbeddedStore {
         tx.open_table(USERS).map_err(io)?;
         tx.open_table(USERNAMES).map_err(io)?;
         tx.open_table(CONSULTS).map_err(io)?;
-        tx.open_multimap_table(INVOLVED).map_err(io)?;
+        tx.open_table(BY_USER).map_err(io)?;
+        tx.open_table(BY_TIME).map_err(io)?;
         tx.open_table(BOOKINGS).map_err(io)?;
         tx.open_table(AUDIT).map_err(io)?;
         tx.commit().map_err(io)?;
@@ -246,15 +247,19 @@ impl Store for EmbeddedStore {
                     }
                 }
                 consults.insert(c.id.as_str(), encode(&c).as_slice()).map_err(io)?;
-                let mut involved = tx.open_multimap_table(INVOLVED).map_err(io)?;
-                let now = c.involved_users();
+                let mut by_user = tx.open_table(BY_USER).map_err(io)?;
+                let mut by_time = tx.open_table(BY_TIME).map_err(io)?;
                 if let Some(o) = &old {
-                    for u in o.involved_users().iter().filter(|u| !now.contains(u)) {
-                        involved.remove(u.as_str(), c.id.as_str()).map_err(io)?;
+                    let at = o.sort_time().as_millisecond();
+                    by_time.remove((at, o.id.as_str())).map_err(io)?;
+                    for u in o.involved_users() {
+                        by_user.remove((u.as_str(), at, o.id.as_str())).map_err(io)?;
                     }
                 }
-                for u in &now {
-                    involved.insert(u.as_str(), c.id.as_str()).map_err(io)?;
+                let at = c.sort_time().as_millisecond();
+                by_time.insert((at, c.id.as_str()), c.status.as_str()).map_err(io)?;
+                for u in c.involved_users() {
+                    by_user.insert((u.as_str(), at, c.id.as_str()), c.status.as_str()).map_err(io)?;
                 }
             }
             append_audit_tx(&tx, &audit)?;
@@ -278,25 +283,39 @@ impl Store for EmbeddedStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(io)?;
             let consults = tx.open_table(CONSULTS).map_err(io)?;
-            let mut all = Vec::new();
+            let entry = |at: i64, id: &str, status: &str| -> StoreResult<IndexEntry> {
+                let status = Status::parse(status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?;
+                Ok(IndexEntry { id: ConsultationId(id.to_owned()), at_ms: at, status })
+            };
+            let mut entries = Vec::new();
             match &q.involving {
                 Some(user) => {
-                    let involved = tx.open_multimap_table(INVOLVED).map_err(io)?;
-                    for id in involved.get(user.as_str()).map_err(io)? {
-                        let id = id.map_err(io)?;
-                        if let Some(v) = consults.get(id.value()).map_err(io)? {
-                            all.push(decode::<Consultation>(v.value())?);
-                        }
+                    let by_user = tx.open_table(BY_USER).map_err(io)?;
+                    // Ids are ASCII alphanumerics, all below '~'.
+                    let range = (user.as_str(), i64::MIN, "")..=(user.as_str(), i64::MAX, "~");
+                    for row in by_user.range(range).map_err(io)? {
+                        let (k, v) = row.map_err(io)?;
+                        let (_, at, id) = k.value();
+                        entries.push(entry(at, id, v.value())?);
                     }
                 }
                 None => {
-                    for row in consults.iter().map_err(io)? {
-                        let (_, v) = row.map_err(io)?;
-                        all.push(decode::<Consultation>(v.value())?);
+                    let by_time = tx.open_table(BY_TIME).map_err(io)?;
+                    for row in by_time.iter().map_err(io)? {
+                        let (k, v) = row.map_err(io)?;
+                        let (at, id) = k.value();
+                        entries.push(entry(at, id, v.value())?);
                     }
                 }
             }
-            Ok(q.page(all))
+            let (ids, total, next_offset) = q.select(entries);
+            let mut items = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(v) = consults.get(id.as_str()).map_err(io)? {
+                    items.push(decode::<Consultation>(v.value())?);
+                }
+            }
+            Ok(Page { items, total, next_offset })
         })
         .await
     }

@@ -105,25 +105,42 @@ pub struct Page<T> {
     pub next_offset: Option<usize>,
 }
 
+/// What the list indexes keep per consultation (per involved user, and for all): enough to
+/// filter, count and order without reading the records themselves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexEntry {
+    pub id: ConsultationId,
+    /// `Consultation::sort_time` in milliseconds.
+    pub at_ms: i64,
+    pub status: Status,
+}
+
+impl IndexEntry {
+    pub fn of(c: &Consultation) -> Self {
+        Self { id: c.id.clone(), at_ms: c.sort_time().as_millisecond(), status: c.status }
+    }
+}
+
 impl ConsultationQuery {
-    /// Filter, order and cut one page out of the candidates a store found. Shared by both
-    /// stores so that they answer the same query the same way.
-    pub fn page(&self, mut all: Vec<Consultation>) -> Page<Consultation> {
-        all.retain(|c| {
-            (self.statuses.is_empty() || self.statuses.contains(&c.status))
-                && self.from.is_none_or(|f| c.sort_time() >= f)
-                && self.to.is_none_or(|t| c.sort_time() < t)
-                && self.involving.as_ref().is_none_or(|u| c.involves(u))
+    /// Filter, order and cut one page out of the index entries a store found (already limited
+    /// to the user's own when `involving` is set). Shared by both stores so that they answer
+    /// the same query the same way. Returns the page's ids in order, the total and the next offset.
+    pub fn select(&self, mut all: Vec<IndexEntry>) -> (Vec<ConsultationId>, usize, Option<usize>) {
+        let from = self.from.map(|t| t.as_millisecond());
+        let to = self.to.map(|t| t.as_millisecond());
+        all.retain(|e| {
+            (self.statuses.is_empty() || self.statuses.contains(&e.status))
+                && from.is_none_or(|f| e.at_ms >= f)
+                && to.is_none_or(|t| e.at_ms < t)
         });
-        all.sort_by(|a, b| a.sort_time().cmp(&b.sort_time()).then_with(|| a.id.cmp(&b.id)));
+        all.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.id.cmp(&b.id)));
         if !self.ascending {
             all.reverse();
         }
         let total = all.len();
-        let limit = self.limit.max(1);
-        let items: Vec<_> = all.into_iter().skip(self.offset).take(limit).collect();
-        let next = self.offset + items.len();
-        Page { items, total, next_offset: (next < total).then_some(next) }
+        let ids: Vec<_> = all.into_iter().skip(self.offset).take(self.limit.max(1)).map(|e| e.id).collect();
+        let next = self.offset + ids.len();
+        (ids, total, (next < total).then_some(next))
     }
 }
 

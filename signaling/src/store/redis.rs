@@ -4,7 +4,8 @@
 //! racing for one specialist are serialised and the second sees the first's booking.
 //!
 //! Keys (`p` = prefix): `p c:{id}` consultation JSON · `p cs` zset of ids by sort time ·
-//! `p inv:{user}` set of ids the user is involved in · `p busy:{specialist}` hash id → booking ·
+//! `p inv:{user}` zset of the user's ids by sort time · `p st` hash id → status (for list filters
+//! without reading records) · `p busy:{specialist}` hash id → booking ·
 //! `p user:{id}`, `p username:{name}`, `p users` · `p site:{id}`, `p sites` · `p audit` list.
 
 use std::time::Duration;
@@ -55,7 +56,7 @@ end
 
 if old then
   for _, s in ipairs(old.specialists) do redis.call('HDEL', p .. 'busy:' .. s, id) end
-  local function drop(u) if type(u) == 'string' then redis.call('SREM', p .. 'inv:' .. u, id) end end
+  local function drop(u) if type(u) == 'string' then redis.call('ZREM', p .. 'inv:' .. u, id) end end
   drop(old.requester)
   drop(old.coordinator)
   for _, u in ipairs(old.specialists) do drop(u) end
@@ -66,7 +67,8 @@ if holds then
 end
 redis.call('SET', ckey, json)
 redis.call('ZADD', p .. 'cs', score, id)
-for _, u in ipairs(inv) do redis.call('SADD', p .. 'inv:' .. u, id) end
+redis.call('HSET', p .. 'st', id, cjson.decode(json).status)
+for _, u in ipairs(inv) do redis.call('ZADD', p .. 'inv:' .. u, score, id) end
 for i = 1, naudit do redis.call('RPUSH', p .. 'audit', ARGV[at + i]) end
 return {'ok'}
 "#;
@@ -288,18 +290,34 @@ impl Store for RedisStore {
     }
 
     async fn list_consultations(&self, q: &ConsultationQuery) -> StoreResult<Page<Consultation>> {
-        let ids: Vec<String> = match &q.involving {
-            Some(u) => {
-                let set = self.key(&["inv:", u.as_str()]);
-                self.call(|mut c| async move { c.smembers(set).await }).await?
-            }
-            None => {
-                let zset = self.key(&["cs"]);
-                self.call(|mut c| async move { c.zrange(zset, 0, -1).await }).await?
-            }
+        let zset = match &q.involving {
+            Some(u) => self.key(&["inv:", u.as_str()]),
+            None => self.key(&["cs"]),
         };
-        let all = self.mget_json(ids.iter().map(|i| self.key(&["c:", i])).collect()).await?;
-        Ok(q.page(all))
+        let min = q.from.map(|t| t.as_millisecond().to_string()).unwrap_or_else(|| "-inf".into());
+        // `to` is exclusive.
+        let max = q.to.map(|t| format!("({}", t.as_millisecond())).unwrap_or_else(|| "+inf".into());
+        let scored: Vec<(String, i64)> =
+            self.call(|mut c| async move { c.zrangebyscore_withscores(zset, min, max).await }).await?;
+        let st = self.key(&["st"]);
+        let mut entries = Vec::with_capacity(scored.len());
+        for chunk in scored.chunks(1000) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            let (st, ids) = (st.clone(), ids.clone());
+            let statuses: Vec<Option<String>> = self
+                .call(|mut c| async move { ::redis::cmd("HMGET").arg(st).arg(ids).query_async(&mut c).await })
+                .await?;
+            for ((id, at), status) in chunk.iter().zip(statuses) {
+                let status = status
+                    .as_deref()
+                    .and_then(Status::parse)
+                    .ok_or_else(|| StoreError::Corrupt(format!("status of {id}")))?;
+                entries.push(IndexEntry { id: ConsultationId(id.clone()), at_ms: *at, status });
+            }
+        }
+        let (ids, total, next_offset) = q.select(entries);
+        let items = self.mget_json(ids.iter().map(|i| self.key(&["c:", i.as_str()])).collect()).await?;
+        Ok(Page { items, total, next_offset })
     }
 
     async fn bookings(&self, specialist: &UserId) -> StoreResult<Vec<Booking>> {

@@ -97,7 +97,7 @@ async fn bench_store(store_flag: &[&str], label: &str, secs: f64, clients: usize
         api.user_id(&coord, "surgeon").await,
     ];
     // Requests to book, made beforehand so booking is measured alone.
-    let prepared = 3000;
+    let prepared = 8000;
     let mut ids = Vec::with_capacity(prepared);
     let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "routine", "summary": "bench" });
     let made = drive(clients, 600.0, prepared, {
