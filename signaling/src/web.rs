@@ -24,8 +24,25 @@ async fn serve(uri: Uri) -> Response {
     match Assets::get(path) {
         Some(file) => {
             let mime = file.metadata.mimetype().to_owned();
-            let cache = if path == "index.html" { "no-cache" } else { "public, max-age=300" };
-            ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, cache.to_owned())], file.data).into_response()
+            // Revalidate everything: after an upgrade no browser keeps running old scripts.
+            let etag = format!(
+                "\"{}\"",
+                file.metadata.sha256_hash().iter().take(12).map(|b| format!("{b:02x}")).collect::<String>()
+            );
+            (
+                [
+                    (header::CONTENT_TYPE, mime),
+                    (header::CACHE_CONTROL, "no-cache".to_owned()),
+                    (header::ETAG, etag),
+                    (
+                        header::CONTENT_SECURITY_POLICY,
+                        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'".to_owned(),
+                    ),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+                ],
+                file.data,
+            )
+                .into_response()
         }
         None => crate::error::AppError::new(StatusCode::NOT_FOUND, "not_found", "no such page").into_response(),
     }

@@ -49,6 +49,7 @@ async fn whole_lifecycle(srv: TestServer) {
     // The coordinator's queue has it; another county's doctor does not see it.
     let queue = api.get("/v1/consultations?status=requested", &coord).await.ok();
     assert!(queue["items"].as_array().unwrap().iter().any(|i| i["id"] == c["id"]));
+    assert!(queue["items"].as_array().unwrap().iter().all(|i| i.get("summary").is_none()), "lists carry no case text");
     let theirs = api.get("/v1/consultations", &other_doc).await.ok();
     assert_eq!(theirs["total"], 0);
     api.get(&format!("/v1/consultations/{}", c["id"].as_str().unwrap()), &other_doc)

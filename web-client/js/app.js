@@ -2,7 +2,7 @@
 // steps and the join check. Routes: #/ (list), #/new (request), #/c/<id> (detail).
 import { api, ApiError, login, logout, me, onSignedOut } from './api.js';
 import {
-  LANGS, errorText, fmtTime, initI18n, instantToShanghai, label, lang, setLang, shanghaiToInstant, t, toDate,
+  LANGS, errorText, fmtRange, fmtTime, initI18n, instantToShanghai, label, lang, setLang, shanghaiToInstant, t, toDate,
 } from './i18n.js';
 
 const STATUSES = ['requested', 'scheduled', 'live', 'ended', 'reported', 'rejected', 'cancelled', 'no_show'];
@@ -64,8 +64,9 @@ function showBanner(err, kind = 'error') {
 
 function clearBanner() { banner.hidden = true; banner.replaceChildren(); }
 
-/** Runs a form's submit: disables its buttons, shows the error inside it on failure. */
-async function submitting(form, fn, testid = 'form-error') {
+/** Runs a form's submit: disables its buttons, shows the error inside it (testid x-error for x-form). */
+async function submitting(form, fn) {
+  const testid = (form.dataset.testid || 'form').replace(/-form$/, '') + '-error';
   form.querySelector('.error')?.remove();
   const buttons = [...form.querySelectorAll('button')];
   buttons.forEach((b) => { b.disabled = true; });
@@ -82,7 +83,7 @@ async function submitting(form, fn, testid = 'form-error') {
 
 function renderHeader() {
   const u = me();
-  header.replaceChildren(
+  header.replaceChildren(...[
     h('a', { href: '#/', class: 'brand' }, t('app.title')),
     h('span', { class: 'spacer' }),
     u && h('span', { class: 'who', testid: 'user-name' }, `${u.display_name} · ${label('role', u.role)}`),
@@ -91,7 +92,7 @@ function renderHeader() {
       onchange: (e) => { setLang(e.target.value); document.title = t('app.title'); route(); },
     }, LANGS.map((l) => h('option', { value: l, selected: l === lang() }, t(`lang.${l}`)))),
     u && h('button', { class: 'ghost', testid: 'logout', onclick: signOut }, t('auth.logout')),
-  );
+  ].filter(Boolean));
 }
 
 async function signOut() {
@@ -133,15 +134,14 @@ function renderLogin() {
     loginNotice && errorBox(loginNotice, 'login-notice'),
     field('auth.username', user),
     field('auth.password', pass),
-    h('button', { type: 'submit', testid: 'login-submit' }, t('auth.submit')),
-    h('p', { class: 'muted' }, t('auth.demo_hint')));
+    h('button', { type: 'submit', testid: 'login-submit' }, t('auth.submit')));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     submitting(form, async () => {
       await login(user.value.trim(), pass.value);
       loginNotice = null;
       route();
-    }, 'login-error');
+    });
   });
   view.replaceChildren(form);
   user.focus();
@@ -249,8 +249,6 @@ async function detailView(id) {
     } catch (e) { showBanner(e); }
   }
   const names = (ids) => (ids.length ? ids.map(nameOf).join('、') : '—');
-  const end = c.start && c.duration_minutes
-    ? new Date(toDate(c.start).getTime() + c.duration_minutes * 60e3).toISOString() : null;
   const facts = [
     ['field.kind', label('kind', c.kind)],
     ['field.specialty', label('specialty', c.specialty)],
@@ -260,8 +258,10 @@ async function detailView(id) {
     ['field.coordinator', c.coordinator ? nameOf(c.coordinator) : '—'],
     ['field.specialists', names(c.specialists)],
     c.participants.length && ['field.participants', names(c.participants)],
-    c.wished && ['field.wished', `${fmtTime(c.wished.from)} – ${fmtTime(c.wished.to)}`],
-    ['field.start', c.start ? `${fmtTime(c.start)} – ${fmtTime(end)} (${t('common.minutes', { n: c.duration_minutes })})` : t('list.not_scheduled')],
+    c.wished && ['field.wished', fmtRange(c.wished.from, c.wished.to)],
+    ['field.start', c.start && c.duration_minutes
+      ? `${fmtRange(c.start, new Date(toDate(c.start).getTime() + c.duration_minutes * 60e3))} (${t('common.minutes', { n: c.duration_minutes })})`
+      : t('list.not_scheduled')],
     c.started_at && ['field.started_at', fmtTime(c.started_at)],
     c.ended_at && ['field.ended_at', fmtTime(c.ended_at)],
     c.reason && ['field.reason', c.reason],

@@ -52,7 +52,7 @@ export function label(group, value) {
 
 /** An RFC 3339 instant from the API as a Date (the API may send nanoseconds). */
 export function toDate(ts) {
-  return new Date(String(ts).replace(/(\.\d{3})\d+/, '$1'));
+  return ts instanceof Date ? ts : new Date(String(ts).replace(/(\.\d{3})\d+/, '$1'));
 }
 
 /** An RFC 3339 instant from the API, shown in Beijing time in the current language. */
@@ -64,6 +64,15 @@ export function fmtTime(ts) {
     timeZone: ZONE, dateStyle: 'medium', timeStyle: 'short',
   });
   return formatter.format(d);
+}
+
+/** A time span in Beijing time, the date written once when both ends fall on the same day. */
+export function fmtRange(from, to) {
+  const a = toDate(from);
+  const b = toDate(to);
+  if (Number.isNaN(a.getTime()) || Number.isNaN(b.getTime())) return `${fmtTime(from)} – ${fmtTime(to)}`;
+  fmtTime(from); // makes sure the formatter exists
+  return formatter.formatRange ? formatter.formatRange(a, b) : `${fmtTime(from)} – ${fmtTime(to)}`;
 }
 
 /** A datetime-local value ("2026-01-02T14:00") read as Beijing time, as an RFC 3339 instant. */

@@ -126,7 +126,22 @@ async fn list(
         limit,
     };
     let page = st.store.list_consultations(&query).await?;
-    Ok(Json(json!({ "items": page.items, "total": page.total, "next_offset": page.next_offset })))
+    // Lists carry no clinical text: the case summary, opinions and plan are read one
+    // consultation at a time, by someone who opened it.
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                for k in ["summary", "opinions", "plan", "reason"] {
+                    o.remove(k);
+                }
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "items": items, "total": page.total, "next_offset": page.next_offset })))
 }
 
 async fn get_one(

@@ -137,6 +137,14 @@ pub async fn specialist_cannot_be_double_booked(s: &dyn Store) {
     s.commit_consultation(&swapped, Some(1), &[]).await.unwrap();
     let held: Vec<_> = s.bookings(&sp).await.unwrap().into_iter().map(|b| b.consultation).collect();
     assert_eq!(held, vec![next.id.clone()]);
+    // A long slot that started hours earlier still clashes.
+    let third = UserId::generate();
+    let long = scheduled(&doc, std::slice::from_ref(&third), 10_000, 480);
+    s.commit_consultation(&long, None, &[]).await.unwrap();
+    let late = scheduled(&doc, std::slice::from_ref(&third), 10_000 + 470, 30);
+    assert!(matches!(s.commit_consultation(&late, None, &[]).await, Err(StoreError::SpecialistBusy { .. })));
+    let after = scheduled(&doc, std::slice::from_ref(&third), 10_000 + 480, 30);
+    s.commit_consultation(&after, None, &[]).await.unwrap();
 }
 
 /// Many tasks book one specialist for overlapping slots at once: exactly one wins.

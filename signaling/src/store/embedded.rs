@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
 use super::*;
@@ -19,7 +20,10 @@ const CONSULTS: TableDefinition<&str, &[u8]> = TableDefinition::new("consultatio
 const BY_USER: TableDefinition<(&str, i64, &str), &str> = TableDefinition::new("by_user");
 /// (sort time ms, id) → status: every consultation in time order, for the centre's queue.
 const BY_TIME: TableDefinition<(i64, &str), &str> = TableDefinition::new("by_time");
-const BOOKINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("bookings");
+/// (specialist, start ms, consultation id) → end ms. A clash check reads only the bookings that
+/// start less than the longest slot before the new one.
+const BOOKINGS: TableDefinition<(&str, i64, &str), i64> = TableDefinition::new("bookings_by_start");
+const MAX_SLOT_MS: i64 = crate::consult::lifecycle::MAX_DURATION as i64 * 60_000;
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 pub struct EmbeddedStore {
@@ -71,11 +75,21 @@ fn append_audit_tx(tx: &WriteTransaction, entries: &[AuditEntry]) -> StoreResult
     Ok(seq)
 }
 
-fn read_bookings(t: &impl ReadableTable<&'static str, &'static [u8]>, specialist: &str) -> StoreResult<Vec<Booking>> {
-    match t.get(specialist).map_err(io)? {
-        Some(v) => decode(v.value()),
-        None => Ok(Vec::new()),
+/// The specialist's bookings starting in `[from_ms, to_ms)`, by start.
+fn read_bookings(
+    t: &impl ReadableTable<(&'static str, i64, &'static str), i64>,
+    specialist: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> StoreResult<Vec<Booking>> {
+    let ts = |ms: i64| Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(e.to_string()));
+    let mut out = Vec::new();
+    for row in t.range((specialist, from_ms, "")..(specialist, to_ms, "")).map_err(io)? {
+        let (k, v) = row.map_err(io)?;
+        let (_, start, id) = k.value();
+        out.push(Booking { consultation: ConsultationId(id.to_owned()), start: ts(start)?, end: ts(v.value())? });
     }
+    Ok(out)
 }
 
 #[async_trait]
@@ -222,28 +236,25 @@ impl Store for EmbeddedStore {
                 }
                 let mut bookings = tx.open_table(BOOKINGS).map_err(io)?;
                 if let Some((start, end)) = c.slot().filter(|_| c.holds_booking()) {
+                    let (s_ms, e_ms) = (start.as_millisecond(), end.as_millisecond());
                     for s in &c.specialists {
-                        let held = read_bookings(&bookings, s.as_str())?;
-                        if let Some((specialist, conflicting)) = find_clash(&c, held.iter().map(|b| (s, b))) {
+                        let near = read_bookings(&bookings, s.as_str(), s_ms - MAX_SLOT_MS, e_ms)?;
+                        if let Some((specialist, conflicting)) = find_clash(&c, near.iter().map(|b| (s, b))) {
                             return Err(StoreError::SpecialistBusy { specialist, conflicting });
                         }
-                        let mut held: Vec<_> = held.into_iter().filter(|b| b.consultation != c.id).collect();
-                        held.push(Booking { consultation: c.id.clone(), start, end });
-                        held.sort_by_key(|b| b.start);
-                        bookings.insert(s.as_str(), encode(&held).as_slice()).map_err(io)?;
                     }
                 }
-                // Release what the old record held and the new one does not.
-                if let Some(o) = &old {
-                    for s in &o.specialists {
-                        if c.holds_booking() && c.specialists.contains(s) {
-                            continue;
-                        }
-                        let held = read_bookings(&bookings, s.as_str())?;
-                        let kept: Vec<_> = held.iter().filter(|b| b.consultation != c.id).cloned().collect();
-                        if kept.len() != held.len() {
-                            bookings.insert(s.as_str(), encode(&kept).as_slice()).map_err(io)?;
-                        }
+                // Drop what the old record held, then write what the new one holds.
+                if let Some((start, _)) = old.as_ref().and_then(|o| o.slot().filter(|_| o.holds_booking())) {
+                    for s in &old.as_ref().map(|o| o.specialists.clone()).unwrap_or_default() {
+                        bookings.remove((s.as_str(), start.as_millisecond(), c.id.as_str())).map_err(io)?;
+                    }
+                }
+                if let Some((start, end)) = c.slot().filter(|_| c.holds_booking()) {
+                    for s in &c.specialists {
+                        bookings
+                            .insert((s.as_str(), start.as_millisecond(), c.id.as_str()), end.as_millisecond())
+                            .map_err(io)?;
                     }
                 }
                 consults.insert(c.id.as_str(), encode(&c).as_slice()).map_err(io)?;
@@ -325,7 +336,7 @@ impl Store for EmbeddedStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(io)?;
             let t = tx.open_table(BOOKINGS).map_err(io)?;
-            read_bookings(&t, s.as_str())
+            read_bookings(&t, s.as_str(), i64::MIN, i64::MAX)
         })
         .await
     }

@@ -4,8 +4,9 @@
 //! racing for one specialist are serialised and the second sees the first's booking.
 //!
 //! Keys (`p` = prefix): `p c:{id}` consultation JSON · `p cs` zset of ids by sort time ·
-//! `p inv:{user}` zset of the user's ids by sort time · `p st` hash id → status (for list filters
-//! without reading records) · `p busy:{specialist}` hash id → booking ·
+//! `p cs:s:{status}` the same per status · `p inv:{user}` and `p inv:{user}:s:{status}` zsets of a
+//! user's ids by sort time · `p busy:{specialist}` hash id → booking and `p bz:{specialist}` zset
+//! id by booking start ·
 //! `p user:{id}`, `p username:{name}`, `p users` · `p site:{id}`, `p sites` · `p audit` list.
 
 use std::time::Duration;
@@ -16,16 +17,20 @@ use async_trait::async_trait;
 
 use super::*;
 
+/// The longest slot a booking can have: the clash check looks back this far.
+const MAX_SLOT_MS: i64 = crate::consult::lifecycle::MAX_DURATION as i64 * 60_000;
+
 /// How long one store call may take before the API answers 503 instead of hanging.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 const COMMIT_LUA: &str = r#"
 local p, id, expected, json, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local holds, s_ms, e_ms, booking = ARGV[6] == '1', tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-local nspec = tonumber(ARGV[10])
+local status, max_ms = ARGV[10], tonumber(ARGV[11])
+local nspec = tonumber(ARGV[12])
 local specs = {}
-for i = 1, nspec do specs[i] = ARGV[10 + i] end
-local at = 11 + nspec
+for i = 1, nspec do specs[i] = ARGV[12 + i] end
+local at = 13 + nspec
 local ninv = tonumber(ARGV[at])
 local inv = {}
 for i = 1, ninv do inv[i] = ARGV[at + i] end
@@ -42,33 +47,44 @@ elseif (not old) or old.version ~= tonumber(expected) then
   return {'conflict'}
 end
 
+-- Only bookings that start less than the longest slot before ours can overlap it.
 if holds then
   for _, s in ipairs(specs) do
-    local all = redis.call('HGETALL', p .. 'busy:' .. s)
-    for i = 1, #all, 2 do
-      if all[i] ~= id then
-        local b = cjson.decode(all[i + 1])
-        if b.s < e_ms and s_ms < b.e then return {'busy', s, all[i]} end
+    local near = redis.call('ZRANGEBYSCORE', p .. 'bz:' .. s, s_ms - max_ms, '(' .. e_ms)
+    for _, other in ipairs(near) do
+      if other ~= id then
+        local b = cjson.decode(redis.call('HGET', p .. 'busy:' .. s, other))
+        if b.s < e_ms and s_ms < b.e then return {'busy', s, other} end
       end
     end
   end
 end
 
+local function unindex(u, st) redis.call('ZREM', p .. 'inv:' .. u, id); redis.call('ZREM', p .. 'inv:' .. u .. ':s:' .. st, id) end
 if old then
-  for _, s in ipairs(old.specialists) do redis.call('HDEL', p .. 'busy:' .. s, id) end
-  local function drop(u) if type(u) == 'string' then redis.call('ZREM', p .. 'inv:' .. u, id) end end
-  drop(old.requester)
-  drop(old.coordinator)
-  for _, u in ipairs(old.specialists) do drop(u) end
-  for _, u in ipairs(old.participants) do drop(u) end
+  for _, s in ipairs(old.specialists) do
+    redis.call('HDEL', p .. 'busy:' .. s, id)
+    redis.call('ZREM', p .. 'bz:' .. s, id)
+  end
+  redis.call('ZREM', p .. 'cs:s:' .. old.status, id)
+  if type(old.requester) == 'string' then unindex(old.requester, old.status) end
+  if type(old.coordinator) == 'string' then unindex(old.coordinator, old.status) end
+  for _, u in ipairs(old.specialists) do unindex(u, old.status) end
+  for _, u in ipairs(old.participants) do unindex(u, old.status) end
 end
 if holds then
-  for _, s in ipairs(specs) do redis.call('HSET', p .. 'busy:' .. s, id, booking) end
+  for _, s in ipairs(specs) do
+    redis.call('HSET', p .. 'busy:' .. s, id, booking)
+    redis.call('ZADD', p .. 'bz:' .. s, s_ms, id)
+  end
 end
 redis.call('SET', ckey, json)
 redis.call('ZADD', p .. 'cs', score, id)
-redis.call('HSET', p .. 'st', id, cjson.decode(json).status)
-for _, u in ipairs(inv) do redis.call('ZADD', p .. 'inv:' .. u, score, id) end
+redis.call('ZADD', p .. 'cs:s:' .. status, score, id)
+for _, u in ipairs(inv) do
+  redis.call('ZADD', p .. 'inv:' .. u, score, id)
+  redis.call('ZADD', p .. 'inv:' .. u .. ':s:' .. status, score, id)
+end
 for i = 1, naudit do redis.call('RPUSH', p .. 'audit', ARGV[at + i]) end
 return {'ok'}
 "#;
@@ -260,6 +276,8 @@ impl Store for RedisStore {
             .arg(start.as_millisecond())
             .arg(end.as_millisecond())
             .arg(encode(&stored))
+            .arg(c.status.as_str())
+            .arg(MAX_SLOT_MS)
             .arg(c.specialists.len());
         for s in &c.specialists {
             inv.arg(s.as_str());
@@ -289,35 +307,50 @@ impl Store for RedisStore {
         self.get_json(self.key(&["c:", id.as_str()])).await
     }
 
+    /// Reads only the page: one zset per wanted status (or the whole set), each asked for its
+    /// count and its first `offset + limit` entries in order, merged here.
     async fn list_consultations(&self, q: &ConsultationQuery) -> StoreResult<Page<Consultation>> {
-        let zset = match &q.involving {
+        let base = match &q.involving {
             Some(u) => self.key(&["inv:", u.as_str()]),
             None => self.key(&["cs"]),
+        };
+        let zsets: Vec<String> = if q.statuses.is_empty() {
+            vec![base]
+        } else {
+            q.statuses.iter().map(|s| format!("{base}:s:{}", s.as_str())).collect()
         };
         let min = q.from.map(|t| t.as_millisecond().to_string()).unwrap_or_else(|| "-inf".into());
         // `to` is exclusive.
         let max = q.to.map(|t| format!("({}", t.as_millisecond())).unwrap_or_else(|| "+inf".into());
-        let scored: Vec<(String, i64)> =
-            self.call(|mut c| async move { c.zrangebyscore_withscores(zset, min, max).await }).await?;
-        let st = self.key(&["st"]);
-        let mut entries = Vec::with_capacity(scored.len());
-        for chunk in scored.chunks(1000) {
-            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-            let (st, ids) = (st.clone(), ids.clone());
-            let statuses: Vec<Option<String>> = self
-                .call(|mut c| async move { ::redis::cmd("HMGET").arg(st).arg(ids).query_async(&mut c).await })
-                .await?;
-            for ((id, at), status) in chunk.iter().zip(statuses) {
-                let status = status
-                    .as_deref()
-                    .and_then(Status::parse)
-                    .ok_or_else(|| StoreError::Corrupt(format!("status of {id}")))?;
-                entries.push(IndexEntry { id: ConsultationId(id.clone()), at_ms: *at, status });
+        let limit = q.limit.max(1);
+        let want = q.offset.saturating_add(limit);
+        let mut pipe = ::redis::pipe();
+        for z in &zsets {
+            pipe.cmd("ZCOUNT").arg(z).arg(&min).arg(&max);
+            if q.ascending {
+                pipe.cmd("ZRANGEBYSCORE").arg(z).arg(&min).arg(&max);
+            } else {
+                pipe.cmd("ZREVRANGEBYSCORE").arg(z).arg(&max).arg(&min);
             }
+            pipe.arg("WITHSCORES").arg("LIMIT").arg(0).arg(want);
         }
-        let (ids, total, next_offset) = q.select(entries);
-        let items = self.mget_json(ids.iter().map(|i| self.key(&["c:", i.as_str()])).collect()).await?;
-        Ok(Page { items, total, next_offset })
+        let replies: Vec<::redis::Value> = self.call(|mut c| async move { pipe.query_async(&mut c).await }).await?;
+        let mut total = 0usize;
+        let mut entries: Vec<(i64, String)> = Vec::new();
+        for pair in replies.chunks(2) {
+            let [count, range] = pair else { return Err(StoreError::Corrupt("short pipeline reply".into())) };
+            total += ::redis::from_redis_value_ref::<usize>(count).map_err(unavailable)?;
+            let scored: Vec<(String, i64)> = ::redis::from_redis_value_ref(range).map_err(unavailable)?;
+            entries.extend(scored.into_iter().map(|(id, at)| (at, id)));
+        }
+        entries.sort();
+        if !q.ascending {
+            entries.reverse();
+        }
+        let ids: Vec<String> = entries.into_iter().skip(q.offset).take(limit).map(|(_, id)| id).collect();
+        let next = q.offset + ids.len();
+        let items = self.mget_json(ids.iter().map(|i| self.key(&["c:", i])).collect()).await?;
+        Ok(Page { items, total, next_offset: (next < total).then_some(next) })
     }
 
     async fn bookings(&self, specialist: &UserId) -> StoreResult<Vec<Booking>> {
