@@ -185,3 +185,73 @@ impl ServerMessage {
         ServerMessage::Error { id: id.map(str::to_owned), code, message: message.into() }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    //! The wire format is a contract with every client: these pin the JSON so that a change
+    //! to it is always deliberate (and goes into docs/protocol.md with a version bump).
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn client_messages_parse_from_documented_json() {
+        let m: ClientMessage = serde_json::from_value(json!({ "type": "hello", "id": "1", "version": 1 })).unwrap();
+        assert_eq!(m, ClientMessage::Hello { id: "1".into(), version: 1 });
+        let m: ClientMessage = serde_json::from_value(json!({ "type": "chat", "id": "2", "text": "hi" })).unwrap();
+        assert_eq!(m, ClientMessage::Chat { id: "2".into(), text: "hi".into(), to: None });
+        let m: ClientMessage =
+            serde_json::from_value(json!({ "type": "admit", "id": "3", "participant": "u1" })).unwrap();
+        assert_eq!(m, ClientMessage::Admit { id: "3".into(), participant: "u1".into() });
+        let m: ClientMessage = serde_json::from_value(json!({ "type": "end_consultation", "id": "4" })).unwrap();
+        assert_eq!(m, ClientMessage::EndConsultation { id: "4".into() });
+        for bad in [
+            json!({ "type": "chat", "id": "x", "text": "hi", "extra": 1 }),
+            json!({ "type": "fly", "id": "x" }),
+            json!({ "type": "chat", "text": "no id" }),
+        ] {
+            assert!(serde_json::from_value::<ClientMessage>(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn server_messages_serialise_to_documented_json() {
+        let p = ParticipantInfo {
+            id: "u1".into(),
+            name: "李医生".into(),
+            host: false,
+            can_publish: true,
+            presence: Presence::Online,
+            hand_raised: false,
+        };
+        let hello = ServerMessage::Hello {
+            id: "1".into(),
+            version: 1,
+            room: "c1".into(),
+            you: p.clone(),
+            state: JoinState::Lobby,
+            resumed: false,
+            participants: vec![],
+            lobby: vec![],
+        };
+        assert_eq!(
+            serde_json::to_value(&hello).unwrap(),
+            json!({ "type": "hello", "id": "1", "version": 1, "room": "c1", "state": "lobby", "resumed": false,
+                    "participants": [], "lobby": [],
+                    "you": { "id": "u1", "name": "李医生", "host": false, "can_publish": true, "presence": "online", "hand_raised": false } })
+        );
+        assert_eq!(
+            serde_json::to_value(ServerMessage::error(Some("7"), "rate_limited", "slow down")).unwrap(),
+            json!({ "type": "error", "id": "7", "code": "rate_limited", "message": "slow down" })
+        );
+        assert_eq!(
+            serde_json::to_value(ServerMessage::ParticipantLeft {
+                participant_id: "u1".into(),
+                reason: LeaveReason::Timeout
+            })
+            .unwrap(),
+            json!({ "type": "participant_left", "participant_id": "u1", "reason": "timeout" })
+        );
+        assert_eq!(serde_json::to_value(ServerMessage::Declined).unwrap(), json!({ "type": "declined" }));
+    }
+}
