@@ -32,6 +32,35 @@ pub struct Config {
     pub consultation: ConsultationConfig,
     pub limits: Limits,
     pub signaling: SignalingConfig,
+    pub media: MediaConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Addresses the media (UDP) sockets bind to. Concrete addresses: the unspecified address
+    /// would skip loopback. Add the LAN address for clients on other machines.
+    pub bind_ips: Vec<std::net::IpAddr>,
+    /// Public addresses announced instead of `bind_ips` (pairwise), for a server behind NAT 1:1.
+    pub announce_ips: Vec<std::net::IpAddr>,
+    /// STUN/TURN URLs the server's own connections use (e.g. `stun:stun.example.org:3478`).
+    pub ice_servers: Vec<String>,
+    /// A media connection that is not up this long after its offer is closed.
+    pub connect_timeout_secs: u64,
+    /// Tracks one participant may publish (cameras, screen, microphone).
+    pub max_tracks_per_participant: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            bind_ips: vec![std::net::IpAddr::from([127, 0, 0, 1])],
+            announce_ips: Vec::new(),
+            ice_servers: Vec::new(),
+            connect_timeout_secs: 10,
+            max_tracks_per_participant: 6,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -100,6 +129,7 @@ impl Default for Config {
             consultation: ConsultationConfig::default(),
             limits: Limits::default(),
             signaling: SignalingConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -231,6 +261,12 @@ impl Config {
         }
         if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 32 {
             return bad("jwt_secret must be at least 32 characters");
+        }
+        if self.media.bind_ips.is_empty() || self.media.bind_ips.iter().any(|ip| ip.is_unspecified()) {
+            return bad("media.bind_ips must list concrete addresses (0.0.0.0 would skip loopback)");
+        }
+        if !self.media.announce_ips.is_empty() && self.media.announce_ips.len() != self.media.bind_ips.len() {
+            return bad("media.announce_ips must pair with media.bind_ips");
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return bad("log_format must be `text` or `json`");

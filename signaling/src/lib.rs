@@ -66,6 +66,20 @@ pub async fn open_store(config: &Config) -> Result<DynStore, StoreError> {
     }
 }
 
+fn config_media(m: &config::MediaConfig) -> huizhen_sfu::SfuConfig {
+    huizhen_sfu::SfuConfig {
+        bind_ips: m.bind_ips.clone(),
+        announce_ips: m.announce_ips.clone(),
+        ice_servers: m
+            .ice_servers
+            .iter()
+            .map(|u| huizhen_sfu::IceServer { urls: vec![u.clone()], ..Default::default() })
+            .collect(),
+        connect_timeout: Duration::from_secs(m.connect_timeout_secs),
+        max_tracks_per_participant: m.max_tracks_per_participant,
+    }
+}
+
 pub struct Server {
     pub state: AppState,
 }
@@ -97,6 +111,7 @@ impl Server {
             rules: rules.clone(),
         });
         let per_minute = config.auth.max_failed_logins_per_minute.max(1);
+        let media = config.media.clone();
         let inner = Inner {
             http_limiter: KeyedLimiter::new(config.limits.http_requests_per_second, config.limits.http_burst),
             // A bucket of `per_minute` failures refilling at that rate per minute.
@@ -108,6 +123,7 @@ impl Server {
             metrics,
             audit,
             hub,
+            sfu: huizhen_sfu::Sfu::new(config_media(&media)),
         };
         Server { state: AppState { inner: Arc::new(inner) } }
     }

@@ -24,6 +24,7 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub audit: AuditSink,
     pub hub: Hub,
+    pub sfu: huizhen_sfu::Sfu,
     pub http_limiter: KeyedLimiter,
     pub login_limiter: KeyedLimiter,
 }

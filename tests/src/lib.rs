@@ -15,6 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub use huizhen;
 
+pub mod media;
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

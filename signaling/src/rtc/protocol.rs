@@ -1,6 +1,7 @@
 //! The signaling wire format, version 1. Written up with examples in `docs/protocol.md`;
 //! the snapshot test in `tests/tests/signaling.rs` pins the JSON shapes.
 
+pub use huizhen_sfu::{IceCandidate, PcTarget, TrackInfo};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +54,51 @@ pub enum ClientMessage {
     Leave {
         id: String,
     },
+    /// Offer for the publish PeerConnection (client → server media); answered by `publish_answer`.
+    Publish {
+        id: String,
+        sdp: String,
+    },
+    /// Answer to the server's latest `subscribe_offer`.
+    SubscribeAnswer {
+        id: String,
+        sdp: String,
+    },
+    /// A local ICE candidate of the client's publish or subscribe connection.
+    Trickle {
+        id: String,
+        target: PcTarget,
+        candidate: IceCandidate,
+    },
+    /// Which simulcast layer the client wants of a track (thumbnail: low, main view: high).
+    SetLayer {
+        id: String,
+        track: String,
+        layer: LayerName,
+    },
+    /// Stop forwarding one of my tracks (the client also removes it from its connection).
+    Unpublish {
+        id: String,
+        track: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerName {
+    Low,
+    Medium,
+    High,
+}
+
+impl LayerName {
+    pub fn index(self) -> u8 {
+        match self {
+            LayerName::Low => 0,
+            LayerName::Medium => 1,
+            LayerName::High => 2,
+        }
+    }
 }
 
 impl ClientMessage {
@@ -66,7 +112,12 @@ impl ClientMessage {
             | ClientMessage::Decline { id, .. }
             | ClientMessage::Remove { id, .. }
             | ClientMessage::EndConsultation { id }
-            | ClientMessage::Leave { id } => id,
+            | ClientMessage::Leave { id }
+            | ClientMessage::Publish { id, .. }
+            | ClientMessage::SubscribeAnswer { id, .. }
+            | ClientMessage::Trickle { id, .. }
+            | ClientMessage::SetLayer { id, .. }
+            | ClientMessage::Unpublish { id, .. } => id,
         }
     }
 }
@@ -176,6 +227,34 @@ pub enum ServerMessage {
     },
     /// The server is shutting down; reconnect later.
     Closing {
+        reason: String,
+    },
+    PublishAnswer {
+        id: String,
+        sdp: String,
+    },
+    /// The server (re)offers the subscribe PeerConnection; answer with `subscribe_answer`.
+    SubscribeOffer {
+        sdp: String,
+    },
+    /// A server ICE candidate for the client's publish or subscribe connection.
+    Trickle {
+        target: PcTarget,
+        candidate: IceCandidate,
+    },
+    TrackPublished {
+        track: TrackInfo,
+    },
+    TrackUnpublished {
+        track_id: String,
+        participant: String,
+    },
+    ActiveSpeaker {
+        participant: Option<String>,
+    },
+    /// The server dropped this socket's media (connect timeout, failure); reconnect the socket
+    /// (or publish again) to get it back.
+    MediaClosed {
         reason: String,
     },
 }

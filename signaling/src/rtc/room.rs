@@ -361,6 +361,14 @@ impl Room {
                     out.push(err("forbidden", "only a host may end the consultation"));
                 }
             }
+            ClientMessage::Publish { .. }
+            | ClientMessage::SubscribeAnswer { .. }
+            | ClientMessage::Trickle { .. }
+            | ClientMessage::SetLayer { .. }
+            | ClientMessage::Unpublish { .. } => {
+                // The session hands media messages to the SFU; they never reach the room.
+                out.push(err("invalid_message", "media messages are not room messages"));
+            }
             ClientMessage::Leave { .. } => {
                 out.push(ack);
                 out.extend(self.drop_member(&me, LeaveReason::Left));

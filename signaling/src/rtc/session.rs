@@ -164,6 +164,11 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.reset();
     let mut closed_by_room = false;
+    // Media starts once the participant is in the room proper (not in the lobby).
+    let mut media: Option<huizhen_sfu::Participant> = None;
+    let (media_tx, mut media_rx) = tokio::sync::mpsc::unbounded_channel::<huizhen_sfu::SfuEvent>();
+    let media_grants =
+        huizhen_sfu::MediaGrants { publish: claims.grants.can_publish, subscribe: claims.grants.can_subscribe };
     loop {
         tokio::select! {
             inbound = socket.recv() => {
@@ -189,6 +194,10 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                     Ok(ClientMessage::Ping { id }) => {
                         let _ = socket.send(text(&ServerMessage::Pong { id })).await;
                     }
+                    Ok(msg) if super::media::is_media(&msg) => {
+                        let reply = super::media::handle(media.as_ref(), msg).await;
+                        if socket.send(text(&reply)).await.is_err() { break; }
+                    }
                     Ok(msg) => {
                         if room.send(RoomCmd::Message { conn, msg }).await.is_err() { break; }
                     }
@@ -201,7 +210,16 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
             }
             out = rx.recv() => match out {
                 Some(Outbound::Msg(m)) => {
+                    let entered = matches!(m, ServerMessage::Hello { state: JoinState::Joined, .. } | ServerMessage::Admitted { .. });
                     if socket.send(text(&m)).await.is_err() { break; }
+                    if entered && media.is_none() {
+                        match st.sfu.join(claims.room.as_str(), &claims.sub, media_grants, media_tx.clone()).await {
+                            Ok(p) => media = Some(p),
+                            Err(e) => {
+                                let _ = socket.send(text(&ServerMessage::error(None, e.code(), e.to_string()))).await;
+                            }
+                        }
+                    }
                 }
                 Some(Outbound::Close(m)) => {
                     closed_by_room = true;
@@ -218,11 +236,21 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                 }
                 None => break,
             },
+            Some(ev) = media_rx.recv() => {
+                let closed = matches!(ev, huizhen_sfu::SfuEvent::Closed { .. });
+                if socket.send(text(&super::media::event(ev))).await.is_err() { break; }
+                if closed {
+                    media = None;
+                }
+            }
             _ = keepalive.tick() => {
                 if last_seen.elapsed() > IDLE_TIMEOUT { break; }
                 if socket.send(Message::Ping(Default::default())).await.is_err() { break; }
             }
         }
+    }
+    if let Some(m) = media {
+        m.leave().await;
     }
     if !closed_by_room {
         let _ = room.send(RoomCmd::Disconnected { conn }).await;

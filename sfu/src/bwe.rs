@@ -1,0 +1,91 @@
+//! Choosing a subscriber's simulcast layer from what it asked for and what its link carries:
+//! down at once when the link cannot carry the current layer, up only after the estimate has
+//! allowed the higher layer for a while (so a brief good spell does not cause flapping).
+
+use std::time::{Duration, Instant};
+
+use crate::forward::Layer;
+
+pub const UP_HOLD: Duration = Duration::from_secs(4);
+/// Leave headroom: a layer fits when it needs at most this share of the estimate.
+const HEADROOM: f64 = 0.85;
+
+#[derive(Debug)]
+pub struct LayerSelector {
+    /// The highest layer the client wants (e.g. 0 for a thumbnail, 2 for the main view).
+    pub requested_max: Layer,
+    chosen: Layer,
+    up_since: Option<Instant>,
+}
+
+impl LayerSelector {
+    pub fn new(requested_max: Layer) -> Self {
+        Self { requested_max, chosen: requested_max, up_since: None }
+    }
+
+    pub fn chosen(&self) -> Layer {
+        self.chosen
+    }
+
+    /// `bitrates[l]`: measured bits/s of layer `l` (0 when the publisher does not send it).
+    /// `estimate`: the subscriber's available bandwidth, if known.
+    pub fn update(&mut self, now: Instant, estimate: Option<u64>, bitrates: &[u64]) -> Layer {
+        let present: Vec<Layer> = (0..bitrates.len() as Layer)
+            .filter(|l| bitrates[usize::from(*l)] > 0 && *l <= self.requested_max)
+            .collect();
+        let Some(&lowest) = present.first() else { return self.chosen };
+        let fits = |l: Layer| estimate.is_none_or(|e| bitrates[usize::from(l)] as f64 <= e as f64 * HEADROOM);
+        let best = present.iter().rev().copied().find(|l| fits(*l)).unwrap_or(lowest);
+        if best < self.chosen || !present.contains(&self.chosen) {
+            self.chosen = best;
+            self.up_since = None;
+        } else if best > self.chosen {
+            match self.up_since {
+                Some(t) if now.saturating_duration_since(t) >= UP_HOLD => {
+                    self.chosen = best;
+                    self.up_since = None;
+                }
+                Some(_) => {}
+                None => self.up_since = Some(now),
+            }
+        } else {
+            self.up_since = None;
+        }
+        self.chosen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
+
+    #[test]
+    fn down_fast_up_slow() {
+        let t0 = Instant::now();
+        let mut s = LayerSelector::new(2);
+        assert_eq!(s.update(t0, Some(3_000_000), &RATES), 2);
+        // The link drops: straight down to what fits.
+        assert_eq!(s.update(t0, Some(700_000), &RATES), 1);
+        assert_eq!(s.update(t0, Some(100_000), &RATES), 0);
+        // It recovers: not up until the estimate held for UP_HOLD.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(s.update(t1, Some(3_000_000), &RATES), 0);
+        assert_eq!(s.update(t1 + Duration::from_secs(2), Some(3_000_000), &RATES), 0);
+        // A dip resets the wait.
+        assert_eq!(s.update(t1 + Duration::from_secs(3), Some(100_000), &RATES), 0);
+        assert_eq!(s.update(t1 + Duration::from_secs(4), Some(3_000_000), &RATES), 0);
+        assert_eq!(s.update(t1 + Duration::from_secs(8), Some(3_000_000), &RATES), 2);
+    }
+
+    #[test]
+    fn request_caps_and_missing_layers() {
+        let t0 = Instant::now();
+        let mut s = LayerSelector::new(0);
+        assert_eq!(s.update(t0, Some(10_000_000), &RATES), 0, "a thumbnail never gets more than asked");
+        let mut s = LayerSelector::new(2);
+        assert_eq!(s.update(t0, None, &[150_000, 500_000, 0]), 1, "the top layer is not being sent");
+        assert_eq!(s.update(t0, None, &[150_000, 0, 0]), 0);
+    }
+}

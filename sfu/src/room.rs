@@ -1,0 +1,623 @@
+//! One task per room owns its media state; everything else talks to it through `Cmd`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
+use webrtc::rtp_transceiver::RtpSender;
+
+use crate::engine::{self, Handler};
+use crate::forward::Layer;
+use crate::track::{self, DownControl, DownTx, Fanout, Keyframes, LayerRates};
+use crate::{IceCandidate, MediaGrants, PcTarget, Sfu, SfuError, SfuEvent, TrackInfo, TrackKind, internal, stat_add};
+
+type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
+
+pub enum Cmd {
+    Join { id: String, grants: MediaGrants, events: mpsc::UnboundedSender<SfuEvent>, reply: Reply<()> },
+    PublishOffer { id: String, sdp: String, reply: Reply<String> },
+    SubscribeAnswer { id: String, sdp: String, reply: Reply<()> },
+    Candidate { id: String, target: PcTarget, candidate: IceCandidate, reply: Reply<()> },
+    SetLayer { id: String, track: String, layer: Layer, reply: Reply<()> },
+    Unpublish { id: String, track: String, reply: Reply<()> },
+    Leave { id: String, reply: Option<oneshot::Sender<()>> },
+    // From PeerConnection drivers (via `engine::Handler`).
+    LocalCandidate { id: String, target: PcTarget, candidate: IceCandidate },
+    PcState { id: String, target: PcTarget, generation: u64, state: RTCPeerConnectionState },
+    TrackArrived { id: String, generation: u64, track: Arc<dyn TrackRemote> },
+}
+
+const MAX_PENDING_CANDIDATES: usize = 64;
+/// Audio level (−dBov) below which a participant counts as speaking.
+const SPEAKING_LEVEL: u64 = 60;
+
+struct Down {
+    sender: Arc<dyn RtpSender>,
+    control: DownControl,
+    /// Picks the layer from the subscriber's request and the layers actually arriving.
+    selector: crate::bwe::LayerSelector,
+    task: JoinHandle<()>,
+}
+
+struct Pc {
+    pc: Arc<dyn PeerConnection>,
+    /// Connect deadline: set while not (or no longer) connected.
+    deadline: Option<Instant>,
+    has_remote: bool,
+    pending: Vec<IceCandidate>,
+}
+
+struct Member {
+    grants: MediaGrants,
+    events: mpsc::UnboundedSender<SfuEvent>,
+    generation: u64,
+    publisher: Option<Pc>,
+    subscriber: Option<Pc>,
+    sub_connected: Arc<AtomicBool>,
+    offer_pending: bool,
+    dirty: bool,
+    downs: HashMap<String, Down>,
+    audio_ext: Option<u8>,
+}
+
+struct Published {
+    info: TrackInfo,
+    local_id: String,
+    kind: TrackKind,
+    codec: RTCRtpCodec,
+    fanout: Arc<Fanout>,
+    keyframes: Arc<Keyframes>,
+    rates: Arc<LayerRates>,
+    level: Arc<AtomicU64>,
+    reader: JoinHandle<()>,
+}
+
+struct Room {
+    sfu: Sfu,
+    id: String,
+    me: mpsc::WeakSender<Cmd>,
+    members: HashMap<String, Member>,
+    tracks: HashMap<String, Published>,
+    generation: u64,
+    speaker: Option<String>,
+    last_roll: Instant,
+}
+
+pub async fn run(sfu: Sfu, id: String, me: mpsc::WeakSender<Cmd>, mut rx: mpsc::Receiver<Cmd>) {
+    let mut room = Room {
+        sfu: sfu.clone(),
+        id: id.clone(),
+        me,
+        members: HashMap::new(),
+        tracks: HashMap::new(),
+        generation: 0,
+        speaker: None,
+        last_roll: Instant::now(),
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => room.handle(cmd).await,
+                None => break,
+            },
+            _ = tick.tick() => room.tick().await,
+        }
+        if room.members.is_empty() && sfu.retire(&id, &mut rx) {
+            break;
+        }
+    }
+    for (_, t) in room.tracks.drain() {
+        t.reader.abort();
+    }
+    tracing::debug!(room = %id, "media room closed");
+}
+
+fn ack<T>(reply: Reply<T>, r: Result<T, SfuError>) {
+    let _ = reply.send(r);
+}
+
+impl Room {
+    fn stats(&self) -> &crate::SfuStats {
+        self.sfu.stats()
+    }
+
+    async fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Join { id, grants, events, reply } => {
+                let r = self.join(id, grants, events).await;
+                ack(reply, r);
+            }
+            Cmd::PublishOffer { id, sdp, reply } => {
+                let r = self.publish(&id, sdp).await;
+                ack(reply, r);
+            }
+            Cmd::SubscribeAnswer { id, sdp, reply } => {
+                let r = self.subscribe_answer(&id, sdp).await;
+                ack(reply, r);
+            }
+            Cmd::Candidate { id, target, candidate, reply } => {
+                let r = self.remote_candidate(&id, target, candidate).await;
+                ack(reply, r);
+            }
+            Cmd::SetLayer { id, track, layer, reply } => {
+                let rates = self.tracks.get(&track).map(|t| t.rates.snapshot());
+                let r = match self.members.get_mut(&id).and_then(|m| m.downs.get_mut(&track)) {
+                    Some(d) => {
+                        d.selector.requested_max = layer.min(2);
+                        let chosen = d.selector.update(Instant::now(), None, &rates.unwrap_or([1, 1, 1]));
+                        d.control.target.send_replace(chosen);
+                        Ok(())
+                    }
+                    None => Err(SfuError::UnknownTrack),
+                };
+                ack(reply, r);
+            }
+            Cmd::Unpublish { id, track, reply } => {
+                let key = format!("{id}/{track}");
+                let r = if self.tracks.get(&key).is_some_and(|t| t.info.participant == id) {
+                    self.unpublish(&key).await;
+                    Ok(())
+                } else {
+                    Err(SfuError::UnknownTrack)
+                };
+                ack(reply, r);
+            }
+            Cmd::Leave { id, reply } => {
+                self.remove(&id, None).await;
+                if let Some(r) = reply {
+                    let _ = r.send(());
+                }
+            }
+            Cmd::LocalCandidate { id, target, mut candidate } => {
+                if let Some(m) = self.members.get(&id) {
+                    candidate.candidate = engine::announce(self.sfu.config(), &candidate.candidate);
+                    // webrtc-rs leaves sdpMid empty; with BUNDLE the first m-line carries all.
+                    candidate.sdp_mid = None;
+                    candidate.sdp_mline_index = Some(0);
+                    let _ = m.events.send(SfuEvent::IceCandidate { target, candidate });
+                }
+            }
+            Cmd::PcState { id, target, generation, state } => self.pc_state(&id, target, generation, state).await,
+            Cmd::TrackArrived { id, generation, track } => {
+                if let Err(e) = self.track_arrived(&id, generation, track).await {
+                    tracing::warn!(room = %self.id, participant = %id, error = %e, "published track refused");
+                }
+            }
+        }
+    }
+
+    async fn new_pc(&mut self, id: &str, target: PcTarget, generation: u64) -> Result<Pc, SfuError> {
+        let handler = Handler { room: self.me.clone(), participant: id.to_owned(), target, generation };
+        let pc = engine::peer_connection(self.sfu.config(), handler).await?;
+        stat_add(&self.stats().peer_connections, 1);
+        // The publish connection must come up now (its offer is here); the subscribe one only
+        // once it has been offered something.
+        let deadline = (target == PcTarget::Publish).then(|| Instant::now() + self.sfu.config().connect_timeout);
+        Ok(Pc { pc, deadline, has_remote: false, pending: Vec::new() })
+    }
+
+    async fn join(
+        &mut self,
+        id: String,
+        grants: MediaGrants,
+        events: mpsc::UnboundedSender<SfuEvent>,
+    ) -> Result<(), SfuError> {
+        if self.members.contains_key(&id) {
+            // The same identity from a new socket: its old connections are dead weight.
+            self.remove(&id, None).await;
+        }
+        self.generation += 1;
+        let generation = self.generation;
+        let subscriber =
+            if grants.subscribe { Some(self.new_pc(&id, PcTarget::Subscribe, generation).await?) } else { None };
+        // Everyone already publishing, and the newcomer told of each.
+        for t in self.tracks.values() {
+            let _ = events.send(SfuEvent::TrackPublished(t.info.clone()));
+        }
+        if let Some(s) = &self.speaker {
+            let _ = events.send(SfuEvent::ActiveSpeaker { participant: Some(s.clone()) });
+        }
+        self.members.insert(
+            id.clone(),
+            Member {
+                grants,
+                events,
+                generation,
+                publisher: None,
+                subscriber,
+                sub_connected: Arc::new(AtomicBool::new(false)),
+                offer_pending: false,
+                dirty: false,
+                downs: HashMap::new(),
+                audio_ext: None,
+            },
+        );
+        let keys: Vec<String> =
+            self.tracks.iter().filter(|(_, t)| t.info.participant != id).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            self.add_down(&id, &k).await?;
+        }
+        // An offer with no media sections carries no ICE credentials: the subscribe
+        // connection is first offered when there is something to receive.
+        if self.members.get(&id).is_some_and(|m| !m.downs.is_empty()) {
+            self.negotiate(&id).await?;
+        }
+        Ok(())
+    }
+
+    async fn publish(&mut self, id: &str, sdp: String) -> Result<String, SfuError> {
+        let (grants, generation) = match self.members.get(id) {
+            Some(m) => (m.grants, m.generation),
+            None => return Err(SfuError::Gone),
+        };
+        if !grants.publish {
+            return Err(SfuError::PublishNotAllowed);
+        }
+        let offer = RTCSessionDescription::offer(sdp).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        if self.members.get(id).is_some_and(|m| m.publisher.is_none()) {
+            let pc = self.new_pc(id, PcTarget::Publish, generation).await?;
+            if let Some(m) = self.members.get_mut(id) {
+                m.publisher = Some(pc);
+            }
+        }
+        let Some(m) = self.members.get_mut(id) else { return Err(SfuError::Gone) };
+        let Some(p) = m.publisher.as_mut() else { return Err(SfuError::Gone) };
+        p.pc.set_remote_description(offer).await.map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        p.has_remote = true;
+        for c in std::mem::take(&mut p.pending) {
+            let _ = p.pc.add_ice_candidate(c).await;
+        }
+        let answer = p.pc.create_answer(None).await.map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        p.pc.set_local_description(answer.clone()).await.map_err(internal)?;
+        let sdp = p.pc.local_description().await.map(|d| d.sdp).unwrap_or(answer.sdp);
+        m.audio_ext = extmap_id(&sdp, "urn:ietf:params:rtp-hdrext:ssrc-audio-level");
+        Ok(engine::announce(self.sfu.config(), &sdp))
+    }
+
+    async fn subscribe_answer(&mut self, id: &str, sdp: String) -> Result<(), SfuError> {
+        let Some(m) = self.members.get_mut(id) else { return Err(SfuError::Gone) };
+        if !m.offer_pending {
+            return Err(SfuError::NoPendingOffer);
+        }
+        let Some(s) = m.subscriber.as_mut() else { return Err(SfuError::SubscribeNotAllowed) };
+        let answer = RTCSessionDescription::answer(sdp).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        s.pc.set_remote_description(answer).await.map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        s.has_remote = true;
+        for c in std::mem::take(&mut s.pending) {
+            let _ = s.pc.add_ice_candidate(c).await;
+        }
+        m.offer_pending = false;
+        if m.dirty {
+            self.negotiate(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn remote_candidate(&mut self, id: &str, target: PcTarget, c: IceCandidate) -> Result<(), SfuError> {
+        let Some(m) = self.members.get_mut(id) else { return Err(SfuError::Gone) };
+        let pc = match target {
+            PcTarget::Publish => m.publisher.as_mut(),
+            PcTarget::Subscribe => m.subscriber.as_mut(),
+        };
+        let Some(p) = pc else {
+            return Err(SfuError::InvalidCandidate("no such connection yet".into()));
+        };
+        if c.candidate.len() > 512 {
+            return Err(SfuError::InvalidCandidate("too long".into()));
+        }
+        if !p.has_remote {
+            if p.pending.len() >= MAX_PENDING_CANDIDATES {
+                return Err(SfuError::InvalidCandidate("too many candidates before the description".into()));
+            }
+            p.pending.push(c);
+            return Ok(());
+        }
+        p.pc.add_ice_candidate(c).await.map_err(|e| SfuError::InvalidCandidate(e.to_string()))
+    }
+
+    /// (Re)offers the subscribe connection, or marks it to be re-offered once the pending
+    /// offer is answered: one offer in flight at a time (RFC 8829 §4.1.8 glare avoidance).
+    async fn negotiate(&mut self, id: &str) -> Result<(), SfuError> {
+        let Some(m) = self.members.get_mut(id) else { return Ok(()) };
+        let Some(s) = m.subscriber.as_ref() else { return Ok(()) };
+        if m.offer_pending {
+            m.dirty = true;
+            return Ok(());
+        }
+        let offer = s.pc.create_offer(None).await.map_err(internal)?;
+        s.pc.set_local_description(offer.clone()).await.map_err(internal)?;
+        let sdp = s.pc.local_description().await.map(|d| d.sdp).unwrap_or(offer.sdp);
+        m.offer_pending = true;
+        m.dirty = false;
+        if !m.sub_connected.load(Relaxed)
+            && let Some(s) = m.subscriber.as_mut()
+        {
+            s.deadline.get_or_insert(Instant::now() + self.sfu.config().connect_timeout);
+        }
+        let _ = m.events.send(SfuEvent::SubscribeOffer { sdp: engine::announce(self.sfu.config(), &sdp) });
+        Ok(())
+    }
+
+    async fn pc_state(&mut self, id: &str, target: PcTarget, generation: u64, state: RTCPeerConnectionState) {
+        let timeout = self.sfu.config().connect_timeout;
+        let Some(m) = self.members.get_mut(id).filter(|m| m.generation == generation) else { return };
+        let pc = match target {
+            PcTarget::Publish => m.publisher.as_mut(),
+            PcTarget::Subscribe => m.subscriber.as_mut(),
+        };
+        let Some(p) = pc else { return };
+        match state {
+            RTCPeerConnectionState::Connected => {
+                p.deadline = None;
+                if target == PcTarget::Subscribe {
+                    m.sub_connected.store(true, Relaxed);
+                }
+            }
+            RTCPeerConnectionState::Disconnected => {
+                // ICE may come back (network change); give it the connect timeout to do so.
+                p.deadline.get_or_insert(Instant::now() + timeout);
+                if target == PcTarget::Subscribe {
+                    m.sub_connected.store(false, Relaxed);
+                }
+            }
+            RTCPeerConnectionState::Failed => {
+                self.remove(id, Some("connection_failed")).await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn track_arrived(&mut self, id: &str, generation: u64, remote: Arc<dyn TrackRemote>) -> Result<(), SfuError> {
+        let Some(m) = self.members.get(id).filter(|m| m.generation == generation) else { return Ok(()) };
+        let audio_ext = m.audio_ext;
+        let owned = self.tracks.values().filter(|t| t.info.participant == id).count();
+        if owned >= self.sfu.config().max_tracks_per_participant {
+            let _ = m.events.send(SfuEvent::Closed { reason: "too_many_tracks" });
+            return Err(SfuError::TooManyTracks);
+        }
+        let kind = match remote.kind().await {
+            RtpCodecKind::Audio => TrackKind::Audio,
+            _ => TrackKind::Video,
+        };
+        let ssrc = remote.ssrcs().await.first().copied().unwrap_or_default();
+        let codec = remote.codec(ssrc).await.ok_or_else(|| internal("track without codec"))?;
+        let local_id = remote.track_id().await;
+        let key = format!("{id}/{local_id}");
+        if self.tracks.contains_key(&key) {
+            self.unpublish(&key).await;
+        }
+        let fanout = Arc::new(Fanout::default());
+        let keyframes = Keyframes::new(remote.clone(), self.sfu_stats());
+        let rates = Arc::new(LayerRates::default());
+        let simulcast = Arc::new(AtomicBool::new(false));
+        let level = Arc::new(AtomicU64::new(127));
+        let reader = tokio::spawn(track::read_track(
+            remote.clone(),
+            kind,
+            codec.mime_type.clone(),
+            fanout.clone(),
+            keyframes.clone(),
+            rates.clone(),
+            simulcast.clone(),
+            level.clone(),
+            if kind == TrackKind::Audio { audio_ext } else { None },
+            self.sfu_stats(),
+        ));
+        let info = TrackInfo {
+            id: key.clone(),
+            participant: id.to_owned(),
+            kind,
+            codec: codec.mime_type.clone(),
+            // Known for sure only once layers arrive; a rid on the first SSRC tells already.
+            simulcast: remote.rid(ssrc).await.is_some(),
+        };
+        stat_add(&self.stats().published_tracks, 1);
+        self.tracks.insert(
+            key.clone(),
+            Published { info: info.clone(), local_id, kind, codec, fanout, keyframes, rates, level, reader },
+        );
+        for m in self.members.values() {
+            let _ = m.events.send(SfuEvent::TrackPublished(info.clone()));
+        }
+        let subs: Vec<String> = self.members.keys().filter(|k| k.as_str() != id).cloned().collect();
+        for s in subs {
+            if let Err(e) = self.add_down(&s, &key).await {
+                tracing::warn!(room = %self.id, subscriber = %s, error = %e, "cannot add down-track");
+                continue;
+            }
+            let _ = self.negotiate(&s).await;
+        }
+        Ok(())
+    }
+
+    fn sfu_stats(&self) -> Arc<crate::SfuStats> {
+        self.sfu.stats_arc()
+    }
+
+    async fn add_down(&mut self, subscriber: &str, key: &str) -> Result<(), SfuError> {
+        let Some(t) = self.tracks.get(key) else { return Ok(()) };
+        let Some(m) = self.members.get_mut(subscriber) else { return Ok(()) };
+        let Some(s) = m.subscriber.as_ref() else { return Ok(()) };
+        if m.downs.contains_key(key) {
+            return Ok(());
+        }
+        let payload_type = engine::payload_type_for(&t.codec.mime_type).ok_or_else(|| internal("codec not offered"))?;
+        let out_ssrc: u32 = rand_ssrc();
+        let coding = RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(out_ssrc), ..Default::default() },
+            codec: t.codec.clone(),
+            ..Default::default()
+        };
+        let kind = if t.kind == TrackKind::Audio { RtpCodecKind::Audio } else { RtpCodecKind::Video };
+        let track = MediaStreamTrack::new(
+            t.info.participant.clone(),
+            t.local_id.clone(),
+            t.info.id.clone(),
+            kind,
+            vec![coding],
+        );
+        let local = Arc::new(TrackLocalStaticRTP::new(track));
+        let sender = s.pc.add_track(local.clone() as Arc<dyn TrackLocal>).await.map_err(internal)?;
+        let (tx, rx) = mpsc::channel(track::DOWN_QUEUE);
+        // Simulcast starts on the top layer (the selector steps down if it is not sent).
+        let initial: Layer = if t.info.simulcast { 2 } else { 0 };
+        let (target_tx, target_rx) = watch::channel(initial);
+        let task = tokio::spawn(track::write_track(
+            rx,
+            local,
+            out_ssrc,
+            payload_type,
+            t.codec.clock_rate,
+            target_rx,
+            m.sub_connected.clone(),
+            t.keyframes.clone(),
+            self.sfu.stats_arc(),
+        ));
+        t.fanout.add(DownTx { subscriber: subscriber.to_owned(), tx });
+        let selector = crate::bwe::LayerSelector::new(initial);
+        m.downs.insert(key.to_owned(), Down { sender, control: DownControl { target: target_tx }, selector, task });
+        stat_add(&self.sfu.stats().down_tracks, 1);
+        Ok(())
+    }
+
+    async fn unpublish(&mut self, key: &str) {
+        let Some(t) = self.tracks.remove(key) else { return };
+        t.reader.abort();
+        stat_add(&self.stats().published_tracks, -1);
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let Some(m) = self.members.get_mut(&id) else { continue };
+            let _ = m
+                .events
+                .send(SfuEvent::TrackUnpublished { id: key.to_owned(), participant: t.info.participant.clone() });
+            if let Some(d) = m.downs.remove(key) {
+                t.fanout.remove(&id);
+                d.task.abort();
+                stat_add(&self.sfu.stats().down_tracks, -1);
+                if let Some(s) = m.subscriber.as_ref() {
+                    let _ = s.pc.remove_track(&d.sender).await;
+                }
+                let _ = self.negotiate(&id).await;
+            }
+        }
+    }
+
+    /// Takes a participant out: closes both connections, unpublishes its tracks, drops its
+    /// down-tracks. `reason` set: the SFU decided (timeout, failure) and tells the participant.
+    async fn remove(&mut self, id: &str, reason: Option<&'static str>) {
+        let Some(m) = self.members.remove(id) else { return };
+        if let Some(r) = reason {
+            let _ = m.events.send(SfuEvent::Closed { reason: r });
+            tracing::info!(room = %self.id, participant = %id, reason = r, "media removed");
+        }
+        for (key, d) in m.downs {
+            if let Some(t) = self.tracks.get(&key) {
+                t.fanout.remove(id);
+            }
+            d.task.abort();
+            stat_add(&self.sfu.stats().down_tracks, -1);
+        }
+        for p in [m.publisher, m.subscriber].into_iter().flatten() {
+            let _ = p.pc.close().await;
+            stat_add(&self.stats().peer_connections, -1);
+        }
+        let owned: Vec<String> =
+            self.tracks.iter().filter(|(_, t)| t.info.participant == id).map(|(k, _)| k.clone()).collect();
+        for k in owned {
+            self.unpublish(&k).await;
+        }
+        if self.speaker.as_deref() == Some(id) {
+            self.set_speaker(None);
+        }
+    }
+
+    fn set_speaker(&mut self, who: Option<String>) {
+        if self.speaker == who {
+            return;
+        }
+        self.speaker = who.clone();
+        for m in self.members.values() {
+            let _ = m.events.send(SfuEvent::ActiveSpeaker { participant: who.clone() });
+        }
+    }
+
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        let late: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                [m.publisher.as_ref(), m.subscriber.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p.deadline.is_some_and(|d| now >= d))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in late {
+            self.remove(&id, Some("connect_timeout")).await;
+        }
+        // Active speaker: the loudest voiced audio track of the last interval.
+        let mut loudest: Option<(u64, String)> = None;
+        for t in self.tracks.values().filter(|t| t.kind == TrackKind::Audio) {
+            let level = t.level.swap(127, Relaxed);
+            if level < SPEAKING_LEVEL && loudest.as_ref().is_none_or(|(l, _)| level < *l) {
+                loudest = Some((level, t.info.participant.clone()));
+            }
+        }
+        if let Some((_, who)) = loudest {
+            self.set_speaker(Some(who));
+        }
+        let elapsed = now.saturating_duration_since(self.last_roll);
+        if elapsed >= Duration::from_secs(1) {
+            self.last_roll = now;
+            for t in self.tracks.values() {
+                t.rates.roll(elapsed);
+            }
+            // A layer the publisher stops sending (Chromium drops the top one on a weak uplink)
+            // must not leave its subscribers with nothing.
+            for m in self.members.values_mut() {
+                for (key, d) in m.downs.iter_mut() {
+                    let Some(t) = self.tracks.get(key).filter(|t| t.kind == TrackKind::Video) else { continue };
+                    let rates = t.rates.snapshot();
+                    if rates.iter().all(|r| *r == 0) {
+                        continue;
+                    }
+                    let chosen = d.selector.update(now, None, &rates);
+                    if *d.control.target.borrow() != chosen {
+                        d.control.target.send_replace(chosen);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn rand_ssrc() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded per process from the OS; good enough to avoid SSRC clashes
+    // inside one subscriber connection (RFC 3550 §8.1 only asks for "random").
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    (h.finish() as u32).max(1)
+}
+
+/// The id our answer gave an RTP header extension (`a=extmap:<id> <uri>`).
+fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().find_map(|l| {
+        let rest = l.strip_prefix("a=extmap:")?;
+        let (id, tail) = rest.split_once(' ')?;
+        (tail.trim() == uri).then(|| id.split('/').next()?.parse().ok())?
+    })
+}

@@ -1,0 +1,277 @@
+//! The media path. A reader task per published track hands each RTP packet, wrapped once in an
+//! `Arc`, to every down-track's bounded queue; a writer task per down-track picks its layer,
+//! rewrites SSRC, payload type, sequence number and timestamp, strips header extensions (the
+//! subscriber negotiated none of the publisher's), and writes. webrtc-rs takes an owned packet
+//! per write, so building that header is the one allocation left per packet per subscriber.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp;
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use crate::forward::{Layer, Rewriter, Verdict};
+use crate::{SfuStats, TrackKind, keyframe};
+
+/// Packets a down-track may hold before it starts dropping (about 1 s of 720p video).
+pub(crate) const DOWN_QUEUE: usize = 512;
+/// RFC 4585 leaves the rate to us; 500 ms keeps a storm of joiners from flooding the publisher.
+const PLI_INTERVAL: Duration = Duration::from_millis(500);
+
+pub struct Inbound {
+    pub layer: Layer,
+    pub keyframe: bool,
+    pub pkt: rtp::Packet,
+}
+
+pub struct DownTx {
+    pub subscriber: String,
+    pub tx: mpsc::Sender<Arc<Inbound>>,
+}
+
+/// The down-tracks of one published track: copied on change, read without locking per packet
+/// beyond one `Arc` clone.
+#[derive(Default)]
+pub struct Fanout {
+    subs: RwLock<Arc<Vec<DownTx>>>,
+}
+
+impl Fanout {
+    pub fn add(&self, d: DownTx) {
+        let mut g = self.subs.write().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<DownTx> =
+            g.iter().map(|x| DownTx { subscriber: x.subscriber.clone(), tx: x.tx.clone() }).collect();
+        v.push(d);
+        *g = Arc::new(v);
+    }
+
+    pub fn remove(&self, subscriber: &str) {
+        let mut g = self.subs.write().unwrap_or_else(|p| p.into_inner());
+        let v: Vec<DownTx> = g
+            .iter()
+            .filter(|x| x.subscriber != subscriber)
+            .map(|x| DownTx { subscriber: x.subscriber.clone(), tx: x.tx.clone() })
+            .collect();
+        *g = Arc::new(v);
+    }
+
+    fn snapshot(&self) -> Arc<Vec<DownTx>> {
+        self.subs.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Asks the publisher for keyframes, at most one per layer per `PLI_INTERVAL`.
+pub struct Keyframes {
+    remote: Arc<dyn TrackRemote>,
+    ssrcs: Mutex<[Option<u32>; 3]>,
+    last: Mutex<[Option<Instant>; 3]>,
+    stats: Arc<SfuStats>,
+}
+
+impl Keyframes {
+    pub fn new(remote: Arc<dyn TrackRemote>, stats: Arc<SfuStats>) -> Arc<Self> {
+        Arc::new(Self { remote, ssrcs: Mutex::new([None; 3]), last: Mutex::new([None; 3]), stats })
+    }
+
+    fn set_ssrc(&self, layer: Layer, ssrc: u32) {
+        if let Some(slot) = self.ssrcs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(usize::from(layer)) {
+            *slot = Some(ssrc);
+        }
+    }
+
+    pub fn request(self: &Arc<Self>, layer: Layer) {
+        let now = Instant::now();
+        let i = usize::from(layer.min(2));
+        {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if last[i].is_some_and(|t| now.saturating_duration_since(t) < PLI_INTERVAL) {
+                return;
+            }
+            last[i] = Some(now);
+        }
+        let Some(ssrc) = self.ssrcs.lock().unwrap_or_else(|p| p.into_inner())[i] else { return };
+        self.stats.keyframe_requests.fetch_add(1, Relaxed);
+        let me = self.clone();
+        tokio::spawn(async move {
+            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
+            let _ = me.remote.write_rtcp(vec![Box::new(pli)]).await;
+        });
+    }
+}
+
+/// Bits per second per layer, measured by the reader, read by the layer selectors.
+#[derive(Default)]
+pub struct LayerRates {
+    bytes: [AtomicU64; 3],
+    pub bps: [AtomicU64; 3],
+}
+
+impl LayerRates {
+    /// Called about once a second: turns the bytes counted since the last call into a rate.
+    pub fn roll(&self, elapsed: Duration) {
+        for i in 0..3 {
+            let b = self.bytes[i].swap(0, Relaxed);
+            let bps = (b as f64 * 8.0 / elapsed.as_secs_f64().max(0.001)) as u64;
+            self.bps[i].store(bps, Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> [u64; 3] {
+        [self.bps[0].load(Relaxed), self.bps[1].load(Relaxed), self.bps[2].load(Relaxed)]
+    }
+}
+
+fn rid_layer(rid: Option<&str>) -> Layer {
+    match rid {
+        Some("q" | "l" | "low" | "0") => 0,
+        Some("h" | "m" | "mid" | "1") => 1,
+        Some(_) => 2,
+        None => 0,
+    }
+}
+
+/// Reads one published track until its PeerConnection closes or the task is aborted.
+/// Audio levels (RFC 6464, negotiated extension `audio_level_ext`) go to `levels`.
+#[allow(clippy::too_many_arguments)]
+pub async fn read_track(
+    remote: Arc<dyn TrackRemote>,
+    kind: TrackKind,
+    mime: String,
+    fanout: Arc<Fanout>,
+    keyframes: Arc<Keyframes>,
+    rates: Arc<LayerRates>,
+    simulcast: Arc<AtomicBool>,
+    audio_level: Arc<AtomicU64>,
+    audio_level_ext: Option<u8>,
+    stats: Arc<SfuStats>,
+) {
+    let h264 = mime.eq_ignore_ascii_case("video/h264");
+    let mut layers: HashMap<u32, Layer> = HashMap::new();
+    while let Some(ev) = remote.poll().await {
+        match ev {
+            TrackRemoteEvent::OnOpen(init) => {
+                let layer = rid_layer(init.rid.as_deref());
+                if init.rid.is_some() {
+                    simulcast.store(true, Relaxed);
+                }
+                layers.insert(init.ssrc, layer);
+                keyframes.set_ssrc(layer, init.ssrc);
+            }
+            TrackRemoteEvent::OnRtpPacket(pkt) => {
+                if pkt.payload.is_empty() {
+                    continue; // padding-only probe
+                }
+                let ssrc = pkt.header.ssrc;
+                let layer = match layers.get(&ssrc) {
+                    Some(l) => *l,
+                    None => {
+                        // The OnOpen of this layer was lost (full queue) or never sent.
+                        let rid = remote.rid(ssrc).await;
+                        let l = rid_layer(rid.as_deref());
+                        if rid.is_some() {
+                            simulcast.store(true, Relaxed);
+                        }
+                        layers.insert(ssrc, l);
+                        keyframes.set_ssrc(l, ssrc);
+                        l
+                    }
+                };
+                let key = match kind {
+                    TrackKind::Audio => true,
+                    TrackKind::Video if h264 => keyframe::h264_keyframe_start(&pkt.payload),
+                    TrackKind::Video => keyframe::vp8_keyframe_start(&pkt.payload),
+                };
+                if let Some(id) = audio_level_ext
+                    && let Some(v) = pkt.header.get_extension(id)
+                    && let Some(b) = v.first()
+                {
+                    // Keep the loudest (lowest -dBov) with voice activity; the room decays it.
+                    let level = u64::from(b & 0x7F);
+                    let voiced = b & 0x80 != 0 || level < 50;
+                    if voiced {
+                        audio_level.fetch_min(level, Relaxed);
+                    }
+                }
+                rates.bytes[usize::from(layer.min(2))].fetch_add(pkt.payload.len() as u64, Relaxed);
+                let inbound = Arc::new(Inbound { layer, keyframe: key, pkt });
+                for d in fanout.snapshot().iter() {
+                    if d.tx.try_send(inbound.clone()).is_err() {
+                        stats.dropped_packets.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Per down-track controls the room holds.
+pub struct DownControl {
+    pub target: watch::Sender<Layer>,
+}
+
+/// Writes one down-track until its queue closes (unsubscribed) or the write fails (closed PC).
+#[allow(clippy::too_many_arguments)]
+pub async fn write_track(
+    mut rx: mpsc::Receiver<Arc<Inbound>>,
+    local: Arc<TrackLocalStaticRTP>,
+    out_ssrc: u32,
+    payload_type: u8,
+    clock_rate: u32,
+    mut target: watch::Receiver<Layer>,
+    connected: Arc<AtomicBool>,
+    keyframes: Arc<Keyframes>,
+    stats: Arc<SfuStats>,
+) {
+    let mut rw = Rewriter::new(clock_rate, *target.borrow());
+    let mut was_connected = false;
+    while let Some(inb) = rx.recv().await {
+        let up = connected.load(Relaxed);
+        if !up {
+            // Packets before DTLS completes are discarded by the stack; the picture has to
+            // start on a keyframe sent after the connection is up.
+            was_connected = false;
+            continue;
+        }
+        if !was_connected {
+            was_connected = true;
+            rw = Rewriter::new(clock_rate, *target.borrow_and_update());
+        }
+        if target.has_changed().unwrap_or(false) {
+            let t = *target.borrow_and_update();
+            rw.set_target(t);
+            keyframes.request(t);
+        }
+        let switches = rw.switches;
+        let h = &inb.pkt.header;
+        match rw.on_packet(inb.layer, h.sequence_number, h.timestamp, inb.keyframe, Instant::now()) {
+            Verdict::Forward { seq, ts } => {
+                if rw.switches != switches {
+                    stats.layer_switches.fetch_add(1, Relaxed);
+                }
+                let header = rtp::header::Header {
+                    version: 2,
+                    marker: h.marker,
+                    payload_type,
+                    sequence_number: seq,
+                    timestamp: ts,
+                    ssrc: out_ssrc,
+                    ..Default::default()
+                };
+                let pkt = rtp::Packet { header, payload: inb.pkt.payload.clone() };
+                if local.write_rtp(pkt).await.is_err() {
+                    break;
+                }
+                stats.forwarded_packets.fetch_add(1, Relaxed);
+            }
+            Verdict::DropNeedKeyframe(layer) => keyframes.request(layer),
+            Verdict::Drop => {}
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! A real WebRTC participant for tests, on webrtc-rs: publishes synthetic VP8 and Opus RTP
+//! whose payloads name their sender and count frames (so a receiver can check exactly what it
+//! got), and receives everything the server offers, recording per track what arrived.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription,
+};
+
+/// What one received track delivered.
+#[derive(Clone, Debug, Default)]
+pub struct Received {
+    pub stream: String,
+    pub track: String,
+    pub packets: u64,
+    /// Sender tags seen in payloads (e.g. "alice/video").
+    pub tags: Vec<String>,
+    pub seqs: Vec<u16>,
+    pub keyframes: u64,
+    pub ssrcs: Vec<u32>,
+    /// Layer marks seen in payloads ("q", "h", "f", or "-" for non-simulcast).
+    pub layers: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct PeerState {
+    pub messages: Vec<Value>,
+    pub received: HashMap<String, Received>,
+    pub publish_connected: bool,
+    pub subscribe_connected: bool,
+    pub tracks_published: Vec<Value>,
+    pub errors: Vec<Value>,
+}
+
+enum Ev {
+    Candidate(&'static str, RTCIceCandidateInit),
+    State(&'static str, RTCPeerConnectionState),
+    Track(Arc<dyn TrackRemote>),
+}
+
+struct H {
+    target: &'static str,
+    tx: mpsc::UnboundedSender<Ev>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for H {
+    async fn on_ice_candidate(&self, e: RTCPeerConnectionIceEvent) {
+        if let Ok(c) = e.candidate.to_json() {
+            let _ = self.tx.send(Ev::Candidate(self.target, c));
+        }
+    }
+    async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
+        let _ = self.tx.send(Ev::State(self.target, s));
+    }
+    async fn on_track(&self, t: Arc<dyn TrackRemote>) {
+        let _ = self.tx.send(Ev::Track(t));
+    }
+}
+
+async fn new_pc(target: &'static str, tx: mpsc::UnboundedSender<Ev>) -> Arc<dyn PeerConnection> {
+    let mut me = MediaEngine::default();
+    me.register_default_codecs().unwrap();
+    let reg = register_default_interceptors(Registry::new(), &mut me).unwrap();
+    let se = SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(me)
+        .with_setting_engine(se)
+        .with_interceptor_registry(reg)
+        .with_handler(Arc::new(H { target, tx }))
+        .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+        .build()
+        .await
+        .unwrap();
+    Arc::new(pc)
+}
+
+/// A synthetic track to publish.
+#[derive(Clone)]
+pub struct Synth {
+    pub track_id: String,
+    pub kind: RtpCodecKind,
+    /// Written into every payload so receivers can tell who sent it.
+    pub tag: String,
+}
+
+impl Synth {
+    pub fn video(id: &str, tag: &str) -> Self {
+        Self { track_id: id.into(), kind: RtpCodecKind::Video, tag: tag.into() }
+    }
+    pub fn audio(id: &str, tag: &str) -> Self {
+        Self { track_id: id.into(), kind: RtpCodecKind::Audio, tag: tag.into() }
+    }
+}
+
+/// Frames between keyframes: short, so tests do not wait long for a picture to start.
+const GOP: u64 = 10;
+
+fn payload(s: &Synth, n: u64) -> Bytes {
+    let mut p = Vec::new();
+    if s.kind == RtpCodecKind::Video {
+        // VP8 descriptor: S=1, PID=0; then the frame header's P bit: 0 = key frame.
+        p.push(0x10);
+        p.push(if n % GOP == 0 { 0x00 } else { 0x01 });
+        p.extend_from_slice(&[0x9d, 0x01, 0x2a]);
+    } else {
+        p.push(0xfc);
+    }
+    p.extend_from_slice(format!("HZ|{}|-|{n}|", s.tag).as_bytes());
+    Bytes::from(p)
+}
+
+/// Parses `HZ|tag|layer|n|` out of a payload.
+pub fn parse_payload(p: &[u8]) -> Option<(String, String, u64)> {
+    let start = p.windows(3).position(|w| w == b"HZ|")?;
+    let text = std::str::from_utf8(&p[start..]).ok()?;
+    let mut parts = text.split('|');
+    parts.next();
+    let tag = parts.next()?.to_owned();
+    let layer = parts.next()?.to_owned();
+    let n = parts.next()?.parse().ok()?;
+    Some((tag, layer, n))
+}
+
+pub struct MediaPeer {
+    pub state: Arc<Mutex<PeerState>>,
+    out: mpsc::UnboundedSender<Value>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MediaPeer {
+    /// Connects to the signaling socket, says hello, and (once joined) publishes `tracks`.
+    pub async fn join(url: &str, tracks: Vec<Synth>) -> MediaPeer {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("signaling connect");
+        let state = Arc::new(Mutex::new(PeerState::default()));
+        let (out, out_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(drive(ws, tracks, state.clone(), out_rx));
+        MediaPeer { state, out, task }
+    }
+
+    pub fn send(&self, v: Value) {
+        let _ = self.out.send(v);
+    }
+
+    pub fn snapshot<R>(&self, f: impl FnOnce(&PeerState) -> R) -> R {
+        f(&self.state.lock().unwrap())
+    }
+
+    /// Packets received from tracks whose payload tag is `tag`.
+    pub fn packets_tagged(&self, tag: &str) -> u64 {
+        self.snapshot(|s| s.received.values().filter(|r| r.tags.iter().any(|t| t == tag)).map(|r| r.packets).sum())
+    }
+
+    /// Closes both connections and the socket (a `Null` on the command channel ends the driver).
+    pub async fn close(self) {
+        let _ = self.out.send(Value::Null);
+        let _ = self.task.await;
+    }
+}
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn drive(
+    mut ws: WsStream,
+    tracks: Vec<Synth>,
+    state: Arc<Mutex<PeerState>>,
+    mut out: mpsc::UnboundedReceiver<Value>,
+) {
+    let (ev_tx, mut ev) = mpsc::unbounded_channel::<Ev>();
+    let send = |v: Value| Message::text(v.to_string());
+    let _ = ws.send(send(json!({ "type": "hello", "id": "hello", "version": 1 }))).await;
+    let mut publisher: Option<Arc<dyn PeerConnection>> = None;
+    let mut subscriber: Option<Arc<dyn PeerConnection>> = None;
+    let mut writers = Vec::new();
+    let mut n = 0u64;
+    let next = |n: &mut u64| {
+        *n += 1;
+        format!("m{n}")
+    };
+    loop {
+        tokio::select! {
+            msg = ws.next() => {
+                let Some(Ok(Message::Text(t))) = msg else {
+                    if matches!(msg, Some(Ok(Message::Ping(_) | Message::Pong(_)))) { continue; }
+                    break;
+                };
+                let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
+                state.lock().unwrap().messages.push(v.clone());
+                match v["type"].as_str().unwrap_or("") {
+                    "hello" | "admitted" if (v["state"] == "joined" || v["type"] == "admitted") && publisher.is_none() && !tracks.is_empty() => {
+                        let pc = new_pc("publish", ev_tx.clone()).await;
+                        for s in &tracks {
+                            let ssrc = rand_u32();
+                            let codec = if s.kind == RtpCodecKind::Video {
+                                RTCRtpCodec { mime_type: MIME_TYPE_VP8.into(), clock_rate: 90_000, ..Default::default() }
+                            } else {
+                                RTCRtpCodec { mime_type: MIME_TYPE_OPUS.into(), clock_rate: 48_000, channels: 2, ..Default::default() }
+                            };
+                            let coding = RTCRtpEncodingParameters {
+                                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                                codec,
+                                ..Default::default()
+                            };
+                            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                                "stream".into(), s.track_id.clone(), s.track_id.clone(), s.kind, vec![coding],
+                            )));
+                            pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.unwrap();
+                            writers.push(tokio::spawn(write_synth(track, s.clone(), ssrc, state.clone())));
+                        }
+                        let offer = pc.create_offer(None).await.unwrap();
+                        pc.set_local_description(offer.clone()).await.unwrap();
+                        let id = next(&mut n);
+                        let _ = ws.send(send(json!({ "type": "publish", "id": id, "sdp": offer.sdp }))).await;
+                        publisher = Some(pc);
+                    }
+                    "publish_answer" => {
+                        if let Some(pc) = &publisher {
+                            let a = RTCSessionDescription::answer(v["sdp"].as_str().unwrap_or("").to_owned()).unwrap();
+                            pc.set_remote_description(a).await.unwrap();
+                        }
+                    }
+                    "subscribe_offer" => {
+                        if subscriber.is_none() {
+                            subscriber = Some(new_pc("subscribe", ev_tx.clone()).await);
+                        }
+                        let pc = subscriber.as_ref().unwrap();
+                        let o = RTCSessionDescription::offer(v["sdp"].as_str().unwrap_or("").to_owned()).unwrap();
+                        pc.set_remote_description(o).await.unwrap();
+                        let a = pc.create_answer(None).await.unwrap();
+                        pc.set_local_description(a.clone()).await.unwrap();
+                        let id = next(&mut n);
+                        let _ = ws.send(send(json!({ "type": "subscribe_answer", "id": id, "sdp": a.sdp }))).await;
+                    }
+                    "trickle" => {
+                        let c: RTCIceCandidateInit = serde_json::from_value(v["candidate"].clone()).unwrap();
+                        let pc = if v["target"] == "publish" { publisher.as_ref() } else { subscriber.as_ref() };
+                        if let Some(pc) = pc { let _ = pc.add_ice_candidate(c).await; }
+                    }
+                    "track_published" => state.lock().unwrap().tracks_published.push(v["track"].clone()),
+                    "error" => state.lock().unwrap().errors.push(v.clone()),
+                    _ => {}
+                }
+            }
+            Some(v) = out.recv() => {
+                if v.is_null() {
+                    let _ = ws.close(None).await;
+                    break;
+                }
+                let _ = ws.send(send(v)).await;
+            }
+            Some(e) = ev.recv() => match e {
+                Ev::Candidate(target, c) => {
+                    let id = next(&mut n);
+                    let _ = ws.send(send(json!({ "type": "trickle", "id": id, "target": target, "candidate": c }))).await;
+                }
+                Ev::State(target, s) => {
+                    let up = s == RTCPeerConnectionState::Connected;
+                    let mut st = state.lock().unwrap();
+                    if target == "publish" { st.publish_connected = up; } else { st.subscribe_connected = up; }
+                }
+                Ev::Track(t) => { tokio::spawn(read_remote(t, state.clone())); }
+            },
+        }
+    }
+    for w in writers {
+        w.abort();
+    }
+    for pc in [publisher, subscriber].into_iter().flatten() {
+        let _ = pc.close().await;
+    }
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0),
+    );
+    (h.finish() as u32).max(1)
+}
+
+/// 30 frames/s of video (one packet a frame) or 50 packets/s of audio, once connected.
+async fn write_synth(track: Arc<TrackLocalStaticRTP>, s: Synth, ssrc: u32, state: Arc<Mutex<PeerState>>) {
+    let video = s.kind == RtpCodecKind::Video;
+    let (period, step, pt) =
+        if video { (Duration::from_millis(33), 3000u32, 96u8) } else { (Duration::from_millis(20), 960, 111) };
+    let mut tick = tokio::time::interval(period);
+    let (mut seq, mut ts, mut n) = (1000u16, 5000u32, 0u64);
+    loop {
+        tick.tick().await;
+        if !state.lock().unwrap().publish_connected {
+            continue;
+        }
+        let header = rtp::header::Header {
+            version: 2,
+            marker: true,
+            payload_type: pt,
+            sequence_number: seq,
+            timestamp: ts,
+            ssrc,
+            ..Default::default()
+        };
+        if track.write_rtp(rtp::Packet { header, payload: payload(&s, n) }).await.is_err() {
+            break;
+        }
+        seq = seq.wrapping_add(1);
+        ts = ts.wrapping_add(step);
+        n += 1;
+    }
+}
+
+async fn read_remote(t: Arc<dyn TrackRemote>, state: Arc<Mutex<PeerState>>) {
+    let key = format!("{}/{}", t.stream_id().await, t.track_id().await);
+    {
+        let mut st = state.lock().unwrap();
+        let r = st.received.entry(key.clone()).or_default();
+        r.stream = key.split('/').next().unwrap_or("").to_owned();
+        r.track = key.clone();
+    }
+    while let Some(ev) = t.poll().await {
+        if let TrackRemoteEvent::OnRtpPacket(p) = ev {
+            let mut st = state.lock().unwrap();
+            let r = st.received.entry(key.clone()).or_default();
+            r.packets += 1;
+            r.seqs.push(p.header.sequence_number);
+            if !r.ssrcs.contains(&p.header.ssrc) {
+                r.ssrcs.push(p.header.ssrc);
+            }
+            if huizhen_sfu::keyframe::vp8_keyframe_start(&p.payload) && p.payload.len() > 5 {
+                r.keyframes += 1;
+            }
+            if let Some((tag, layer, _)) = parse_payload(&p.payload) {
+                if !r.tags.contains(&tag) {
+                    r.tags.push(tag);
+                }
+                if r.layers.last() != Some(&layer) {
+                    r.layers.push(layer);
+                }
+            }
+        }
+    }
+}
