@@ -38,8 +38,10 @@ pub struct Received {
     pub seqs: Vec<u16>,
     pub keyframes: u64,
     pub ssrcs: Vec<u32>,
-    /// Layer marks seen in payloads ("q", "h", "f", or "-" for non-simulcast).
+    /// Layer marks seen in payloads ("q", "h", "f", or "-" for non-simulcast), in order, once per run.
     pub layers: Vec<String>,
+    /// Every packet: (sequence number, layer mark, starts a keyframe).
+    pub log: Vec<(u16, String, bool)>,
 }
 
 #[derive(Default)]
@@ -103,21 +105,26 @@ pub struct Synth {
     pub kind: RtpCodecKind,
     /// Written into every payload so receivers can tell who sent it.
     pub tag: String,
+    /// Send three layers (rid q, h, f), as a browser does with simulcast.
+    pub simulcast: bool,
 }
 
 impl Synth {
     pub fn video(id: &str, tag: &str) -> Self {
-        Self { track_id: id.into(), kind: RtpCodecKind::Video, tag: tag.into() }
+        Self { track_id: id.into(), kind: RtpCodecKind::Video, tag: tag.into(), simulcast: false }
+    }
+    pub fn simulcast_video(id: &str, tag: &str) -> Self {
+        Self { track_id: id.into(), kind: RtpCodecKind::Video, tag: tag.into(), simulcast: true }
     }
     pub fn audio(id: &str, tag: &str) -> Self {
-        Self { track_id: id.into(), kind: RtpCodecKind::Audio, tag: tag.into() }
+        Self { track_id: id.into(), kind: RtpCodecKind::Audio, tag: tag.into(), simulcast: false }
     }
 }
 
 /// Frames between keyframes: short, so tests do not wait long for a picture to start.
 const GOP: u64 = 10;
 
-fn payload(s: &Synth, n: u64) -> Bytes {
+fn payload(s: &Synth, layer: &str, n: u64) -> Bytes {
     let mut p = Vec::new();
     if s.kind == RtpCodecKind::Video {
         // VP8 descriptor: S=1, PID=0; then the frame header's P bit: 0 = key frame.
@@ -127,7 +134,7 @@ fn payload(s: &Synth, n: u64) -> Bytes {
     } else {
         p.push(0xfc);
     }
-    p.extend_from_slice(format!("HZ|{}|-|{n}|", s.tag).as_bytes());
+    p.extend_from_slice(format!("HZ|{}|{layer}|{n}|", s.tag).as_bytes());
     Bytes::from(p)
 }
 
@@ -210,26 +217,37 @@ async fn drive(
                 match v["type"].as_str().unwrap_or("") {
                     "hello" | "admitted" if (v["state"] == "joined" || v["type"] == "admitted") && publisher.is_none() && !tracks.is_empty() => {
                         let pc = new_pc("publish", ev_tx.clone()).await;
+                        let mut pending_writers = Vec::new();
                         for s in &tracks {
-                            let ssrc = rand_u32();
+                            let layers: Vec<(String, u32)> = if s.simulcast {
+                                ["q", "h", "f"].iter().map(|r| (r.to_string(), rand_u32())).collect()
+                            } else {
+                                vec![(String::new(), rand_u32())]
+                            };
                             let codec = if s.kind == RtpCodecKind::Video {
                                 RTCRtpCodec { mime_type: MIME_TYPE_VP8.into(), clock_rate: 90_000, ..Default::default() }
                             } else {
                                 RTCRtpCodec { mime_type: MIME_TYPE_OPUS.into(), clock_rate: 48_000, channels: 2, ..Default::default() }
                             };
-                            let coding = RTCRtpEncodingParameters {
-                                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                                codec,
+                            let codings = layers.iter().map(|(rid, ssrc)| RTCRtpEncodingParameters {
+                                rtp_coding_parameters: RTCRtpCodingParameters { rid: rid.clone(), ssrc: Some(*ssrc), ..Default::default() },
+                                codec: codec.clone(),
                                 ..Default::default()
-                            };
+                            }).collect();
                             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-                                "stream".into(), s.track_id.clone(), s.track_id.clone(), s.kind, vec![coding],
+                                "stream".into(), s.track_id.clone(), s.track_id.clone(), s.kind, codings,
                             )));
                             pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.unwrap();
-                            writers.push(tokio::spawn(write_synth(track, s.clone(), ssrc, state.clone())));
+                            pending_writers.push((track, s.clone(), layers));
                         }
                         let offer = pc.create_offer(None).await.unwrap();
                         pc.set_local_description(offer.clone()).await.unwrap();
+                        // Simulcast layers are told apart by the mid and rid header extensions
+                        // (RFC 8852), which the sender must stamp itself.
+                        let ext = SimulcastExt::from_sdp(&offer.sdp);
+                        for (track, s, layers) in pending_writers {
+                            writers.push(tokio::spawn(write_synth(track, s, layers, ext.clone(), state.clone())));
+                        }
                         let id = next(&mut n);
                         let _ = ws.send(send(json!({ "type": "publish", "id": id, "sdp": offer.sdp }))).await;
                         publisher = Some(pc);
@@ -300,31 +318,81 @@ fn rand_u32() -> u32 {
     (h.finish() as u32).max(1)
 }
 
-/// 30 frames/s of video (one packet a frame) or 50 packets/s of audio, once connected.
-async fn write_synth(track: Arc<TrackLocalStaticRTP>, s: Synth, ssrc: u32, state: Arc<Mutex<PeerState>>) {
+/// Extension ids and the video mid from our own offer.
+#[derive(Clone, Default)]
+struct SimulcastExt {
+    mid_id: Option<u8>,
+    rid_id: Option<u8>,
+    video_mid: String,
+}
+
+impl SimulcastExt {
+    fn from_sdp(sdp: &str) -> Self {
+        let ext = |uri: &str| {
+            sdp.lines().find_map(|l| {
+                let rest = l.strip_prefix("a=extmap:")?;
+                let (id, tail) = rest.split_once(' ')?;
+                (tail.trim() == uri).then(|| id.parse().ok())?
+            })
+        };
+        let mut video_mid = String::new();
+        let mut in_video = false;
+        for l in sdp.lines() {
+            if l.starts_with("m=") {
+                in_video = l.starts_with("m=video");
+            } else if in_video && let Some(m) = l.strip_prefix("a=mid:") {
+                video_mid = m.trim().to_owned();
+                break;
+            }
+        }
+        Self {
+            mid_id: ext("urn:ietf:params:rtp-hdrext:sdes:mid"),
+            rid_id: ext("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"),
+            video_mid,
+        }
+    }
+}
+
+/// 30 frames/s of video (one packet a frame per layer) or 50 packets/s of audio, once connected.
+async fn write_synth(
+    track: Arc<TrackLocalStaticRTP>,
+    s: Synth,
+    layers: Vec<(String, u32)>,
+    ext: SimulcastExt,
+    state: Arc<Mutex<PeerState>>,
+) {
     let video = s.kind == RtpCodecKind::Video;
     let (period, step, pt) =
         if video { (Duration::from_millis(33), 3000u32, 96u8) } else { (Duration::from_millis(20), 960, 111) };
     let mut tick = tokio::time::interval(period);
-    let (mut seq, mut ts, mut n) = (1000u16, 5000u32, 0u64);
+    let (mut seqs, mut ts, mut n) = (vec![1000u16; layers.len()], 5000u32, 0u64);
     loop {
         tick.tick().await;
         if !state.lock().unwrap().publish_connected {
             continue;
         }
-        let header = rtp::header::Header {
-            version: 2,
-            marker: true,
-            payload_type: pt,
-            sequence_number: seq,
-            timestamp: ts,
-            ssrc,
-            ..Default::default()
-        };
-        if track.write_rtp(rtp::Packet { header, payload: payload(&s, n) }).await.is_err() {
-            break;
+        for (i, (rid, ssrc)) in layers.iter().enumerate() {
+            let mut header = rtp::header::Header {
+                version: 2,
+                marker: true,
+                payload_type: pt,
+                sequence_number: seqs[i],
+                timestamp: ts,
+                ssrc: *ssrc,
+                ..Default::default()
+            };
+            if s.simulcast
+                && let (Some(mid_id), Some(rid_id)) = (ext.mid_id, ext.rid_id)
+            {
+                let _ = header.set_extension(mid_id, Bytes::from(ext.video_mid.clone()));
+                let _ = header.set_extension(rid_id, Bytes::from(rid.clone()));
+            }
+            let mark = if s.simulcast { rid.as_str() } else { "-" };
+            if track.write_rtp(rtp::Packet { header, payload: payload(&s, mark, n) }).await.is_err() {
+                return;
+            }
+            seqs[i] = seqs[i].wrapping_add(1);
         }
-        seq = seq.wrapping_add(1);
         ts = ts.wrapping_add(step);
         n += 1;
     }
@@ -347,10 +415,12 @@ async fn read_remote(t: Arc<dyn TrackRemote>, state: Arc<Mutex<PeerState>>) {
             if !r.ssrcs.contains(&p.header.ssrc) {
                 r.ssrcs.push(p.header.ssrc);
             }
-            if huizhen_sfu::keyframe::vp8_keyframe_start(&p.payload) && p.payload.len() > 5 {
+            let key = huizhen_sfu::keyframe::vp8_keyframe_start(&p.payload) && p.payload.len() > 5;
+            if key {
                 r.keyframes += 1;
             }
             if let Some((tag, layer, _)) = parse_payload(&p.payload) {
+                r.log.push((p.header.sequence_number, layer.clone(), key));
                 if !r.tags.contains(&tag) {
                     r.tags.push(tag);
                 }

@@ -164,3 +164,46 @@ async fn join_leave_cycles_leave_nothing_behind() {
     .await;
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulcast_subscriber_switches_down_and_up_on_keyframes_without_sequence_gaps() {
+    let srv = TestServer::start().await;
+    let publisher = MediaPeer::join(
+        &srv.ws_url(&token(&srv, "sim", "surgeon", true)),
+        vec![Synth::simulcast_video("cam", "surgeon/cam")],
+    )
+    .await;
+    let viewer = MediaPeer::join(&srv.ws_url(&token(&srv, "sim", "trainee", false)), vec![]).await;
+    let layers = |p: &MediaPeer| p.snapshot(|s| s.received.values().flat_map(|r| r.layers.clone()).collect::<Vec<_>>());
+    eventually("the top layer arrives first", MEDIA_WAIT, || async { viewer.packets_tagged("surgeon/cam") >= 20 })
+        .await;
+    assert_eq!(layers(&viewer), vec!["f"], "a new subscriber starts on the top layer");
+    // Thumbnail view: down to the low layer.
+    viewer.send(serde_json::json!({ "type": "set_layer", "id": "l1", "track": "surgeon/cam", "layer": "low" }));
+    eventually("switched to the low layer", MEDIA_WAIT, || async {
+        layers(&viewer).last().map(String::as_str) == Some("q")
+    })
+    .await;
+    // Main view again: back up.
+    viewer.send(serde_json::json!({ "type": "set_layer", "id": "l2", "track": "surgeon/cam", "layer": "high" }));
+    eventually("back on the top layer", MEDIA_WAIT, || async { layers(&viewer) == vec!["f", "q", "f"] }).await;
+    let n = viewer.packets_tagged("surgeon/cam");
+    eventually("media keeps flowing after the switches", MEDIA_WAIT, || async {
+        viewer.packets_tagged("surgeon/cam") >= n + 20
+    })
+    .await;
+    viewer.snapshot(|s| {
+        let r = s.received.values().find(|r| r.tags.contains(&"surgeon/cam".to_string())).unwrap();
+        assert_eq!(r.ssrcs.len(), 1, "layer switches keep one outgoing SSRC");
+        assert!(r.seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)), "sequence numbers continue across switches");
+        // Each switch lands on a keyframe of the new layer.
+        for w in r.log.windows(2) {
+            if w[0].1 != w[1].1 {
+                assert!(w[1].2, "switch from {} to {} did not start on a keyframe", w[0].1, w[1].1);
+            }
+        }
+    });
+    publisher.close().await;
+    viewer.close().await;
+    srv.stop().await;
+}
