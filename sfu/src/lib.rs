@@ -13,6 +13,7 @@ mod engine;
 pub mod forward;
 pub mod keyframe;
 mod room;
+pub mod rtcp;
 mod track;
 
 use std::collections::HashMap;

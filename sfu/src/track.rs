@@ -231,7 +231,27 @@ pub async fn write_track(
 ) {
     let mut rw = Rewriter::new(clock_rate, *target.borrow());
     let mut was_connected = false;
-    while let Some(inb) = rx.recv().await {
+    let mut feedback_open = true;
+    loop {
+        let inb = tokio::select! {
+            inb = rx.recv() => match inb {
+                Some(inb) => inb,
+                None => break,
+            },
+            // The subscriber's keyframe requests (PLI/FIR, let through by the RTCP tap).
+            ev = local.poll(), if feedback_open => {
+                match ev {
+                    Some(webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(pkts)) => {
+                        if pkts.iter().any(|p| crate::rtcp::is_keyframe_request(p.as_ref())) {
+                            keyframes.request(rw.current().unwrap_or(rw.target()));
+                        }
+                    }
+                    Some(_) => {}
+                    None => feedback_open = false,
+                }
+                continue;
+            }
+        };
         let up = connected.load(Relaxed);
         if !up {
             // Packets before DTLS completes are discarded by the stack; the picture has to

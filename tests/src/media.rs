@@ -52,6 +52,66 @@ pub struct PeerState {
     pub subscribe_connected: bool,
     pub tracks_published: Vec<Value>,
     pub errors: Vec<Value>,
+    /// Keyframe requests (PLI/FIR) that reached this publisher.
+    pub keyframe_requests: u64,
+    pub remote_tracks: Vec<Arc<dyn TrackRemote>>,
+}
+
+/// Options for a test peer.
+#[derive(Clone, Default)]
+pub struct PeerOptions {
+    /// Drop every n-th outgoing RTP packet the first time it is sent (retransmissions pass):
+    /// loss between this client and the server, which NACK must repair.
+    pub drop_every: Option<u16>,
+}
+
+/// Counts what the dropping interceptor threw away.
+pub static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Sits below the NACK responder on the write path, so first sends are dropped but the
+/// responder's resends of the same packets get through.
+struct Dropper {
+    every: u16,
+    seen: std::collections::HashSet<(u32, u16)>,
+    read: std::collections::VecDeque<rtc::interceptor::TaggedPacket>,
+    write: std::collections::VecDeque<rtc::interceptor::TaggedPacket>,
+}
+
+impl rtc::sansio::Protocol<rtc::interceptor::TaggedPacket, rtc::interceptor::TaggedPacket, ()> for Dropper {
+    type Rout = rtc::interceptor::TaggedPacket;
+    type Wout = rtc::interceptor::TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = std::time::Instant;
+
+    fn handle_read(&mut self, msg: rtc::interceptor::TaggedPacket) -> Result<(), Self::Error> {
+        self.read.push_back(msg);
+        Ok(())
+    }
+    fn poll_read(&mut self) -> Option<rtc::interceptor::TaggedPacket> {
+        self.read.pop_front()
+    }
+    fn handle_write(&mut self, msg: rtc::interceptor::TaggedPacket) -> Result<(), Self::Error> {
+        if let rtc::interceptor::Packet::Rtp(p) = &msg.message.packet
+            && p.header.sequence_number % self.every == 0
+            && self.seen.insert((p.header.ssrc, p.header.sequence_number))
+        {
+            DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
+        self.write.push_back(msg);
+        Ok(())
+    }
+    fn poll_write(&mut self) -> Option<rtc::interceptor::TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl rtc::interceptor::Interceptor for Dropper {
+    fn bind_local_stream(&mut self, _: &rtc::interceptor::StreamInfo) {}
+    fn unbind_local_stream(&mut self, _: &rtc::interceptor::StreamInfo) {}
+    fn bind_remote_stream(&mut self, _: &rtc::interceptor::StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &rtc::interceptor::StreamInfo) {}
 }
 
 enum Ev {
@@ -80,10 +140,19 @@ impl PeerConnectionEventHandler for H {
     }
 }
 
-async fn new_pc(target: &'static str, tx: mpsc::UnboundedSender<Ev>) -> Arc<dyn PeerConnection> {
+async fn new_pc(target: &'static str, tx: mpsc::UnboundedSender<Ev>, opts: &PeerOptions) -> Arc<dyn PeerConnection> {
     let mut me = MediaEngine::default();
     me.register_default_codecs().unwrap();
-    let reg = register_default_interceptors(Registry::new(), &mut me).unwrap();
+    let mut reg = register_default_interceptors(Registry::new(), &mut me).unwrap().with(
+        rtc::interceptor::Slot::from(huizhen_sfu::rtcp::TAP_SLOT),
+        huizhen_sfu::rtcp::KeyframeRequestTap::default(),
+    );
+    if target == "publish"
+        && let Some(every) = opts.drop_every
+    {
+        let d = Dropper { every, seen: Default::default(), read: Default::default(), write: Default::default() };
+        reg = reg.with(rtc::interceptor::Slot::from(500usize), d);
+    }
     let se = SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
@@ -159,10 +228,14 @@ pub struct MediaPeer {
 impl MediaPeer {
     /// Connects to the signaling socket, says hello, and (once joined) publishes `tracks`.
     pub async fn join(url: &str, tracks: Vec<Synth>) -> MediaPeer {
+        Self::join_with(url, tracks, PeerOptions::default()).await
+    }
+
+    pub async fn join_with(url: &str, tracks: Vec<Synth>, opts: PeerOptions) -> MediaPeer {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("signaling connect");
         let state = Arc::new(Mutex::new(PeerState::default()));
         let (out, out_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(drive(ws, tracks, state.clone(), out_rx));
+        let task = tokio::spawn(drive(ws, tracks, state.clone(), out_rx, opts));
         MediaPeer { state, out, task }
     }
 
@@ -193,6 +266,7 @@ async fn drive(
     tracks: Vec<Synth>,
     state: Arc<Mutex<PeerState>>,
     mut out: mpsc::UnboundedReceiver<Value>,
+    opts: PeerOptions,
 ) {
     let (ev_tx, mut ev) = mpsc::unbounded_channel::<Ev>();
     let send = |v: Value| Message::text(v.to_string());
@@ -216,7 +290,7 @@ async fn drive(
                 state.lock().unwrap().messages.push(v.clone());
                 match v["type"].as_str().unwrap_or("") {
                     "hello" | "admitted" if (v["state"] == "joined" || v["type"] == "admitted") && publisher.is_none() && !tracks.is_empty() => {
-                        let pc = new_pc("publish", ev_tx.clone()).await;
+                        let pc = new_pc("publish", ev_tx.clone(), &opts).await;
                         let mut pending_writers = Vec::new();
                         for s in &tracks {
                             let layers: Vec<(String, u32)> = if s.simulcast {
@@ -260,7 +334,7 @@ async fn drive(
                     }
                     "subscribe_offer" => {
                         if subscriber.is_none() {
-                            subscriber = Some(new_pc("subscribe", ev_tx.clone()).await);
+                            subscriber = Some(new_pc("subscribe", ev_tx.clone(), &opts).await);
                         }
                         let pc = subscriber.as_ref().unwrap();
                         let o = RTCSessionDescription::offer(v["sdp"].as_str().unwrap_or("").to_owned()).unwrap();
@@ -297,7 +371,10 @@ async fn drive(
                     let mut st = state.lock().unwrap();
                     if target == "publish" { st.publish_connected = up; } else { st.subscribe_connected = up; }
                 }
-                Ev::Track(t) => { tokio::spawn(read_remote(t, state.clone())); }
+                Ev::Track(t) => {
+                    state.lock().unwrap().remote_tracks.push(t.clone());
+                    tokio::spawn(read_remote(t, state.clone()));
+                }
             },
         }
     }
@@ -366,8 +443,23 @@ async fn write_synth(
         if video { (Duration::from_millis(33), 3000u32, 96u8) } else { (Duration::from_millis(20), 960, 111) };
     let mut tick = tokio::time::interval(period);
     let (mut seqs, mut ts, mut n) = (vec![1000u16; layers.len()], 5000u32, 0u64);
+    let mut feedback = true;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            ev = track.poll(), if feedback => {
+                match ev {
+                    Some(webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(p)) => {
+                        if p.iter().any(|p| huizhen_sfu::rtcp::is_keyframe_request(p.as_ref())) {
+                            state.lock().unwrap().keyframe_requests += 1;
+                        }
+                    }
+                    Some(_) => {}
+                    None => feedback = false,
+                }
+                continue;
+            }
+        }
         if !state.lock().unwrap().publish_connected {
             continue;
         }

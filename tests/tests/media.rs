@@ -207,3 +207,74 @@ async fn simulcast_subscriber_switches_down_and_up_on_keyframes_without_sequence
     viewer.close().await;
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_between_publisher_and_server_is_repaired_by_nack() {
+    use huizhen_tests::media::{DROPPED, PeerOptions};
+    use std::sync::atomic::Ordering::Relaxed;
+    let srv = TestServer::start().await;
+    // Every 7th packet: loss that does not line up with the 10-frame keyframe interval.
+    let opts = PeerOptions { drop_every: Some(7) };
+    let publisher = MediaPeer::join_with(
+        &srv.ws_url(&token(&srv, "lossy", "county", true)),
+        vec![Synth::video("cam", "county/cam")],
+        opts,
+    )
+    .await;
+    let viewer = MediaPeer::join(&srv.ws_url(&token(&srv, "lossy", "city", false)), vec![]).await;
+    eventually("media flows through the loss", MEDIA_WAIT, || async {
+        viewer.packets_tagged("county/cam") >= 150 && DROPPED.load(Relaxed) >= 10
+    })
+    .await;
+    let n = viewer.packets_tagged("county/cam");
+    // Give the repairs of everything seen so far time to arrive: wait for more fresh packets.
+    eventually("more packets", MEDIA_WAIT, || async { viewer.packets_tagged("county/cam") >= n + 30 }).await;
+    viewer.snapshot(|s| {
+        let r = s.received.values().find(|r| r.tags.contains(&"county/cam".to_string())).unwrap();
+        let mut seqs: Vec<u16> = r.seqs.clone();
+        let late = r.seqs.windows(2).filter(|w| !huizhen_sfu::forward::seq_newer(w[1], w[0])).count();
+        seqs.sort_unstable();
+        seqs.dedup();
+        // Everything up to shortly before the newest packet has arrived (the tail may be in repair).
+        let upto = seqs.len().saturating_sub(10);
+        let gaps = seqs[..upto].windows(2).filter(|w| w[1] != w[0] + 1).count();
+        assert_eq!(gaps, 0, "lost packets were not repaired: {} dropped upstream", DROPPED.load(Relaxed));
+        assert!(late > 0, "repairs arrive out of order; none did, so nothing was repaired");
+    });
+    publisher.close().await;
+    viewer.close().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_requests_reach_the_publisher() {
+    use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+    let srv = TestServer::start().await;
+    let publisher =
+        MediaPeer::join(&srv.ws_url(&token(&srv, "pli", "county", true)), vec![Synth::video("cam", "county/cam")])
+            .await;
+    let viewer = MediaPeer::join(&srv.ws_url(&token(&srv, "pli", "city", false)), vec![]).await;
+    eventually("media flows", MEDIA_WAIT, || async { viewer.packets_tagged("county/cam") >= 30 }).await;
+    // A joining subscriber already made the server ask for a keyframe.
+    let on_join = publisher.snapshot(|s| s.keyframe_requests);
+    assert!(on_join >= 1, "no keyframe was requested for the new subscriber");
+    // The viewer's decoder lost the picture: its PLI goes through to the publisher.
+    let remotes = viewer.snapshot(|s| s.remote_tracks.clone());
+    let publisher_ref = &publisher;
+    eventually("the viewer's PLI reaches the publisher", MEDIA_WAIT, || {
+        let remotes = remotes.clone();
+        async move {
+            for t in &remotes {
+                if let Some(ssrc) = t.ssrcs().await.first().copied() {
+                    let _ =
+                        t.write_rtcp(vec![Box::new(PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc })]).await;
+                }
+            }
+            publisher_ref.snapshot(|s| s.keyframe_requests) > on_join
+        }
+    })
+    .await;
+    publisher.close().await;
+    viewer.close().await;
+    srv.stop().await;
+}
