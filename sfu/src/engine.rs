@@ -21,6 +21,8 @@ use webrtc::peer_connection::{
 use crate::room::Cmd;
 use crate::{PcTarget, SfuConfig, SfuError, internal};
 
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
 /// Payload types we offer (as the subscriber PC's offerer we choose them, and the answer must
 /// keep them), so a down-track knows its payload type without waiting for negotiation.
 pub const PT_OPUS: u8 = 111;
@@ -63,6 +65,13 @@ pub fn media_engine() -> Result<MediaEngine, SfuError> {
             PT_H264,
         ),
         RtpCodecKind::Video,
+    )
+    .map_err(internal)?;
+    // RFC 6464 audio levels: the active-speaker signal, computed by the sender for free.
+    me.register_header_extension(
+        rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability { uri: AUDIO_LEVEL_URI.into() },
+        RtpCodecKind::Audio,
+        None,
     )
     .map_err(internal)?;
     Ok(me)

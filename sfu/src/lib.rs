@@ -9,6 +9,7 @@
 //! subscriber loses its own packets and never delays anyone else.
 
 pub mod bwe;
+pub use engine::AUDIO_LEVEL_URI;
 mod engine;
 pub mod forward;
 pub mod keyframe;
@@ -109,6 +110,12 @@ pub enum SfuEvent {
     TrackUnpublished {
         id: String,
         participant: String,
+    },
+    /// The publisher muted or unmuted a track (it keeps its place; no renegotiation).
+    TrackMuted {
+        id: String,
+        participant: String,
+        muted: bool,
     },
     /// The loudest speaker changed (None: silence).
     ActiveSpeaker {
@@ -292,6 +299,10 @@ impl Participant {
     /// The highest simulcast layer this participant wants of a track (0 = low … 2 = high).
     pub async fn set_layer(&self, track: &str, layer: forward::Layer) -> Result<(), SfuError> {
         self.ask(|reply| room::Cmd::SetLayer { id: self.id.clone(), track: track.to_owned(), layer, reply }).await
+    }
+
+    pub async fn mute(&self, track: &str, muted: bool) -> Result<(), SfuError> {
+        self.ask(|reply| room::Cmd::Mute { id: self.id.clone(), track: track.to_owned(), muted, reply }).await
     }
 
     pub async fn unpublish(&self, track: &str) -> Result<(), SfuError> {

@@ -29,6 +29,7 @@ pub enum Cmd {
     Candidate { id: String, target: PcTarget, candidate: IceCandidate, reply: Reply<()> },
     SetLayer { id: String, track: String, layer: Layer, reply: Reply<()> },
     Unpublish { id: String, track: String, reply: Reply<()> },
+    Mute { id: String, track: String, muted: bool, reply: Reply<()> },
     Leave { id: String, reply: Option<oneshot::Sender<()>> },
     // From PeerConnection drivers (via `engine::Handler`).
     LocalCandidate { id: String, target: PcTarget, candidate: IceCandidate },
@@ -78,6 +79,7 @@ struct Published {
     keyframes: Arc<Keyframes>,
     rates: Arc<LayerRates>,
     level: Arc<AtomicU64>,
+    muted: bool,
     reader: JoinHandle<()>,
 }
 
@@ -170,6 +172,23 @@ impl Room {
                     Ok(())
                 } else {
                     Err(SfuError::UnknownTrack)
+                };
+                ack(reply, r);
+            }
+            Cmd::Mute { id, track, muted, reply } => {
+                let key = format!("{id}/{track}");
+                let r = match self.tracks.get_mut(&key).filter(|t| t.info.participant == id) {
+                    Some(t) => {
+                        if t.muted != muted {
+                            t.muted = muted;
+                            let ev = SfuEvent::TrackMuted { id: key.clone(), participant: id.clone(), muted };
+                            for m in self.members.values() {
+                                let _ = m.events.send(ev.clone());
+                            }
+                        }
+                        Ok(())
+                    }
+                    None => Err(SfuError::UnknownTrack),
                 };
                 ack(reply, r);
             }
@@ -281,7 +300,7 @@ impl Room {
         let answer = p.pc.create_answer(None).await.map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         p.pc.set_local_description(answer.clone()).await.map_err(internal)?;
         let sdp = p.pc.local_description().await.map(|d| d.sdp).unwrap_or(answer.sdp);
-        m.audio_ext = extmap_id(&sdp, "urn:ietf:params:rtp-hdrext:ssrc-audio-level");
+        m.audio_ext = extmap_id(&sdp, engine::AUDIO_LEVEL_URI);
         Ok(engine::announce(self.sfu.config(), &sdp))
     }
 
@@ -425,7 +444,18 @@ impl Room {
         stat_add(&self.stats().published_tracks, 1);
         self.tracks.insert(
             key.clone(),
-            Published { info: info.clone(), local_id, kind, codec, fanout, keyframes, rates, level, reader },
+            Published {
+                info: info.clone(),
+                local_id,
+                kind,
+                codec,
+                fanout,
+                keyframes,
+                rates,
+                level,
+                muted: false,
+                reader,
+            },
         );
         for m in self.members.values() {
             let _ = m.events.send(SfuEvent::TrackPublished(info.clone()));

@@ -143,6 +143,12 @@ impl PeerConnectionEventHandler for H {
 async fn new_pc(target: &'static str, tx: mpsc::UnboundedSender<Ev>, opts: &PeerOptions) -> Arc<dyn PeerConnection> {
     let mut me = MediaEngine::default();
     me.register_default_codecs().unwrap();
+    me.register_header_extension(
+        rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability { uri: huizhen_sfu::AUDIO_LEVEL_URI.into() },
+        RtpCodecKind::Audio,
+        None,
+    )
+    .unwrap();
     let mut reg = register_default_interceptors(Registry::new(), &mut me).unwrap().with(
         rtc::interceptor::Slot::from(huizhen_sfu::rtcp::TAP_SLOT),
         huizhen_sfu::rtcp::KeyframeRequestTap::default(),
@@ -176,17 +182,22 @@ pub struct Synth {
     pub tag: String,
     /// Send three layers (rid q, h, f), as a browser does with simulcast.
     pub simulcast: bool,
+    /// Audio level to stamp (RFC 6464, −dBov; lower is louder), as a speaking microphone does.
+    pub level: Option<u8>,
 }
 
 impl Synth {
     pub fn video(id: &str, tag: &str) -> Self {
-        Self { track_id: id.into(), kind: RtpCodecKind::Video, tag: tag.into(), simulcast: false }
+        Self { track_id: id.into(), kind: RtpCodecKind::Video, tag: tag.into(), simulcast: false, level: None }
     }
     pub fn simulcast_video(id: &str, tag: &str) -> Self {
-        Self { track_id: id.into(), kind: RtpCodecKind::Video, tag: tag.into(), simulcast: true }
+        Self { track_id: id.into(), kind: RtpCodecKind::Video, tag: tag.into(), simulcast: true, level: None }
+    }
+    pub fn speaking(id: &str, tag: &str, level: u8) -> Self {
+        Self { level: Some(level), ..Self::audio(id, tag) }
     }
     pub fn audio(id: &str, tag: &str) -> Self {
-        Self { track_id: id.into(), kind: RtpCodecKind::Audio, tag: tag.into(), simulcast: false }
+        Self { track_id: id.into(), kind: RtpCodecKind::Audio, tag: tag.into(), simulcast: false, level: None }
     }
 }
 
@@ -400,6 +411,7 @@ fn rand_u32() -> u32 {
 struct SimulcastExt {
     mid_id: Option<u8>,
     rid_id: Option<u8>,
+    audio_level_id: Option<u8>,
     video_mid: String,
 }
 
@@ -425,6 +437,7 @@ impl SimulcastExt {
         Self {
             mid_id: ext("urn:ietf:params:rtp-hdrext:sdes:mid"),
             rid_id: ext("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"),
+            audio_level_id: ext(huizhen_sfu::AUDIO_LEVEL_URI),
             video_mid,
         }
     }
@@ -478,6 +491,9 @@ async fn write_synth(
             {
                 let _ = header.set_extension(mid_id, Bytes::from(ext.video_mid.clone()));
                 let _ = header.set_extension(rid_id, Bytes::from(rid.clone()));
+            }
+            if let (Some(level), Some(id)) = (s.level, ext.audio_level_id) {
+                let _ = header.set_extension(id, Bytes::from(vec![0x80 | (level & 0x7f)]));
             }
             let mark = if s.simulcast { rid.as_str() } else { "-" };
             if track.write_rtp(rtp::Packet { header, payload: payload(&s, mark, n) }).await.is_err() {

@@ -278,3 +278,41 @@ async fn keyframe_requests_reach_the_publisher() {
     viewer.close().await;
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_speaker_and_mute_are_announced() {
+    let srv = TestServer::start().await;
+    let loud = MediaPeer::join(
+        &srv.ws_url(&token(&srv, "talk", "specialist", true)),
+        vec![Synth::speaking("mic", "specialist/mic", 20)],
+    )
+    .await;
+    let quiet = MediaPeer::join(
+        &srv.ws_url(&token(&srv, "talk", "doctor", true)),
+        vec![Synth::speaking("mic", "doctor/mic", 110)],
+    )
+    .await;
+    let said = |p: &MediaPeer, ty: &str| {
+        p.snapshot(|s| s.messages.iter().filter(|m| m["type"] == ty).cloned().collect::<Vec<_>>())
+    };
+    eventually("the speaking participant is announced to everyone", MEDIA_WAIT, || async {
+        [&loud, &quiet]
+            .iter()
+            .all(|p| said(p, "active_speaker").last().is_some_and(|m| m["participant"] == "specialist"))
+    })
+    .await;
+    assert!(said(&quiet, "active_speaker").iter().all(|m| m["participant"] != "doctor"), "silence never wins");
+    loud.send(serde_json::json!({ "type": "mute", "id": "mu", "track": "mic", "muted": true }));
+    eventually("mute is announced", MEDIA_WAIT, || async {
+        said(&quiet, "track_muted").iter().any(|m| m["track_id"] == "specialist/mic" && m["muted"] == true)
+    })
+    .await;
+    loud.send(serde_json::json!({ "type": "mute", "id": "mu2", "track": "nope", "muted": true }));
+    eventually("unknown track refused", MEDIA_WAIT, || async {
+        loud.snapshot(|s| s.errors.iter().any(|e| e["id"] == "mu2" && e["code"] == "unknown_track"))
+    })
+    .await;
+    loud.close().await;
+    quiet.close().await;
+    srv.stop().await;
+}

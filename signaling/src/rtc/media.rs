@@ -14,6 +14,7 @@ pub fn is_media(m: &ClientMessage) -> bool {
             | ClientMessage::Trickle { .. }
             | ClientMessage::SetLayer { .. }
             | ClientMessage::Unpublish { .. }
+            | ClientMessage::Mute { .. }
     )
 }
 
@@ -42,6 +43,7 @@ pub async fn handle(media: Option<&Participant>, msg: ClientMessage) -> ServerMe
         ClientMessage::Trickle { target, candidate, .. } => p.add_candidate(target, candidate).await.map(|_| ack()),
         ClientMessage::SetLayer { track, layer, .. } => p.set_layer(&track, layer.index()).await.map(|_| ack()),
         ClientMessage::Unpublish { track, .. } => p.unpublish(&track).await.map(|_| ack()),
+        ClientMessage::Mute { track, muted, .. } => p.mute(&track, muted).await.map(|_| ack()),
         _ => return ServerMessage::error(Some(&id), "invalid_message", "not a media message"),
     };
     result.unwrap_or_else(|e| ServerMessage::error(Some(&id), e.code(), e.to_string()))
@@ -54,6 +56,9 @@ pub fn event(ev: SfuEvent) -> ServerMessage {
         SfuEvent::TrackPublished(track) => ServerMessage::TrackPublished { track },
         SfuEvent::TrackUnpublished { id, participant } => ServerMessage::TrackUnpublished { track_id: id, participant },
         SfuEvent::ActiveSpeaker { participant } => ServerMessage::ActiveSpeaker { participant },
+        SfuEvent::TrackMuted { id, participant, muted } => {
+            ServerMessage::TrackMuted { track_id: id, participant, muted }
+        }
         SfuEvent::Closed { reason } => ServerMessage::MediaClosed { reason: reason.to_owned() },
     }
 }

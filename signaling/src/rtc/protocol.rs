@@ -81,6 +81,12 @@ pub enum ClientMessage {
         id: String,
         track: String,
     },
+    /// Tell everyone one of my tracks is muted (or back); the track itself stays.
+    Mute {
+        id: String,
+        track: String,
+        muted: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,7 +123,8 @@ impl ClientMessage {
             | ClientMessage::SubscribeAnswer { id, .. }
             | ClientMessage::Trickle { id, .. }
             | ClientMessage::SetLayer { id, .. }
-            | ClientMessage::Unpublish { id, .. } => id,
+            | ClientMessage::Unpublish { id, .. }
+            | ClientMessage::Mute { id, .. } => id,
         }
     }
 }
@@ -248,6 +255,11 @@ pub enum ServerMessage {
     TrackUnpublished {
         track_id: String,
         participant: String,
+    },
+    TrackMuted {
+        track_id: String,
+        participant: String,
+        muted: bool,
     },
     ActiveSpeaker {
         participant: Option<String>,

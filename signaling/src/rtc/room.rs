@@ -365,7 +365,8 @@ impl Room {
             | ClientMessage::SubscribeAnswer { .. }
             | ClientMessage::Trickle { .. }
             | ClientMessage::SetLayer { .. }
-            | ClientMessage::Unpublish { .. } => {
+            | ClientMessage::Unpublish { .. }
+            | ClientMessage::Mute { .. } => {
                 // The session hands media messages to the SFU; they never reach the room.
                 out.push(err("invalid_message", "media messages are not room messages"));
             }
