@@ -45,6 +45,15 @@ pub struct MediaConfig {
     pub announce_ips: Vec<std::net::IpAddr>,
     /// STUN/TURN URLs the server's own connections use (e.g. `stun:stun.example.org:3478`).
     pub ice_servers: Vec<String>,
+    /// STUN URLs handed to clients in the join answer (e.g. `stun:turn.hospital.example:3478`).
+    pub stun_urls: Vec<String>,
+    /// TURN URLs handed to clients (e.g. `turn:turn.hospital.example:3478?transport=udp`,
+    /// `turns:turn.hospital.example:443?transport=tcp` for strict hospital firewalls).
+    pub turn_urls: Vec<String>,
+    /// coturn's `static-auth-secret`: clients get short-lived credentials derived from it.
+    pub turn_secret: String,
+    /// Lifetime of those TURN credentials.
+    pub turn_ttl_secs: u64,
     /// A media connection that is not up this long after its offer is closed.
     pub connect_timeout_secs: u64,
     /// Tracks one participant may publish (cameras, screen, microphone).
@@ -57,6 +66,10 @@ impl Default for MediaConfig {
             bind_ips: vec![std::net::IpAddr::from([127, 0, 0, 1])],
             announce_ips: Vec::new(),
             ice_servers: Vec::new(),
+            stun_urls: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: String::new(),
+            turn_ttl_secs: 6 * 3600,
             connect_timeout_secs: 10,
             max_tracks_per_participant: 6,
         }
@@ -267,6 +280,9 @@ impl Config {
         }
         if !self.media.announce_ips.is_empty() && self.media.announce_ips.len() != self.media.bind_ips.len() {
             return bad("media.announce_ips must pair with media.bind_ips");
+        }
+        if !self.media.turn_urls.is_empty() && self.media.turn_secret.is_empty() {
+            return bad("media.turn_urls needs media.turn_secret (coturn's static-auth-secret)");
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return bad("log_format must be `text` or `json`");

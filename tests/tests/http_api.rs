@@ -24,14 +24,27 @@ fn path(c: &Value, action: &str) -> String {
 
 #[tokio::test]
 async fn whole_lifecycle_for_each_role() {
-    whole_lifecycle(TestServer::start().await).await;
+    whole_lifecycle(TestServer::start_with(with_turn).await).await;
+}
+
+fn with_turn(c: &mut huizhen::config::Config) {
+    c.media.stun_urls = vec!["stun:turn.example.org:3478".into()];
+    c.media.turn_urls = vec!["turn:turn.example.org:3478?transport=udp".into()];
+    c.media.turn_secret = "north-wind-secret".into();
 }
 
 #[tokio::test]
 async fn whole_lifecycle_on_redis() {
     let redis = huizhen_tests::RedisServer::start().unwrap();
     let url = redis.url();
-    whole_lifecycle(TestServer::start_with(move |c| c.store = url).await).await;
+    whole_lifecycle(
+        TestServer::start_with(move |c| {
+            c.store = url;
+            with_turn(c);
+        })
+        .await,
+    )
+    .await;
 }
 
 async fn whole_lifecycle(srv: TestServer) {
@@ -79,6 +92,10 @@ async fn whole_lifecycle(srv: TestServer) {
     // Doctor joins inside the window (start in 10 min, window opens 15 min before).
     let j = api.post(&path(&c, "join"), &doctor, json!({})).await.ok();
     assert_eq!(j["grants"]["can_publish"], true);
+    let turn = &j["ice_servers"][1];
+    assert_eq!(j["ice_servers"][0]["urls"][0], "stun:turn.example.org:3478");
+    assert!(turn["username"].as_str().unwrap().ends_with(&format!(":{}", j["identity"].as_str().unwrap())));
+    assert_eq!(turn["credential"].as_str().unwrap().len(), 28, "base64 of a 20-byte HMAC-SHA1");
     assert_eq!(j["grants"]["room_admin"], false);
     let j = api.post(&path(&c, "join"), &spec, json!({})).await.ok();
     assert_eq!(j["grants"]["room_admin"], true, "the lead specialist hosts");

@@ -372,9 +372,24 @@ async fn join(State(st): State<AppState>, s: Session, Path(id): Path<String>) ->
         "room": c.id,
         "identity": s.user.id,
         "grants": grants,
-        "signaling_path": "/v1/rtc",
+                "signaling_path": "/v1/rtc",
+        "ice_servers": ice_servers(&st.config.media, s.user.id.as_str(), now),
         "protocol_version": crate::rtc::protocol::PROTOCOL_VERSION,
     })))
+}
+
+/// STUN and TURN servers for the client, TURN with credentials valid for `turn_ttl_secs`.
+fn ice_servers(m: &crate::config::MediaConfig, identity: &str, now: Timestamp) -> Value {
+    let mut out = Vec::new();
+    if !m.stun_urls.is_empty() {
+        out.push(json!({ "urls": m.stun_urls }));
+    }
+    if !m.turn_urls.is_empty() {
+        let expires = now.as_second() + m.turn_ttl_secs as i64;
+        let (username, credential) = crate::auth::turn::credentials(&m.turn_secret, identity, expires);
+        out.push(json!({ "urls": m.turn_urls, "username": username, "credential": credential }));
+    }
+    Value::Array(out)
 }
 
 #[derive(Deserialize)]

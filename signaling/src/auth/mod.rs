@@ -6,6 +6,7 @@
 
 pub mod password;
 pub mod secret;
+pub mod turn;
 
 use jiff::Timestamp;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
