@@ -42,6 +42,7 @@ pub struct Received {
     pub layers: Vec<String>,
     /// Every packet: (sequence number, layer mark, starts a keyframe).
     pub log: Vec<(u16, String, bool)>,
+    pub first_at: Option<std::time::Instant>,
 }
 
 #[derive(Default)]
@@ -184,29 +185,59 @@ pub struct Synth {
     pub simulcast: bool,
     /// Audio level to stamp (RFC 6464, −dBov; lower is louder), as a speaking microphone does.
     pub level: Option<u8>,
+    /// Video packets per frame and payload bytes per packet (load tests make these realistic).
+    pub packets_per_frame: u8,
+    pub pad: usize,
 }
 
 impl Synth {
     pub fn video(id: &str, tag: &str) -> Self {
-        Self { track_id: id.into(), kind: RtpCodecKind::Video, tag: tag.into(), simulcast: false, level: None }
+        Self {
+            track_id: id.into(),
+            kind: RtpCodecKind::Video,
+            tag: tag.into(),
+            simulcast: false,
+            level: None,
+            packets_per_frame: 1,
+            pad: 0,
+        }
     }
     pub fn simulcast_video(id: &str, tag: &str) -> Self {
-        Self { track_id: id.into(), kind: RtpCodecKind::Video, tag: tag.into(), simulcast: true, level: None }
+        Self {
+            track_id: id.into(),
+            kind: RtpCodecKind::Video,
+            tag: tag.into(),
+            simulcast: true,
+            level: None,
+            packets_per_frame: 1,
+            pad: 0,
+        }
     }
     pub fn speaking(id: &str, tag: &str, level: u8) -> Self {
         Self { level: Some(level), ..Self::audio(id, tag) }
     }
     pub fn audio(id: &str, tag: &str) -> Self {
-        Self { track_id: id.into(), kind: RtpCodecKind::Audio, tag: tag.into(), simulcast: false, level: None }
+        Self {
+            track_id: id.into(),
+            kind: RtpCodecKind::Audio,
+            tag: tag.into(),
+            simulcast: false,
+            level: None,
+            packets_per_frame: 1,
+            pad: 0,
+        }
     }
 }
 
 /// Frames between keyframes: short, so tests do not wait long for a picture to start.
 const GOP: u64 = 10;
 
-fn payload(s: &Synth, layer: &str, n: u64) -> Bytes {
+fn payload(s: &Synth, layer: &str, n: u64, part: u8) -> Bytes {
     let mut p = Vec::new();
-    if s.kind == RtpCodecKind::Video {
+    if s.kind == RtpCodecKind::Video && part > 0 {
+        // Continuation of the frame: S=0.
+        p.extend_from_slice(&[0x00, 0x00]);
+    } else if s.kind == RtpCodecKind::Video {
         // VP8 descriptor: S=1, PID=0; then the frame header's P bit: 0 = key frame.
         p.push(0x10);
         p.push(if n % GOP == 0 { 0x00 } else { 0x01 });
@@ -215,6 +246,7 @@ fn payload(s: &Synth, layer: &str, n: u64) -> Bytes {
         p.push(0xfc);
     }
     p.extend_from_slice(format!("HZ|{}|{layer}|{n}|", s.tag).as_bytes());
+    p.resize(p.len().max(s.pad), 0);
     Bytes::from(p)
 }
 
@@ -476,30 +508,33 @@ async fn write_synth(
         if !state.lock().unwrap().publish_connected {
             continue;
         }
-        for (i, (rid, ssrc)) in layers.iter().enumerate() {
-            let mut header = rtp::header::Header {
-                version: 2,
-                marker: true,
-                payload_type: pt,
-                sequence_number: seqs[i],
-                timestamp: ts,
-                ssrc: *ssrc,
-                ..Default::default()
-            };
-            if s.simulcast
-                && let (Some(mid_id), Some(rid_id)) = (ext.mid_id, ext.rid_id)
-            {
-                let _ = header.set_extension(mid_id, Bytes::from(ext.video_mid.clone()));
-                let _ = header.set_extension(rid_id, Bytes::from(rid.clone()));
+        let parts = if video { s.packets_per_frame.max(1) } else { 1 };
+        for part in 0..parts {
+            for (i, (rid, ssrc)) in layers.iter().enumerate() {
+                let mut header = rtp::header::Header {
+                    version: 2,
+                    marker: part + 1 == parts,
+                    payload_type: pt,
+                    sequence_number: seqs[i],
+                    timestamp: ts,
+                    ssrc: *ssrc,
+                    ..Default::default()
+                };
+                if s.simulcast
+                    && let (Some(mid_id), Some(rid_id)) = (ext.mid_id, ext.rid_id)
+                {
+                    let _ = header.set_extension(mid_id, Bytes::from(ext.video_mid.clone()));
+                    let _ = header.set_extension(rid_id, Bytes::from(rid.clone()));
+                }
+                if let (Some(level), Some(id)) = (s.level, ext.audio_level_id) {
+                    let _ = header.set_extension(id, Bytes::from(vec![0x80 | (level & 0x7f)]));
+                }
+                let mark = if s.simulcast { rid.as_str() } else { "-" };
+                if track.write_rtp(rtp::Packet { header, payload: payload(&s, mark, n, part) }).await.is_err() {
+                    return;
+                }
+                seqs[i] = seqs[i].wrapping_add(1);
             }
-            if let (Some(level), Some(id)) = (s.level, ext.audio_level_id) {
-                let _ = header.set_extension(id, Bytes::from(vec![0x80 | (level & 0x7f)]));
-            }
-            let mark = if s.simulcast { rid.as_str() } else { "-" };
-            if track.write_rtp(rtp::Packet { header, payload: payload(&s, mark, n) }).await.is_err() {
-                return;
-            }
-            seqs[i] = seqs[i].wrapping_add(1);
         }
         ts = ts.wrapping_add(step);
         n += 1;
@@ -519,6 +554,7 @@ async fn read_remote(t: Arc<dyn TrackRemote>, state: Arc<Mutex<PeerState>>) {
             let mut st = state.lock().unwrap();
             let r = st.received.entry(key.clone()).or_default();
             r.packets += 1;
+            r.first_at.get_or_insert_with(std::time::Instant::now);
             r.seqs.push(p.header.sequence_number);
             if !r.ssrcs.contains(&p.header.ssrc) {
                 r.ssrcs.push(p.header.ssrc);
