@@ -326,3 +326,16 @@ mod tests {
         assert!(matches!(Config::load(None, env, &[]), Err(ConfigError::Invalid(_))));
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod sample {
+    /// The documented sample must stay loadable: unknown keys are errors, so a renamed key
+    /// in the code without the sample (or the reverse) fails here.
+    #[test]
+    fn deploy_sample_config_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/huizhen.sample.toml");
+        let c = super::Config::load(Some(&path), Vec::new(), &[]).unwrap();
+        assert_eq!(c.listen, super::Config::default().listen);
+    }
+}

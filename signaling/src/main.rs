@@ -75,7 +75,9 @@ fn load_config(cli: &Cli, extra: &[(&str, String)]) -> anyhow::Result<Config> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // Logs go to stderr; stdout carries only what the operator must read (address, the first
+    // start's admin password), so the two never mix in a pipe.
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
     if config.log_format == "json" {
         builder.json().init();
     } else {
