@@ -55,6 +55,29 @@ impl LayerSelector {
     }
 }
 
+/// Loss above this means the link cannot carry what it is given (RFC 3550 fraction lost).
+const LOSS_HIGH: f64 = 0.10;
+/// Below this the link may be given more.
+const LOSS_LOW: f64 = 0.02;
+
+/// A loss-based estimate (the same idea as GCC's loss controller) that any client supports,
+/// since every client sends receiver reports; REMB, where the client sends it, wins.
+/// `sending`: what we currently send the subscriber, in bits/s.
+pub fn next_estimate(current: Option<u64>, remb_bps: u64, fraction_lost: f64, sending: u64) -> Option<u64> {
+    if remb_bps > 0 {
+        return Some(remb_bps);
+    }
+    if fraction_lost > LOSS_HIGH && sending > 0 {
+        let cut = (sending as f64 * (1.0 - 0.5 * fraction_lost)) as u64;
+        return Some(current.map_or(cut, |c| c.min(cut)));
+    }
+    if fraction_lost < LOSS_LOW {
+        // Grow 8% a second; past twice what is sent, the limit is gone.
+        return current.map(|c| (c as f64 * 1.08) as u64).filter(|c| *c < sending.saturating_mul(2).max(1));
+    }
+    current
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +100,16 @@ mod tests {
         assert_eq!(s.update(t1 + Duration::from_secs(3), Some(100_000), &RATES), 0);
         assert_eq!(s.update(t1 + Duration::from_secs(4), Some(3_000_000), &RATES), 0);
         assert_eq!(s.update(t1 + Duration::from_secs(8), Some(3_000_000), &RATES), 2);
+    }
+
+    #[test]
+    fn loss_lowers_the_estimate_and_quiet_links_recover() {
+        let e = next_estimate(None, 0, 0.3, 1_500_000).unwrap();
+        assert!(e < 1_500_000 * 86 / 100, "heavy loss cuts below the current send rate: {e}");
+        assert_eq!(next_estimate(Some(900_000), 0, 0.05, 1_500_000), Some(900_000), "moderate loss holds");
+        assert_eq!(next_estimate(Some(1_000_000), 0, 0.0, 150_000), None, "far above what is sent: no limit");
+        assert_eq!(next_estimate(Some(200_000), 0, 0.0, 150_000), Some(216_000));
+        assert_eq!(next_estimate(None, 800_000, 0.5, 1_500_000), Some(800_000), "REMB wins");
     }
 
     #[test]

@@ -131,11 +131,15 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-pub async fn peer_connection(config: &SfuConfig, handler: Handler) -> Result<Arc<dyn PeerConnection>, SfuError> {
+pub async fn peer_connection(
+    config: &SfuConfig,
+    handler: Handler,
+    link: Arc<crate::rtcp::LinkReport>,
+) -> Result<Arc<dyn PeerConnection>, SfuError> {
     let mut me = media_engine()?;
     let registry = register_default_interceptors(Registry::new(), &mut me)
         .map_err(internal)?
-        .with(rtc::interceptor::Slot::from(crate::rtcp::TAP_SLOT), crate::rtcp::KeyframeRequestTap::default());
+        .with(rtc::interceptor::Slot::from(crate::rtcp::TAP_SLOT), crate::rtcp::KeyframeRequestTap::new(link));
     let ice_servers = config
         .ice_servers
         .iter()

@@ -51,6 +51,8 @@ struct Down {
 
 struct Pc {
     pc: Arc<dyn PeerConnection>,
+    /// Loss and REMB the remote reports about what we send on this connection.
+    link: Arc<crate::rtcp::LinkReport>,
     /// Connect deadline: set while not (or no longer) connected.
     deadline: Option<Instant>,
     has_remote: bool,
@@ -68,6 +70,8 @@ struct Member {
     dirty: bool,
     downs: HashMap<String, Down>,
     audio_ext: Option<u8>,
+    /// Bandwidth estimate for the subscribe connection (None: no sign of a limit).
+    estimate: Option<u64>,
 }
 
 struct Published {
@@ -218,12 +222,13 @@ impl Room {
 
     async fn new_pc(&mut self, id: &str, target: PcTarget, generation: u64) -> Result<Pc, SfuError> {
         let handler = Handler { room: self.me.clone(), participant: id.to_owned(), target, generation };
-        let pc = engine::peer_connection(self.sfu.config(), handler).await?;
+        let link = Arc::new(crate::rtcp::LinkReport::default());
+        let pc = engine::peer_connection(self.sfu.config(), handler, link.clone()).await?;
         stat_add(&self.stats().peer_connections, 1);
         // The publish connection must come up now (its offer is here); the subscribe one only
         // once it has been offered something.
         let deadline = (target == PcTarget::Publish).then(|| Instant::now() + self.sfu.config().connect_timeout);
-        Ok(Pc { pc, deadline, has_remote: false, pending: Vec::new() })
+        Ok(Pc { pc, link, deadline, has_remote: false, pending: Vec::new() })
     }
 
     async fn join(
@@ -260,6 +265,7 @@ impl Room {
                 dirty: false,
                 downs: HashMap::new(),
                 audio_ext: None,
+                estimate: None,
             },
         );
         let keys: Vec<String> =
@@ -615,16 +621,35 @@ impl Room {
             for t in self.tracks.values() {
                 t.rates.roll(elapsed);
             }
-            // A layer the publisher stops sending (Chromium drops the top one on a weak uplink)
-            // must not leave its subscribers with nothing.
+            // Layer choice per down-track: the subscriber's request, the layers actually arriving
+            // (Chromium drops the top one on a weak uplink), and the subscriber's link.
             for m in self.members.values_mut() {
-                for (key, d) in m.downs.iter_mut() {
-                    let Some(t) = self.tracks.get(key).filter(|t| t.kind == TrackKind::Video) else { continue };
-                    let rates = t.rates.snapshot();
+                let videos: Vec<(String, [u64; 3])> = m
+                    .downs
+                    .keys()
+                    .filter_map(|k| {
+                        self.tracks
+                            .get(k)
+                            .filter(|t| t.kind == TrackKind::Video)
+                            .map(|t| (k.clone(), t.rates.snapshot()))
+                    })
+                    .collect();
+                let sending: u64 = videos
+                    .iter()
+                    .map(|(k, r)| m.downs.get(k).map(|d| r[usize::from(d.selector.chosen().min(2))]).unwrap_or(0))
+                    .sum();
+                if let Some(s) = m.subscriber.as_ref() {
+                    let lost = f64::from(s.link.fraction_lost.swap(0, Relaxed)) / 256.0;
+                    let remb = s.link.remb_bps.load(Relaxed);
+                    m.estimate = crate::bwe::next_estimate(m.estimate, remb, lost, sending);
+                }
+                let share = m.estimate.map(|e| e / videos.len().max(1) as u64);
+                for (key, rates) in videos {
+                    let Some(d) = m.downs.get_mut(&key) else { continue };
                     if rates.iter().all(|r| *r == 0) {
                         continue;
                     }
-                    let chosen = d.selector.update(now, None, &rates);
+                    let chosen = d.selector.update(now, share, &rates);
                     if *d.control.target.borrow() != chosen {
                         d.control.target.send_replace(chosen);
                     }

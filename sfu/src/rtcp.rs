@@ -3,6 +3,8 @@
 //! keyframe requests (PLI, FIR) through to the down-track, whose writer relays them upstream.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
@@ -14,10 +16,43 @@ use rtc::shared::error::Error;
 /// After the built-in interceptors (the highest of which sits at 13 000).
 pub const TAP_SLOT: usize = 14_000;
 
+/// What a subscriber's reports say about its link, read by the room's layer selection.
+#[derive(Default, Debug)]
+pub struct LinkReport {
+    /// Worst RFC 3550 "fraction lost" (0–255) reported since the last read.
+    pub fraction_lost: AtomicU8,
+    /// Latest REMB estimate in bits/s (0: none received).
+    pub remb_bps: AtomicU64,
+}
+
 #[derive(Default)]
 pub struct KeyframeRequestTap {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
+    link: Arc<LinkReport>,
+}
+
+impl KeyframeRequestTap {
+    pub fn new(link: Arc<LinkReport>) -> Self {
+        Self { link, ..Self::default() }
+    }
+
+    fn observe(&self, p: &dyn rtc::rtcp::Packet) {
+        let any = p.as_any();
+        let reports = if let Some(rr) = any.downcast_ref::<rtc::rtcp::receiver_report::ReceiverReport>() {
+            &rr.reports
+        } else if let Some(sr) = any.downcast_ref::<rtc::rtcp::sender_report::SenderReport>() {
+            &sr.reports
+        } else {
+            if let Some(remb) = any.downcast_ref::<rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate>() {
+                self.link.remb_bps.store(remb.bitrate.max(0.0) as u64, Relaxed);
+            }
+            return;
+        };
+        for r in reports {
+            self.link.fraction_lost.fetch_max(r.fraction_lost, Relaxed);
+        }
+    }
 }
 
 pub fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
@@ -34,6 +69,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
+            for p in packets {
+                self.observe(p.as_ref());
+            }
             let wanted: Vec<Box<dyn rtc::rtcp::Packet>> =
                 packets.iter().filter(|p| is_keyframe_request(p.as_ref())).cloned().collect();
             if wanted.is_empty() {

@@ -64,6 +64,9 @@ pub struct PeerOptions {
     /// Drop every n-th outgoing RTP packet the first time it is sent (retransmissions pass):
     /// loss between this client and the server, which NACK must repair.
     pub drop_every: Option<u16>,
+    /// Drop every n-th incoming RTP packet on the subscribe connection, always (a lossy
+    /// downlink, as a rural clinic's): what the server's bandwidth estimate must notice.
+    pub drop_incoming_every: Option<u16>,
 }
 
 /// Counts what the dropping interceptor threw away.
@@ -73,6 +76,7 @@ pub static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 /// responder's resends of the same packets get through.
 struct Dropper {
     every: u16,
+    incoming: bool,
     seen: std::collections::HashSet<(u32, u16)>,
     read: std::collections::VecDeque<rtc::interceptor::TaggedPacket>,
     write: std::collections::VecDeque<rtc::interceptor::TaggedPacket>,
@@ -86,6 +90,12 @@ impl rtc::sansio::Protocol<rtc::interceptor::TaggedPacket, rtc::interceptor::Tag
     type Time = std::time::Instant;
 
     fn handle_read(&mut self, msg: rtc::interceptor::TaggedPacket) -> Result<(), Self::Error> {
+        if self.incoming
+            && let rtc::interceptor::Packet::Rtp(p) = &msg.message.packet
+            && p.header.sequence_number % self.every == 0
+        {
+            return Ok(());
+        }
         self.read.push_back(msg);
         Ok(())
     }
@@ -93,7 +103,8 @@ impl rtc::sansio::Protocol<rtc::interceptor::TaggedPacket, rtc::interceptor::Tag
         self.read.pop_front()
     }
     fn handle_write(&mut self, msg: rtc::interceptor::TaggedPacket) -> Result<(), Self::Error> {
-        if let rtc::interceptor::Packet::Rtp(p) = &msg.message.packet
+        if !self.incoming
+            && let rtc::interceptor::Packet::Rtp(p) = &msg.message.packet
             && p.header.sequence_number % self.every == 0
             && self.seen.insert((p.header.ssrc, p.header.sequence_number))
         {
@@ -157,7 +168,25 @@ async fn new_pc(target: &'static str, tx: mpsc::UnboundedSender<Ev>, opts: &Peer
     if target == "publish"
         && let Some(every) = opts.drop_every
     {
-        let d = Dropper { every, seen: Default::default(), read: Default::default(), write: Default::default() };
+        let d = Dropper {
+            every,
+            incoming: false,
+            seen: Default::default(),
+            read: Default::default(),
+            write: Default::default(),
+        };
+        reg = reg.with(rtc::interceptor::Slot::from(500usize), d);
+    }
+    if target == "subscribe"
+        && let Some(every) = opts.drop_incoming_every
+    {
+        let d = Dropper {
+            every,
+            incoming: true,
+            seen: Default::default(),
+            read: Default::default(),
+            write: Default::default(),
+        };
         reg = reg.with(rtc::interceptor::Slot::from(500usize), d);
     }
     let se = SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
@@ -530,7 +559,14 @@ async fn write_synth(
                     let _ = header.set_extension(id, Bytes::from(vec![0x80 | (level & 0x7f)]));
                 }
                 let mark = if s.simulcast { rid.as_str() } else { "-" };
-                if track.write_rtp(rtp::Packet { header, payload: payload(&s, mark, n, part) }).await.is_err() {
+                // Layers differ in size as real ones do: q a quarter of f, h a half.
+                let scale = match mark {
+                    "q" => 4,
+                    "h" => 2,
+                    _ => 1,
+                };
+                let sized = Synth { pad: s.pad / scale, ..s.clone() };
+                if track.write_rtp(rtp::Packet { header, payload: payload(&sized, mark, n, part) }).await.is_err() {
                     return;
                 }
                 seqs[i] = seqs[i].wrapping_add(1);

@@ -214,7 +214,7 @@ async fn loss_between_publisher_and_server_is_repaired_by_nack() {
     use std::sync::atomic::Ordering::Relaxed;
     let srv = TestServer::start().await;
     // Every 7th packet: loss that does not line up with the 10-frame keyframe interval.
-    let opts = PeerOptions { drop_every: Some(7) };
+    let opts = PeerOptions { drop_every: Some(7), ..Default::default() };
     let publisher = MediaPeer::join_with(
         &srv.ws_url(&token(&srv, "lossy", "county", true)),
         vec![Synth::video("cam", "county/cam")],
@@ -314,5 +314,36 @@ async fn active_speaker_and_mute_are_announced() {
     .await;
     loud.close().await;
     quiet.close().await;
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lossy_downlink_moves_the_subscriber_to_a_lower_layer_by_itself() {
+    use huizhen_tests::media::PeerOptions;
+    let srv = TestServer::start().await;
+    let publisher = MediaPeer::join(
+        &srv.ws_url(&token(&srv, "bwe", "surgeon", true)),
+        vec![Synth::simulcast_video("cam", "surgeon/cam")],
+    )
+    .await;
+    let good = MediaPeer::join(&srv.ws_url(&token(&srv, "bwe", "city", false)), vec![]).await;
+    let opts = PeerOptions { drop_incoming_every: Some(4), ..Default::default() };
+    let rural = MediaPeer::join_with(&srv.ws_url(&token(&srv, "bwe", "township", false)), vec![], opts).await;
+    let layers = |p: &MediaPeer| p.snapshot(|s| s.received.values().flat_map(|r| r.layers.clone()).collect::<Vec<_>>());
+    eventually("the lossy subscriber is moved below the top layer", MEDIA_WAIT, || async {
+        layers(&rural).last().is_some_and(|l| l != "f")
+    })
+    .await;
+    assert_eq!(layers(&rural)[0], "f", "it started on the top layer");
+    // The subscriber on a clean link is not affected by its neighbour's link.
+    let n = good.packets_tagged("surgeon/cam");
+    eventually("the clean subscriber keeps receiving", MEDIA_WAIT, || async {
+        good.packets_tagged("surgeon/cam") > n + 30
+    })
+    .await;
+    assert_eq!(layers(&good), vec!["f"]);
+    for p in [publisher, good, rural] {
+        p.close().await;
+    }
     srv.stop().await;
 }
