@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn loss_lowers_the_estimate_and_quiet_links_recover() {
-        let e = next_estimate(None, 0, 0.3, 1_500_000).unwrap();
+        let e = next_estimate(None, 0, 0.3, 1_500_000).expect("loss gives an estimate");
         assert!(e < 1_500_000 * 86 / 100, "heavy loss cuts below the current send rate: {e}");
         assert_eq!(next_estimate(Some(900_000), 0, 0.05, 1_500_000), Some(900_000), "moderate loss holds");
         assert_eq!(next_estimate(Some(1_000_000), 0, 0.0, 150_000), None, "far above what is sent: no limit");
