@@ -80,6 +80,27 @@ pub enum PcTarget {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+pub enum Quality {
+    Excellent,
+    Good,
+    Poor,
+}
+
+impl Quality {
+    /// From the fraction of packets the participant reports lost.
+    pub fn from_loss(lost: f64) -> Self {
+        if lost < 0.02 {
+            Quality::Excellent
+        } else if lost < 0.10 {
+            Quality::Good
+        } else {
+            Quality::Poor
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TrackKind {
     Audio,
     Video,
@@ -116,6 +137,11 @@ pub enum SfuEvent {
         id: String,
         participant: String,
         muted: bool,
+    },
+    /// A participant's link got better or worse (from what its receiver reports say).
+    ConnectionQuality {
+        participant: String,
+        quality: Quality,
     },
     /// The loudest speaker changed (None: silence).
     ActiveSpeaker {

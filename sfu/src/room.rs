@@ -72,6 +72,7 @@ struct Member {
     audio_ext: Option<u8>,
     /// Bandwidth estimate for the subscribe connection (None: no sign of a limit).
     estimate: Option<u64>,
+    quality: Option<crate::Quality>,
 }
 
 struct Published {
@@ -266,6 +267,7 @@ impl Room {
                 downs: HashMap::new(),
                 audio_ext: None,
                 estimate: None,
+                quality: None,
             },
         );
         let keys: Vec<String> =
@@ -623,7 +625,8 @@ impl Room {
             }
             // Layer choice per down-track: the subscriber's request, the layers actually arriving
             // (Chromium drops the top one on a weak uplink), and the subscriber's link.
-            for m in self.members.values_mut() {
+            let mut quality_changes = Vec::new();
+            for (id, m) in self.members.iter_mut() {
                 let videos: Vec<(String, [u64; 3])> = m
                     .downs
                     .keys()
@@ -638,10 +641,15 @@ impl Room {
                     .iter()
                     .map(|(k, r)| m.downs.get(k).map(|d| r[usize::from(d.selector.chosen().min(2))]).unwrap_or(0))
                     .sum();
-                if let Some(s) = m.subscriber.as_ref() {
+                if let Some(s) = m.subscriber.as_ref().filter(|_| m.sub_connected.load(Relaxed)) {
                     let lost = f64::from(s.link.fraction_lost.swap(0, Relaxed)) / 256.0;
                     let remb = s.link.remb_bps.load(Relaxed);
                     m.estimate = crate::bwe::next_estimate(m.estimate, remb, lost, sending);
+                    let q = crate::Quality::from_loss(lost);
+                    if m.quality != Some(q) {
+                        m.quality = Some(q);
+                        quality_changes.push((id.clone(), q));
+                    }
                 }
                 let share = m.estimate.map(|e| e / videos.len().max(1) as u64);
                 for (key, rates) in videos {
@@ -653,6 +661,11 @@ impl Room {
                     if *d.control.target.borrow() != chosen {
                         d.control.target.send_replace(chosen);
                     }
+                }
+            }
+            for (who, quality) in quality_changes {
+                for m in self.members.values() {
+                    let _ = m.events.send(SfuEvent::ConnectionQuality { participant: who.clone(), quality });
                 }
             }
         }

@@ -335,6 +335,15 @@ async fn lossy_downlink_moves_the_subscriber_to_a_lower_layer_by_itself() {
     })
     .await;
     assert_eq!(layers(&rural)[0], "f", "it started on the top layer");
+    let told = |p: &MediaPeer, who: &str, q: &str| {
+        p.snapshot(|s| {
+            s.messages.iter().any(|m| m["type"] == "connection_quality" && m["participant"] == who && m["quality"] == q)
+        })
+    };
+    eventually("everyone is told the rural link is poor and the city one excellent", MEDIA_WAIT, || async {
+        told(&publisher, "township", "poor") && told(&publisher, "city", "excellent")
+    })
+    .await;
     // The subscriber on a clean link is not affected by its neighbour's link.
     let n = good.packets_tagged("surgeon/cam");
     eventually("the clean subscriber keeps receiving", MEDIA_WAIT, || async {

@@ -56,6 +56,9 @@ pub fn event(ev: SfuEvent) -> ServerMessage {
         SfuEvent::TrackPublished(track) => ServerMessage::TrackPublished { track },
         SfuEvent::TrackUnpublished { id, participant } => ServerMessage::TrackUnpublished { track_id: id, participant },
         SfuEvent::ActiveSpeaker { participant } => ServerMessage::ActiveSpeaker { participant },
+        SfuEvent::ConnectionQuality { participant, quality } => {
+            ServerMessage::ConnectionQuality { participant, quality }
+        }
         SfuEvent::TrackMuted { id, participant, muted } => {
             ServerMessage::TrackMuted { track_id: id, participant, muted }
         }

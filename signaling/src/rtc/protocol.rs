@@ -261,6 +261,10 @@ pub enum ServerMessage {
         participant: String,
         muted: bool,
     },
+    ConnectionQuality {
+        participant: String,
+        quality: huizhen_sfu::Quality,
+    },
     ActiveSpeaker {
         participant: Option<String>,
     },

@@ -1,0 +1,367 @@
+// Browser end-to-end media test (issue 5): two headless Chromium pages publish camera
+// (simulcast q/h/f) and microphone through a real Huizhen server, and each must show the
+// other's video playing: frames advancing and not black.
+//
+//   node tests/e2e/media.test.mjs          (scripts/e2e.sh installs what it needs first)
+//
+// Environment: HUIZHEN_BIN (server binary; default target/debug/huizhen), CHROMIUM
+// (default /usr/bin/chromium), E2E_DEADLINE_MS (default 60000), E2E_MEDIA_IP (bind the
+// server's media to this address instead of 127.0.0.1).
+// Prints a JSON summary on stdout; exits non-zero on failure. Artifacts (screenshots, server
+// log, page logs, SDPs) go to tests/e2e/artifacts/.
+
+import { spawn, execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BIN = resolve(process.env.HUIZHEN_BIN ?? join(here, '../../target/debug/huizhen'));
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const DEADLINE_MS = Number(process.env.E2E_DEADLINE_MS ?? 60000);
+const MEDIA_IP = process.env.E2E_MEDIA_IP ?? '127.0.0.1';
+const ARTIFACTS = join(here, 'artifacts');
+const PAGE_DIR = join(here, 'media-page');
+const ROOM = `e2e-media-${Date.now()}`;
+const NAMES = ['alice', 'bob'];
+/** Remote frames each page must have presented. */
+const MIN_FRAMES = 30;
+/** Mean luma (0–255) a remote frame must exceed; black video is ≈ 0–16. */
+const MIN_BRIGHTNESS = 40;
+
+const execFileP = promisify(execFile);
+// The server reads every HUIZHEN_* variable as a config key (HUIZHEN_BIN would be the unknown
+// key `bin` and stop it), so its children get an environment without them.
+const CHILD_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HUIZHEN_')));
+const cleanups = [];
+let server; // the huizhen child process
+
+function note(...a) {
+  console.error(`[e2e ${new Date().toISOString().slice(11, 23)}]`, ...a);
+}
+
+async function cleanup() {
+  while (cleanups.length) {
+    const f = cleanups.pop();
+    try {
+      await f();
+    } catch (e) {
+      note('cleanup:', e.message);
+    }
+  }
+}
+// Last resort if the script dies without running cleanup(): never leave the server behind.
+process.on('exit', () => {
+  if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, async () => {
+    note(`got ${sig}; cleaning up`);
+    await cleanup();
+    process.exit(130);
+  });
+}
+
+/** Polls `probe` until it returns a truthy value; throws with `what` at the deadline. */
+async function until(what, probe, deadline, every = 250) {
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, every));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function startServer(dataDir) {
+  const config = join(dataDir, 'huizhen.toml');
+  await writeFile(
+    config,
+    [
+      'log = "info"',
+      '[media]',
+      `bind_ips = ["${MEDIA_IP}"]`,
+      '',
+    ].join('\n'),
+  );
+  const log = createWriteStream(join(ARTIFACTS, 'server.log'));
+  const child = spawn(BIN, ['serve', '--config', config, '--data-dir', dataDir, '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: CHILD_ENV,
+  });
+  server = child;
+  cleanups.push(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const done = new Promise((r) => child.once('exit', r));
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await done;
+    clearTimeout(t);
+  });
+  child.stderr.pipe(log);
+  const addr = await new Promise((resolveAddr, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      log.write(d);
+      const m = out.match(/running at http:\/\/([^/\s]+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolveAddr(m[1]);
+      }
+    });
+    child.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code ?? sig}) before it was ready; see artifacts/server.log`));
+    });
+  });
+  return { addr, config };
+}
+
+async function mint(config, dataDir, identity) {
+  const { stdout } = await execFileP(BIN, [
+    'token', '--config', config, '--data-dir', dataDir,
+    '--room', ROOM, '--identity', identity, '--publish', '--subscribe', '--data',
+  ], { env: CHILD_ENV });
+  return stdout.trim();
+}
+
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
+
+/** Serves media-page/ on 127.0.0.1 (a secure context, so getUserMedia exists). */
+async function startPageServer() {
+  const http = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^\/+/, '');
+    const file = join(PAGE_DIR, path || 'index.html');
+    if (!file.startsWith(PAGE_DIR)) {
+      res.writeHead(403).end();
+      return;
+    }
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((r) => http.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => http.close(r)));
+  return `http://127.0.0.1:${http.address().port}`;
+}
+
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // The server's media sockets are on loopback; Chromium ignores loopback candidates without this.
+  '--allow-loopback-in-peer-connection',
+  // Plain host candidates, not mDNS names (the server does not resolve .local).
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--autoplay-policy=no-user-gesture-required',
+  // Two pages in one browser: keep the one not in front rendering at full rate.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+function remoteOk(s, other) {
+  const r = s?.remotes?.[other];
+  return Boolean(r && r.frames > MIN_FRAMES && r.frame && r.frame.brightness > MIN_BRIGHTNESS);
+}
+
+/** The publisher's video encodings as Chromium reports them: which simulcast layers it sends. */
+function layersSent(s) {
+  return (s?.outbound ?? [])
+    .filter((o) => o.kind === 'video')
+    .map((o) => ({
+      rid: o.rid ?? null,
+      active: o.active,
+      size: o.frameWidth ? `${o.frameWidth}x${o.frameHeight}` : null,
+      fps: o.framesPerSecond ?? null,
+      framesEncoded: o.framesEncoded ?? 0,
+      packetsSent: o.packetsSent ?? 0,
+      bytesSent: o.bytesSent ?? 0,
+      qualityLimitationReason: o.qualityLimitationReason,
+    }))
+    .sort((a, b) => String(a.rid).localeCompare(String(b.rid)));
+}
+
+async function main() {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const dataDir = await mkdtemp(join(tmpdir(), 'hz-e2e-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const summary = { ok: false, room: ROOM, binary: BIN, mediaIp: MEDIA_IP, checks: {}, pages: {} };
+
+  const { addr, config } = await startServer(dataDir);
+  note(`server at ${addr}`);
+  const tokens = {};
+  for (const n of NAMES) tokens[n] = await mint(config, dataDir, n);
+  const origin = await startPageServer();
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  cleanups.push(() => browser.close());
+  summary.browser = browser.version();
+
+  const pages = {};
+  const pageLogs = {};
+  for (const n of NAMES) {
+    const context = await browser.newContext({ viewport: { width: 720, height: 560 } });
+    const page = await context.newPage();
+    pageLogs[n] = [];
+    page.on('console', (m) => pageLogs[n].push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => pageLogs[n].push(`pageerror: ${e.message}`));
+    pages[n] = page;
+  }
+  const ws = `ws://${addr}/v1/rtc`;
+  // Both pages start together, as two people joining a consultation.
+  await Promise.all(
+    NAMES.map((n) =>
+      pages[n].goto(`${origin}/index.html?ws=${encodeURIComponent(ws)}&token=${encodeURIComponent(tokens[n])}`),
+    ),
+  );
+
+  const stats = async (n) => pages[n].evaluate(() => window.hz.stats());
+  const last = {};
+  let failure = null;
+  try {
+    const deadline = Date.now() + DEADLINE_MS;
+    // 1. Each page plays the other's video: frames advancing, not black.
+    await until(
+      'each page to play the other participant\'s video (> 30 frames, not black)',
+      async () => {
+        for (const n of NAMES) last[n] = await stats(n);
+        const fatal = NAMES.flatMap((n) => last[n].errors.map((e) => `${n}: ${e.code} ${e.message}`));
+        if (fatal.length) throw new Error(`errors on the pages: ${fatal.join('; ')}`);
+        for (const n of NAMES) {
+          if (last[n].mediaClosed) throw new Error(`${n}: media_closed ${last[n].mediaClosed}`);
+        }
+        return NAMES.every((n) => remoteOk(last[n], NAMES.find((o) => o !== n)));
+      },
+      deadline,
+    );
+    // Frames keep advancing and the picture changes (a frozen frame would pass the count once).
+    const before = {};
+    for (const n of NAMES) before[n] = last[n].remotes[NAMES.find((o) => o !== n)];
+    await until(
+      'remote frames to keep advancing with a changing picture',
+      async () => {
+        for (const n of NAMES) last[n] = await stats(n);
+        return NAMES.every((n) => {
+          const r = last[n].remotes[NAMES.find((o) => o !== n)];
+          const b = before[n];
+          return r.frames >= b.frames + 15 && r.frame && r.frame.fingerprint !== b.frame.fingerprint;
+        });
+      },
+      deadline,
+    );
+    summary.checks.playing = true;
+
+    // 2. Simulcast: Chromium sends more than one layer of the camera.
+    await until(
+      'Chromium to send at least two simulcast layers',
+      async () => {
+        for (const n of NAMES) last[n] = await stats(n);
+        return NAMES.every((n) => layersSent(last[n]).filter((l) => l.packetsSent > 0).length >= 2);
+      },
+      deadline,
+    );
+    summary.checks.simulcastSent = true;
+
+    // 3. The server forwards a lower layer on request: alice caps bob's camera at `low`.
+    const bobVideo = last.alice.tracksPublished.find((t) => t.participant === 'bob' && t.kind === 'video');
+    if (!bobVideo) throw new Error('alice was never told about bob\'s video track');
+    const widthBefore = last.alice.remotes.bob.width;
+    await pages.alice.evaluate((id) => window.hz.setLayer(id, 'low'), bobVideo.id);
+    await until(
+      'alice to receive bob\'s low layer after set_layer low',
+      async () => {
+        last.alice = await stats('alice');
+        const r = last.alice.remotes.bob;
+        return r.width > 0 && r.width <= 320 && r.frame && r.frame.brightness > MIN_BRIGHTNESS;
+      },
+      deadline,
+    );
+    summary.checks.setLayerLow = { widthBefore, widthAfter: last.alice.remotes.bob.width };
+    await pages.alice.evaluate((id) => window.hz.setLayer(id, 'high'), bobVideo.id);
+    await until(
+      'alice to get back a larger layer of bob after set_layer high',
+      async () => {
+        last.alice = await stats('alice');
+        return last.alice.remotes.bob.width > summary.checks.setLayerLow.widthAfter;
+      },
+      deadline,
+    );
+    summary.checks.setLayerHigh = { widthAfter: last.alice.remotes.bob.width };
+    summary.ok = true;
+  } catch (e) {
+    failure = e;
+    summary.failure = e.message;
+    for (const n of NAMES) {
+      try {
+        last[n] = await stats(n);
+      } catch {}
+    }
+  }
+
+  for (const n of NAMES) {
+    const other = NAMES.find((o) => o !== n);
+    const s = last[n];
+    try {
+      await pages[n].screenshot({ path: join(ARTIFACTS, `media-${n}.png`) });
+      await writeFile(join(ARTIFACTS, `media-${n}.log`), pageLogs[n].join('\n') + '\n');
+      await writeFile(join(ARTIFACTS, `media-${n}-sdp.json`), JSON.stringify(await pages[n].evaluate(() => window.hz.sdp()), null, 2));
+      await writeFile(join(ARTIFACTS, `media-${n}-stats.json`), JSON.stringify(s, null, 2));
+    } catch (e) {
+      note(`artifacts of ${n}: ${e.message}`);
+    }
+    const r = s?.remotes?.[other];
+    summary.pages[n] = {
+      joinedMs: s?.joinedMs ?? null,
+      // From the page's navigation start to the first presented frame of the other's video.
+      joinToFirstFrameMs: r?.firstFrameMs ?? null,
+      remoteFrames: r?.frames ?? 0,
+      remoteSize: r ? `${r.width}x${r.height}` : null,
+      remoteBrightness: r?.frame ? Math.round(r.frame.brightness) : null,
+      localBrightness: s?.local?.frame ? Math.round(s.local.frame.brightness) : null,
+      remoteAudioRms: r?.audioRms ?? null,
+      connections: s?.pc ?? null,
+      subscribeOffers: s?.subscribeOffers ?? 0,
+      layersSent: layersSent(s),
+      inboundVideo: (s?.inbound ?? []).filter((i) => i.kind === 'video').map((i) => ({
+        size: i.frameWidth ? `${i.frameWidth}x${i.frameHeight}` : null,
+        framesDecoded: i.framesDecoded,
+        packetsLost: i.packetsLost,
+        nackCount: i.nackCount,
+        pliCount: i.pliCount,
+      })),
+      errors: s?.errors ?? [],
+    };
+  }
+  console.log(JSON.stringify(summary, null, 2));
+  await cleanup();
+  if (failure) {
+    note(`FAIL: ${failure.message}`);
+    process.exitCode = 1;
+  } else {
+    note('PASS');
+  }
+}
+
+main().catch(async (e) => {
+  note(`FAIL: ${e.stack ?? e}`);
+  await cleanup();
+  process.exitCode = 1;
+});
