@@ -203,6 +203,20 @@ async fn new_pc(target: &'static str, tx: mpsc::UnboundedSender<Ev>, opts: &Peer
     Arc::new(pc)
 }
 
+/// A PeerConnection with an audio and a video transceiver, for tests that only need an offer.
+pub async fn offer_only_pc() -> Arc<dyn PeerConnection> {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let pc = new_pc("publish", tx, &PeerOptions::default()).await;
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        let init = rtc::rtp_transceiver::RTCRtpTransceiverInit {
+            direction: rtc::rtp_transceiver::RTCRtpTransceiverDirection::Recvonly,
+            ..Default::default()
+        };
+        pc.add_transceiver_from_kind(kind, Some(init)).await.unwrap();
+    }
+    pc
+}
+
 /// A synthetic track to publish.
 #[derive(Clone)]
 pub struct Synth {

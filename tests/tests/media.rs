@@ -356,3 +356,29 @@ async fn lossy_downlink_moves_the_subscriber_to_a_lower_layer_by_itself() {
     }
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_comes_up_is_closed_and_freed() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let srv = TestServer::start_with(|c| c.media.connect_timeout_secs = 2).await;
+    let sfu = srv.state.sfu.clone();
+    // A real offer from a real PeerConnection that then goes away before ICE: the server's
+    // side can never connect.
+    let offer = {
+        let pc = huizhen_tests::media::offer_only_pc().await;
+        let o = pc.create_offer(None).await.unwrap();
+        pc.close().await.unwrap();
+        o.sdp
+    };
+    let (mut ws, _) = huizhen_tests::Ws::join(&srv.ws_url(&token(&srv, "ghost", "ghost", true))).await;
+    ws.send(serde_json::json!({ "type": "publish", "id": "p", "sdp": offer })).await;
+    assert_eq!(ws.answer("p").await["type"], "publish_answer");
+    assert_eq!(sfu.stats().peer_connections.load(Relaxed), 2, "publish and subscribe connections exist");
+    let closed = ws.recv_type("media_closed").await;
+    assert_eq!(closed["reason"], "connect_timeout");
+    assert_eq!(sfu.stats().peer_connections.load(Relaxed), 0, "both connections closed");
+    // The socket stays; publishing again starts media again.
+    ws.send(serde_json::json!({ "type": "publish", "id": "p2", "sdp": "not sdp" })).await;
+    assert_eq!(ws.answer("p2").await["code"], "invalid_sdp");
+    srv.stop().await;
+}

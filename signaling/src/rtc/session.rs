@@ -166,6 +166,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
     let mut closed_by_room = false;
     // Media starts once the participant is in the room proper (not in the lobby).
     let mut media: Option<huizhen_sfu::Participant> = None;
+    let mut in_room = false;
     let (media_tx, mut media_rx) = tokio::sync::mpsc::unbounded_channel::<huizhen_sfu::SfuEvent>();
     let media_grants =
         huizhen_sfu::MediaGrants { publish: claims.grants.can_publish, subscribe: claims.grants.can_subscribe };
@@ -194,7 +195,12 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                     Ok(ClientMessage::Ping { id }) => {
                         let _ = socket.send(text(&ServerMessage::Pong { id })).await;
                     }
-                    Ok(msg) if super::media::is_media(&msg) => {
+                                        Ok(msg) if super::media::is_media(&msg) => {
+                        // After the SFU dropped this socket's media (timeout), a new publish
+                        // starts it again.
+                        if media.is_none() && in_room && matches!(msg, ClientMessage::Publish { .. }) {
+                            media = st.sfu.join(claims.room.as_str(), &claims.sub, media_grants, media_tx.clone()).await.ok();
+                        }
                         let reply = super::media::handle(media.as_ref(), msg).await;
                         if socket.send(text(&reply)).await.is_err() { break; }
                     }
@@ -212,6 +218,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                 Some(Outbound::Msg(m)) => {
                     let entered = matches!(m, ServerMessage::Hello { state: JoinState::Joined, .. } | ServerMessage::Admitted { .. });
                     if socket.send(text(&m)).await.is_err() { break; }
+                                        in_room |= entered;
                     if entered && media.is_none() {
                         match st.sfu.join(claims.room.as_str(), &claims.sub, media_grants, media_tx.clone()).await {
                             Ok(p) => media = Some(p),
