@@ -25,6 +25,8 @@ const BIN = resolve(process.env.HUIZHEN_BIN ?? join(here, '../../target/debug/hu
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const DEADLINE_MS = Number(process.env.E2E_DEADLINE_MS ?? 60000);
 const MEDIA_IP = process.env.E2E_MEDIA_IP ?? '127.0.0.1';
+// Fake camera size. Chromium sends 2 simulcast layers at 640x480 and 3 from 960x540 up.
+const [CAM_W, CAM_H] = (process.env.E2E_CAPTURE ?? '640x480').split('x').map(Number);
 const ARTIFACTS = join(here, 'artifacts');
 const PAGE_DIR = join(here, 'media-page');
 const ROOM = `e2e-media-${Date.now()}`;
@@ -37,7 +39,10 @@ const MIN_BRIGHTNESS = 40;
 const execFileP = promisify(execFile);
 // The server reads every HUIZHEN_* variable as a config key (HUIZHEN_BIN would be the unknown
 // key `bin` and stop it), so its children get an environment without them.
-const CHILD_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HUIZHEN_')));
+const CHILD_ENV = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HUIZHEN_'))),
+  NO_COLOR: '1',
+};
 const cleanups = [];
 let server; // the huizhen child process
 
@@ -138,6 +143,10 @@ const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; ch
 async function startPageServer() {
   const http = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)).replace(/^\/+/, '');
+    if (path === 'favicon.ico') {
+      res.writeHead(204).end();
+      return;
+    }
     const file = join(PAGE_DIR, path || 'index.html');
     if (!file.startsWith(PAGE_DIR)) {
       res.writeHead(403).end();
@@ -203,7 +212,7 @@ async function main() {
   await mkdir(ARTIFACTS, { recursive: true });
   const dataDir = await mkdtemp(join(tmpdir(), 'hz-e2e-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const summary = { ok: false, room: ROOM, binary: BIN, mediaIp: MEDIA_IP, checks: {}, pages: {} };
+  const summary = { ok: false, room: ROOM, binary: BIN, mediaIp: MEDIA_IP, camera: `${CAM_W}x${CAM_H}`, checks: {}, pages: {} };
 
   const { addr, config } = await startServer(dataDir);
   note(`server at ${addr}`);
@@ -229,7 +238,9 @@ async function main() {
   // Both pages start together, as two people joining a consultation.
   await Promise.all(
     NAMES.map((n) =>
-      pages[n].goto(`${origin}/index.html?ws=${encodeURIComponent(ws)}&token=${encodeURIComponent(tokens[n])}`),
+      pages[n].goto(
+        `${origin}/index.html?ws=${encodeURIComponent(ws)}&token=${encodeURIComponent(tokens[n])}&width=${CAM_W}&height=${CAM_H}`,
+      ),
     ),
   );
 
@@ -284,13 +295,15 @@ async function main() {
     const bobVideo = last.alice.tracksPublished.find((t) => t.participant === 'bob' && t.kind === 'video');
     if (!bobVideo) throw new Error('alice was never told about bob\'s video track');
     const widthBefore = last.alice.remotes.bob.width;
+    // The lowest layer Chromium sends (q, a quarter of the camera) must be smaller than what arrives now.
+    if (!(widthBefore > 0)) throw new Error('no size known for bob\'s video at alice');
     await pages.alice.evaluate((id) => window.hz.setLayer(id, 'low'), bobVideo.id);
     await until(
       'alice to receive bob\'s low layer after set_layer low',
       async () => {
         last.alice = await stats('alice');
         const r = last.alice.remotes.bob;
-        return r.width > 0 && r.width <= 320 && r.frame && r.frame.brightness > MIN_BRIGHTNESS;
+        return r.width > 0 && r.width < widthBefore && r.frame && r.frame.brightness > MIN_BRIGHTNESS;
       },
       deadline,
     );
@@ -336,7 +349,7 @@ async function main() {
       remoteSize: r ? `${r.width}x${r.height}` : null,
       remoteBrightness: r?.frame ? Math.round(r.frame.brightness) : null,
       localBrightness: s?.local?.frame ? Math.round(s.local.frame.brightness) : null,
-      remoteAudioRms: r?.audioRms ?? null,
+      remoteAudioPeak: r?.audioPeak == null ? null : Number(r.audioPeak.toFixed(4)),
       connections: s?.pc ?? null,
       subscribeOffers: s?.subscribeOffers ?? 0,
       layersSent: layersSent(s),

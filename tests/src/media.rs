@@ -231,6 +231,8 @@ pub struct Synth {
     /// Video packets per frame and payload bytes per packet (load tests make these realistic).
     pub packets_per_frame: u8,
     pub pad: usize,
+    /// H.264 (constrained baseline) instead of VP8.
+    pub h264: bool,
 }
 
 impl Synth {
@@ -243,6 +245,7 @@ impl Synth {
             level: None,
             packets_per_frame: 1,
             pad: 0,
+            h264: false,
         }
     }
     pub fn simulcast_video(id: &str, tag: &str) -> Self {
@@ -254,7 +257,11 @@ impl Synth {
             level: None,
             packets_per_frame: 1,
             pad: 0,
+            h264: false,
         }
+    }
+    pub fn h264_video(id: &str, tag: &str) -> Self {
+        Self { h264: true, ..Self::video(id, tag) }
     }
     pub fn speaking(id: &str, tag: &str, level: u8) -> Self {
         Self { level: Some(level), ..Self::audio(id, tag) }
@@ -268,6 +275,7 @@ impl Synth {
             level: None,
             packets_per_frame: 1,
             pad: 0,
+            h264: false,
         }
     }
 }
@@ -277,7 +285,10 @@ const GOP: u64 = 10;
 
 fn payload(s: &Synth, layer: &str, n: u64, part: u8) -> Bytes {
     let mut p = Vec::new();
-    if s.kind == RtpCodecKind::Video && part > 0 {
+    if s.h264 {
+        // One NAL unit a packet: an IDR slice (type 5) starts a keyframe, a non-IDR slice (1) not.
+        p.push(if n % GOP == 0 && part == 0 { 0x65 } else { 0x41 });
+    } else if s.kind == RtpCodecKind::Video && part > 0 {
         // Continuation of the frame: S=0.
         p.extend_from_slice(&[0x00, 0x00]);
     } else if s.kind == RtpCodecKind::Video {
@@ -384,7 +395,14 @@ async fn drive(
                             } else {
                                 vec![(String::new(), rand_u32())]
                             };
-                            let codec = if s.kind == RtpCodecKind::Video {
+                                                        let codec = if s.h264 {
+                                RTCRtpCodec {
+                                    mime_type: rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264.into(),
+                                    clock_rate: 90_000,
+                                    sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
+                                    ..Default::default()
+                                }
+                            } else if s.kind == RtpCodecKind::Video {
                                 RTCRtpCodec { mime_type: MIME_TYPE_VP8.into(), clock_rate: 90_000, ..Default::default() }
                             } else {
                                 RTCRtpCodec { mime_type: MIME_TYPE_OPUS.into(), clock_rate: 48_000, channels: 2, ..Default::default() }
@@ -527,8 +545,14 @@ async fn write_synth(
     state: Arc<Mutex<PeerState>>,
 ) {
     let video = s.kind == RtpCodecKind::Video;
-    let (period, step, pt) =
-        if video { (Duration::from_millis(33), 3000u32, 96u8) } else { (Duration::from_millis(20), 960, 111) };
+    // Payload types of webrtc-rs's default codec table (VP8 96, H.264 42e01f 125, Opus 111).
+    let (period, step, pt) = if s.h264 {
+        (Duration::from_millis(33), 3000u32, 125u8)
+    } else if video {
+        (Duration::from_millis(33), 3000u32, 96u8)
+    } else {
+        (Duration::from_millis(20), 960, 111)
+    };
     let mut tick = tokio::time::interval(period);
     let (mut seqs, mut ts, mut n) = (vec![1000u16; layers.len()], 5000u32, 0u64);
     let mut feedback = true;
@@ -609,7 +633,8 @@ async fn read_remote(t: Arc<dyn TrackRemote>, state: Arc<Mutex<PeerState>>) {
             if !r.ssrcs.contains(&p.header.ssrc) {
                 r.ssrcs.push(p.header.ssrc);
             }
-            let key = huizhen_sfu::keyframe::vp8_keyframe_start(&p.payload) && p.payload.len() > 5;
+            let key = (huizhen_sfu::keyframe::vp8_keyframe_start(&p.payload) && p.payload.len() > 5)
+                || huizhen_sfu::keyframe::h264_keyframe_start(&p.payload);
             if key {
                 r.keyframes += 1;
             }

@@ -382,3 +382,25 @@ async fn a_connection_that_never_comes_up_is_closed_and_freed() {
     assert_eq!(ws.answer("p2").await["code"], "invalid_sdp");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_is_forwarded_starting_on_an_idr() {
+    let srv = TestServer::start().await;
+    let publisher = MediaPeer::join(
+        &srv.ws_url(&token(&srv, "h264", "county", true)),
+        vec![Synth::h264_video("cam", "county/cam")],
+    )
+    .await;
+    let viewer = MediaPeer::join(&srv.ws_url(&token(&srv, "h264", "city", false)), vec![]).await;
+    eventually("H.264 arrives", MEDIA_WAIT, || async { viewer.packets_tagged("county/cam") >= 30 }).await;
+    let published = viewer.snapshot(|s| s.tracks_published.clone());
+    assert_eq!(published[0]["codec"].as_str().map(str::to_ascii_lowercase).as_deref(), Some("video/h264"));
+    viewer.snapshot(|s| {
+        let r = s.received.values().find(|r| r.tags.contains(&"county/cam".to_string())).unwrap();
+        assert!(r.log[0].2, "the first packet forwarded is an IDR");
+        assert!(r.seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)));
+    });
+    publisher.close().await;
+    viewer.close().await;
+    srv.stop().await;
+}

@@ -2,6 +2,7 @@
 // publishes camera (simulcast q/h/f) and microphone on the publish connection, answers the
 // server's subscribe offers on a second connection and shows every remote participant in a
 // <video data-participant="NAME">. The test reads window.hz.state and await window.hz.stats().
+// URL: index.html?ws=ws://HOST:PORT/v1/rtc&token=ROOM_TOKEN[&width=640&height=480] (camera size).
 
 const params = new URLSearchParams(location.search);
 const wsBase = params.get('ws');
@@ -172,7 +173,7 @@ async function startMedia() {
   setStatus('publishing');
   localStream = await navigator.mediaDevices.getUserMedia({
     audio: true,
-    video: { width: 640, height: 480 },
+    video: { width: Number(params.get('width') ?? 640), height: Number(params.get('height') ?? 480) },
   });
   const preview = document.getElementById('local');
   preview.srcObject = localStream;
@@ -288,12 +289,14 @@ function watchAudio(track, rec) {
     an.fftSize = 2048;
     src.connect(an);
     const buf = new Float32Array(an.fftSize);
-    rec.sampleAudio = () => {
+    // The fake microphone beeps now and then: keep the loudest level heard, not the current one.
+    rec.audioPeak = 0;
+    setInterval(() => {
       an.getFloatTimeDomainData(buf);
       let sum = 0;
       for (const x of buf) sum += x * x;
-      return Math.sqrt(sum / buf.length);
-    };
+      rec.audioPeak = Math.max(rec.audioPeak, Math.sqrt(sum / buf.length));
+    }, 40);
   } catch (e) {
     fail('audio', e);
   }
@@ -368,7 +371,7 @@ async function stats() {
       height: rec.height,
       tracks: rec.tracks,
       frame: sample(v),
-      audioRms: rec.sampleAudio ? rec.sampleAudio() : null,
+      audioPeak: rec.audioPeak ?? null, // loudest RMS (0–1) of the received audio so far
     };
   }
   return {
