@@ -82,6 +82,12 @@ struct Dropper {
     write: std::collections::VecDeque<rtc::interceptor::TaggedPacket>,
 }
 
+impl Dropper {
+    fn new(every: u16, incoming: bool) -> Self {
+        Self { every, incoming, seen: Default::default(), read: Default::default(), write: Default::default() }
+    }
+}
+
 impl rtc::sansio::Protocol<rtc::interceptor::TaggedPacket, rtc::interceptor::TaggedPacket, ()> for Dropper {
     type Rout = rtc::interceptor::TaggedPacket;
     type Wout = rtc::interceptor::TaggedPacket;
@@ -168,26 +174,12 @@ async fn new_pc(target: &'static str, tx: mpsc::UnboundedSender<Ev>, opts: &Peer
     if target == "publish"
         && let Some(every) = opts.drop_every
     {
-        let d = Dropper {
-            every,
-            incoming: false,
-            seen: Default::default(),
-            read: Default::default(),
-            write: Default::default(),
-        };
-        reg = reg.with(rtc::interceptor::Slot::from(500usize), d);
+        reg = reg.with(rtc::interceptor::Slot::from(500usize), Dropper::new(every, false));
     }
     if target == "subscribe"
         && let Some(every) = opts.drop_incoming_every
     {
-        let d = Dropper {
-            every,
-            incoming: true,
-            seen: Default::default(),
-            read: Default::default(),
-            write: Default::default(),
-        };
-        reg = reg.with(rtc::interceptor::Slot::from(500usize), d);
+        reg = reg.with(rtc::interceptor::Slot::from(500usize), Dropper::new(every, true));
     }
     let se = SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
     let pc = PeerConnectionBuilder::new()

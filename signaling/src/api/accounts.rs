@@ -102,12 +102,7 @@ async fn refresh(State(st): State<AppState>, ApiJson(b): ApiJson<RefreshBody>) -
         TokenError::Expired => AppError::unauthorized("token_expired", "the refresh token has expired; sign in again"),
         _ => AppError::unauthorized("invalid_token", "the refresh token is not valid"),
     })?;
-    let user = st
-        .store
-        .get_user(&claims.sub)
-        .await?
-        .filter(|u| !u.disabled && u.token_generation == claims.generation)
-        .ok_or_else(|| AppError::unauthorized("session_revoked", "this session is no longer valid; sign in again"))?;
+    let user = super::current_user(&st, &claims).await?;
     Ok(Json(tokens(&st, &user)))
 }
 

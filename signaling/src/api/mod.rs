@@ -152,16 +152,19 @@ impl FromRequestParts<AppState> for Session {
             }
             _ => AppError::unauthorized("invalid_token", "the session token is not valid"),
         })?;
-        let user = st
-            .store
-            .get_user(&claims.sub)
-            .await?
-            .filter(|u| !u.disabled && u.token_generation == claims.generation)
-            .ok_or_else(|| {
-                AppError::unauthorized("session_revoked", "this session is no longer valid; sign in again")
-            })?;
+        let user = current_user(st, &claims).await?;
         Ok(Session { user })
     }
+}
+
+/// The account a session or refresh token speaks for, if it still may: not disabled, and not
+/// logged out or re-passworded since the token was issued.
+pub async fn current_user(st: &AppState, claims: &crate::auth::SessionClaims) -> Result<User, AppError> {
+    st.store
+        .get_user(&claims.sub)
+        .await?
+        .filter(|u| !u.disabled && u.token_generation == claims.generation)
+        .ok_or_else(|| AppError::unauthorized("session_revoked", "this session is no longer valid; sign in again"))
 }
 
 /// Offset paging parameters shared by the list endpoints.
