@@ -18,3 +18,7 @@ fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# Browser end-to-end (Chromium + playwright-core; installs both if missing).
+bash scripts/e2e.sh > target/e2e-summary.json
+echo "browser end-to-end: passed (summary in target/e2e-summary.json)"

@@ -27,6 +27,14 @@ impl LayerSelector {
         self.chosen
     }
 
+    /// The client asks for at most `max` (thumbnail or main view). Up-switches the user asked
+    /// for happen at once (no hold); `update` still steps down to what exists and fits.
+    pub fn request(&mut self, max: Layer) {
+        self.requested_max = max;
+        self.chosen = max;
+        self.up_since = None;
+    }
+
     /// `bitrates[l]`: measured bits/s of layer `l` (0 when the publisher does not send it).
     /// `estimate`: the subscriber's available bandwidth, if known.
     pub fn update(&mut self, now: Instant, estimate: Option<u64>, bitrates: &[u64]) -> Layer {
@@ -110,6 +118,18 @@ mod tests {
         assert_eq!(next_estimate(Some(1_000_000), 0, 0.0, 150_000), None, "far above what is sent: no limit");
         assert_eq!(next_estimate(Some(200_000), 0, 0.0, 150_000), Some(216_000));
         assert_eq!(next_estimate(None, 800_000, 0.5, 1_500_000), Some(800_000), "REMB wins");
+    }
+
+    #[test]
+    fn an_explicit_request_up_is_immediate() {
+        let t0 = Instant::now();
+        let mut s = LayerSelector::new(2);
+        s.request(0);
+        assert_eq!(s.update(t0, None, &RATES), 0);
+        s.request(2);
+        assert_eq!(s.update(t0, None, &RATES), 2, "the user asked for the main view");
+        s.request(2);
+        assert_eq!(s.update(t0, Some(700_000), &RATES), 1, "but not above what the link carries");
     }
 
     #[test]

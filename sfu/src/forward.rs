@@ -75,6 +75,15 @@ impl Rewriter {
         self.forward(seq, ts, now)
     }
 
+    /// A padding-only packet (bandwidth probing) of `layer` is not forwarded. Its sequence
+    /// number must not become a hole the subscriber reports as loss and NACKs in vain: when it
+    /// is the next number of the current layer, later packets move down by one.
+    pub fn on_padding(&mut self, layer: Layer, seq: u16) {
+        if self.current == Some(layer) && seq_newer(seq.wrapping_add(self.seq_offset), self.last_seq) {
+            self.seq_offset = self.seq_offset.wrapping_sub(1);
+        }
+    }
+
     fn switch_to(&mut self, layer: Layer, seq: u16, ts: u32, now: Instant) {
         match self.last_sent {
             Some(at) => {
@@ -150,6 +159,19 @@ mod tests {
         // Now the high layer is dropped.
         assert_eq!(r.on_packet(2, 103, 18000, false, t1), Verdict::Drop);
         assert_eq!(r.switches, 1);
+    }
+
+    #[test]
+    fn padding_leaves_no_hole() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000, 0);
+        assert!(matches!(r.on_packet(0, 10, 0, true, t), Verdict::Forward { seq: 10, .. }));
+        r.on_padding(0, 11);
+        r.on_padding(0, 12);
+        assert!(matches!(r.on_packet(0, 13, 3000, false, t), Verdict::Forward { seq: 11, .. }));
+        // Padding of another layer, or before anything was sent, changes nothing.
+        r.on_padding(2, 500);
+        assert!(matches!(r.on_packet(0, 14, 6000, false, t), Verdict::Forward { seq: 12, .. }));
     }
 
     #[test]

@@ -159,10 +159,14 @@ impl Room {
             }
             Cmd::SetLayer { id, track, layer, reply } => {
                 let rates = self.tracks.get(&track).map(|t| t.rates.snapshot());
-                let r = match self.members.get_mut(&id).and_then(|m| m.downs.get_mut(&track)) {
+                let member = self.members.get_mut(&id);
+                let estimate = member.as_ref().and_then(|m| m.estimate);
+                let r = match member.and_then(|m| m.downs.get_mut(&track)) {
                     Some(d) => {
-                        d.selector.requested_max = layer.min(2);
-                        let chosen = d.selector.update(Instant::now(), None, &rates.unwrap_or([1, 1, 1]));
+                        d.selector.request(layer.min(2));
+                        // Rates are unknown for a moment after a track appears: assume all sent.
+                        let rates = rates.filter(|r| r.iter().any(|x| *x > 0)).unwrap_or([1, 1, 1]);
+                        let chosen = d.selector.update(Instant::now(), estimate, &rates);
                         d.control.target.send_replace(chosen);
                         Ok(())
                     }
@@ -508,8 +512,13 @@ impl Room {
         let local = Arc::new(TrackLocalStaticRTP::new(track));
         let sender = s.pc.add_track(local.clone() as Arc<dyn TrackLocal>).await.map_err(internal)?;
         let (tx, rx) = mpsc::channel(track::DOWN_QUEUE);
-        // Simulcast starts on the top layer (the selector steps down if it is not sent).
-        let initial: Layer = if t.info.simulcast { 2 } else { 0 };
+        // Start on the highest layer the publisher is sending (a 640×480 camera in Chromium
+        // sends only q and h); the selector adjusts from there.
+        let rates = t.rates.snapshot();
+        let initial: Layer = match rates.iter().rposition(|r| *r > 0) {
+            Some(top) => top as Layer,
+            None => t.keyframes.highest_layer(),
+        };
         let (target_tx, target_rx) = watch::channel(initial);
         let task = tokio::spawn(track::write_track(
             rx,
@@ -523,7 +532,8 @@ impl Room {
             self.sfu.stats_arc(),
         ));
         t.fanout.add(DownTx { subscriber: subscriber.to_owned(), tx });
-        let selector = crate::bwe::LayerSelector::new(initial);
+        // The subscriber may have any layer until it asks for less (set_layer).
+        let selector = crate::bwe::LayerSelector::new(2);
         m.downs.insert(key.to_owned(), Down { sender, control: DownControl { target: target_tx }, selector, task });
         stat_add(&self.sfu.stats().down_tracks, 1);
         Ok(())
@@ -555,10 +565,7 @@ impl Room {
     /// down-tracks. `reason` set: the SFU decided (timeout, failure) and tells the participant.
     async fn remove(&mut self, id: &str, reason: Option<&'static str>) {
         let Some(m) = self.members.remove(id) else { return };
-        if let Some(r) = reason {
-            let _ = m.events.send(SfuEvent::Closed { reason: r });
-            tracing::info!(room = %self.id, participant = %id, reason = r, "media removed");
-        }
+        let events = m.events.clone();
         for (key, d) in m.downs {
             if let Some(t) = self.tracks.get(&key) {
                 t.fanout.remove(id);
@@ -577,6 +584,11 @@ impl Room {
         }
         if self.speaker.as_deref() == Some(id) {
             self.set_speaker(None);
+        }
+        // Told only once everything is freed, so what the participant sees next is true.
+        if let Some(r) = reason {
+            let _ = events.send(SfuEvent::Closed { reason: r });
+            tracing::info!(room = %self.id, participant = %id, reason = r, "media removed");
         }
     }
 

@@ -27,6 +27,8 @@ const PLI_INTERVAL: Duration = Duration::from_millis(500);
 pub struct Inbound {
     pub layer: Layer,
     pub keyframe: bool,
+    /// Padding only (a bandwidth probe): not forwarded, but its sequence number is accounted for.
+    pub padding: bool,
     pub pkt: rtp::Packet,
 }
 
@@ -83,6 +85,12 @@ impl Keyframes {
         if let Some(slot) = self.ssrcs.lock().unwrap_or_else(|p| p.into_inner()).get_mut(usize::from(layer)) {
             *slot = Some(ssrc);
         }
+    }
+
+    /// The highest simulcast layer seen so far (0 when none or not simulcast).
+    pub fn highest_layer(&self) -> Layer {
+        let ssrcs = self.ssrcs.lock().unwrap_or_else(|p| p.into_inner());
+        ssrcs.iter().rposition(Option::is_some).map_or(0, |i| i as Layer)
     }
 
     pub fn request(self: &Arc<Self>, layer: Layer) {
@@ -164,9 +172,7 @@ pub async fn read_track(
                 keyframes.set_ssrc(layer, init.ssrc);
             }
             TrackRemoteEvent::OnRtpPacket(pkt) => {
-                if pkt.payload.is_empty() {
-                    continue; // padding-only probe
-                }
+                let padding = pkt.payload.is_empty();
                 let ssrc = pkt.header.ssrc;
                 let layer = match layers.get(&ssrc) {
                     Some(l) => *l,
@@ -182,11 +188,12 @@ pub async fn read_track(
                         l
                     }
                 };
-                let key = match kind {
-                    TrackKind::Audio => true,
-                    TrackKind::Video if h264 => keyframe::h264_keyframe_start(&pkt.payload),
-                    TrackKind::Video => keyframe::vp8_keyframe_start(&pkt.payload),
-                };
+                let key = !padding
+                    && match kind {
+                        TrackKind::Audio => true,
+                        TrackKind::Video if h264 => keyframe::h264_keyframe_start(&pkt.payload),
+                        TrackKind::Video => keyframe::vp8_keyframe_start(&pkt.payload),
+                    };
                 if let Some(id) = audio_level_ext
                     && let Some(v) = pkt.header.get_extension(id)
                     && let Some(b) = v.first()
@@ -199,7 +206,7 @@ pub async fn read_track(
                     }
                 }
                 rates.bytes[usize::from(layer.min(2))].fetch_add(pkt.payload.len() as u64, Relaxed);
-                let inbound = Arc::new(Inbound { layer, keyframe: key, pkt });
+                let inbound = Arc::new(Inbound { layer, keyframe: key, padding, pkt });
                 for d in fanout.snapshot().iter() {
                     if d.tx.try_send(inbound.clone()).is_err() {
                         stats.dropped_packets.fetch_add(1, Relaxed);
@@ -270,6 +277,10 @@ pub async fn write_track(
         }
         let switches = rw.switches;
         let h = &inb.pkt.header;
+        if inb.padding {
+            rw.on_padding(inb.layer, h.sequence_number);
+            continue;
+        }
         match rw.on_packet(inb.layer, h.sequence_number, h.timestamp, inb.keyframe, Instant::now()) {
             Verdict::Forward { seq, ts } => {
                 if rw.switches != switches {

@@ -355,9 +355,34 @@ async function rtpStats(pc) {
         nackCount: s.nackCount,
         pliCount: s.pliCount,
       });
+    } else if (s.type === 'remote-inbound-rtp') {
+      // The server's receiver reports about what this page sends.
+      out.push({
+        type: s.type,
+        kind: s.kind,
+        ssrc: s.ssrc,
+        packetsLost: s.packetsLost,
+        fractionLost: s.fractionLost,
+        roundTripTime: s.roundTripTime,
+      });
     }
   });
   return out;
+}
+
+/** The ICE candidate pair a connection uses: "local -> remote" addresses. */
+async function selectedPair(pc) {
+  if (!pc) return null;
+  const report = await pc.getStats();
+  let pair = null;
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+  });
+  if (!pair) return null;
+  const l = report.get(pair.localCandidateId);
+  const r = report.get(pair.remoteCandidateId);
+  const fmt = (c) => (c ? `${c.candidateType} ${c.protocol} ${c.address}:${c.port}` : '?');
+  return `${fmt(l)} -> ${fmt(r)}`;
 }
 
 async function stats() {
@@ -381,6 +406,7 @@ async function stats() {
     joinedMs: state.joinedAt === null ? null : Math.round(state.joinedAt),
     pc: { ...state.pc },
     ice: { ...state.ice },
+    pairs: { publish: await selectedPair(pcs.publish), subscribe: await selectedPair(pcs.subscribe) },
     candidatesSent: { ...state.candidatesSent },
     candidatesReceived: { ...state.candidatesReceived },
     publishAnswered: state.publishAnswered,
