@@ -171,3 +171,29 @@ pub fn announce(config: &SfuConfig, text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announced_addresses_replace_bound_ones_in_candidates() {
+        let config = SfuConfig {
+            bind_ips: vec!["10.0.0.5".parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))],
+            announce_ips: vec![std::net::IpAddr::from([203, 0, 113, 7])],
+            ..SfuConfig::default()
+        };
+        let c = "candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host";
+        assert_eq!(announce(&config, c), "candidate:1 1 udp 2130706431 203.0.113.7 50000 typ host");
+        // Without announced addresses nothing changes.
+        assert_eq!(announce(&SfuConfig::default(), c), c);
+    }
+
+    #[test]
+    fn payload_types_are_the_offered_ones() {
+        assert_eq!(payload_type_for("video/VP8"), Some(PT_VP8));
+        assert_eq!(payload_type_for("audio/opus"), Some(PT_OPUS));
+        assert_eq!(payload_type_for("video/H264"), Some(PT_H264));
+        assert_eq!(payload_type_for("video/AV1"), None);
+    }
+}

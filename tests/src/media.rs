@@ -59,7 +59,7 @@ pub struct PeerState {
 }
 
 /// Options for a test peer.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PeerOptions {
     /// Drop every n-th outgoing RTP packet the first time it is sent (retransmissions pass):
     /// loss between this client and the server, which NACK must repair.
@@ -67,6 +67,18 @@ pub struct PeerOptions {
     /// Drop every n-th incoming RTP packet on the subscribe connection, always (a lossy
     /// downlink, as a rural clinic's): what the server's bandwidth estimate must notice.
     pub drop_incoming_every: Option<u16>,
+    /// Turns the incoming loss on and off while the test runs (on by default).
+    pub incoming_loss_on: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        Self {
+            drop_every: None,
+            drop_incoming_every: None,
+            incoming_loss_on: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
+    }
 }
 
 /// Counts what the dropping interceptor threw away.
@@ -77,14 +89,15 @@ pub static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 struct Dropper {
     every: u16,
     incoming: bool,
+    on: Arc<std::sync::atomic::AtomicBool>,
     seen: std::collections::HashSet<(u32, u16)>,
     read: std::collections::VecDeque<rtc::interceptor::TaggedPacket>,
     write: std::collections::VecDeque<rtc::interceptor::TaggedPacket>,
 }
 
 impl Dropper {
-    fn new(every: u16, incoming: bool) -> Self {
-        Self { every, incoming, seen: Default::default(), read: Default::default(), write: Default::default() }
+    fn new(every: u16, incoming: bool, on: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        Self { every, incoming, on, seen: Default::default(), read: Default::default(), write: Default::default() }
     }
 }
 
@@ -97,6 +110,7 @@ impl rtc::sansio::Protocol<rtc::interceptor::TaggedPacket, rtc::interceptor::Tag
 
     fn handle_read(&mut self, msg: rtc::interceptor::TaggedPacket) -> Result<(), Self::Error> {
         if self.incoming
+            && self.on.load(std::sync::atomic::Ordering::Relaxed)
             && let rtc::interceptor::Packet::Rtp(p) = &msg.message.packet
             && p.header.sequence_number % self.every == 0
         {
@@ -174,12 +188,14 @@ async fn new_pc(target: &'static str, tx: mpsc::UnboundedSender<Ev>, opts: &Peer
     if target == "publish"
         && let Some(every) = opts.drop_every
     {
-        reg = reg.with(rtc::interceptor::Slot::from(500usize), Dropper::new(every, false));
+        reg =
+            reg.with(rtc::interceptor::Slot::from(500usize), Dropper::new(every, false, opts.incoming_loss_on.clone()));
     }
     if target == "subscribe"
         && let Some(every) = opts.drop_incoming_every
     {
-        reg = reg.with(rtc::interceptor::Slot::from(500usize), Dropper::new(every, true));
+        reg =
+            reg.with(rtc::interceptor::Slot::from(500usize), Dropper::new(every, true, opts.incoming_loss_on.clone()));
     }
     let se = SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
     let pc = PeerConnectionBuilder::new()

@@ -175,9 +175,13 @@ async fn simulcast_subscriber_switches_down_and_up_on_keyframes_without_sequence
     .await;
     let viewer = MediaPeer::join(&srv.ws_url(&token(&srv, "sim", "trainee", false)), vec![]).await;
     let layers = |p: &MediaPeer| p.snapshot(|s| s.received.values().flat_map(|r| r.layers.clone()).collect::<Vec<_>>());
-    eventually("the top layer arrives first", MEDIA_WAIT, || async { viewer.packets_tagged("surgeon/cam") >= 20 })
-        .await;
-    assert_eq!(layers(&viewer), vec!["f"], "a new subscriber starts on the top layer");
+    // A subscriber may start on whichever layer was measured first; within a second it is on
+    // the top one.
+    eventually("the top layer arrives", MEDIA_WAIT, || async {
+        layers(&viewer).last().map(String::as_str) == Some("f")
+    })
+    .await;
+    let start = layers(&viewer).len() - 1;
     // Thumbnail view: down to the low layer.
     viewer.send(serde_json::json!({ "type": "set_layer", "id": "l1", "track": "surgeon/cam", "layer": "low" }));
     eventually("switched to the low layer", MEDIA_WAIT, || async {
@@ -186,7 +190,7 @@ async fn simulcast_subscriber_switches_down_and_up_on_keyframes_without_sequence
     .await;
     // Main view again: back up.
     viewer.send(serde_json::json!({ "type": "set_layer", "id": "l2", "track": "surgeon/cam", "layer": "high" }));
-    eventually("back on the top layer", MEDIA_WAIT, || async { layers(&viewer) == vec!["f", "q", "f"] }).await;
+    eventually("back on the top layer", MEDIA_WAIT, || async { layers(&viewer)[start..] == ["f", "q", "f"] }).await;
     let n = viewer.packets_tagged("surgeon/cam");
     eventually("media keeps flowing after the switches", MEDIA_WAIT, || async {
         viewer.packets_tagged("surgeon/cam") >= n + 20
@@ -328,13 +332,20 @@ async fn lossy_downlink_moves_the_subscriber_to_a_lower_layer_by_itself() {
     .await;
     let good = MediaPeer::join(&srv.ws_url(&token(&srv, "bwe", "city", false)), vec![]).await;
     let opts = PeerOptions { drop_incoming_every: Some(4), ..Default::default() };
+    let loss = opts.incoming_loss_on.clone();
+    loss.store(false, std::sync::atomic::Ordering::Relaxed);
     let rural = MediaPeer::join_with(&srv.ws_url(&token(&srv, "bwe", "township", false)), vec![], opts).await;
     let layers = |p: &MediaPeer| p.snapshot(|s| s.received.values().flat_map(|r| r.layers.clone()).collect::<Vec<_>>());
+    eventually("both subscribers reach the top layer on a clean link", MEDIA_WAIT, || async {
+        [&rural, &good].iter().all(|p| layers(p).last().map(String::as_str) == Some("f"))
+    })
+    .await;
+    // The rural clinic's link turns bad: a quarter of its packets are lost.
+    loss.store(true, std::sync::atomic::Ordering::Relaxed);
     eventually("the lossy subscriber is moved below the top layer", MEDIA_WAIT, || async {
         layers(&rural).last().is_some_and(|l| l != "f")
     })
     .await;
-    assert_eq!(layers(&rural)[0], "f", "it started on the top layer");
     let told = |p: &MediaPeer, who: &str, q: &str| {
         p.snapshot(|s| {
             s.messages.iter().any(|m| m["type"] == "connection_quality" && m["participant"] == who && m["quality"] == q)
@@ -350,7 +361,15 @@ async fn lossy_downlink_moves_the_subscriber_to_a_lower_layer_by_itself() {
         good.packets_tagged("surgeon/cam") > n + 30
     })
     .await;
-    assert_eq!(layers(&good), vec!["f"]);
+    // It may start below f while the publisher's layers are still being measured, but once on
+    // f it stays there: its neighbour's loss does not move it.
+    eventually("the clean subscriber is on the top layer", MEDIA_WAIT, || async {
+        layers(&good).last().map(String::as_str) == Some("f")
+    })
+    .await;
+    let seen = layers(&good);
+    let first_f = seen.iter().position(|l| l == "f").unwrap();
+    assert!(seen[first_f..].iter().all(|l| l == "f"), "the clean subscriber was moved down: {seen:?}");
     for p in [publisher, good, rural] {
         p.close().await;
     }
