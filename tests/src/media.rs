@@ -244,10 +244,10 @@ pub struct Synth {
 }
 
 impl Synth {
-    pub fn video(id: &str, tag: &str) -> Self {
+    fn base(id: &str, tag: &str, kind: RtpCodecKind) -> Self {
         Self {
             track_id: id.into(),
-            kind: RtpCodecKind::Video,
+            kind,
             tag: tag.into(),
             simulcast: false,
             level: None,
@@ -256,35 +256,22 @@ impl Synth {
             h264: false,
         }
     }
+    pub fn video(id: &str, tag: &str) -> Self {
+        Self::base(id, tag, RtpCodecKind::Video)
+    }
+    /// Three layers whose packets are 250, 500 and 1000 bytes, so their bitrates differ as
+    /// real layers' do.
     pub fn simulcast_video(id: &str, tag: &str) -> Self {
-        Self {
-            track_id: id.into(),
-            kind: RtpCodecKind::Video,
-            tag: tag.into(),
-            simulcast: true,
-            level: None,
-            packets_per_frame: 1,
-            pad: 0,
-            h264: false,
-        }
+        Self { simulcast: true, pad: 1000, ..Self::video(id, tag) }
     }
     pub fn h264_video(id: &str, tag: &str) -> Self {
         Self { h264: true, ..Self::video(id, tag) }
     }
+    pub fn audio(id: &str, tag: &str) -> Self {
+        Self::base(id, tag, RtpCodecKind::Audio)
+    }
     pub fn speaking(id: &str, tag: &str, level: u8) -> Self {
         Self { level: Some(level), ..Self::audio(id, tag) }
-    }
-    pub fn audio(id: &str, tag: &str) -> Self {
-        Self {
-            track_id: id.into(),
-            kind: RtpCodecKind::Audio,
-            tag: tag.into(),
-            simulcast: false,
-            level: None,
-            packets_per_frame: 1,
-            pad: 0,
-            h264: false,
-        }
     }
 }
 
