@@ -39,6 +39,18 @@ async fn room_token(api: &Api, id: &str, session: &str) -> String {
         .to_owned()
 }
 
+/// The lead specialist (host) in the room and the requesting doctor, admitted from the lobby.
+async fn host_and_admitted_doctor(srv: &TestServer, api: &Api, c: &Scheduled) -> (Ws, Ws, Value) {
+    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(api, &c.id, &c.spec).await)).await;
+    let (mut doc, hello) = Ws::join(&srv.ws_url(&room_token(api, &c.id, &c.doctor).await)).await;
+    let doc_id = hello["you"]["id"].clone();
+    host.recv_type("lobby_waiting").await;
+    let r = host.request(json!({ "type": "admit", "participant": doc_id })).await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    doc.recv_type("admitted").await;
+    (host, doc, doc_id)
+}
+
 fn names(list: &Value) -> Vec<String> {
     list.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect()
 }
@@ -129,13 +141,7 @@ async fn reload_rejoins_with_the_same_identity() {
     let srv = TestServer::start().await;
     let api = srv.api();
     let c = scheduled(&api).await;
-    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
-    let (mut doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
-    let doc_id = hello["you"]["id"].clone();
-    host.recv_type("lobby_waiting").await;
-    let r = host.request(json!({ "type": "admit", "participant": doc_id })).await;
-    host.answer(&r).await;
-    doc.recv_type("admitted").await;
+    let (mut host, doc, doc_id) = host_and_admitted_doctor(&srv, &api, &c).await;
 
     // The page reloads: the socket drops, the doctor shows as reconnecting, not gone.
     doc.close().await;
@@ -161,11 +167,7 @@ async fn dropped_participant_times_out_after_grace() {
     let srv = TestServer::start_with(|c| c.signaling.reconnect_grace_secs = 1).await;
     let api = srv.api();
     let c = scheduled(&api).await;
-    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
-    let (mut doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
-    let r = host.request(json!({ "type": "admit", "participant": hello["you"]["id"] })).await;
-    host.answer(&r).await;
-    doc.recv_type("admitted").await;
+    let (mut host, doc, _) = host_and_admitted_doctor(&srv, &api, &c).await;
     doc.close().await;
     host.recv_type("participant_updated").await;
     let left = host.recv_type("participant_left").await;
@@ -178,11 +180,7 @@ async fn removed_participant_cannot_return() {
     let srv = TestServer::start().await;
     let api = srv.api();
     let c = scheduled(&api).await;
-    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
-    let (mut doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
-    let doc_id = hello["you"]["id"].clone();
-    let r = host.request(json!({ "type": "admit", "participant": doc_id })).await;
-    host.answer(&r).await;
+    let (mut host, mut doc, doc_id) = host_and_admitted_doctor(&srv, &api, &c).await;
     let r = host.request(json!({ "type": "remove", "participant": doc_id })).await;
     assert_eq!(host.answer(&r).await["type"], "ack");
     let seen = doc.until_closed().await;
