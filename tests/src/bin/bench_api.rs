@@ -167,16 +167,8 @@ fn start_time(extra: &[&str]) -> Result<(f64, f64)> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: f64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let secs = arg("--seconds", 5.0);
-    let clients = arg("--clients", 16.0) as usize;
+    let secs = huizhen_tests::flag("--seconds", 5.0);
+    let clients = huizhen_tests::flag("--clients", 16.0) as usize;
     let redis = RedisServer::start()?;
     let redis_url = redis.url();
     let mut rows = Vec::new();

@@ -38,16 +38,8 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let n = arg("--publishers", 4) as usize;
-    let secs = arg("--seconds", 20);
+    let n = huizhen_tests::flag("--publishers", 4) as usize;
+    let secs = huizhen_tests::flag("--seconds", 20);
     let dir = tempfile::tempdir()?;
     let p = Process::serve_env(dir.path(), &[], &[("HUIZHEN_LIMITS__HTTP_REQUESTS_PER_SECOND", "0")])?;
     let pid = p.child.id();
