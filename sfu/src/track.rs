@@ -32,6 +32,7 @@ pub struct Inbound {
     pub pkt: rtp::Packet,
 }
 
+#[derive(Clone)]
 pub struct DownTx {
     pub subscriber: String,
     pub tx: mpsc::Sender<Arc<Inbound>>,
@@ -47,19 +48,14 @@ pub struct Fanout {
 impl Fanout {
     pub fn add(&self, d: DownTx) {
         let mut g = self.subs.write().unwrap_or_else(|p| p.into_inner());
-        let mut v: Vec<DownTx> =
-            g.iter().map(|x| DownTx { subscriber: x.subscriber.clone(), tx: x.tx.clone() }).collect();
+        let mut v: Vec<DownTx> = g.as_ref().clone();
         v.push(d);
         *g = Arc::new(v);
     }
 
     pub fn remove(&self, subscriber: &str) {
         let mut g = self.subs.write().unwrap_or_else(|p| p.into_inner());
-        let v: Vec<DownTx> = g
-            .iter()
-            .filter(|x| x.subscriber != subscriber)
-            .map(|x| DownTx { subscriber: x.subscriber.clone(), tx: x.tx.clone() })
-            .collect();
+        let v: Vec<DownTx> = g.iter().filter(|x| x.subscriber != subscriber).cloned().collect();
         *g = Arc::new(v);
     }
 

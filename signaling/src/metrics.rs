@@ -12,7 +12,7 @@ pub struct Metrics {
     pub logins_failed: AtomicU64,
     pub transitions: AtomicU64,
     pub bookings_refused: AtomicU64,
-    pub store_errors: AtomicU64,
+    pub store_unavailable: AtomicU64,
     pub ws_connections: AtomicI64,
     pub ws_messages_in: AtomicU64,
     pub ws_limit_breaches: AtomicU64,
@@ -51,7 +51,7 @@ impl Metrics {
         counter(
             "huizhen_store_unavailable_total",
             "Responses answered 503 because the store was unreachable.",
-            self.store_errors.load(Relaxed),
+            self.store_unavailable.load(Relaxed),
         );
         counter("huizhen_ws_messages_total", "Signaling messages received.", self.ws_messages_in.load(Relaxed));
         counter(

@@ -50,7 +50,7 @@ pub async fn transition(
         let Some(current) = store.get_consultation(id).await? else {
             return Err(not_found());
         };
-        if !current.involves(&actor.id) && actor.role != crate::consult::model::Role::Coordinator {
+        if !current.visible_to(&actor.id, actor.role) {
             return Err(not_found());
         }
         let now = Timestamp::now();

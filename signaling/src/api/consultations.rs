@@ -33,7 +33,7 @@ fn parse_cid(raw: &str) -> Result<ConsultationId, AppError> {
 }
 
 fn can_see(s: &Session, c: &Consultation) -> bool {
-    c.involves(&s.user.id) || s.user.role == Role::Coordinator
+    c.visible_to(&s.user.id, s.user.role)
 }
 
 async fn load_visible(st: &AppState, s: &Session, id: &str) -> Result<Consultation, AppError> {
@@ -224,25 +224,10 @@ async fn act(
     raw: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Consultation>, AppError> {
     let id = parse_cid(&id)?;
-    let limit = st.config.limits.http_body_bytes;
-    let raw = raw.map_err(|_| {
-        AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("request bodies are limited to {limit} bytes"),
-        )
-    })?;
-    let has_body = !raw.iter().all(u8::is_ascii_whitespace);
-    let json_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if has_body && !json_type {
-        return Err(AppError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type: application/json",
-        ));
+    let raw = raw.map_err(|_| super::body_too_large(st.config.limits.http_body_bytes))?;
+    // Steps without parameters may come with no body at all, and then with no content type.
+    if !raw.iter().all(u8::is_ascii_whitespace) {
+        super::require_json(&headers)?;
     }
     let action = match action.as_str() {
         "accept" => {

@@ -70,7 +70,7 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
     }
     let resp = next.run(req).await;
     if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
-        st.metrics.store_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        st.metrics.store_unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     st.metrics.http(resp.status().as_u16());
     resp
@@ -87,28 +87,36 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, st: &AppState) -> Result<Self, AppError> {
-        let json_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !json_type {
-            return Err(AppError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send Content-Type: application/json",
-            ));
-        }
+        require_json(req.headers())?;
         let limit = st.config.limits.http_body_bytes;
-        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-            AppError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request bodies are limited to {limit} bytes"),
-            )
-        })?;
+        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| body_too_large(limit))?;
         parse_json(&body).map(ApiJson)
     }
+}
+
+/// 415 unless the request says its body is JSON.
+pub fn require_json(headers: &HeaderMap) -> Result<(), AppError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ))
+    }
+}
+
+pub fn body_too_large(limit: usize) -> AppError {
+    AppError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("request bodies are limited to {limit} bytes"),
+    )
 }
 
 pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {

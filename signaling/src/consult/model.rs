@@ -222,6 +222,11 @@ impl Consultation {
             || self.participants.contains(user)
     }
 
+    /// Who may read it: everyone involved, and the consultation centre (any coordinator).
+    pub fn visible_to(&self, user: &UserId, role: Role) -> bool {
+        self.involves(user) || role == Role::Coordinator
+    }
+
     /// Everyone who should find it under "mine".
     pub fn involved_users(&self) -> Vec<UserId> {
         let mut v = vec![self.requester.clone()];
