@@ -19,6 +19,8 @@ let specialists = null; // UserView[] for coordinators, loaded once
 let people = new Map(); // user id → UserView, from the last report
 let seq = 0;
 let loginNotice = null;
+/** The mounted call screen (#/c/<id>/call), unmounted when the route changes. */
+let call = null;
 
 /** Builds an element: h('button', { onclick, testid: 'x' }, 'text', child…). Text is never HTML. */
 function h(tag, attrs, ...kids) {
@@ -110,6 +112,18 @@ async function route() {
   if (!me()) { renderLogin(); return; }
   const path = location.hash.slice(1) || '/';
   const detail = path.match(/^\/c\/([A-Za-z0-9_-]{1,64})$/);
+  const callRoute = path.match(/^\/c\/([A-Za-z0-9_-]{1,64})\/call$/);
+  if (call) { const c = call; call = null; c.unmount(); }
+  if (callRoute) {
+    try {
+      const mod = await import('./call/index.js');
+      const mounted = await mod.mount(view, { consultationId: callRoute[1] });
+      if (current()) call = mounted; else mounted.unmount();
+    } catch (e) {
+      if (current()) view.replaceChildren(errorBox(e, 'view-error'), h('a', { href: '#/', testid: 'back' }, t('common.back')));
+    }
+    return;
+  }
   view.replaceChildren(h('p', { class: 'muted' }, t('common.loading')));
   try {
     let nodes;

@@ -1,9 +1,11 @@
 // Catalogues, the language switch and time formatting. zh-CN is the default language; every
-// visible string comes from /i18n/<lang>.json. Times are always shown in Asia/Shanghai.
+// visible string comes from /i18n/<lang>.json (office screens) and /i18n/call.<lang>.json (the
+// call screens), merged. Times are always shown in Asia/Shanghai.
 
 export const LANGS = ['zh-CN', 'en'];
 export const ZONE = 'Asia/Shanghai';
 const KEY = 'huizhen.lang';
+const FILES = ['', 'call.'];
 const cats = {};
 let current = 'zh-CN';
 let formatter = null;
@@ -14,12 +16,15 @@ function stored() {
 
 export async function initI18n() {
   await Promise.all(LANGS.map(async (l) => {
-    try {
-      const r = await fetch(`/i18n/${l}.json`);
-      cats[l] = r.ok ? await r.json() : {};
-    } catch {
-      cats[l] = {};
-    }
+    const parts = await Promise.all(FILES.map(async (f) => {
+      try {
+        const r = await fetch(`/i18n/${f}${l}.json`);
+        return r.ok ? await r.json() : {};
+      } catch {
+        return {};
+      }
+    }));
+    cats[l] = Object.assign({}, ...parts);
   }));
   const saved = stored();
   setLang(LANGS.includes(saved) ? saved : 'zh-CN', false);
