@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::forward::Layer;
+use crate::forward::{Layer, OFF};
 
 pub const UP_HOLD: Duration = Duration::from_secs(4);
 /// Leave headroom: a layer fits when it needs at most this share of the estimate.
@@ -38,6 +38,10 @@ impl LayerSelector {
     /// `bitrates[l]`: measured bits/s of layer `l` (0 when the publisher does not send it).
     /// `estimate`: the subscriber's available bandwidth, if known.
     pub fn update(&mut self, now: Instant, estimate: Option<u64>, bitrates: &[u64]) -> Layer {
+        if self.requested_max == OFF {
+            self.chosen = OFF;
+            return OFF;
+        }
         let present: Vec<Layer> = (0..bitrates.len() as Layer)
             .filter(|l| bitrates[usize::from(*l)] > 0 && *l <= self.requested_max)
             .collect();

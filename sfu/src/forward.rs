@@ -7,6 +7,9 @@ use std::time::Instant;
 
 /// Simulcast layer index: 0 = lowest (rid `q`), 1 = `h`, 2 = `f`. Single-layer tracks use 0.
 pub type Layer = u8;
+/// "Send nothing": the subscriber switched this track off (audio-only on a weak link, or
+/// the track is not on screen). Any real layer resumes at its next keyframe.
+pub const OFF: Layer = u8::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -57,6 +60,10 @@ impl Rewriter {
     /// Chooses the layer to move to; the move happens at that layer's next keyframe.
     pub fn set_target(&mut self, layer: Layer) {
         self.target = layer;
+        if layer == OFF {
+            // Stop at once rather than at a keyframe that never comes; resuming is a switch.
+            self.current = None;
+        }
     }
 
     /// `keyframe_start`: the packet begins a keyframe (always true for audio).
@@ -125,6 +132,21 @@ pub fn seq_newer(a: u16, b: u16) -> bool {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn off_stops_at_once_and_resumes_continuously_on_a_keyframe() {
+        let t = Instant::now();
+        let mut r = Rewriter::new(90_000, 0);
+        assert_eq!(r.on_packet(0, 100, 1000, true, t), Verdict::Forward { seq: 100, ts: 1000 });
+        r.set_target(OFF);
+        assert_eq!(r.on_packet(0, 101, 4000, false, t), Verdict::Drop);
+        assert_eq!(r.on_packet(0, 102, 4000, true, t), Verdict::Drop);
+        r.set_target(0);
+        assert_eq!(r.on_packet(0, 150, 90_000, false, t), Verdict::DropNeedKeyframe(0));
+        // The subscriber sees the next sequence number: no gap it would report as loss.
+        let later = t + Duration::from_secs(1);
+        assert_eq!(r.on_packet(0, 151, 93_000, true, later), Verdict::Forward { seq: 101, ts: 91_000 });
+    }
 
     #[test]
     fn first_packet_must_be_a_keyframe() {

@@ -331,6 +331,12 @@ impl Participant {
         self.ask(|reply| room::Cmd::Mute { id: self.id.clone(), track: track.to_owned(), muted, reply }).await
     }
 
+    /// A host gave or took the right to publish. Taking it unpublishes every track this
+    /// participant sends; its publish connection stays for when the right comes back.
+    pub async fn set_publish(&self, allowed: bool) -> Result<(), SfuError> {
+        self.ask(|reply| room::Cmd::SetPublish { id: self.id.clone(), allowed, reply }).await
+    }
+
     pub async fn unpublish(&self, track: &str) -> Result<(), SfuError> {
         self.ask(|reply| room::Cmd::Unpublish { id: self.id.clone(), track: track.to_owned(), reply }).await
     }

@@ -16,7 +16,7 @@ use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSession
 use webrtc::rtp_transceiver::RtpSender;
 
 use crate::engine::{self, Handler};
-use crate::forward::Layer;
+use crate::forward::{Layer, OFF};
 use crate::track::{self, DownControl, DownTx, Fanout, Keyframes, LayerRates};
 use crate::{IceCandidate, MediaGrants, PcTarget, Sfu, SfuError, SfuEvent, TrackInfo, TrackKind, internal, stat_add};
 
@@ -30,6 +30,7 @@ pub enum Cmd {
     SetLayer { id: String, track: String, layer: Layer, reply: Reply<()> },
     Unpublish { id: String, track: String, reply: Reply<()> },
     Mute { id: String, track: String, muted: bool, reply: Reply<()> },
+    SetPublish { id: String, allowed: bool, reply: Reply<()> },
     Leave { id: String, reply: Option<oneshot::Sender<()>> },
     // From PeerConnection drivers (via `engine::Handler`).
     LocalCandidate { id: String, target: PcTarget, candidate: IceCandidate },
@@ -163,7 +164,7 @@ impl Room {
                 let estimate = member.as_ref().and_then(|m| m.estimate);
                 let r = match member.and_then(|m| m.downs.get_mut(&track)) {
                     Some(d) => {
-                        d.selector.request(layer.min(2));
+                        d.selector.request(if layer == OFF { OFF } else { layer.min(2) });
                         // Rates are unknown for a moment after a track appears: assume all sent.
                         let rates = rates.filter(|r| r.iter().any(|x| *x > 0)).unwrap_or([1, 1, 1]);
                         let chosen = d.selector.update(Instant::now(), estimate, &rates);
@@ -198,6 +199,33 @@ impl Room {
                         Ok(())
                     }
                     None => Err(SfuError::UnknownTrack),
+                };
+                ack(reply, r);
+            }
+            Cmd::SetPublish { id, allowed, reply } => {
+                let r = match self.members.get_mut(&id) {
+                    Some(m) => {
+                        m.grants.publish = allowed;
+                        if !allowed {
+                            // A host took the floor back: what this participant sends stops now,
+                            // and a later grant starts a fresh publish connection.
+                            if let Some(p) = m.publisher.take() {
+                                let _ = p.pc.close().await;
+                                stat_add(&self.stats().peer_connections, -1);
+                            }
+                            let mine: Vec<String> = self
+                                .tracks
+                                .iter()
+                                .filter(|(_, t)| t.info.participant == id)
+                                .map(|(k, _)| k.clone())
+                                .collect();
+                            for key in mine {
+                                self.unpublish(&key).await;
+                            }
+                        }
+                        Ok(())
+                    }
+                    None => Err(SfuError::Gone),
                 };
                 ack(reply, r);
             }
@@ -651,7 +679,9 @@ impl Room {
                     .collect();
                 let sending: u64 = videos
                     .iter()
-                    .map(|(k, r)| m.downs.get(k).map(|d| r[usize::from(d.selector.chosen().min(2))]).unwrap_or(0))
+                    .map(|(k, r)| {
+                        m.downs.get(k).and_then(|d| r.get(usize::from(d.selector.chosen())).copied()).unwrap_or(0)
+                    })
                     .sum();
                 if let Some(s) = m.subscriber.as_ref().filter(|_| m.sub_connected.load(Relaxed)) {
                     let lost = f64::from(s.link.fraction_lost.swap(0, Relaxed)) / 256.0;

@@ -16,7 +16,7 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use crate::forward::{Layer, Rewriter, Verdict};
+use crate::forward::{Layer, OFF, Rewriter, Verdict};
 use crate::{SfuStats, TrackKind, keyframe};
 
 /// Packets a down-track may hold before it starts dropping (about 1 s of 720p video).
@@ -245,8 +245,9 @@ pub async fn write_track(
             ev = local.poll(), if feedback_open => {
                 match ev {
                     Some(webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(pkts)) => {
-                        if pkts.iter().any(|p| crate::rtcp::is_keyframe_request(p.as_ref())) {
-                            keyframes.request(rw.current().unwrap_or(rw.target()));
+                        let layer = rw.current().unwrap_or(rw.target());
+                        if layer != OFF && pkts.iter().any(|p| crate::rtcp::is_keyframe_request(p.as_ref())) {
+                            keyframes.request(layer);
                         }
                     }
                     Some(_) => {}
@@ -269,7 +270,9 @@ pub async fn write_track(
         if target.has_changed().unwrap_or(false) {
             let t = *target.borrow_and_update();
             rw.set_target(t);
-            keyframes.request(t);
+            if t != OFF {
+                keyframes.request(t);
+            }
         }
         let switches = rw.switches;
         let h = &inb.pkt.header;

@@ -365,8 +365,11 @@ async fn drive(
     let _ = ws.send(send(json!({ "type": "hello", "id": "hello", "version": 1 }))).await;
     let mut publisher: Option<Arc<dyn PeerConnection>> = None;
     let mut subscriber: Option<Arc<dyn PeerConnection>> = None;
-    let mut writers = Vec::new();
+    let mut writers: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     let mut n = 0u64;
+    // Who the room says I am, and whether I may publish: a host can give me the floor later.
+    let mut me = String::new();
+    let mut may_publish = false;
     let next = |n: &mut u64| {
         *n += 1;
         format!("m{n}")
@@ -380,8 +383,25 @@ async fn drive(
                 };
                 let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
                 state.lock().unwrap().messages.push(v.clone());
-                match v["type"].as_str().unwrap_or("") {
-                    "hello" | "admitted" if (v["state"] == "joined" || v["type"] == "admitted") && publisher.is_none() && !tracks.is_empty() => {
+                let kind = v["type"].as_str().unwrap_or("").to_owned();
+                if kind == "hello" {
+                    me = v["you"]["id"].as_str().unwrap_or("").to_owned();
+                    may_publish = v["you"]["can_publish"] == true;
+                }
+                let mut given_floor = false;
+                if kind == "participant_updated" && v["participant"]["id"] == me.as_str() {
+                    let now = v["participant"]["can_publish"] == true;
+                    given_floor = now && !may_publish;
+                    may_publish = now;
+                }
+                if given_floor {
+                    // Publish afresh, as a browser does when it is given the floor.
+                    for w in writers.drain(..) { w.abort(); }
+                    if let Some(pc) = publisher.take() { let _ = pc.close().await; }
+                }
+                let joined = v["state"] == "joined" || kind == "admitted" || given_floor;
+                match kind.as_str() {
+                    "hello" | "admitted" | "participant_updated" if joined && publisher.is_none() && !tracks.is_empty() => {
                         let pc = new_pc("publish", ev_tx.clone(), &opts).await;
                         let mut pending_writers = Vec::new();
                         for s in &tracks {

@@ -423,3 +423,100 @@ async fn h264_is_forwarded_starting_on_an_idr() {
     viewer.close().await;
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_gives_and_takes_the_floor_and_asks_for_mute() {
+    let srv = TestServer::start().await;
+    let host_grants = Grants {
+        can_publish: true,
+        can_subscribe: true,
+        can_publish_data: true,
+        room_admin: true,
+        ..Default::default()
+    };
+    let host_token = srv
+        .state
+        .keys
+        .room("surgeon", "surgeon", &ConsultationId("floor".into()), host_grants, 300, Timestamp::now())
+        .0;
+    let host = MediaPeer::join(&srv.ws_url(&host_token), cam_and_mic("surgeon")).await;
+    let trainee = MediaPeer::join(&srv.ws_url(&token(&srv, "floor", "trainee", false)), cam_and_mic("trainee")).await;
+    let other = MediaPeer::join(&srv.ws_url(&token(&srv, "floor", "other", false)), vec![]).await;
+    eventually("the trainee is refused and watches", MEDIA_WAIT, || async {
+        trainee.snapshot(|s| s.errors.iter().any(|e| e["code"] == "publish_not_allowed"))
+            && trainee.packets_tagged("surgeon/cam") >= 10
+    })
+    .await;
+    // Only a host gives the floor.
+    other.send(serde_json::json!({ "type": "set_can_publish", "id": "x", "participant": "trainee", "allowed": true }));
+    eventually("a non-host is refused", MEDIA_WAIT, || async {
+        other.snapshot(|s| s.errors.iter().any(|e| e["id"] == "x" && e["code"] == "forbidden"))
+    })
+    .await;
+    host.send(serde_json::json!({ "type": "set_can_publish", "id": "f1", "participant": "trainee", "allowed": true }));
+    eventually("the promoted trainee is heard and seen by the host and the others", MEDIA_WAIT, || async {
+        host.packets_tagged("trainee/mic") >= 20
+            && host.packets_tagged("trainee/cam") >= 10
+            && other.packets_tagged("trainee/mic") >= 20
+    })
+    .await;
+    host.send(serde_json::json!({ "type": "mute_participant", "id": "m1", "participant": "trainee" }));
+    eventually("the trainee is asked to mute", MEDIA_WAIT, || async {
+        trainee.snapshot(|s| s.messages.iter().any(|m| m["type"] == "mute_requested" && m["by"] == "surgeon"))
+    })
+    .await;
+    host.send(serde_json::json!({ "type": "set_can_publish", "id": "f2", "participant": "trainee", "allowed": false }));
+    eventually("taking the floor back unpublishes both of the trainee's tracks", MEDIA_WAIT, || async {
+        let gone = |p: &MediaPeer| {
+            p.snapshot(|s| {
+                s.messages.iter().filter(|m| m["type"] == "track_unpublished" && m["participant"] == "trainee").count()
+            })
+        };
+        gone(&host) == 2 && gone(&other) == 2
+    })
+    .await;
+    let stats = srv.state.sfu.stats();
+    assert_eq!(stats.published_tracks.load(std::sync::atomic::Ordering::Relaxed), 2, "only the host's tracks remain");
+    for p in [host, trainee, other] {
+        p.close().await;
+    }
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layer_off_stops_a_video_track_and_high_resumes_it_on_a_keyframe() {
+    let srv = TestServer::start().await;
+    let publisher = MediaPeer::join(
+        &srv.ws_url(&token(&srv, "off", "surgeon", true)),
+        vec![Synth::simulcast_video("cam", "surgeon/cam"), Synth::audio("mic", "surgeon/mic")],
+    )
+    .await;
+    let viewer = MediaPeer::join(&srv.ws_url(&token(&srv, "off", "clinic", false)), vec![]).await;
+    eventually("video and audio arrive", MEDIA_WAIT, || async {
+        viewer.packets_tagged("surgeon/cam") >= 30 && viewer.packets_tagged("surgeon/mic") >= 30
+    })
+    .await;
+    // A weak link: audio only.
+    viewer.send(serde_json::json!({ "type": "set_layer", "id": "off", "track": "surgeon/cam", "layer": "off" }));
+    eventually("set_layer off is acknowledged", MEDIA_WAIT, || async {
+        viewer.snapshot(|s| s.messages.iter().any(|m| m["type"] == "ack" && m["id"] == "off"))
+    })
+    .await;
+    let (video, audio) = (viewer.packets_tagged("surgeon/cam"), viewer.packets_tagged("surgeon/mic"));
+    // Audio keeps coming for two more seconds (100 packets) while video stays stopped.
+    eventually("audio flows on", MEDIA_WAIT, || async { viewer.packets_tagged("surgeon/mic") >= audio + 100 }).await;
+    let stray = viewer.packets_tagged("surgeon/cam") - video;
+    assert!(stray <= 3, "{stray} video packets arrived after set_layer off (only ones in flight may)");
+    viewer.send(serde_json::json!({ "type": "set_layer", "id": "on", "track": "surgeon/cam", "layer": "high" }));
+    eventually("video resumes", MEDIA_WAIT, || async { viewer.packets_tagged("surgeon/cam") >= video + stray + 30 })
+        .await;
+    viewer.snapshot(|s| {
+        let r = s.received.values().find(|r| r.tags.contains(&"surgeon/cam".to_string())).unwrap();
+        assert!(r.seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)), "no sequence gap across off and on");
+        let resumed = &r.log[(video + stray) as usize];
+        assert!(resumed.2, "video resumes on a keyframe");
+    });
+    publisher.close().await;
+    viewer.close().await;
+    srv.stop().await;
+}

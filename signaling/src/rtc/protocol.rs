@@ -47,6 +47,18 @@ pub enum ClientMessage {
         id: String,
         participant: String,
     },
+    /// Host only: give a participant the floor (a trainee asks a question) or take it back.
+    /// Taking it stops everything the participant sends.
+    SetCanPublish {
+        id: String,
+        participant: String,
+        allowed: bool,
+    },
+    /// Host only: ask a participant to mute their microphone (a noisy site).
+    MuteParticipant {
+        id: String,
+        participant: String,
+    },
     /// Host only: end the consultation for everyone.
     EndConsultation {
         id: String,
@@ -70,7 +82,8 @@ pub enum ClientMessage {
         target: PcTarget,
         candidate: IceCandidate,
     },
-    /// Which simulcast layer the client wants of a track (thumbnail: low, main view: high).
+    /// Which simulcast layer the client wants of a track (thumbnail: low, main view: high;
+    /// off: nothing, e.g. audio only on a weak link).
     SetLayer {
         id: String,
         track: String,
@@ -95,6 +108,7 @@ pub enum LayerName {
     Low,
     Medium,
     High,
+    Off,
 }
 
 impl LayerName {
@@ -103,6 +117,7 @@ impl LayerName {
             LayerName::Low => 0,
             LayerName::Medium => 1,
             LayerName::High => 2,
+            LayerName::Off => huizhen_sfu::forward::OFF,
         }
     }
 }
@@ -117,6 +132,8 @@ impl ClientMessage {
             | ClientMessage::Admit { id, .. }
             | ClientMessage::Decline { id, .. }
             | ClientMessage::Remove { id, .. }
+            | ClientMessage::SetCanPublish { id, .. }
+            | ClientMessage::MuteParticipant { id, .. }
             | ClientMessage::EndConsultation { id }
             | ClientMessage::Leave { id }
             | ClientMessage::Publish { id, .. }
@@ -218,6 +235,10 @@ pub enum ServerMessage {
     },
     Declined,
     Removed {
+        by: String,
+    },
+    /// To one participant: a host asks you to mute your microphone.
+    MuteRequested {
         by: String,
     },
     Chat {

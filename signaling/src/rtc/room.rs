@@ -1,7 +1,7 @@
 //! One room's state and rules, without sockets or clocks: the room task feeds it events with
 //! an explicit `now` and carries out the `Output`s it returns.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::protocol::*;
@@ -52,6 +52,8 @@ pub struct Room {
     admitted: HashSet<String>,
     /// Identities a host removed: they may not come back.
     removed: HashSet<String>,
+    /// A host gave (or took) the right to publish: it outlasts a reload, unlike the token's.
+    floor: HashMap<String, bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -76,7 +78,14 @@ pub enum JoinRefused {
 
 impl Room {
     pub fn new(id: String, limits: Limits) -> Self {
-        Self { id, limits, members: BTreeMap::new(), admitted: HashSet::new(), removed: HashSet::new() }
+        Self {
+            id,
+            limits,
+            members: BTreeMap::new(),
+            admitted: HashSet::new(),
+            removed: HashSet::new(),
+            floor: HashMap::new(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -154,8 +163,11 @@ impl Room {
         })
     }
 
-    pub fn join(&mut self, req: JoinRequest) -> Result<Vec<Output>, JoinRefused> {
+    pub fn join(&mut self, mut req: JoinRequest) -> Result<Vec<Output>, JoinRefused> {
         let mut out = Vec::new();
+        if let Some(allowed) = self.floor.get(&req.identity) {
+            req.grants.can_publish = *allowed;
+        }
         if self.removed.contains(&req.identity) {
             return Err(JoinRefused::Removed);
         }
@@ -349,6 +361,43 @@ impl Room {
                         self.to_hosts(&ServerMessage::LobbyLeft { participant_id: participant.clone() }, &mut out);
                     }
                     out.push(Output::Audit { actor: me, action: "remove", target: Some(participant) });
+                    out.push(ack);
+                } else {
+                    out.push(err("unknown_participant", "no such participant in the room"));
+                }
+            }
+            ClientMessage::SetCanPublish { participant, allowed, .. } => {
+                if !my_grants.room_admin {
+                    out.push(err("forbidden", "only a host may give or take the floor"));
+                } else if let Some(m) =
+                    self.members.get_mut(&participant).filter(|m| m.state == JoinState::Joined && !m.grants.hidden)
+                {
+                    m.grants.can_publish = allowed;
+                    m.info.can_publish = allowed;
+                    let info = m.info.clone();
+                    self.floor.insert(participant.clone(), allowed);
+                    // The participant hears it too: its session passes the right on to the SFU.
+                    self.broadcast(&ServerMessage::ParticipantUpdated { participant: info }, None, &mut out);
+                    out.push(Output::Audit {
+                        actor: me,
+                        action: if allowed { "floor_given" } else { "floor_taken" },
+                        target: Some(participant),
+                    });
+                    out.push(ack);
+                } else {
+                    out.push(err("unknown_participant", "no such participant in the room"));
+                }
+            }
+            ClientMessage::MuteParticipant { participant, .. } => {
+                if !my_grants.room_admin {
+                    out.push(err("forbidden", "only a host may mute others"));
+                } else if let Some(m) =
+                    self.members.get(&participant).filter(|m| m.state == JoinState::Joined && !m.grants.hidden)
+                {
+                    if let Some(c) = m.conn {
+                        out.push(Output::Send(c, ServerMessage::MuteRequested { by: me.clone() }));
+                    }
+                    out.push(Output::Audit { actor: me, action: "mute_request", target: Some(participant) });
                     out.push(ack);
                 } else {
                     out.push(err("unknown_participant", "no such participant in the room"));
@@ -557,5 +606,38 @@ mod tests {
             live: true,
         });
         assert_eq!(again.err(), Some(JoinRefused::Removed));
+    }
+
+    #[test]
+    fn a_host_gives_the_floor_and_it_outlasts_a_reload() {
+        let mut r = room();
+        join(&mut r, 1, "host", true, true);
+        let watcher = Grants { can_publish: false, ..grants(false) };
+        let req = |conn| JoinRequest {
+            conn,
+            identity: "trainee".into(),
+            name: "t".into(),
+            grants: watcher,
+            hello_id: "h".into(),
+            live: true,
+        };
+        r.join(req(2)).unwrap();
+        let give = ClientMessage::SetCanPublish { id: "f".into(), participant: "trainee".into(), allowed: true };
+        let out = r.message(2, give.clone());
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "forbidden", .. }));
+        let out = r.message(1, give);
+        // Everyone, the trainee included, hears of it: the trainee's session passes it to the SFU.
+        for conn in [1, 2] {
+            assert!(sent_to(&out, conn).iter().any(|m| matches!(m,
+                ServerMessage::ParticipantUpdated { participant } if participant.id == "trainee" && participant.can_publish)));
+        }
+        assert!(out.iter().any(|o| matches!(o, Output::Audit { action: "floor_given", .. })));
+        // A reload brings a token without the right; the room remembers the host's decision.
+        let out = r.join(req(3)).unwrap();
+        assert!(matches!(sent_to(&out, 3)[0], ServerMessage::Hello { you, .. } if you.can_publish));
+        let out = r.message(1, ClientMessage::MuteParticipant { id: "m".into(), participant: "trainee".into() });
+        assert!(matches!(sent_to(&out, 3)[0], ServerMessage::MuteRequested { by } if by == "host"));
+        let out = r.message(1, ClientMessage::MuteParticipant { id: "m".into(), participant: "nobody".into() });
+        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::Error { code: "unknown_participant", .. }));
     }
 }

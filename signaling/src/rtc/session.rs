@@ -168,7 +168,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
     let mut media: Option<huizhen_sfu::Participant> = None;
     let mut in_room = false;
     let (media_tx, mut media_rx) = tokio::sync::mpsc::unbounded_channel::<huizhen_sfu::SfuEvent>();
-    let media_grants =
+    let mut media_grants =
         huizhen_sfu::MediaGrants { publish: claims.grants.can_publish, subscribe: claims.grants.can_subscribe };
     loop {
         tokio::select! {
@@ -217,6 +217,20 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
             out = rx.recv() => match out {
                 Some(Outbound::Msg(m)) => {
                     let entered = matches!(m, ServerMessage::Hello { state: JoinState::Joined, .. } | ServerMessage::Admitted { .. });
+                    // The room decides who may publish (a host can give or take the floor).
+                    let floor = match &m {
+                        ServerMessage::Hello { you, .. } => Some(you.can_publish),
+                        ServerMessage::ParticipantUpdated { participant } if participant.id == claims.sub => Some(participant.can_publish),
+                        _ => None,
+                    };
+                    if let Some(allowed) = floor.filter(|a| *a != media_grants.publish) {
+                        media_grants.publish = allowed;
+                        if let Some(p) = media.as_ref()
+                            && let Err(e) = p.set_publish(allowed).await
+                        {
+                            tracing::warn!(room = %claims.room, participant = %claims.sub, error = %e, "publish right not applied");
+                        }
+                    }
                     if socket.send(text(&m)).await.is_err() { break; }
                                         in_room |= entered;
                     if entered && media.is_none() {
