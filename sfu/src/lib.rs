@@ -17,6 +17,8 @@ mod room;
 pub mod rtcp;
 mod track;
 
+pub use track::{Inbound, SenderClock, SenderReports};
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -153,6 +155,55 @@ pub enum SfuEvent {
     },
 }
 
+/// What a tap (an in-process hidden subscriber: the recorder) is told.
+pub enum TapEvent {
+    /// A published track, already flowing into `packets`.
+    Track(TapTrack),
+    /// The track was unpublished; its `packets` channel ends too.
+    TrackEnded { id: String },
+}
+
+/// One published track as a tap sees it: every packet of every simulcast layer (tagged with
+/// its layer and whether it starts a keyframe), and the publisher's sender reports.
+pub struct TapTrack {
+    pub info: TrackInfo,
+    pub clock_rate: u32,
+    pub channels: u16,
+    pub packets: mpsc::Receiver<Arc<Inbound>>,
+    pub reports: Arc<SenderReports>,
+    pub keyframes: KeyframeRequester,
+}
+
+/// Asks the track's publisher for a keyframe (throttled like every other request).
+#[derive(Clone)]
+pub struct KeyframeRequester(Arc<track::Keyframes>);
+
+impl KeyframeRequester {
+    pub fn request(&self, layer: forward::Layer) {
+        self.0.request(layer);
+    }
+
+    /// The highest simulcast layer seen so far (0 when none or not simulcast).
+    pub fn highest_layer(&self) -> forward::Layer {
+        self.0.highest_layer()
+    }
+}
+
+/// A tap on one room; `close` detaches it (the room may then retire).
+pub struct Tap {
+    room: mpsc::Sender<room::Cmd>,
+    name: String,
+}
+
+impl Tap {
+    pub async fn close(self) {
+        let (reply, wait) = oneshot::channel();
+        if self.room.send(room::Cmd::Untap { name: self.name, reply }).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SfuError {
     #[error("this participant may not publish")]
@@ -280,6 +331,28 @@ impl Sfu {
                 Ok(r) => {
                     r?;
                     return Ok(Participant { room: tx, id: participant.to_owned() });
+                }
+                Err(_) => continue,
+            }
+        }
+        Err(SfuError::Internal("room unavailable".into()))
+    }
+
+    /// Attaches a hidden in-process subscriber to a room (created if needed): it receives
+    /// every track published now and later, on `events`, from the same fan-out as the
+    /// participants' down-tracks. No participant sees it.
+    pub async fn tap(&self, room: &str, name: &str, events: mpsc::UnboundedSender<TapEvent>) -> Result<Tap, SfuError> {
+        for _ in 0..5 {
+            let tx = self.room(room);
+            let (reply, wait) = oneshot::channel();
+            let cmd = room::Cmd::Tap { name: name.to_owned(), events: events.clone(), reply };
+            if tx.send(cmd).await.is_err() {
+                continue;
+            }
+            match wait.await {
+                Ok(r) => {
+                    r?;
+                    return Ok(Tap { room: tx, name: name.to_owned() });
                 }
                 Err(_) => continue,
             }

@@ -31,6 +31,8 @@ pub enum Cmd {
     Unpublish { id: String, track: String, reply: Reply<()> },
     Mute { id: String, track: String, muted: bool, reply: Reply<()> },
     SetPublish { id: String, allowed: bool, reply: Reply<()> },
+    Tap { name: String, events: mpsc::UnboundedSender<crate::TapEvent>, reply: Reply<()> },
+    Untap { name: String, reply: Reply<()> },
     Leave { id: String, reply: Option<oneshot::Sender<()>> },
     // From PeerConnection drivers (via `engine::Handler`).
     LocalCandidate { id: String, target: PcTarget, candidate: IceCandidate },
@@ -85,6 +87,7 @@ struct Published {
     keyframes: Arc<Keyframes>,
     rates: Arc<LayerRates>,
     level: Arc<AtomicU64>,
+    reports: Arc<track::SenderReports>,
     muted: bool,
     reader: JoinHandle<()>,
 }
@@ -98,6 +101,9 @@ struct Room {
     generation: u64,
     speaker: Option<String>,
     last_roll: Instant,
+    /// Hidden in-process subscribers (the recorder), by name: they get every track's packets
+    /// from the same fan-out as the down-tracks.
+    taps: HashMap<String, mpsc::UnboundedSender<crate::TapEvent>>,
 }
 
 pub async fn run(sfu: Sfu, id: String, me: mpsc::WeakSender<Cmd>, mut rx: mpsc::Receiver<Cmd>) {
@@ -110,6 +116,7 @@ pub async fn run(sfu: Sfu, id: String, me: mpsc::WeakSender<Cmd>, mut rx: mpsc::
         generation: 0,
         speaker: None,
         last_roll: Instant::now(),
+        taps: HashMap::new(),
     };
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -121,7 +128,7 @@ pub async fn run(sfu: Sfu, id: String, me: mpsc::WeakSender<Cmd>, mut rx: mpsc::
             },
             _ = tick.tick() => room.tick().await,
         }
-        if room.members.is_empty() && sfu.retire(&id, &mut rx) {
+        if room.members.is_empty() && room.taps.is_empty() && sfu.retire(&id, &mut rx) {
             break;
         }
     }
@@ -228,6 +235,22 @@ impl Room {
                     None => Err(SfuError::Gone),
                 };
                 ack(reply, r);
+            }
+            Cmd::Tap { name, events, reply } => {
+                let keys: Vec<String> = self.tracks.keys().cloned().collect();
+                self.taps.insert(name.clone(), events);
+                for key in keys {
+                    self.tap_track(&name, &key);
+                }
+                ack(reply, Ok(()));
+            }
+            Cmd::Untap { name, reply } => {
+                self.taps.remove(&name);
+                let tap = tap_subscriber(&name);
+                for t in self.tracks.values() {
+                    t.fanout.remove(&tap);
+                }
+                ack(reply, Ok(()));
             }
             Cmd::Leave { id, reply } => {
                 self.remove(&id, None).await;
@@ -461,6 +484,7 @@ impl Room {
         let rates = Arc::new(LayerRates::default());
         let simulcast = Arc::new(AtomicBool::new(false));
         let level = Arc::new(AtomicU64::new(127));
+        let reports = Arc::new(track::SenderReports::default());
         let reader = tokio::spawn(track::read_track(
             remote.clone(),
             kind,
@@ -471,6 +495,7 @@ impl Room {
             simulcast.clone(),
             level.clone(),
             if kind == TrackKind::Audio { audio_ext } else { None },
+            reports.clone(),
             self.sfu_stats(),
         ));
         let info = TrackInfo {
@@ -493,12 +518,17 @@ impl Room {
                 keyframes,
                 rates,
                 level,
+                reports,
                 muted: false,
                 reader,
             },
         );
         for m in self.members.values() {
             let _ = m.events.send(SfuEvent::TrackPublished(info.clone()));
+        }
+        let taps: Vec<String> = self.taps.keys().cloned().collect();
+        for name in taps {
+            self.tap_track(&name, &key);
         }
         let subs: Vec<String> = self.members.keys().filter(|k| k.as_str() != id).cloned().collect();
         for s in subs {
@@ -509,6 +539,28 @@ impl Room {
             let _ = self.negotiate(&s).await;
         }
         Ok(())
+    }
+
+    /// Hands a tap the packets of one track: all simulcast layers, with the publisher's sender
+    /// reports; the tap picks what it keeps.
+    fn tap_track(&mut self, name: &str, key: &str) {
+        let Some(t) = self.tracks.get(key) else { return };
+        let Some(events) = self.taps.get(name) else { return };
+        let (tx, rx) = mpsc::channel(track::TAP_QUEUE);
+        t.fanout.add(DownTx { subscriber: tap_subscriber(name), tx });
+        let tap = crate::TapTrack {
+            info: t.info.clone(),
+            clock_rate: t.codec.clock_rate,
+            channels: t.codec.channels,
+            packets: rx,
+            reports: t.reports.clone(),
+            keyframes: crate::KeyframeRequester(t.keyframes.clone()),
+        };
+        if events.send(crate::TapEvent::Track(tap)).is_err() {
+            // The tap is gone without saying so: forget it.
+            self.taps.remove(name);
+            t.fanout.remove(&tap_subscriber(name));
+        }
     }
 
     fn sfu_stats(&self) -> Arc<crate::SfuStats> {
@@ -570,6 +622,9 @@ impl Room {
     async fn unpublish(&mut self, key: &str) {
         let Some(t) = self.tracks.remove(key) else { return };
         t.reader.abort();
+        for tap in self.taps.values() {
+            let _ = tap.send(crate::TapEvent::TrackEnded { id: key.to_owned() });
+        }
         stat_add(&self.stats().published_tracks, -1);
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for id in ids {
@@ -712,6 +767,11 @@ impl Room {
             }
         }
     }
+}
+
+fn tap_subscriber(name: &str) -> String {
+    // Participant ids never contain a colon-prefixed "tap:", so a tap cannot shadow one.
+    format!("tap:{name}")
 }
 
 fn rand_ssrc() -> u32 {

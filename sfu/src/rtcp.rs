@@ -72,8 +72,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
             for p in packets {
                 self.observe(p.as_ref());
             }
-            let wanted: Vec<Box<dyn rtc::rtcp::Packet>> =
-                packets.iter().filter(|p| is_keyframe_request(p.as_ref())).cloned().collect();
+            // Keyframe requests for the down-track's writer; sender reports for the published
+            // track's reader (recordings line audio and video up by them).
+            let wanted: Vec<Box<dyn rtc::rtcp::Packet>> = packets
+                .iter()
+                .filter(|p| {
+                    is_keyframe_request(p.as_ref()) || p.as_any().is::<rtc::rtcp::sender_report::SenderReport>()
+                })
+                .cloned()
+                .collect();
             if wanted.is_empty() {
                 // The other interceptors have used it already; nothing for the application.
                 return Ok(());

@@ -21,6 +21,8 @@ use crate::{SfuStats, TrackKind, keyframe};
 
 /// Packets a down-track may hold before it starts dropping (about 1 s of 720p video).
 pub(crate) const DOWN_QUEUE: usize = 512;
+/// A tap (the recorder) writes to disk and may stall on an fsync: give it a few seconds.
+pub(crate) const TAP_QUEUE: usize = 4096;
 /// RFC 4585 leaves the rate to us; 500 ms keeps a storm of joiners from flooding the publisher.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -61,6 +63,30 @@ impl Fanout {
 
     fn snapshot(&self) -> Arc<Vec<DownTx>> {
         self.subs.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The publisher's latest RTCP sender report per SSRC: its wallclock (NTP) for an RTP
+/// timestamp, which is what lines a participant's audio and video up in a recording.
+#[derive(Default)]
+pub struct SenderReports {
+    by_ssrc: Mutex<HashMap<u32, SenderClock>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SenderClock {
+    /// NTP timestamp (RFC 3550: seconds since 1900 in the high 32 bits, fraction in the low).
+    pub ntp: u64,
+    pub rtp: u32,
+}
+
+impl SenderReports {
+    pub fn set(&self, ssrc: u32, clock: SenderClock) {
+        self.by_ssrc.lock().unwrap_or_else(|p| p.into_inner()).insert(ssrc, clock);
+    }
+
+    pub fn snapshot(&self) -> Vec<(u32, SenderClock)> {
+        self.by_ssrc.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(s, c)| (*s, *c)).collect()
     }
 }
 
@@ -153,6 +179,7 @@ pub async fn read_track(
     simulcast: Arc<AtomicBool>,
     audio_level: Arc<AtomicU64>,
     audio_level_ext: Option<u8>,
+    reports: Arc<SenderReports>,
     stats: Arc<SfuStats>,
 ) {
     let h264 = mime.eq_ignore_ascii_case("video/h264");
@@ -206,6 +233,13 @@ pub async fn read_track(
                 for d in fanout.snapshot().iter() {
                     if d.tx.try_send(inbound.clone()).is_err() {
                         stats.dropped_packets.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+            TrackRemoteEvent::OnRtcpPacket(pkts) => {
+                for p in &pkts {
+                    if let Some(sr) = p.as_any().downcast_ref::<rtc::rtcp::sender_report::SenderReport>() {
+                        reports.set(sr.ssrc, SenderClock { ntp: sr.ntp_time, rtp: sr.rtp_time });
                     }
                 }
             }
