@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Rust: installs what is missing
-# (redis-server for the store and outage tests), then checks formatting and lints and runs
-# every test in the workspace. Tests start their own redis-server on free ports.
+# (redis-server for the store and outage tests, ffmpeg for the media test clip and to check
+# recordings), then checks formatting and lints and runs every test in the workspace. Tests
+# start their own redis-server on free ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 if ((${#need[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -199,13 +199,13 @@ pub fn finalise(dir: &Path, opts: &FinaliseOptions) -> Result<Manifest, Error> {
             .collect();
         let mut blocks: Vec<Block<'_>> = Vec::new();
         for (n, i) in order.iter().enumerate() {
+            // Each sender report maps the clock a little differently (a few ms of jitter):
+            // keep every track's times strictly increasing, as players require.
+            let mut last = i64::MIN;
             for fr in &pt.tracks[*i].1.frames {
-                blocks.push(Block {
-                    track: n,
-                    time_ms: (fr.wall_us - t0) / 1000,
-                    keyframe: fr.keyframe,
-                    data: &fr.data,
-                });
+                let time_ms = ((fr.wall_us - t0) / 1000).max(last.saturating_add(1));
+                last = time_ms;
+                blocks.push(Block { track: n, time_ms, keyframe: fr.keyframe, data: &fr.data });
             }
         }
         blocks.sort_by_key(|b| b.time_ms);

@@ -40,6 +40,8 @@ pub enum Error {
     UnsupportedCodec(String),
     #[error("no such recording or file")]
     NotFound,
+    #[error("the recording is still being captured or finalised")]
+    Busy,
     #[error("the room's media is unavailable: {0}")]
     Media(String),
 }
@@ -52,6 +54,7 @@ impl Error {
             Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => "disk_full",
             Error::Io(_) => "storage_error",
             Error::NotFound => "recording_not_found",
+            Error::Busy => "recording_busy",
             Error::Media(_) => "media_unavailable",
             _ => "recording_error",
         }

@@ -189,7 +189,7 @@ impl Recorder {
         let dir = layout::recording_dir(&self.cfg.root, consultation, recording)?;
         let meta = layout::read_meta(&dir)?;
         if meta.state != RecordingState::Complete {
-            return Err(Error::Corrupt("a recording still being captured or finalised cannot be deleted".into()));
+            return Err(Error::Busy);
         }
         std::fs::remove_dir_all(&dir)?;
         if let Some(parent) = dir.parent() {

@@ -33,6 +33,39 @@ pub struct Config {
     pub limits: Limits,
     pub signaling: SignalingConfig,
     pub media: MediaConfig,
+    pub recording: RecordingConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Where recordings are kept. Empty: `data_dir/recordings`.
+    pub dir: PathBuf,
+    /// 64 hex digits (32 bytes): recordings are written encrypted (AES-256-GCM) and decrypted
+    /// only when served. Empty: not encrypted. Losing the key loses the recordings.
+    pub encryption_key: String,
+    /// Recordings are deleted this many days after they stopped (0: kept until deleted).
+    pub retention_days: u64,
+    /// A recording stops once its captures reach this many bytes (0: only the disk limits it).
+    pub max_bytes: u64,
+    /// Also make a grid composite with mixed audio, when ffmpeg is installed (not for
+    /// encrypted recordings, which ffmpeg would need in the clear).
+    pub composite: bool,
+    /// The ffmpeg program for the composite.
+    pub ffmpeg: PathBuf,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            encryption_key: String::new(),
+            retention_days: 0,
+            max_bytes: 0,
+            composite: true,
+            ffmpeg: PathBuf::from("ffmpeg"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -143,6 +176,7 @@ impl Default for Config {
             limits: Limits::default(),
             signaling: SignalingConfig::default(),
             media: MediaConfig::default(),
+            recording: RecordingConfig::default(),
         }
     }
 }
@@ -283,6 +317,11 @@ impl Config {
         }
         if !self.media.turn_urls.is_empty() && self.media.turn_secret.is_empty() {
             return bad("media.turn_urls needs media.turn_secret (coturn's static-auth-secret)");
+        }
+        if !self.recording.encryption_key.is_empty()
+            && huizhen_recorder::crypt::MasterKey::from_hex(&self.recording.encryption_key).is_err()
+        {
+            return bad("recording.encryption_key must be 64 hex digits (32 bytes)");
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return bad("log_format must be `text` or `json`");

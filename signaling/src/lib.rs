@@ -80,6 +80,18 @@ fn config_media(m: &config::MediaConfig) -> huizhen_sfu::SfuConfig {
     }
 }
 
+fn recorder_for(config: &Config) -> huizhen_recorder::Recorder {
+    let r = &config.recording;
+    huizhen_recorder::Recorder::new(huizhen_recorder::RecorderConfig {
+        root: if r.dir.as_os_str().is_empty() { config.data_dir.join("recordings") } else { r.dir.clone() },
+        // Validated with the rest of the configuration.
+        key: huizhen_recorder::crypt::MasterKey::from_hex(&r.encryption_key).ok(),
+        max_bytes: r.max_bytes,
+        composite: r.composite,
+        ffmpeg: r.ffmpeg.clone(),
+    })
+}
+
 pub struct Server {
     pub state: AppState,
 }
@@ -99,8 +111,12 @@ impl Server {
             join_early_minutes: config.consultation.join_early_minutes,
             emergency_duration_minutes: config.consultation.emergency_duration_minutes,
         };
+        let sfu = huizhen_sfu::Sfu::new(config_media(&config.media));
+        let recorder = recorder_for(&config);
         let hub = Hub::new(Context {
             store: store.clone(),
+            sfu: sfu.clone(),
+            recorder: recorder.clone(),
             audit: audit.clone(),
             metrics: metrics.clone(),
             limits: rtc::room::Limits {
@@ -111,7 +127,6 @@ impl Server {
             rules: rules.clone(),
         });
         let per_minute = config.auth.max_failed_logins_per_minute.max(1);
-        let media = config.media.clone();
         let inner = Inner {
             http_limiter: KeyedLimiter::new(config.limits.http_requests_per_second, config.limits.http_burst),
             // A bucket of `per_minute` failures refilling at that rate per minute.
@@ -123,7 +138,8 @@ impl Server {
             metrics,
             audit,
             hub,
-            sfu: huizhen_sfu::Sfu::new(config_media(&media)),
+            sfu,
+            recorder,
         };
         Server { state: AppState { inner: Arc::new(inner) } }
     }
@@ -141,6 +157,16 @@ impl Server {
     ) -> std::io::Result<()> {
         let st = self.state.clone();
         let hub = st.hub.clone();
+        // Recordings a crash left unfinished are finalised now; expired ones go hourly.
+        let bg = st.clone();
+        let housekeeping = tokio::spawn(async move {
+            api::recordings::recover(&bg).await;
+            let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                hourly.tick().await;
+                api::recordings::sweep_expired(&bg).await;
+            }
+        });
         let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -160,6 +186,7 @@ impl Server {
         if tokio::time::timeout(Duration::from_secs(15), st.audit.flush()).await.is_err() {
             tracing::error!("the store did not take the last audit entries before shutdown");
         }
+        housekeeping.abort();
         tracing::info!("stopped");
         Ok(())
     }

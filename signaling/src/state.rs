@@ -25,6 +25,7 @@ pub struct Inner {
     pub audit: AuditSink,
     pub hub: Hub,
     pub sfu: huizhen_sfu::Sfu,
+    pub recorder: huizhen_recorder::Recorder,
     pub http_limiter: KeyedLimiter,
     pub login_limiter: KeyedLimiter,
 }

@@ -241,6 +241,9 @@ pub struct Synth {
     pub pad: usize,
     /// H.264 (constrained baseline) instead of VP8.
     pub h264: bool,
+    /// Real encoded frames (VP8 or Opus, from `clip::load`) sent in a loop instead of
+    /// synthetic payloads.
+    pub clip: Option<Arc<Vec<Bytes>>>,
 }
 
 impl Synth {
@@ -254,7 +257,16 @@ impl Synth {
             packets_per_frame: 1,
             pad: 0,
             h264: false,
+            clip: None,
         }
+    }
+    /// The test clip's VP8 video (640x360, 30 frames/s).
+    pub fn clip_video(id: &str, tag: &str) -> Self {
+        Self { clip: Some(crate::clip::load().video.clone()), ..Self::base(id, tag, RtpCodecKind::Video) }
+    }
+    /// The test clip's Opus audio (a 440 Hz tone).
+    pub fn clip_audio(id: &str, tag: &str) -> Self {
+        Self { clip: Some(crate::clip::load().audio.clone()), ..Self::base(id, tag, RtpCodecKind::Audio) }
     }
     pub fn video(id: &str, tag: &str) -> Self {
         Self::base(id, tag, RtpCodecKind::Video)
@@ -590,7 +602,28 @@ async fn write_synth(
         if !state.lock().unwrap().publish_connected {
             continue;
         }
-        let parts = if video { s.packets_per_frame.max(1) } else { 1 };
+        // A clip frame in RTP packets (RFC 7741 descriptor for VP8), or synthetic parts.
+        let clip_parts: Option<Vec<Bytes>> = s.clip.as_ref().map(|frames| {
+            let frame = &frames[n as usize % frames.len()];
+            if !video {
+                return vec![frame.clone()];
+            }
+            frame
+                .chunks(1100)
+                .enumerate()
+                .map(|(i, c)| {
+                    let mut p = Vec::with_capacity(c.len() + 1);
+                    p.push(if i == 0 { 0x10 } else { 0x00 });
+                    p.extend_from_slice(c);
+                    Bytes::from(p)
+                })
+                .collect()
+        });
+        let parts = match &clip_parts {
+            Some(c) => c.len(),
+            None if video => usize::from(s.packets_per_frame.max(1)),
+            None => 1,
+        };
         for part in 0..parts {
             for (i, (rid, ssrc)) in layers.iter().enumerate() {
                 let mut header = rtp::header::Header {
@@ -618,8 +651,11 @@ async fn write_synth(
                     "h" => 2,
                     _ => 1,
                 };
-                let sized = Synth { pad: s.pad / scale, ..s.clone() };
-                if track.write_rtp(rtp::Packet { header, payload: payload(&sized, mark, n, part) }).await.is_err() {
+                let body = match &clip_parts {
+                    Some(c) => c[part].clone(),
+                    None => payload(&Synth { pad: s.pad / scale, clip: None, ..s.clone() }, mark, n, part as u8),
+                };
+                if track.write_rtp(rtp::Packet { header, payload: body }).await.is_err() {
                     return;
                 }
                 seqs[i] = seqs[i].wrapping_add(1);

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod consultations;
+pub mod recordings;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -28,6 +29,7 @@ pub fn router(st: AppState) -> Router {
     let v1 = Router::new()
         .merge(accounts::routes())
         .merge(consultations::routes())
+        .merge(recordings::routes())
         .route("/rtc", get(crate::rtc::session::upgrade))
         .fallback(|| async { AppError::not_found("no_such_endpoint", "no such endpoint") });
     Router::new()

@@ -12,9 +12,11 @@ use super::protocol::{ClientMessage, ServerMessage};
 use super::room::{ConnId, JoinRefused, JoinRequest, Limits, Output, Room};
 use crate::audit::AuditSink;
 use crate::consult::lifecycle::{Action, Actor, Rules};
+use crate::consult::model::RecordingPolicy;
 use crate::ids::{ConsultationId, UserId};
 use crate::metrics::Metrics;
 use crate::store::{AuditEntry, DynStore};
+use huizhen_recorder::RecorderEvent;
 
 /// What a session's socket is told to do.
 #[derive(Debug)]
@@ -49,6 +51,8 @@ const OUTBOUND_QUEUE: usize = 256;
 
 pub struct Context {
     pub store: DynStore,
+    pub sfu: huizhen_sfu::Sfu,
+    pub recorder: huizhen_recorder::Recorder,
     pub audit: AuditSink,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
@@ -157,10 +161,36 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let consultation = ConsultationId::parse(&id);
+    // The consultation's recording policy; None for rooms outside the store (`huizhen token`),
+    // where the record grant alone decides.
+    let policy = match &consultation {
+        Some(c) => ctx.store.get_consultation(c).await.ok().flatten().map(|c| c.recording),
+        None => None,
+    };
+    let (rec_tx, mut rec_rx) = mpsc::unbounded_channel::<RecorderEvent>();
+    let mut recording: Option<huizhen_recorder::Active> = None;
+    let mut required_tried = false;
     tracing::debug!(room = %id, "room opened");
     loop {
         let before = room.len();
         let outputs = tokio::select! {
+            Some(ev) = rec_rx.recv() => match ev {
+                RecorderEvent::Failed { recording: rid, code, reason } => {
+                    if recording.as_ref().is_some_and(|a| a.id == rid) {
+                        // The session stopped itself and finalises what it has.
+                        recording = None;
+                        room.recording_failed(code, &reason)
+                    } else {
+                        Vec::new()
+                    }
+                }
+                RecorderEvent::Finalised { recording: rid, manifest } => {
+                    if let Err(e) = manifest.as_ref() {
+                        tracing::error!(room = %id, recording = %rid, error = %e, "recording not finalised");
+                    }
+                    Vec::new()
+                }
+            },
             cmd = rx.recv() => match cmd {
                 None => break,
                 Some(RoomCmd::Join { req, tx, reply }) => {
@@ -182,8 +212,14 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     conns.remove(&conn);
                     room.disconnected(conn, Instant::now())
                 }
-                Some(RoomCmd::Ended { by }) => room.end(&by),
-                Some(RoomCmd::Shutdown) => room.shutdown(),
+                Some(RoomCmd::Ended { by }) => {
+                    let rec = room.is_recording();
+                    stop_first(rec, &by, room.end(&by))
+                }
+                Some(RoomCmd::Shutdown) => {
+                    let rec = room.is_recording();
+                    stop_first(rec, "system", room.shutdown())
+                }
             },
             _ = tick.tick() => room.tick(Instant::now()),
         };
@@ -210,11 +246,71 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     e.target = target;
                     ctx.audit.record(e);
                 }
+                Output::StartRecording { conn, request, by } => {
+                    let reply = |m: ServerMessage| {
+                        if let Some(tx) = conns.get(&conn) {
+                            let _ = tx.try_send(Outbound::Msg(m));
+                        }
+                    };
+                    if policy == Some(RecordingPolicy::Off) {
+                        room.recording_not_started();
+                        reply(ServerMessage::error(
+                            Some(&request),
+                            "recording_not_allowed",
+                            "this consultation is not to be recorded",
+                        ));
+                        continue;
+                    }
+                    match ctx.recorder.start(&ctx.sfu, &id, &by, rec_tx.clone()).await {
+                        Ok(active) => {
+                            let rid = active.id.clone();
+                            recording = Some(active);
+                            reply(ServerMessage::Ack { id: request });
+                            queue.extend(room.recording_started(rid, by, jiff::Timestamp::now()));
+                        }
+                        Err(e) => {
+                            tracing::error!(room = %id, error = %e, "recording did not start");
+                            room.recording_not_started();
+                            reply(ServerMessage::error(Some(&request), e.code(), e.to_string()));
+                        }
+                    }
+                }
+                Output::StopRecording { conn, request, by } => {
+                    if conn.is_some() && policy == Some(RecordingPolicy::Required) {
+                        if let (Some(c), Some(r)) = (conn, request)
+                            && let Some(tx) = conns.get(&c)
+                        {
+                            let _ = tx.try_send(Outbound::Msg(ServerMessage::error(
+                                Some(&r),
+                                "recording_required",
+                                "this consultation must be recorded to its end",
+                            )));
+                        }
+                        continue;
+                    }
+                    if let Some(active) = recording.take() {
+                        active.stop(&by).await;
+                    }
+                    if let (Some(c), Some(r)) = (conn, request)
+                        && let Some(tx) = conns.get(&c)
+                    {
+                        let _ = tx.try_send(Outbound::Msg(ServerMessage::Ack { id: r }));
+                    }
+                    queue.extend(room.recording_stopped(&by));
+                }
+                Output::ExcludeFromRecording { participant } => {
+                    if let Some(active) = &recording {
+                        active.exclude(&participant).await;
+                    }
+                }
                 Output::EndRequested { conn, request, by } => {
                     match end_consultation(ctx, consultation.as_ref(), &by).await {
                         Ok(()) => {
                             if let Some(tx) = conns.get(&conn) {
                                 let _ = tx.try_send(Outbound::Msg(ServerMessage::Ack { id: request }));
+                            }
+                            if room.is_recording() {
+                                queue.push_back(Output::StopRecording { conn: None, request: None, by: by.clone() });
                             }
                             queue.extend(room.end(&by));
                         }
@@ -230,11 +326,77 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
         }
         let after = room.len();
         ctx.metrics.participants.fetch_add(after as i64 - before as i64, Relaxed);
+        // A consultation that must be recorded is, from the moment someone who may record is in.
+        if policy == Some(RecordingPolicy::Required)
+            && recording.is_none()
+            && !required_tried
+            && let Some(by) = room.has_recorder_present()
+        {
+            required_tried = true;
+            match ctx.recorder.start(&ctx.sfu, &id, &by, rec_tx.clone()).await {
+                Ok(active) => {
+                    let rid = active.id.clone();
+                    recording = Some(active);
+                    deliver(
+                        &conns,
+                        room.recording_started(rid, by, jiff::Timestamp::now()),
+                        ctx,
+                        consultation.as_ref(),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(room = %id, error = %e, "required recording did not start");
+                    deliver(&conns, room.recording_failed(e.code(), &e.to_string()), ctx, consultation.as_ref());
+                }
+            }
+        }
         if room.is_empty() && hub.retire(&id, &mut rx) {
             break;
         }
     }
+    // Everyone left: the recording ends with the room.
+    if let Some(active) = recording.take() {
+        active.stop("system").await;
+        let mut e = AuditEntry::new("system", "room.recording_stop", jiff::Timestamp::now());
+        e.consultation = consultation.clone();
+        ctx.audit.record(e);
+    }
     tracing::debug!(room = %id, "room closed");
+}
+
+/// Sends and audits outputs that need nothing more from the room task (recording state).
+fn deliver(
+    conns: &HashMap<ConnId, mpsc::Sender<Outbound>>,
+    outputs: Vec<Output>,
+    ctx: &Context,
+    consultation: Option<&ConsultationId>,
+) {
+    for o in outputs {
+        match o {
+            Output::Send(c, m) => {
+                if let Some(tx) = conns.get(&c) {
+                    let _ = tx.try_send(Outbound::Msg(m));
+                }
+            }
+            Output::Audit { actor, action, target } => {
+                let mut e = AuditEntry::new(actor, format!("room.{action}"), jiff::Timestamp::now());
+                e.consultation = consultation.cloned();
+                e.target = target;
+                ctx.audit.record(e);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Stopping the recording comes before the room's last messages (ended, closing).
+fn stop_first(recording: bool, by: &str, outputs: Vec<Output>) -> Vec<Output> {
+    if !recording {
+        return outputs;
+    }
+    let mut all = vec![Output::StopRecording { conn: None, request: None, by: by.to_owned() }];
+    all.extend(outputs);
+    all
 }
 
 /// Ends the consultation in the store (if the room belongs to one) before the room closes.

@@ -59,6 +59,19 @@ pub enum ClientMessage {
         id: String,
         participant: String,
     },
+    /// Record grant only: start recording the room (everyone is told and asked for consent).
+    StartRecording {
+        id: String,
+    },
+    /// Record grant only: stop recording; the files are finalised in the background.
+    StopRecording {
+        id: String,
+    },
+    /// My answer to the recording: declining leaves my media out of it (hosts are told).
+    RecordingConsent {
+        id: String,
+        consent: bool,
+    },
     /// Host only: end the consultation for everyone.
     EndConsultation {
         id: String,
@@ -134,6 +147,9 @@ impl ClientMessage {
             | ClientMessage::Remove { id, .. }
             | ClientMessage::SetCanPublish { id, .. }
             | ClientMessage::MuteParticipant { id, .. }
+            | ClientMessage::StartRecording { id }
+            | ClientMessage::StopRecording { id }
+            | ClientMessage::RecordingConsent { id, .. }
             | ClientMessage::EndConsultation { id }
             | ClientMessage::Leave { id }
             | ClientMessage::Publish { id, .. }
@@ -179,6 +195,21 @@ pub enum LeaveReason {
     /// The socket did not come back within the reconnect grace period.
     Timeout,
     Ended,
+}
+
+/// Whether the room is being recorded, as every participant must be able to see at all times.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecordingStatus {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
+    /// Who started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// Participants whose media is left out (they declined).
+    pub excluded: Vec<String>,
 }
 
 /// Server → client.
@@ -240,6 +271,24 @@ pub enum ServerMessage {
     /// To one participant: a host asks you to mute your microphone.
     MuteRequested {
         by: String,
+    },
+    /// The recording state: to everyone when it changes, and to each participant as they
+    /// come in while it is on. `active: true` asks for `recording_consent`.
+    Recording {
+        #[serde(flatten)]
+        status: RecordingStatus,
+    },
+    /// To hosts: a participant's answer to the recording.
+    RecordingConsent {
+        participant: String,
+        name: String,
+        consent: bool,
+    },
+    /// To hosts: the recording stopped by itself (disk full, write error); what was captured
+    /// is kept.
+    RecordingFailed {
+        code: String,
+        message: String,
     },
     Chat {
         from: String,

@@ -1,7 +1,7 @@
 //! One room's state and rules, without sockets or clocks: the room task feeds it events with
 //! an explicit `now` and carries out the `Output`s it returns.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::protocol::*;
@@ -26,6 +26,31 @@ pub enum Output {
         action: &'static str,
         target: Option<String>,
     },
+    /// Someone with the record grant asked to start: the shell checks the consultation's
+    /// policy, starts the recorder, then calls `recording_started` (or `recording_not_started`).
+    StartRecording {
+        conn: ConnId,
+        request: String,
+        by: String,
+    },
+    /// Stop the recorder, then call `recording_stopped`.
+    StopRecording {
+        conn: Option<ConnId>,
+        request: Option<String>,
+        by: String,
+    },
+    /// This participant declined: the recorder drops (and deletes) their media.
+    ExcludeFromRecording {
+        participant: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct RecState {
+    id: String,
+    by: String,
+    started_at: jiff::Timestamp,
+    excluded: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -54,6 +79,9 @@ pub struct Room {
     removed: HashSet<String>,
     /// A host gave (or took) the right to publish: it outlasts a reload, unlike the token's.
     floor: HashMap<String, bool>,
+    recording: Option<RecState>,
+    /// A start is on its way (the recorder is being set up).
+    recording_starting: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -85,6 +113,8 @@ impl Room {
             admitted: HashSet::new(),
             removed: HashSet::new(),
             floor: HashMap::new(),
+            recording: None,
+            recording_starting: false,
         }
     }
 
@@ -190,6 +220,9 @@ impl Room {
             if let Some(h) = self.hello(&req.identity, true, &req.hello_id) {
                 out.push(Output::Send(req.conn, h));
             }
+            if self.members.get(&req.identity).is_some_and(|m| m.state == JoinState::Joined) {
+                self.tell_recording(req.conn, &mut out);
+            }
             // Others learn of the new presence and of any change in name or rights.
             self.announce_updated(&req.identity, &mut out);
             out.push(Output::Audit { actor: req.identity, action: "rejoin", target: None });
@@ -217,6 +250,9 @@ impl Room {
         );
         if let Some(h) = self.hello(&req.identity, false, &req.hello_id) {
             out.push(Output::Send(req.conn, h));
+        }
+        if state == JoinState::Joined {
+            self.tell_recording(req.conn, &mut out);
         }
         match state {
             JoinState::Joined => self.announce_joined(&req.identity, &mut out),
@@ -318,6 +354,7 @@ impl Room {
                     self.admitted.insert(participant.clone());
                     if let Some(c) = c {
                         out.push(Output::Send(c, ServerMessage::Admitted { participants: self.visible() }));
+                        self.tell_recording(c, &mut out);
                     }
                     self.announce_joined(&participant, &mut out);
                     self.to_hosts(&ServerMessage::LobbyLeft { participant_id: participant.clone() }, &mut out);
@@ -401,6 +438,48 @@ impl Room {
                     out.push(ack);
                 } else {
                     out.push(err("unknown_participant", "no such participant in the room"));
+                }
+            }
+            ClientMessage::StartRecording { id } => {
+                if !my_grants.can_record {
+                    out.push(err("forbidden", "you may not record this consultation"));
+                } else if self.recording.is_some() || self.recording_starting {
+                    out.push(err("already_recording", "the consultation is already being recorded"));
+                } else {
+                    self.recording_starting = true;
+                    out.push(Output::StartRecording { conn, request: id, by: me });
+                }
+            }
+            ClientMessage::StopRecording { id } => {
+                if !my_grants.can_record {
+                    out.push(err("forbidden", "you may not record this consultation"));
+                } else if self.recording.is_none() {
+                    out.push(err("not_recording", "the consultation is not being recorded"));
+                } else {
+                    out.push(Output::StopRecording { conn: Some(conn), request: Some(id), by: me });
+                }
+            }
+            ClientMessage::RecordingConsent { consent, .. } => {
+                if self.recording.is_none() {
+                    out.push(err("not_recording", "the consultation is not being recorded"));
+                } else {
+                    let name = self.members.get(&me).map(|m| m.info.name.clone()).unwrap_or_default();
+                    self.to_hosts(
+                        &ServerMessage::RecordingConsent { participant: me.clone(), name, consent },
+                        &mut out,
+                    );
+                    out.push(Output::Audit {
+                        actor: me.clone(),
+                        action: if consent { "recording_consent" } else { "recording_decline" },
+                        target: self.recording.as_ref().map(|r| r.id.clone()),
+                    });
+                    if !consent && let Some(r) = self.recording.as_mut() {
+                        r.excluded.insert(me.clone());
+                        out.push(Output::ExcludeFromRecording { participant: me });
+                        let status = ServerMessage::Recording { status: self.recording_status() };
+                        self.broadcast(&status, None, &mut out);
+                    }
+                    out.push(ack);
                 }
             }
             ClientMessage::EndConsultation { id } => {
@@ -489,6 +568,80 @@ impl Room {
             if let Some(c) = m.conn {
                 out.push(Output::Close(c, Some(ServerMessage::Ended { by: by.to_owned() })));
             }
+        }
+        out
+    }
+
+    fn recording_status(&self) -> RecordingStatus {
+        match &self.recording {
+            Some(r) => RecordingStatus {
+                active: true,
+                recording: Some(r.id.clone()),
+                by: Some(r.by.clone()),
+                started_at: Some(r.started_at),
+                excluded: r.excluded.iter().cloned().collect(),
+            },
+            None => {
+                RecordingStatus { active: false, recording: None, by: None, started_at: None, excluded: Vec::new() }
+            }
+        }
+    }
+
+    /// A participant coming in while the room is recorded is told at once (and asked).
+    fn tell_recording(&self, conn: ConnId, out: &mut Vec<Output>) {
+        if self.recording.is_some() {
+            out.push(Output::Send(conn, ServerMessage::Recording { status: self.recording_status() }));
+        }
+    }
+
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    /// Someone who may record is in the room (a `required` recording can start).
+    pub fn has_recorder_present(&self) -> Option<String> {
+        self.members
+            .iter()
+            .find(|(_, m)| m.grants.can_record && m.state == JoinState::Joined && m.conn.is_some())
+            .map(|(id, _)| id.clone())
+    }
+
+    /// The recorder is running: everyone learns it (and is asked for consent).
+    pub fn recording_started(&mut self, id: String, by: String, started_at: jiff::Timestamp) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.recording_starting = false;
+        self.recording = Some(RecState { id: id.clone(), by: by.clone(), started_at, excluded: BTreeSet::new() });
+        let status = ServerMessage::Recording { status: self.recording_status() };
+        self.broadcast(&status, None, &mut out);
+        out.push(Output::Audit { actor: by, action: "recording_start", target: Some(id) });
+        out
+    }
+
+    pub fn recording_not_started(&mut self) {
+        self.recording_starting = false;
+    }
+
+    pub fn recording_stopped(&mut self, by: &str) -> Vec<Output> {
+        let mut out = Vec::new();
+        if let Some(r) = self.recording.take() {
+            let status = ServerMessage::Recording { status: self.recording_status() };
+            self.broadcast(&status, None, &mut out);
+            out.push(Output::Audit { actor: by.to_owned(), action: "recording_stop", target: Some(r.id) });
+        }
+        out
+    }
+
+    /// The recorder stopped by itself: everyone sees it off, hosts learn why.
+    pub fn recording_failed(&mut self, code: &str, message: &str) -> Vec<Output> {
+        let mut out = Vec::new();
+        if let Some(r) = self.recording.take() {
+            let status = ServerMessage::Recording { status: self.recording_status() };
+            self.broadcast(&status, None, &mut out);
+            self.to_hosts(
+                &ServerMessage::RecordingFailed { code: code.to_owned(), message: message.to_owned() },
+                &mut out,
+            );
+            out.push(Output::Audit { actor: "system".into(), action: "recording_failed", target: Some(r.id) });
         }
         out
     }
@@ -639,5 +792,47 @@ mod tests {
         assert!(matches!(sent_to(&out, 3)[0], ServerMessage::MuteRequested { by } if by == "host"));
         let out = r.message(1, ClientMessage::MuteParticipant { id: "m".into(), participant: "nobody".into() });
         assert!(matches!(sent_to(&out, 1)[0], ServerMessage::Error { code: "unknown_participant", .. }));
+    }
+
+    #[test]
+    fn recording_needs_the_grant_everyone_is_told_and_a_decline_excludes() {
+        let mut r = room();
+        let recorder = Grants { can_record: true, ..grants(true) };
+        r.join(JoinRequest {
+            conn: 1,
+            identity: "host".into(),
+            name: "h".into(),
+            grants: recorder,
+            hello_id: "h".into(),
+            live: true,
+        })
+        .unwrap();
+        join(&mut r, 2, "doc", false, true);
+        let out = r.message(2, ClientMessage::StartRecording { id: "s".into() });
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "forbidden", .. }));
+        let out = r.message(1, ClientMessage::StartRecording { id: "s".into() });
+        assert!(matches!(&out[0], Output::StartRecording { by, .. } if by == "host"));
+        let out = r.message(1, ClientMessage::StartRecording { id: "s2".into() });
+        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::Error { code: "already_recording", .. }));
+        let out = r.recording_started("rec1".into(), "host".into(), jiff::Timestamp::now());
+        for conn in [1, 2] {
+            assert!(matches!(sent_to(&out, conn)[0], ServerMessage::Recording { status } if status.active));
+        }
+        // Someone coming in later is told at once.
+        let out = join(&mut r, 3, "late", false, true);
+        assert!(sent_to(&out, 3).iter().any(|m| matches!(m, ServerMessage::Recording { status } if status.active)));
+        let out = r.message(2, ClientMessage::RecordingConsent { id: "c".into(), consent: false });
+        assert!(out.iter().any(|o| matches!(o, Output::ExcludeFromRecording { participant } if participant == "doc")));
+        assert!(out.iter().any(|o| matches!(o, Output::Audit { action: "recording_decline", .. })));
+        assert!(sent_to(&out, 1).iter().any(|m| matches!(m, ServerMessage::RecordingConsent { consent: false, .. })));
+        assert!(
+            sent_to(&out, 2).iter().any(
+                |m| matches!(m, ServerMessage::Recording { status } if status.excluded == vec!["doc".to_string()])
+            )
+        );
+        let out = r.recording_stopped("host");
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Recording { status } if !status.active));
+        let out = r.message(2, ClientMessage::RecordingConsent { id: "c".into(), consent: true });
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "not_recording", .. }));
     }
 }

@@ -1,0 +1,206 @@
+//! Recordings of a consultation: list, download (decrypted as it streams when stored
+//! encrypted), delete. Only the consultation's participants and admins; every access is
+//! audited, since a recording is part of the medical record.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::Session;
+use crate::consult::model::{Consultation, Role};
+use crate::error::AppError;
+use crate::ids::ConsultationId;
+use crate::state::AppState;
+use crate::store::AuditEntry;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/consultations/{id}/recordings", get(list))
+        .route("/consultations/{id}/recordings/{rid}", delete(remove))
+        .route("/consultations/{id}/recordings/{rid}/files/{name}", get(download))
+}
+
+fn recorder_error(e: huizhen_recorder::Error) -> AppError {
+    match e {
+        huizhen_recorder::Error::NotFound => AppError::not_found("recording_not_found", "no such recording or file"),
+        huizhen_recorder::Error::Busy => AppError::conflict("recording_busy", "the recording is still being written"),
+        huizhen_recorder::Error::KeyNeeded | huizhen_recorder::Error::Decrypt | huizhen_recorder::Error::NotSealed => {
+            tracing::error!(error = %e, "a recording cannot be decrypted with the configured key");
+            AppError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "recording_unreadable",
+                "this recording cannot be decrypted",
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "recording storage");
+            AppError::internal()
+        }
+    }
+}
+
+/// Participants and admins only. Others get 403 (not 404): a recording is asked for by
+/// consultation id from the report, so its existence is no secret to whoever holds the id.
+async fn access(st: &AppState, s: &Session, id: &str) -> Result<Consultation, AppError> {
+    let cid = ConsultationId::parse(id)
+        .ok_or_else(|| AppError::not_found("consultation_not_found", "no such consultation"))?;
+    let c = st
+        .store
+        .get_consultation(&cid)
+        .await?
+        .ok_or_else(|| AppError::not_found("consultation_not_found", "no such consultation"))?;
+    if !(c.involves(&s.user.id) || s.user.role == Role::Admin) {
+        st.audit.record(
+            AuditEntry::new(s.user.id.as_str(), "recording.access_denied", jiff::Timestamp::now()).consultation(&c.id),
+        );
+        return Err(AppError::forbidden(
+            "not_participant",
+            "only the consultation's participants and admins may see its recordings",
+        ));
+    }
+    Ok(c)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, huizhen_recorder::Error> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| AppError::internal())?.map_err(recorder_error)
+}
+
+async fn list(State(st): State<AppState>, s: Session, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    let c = access(&st, &s, &id).await?;
+    let rec = st.recorder.clone();
+    let cid = c.id.as_str().to_owned();
+    let items = blocking(move || rec.list(&cid)).await?;
+    st.audit.record(AuditEntry::new(s.user.id.as_str(), "recording.list", jiff::Timestamp::now()).consultation(&c.id));
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|(meta, manifest)| {
+            json!({
+                "id": meta.id,
+                "state": meta.state,
+                "started_at": meta.started_at,
+                "started_by": meta.started_by,
+                "stopped_at": meta.stopped_at,
+                "stopped_by": meta.stopped_by,
+                "excluded": meta.excluded,
+                "encrypted": meta.encrypted,
+                "failure": meta.failure,
+                "manifest": manifest,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn download(
+    State(st): State<AppState>,
+    s: Session,
+    Path((id, rid, name)): Path<(String, String, String)>,
+) -> Result<Response, AppError> {
+    let c = access(&st, &s, &id).await?;
+    let rec = st.recorder.clone();
+    let (cid, r, n) = (c.id.as_str().to_owned(), rid.clone(), name.clone());
+    let (mut reader, entry) = blocking(move || rec.open(&cid, &r, &n)).await?;
+    st.audit.record(
+        AuditEntry::new(s.user.id.as_str(), "recording.download", jiff::Timestamp::now())
+            .consultation(&c.id)
+            .target(format!("{rid}/{name}")),
+    );
+    // Read (and decrypt) off the async threads, a chunk at a time, into the response.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.blocking_send(Ok(axum::body::Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "recording read failed mid-download");
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    Ok((
+        [
+            (header::CONTENT_TYPE, entry.content_type.clone()),
+            (header::CONTENT_LENGTH, entry.bytes.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{rid}-{}\"", entry.name)),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn remove(
+    State(st): State<AppState>,
+    s: Session,
+    Path((id, rid)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let c = access(&st, &s, &id).await?;
+    if s.user.role != Role::Admin {
+        return Err(AppError::forbidden("forbidden_role", "only an admin may delete a recording"));
+    }
+    let rec = st.recorder.clone();
+    let (cid, r) = (c.id.as_str().to_owned(), rid.clone());
+    blocking(move || rec.delete(&cid, &r)).await?;
+    st.audit.record(
+        AuditEntry::new(s.user.id.as_str(), "recording.delete", jiff::Timestamp::now()).consultation(&c.id).target(rid),
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes recordings older than the retention period; each deletion is audited.
+pub async fn sweep_expired(st: &AppState) {
+    let days = st.config.recording.retention_days;
+    if days == 0 {
+        return;
+    }
+    let cutoff = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * days as i64);
+    let rec = st.recorder.clone();
+    let expired = tokio::task::spawn_blocking(move || rec.expired(cutoff)).await.unwrap_or_default();
+    for meta in expired {
+        let rec = st.recorder.clone();
+        let (cid, rid) = (meta.consultation.clone(), meta.id.clone());
+        match tokio::task::spawn_blocking(move || rec.delete(&cid, &rid)).await {
+            Ok(Ok(())) => {
+                let mut e =
+                    AuditEntry::new("system", "recording.expire", jiff::Timestamp::now()).target(meta.id.clone());
+                e.consultation = ConsultationId::parse(&meta.consultation);
+                st.audit.record(e);
+                tracing::info!(recording = %meta.id, "recording deleted at the end of its retention period");
+            }
+            other => {
+                tracing::error!(recording = %meta.id, result = ?other.map(|r| r.map_err(|e| e.to_string())), "retention delete failed")
+            }
+        }
+    }
+}
+
+/// Finalises recordings a crash left unfinished; each one is audited.
+pub async fn recover(st: &AppState) {
+    for (dir, r) in st.recorder.recover().await {
+        match r {
+            Ok(m) => {
+                tracing::info!(recording = %m.recording, files = m.files.len(), "recording recovered after a restart");
+                let mut e = AuditEntry::new("system", "recording.recovered", jiff::Timestamp::now())
+                    .target(m.recording.clone());
+                e.consultation = ConsultationId::parse(&m.consultation);
+                st.audit.record(e);
+            }
+            Err(e) => tracing::error!(dir = %dir.display(), error = %e, "recording could not be recovered"),
+        }
+    }
+}
