@@ -426,3 +426,33 @@ async fn encrypted_recordings_hide_the_media_and_decrypt_to_the_manifest_bytes()
     alice.close().await;
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_recording_tells_the_host_and_keeps_what_was_captured() {
+    // The size limit takes the same path as a full disk (a failed write).
+    let srv = TestServer::start_with(|c| c.recording.max_bytes = 150_000).await;
+    let data = srv.state.config.data_dir.clone();
+    let alice = MediaPeer::join(&srv.ws_url(&token(&srv, "full", "alice", true)), clip("alice")).await;
+    let bob = MediaPeer::join(&srv.ws_url(&token(&srv, "full", "bob", false)), clip("bob")).await;
+    eventually("media flows", WAIT, || async { audio_from(&alice, "bob") >= 50 }).await;
+    let id = recording_started(&alice).await;
+    eventually("the host is told the recording stopped, and everyone sees it off", WAIT, || async {
+        messages(&alice, "recording_failed").iter().any(|m| m["code"] == "disk_full")
+            && messages(&bob, "recording").last().is_some_and(|m| m["active"] == false)
+    })
+    .await;
+    assert!(messages(&bob, "recording_failed").is_empty(), "only hosts get the reason");
+    let dir = recording_dir(&data, "full", &id);
+    eventually("what was captured is finalised", WAIT, || async { manifest(&dir).is_some() }).await;
+    let m = manifest(&dir).unwrap();
+    assert!(!m["files"].as_array().unwrap().is_empty());
+    for f in m["files"].as_array().unwrap() {
+        decodes_cleanly(&dir.join("files").join(f["name"].as_str().unwrap()));
+    }
+    // It can be started again once there is room (here: the limit is per recording).
+    alice.send(json!({ "type": "start_recording", "id": "again" }));
+    eventually("a new recording starts", WAIT, || async { acked(&alice, "again") }).await;
+    alice.close().await;
+    bob.close().await;
+    srv.stop().await;
+}
