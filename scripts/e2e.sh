@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Browser end-to-end tests: two headless Chromium pages publish (simulcast) through a real
-# server and must see each other's video. Installs what is missing (Debian's chromium, the
-# Node packages pinned in tests/e2e/package-lock.json), then runs the test.
+# Browser end-to-end tests. Installs what is missing (Debian's chromium, the Node packages
+# pinned in tests/e2e/package-lock.json), type-checks the web client (tsc --checkJs), then runs
+# every tests/e2e/*.test.mjs one after the other, going on after a failure so that one run
+# reports them all.
+#
+#   scripts/e2e.sh                 every test
+#   scripts/e2e.sh office media    only these (names without .test.mjs)
+#
+# stdout: one JSON summary ({ok, seconds, typecheck, tests: {name: {ok, seconds, exitCode,
+# summary}}}); scripts/test.sh saves it as target/e2e-summary.json. Everything else goes to
+# stderr; each test's own JSON goes to tests/e2e/artifacts/<name>.summary.json.
+# Exits non-zero if the type check or any test failed.
 # Expects the server binary built (scripts/test.sh runs cargo test, which builds
 # target/debug/huizhen); HUIZHEN_BIN points elsewhere, e.g. at a release build.
+# E2E_TEST_TIMEOUT (seconds, default 900) stops a test that hangs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +25,9 @@ need=()
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if ((${#need[@]})); then
-  echo "installing: ${need[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+  echo "installing: ${need[*]}" >&2
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 fi
 
 if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
@@ -30,8 +40,72 @@ if [ ! -x "$bin" ]; then
   echo "no server binary at $bin: run 'cargo build' (or scripts/test.sh) first, or set HUIZHEN_BIN" >&2
   exit 1
 fi
+bin="$(realpath "$bin")"
 
-# playwright-core only: it drives the system Chromium and downloads no browser.
+# playwright-core (drives the system Chromium, downloads no browser) and typescript.
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error) >&2
 
-HUIZHEN_BIN="$(realpath "$bin")" node tests/e2e/media.test.mjs
+artifacts=tests/e2e/artifacts
+mkdir -p "$artifacts"
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+started=$(date +%s%N)
+
+# 1. Type check of the browser app (JSDoc types; strict off).
+echo "== typecheck: tsc -p web-client/tsconfig.json" >&2
+t0=$(date +%s%N)
+tsc_rc=0
+(cd tests/e2e && npx --no-install tsc -p ../../web-client/tsconfig.json) >"$results/tsc.out" 2>&1 || tsc_rc=$?
+cat "$results/tsc.out" >&2
+echo "$tsc_rc $((($(date +%s%N) - t0) / 1000000))" >"$results/tsc.rc"
+
+# 2. The browser tests, one after the other (they share 2 cores: never in parallel).
+if (($#)); then
+  tests=()
+  for n in "$@"; do tests+=("tests/e2e/${n%.test.mjs}.test.mjs"); done
+else
+  tests=(tests/e2e/*.test.mjs)
+fi
+for t in "${tests[@]}"; do
+  name="$(basename "$t" .test.mjs)"
+  echo "== $name" >&2
+  t0=$(date +%s%N)
+  rc=0
+  HUIZHEN_BIN="$bin" timeout --kill-after=20 "${E2E_TEST_TIMEOUT:-900}" node "$t" >"$artifacts/$name.summary.json" || rc=$?
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  echo "$rc $ms" >"$results/test-$name.rc"
+  if ((rc == 0)); then echo "== $name: passed in $((ms / 1000)) s" >&2; else echo "== $name: FAILED (exit $rc) after $((ms / 1000)) s" >&2; fi
+done
+
+# 3. One summary on stdout.
+node - "$results" "$artifacts" "$started" <<'EOF'
+const fs = require('node:fs');
+const path = require('node:path');
+const [results, artifacts, started] = process.argv.slice(2);
+const rc = (f) => {
+  const [code, ms] = fs.readFileSync(path.join(results, f), 'utf8').trim().split(' ');
+  return { exitCode: Number(code), seconds: Number((Number(ms) / 1000).toFixed(1)) };
+};
+const tsc = rc('tsc.rc');
+const tscOut = fs.readFileSync(path.join(results, 'tsc.out'), 'utf8');
+const summary = {
+  ok: true,
+  seconds: 0,
+  typecheck: {
+    ok: tsc.exitCode === 0, seconds: tsc.seconds,
+    errors: tscOut.split('\n').filter((l) => /error TS\d+/.test(l)),
+  },
+  tests: {},
+};
+for (const f of fs.readdirSync(results).filter((f) => f.startsWith('test-')).sort()) {
+  const name = f.slice(5, -3);
+  const r = rc(f);
+  let own = null;
+  try { own = JSON.parse(fs.readFileSync(path.join(artifacts, `${name}.summary.json`), 'utf8')); } catch { /* it died before printing */ }
+  summary.tests[name] = { ok: r.exitCode === 0, seconds: r.seconds, exitCode: r.exitCode, failure: own?.failure ?? null, summary: own };
+}
+summary.ok = summary.typecheck.ok && Object.values(summary.tests).every((t) => t.ok);
+summary.seconds = Number(((Date.now() - Number(started) / 1e6) / 1000).toFixed(1));
+console.log(JSON.stringify(summary, null, 2));
+process.exitCode = summary.ok ? 0 : 1;
+EOF

@@ -11,142 +11,25 @@
 // Prints a JSON summary on stdout; exits non-zero on failure. Artifacts (screenshots, server
 // log, page logs, SDPs) go to tests/e2e/artifacts/.
 
-import { spawn, execFile } from 'node:child_process';
 import { createServer } from 'node:http';
-import { access, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { constants as fsConstants, createWriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, extname, join, normalize, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { chromium } from 'playwright-core';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+import {
+  ARTIFACTS, BIN, E2E_DIR, cleanup, launchBrowser, newPage, note, onCleanup, startServer, until,
+} from './lib/harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BIN = resolve(process.env.HUIZHEN_BIN ?? join(here, '../../target/debug/huizhen'));
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const DEADLINE_MS = Number(process.env.E2E_DEADLINE_MS ?? 60000);
 const MEDIA_IP = process.env.E2E_MEDIA_IP ?? '127.0.0.1';
 // Fake camera size. Chromium sends all three simulcast layers (320x180, 640x360, 1280x720) at
 // 1280x720; at 640x480 it sends only q and h (it caps the layer count by resolution).
 const [CAM_W, CAM_H] = (process.env.E2E_CAPTURE ?? '1280x720').split('x').map(Number);
-const ARTIFACTS = join(here, 'artifacts');
-const PAGE_DIR = join(here, 'media-page');
+const PAGE_DIR = join(E2E_DIR, 'media-page');
 const ROOM = `e2e-media-${Date.now()}`;
 const NAMES = ['alice', 'bob'];
 /** Remote frames each page must have presented. */
 const MIN_FRAMES = 30;
 /** Mean luma (0–255) a remote frame must exceed; black video is ≈ 0–16. */
 const MIN_BRIGHTNESS = 40;
-
-const execFileP = promisify(execFile);
-// The server reads every HUIZHEN_* variable as a config key (HUIZHEN_BIN would be the unknown
-// key `bin` and stop it), so its children get an environment without them.
-const CHILD_ENV = {
-  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HUIZHEN_'))),
-  NO_COLOR: '1',
-};
-const cleanups = [];
-let server; // the huizhen child process
-
-function note(...a) {
-  console.error(`[e2e ${new Date().toISOString().slice(11, 23)}]`, ...a);
-}
-
-async function cleanup() {
-  while (cleanups.length) {
-    const f = cleanups.pop();
-    try {
-      await f();
-    } catch (e) {
-      note('cleanup:', e.message);
-    }
-  }
-}
-// Last resort if the script dies without running cleanup(): never leave the server behind.
-process.on('exit', () => {
-  if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
-});
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, async () => {
-    note(`got ${sig}; cleaning up`);
-    await cleanup();
-    process.exit(130);
-  });
-}
-
-/** Polls `probe` until it returns a truthy value; throws with `what` at the deadline. */
-async function until(what, probe, deadline, every = 250) {
-  let last;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, every));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function startServer(dataDir) {
-  try {
-    await access(BIN, fsConstants.X_OK);
-  } catch {
-    throw new Error(`no server binary at ${BIN}: build it (cargo build) or set HUIZHEN_BIN`);
-  }
-  const config = join(dataDir, 'huizhen.toml');
-  await writeFile(
-    config,
-    [
-      'log = "info"',
-      '[media]',
-      `bind_ips = ["${MEDIA_IP}"]`,
-      '',
-    ].join('\n'),
-  );
-  const log = createWriteStream(join(ARTIFACTS, 'server.log'));
-  const child = spawn(BIN, ['serve', '--config', config, '--data-dir', dataDir, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: CHILD_ENV,
-  });
-  server = child;
-  cleanups.push(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const done = new Promise((r) => child.once('exit', r));
-    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await done;
-    clearTimeout(t);
-  });
-  child.stderr.pipe(log);
-  const addr = await new Promise((resolveAddr, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      log.write(d);
-      const m = out.match(/running at http:\/\/([^/\s]+)\//);
-      if (m) {
-        clearTimeout(timer);
-        resolveAddr(m[1]);
-      }
-    });
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot start ${BIN}: ${e.message}`));
-    });
-    child.once('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${code ?? sig}) before it was ready; see artifacts/server.log`));
-    });
-  });
-  return { addr, config };
-}
-
-async function mint(config, dataDir, identity) {
-  const { stdout } = await execFileP(BIN, [
-    'token', '--config', config, '--data-dir', dataDir,
-    '--room', ROOM, '--identity', identity, '--publish', '--subscribe', '--data',
-  ], { env: CHILD_ENV });
-  return stdout.trim();
-}
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
 
@@ -172,30 +55,9 @@ async function startPageServer() {
     }
   });
   await new Promise((r) => http.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise((r) => http.close(r)));
+  onCleanup(() => new Promise((r) => http.close(r)));
   return `http://127.0.0.1:${http.address().port}`;
 }
-
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // The server's media sockets are on loopback; Chromium ignores loopback candidates without this.
-  '--allow-loopback-in-peer-connection',
-  // Plain host candidates, not mDNS names (the server does not resolve .local).
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--autoplay-policy=no-user-gesture-required',
-  // Two pages in one browser: keep the one not in front rendering at full rate.
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
 
 function remoteOk(s, other) {
   const r = s?.remotes?.[other];
@@ -239,30 +101,21 @@ async function cpuSeconds(pid) {
 async function main() {
   const started = Date.now();
   await mkdir(ARTIFACTS, { recursive: true });
-  const dataDir = await mkdtemp(join(tmpdir(), 'hz-e2e-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   const summary = { ok: false, room: ROOM, binary: BIN, mediaIp: MEDIA_IP, camera: `${CAM_W}x${CAM_H}`, checks: {}, pages: {} };
 
-  const { addr, config } = await startServer(dataDir);
+  const server = await startServer({ demo: false, mediaIp: MEDIA_IP, logName: 'media-server' });
+  const { addr } = server;
   note(`server at ${addr}`);
   const tokens = {};
-  for (const n of NAMES) tokens[n] = await mint(config, dataDir, n);
+  for (const n of NAMES) tokens[n] = await server.mint(['--room', ROOM, '--identity', n, '--publish', '--subscribe', '--data']);
   const origin = await startPageServer();
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
-  cleanups.push(() => browser.close());
+  // The page asks for the camera size itself (URL parameters): no cap from the harness.
+  const browser = await launchBrowser({ capture: null });
   summary.browser = browser.version();
 
   const pages = {};
-  const pageLogs = {};
-  for (const n of NAMES) {
-    const context = await browser.newContext({ viewport: { width: 720, height: 560 } });
-    const page = await context.newPage();
-    pageLogs[n] = [];
-    page.on('console', (m) => pageLogs[n].push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => pageLogs[n].push(`pageerror: ${e.message}`));
-    pages[n] = page;
-  }
+  for (const n of NAMES) pages[n] = await newPage(browser, { name: `media-${n}`, viewport: { width: 720, height: 560 } });
   const ws = `ws://${addr}/v1/rtc`;
   // Both pages start together, as two people joining a consultation.
   await Promise.all(
@@ -367,7 +220,6 @@ async function main() {
     const s = last[n];
     try {
       await pages[n].screenshot({ path: join(ARTIFACTS, `media-${n}.png`) });
-      await writeFile(join(ARTIFACTS, `media-${n}.log`), pageLogs[n].join('\n') + '\n');
       await writeFile(join(ARTIFACTS, `media-${n}-sdp.json`), JSON.stringify(await pages[n].evaluate(() => window.hz.sdp()), null, 2));
       await writeFile(join(ARTIFACTS, `media-${n}-stats.json`), JSON.stringify(s, null, 2));
     } catch (e) {

@@ -62,7 +62,8 @@ async function refresh() {
   refreshing ??= send('POST', '/v1/auth/refresh', { refresh_token: session.refresh_token })
     .then(save, (e) => {
       if (e.status === 401) {
-        const ended = new ApiError(401, 'session_ended', e.message);
+        // The refresh token is gone too: expired (the user was away for hours), or revoked.
+        const ended = new ApiError(401, e.code === 'token_expired' ? 'session_expired' : e.code, e.message);
         endSession(ended);
         throw ended;
       }
@@ -72,17 +73,26 @@ async function refresh() {
   return refreshing;
 }
 
-/** An authenticated call; refreshes once on 401 token_expired. */
+/**
+ * An authenticated call; refreshes the session once on 401 token_expired. Any other 401 ends
+ * the session (onSignedOut listeners run) and is thrown as it came.
+ * @param {string} method
+ * @param {string} path
+ * @param {any} [body]
+ * @returns {Promise<any>}
+ */
 export async function api(method, path, body) {
   if (!session) throw new ApiError(401, 'token_missing', 'sign in first');
   try {
-    return await send(method, path, body, session.access_token);
-  } catch (e) {
-    if (e.code === 'token_expired' && session?.refresh_token) {
+    try {
+      return await send(method, path, body, session.access_token);
+    } catch (e) {
+      if (e.code !== 'token_expired' || !session?.refresh_token) throw e;
       await refresh();
-      return send(method, path, body, session.access_token);
+      return await send(method, path, body, session.access_token);
     }
-    if (e.status === 401) endSession(e);
+  } catch (e) {
+    if (e.status === 401 && session) endSession(e);
     throw e;
   }
 }

@@ -80,6 +80,22 @@ export function fmtRange(from, to) {
   return formatter.formatRange ? formatter.formatRange(a, b) : `${fmtTime(from)} – ${fmtTime(to)}`;
 }
 
+/** The clock time (HH:mm) of an instant in Beijing time. */
+export function fmtClock(ts) {
+  return new Intl.DateTimeFormat(current, { timeZone: ZONE, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(toDate(ts));
+}
+
+/** The date of an instant in Beijing time, short, with the weekday. */
+export function fmtDay(ts) {
+  return new Intl.DateTimeFormat(current, { timeZone: ZONE, month: 'short', day: 'numeric', weekday: 'short' }).format(toDate(ts));
+}
+
+/** Midnight in Beijing of the day `date` falls on there, `days` days later. */
+export function shanghaiMidnight(date = new Date(), days = 0) {
+  const local = instantToShanghai(date).slice(0, 10);
+  return new Date(new Date(`${local}T00:00:00+08:00`).getTime() + days * 86400e3);
+}
+
 /** A datetime-local value ("2026-01-02T14:00") read as Beijing time, as an RFC 3339 instant. */
 export function shanghaiToInstant(local) {
   const v = local.length === 16 ? `${local}:00` : local;

@@ -1,0 +1,357 @@
+// Browser end-to-end test of the office screens (issue 6), walked as people use them, in both
+// languages: a county doctor (中文) requests a consultation; the coordinator (English, on a
+// tablet) finds it in the queue and drags it onto a specialist's free slot in the calendar,
+// after a drop on a busy slot is refused; the doctor presses the emergency button and the
+// coordinator's screen raises the alarm until a specialist is assigned; the specialist sees
+// the day; a consultation ended through the API gets a signed opinion, a plan and a printable
+// report; the administrator manages sites, users and reads the audit log; wrong passwords,
+// expired and revoked sessions, unknown pages and consultations show a clear message.
+//
+//   node tests/e2e/office.test.mjs          (scripts/e2e.sh installs what it needs first)
+//
+// Screenshots: tests/e2e/artifacts/screens/office-*.png. Prints a JSON summary on stdout.
+
+import { createHmac } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ROOT, apiClient, launchBrowser, newPage, note, pageErrors, runTest, shot, signIn, startServer, until,
+} from './lib/harness.mjs';
+import {
+  dragToSlot, emergency, goto, openDetail, openReport, recordPlan, requestConsultation, scheduleRequest, showSlot, waitForStatus, writeOpinion,
+} from './lib/office.mjs';
+
+// Known, so the test can sign the expired session of the "expired link" case itself.
+const JWT_SECRET = 'e2e-office-test-secret-0123456789abcdef';
+const SLOT_MS = 30 * 60e3;
+const TABLET = { width: 1024, height: 768 };
+const TABLET_PORTRAIT = { width: 768, height: 1024 };
+
+/** A copy of a real token from the server, re-signed with `iat`/`exp` in the past. */
+function expired(token) {
+  const [, payload] = token.split('.');
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+  const now = Math.floor(Date.now() / 1000);
+  claims.iat = now - 7200;
+  claims.exp = now - 3600;
+  const head = Buffer.from(JSON.stringify({ typ: 'JWT', alg: 'HS256' })).toString('base64url');
+  const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
+  const sig = createHmac('sha256', JWT_SECRET).update(`${head}.${body}`).digest('base64url');
+  return `${head}.${body}.${sig}`;
+}
+
+/** Waits for `locator`'s text to match `re`; returns the text. */
+async function textOf(locator, re, what) {
+  return until(what, async () => {
+    const text = await locator.innerText().catch(() => '');
+    return re.test(text) ? text : false;
+  }, 15000, 100);
+}
+
+/**
+ * Every t('key') of the office screens is in both catalogues, and both have the same keys: a
+ * missing key would show up as the raw key in one language only.
+ */
+async function checkCatalogues() {
+  const web = join(ROOT, 'web-client');
+  const cat = {};
+  for (const l of ['zh-CN', 'en']) cat[l] = JSON.parse(await readFile(join(web, 'i18n', `${l}.json`), 'utf8'));
+  const problems = [];
+  for (const [a, b] of [['zh-CN', 'en'], ['en', 'zh-CN']]) {
+    for (const k of Object.keys(cat[a])) if (!(k in cat[b])) problems.push(`${k} is in ${a}.json only`);
+  }
+  const files = ['js/app.js', 'js/dom.js', ...(await readdir(join(web, 'js/office'))).map((f) => `js/office/${f}`)];
+  for (const f of files) {
+    const src = await readFile(join(web, f), 'utf8');
+    for (const [, k] of src.matchAll(/\bt\('([\w.-]+)'/g)) if (!(k in cat.en)) problems.push(`${f}: t('${k}') is in no catalogue`);
+  }
+  if (problems.length) throw new Error(`catalogue problems: ${problems.join('; ')}`);
+  return Object.keys(cat.en).length;
+}
+
+await runTest('office', async (s) => {
+  s.checks.catalogueKeys = await s.step('the catalogues match the screens', checkCatalogues);
+  const server = await s.step('start the server', () => startServer({ extraToml: `jwt_secret = "${JWT_SECRET}"` }));
+  const { origin } = server;
+  const api = apiClient(origin);
+  const tok = {
+    coordinator: await api.login('coordinator'),
+    doctorWest: await api.login('doctor-west'),
+    doctorEast: await api.login('doctor-east'),
+  };
+  const user = async (name) => api.user(tok.coordinator, name);
+  const cardiologist = await user('cardiologist');
+  const surgeon = await user('surgeon');
+  const browser = await launchBrowser();
+  const doctor = await newPage(browser, { name: 'office-doctor', lang: 'zh-CN' });
+  const coordinator = await newPage(browser, { name: 'office-coordinator', lang: 'en', viewport: TABLET });
+
+  // A booking made by someone else: the cardiologist is busy two hours from now.
+  const busyAt = Math.floor(Date.now() / SLOT_MS) * SLOT_MS + 4 * SLOT_MS;
+  const freeAt = busyAt + 2 * SLOT_MS;
+  const other = await api.call(tok.doctorWest, 'POST', '/v1/consultations', { kind: 'consultation', specialty: 'cardiology', urgency: 'urgent', summary: 'Booked beforehand.' });
+  await api.call(tok.coordinator, 'POST', `/v1/consultations/${other.id}/accept`, {
+    specialists: [cardiologist.id], start: new Date(busyAt).toISOString(), duration_minutes: 30,
+  });
+
+  let requestId;
+  await s.step('a wrong password is refused in Chinese', async () => {
+    await doctor.goto(`${origin}/#/`);
+    await shot(doctor, 'office-login');
+    await doctor.getByTestId('login-username').fill('doctor-east');
+    await doctor.getByTestId('login-password').fill('not-the-password');
+    await doctor.getByTestId('login-submit').click();
+    const err = doctor.getByTestId('login-error');
+    await textOf(err, /用户名或密码错误/, 'the wrong-password message in Chinese');
+    if ((await err.getAttribute('data-code')) !== 'invalid_credentials') throw new Error('the login error is not invalid_credentials');
+    await shot(doctor, 'office-login-error');
+  });
+
+  await s.step('the doctor (zh-CN) requests a consultation', async () => {
+    await signIn(doctor, origin, 'doctor-east');
+    await doctor.getByTestId('emergency-button').waitFor();
+    await textOf(doctor.getByTestId('view'), /我的会诊申请/, 'the doctor\'s home in Chinese');
+    await shot(doctor, 'office-doctor-home');
+    await goto(doctor, '#/new');
+    await doctor.getByTestId('request-form').waitFor();
+    await shot(doctor, 'office-request-form');
+    requestId = await requestConsultation(doctor, { specialty: 'cardiology', urgency: 'urgent', summary: '患者男，62 岁，反复胸闷 3 月，请心内科会诊。' });
+    await waitForStatus(doctor, requestId, 'requested');
+    await textOf(doctor.getByTestId('detail-status'), /待受理/, 'the status in Chinese');
+    const c = await api.call(tok.doctorEast, 'GET', `/v1/consultations/${requestId}`);
+    if (c.requester !== (await user('doctor-east')).id || c.urgency !== 'urgent') throw new Error('the request was not stored as entered');
+    await shot(doctor, 'office-detail-requested');
+  });
+
+  await s.step('the coordinator (en, tablet) drags the request onto the calendar', async () => {
+    await signIn(coordinator, origin, 'coordinator');
+    await coordinator.locator(`[data-testid="queue-item"][data-id="${requestId}"]`).waitFor();
+    const busy = await showSlot(coordinator, 'cardiologist', busyAt);
+    if ((await busy.getAttribute('data-busy')) !== 'true') throw new Error('the booked slot is not shown busy');
+    await shot(coordinator, 'office-coordinator-desk-tablet');
+    // A drop on the busy slot: the server refuses, the calendar says why, in English.
+    let refused = null;
+    try {
+      await dragToSlot(coordinator, requestId, 'cardiologist', busyAt);
+    } catch (e) {
+      refused = e.message;
+    }
+    if (!refused?.startsWith('specialist_busy: ') || !/already has a consultation/.test(refused)) {
+      throw new Error(`a drop on a busy slot was not refused as specialist_busy: ${refused}`);
+    }
+    await shot(coordinator, 'office-calendar-busy-error');
+    await dragToSlot(coordinator, requestId, 'cardiologist', freeAt);
+    const c = await api.call(tok.coordinator, 'GET', `/v1/consultations/${requestId}`);
+    if (c.status !== 'scheduled' || c.specialists[0] !== cardiologist.id || Date.parse(c.start) !== freeAt) {
+      throw new Error(`the drop scheduled the wrong thing: ${c.status} ${c.specialists} ${c.start}`);
+    }
+    const slot = await showSlot(coordinator, 'cardiologist', freeAt);
+    await until('the new booking to show in the calendar', async () => (await slot.getAttribute('data-busy')) === 'true');
+    await shot(coordinator, 'office-calendar-scheduled');
+    s.checks.dragDrop = { busyRefused: true, scheduledAt: c.start };
+  });
+
+  await s.step('tablet portrait: pick a request, then tap a slot', async () => {
+    const second = await api.call(tok.doctorWest, 'POST', '/v1/consultations', { kind: 'case_discussion', specialty: 'neurology', urgency: 'routine', summary: 'Headache.' });
+    await coordinator.setViewportSize(TABLET_PORTRAIT);
+    await goto(coordinator, '#/');
+    const item = coordinator.locator(`[data-testid="queue-item"][data-id="${second.id}"]`);
+    await item.getByTestId('queue-pick').click();
+    await until('the request to be picked', async () => (await coordinator.locator(`[data-testid="queue-item"][data-id="${second.id}"] [data-testid="queue-pick"]`).getAttribute('aria-pressed')) === 'true');
+    const slot = await showSlot(coordinator, 'neurologist', freeAt);
+    await shot(coordinator, 'office-coordinator-desk-portrait');
+    await slot.click();
+    await until('the picked request to be scheduled', async () => (await api.call(tok.coordinator, 'GET', `/v1/consultations/${second.id}`)).status === 'scheduled');
+    await coordinator.setViewportSize(TABLET);
+  });
+
+  await s.step('the coordinator rejects a request with a reason the doctor reads', async () => {
+    const r = await api.call(tok.doctorEast, 'POST', '/v1/consultations', { kind: 'teaching', specialty: 'radiology', urgency: 'routine', summary: 'Teaching request.' });
+    await openDetail(coordinator, r.id);
+    await coordinator.getByTestId('reject-reason').fill('No radiologist in the consortium this month.');
+    await coordinator.getByTestId('reject-submit').click();
+    await waitForStatus(coordinator, r.id, 'rejected');
+    await openDetail(doctor, r.id);
+    await textOf(doctor.getByTestId('fact-reason'), /No radiologist/, 'the reason on the doctor\'s page');
+    await textOf(doctor.getByTestId('detail-status'), /已拒绝/, 'the rejected status in Chinese');
+  });
+
+  let emergencyId;
+  await s.step('the emergency button alerts the coordinator', async () => {
+    await goto(coordinator, '#/');
+    await coordinator.getByTestId('calendar').waitFor();
+    if (await coordinator.getByTestId('emergency-alert').count()) throw new Error('an emergency alert before any emergency');
+    emergencyId = await emergency(doctor, { specialty: 'cardiology', summary: '急性胸痛 1 小时，ST 段抬高。' });
+    const alert = coordinator.locator(`[data-testid="emergency-alert"][data-id="${emergencyId}"]`);
+    await until('the coordinator\'s page to show the emergency', () => alert.isVisible(), 15000, 200);
+    const title = await coordinator.title();
+    if (!/Emergency/.test(title)) throw new Error(`the window title does not say emergency: ${title}`);
+    await shot(coordinator, 'office-emergency-alert');
+    // The doctor's page leaves the room screen: this test is about the office.
+    await goto(doctor, '#/');
+    await doctor.getByTestId('consultation-list').waitFor();
+    // Assigning a specialist answers the alarm.
+    await alert.getByTestId('emergency-alert-open').click();
+    await openDetail(coordinator, emergencyId);
+    await coordinator.locator(`[data-testid="assign-specialist"][data-username="cardiologist"]`).check();
+    await coordinator.getByTestId('assign-submit').click();
+    await until('the alert to go once a specialist is assigned', async () => (await alert.count()) === 0, 15000, 200);
+    const c = await api.call(tok.coordinator, 'GET', `/v1/consultations/${emergencyId}`);
+    if (c.status !== 'live' || c.specialists[0] !== cardiologist.id) throw new Error('the emergency was not assigned');
+    s.checks.emergencyAlert = true;
+  });
+
+  await s.step('the specialist sees the day', async () => {
+    const page = await newPage(browser, { name: 'office-specialist', lang: 'zh-CN' });
+    await signIn(page, origin, 'cardiologist');
+    await textOf(page.getByTestId('view'), /我的日程/, 'the day in Chinese');
+    // English by the switch in the header, kept across a reload.
+    await page.getByTestId('lang-switch').selectOption('en');
+    await textOf(page.getByTestId('view'), /My day/, 'the day in English after the switch');
+    await page.reload();
+    const today = page.getByTestId('day-today');
+    await today.waitFor();
+    // The live emergency comes first, with a way into the room.
+    const first = today.getByTestId('consultation-item').first();
+    if ((await first.getAttribute('data-id')) !== emergencyId) throw new Error('the live emergency is not first on the day');
+    await first.getByTestId('row-join').waitFor();
+    const all = page.locator(`[data-testid="day-today"], [data-testid="day-upcoming"]`).getByTestId('consultation-item');
+    const ids = await all.evaluateAll((els) => els.map((e) => e.getAttribute('data-id')));
+    if (!ids.includes(requestId) || !ids.includes(other.id)) throw new Error(`the day misses scheduled consultations: ${ids}`);
+    await shot(page, 'office-specialist-day');
+    await first.getByTestId('row-join').click();
+    await until('the join button to lead to the call', async () => new URL(page.url()).hash === `#/c/${emergencyId}/call`);
+    await page.close();
+  });
+
+  await s.step('opinion, plan and the printable report', async () => {
+    // A consultation held and ended through the API (the call itself is another test's).
+    const c = await api.call(tok.doctorEast, 'POST', '/v1/consultations', { kind: 'consultation', specialty: 'general_surgery', urgency: 'routine', summary: '右下腹痛 2 天，疑似阑尾炎。' });
+    // Scheduled through the accept form (the keyboard way), for the surgeon in a minute.
+    await scheduleRequest(coordinator, c.id, { specialist: '赵外科', startInMinutes: 1, duration: 45 });
+    const scheduled = await api.call(tok.coordinator, 'GET', `/v1/consultations/${c.id}`);
+    if (scheduled.specialists.join() !== surgeon.id || scheduled.duration_minutes !== 45) throw new Error('the accept form scheduled the wrong thing');
+    await api.call(tok.coordinator, 'POST', `/v1/consultations/${c.id}/start`, {});
+    await api.call(tok.coordinator, 'POST', `/v1/consultations/${c.id}/end`, {});
+    const page = await newPage(browser, { name: 'office-surgeon', lang: 'zh-CN' });
+    await signIn(page, origin, 'surgeon');
+    await writeOpinion(page, c.id, '考虑急性阑尾炎，建议急诊手术。');
+    await shot(page, 'office-opinion-draft');
+    await writeOpinion(page, c.id, '考虑急性阑尾炎，建议急诊腹腔镜阑尾切除术。', { sign: true });
+    if (await page.getByTestId('opinion-text').count()) throw new Error('a signed opinion can still be edited');
+    await page.close();
+    await recordPlan(doctor, c.id, '转上级医院手术治疗。');
+    await shot(doctor, 'office-detail-reported');
+    const report = await openReport(doctor, c.id);
+    for (const want of ['远程会诊报告', '赵外科', '腹腔镜阑尾切除术', '转上级医院手术治疗', '陈医生', '右下腹痛']) {
+      if (!report.text.includes(want)) throw new Error(`the report lacks "${want}"`);
+    }
+    await shot(doctor, 'office-report');
+    await doctor.emulateMedia({ media: 'print' });
+    if (await doctor.getByTestId('print').isVisible() || await doctor.locator('#header').isVisible()) throw new Error('the print view shows the app\'s controls');
+    await shot(doctor, 'office-report-print');
+    await doctor.emulateMedia({ media: 'screen' });
+  });
+
+  await s.step('the administrator manages users and sites and reads the audit log', async () => {
+    if (!server.adminPassword) throw new Error('the server printed no admin password');
+    const page = await newPage(browser, { name: 'office-admin', lang: 'en' });
+    await signIn(page, origin, 'admin', server.adminPassword);
+    await page.getByTestId('user-table').waitFor();
+    await page.getByTestId('user-username').fill('doctor-north');
+    await page.getByTestId('user-display-name').fill('Dr North');
+    await page.getByTestId('user-role').selectOption('doctor');
+    await page.getByTestId('user-password').fill('north-password-1');
+    await page.getByTestId('user-site').selectOption({ index: 1 });
+    await page.getByTestId('user-submit').click();
+    const row = page.locator('[data-testid="user-row"][data-username="doctor-north"]');
+    await row.waitFor();
+    await api.login('doctor-north', 'north-password-1');
+    page.once('dialog', (d) => d.accept());
+    await row.getByTestId('user-row-toggle').click();
+    await until('the user to show disabled', async () => (await page.locator('[data-testid="user-row"][data-username="doctor-north"]').getAttribute('data-disabled')) === 'true');
+    const refused = await api.request(null, 'POST', '/v1/auth/login', { username: 'doctor-north', password: 'north-password-1' });
+    if (refused.status !== 401) throw new Error(`a disabled user signed in: ${refused.status}`);
+    // A role change from the table.
+    page.once('dialog', (d) => d.accept());
+    await page.locator('[data-testid="user-row"][data-username="doctor-south"]').getByTestId('user-row-role').selectOption('viewer');
+    await until('the role change to be saved', async () => (await api.call(tok.coordinator, 'GET', '/v1/users?role=viewer')).items.some((u) => u.username === 'doctor-south'));
+    await shot(page, 'office-admin-users');
+
+    await page.getByTestId('admin-tab-sites').click();
+    await page.getByTestId('site-table').waitFor();
+    await page.getByTestId('site-name').fill('北乡卫生院 North Township Clinic');
+    await page.getByTestId('site-level').selectOption('township');
+    await page.getByTestId('site-submit').click();
+    // Site names are editable in the table: read the inputs.
+    await until('the new site in the table', async () => (await page.getByTestId('site-row-name').evaluateAll((els) => els.map((e) => /** @type {HTMLInputElement} */ (e).value)))
+      .includes('北乡卫生院 North Township Clinic'));
+    await shot(page, 'office-admin-sites');
+
+    await page.getByTestId('admin-tab-audit').click();
+    await page.getByTestId('audit-table').waitFor();
+    await page.getByTestId('audit-action').selectOption('consultation.accept');
+    await page.getByTestId('audit-apply').click();
+    await until('the audit log filtered to accepts', async () => {
+      const actions = await page.getByTestId('audit-row').evaluateAll((els) => els.map((e) => e.getAttribute('data-action')));
+      return actions.length >= 3 && actions.every((a) => a === 'consultation.accept');
+    });
+    await shot(page, 'office-admin-audit');
+    await page.close();
+  });
+
+  await s.step('revoked and expired sessions, unknown pages and consultations', async () => {
+    // Revoked: the trainee signs out on another device, which ends every session.
+    const trainee = await newPage(browser, { name: 'office-trainee', lang: 'zh-CN' });
+    await signIn(trainee, origin, 'trainee');
+    await api.call(await api.login('trainee'), 'POST', '/v1/auth/logout');
+    await goto(trainee, '#/all');
+    const notice = trainee.getByTestId('login-notice');
+    await textOf(notice, /已被登出/, 'the revoked-session message in Chinese');
+    if ((await notice.getAttribute('data-code')) !== 'session_revoked') throw new Error('not reported as revoked');
+    await shot(trainee, 'office-session-revoked');
+    await trainee.close();
+
+    // Expired: a link opened with a session (and refresh token) that ran out hours ago. After
+    // signing in again, the link opens.
+    const away = await newPage(browser, { name: 'office-expired', lang: 'en' });
+    const real = await api.signIn('doctor-east');
+    await away.goto(`${origin}/#/`);
+    await away.evaluate((s) => sessionStorage.setItem('huizhen.session', JSON.stringify(s)), {
+      ...real, access_token: expired(real.access_token), refresh_token: expired(real.refresh_token),
+    });
+    await away.goto(`${origin}/#/c/${requestId}`);
+    await away.reload();
+    const expiredNotice = away.getByTestId('login-notice');
+    await textOf(expiredNotice, /session has expired/, 'the expired-session message');
+    if ((await expiredNotice.getAttribute('data-code')) !== 'session_expired') throw new Error('not reported as expired');
+    await shot(away, 'office-session-expired');
+    await signIn(away, origin, 'doctor-east');
+    await away.locator(`[data-testid="detail"][data-id="${requestId}"]`).waitFor();
+
+    // A token that was never valid.
+    await away.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem('huizhen.session'));
+      sessionStorage.setItem('huizhen.session', JSON.stringify({ ...s, access_token: 'not-a-token' }));
+    });
+    await away.reload();
+    await textOf(away.getByTestId('login-notice'), /no longer valid/, 'the invalid-session message');
+    await signIn(away, origin, 'doctor-east');
+
+    await goto(away, '#/no/such/page');
+    await away.getByTestId('not-found').waitFor();
+    await shot(away, 'office-not-found');
+    await goto(away, `#/c/${'0'.repeat(32)}`);
+    const err = away.getByTestId('view-error');
+    await textOf(err, /No such consultation/, 'the unknown-consultation message');
+    if ((await err.getAttribute('data-code')) !== 'consultation_not_found') throw new Error('not reported as consultation_not_found');
+    await shot(away, 'office-consultation-not-found');
+    await away.close();
+  });
+
+  await s.step('no uncaught errors on the pages', async () => {
+    const errors = [...pageErrors(doctor), ...pageErrors(coordinator)];
+    if (errors.length) throw new Error(`uncaught page errors: ${errors.join(' | ')}`);
+  });
+  note('office walk done');
+});

@@ -1,0 +1,73 @@
+// How the emergency button reaches the consultation centre: while a coordinator is signed in,
+// the page asks every few seconds for live emergencies that have no specialist yet and shows
+// them in a banner on every screen (the call included) and in the window title, until a
+// coordinator assigns someone.
+import { api, me } from '../api.js';
+import { h } from '../dom.js';
+import { fmtClock, label, t } from '../i18n.js';
+import { refresh } from './nav.js';
+import { loadDirectory, loadSites, nameOf, siteById, userById } from './people.js';
+
+const EVERY_MS = 4000;
+let timer = null;
+let current = [];
+let baseTitle = '';
+
+/** Starts or stops watching, as fits the signed-in user; safe to call on every route. */
+export function watchEmergencies(title) {
+  baseTitle = title;
+  const coordinator = me()?.role === 'coordinator';
+  if (coordinator && !timer) {
+    timer = setInterval(poll, EVERY_MS);
+    poll();
+  } else if (!coordinator && timer) {
+    clearInterval(timer);
+    timer = null;
+    current = [];
+  }
+  render();
+}
+
+async function poll() {
+  if (me()?.role !== 'coordinator') return;
+  try {
+    const r = await api('GET', '/v1/consultations?status=live&order=desc&limit=100');
+    const found = r.items.filter((c) => c.urgency === 'emergency' && c.specialists.length === 0);
+    if (found.some((c) => !userById(c.requester))) await Promise.all([loadDirectory(true), loadSites()]).catch(() => {});
+    const changed = found.map((c) => c.id).join() !== current.map((c) => c.id).join();
+    current = found;
+    // The desk lists live emergencies too: show it afresh, unless the coordinator is busy
+    // with it (dragging, or a request picked for a slot).
+    if (changed && (location.hash || '#/') === '#/' && !document.body.classList.contains('dragging') && !document.querySelector('.queue-item.selected')) {
+      refresh();
+    }
+  } catch {
+    // A failed poll keeps the last answer; the screens show their own errors.
+  }
+  render();
+}
+
+function render() {
+  const box = document.getElementById('alerts');
+  if (!box) return;
+  const list = me()?.role === 'coordinator' ? current : [];
+  document.title = list.length ? `${t('alert.title_prefix', { n: list.length })} ${baseTitle}` : baseTitle;
+  box.hidden = list.length === 0;
+  box.replaceChildren(...list.map((c) => {
+    const u = userById(c.requester);
+    const site = u?.site_id ? siteById(u.site_id)?.name : null;
+    return h('div', { class: 'alert', role: 'alert', testid: 'emergency-alert', 'data-id': c.id },
+      h('strong', {}, t('alert.emergency')), ' ',
+      t('alert.text', { specialty: label('specialty', c.specialty), who: [nameOf(c.requester), site].filter(Boolean).join(' · '), time: fmtClock(c.start || c.created_at) }),
+      h('span', { class: 'spacer' }),
+      h('a', { class: 'button danger', href: `#/c/${c.id}`, testid: 'emergency-alert-open' }, t('alert.open')));
+  }));
+}
+
+/** Stops watching (sign-out). */
+export function stopWatching() {
+  if (timer) clearInterval(timer);
+  timer = null;
+  current = [];
+  render();
+}

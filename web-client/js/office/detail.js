@@ -1,0 +1,201 @@
+// One consultation: its facts, the opinions and the plan, the way into the room, and the
+// lifecycle steps the signed-in user may take (accept/reject/reschedule/assign for
+// coordinators, start/end for hosts, the opinion for specialists, the plan for the doctor).
+import { api, me } from '../api.js';
+import { field, h, options, showBanner, submitting } from '../dom.js';
+import { fmtRange, fmtTime, instantToShanghai, label, shanghaiToInstant, t, toDate } from '../i18n.js';
+import { OPEN, RECORDING } from './enums.js';
+import { refresh } from './nav.js';
+import { activeSpecialists, nameOf, remember, rememberSites } from './people.js';
+
+/** The consultation's report (consultation, people, requester site), names remembered. */
+export async function loadReport(id) {
+  const report = await api('GET', `/v1/consultations/${encodeURIComponent(id)}/report`);
+  remember(report.people);
+  if (report.requester_site) rememberSites([report.requester_site]);
+  return report;
+}
+
+const names = (ids) => (ids?.length ? ids.map(nameOf).join('、') : '—');
+
+/** The end of a consultation's slot, or null. */
+export function slotEnd(c) {
+  return c.start && c.duration_minutes ? new Date(toDate(c.start).getTime() + c.duration_minutes * 60e3) : null;
+}
+
+/** [catalogue key, value] pairs describing a consultation, for the detail and the report. */
+export function facts(c, site) {
+  const end = slotEnd(c);
+  return [
+    ['field.kind', label('kind', c.kind)],
+    ['field.specialty', label('specialty', c.specialty)],
+    ['field.urgency', label('urgency', c.urgency)],
+    ['field.recording', label('recording', c.recording)],
+    ['field.requester', `${nameOf(c.requester)}${site ? ` · ${site.name}` : ''}`],
+    ['field.coordinator', c.coordinator ? nameOf(c.coordinator) : '—'],
+    ['field.specialists', names(c.specialists)],
+    c.participants?.length && ['field.participants', names(c.participants)],
+    c.wished && ['field.wished', fmtRange(c.wished.from, c.wished.to)],
+    ['field.start', end ? `${fmtRange(c.start, end)} (${t('common.minutes', { n: c.duration_minutes })})` : t('list.not_scheduled')],
+    c.started_at && ['field.started_at', fmtTime(c.started_at)],
+    c.ended_at && ['field.ended_at', fmtTime(c.ended_at)],
+    c.reason && ['field.reason', c.reason],
+    ['field.created_at', fmtTime(c.created_at)],
+  ].filter(Boolean);
+}
+
+export function factList(pairs) {
+  return h('dl', { class: 'facts' }, pairs.map(([k, v]) => [h('dt', {}, t(k)), h('dd', { testid: `fact-${k.slice(6)}` }, v)]));
+}
+
+export function opinionsBlock(c) {
+  if (!c.opinions.length && !c.plan) return null;
+  return [
+    h('h2', {}, t('detail.opinions')),
+    c.opinions.length ? c.opinions.map((o) => h('article', { class: 'opinion', testid: 'opinion', 'data-signed': o.signed_at ? 'true' : 'false' },
+      h('header', {}, h('strong', {}, nameOf(o.author)), ' · ',
+        o.signed_at ? t('detail.signed_at', { time: fmtTime(o.signed_at) }) : t('detail.draft', { time: fmtTime(o.updated_at) })),
+      h('p', { class: 'text', testid: 'opinion-body' }, o.text))) : h('p', { class: 'muted' }, t('detail.no_opinion')),
+    c.plan && [h('h2', {}, t('detail.plan')),
+      h('p', { class: 'muted small' }, `${nameOf(c.plan.author)} · ${fmtTime(c.plan.recorded_at)}`),
+      h('p', { class: 'text', testid: 'plan' }, c.plan.text)],
+  ];
+}
+
+export async function detailView(id) {
+  const report = await loadReport(id);
+  const c = report.consultation;
+  const u = me();
+  let specialists = [];
+  if (u.role === 'coordinator' && OPEN.includes(c.status)) {
+    specialists = await activeSpecialists().catch((e) => { showBanner(e); return []; });
+  }
+  return h('div', { testid: 'detail', 'data-id': c.id, 'data-status': c.status },
+    h('div', { class: 'toolbar' },
+      h('a', { href: '#/', class: 'back', testid: 'back' }, `← ${t('common.back')}`),
+      h('span', { class: 'spacer' }),
+      h('a', { href: `#/c/${c.id}/report`, class: 'button ghost', testid: 'open-report' }, t('report.open'))),
+    h('h1', {}, label('specialty', c.specialty), ' ',
+      h('span', { class: `badge status-${c.status}`, testid: 'detail-status' }, label('status', c.status)),
+      c.urgency !== 'routine' && h('span', { class: `badge urgency-${c.urgency}` }, label('urgency', c.urgency))),
+    joinSection(c),
+    h('section', { class: 'card' },
+      factList(facts(c, report.requester_site)),
+      h('h2', {}, t('field.summary')),
+      h('p', { class: 'text', testid: 'summary' }, c.summary)),
+    (c.opinions.length || c.plan) && h('section', { class: 'card', testid: 'opinions' }, opinionsBlock(c)),
+    actionsSection(c, specialists));
+}
+
+// The pre-call screen (js/call) shows the join window and its errors; here only the way in.
+function joinSection(c) {
+  if (!OPEN.includes(c.status) || me().role === 'admin') return null;
+  const end = slotEnd(c);
+  const hint = c.status === 'live' ? t('join.live')
+    : c.status === 'scheduled' && c.start ? t('join.opens', { time: fmtTime(c.start) })
+      : t('join.not_scheduled');
+  return h('section', { class: `card join ${c.status === 'live' ? 'live' : ''}` },
+    h('div', { class: 'grow' }, h('h2', {}, t('join.title')), h('p', { class: 'muted', testid: 'join-hint' }, hint),
+      end && c.status !== 'live' && h('p', { class: 'small muted' }, fmtRange(c.start, end))),
+    h('a', { class: c.status === 'requested' ? 'button ghost' : 'button', href: `#/c/${c.id}/call`, testid: 'join' }, t('join.button')));
+}
+
+/** A small form that posts one lifecycle step and then shows the consultation again. */
+function stepForm(c, action, titleKey, controls, body, opts = {}) {
+  const submit = h('button', { type: 'submit', class: opts.danger ? 'danger' : null, testid: opts.testid || `${action}-submit` }, t(opts.button || `action.${action}`));
+  const form = h('form', { class: 'step', testid: `${action}-form` },
+    titleKey && h('h3', {}, t(titleKey)), controls, h('div', { class: 'actions' }, opts.extra, submit));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const signing = /** @type {HTMLElement | null} */ (e.submitter)?.dataset.sign === 'true';
+    if (opts.confirm && !window.confirm(t(opts.confirm))) return;
+    if (signing && !window.confirm(t('action.opinion.confirm'))) return;
+    const send = signing ? opts.signBody : body;
+    submitting(form, async () => {
+      await api('POST', `/v1/consultations/${c.id}/${action}`, send ? send() : {});
+      await refresh();
+      showBanner(t(signing ? 'action.opinion.signed' : 'action.done'), 'notice');
+    });
+  });
+  return form;
+}
+
+/** Specialist checkboxes; the first one ticked leads. */
+export function specialistPicker(action, specialists, chosen, specialty) {
+  const sorted = [...specialists].sort((a, b) => Number(b.specialty === specialty) - Number(a.specialty === specialty));
+  const boxes = sorted.map((s) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', value: s.id, checked: chosen.includes(s.id), testid: `${action}-specialist`, 'data-username': s.username }),
+    `${s.display_name} · ${label('specialty', s.specialty)}`));
+  const el = h('fieldset', {}, h('legend', {}, t('field.specialists')),
+    boxes.length ? boxes : h('p', { class: 'muted' }, t('schedule.no_specialists')),
+    h('small', {}, t('schedule.lead_hint')));
+  // The first specialist leads: keep them in the order they were ticked.
+  const order = [...chosen];
+  el.addEventListener('change', (e) => {
+    const box = /** @type {HTMLInputElement} */ (e.target);
+    const i = order.indexOf(box.value);
+    if (box.checked && i < 0) order.push(box.value);
+    if (!box.checked && i >= 0) order.splice(i, 1);
+  });
+  return { el, value: () => [...order] };
+}
+
+function scheduleForm(c, action, specialists) {
+  const first = specialists.find((s) => s.specialty === c.specialty);
+  const pick = specialistPicker(action, specialists, c.specialists.length ? c.specialists : first ? [first.id] : [], c.specialty);
+  const soon = new Date(Math.ceil((Date.now() + 3600e3) / 1800e3) * 1800e3);
+  const start = h('input', { type: 'datetime-local', required: true, value: instantToShanghai(c.start ? toDate(c.start) : soon), testid: `${action}-start` });
+  const duration = h('input', { type: 'number', min: 10, max: 480, step: 5, required: true, value: String(c.duration_minutes || 30), testid: `${action}-duration` });
+  const recording = h('select', { testid: `${action}-recording` }, options('recording', RECORDING, c.recording));
+  const controls = [pick.el, h('div', { class: 'grid' },
+    field('schedule.start', start, t('schedule.start_hint')),
+    field('schedule.duration', duration),
+    action === 'accept' && field('field.recording', recording))];
+  return stepForm(c, action, `action.${action}.title`, controls, () => {
+    const b = { specialists: pick.value(), start: shanghaiToInstant(start.value), duration_minutes: Number(duration.value) };
+    if (action === 'accept') b.recording = recording.value;
+    return b;
+  });
+}
+
+function reasonForm(c, action) {
+  const reason = h('textarea', { rows: 2, maxlength: 1000, required: true, testid: `${action}-reason` });
+  return stepForm(c, action, `action.${action}.title`, field('field.reason', reason), () => ({ reason: reason.value }), { danger: true });
+}
+
+function actionsSection(c, specialists) {
+  const u = me();
+  const coordinator = u.role === 'coordinator';
+  const host = c.specialists[0] === u.id || c.coordinator === u.id || (c.urgency === 'emergency' && c.requester === u.id);
+  const requester = u.role === 'doctor' && c.requester === u.id;
+  const steps = [];
+  if (coordinator && c.status === 'requested') {
+    steps.push(h('p', { class: 'muted small' }, t('schedule.calendar_hint'), ' ', h('a', { href: '#/' }, t('schedule.to_calendar'))));
+    steps.push(scheduleForm(c, 'accept', specialists), reasonForm(c, 'reject'));
+  }
+  if (coordinator && c.status === 'scheduled') steps.push(scheduleForm(c, 'reschedule', specialists));
+  if (coordinator && c.status === 'live') {
+    const pick = specialistPicker('assign', specialists.filter((s) => !c.specialists.includes(s.id)), [], c.specialty);
+    steps.push(stepForm(c, 'assign', 'action.assign.title', pick.el, () => ({ specialists: pick.value() })));
+  }
+  if ((coordinator || host) && c.status === 'scheduled') steps.push(stepForm(c, 'start', null, null, null));
+  if ((coordinator || host) && c.status === 'live') steps.push(stepForm(c, 'end', null, null, null, { confirm: 'action.end.confirm' }));
+  if (coordinator && c.status === 'scheduled') steps.push(stepForm(c, 'no_show', null, null, null, { confirm: 'action.no_show.confirm' }));
+  const own = c.opinions.find((o) => o.author === u.id);
+  if (u.role === 'specialist' && c.specialists.includes(u.id) && ['live', 'ended'].includes(c.status) && !own?.signed_at) {
+    const text = h('textarea', { rows: 8, maxlength: 20000, value: own?.text || '', testid: 'opinion-text' });
+    const sign = h('button', { type: 'submit', 'data-sign': 'true', testid: 'opinion-sign' }, t('action.opinion.sign'));
+    steps.push(stepForm(c, 'opinion', 'action.opinion.title', field('field.opinion', text, t('action.opinion.hint')),
+      () => ({ text: text.value, sign: false }),
+      { button: 'action.opinion.draft', testid: 'opinion-draft', extra: sign, signBody: () => ({ text: text.value, sign: true }) }));
+  }
+  if (requester && c.status === 'ended') {
+    const text = h('textarea', { rows: 6, maxlength: 20000, required: true, testid: 'plan-text' });
+    const hint = c.opinions.some((o) => o.signed_at) ? null : t('action.plan.needs_opinion');
+    steps.push(stepForm(c, 'plan', 'action.plan.title', field('field.plan', text, hint), () => ({ text: text.value })));
+  }
+  if ((coordinator || requester) && ['requested', 'scheduled'].includes(c.status)) steps.push(reasonForm(c, 'cancel'));
+  if (!steps.length) return null;
+  return h('section', { class: 'card', testid: 'actions' }, h('h2', {}, t('detail.actions')), steps);
+}
+

@@ -1,0 +1,49 @@
+// The printable consultation report (#/c/<id>/report): the consultation, who took part, the
+// times, the opinions and the plan. The print stylesheet hides everything else.
+import { h } from '../dom.js';
+import { fmtTime, label, t } from '../i18n.js';
+import { factList, facts, loadReport } from './detail.js';
+import { nameOf } from './people.js';
+
+export async function reportView(id) {
+  const report = await loadReport(id);
+  const c = report.consultation;
+  const signed = c.opinions.filter((o) => o.signed_at);
+  const drafts = c.opinions.filter((o) => !o.signed_at);
+  return h('article', { class: 'report', testid: 'report', 'data-id': c.id, 'data-status': c.status },
+    h('div', { class: 'toolbar no-print' },
+      h('a', { href: `#/c/${c.id}`, testid: 'back' }, `← ${t('report.back')}`),
+      h('span', { class: 'spacer' }),
+      h('button', { type: 'button', testid: 'print', onclick: () => window.print() }, t('report.print'))),
+    h('header', { class: 'report-head' },
+      h('h1', {}, t('report.title')),
+      h('p', { class: 'muted' }, `${report.requester_site ? `${report.requester_site.name} · ` : ''}${t('report.number', { id: c.id })}`),
+      h('p', {}, h('span', { class: `badge status-${c.status}`, testid: 'report-status' }, label('status', c.status)), ' ',
+        t('report.generated', { time: fmtTime(new Date()) }))),
+    h('section', {}, h('h2', {}, t('report.consultation')), factList(facts(c, report.requester_site))),
+    h('section', {}, h('h2', {}, t('report.people')),
+      h('table', { class: 'people', testid: 'report-people' },
+        h('thead', {}, h('tr', {}, h('th', {}, t('admin.display_name')), h('th', {}, t('admin.role')), h('th', {}, t('report.part')))),
+        h('tbody', {}, report.people.map((p) => h('tr', {},
+          h('td', {}, p.display_name), h('td', {}, label('role', p.role)), h('td', {}, partOf(c, p.id))))))),
+    h('section', {}, h('h2', {}, t('field.summary')), h('p', { class: 'text', testid: 'report-summary' }, c.summary)),
+    h('section', { testid: 'report-opinions' }, h('h2', {}, t('detail.opinions')),
+      signed.length ? signed.map((o) => h('div', { class: 'opinion', testid: 'report-opinion' },
+        h('p', { class: 'muted small' }, `${nameOf(o.author)} · ${t('detail.signed_at', { time: fmtTime(o.signed_at) })}`),
+        h('p', { class: 'text' }, o.text))) : h('p', { class: 'muted' }, t('report.no_signed')),
+      drafts.length > 0 && h('p', { class: 'muted small' }, t('report.drafts', { n: drafts.length }))),
+    h('section', { testid: 'report-plan' }, h('h2', {}, t('detail.plan')),
+      c.plan ? [h('p', { class: 'muted small' }, `${nameOf(c.plan.author)} · ${fmtTime(c.plan.recorded_at)}`), h('p', { class: 'text', testid: 'report-plan-text' }, c.plan.text)]
+        : h('p', { class: 'muted' }, t('report.no_plan'))),
+    h('footer', { class: 'report-foot muted small' }, t('common.zone_note')));
+}
+
+function partOf(c, id) {
+  const parts = [];
+  if (c.requester === id) parts.push(t('field.requester'));
+  if (c.coordinator === id) parts.push(t('field.coordinator'));
+  if (c.specialists[0] === id) parts.push(t('report.lead'));
+  else if (c.specialists.includes(id)) parts.push(t('report.specialist'));
+  if (c.participants.includes(id)) parts.push(t('field.participants'));
+  return parts.join('、');
+}

@@ -1,0 +1,71 @@
+// The doctor's two ways to ask for help: a request the centre schedules, and the emergency
+// button, which opens a live consultation at once (docs/api.md: an `emergency` is created
+// `live`) and takes the doctor straight into its room while the centre assigns specialists.
+import { ApiError, api, me } from '../api.js';
+import { field, form, h, options } from '../dom.js';
+import { shanghaiToInstant, t } from '../i18n.js';
+import { KINDS, RECORDING, SPECIALTIES, URGENCIES } from './enums.js';
+import { go } from './nav.js';
+
+export function requestForm() {
+  if (me().role !== 'doctor') return h('p', { class: 'muted', testid: 'view-error' }, t('request.doctors_only'));
+  const kind = h('select', { testid: 'request-kind' }, options('kind', KINDS, 'consultation'));
+  const specialty = h('select', { testid: 'request-specialty' }, options('specialty', SPECIALTIES, 'cardiology'));
+  const urgency = h('select', { testid: 'request-urgency' }, options('urgency', URGENCIES, 'routine'));
+  const recording = h('select', { testid: 'request-recording' }, options('recording', RECORDING, 'off'));
+  const summary = h('textarea', { rows: 6, maxlength: 4000, required: true, testid: 'request-summary' });
+  const from = h('input', { type: 'datetime-local', testid: 'request-wished-from' });
+  const to = h('input', { type: 'datetime-local', testid: 'request-wished-to' });
+  const warn = h('p', { class: 'warn', hidden: true, testid: 'emergency-warning' }, t('request.emergency_warning'));
+  urgency.onchange = () => { warn.hidden = urgency.value !== 'emergency'; };
+  return form({ class: 'card', testid: 'request-form' }, [
+    h('h1', {}, t('request.new')),
+    h('div', { class: 'grid' },
+      field('field.kind', kind), field('field.specialty', specialty),
+      field('field.urgency', urgency), field('field.recording', recording)),
+    warn,
+    field('field.summary', summary, t('request.summary_hint')),
+    h('fieldset', {}, h('legend', {}, t('field.wished')),
+      h('div', { class: 'grid' }, field('request.wished_from', from), field('request.wished_to', to)),
+      h('small', {}, t('request.wished_hint'))),
+    h('div', { class: 'actions' },
+      h('a', { href: '#/', class: 'button ghost', testid: 'back' }, t('common.cancel')),
+      h('button', { type: 'submit', testid: 'request-submit' }, t('request.submit'))),
+  ], async () => {
+    const body = {
+      kind: kind.value, specialty: specialty.value, urgency: urgency.value,
+      recording: recording.value, summary: summary.value,
+    };
+    if (Boolean(from.value) !== Boolean(to.value)) throw new ApiError(0, 'wished_incomplete', 'both ends of the preferred time are needed');
+    if (from.value) body.wished = { from: shanghaiToInstant(from.value), to: shanghaiToInstant(to.value) };
+    const c = await api('POST', '/v1/consultations', body);
+    // An emergency is live already: its room is where the doctor is needed.
+    go(c.status === 'live' ? `#/c/${c.id}/call` : `#/c/${c.id}`);
+  });
+}
+
+/** The emergency button on the doctor's home, with the two things the centre must know. */
+export function emergencyPanel() {
+  const specialty = h('select', { testid: 'emergency-specialty' }, options('specialty', SPECIALTIES, 'cardiology'));
+  const summary = h('textarea', { rows: 3, maxlength: 4000, required: true, testid: 'emergency-summary', placeholder: t('emergency.summary_placeholder') });
+  const open = h('button', { type: 'button', class: 'emergency-button', testid: 'emergency-button', 'aria-expanded': 'false' },
+    h('span', { class: 'big' }, t('emergency.button')), h('small', {}, t('emergency.button_hint')));
+  const f = form({ class: 'emergency-form', hidden: true, testid: 'emergency-form' }, [
+    h('p', { class: 'warn' }, t('request.emergency_warning')),
+    h('div', { class: 'grid' }, field('field.specialty', specialty)),
+    field('emergency.summary', summary),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'danger', testid: 'emergency-submit' }, t('emergency.submit'))),
+  ], async () => {
+    const c = await api('POST', '/v1/consultations', {
+      kind: 'consultation', specialty: specialty.value, urgency: 'emergency', summary: summary.value,
+    });
+    go(`#/c/${c.id}/call`);
+  });
+  open.onclick = () => {
+    f.hidden = !f.hidden;
+    open.setAttribute('aria-expanded', String(!f.hidden));
+    if (!f.hidden) summary.focus();
+  };
+  return h('section', { class: 'card emergency', testid: 'emergency' }, open, f);
+}
