@@ -78,6 +78,13 @@ fn ogg_packets(data: &[u8]) -> Vec<Bytes> {
     packets.into_iter().skip(2).collect()
 }
 
+/// RTP packets per second the clip's video makes (frames split at 1100 bytes).
+pub fn video_packets_per_second() -> f64 {
+    let v = &load().video;
+    let packets: usize = v.iter().map(|f| f.len().div_ceil(1100)).sum();
+    packets as f64 / v.len() as f64 * 30.0
+}
+
 pub fn load() -> &'static Clip {
     static CLIP: OnceLock<Clip> = OnceLock::new();
     CLIP.get_or_init(|| {
