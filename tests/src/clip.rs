@@ -78,6 +78,43 @@ fn ogg_packets(data: &[u8]) -> Vec<Bytes> {
     packets.into_iter().skip(2).collect()
 }
 
+/// The clip's video in three sizes for simulcast (rids q, h, f), at bitrates a browser uses.
+pub fn layers() -> &'static [Arc<Vec<Bytes>>; 3] {
+    static LAYERS: OnceLock<[Arc<Vec<Bytes>>; 3]> = OnceLock::new();
+    LAYERS.get_or_init(|| {
+        let layer = |size: &str, rate: &str| {
+            let out = dir().join(format!("clip-{size}.ivf"));
+            make(
+                &out,
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    &format!("testsrc2=size={size}:rate=30"),
+                    "-t",
+                    "4",
+                    "-c:v",
+                    "libvpx",
+                    "-deadline",
+                    "realtime",
+                    "-cpu-used",
+                    "8",
+                    "-b:v",
+                    rate,
+                    "-g",
+                    "30",
+                    "-keyint_min",
+                    "30",
+                    "-f",
+                    "ivf",
+                ],
+            );
+            Arc::new(ivf_frames(&std::fs::read(&out).expect("clip layer")))
+        };
+        [layer("320x180", "150k"), load().video.clone(), layer("1280x720", "1500k")]
+    })
+}
+
 /// RTP packets per second the clip's video makes (frames split at 1100 bytes).
 pub fn video_packets_per_second() -> f64 {
     let v = &load().video;

@@ -43,6 +43,52 @@ pub struct Received {
     /// Every packet: (sequence number, layer mark, starts a keyframe).
     pub log: Vec<(u16, String, bool)>,
     pub first_at: Option<std::time::Instant>,
+    /// Send-to-receive time of packets the load probe could match (`SEND_LOG` enabled).
+    pub latencies_us: Vec<u32>,
+}
+
+/// When enabled (load runs), every payload a test publisher sends is remembered with its send
+/// time, and every payload a test subscriber receives is matched to it: the time the server
+/// added. Payloads pass the server unchanged, so they identify packets across it.
+pub static SEND_LOG: std::sync::OnceLock<SendLog> = std::sync::OnceLock::new();
+
+#[derive(Default)]
+pub struct SendLog {
+    /// Payload fingerprint → the last few send times (the clip loops; publishers of the same
+    /// clip are staggered).
+    sent: Mutex<HashMap<u64, [Option<std::time::Instant>; 4]>>,
+}
+
+fn fingerprint(p: &[u8]) -> u64 {
+    // FNV-1a over the length and up to 96 bytes: cheap, and VP8/Opus payloads differ early.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ p.len() as u64;
+    for b in p.iter().take(96) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+impl SendLog {
+    pub fn enable() {
+        let _ = SEND_LOG.set(SendLog::default());
+    }
+
+    fn sent(&self, payload: &[u8]) {
+        let now = std::time::Instant::now();
+        let mut m = self.sent.lock().unwrap();
+        let slot = m.entry(fingerprint(payload)).or_default();
+        slot.rotate_right(1);
+        slot[0] = Some(now);
+    }
+
+    /// Time since the latest send of this payload that is not in the future, if within 1 s.
+    fn latency_us(&self, payload: &[u8]) -> Option<u32> {
+        let now = std::time::Instant::now();
+        let m = self.sent.lock().unwrap();
+        let d = m.get(&fingerprint(payload))?.iter().flatten().map(|t| now.saturating_duration_since(*t)).min()?;
+        (d < Duration::from_secs(1)).then(|| d.as_micros() as u32)
+    }
 }
 
 #[derive(Default)]
@@ -242,8 +288,11 @@ pub struct Synth {
     /// H.264 (constrained baseline) instead of VP8.
     pub h264: bool,
     /// Real encoded frames (VP8 or Opus, from `clip::load`) sent in a loop instead of
-    /// synthetic payloads.
-    pub clip: Option<Arc<Vec<Bytes>>>,
+    /// synthetic payloads; with `simulcast`, one clip per layer (q, h, f).
+    pub clip: Option<Vec<Arc<Vec<Bytes>>>>,
+    /// Where in the clip to begin (publishers of the same clip are staggered so the same
+    /// frame is not sent by two of them at once; the latency probe tells them apart by time).
+    pub start_frame: u64,
 }
 
 impl Synth {
@@ -258,15 +307,25 @@ impl Synth {
             pad: 0,
             h264: false,
             clip: None,
+            start_frame: 0,
         }
     }
     /// The test clip's VP8 video (640x360, 30 frames/s).
     pub fn clip_video(id: &str, tag: &str) -> Self {
-        Self { clip: Some(crate::clip::load().video.clone()), ..Self::base(id, tag, RtpCodecKind::Video) }
+        Self { clip: Some(vec![crate::clip::load().video.clone()]), ..Self::base(id, tag, RtpCodecKind::Video) }
+    }
+    /// The test clip's VP8 video in three simulcast layers (320x180, 640x360, 1280x720).
+    pub fn clip_simulcast(id: &str, tag: &str) -> Self {
+        let l = crate::clip::layers();
+        Self {
+            clip: Some(vec![l[0].clone(), l[1].clone(), l[2].clone()]),
+            simulcast: true,
+            ..Self::base(id, tag, RtpCodecKind::Video)
+        }
     }
     /// The test clip's Opus audio (a 440 Hz tone).
     pub fn clip_audio(id: &str, tag: &str) -> Self {
-        Self { clip: Some(crate::clip::load().audio.clone()), ..Self::base(id, tag, RtpCodecKind::Audio) }
+        Self { clip: Some(vec![crate::clip::load().audio.clone()]), ..Self::base(id, tag, RtpCodecKind::Audio) }
     }
     pub fn video(id: &str, tag: &str) -> Self {
         Self::base(id, tag, RtpCodecKind::Video)
@@ -563,6 +622,9 @@ impl SimulcastExt {
     }
 }
 
+/// Frames between the test clip's keyframes.
+const CLIP_GOP: u64 = 30;
+
 /// 30 frames/s of video (one packet a frame per layer) or 50 packets/s of audio, once connected.
 async fn write_synth(
     track: Arc<TrackLocalStaticRTP>,
@@ -581,7 +643,7 @@ async fn write_synth(
         (Duration::from_millis(20), 960, 111)
     };
     let mut tick = tokio::time::interval(period);
-    let (mut seqs, mut ts, mut n) = (vec![1000u16; layers.len()], 5000u32, 0u64);
+    let (mut seqs, mut ts, mut n) = (vec![1000u16; layers.len()], 5000u32, s.start_frame);
     let mut feedback = true;
     loop {
         tokio::select! {
@@ -591,6 +653,11 @@ async fn write_synth(
                     Some(webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(p)) => {
                         if p.iter().any(|p| huizhen_sfu::rtcp::is_keyframe_request(p.as_ref())) {
                             state.lock().unwrap().keyframe_requests += 1;
+                            // A clip answers as an encoder does: the next frame sent is a
+                            // keyframe (the clip has one every 30 frames).
+                            if video && s.clip.is_some() {
+                                n = n.div_ceil(CLIP_GOP) * CLIP_GOP;
+                            }
                         }
                     }
                     Some(_) => {}
@@ -602,30 +669,31 @@ async fn write_synth(
         if !state.lock().unwrap().publish_connected {
             continue;
         }
-        // A clip frame in RTP packets (RFC 7741 descriptor for VP8), or synthetic parts.
-        let clip_parts: Option<Vec<Bytes>> = s.clip.as_ref().map(|frames| {
-            let frame = &frames[n as usize % frames.len()];
-            if !video {
-                return vec![frame.clone()];
-            }
-            frame
-                .chunks(1100)
-                .enumerate()
-                .map(|(i, c)| {
-                    let mut p = Vec::with_capacity(c.len() + 1);
-                    p.push(if i == 0 { 0x10 } else { 0x00 });
-                    p.extend_from_slice(c);
-                    Bytes::from(p)
-                })
-                .collect()
-        });
-        let parts = match &clip_parts {
-            Some(c) => c.len(),
-            None if video => usize::from(s.packets_per_frame.max(1)),
-            None => 1,
-        };
-        for part in 0..parts {
-            for (i, (rid, ssrc)) in layers.iter().enumerate() {
+        for (i, (rid, ssrc)) in layers.iter().enumerate() {
+            // A clip frame in RTP packets (RFC 7741 descriptor for VP8), or synthetic parts.
+            let clip_parts: Option<Vec<Bytes>> = s.clip.as_ref().map(|clips| {
+                let frames = &clips[i.min(clips.len() - 1)];
+                let frame = &frames[n as usize % frames.len()];
+                if !video {
+                    return vec![frame.clone()];
+                }
+                frame
+                    .chunks(1100)
+                    .enumerate()
+                    .map(|(k, c)| {
+                        let mut p = Vec::with_capacity(c.len() + 1);
+                        p.push(if k == 0 { 0x10 } else { 0x00 });
+                        p.extend_from_slice(c);
+                        Bytes::from(p)
+                    })
+                    .collect()
+            });
+            let parts = match &clip_parts {
+                Some(c) => c.len(),
+                None if video => usize::from(s.packets_per_frame.max(1)),
+                None => 1,
+            };
+            for part in 0..parts {
                 let mut header = rtp::header::Header {
                     version: 2,
                     marker: part + 1 == parts,
@@ -655,6 +723,9 @@ async fn write_synth(
                     Some(c) => c[part].clone(),
                     None => payload(&Synth { pad: s.pad / scale, clip: None, ..s.clone() }, mark, n, part as u8),
                 };
+                if let Some(log) = SEND_LOG.get() {
+                    log.sent(&body);
+                }
                 if track.write_rtp(rtp::Packet { header, payload: body }).await.is_err() {
                     return;
                 }
@@ -680,6 +751,12 @@ async fn read_remote(t: Arc<dyn TrackRemote>, state: Arc<Mutex<PeerState>>) {
             let r = st.received.entry(key.clone()).or_default();
             r.packets += 1;
             r.first_at.get_or_insert_with(std::time::Instant::now);
+            if let Some(log) = SEND_LOG.get()
+                && let Some(us) = log.latency_us(&p.payload)
+                && r.latencies_us.len() < 200_000
+            {
+                r.latencies_us.push(us);
+            }
             r.seqs.push(p.header.sequence_number);
             if !r.ssrcs.contains(&p.header.ssrc) {
                 r.ssrcs.push(p.header.ssrc);

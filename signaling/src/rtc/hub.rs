@@ -346,7 +346,7 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                 }
                 Err(e) => {
                     tracing::error!(room = %id, error = %e, "required recording did not start");
-                    deliver(&conns, room.recording_failed(e.code(), &e.to_string()), ctx, consultation.as_ref());
+                    deliver(&conns, room.recording_start_failed(e.code(), &e.to_string()), ctx, consultation.as_ref());
                 }
             }
         }
@@ -356,8 +356,9 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
     }
     // Everyone left: the recording ends with the room.
     if let Some(active) = recording.take() {
+        let rid = active.id.clone();
         active.stop("system").await;
-        let mut e = AuditEntry::new("system", "room.recording_stop", jiff::Timestamp::now());
+        let mut e = AuditEntry::new("system", "room.recording_stop", jiff::Timestamp::now()).target(rid);
         e.consultation = consultation.clone();
         ctx.audit.record(e);
     }

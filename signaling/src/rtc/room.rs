@@ -621,6 +621,15 @@ impl Room {
         self.recording_starting = false;
     }
 
+    /// A recording the room had to start (policy `required`) could not: hosts learn why.
+    pub fn recording_start_failed(&mut self, code: &str, message: &str) -> Vec<Output> {
+        self.recording_starting = false;
+        let mut out = Vec::new();
+        self.to_hosts(&ServerMessage::RecordingFailed { code: code.to_owned(), message: message.to_owned() }, &mut out);
+        out.push(Output::Audit { actor: "system".into(), action: "recording_failed", target: None });
+        out
+    }
+
     pub fn recording_stopped(&mut self, by: &str) -> Vec<Output> {
         let mut out = Vec::new();
         if let Some(r) = self.recording.take() {

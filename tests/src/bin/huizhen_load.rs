@@ -1,0 +1,42 @@
+//! Load generator: drives a real Huizhen server with webrtc-rs peers sending the VP8/Opus test
+//! clip, in one of three scenarios, for a bounded time, and reports JSON and a Markdown table.
+//!
+//! `cargo run --release -p huizhen-tests --bin huizhen-load -- --scenario broadcast --viewers 50 --seconds 20`
+//! Options: `--scenario consultation|discussion|broadcast|all`, `--seconds 20`, `--rooms 5`,
+//! `--sites 20`, `--viewers 50`, `--viewer-layer low|medium|high`, `--pin 1` (server on its own
+//! core), `--json <file>`.
+
+use anyhow::Result;
+use huizhen_tests::flag;
+use huizhen_tests::load::{Options, Scenario, markdown, run_huizhen};
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let which: String = flag("--scenario", "all".to_string());
+    let scenarios = match which.as_str() {
+        "all" => vec![Scenario::Consultation, Scenario::Discussion, Scenario::Broadcast],
+        s => vec![s.parse()?],
+    };
+    let mut reports = Vec::new();
+    for scenario in scenarios {
+        let o = Options {
+            scenario,
+            seconds: flag("--seconds", 20),
+            rooms: flag("--rooms", 5),
+            sites: flag("--sites", 20),
+            viewers: flag("--viewers", 50),
+            viewer_layer: flag("--viewer-layer", "low".to_string()),
+            pin: flag("--pin", 1) == 1,
+        };
+        eprintln!("running {scenario:?} against Huizhen…");
+        reports.push(run_huizhen(&o).await?);
+    }
+    let json = serde_json::to_string_pretty(&reports)?;
+    let out: String = flag("--json", String::new());
+    if !out.is_empty() {
+        std::fs::write(&out, &json)?;
+    }
+    println!("{json}\n");
+    println!("{}", markdown(&reports));
+    Ok(())
+}
