@@ -87,7 +87,7 @@ impl SendLog {
         let now = std::time::Instant::now();
         let m = self.sent.lock().unwrap();
         let d = m.get(&fingerprint(payload))?.iter().flatten().map(|t| now.saturating_duration_since(*t)).min()?;
-        (d < Duration::from_secs(1)).then(|| d.as_micros() as u32)
+        (d < Duration::from_secs(1)).then_some(d.as_micros() as u32)
     }
 }
 
