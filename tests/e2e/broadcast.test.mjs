@@ -1,0 +1,177 @@
+// Teaching broadcast (issue 6): one surgeon (the host, who publishes two cameras) and ten
+// trainees (teaching audience: joins without can_publish) in the real web client. Trainees
+// receive video (frames advancing, not black) at the low layer they choose, have no way to
+// publish (no controls; a publish on a trainee's own token is refused by the server), send
+// questions privately to the moderator, raise a hand, and the moderator lets one speak: that
+// trainee's page then publishes and the surgeon sees and hears them.
+//
+//   node tests/e2e/broadcast.test.mjs     (prints a JSON summary; exit code 1 on failure)
+
+import {
+  apiClient, launchBrowser, newPage, note, pageErrors, runTest, shot, signIn, startServer, until,
+} from './lib/harness.mjs';
+import { audioHeard, callState, chatShown, openCall, precallReady, sendChat, snapshot, videoPlaying } from './lib/call.mjs';
+
+const T = 'broadcast';
+const TRAINEES = Number(process.env.E2E_TRAINEES ?? 10);
+const PASSWORD = 'trainee-password-1';
+
+await runTest(T, async (summary) => {
+  const srv = await summary.step('start server', () => startServer({ demo: true }));
+  const api = apiClient(srv.origin);
+  const admin = await api.login('admin', srv.adminPassword);
+  const coord = await api.login('coordinator');
+  const surgeonUser = await api.user(coord, 'surgeon');
+
+  // 1. Set-up through the API: trainee accounts, a teaching session, invitations, start.
+  const { id, trainees } = await summary.step('trainees, teaching consultation, invitations', async () => {
+    const sites = (await api.call(admin, 'GET', '/v1/sites')).items;
+    const county = sites.find((s) => s.level === 'county') ?? sites[0];
+    const trainees = [];
+    for (let i = 1; i <= TRAINEES; i++) {
+      const n = String(i).padStart(2, '0');
+      trainees.push(await api.call(admin, 'POST', '/v1/users', {
+        username: `trainee-${n}`, display_name: `规培医生 ${n}`, role: 'doctor', password: PASSWORD, site_id: county.id,
+      }));
+    }
+    const doctor = await api.login('doctor-east');
+    const c = await api.call(doctor, 'POST', '/v1/consultations', { kind: 'teaching', specialty: 'general_surgery', urgency: 'routine', summary: 'E2E: 腹腔镜胆囊切除术教学直播' });
+    await api.call(coord, 'POST', `/v1/consultations/${c.id}/accept`, { specialists: [surgeonUser.id], start: new Date(Date.now() + 5 * 60e3).toISOString(), duration_minutes: 60 });
+    await api.call(coord, 'POST', `/v1/consultations/${c.id}/invite`, { participants: trainees.map((t) => t.id) });
+    // Live at once: trainees go straight in instead of waiting to be admitted one by one.
+    await api.call(coord, 'POST', `/v1/consultations/${c.id}/start`);
+    return { id: c.id, trainees };
+  });
+  summary.consultation = id;
+
+  const browser = await launchBrowser({ capture: '640x360' });
+  const surgeon = await newPage(browser, { name: `${T}-surgeon`, lang: 'zh-CN' });
+  const pages = [];
+  for (let i = 0; i < trainees.length; i++) {
+    pages.push(await newPage(browser, { name: `${T}-trainee-${i + 1}`, lang: i % 2 ? 'zh-CN' : 'en', viewport: { width: 1024, height: 768 } }));
+  }
+
+  // 2. The surgeon joins and publishes two cameras (the operating field and the room).
+  await summary.step('surgeon joins with two cameras', async () => {
+    await signIn(surgeon, srv.origin, 'surgeon');
+    await openCall(surgeon, srv.origin, id);
+    await precallReady(surgeon);
+    await surgeon.getByTestId('join-call').click();
+    await callState(surgeon, 'joined');
+    await surgeon.getByTestId('ctl-add-camera').click();
+    await until('the surgeon to publish mic, cam and cam2', async () => {
+      const s = await snapshot(surgeon);
+      return ['mic', 'cam', 'cam2'].every((n) => s?.published.includes(n)) && s.pc.publish === 'connected' ? s.published : null;
+    }, 20000);
+  });
+
+  // 3. Trainees: a watch page without publishing controls; the low layer chosen.
+  await summary.step('trainees join the watch page', async () => {
+    await Promise.all(pages.map(async (p, i) => {
+      await signIn(p, srv.origin, trainees[i].username, PASSWORD);
+      await openCall(p, srv.origin, id);
+      await precallReady(p, 30000);
+      await p.getByTestId('precall-role').waitFor();
+      if (i === 0) await shot(p, `${T}-trainee-precall`);
+      await p.getByTestId('join-call').click();
+      await callState(p, 'joined', 30000);
+      await p.getByTestId('layer-select').selectOption('low');
+    }));
+    for (const p of pages) {
+      for (const id of ['ctl-mic', 'ctl-camera', 'ctl-screen', 'ctl-add-camera', 'ctl-end']) {
+        if (await p.getByTestId(id).count()) throw new Error(`a trainee page offers ${id}`);
+      }
+      const s = await snapshot(p);
+      if (s.me.can_publish || s.published.length) throw new Error(`trainee ${s.me.name} may publish or publishes: ${JSON.stringify(s.published)}`);
+    }
+  });
+
+  await summary.step('every trainee receives the surgeon', async () => {
+    const seen = await Promise.all(pages.map((p, i) => videoPlaying(p, surgeonUser.id, { deadlineMs: 60000, what: `the surgeon on trainee ${i + 1}'s page` })));
+    summary.checks.traineesReceive = seen.map((r) => ({ frames: r.frames, brightness: Math.round(r.brightness), size: `${r.width}x${r.height}` }));
+    // The low layer of a 640x360 camera is at most 320 wide: the chooser reached the server.
+    const big = seen.filter((r) => r.width > 320);
+    if (big.length) throw new Error(`trainees chose the low layer but ${big.length} receive ${big[0].width}px wide video`);
+    const second = await videoPlaying(pages[0], surgeonUser.id, { source: 'camera2', deadlineMs: 30000, what: 'the surgeon\'s second camera on trainee 1\'s page' });
+    summary.checks.secondCamera = { frames: second.frames, size: `${second.width}x${second.height}` };
+    await shot(pages[0], `${T}-trainee-watch`);
+    await shot(surgeon, `${T}-surgeon`);
+  });
+
+  // 4. The server refuses a publish on a trainee's token (not just the UI hiding it). The
+  // demo account `trainee`, invited too but not on a page, speaks the protocol directly.
+  await summary.step('a trainee\'s publish is refused', async () => {
+    const spare = await api.login('trainee');
+    const spareUser = await api.user(coord, 'trainee');
+    await api.call(coord, 'POST', `/v1/consultations/${id}/invite`, { participants: [spareUser.id] });
+    const join = await api.call(spare, 'POST', `/v1/consultations/${id}/join`, {});
+    if (join.grants.can_publish) throw new Error('a trainee\'s join grants can_publish');
+    const seen = await pages[pages.length - 1].evaluate(async ({ path, token }) => {
+      const pc = new RTCPeerConnection();
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      pc.addTransceiver(stream.getAudioTracks()[0], { direction: 'sendonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      // Opened only now: no await between here and setting onopen.
+      const ws = new WebSocket(`ws://${location.host}${path}?token=${encodeURIComponent(token)}`);
+      /** @type {string[]} */
+      const log = [];
+      return new Promise((resolve) => {
+        const done = (/** @type {string} */ r) => { resolve({ result: r, log }); ws.close(); pc.close(); stream.getTracks().forEach((t) => t.stop()); };
+        ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', id: 'h', version: 1 }));
+        ws.onmessage = (ev) => {
+          const m = JSON.parse(ev.data);
+          log.push(`${m.type}${m.code ? ` ${m.code}` : ''}${m.id ? ` #${m.id}` : ''}`);
+          if (m.type === 'hello') ws.send(JSON.stringify({ type: 'publish', id: 'p', sdp: pc.localDescription?.sdp }));
+          if (m.id === 'p') done(m.type === 'error' ? m.code : m.type);
+        };
+        ws.onclose = (ev) => done(`closed ${ev.code}`);
+        setTimeout(() => done('timeout'), 10000);
+      });
+    }, { path: join.signaling_path, token: join.token });
+    if (seen.result !== 'publish_not_allowed') throw new Error(`a trainee's publish should be refused with publish_not_allowed, got ${seen.result} (${seen.log.join(', ')})`);
+    summary.checks.publishRefused = seen.result;
+  });
+
+  // 5. Q&A: a question goes to the moderator only; a hand goes up.
+  await summary.step('Q&A to the moderator, raised hand', async () => {
+    const q = 'Why clip the cystic artery before the duct?';
+    if ((await pages[0].getByTestId('chat-form').getAttribute('data-mode')) !== 'qa') throw new Error('the trainee chat is not in Q&A mode');
+    await sendChat(pages[0], q);
+    await chatShown(surgeon, q);
+    const msg = surgeon.locator('[data-testid="chat-message"]', { hasText: q });
+    if ((await msg.getAttribute('data-private')) !== 'true' || (await msg.getAttribute('data-from')) !== trainees[0].id) {
+      throw new Error('the question did not arrive as a private message from the trainee');
+    }
+    // Another trainee must not see it (the round trip of a later room message proves delivery).
+    await sendChat(surgeon, '请大家注意胆囊三角的解剖。');
+    await chatShown(pages[1], '请大家注意胆囊三角的解剖。');
+    if ((await pages[1].getByTestId('chat-text').allInnerTexts()).includes(q)) throw new Error('another trainee saw a private question');
+    await pages[0].getByTestId('ctl-hand').click();
+    await surgeon.locator(`[data-testid="participant"][data-participant="${trainees[0].id}"][data-hand="true"]`).waitFor();
+    await shot(surgeon, `${T}-surgeon-question`);
+  });
+
+  // 6. The moderator lets the trainee speak: the trainee's page publishes, the surgeon gets it.
+  await summary.step('the moderator promotes a trainee', async () => {
+    const row = surgeon.locator(`[data-testid="participant"][data-participant="${trainees[0].id}"]`);
+    await row.getByTestId('host-promote').click();
+    await until('the promoted trainee to publish', async () => {
+      const s = await snapshot(pages[0]);
+      return s?.me.can_publish && s.published.includes('mic') && s.published.includes('cam') ? s.published : null;
+    }, 20000);
+    const v = await videoPlaying(surgeon, trainees[0].id, { what: 'the promoted trainee on the surgeon\'s page' });
+    const a = await audioHeard(surgeon, trainees[0].id);
+    // Another trainee hears the question too.
+    const a2 = await audioHeard(pages[1], trainees[0].id);
+    summary.checks.promoted = { surgeonSees: { frames: v.frames, brightness: Math.round(v.brightness) }, surgeonHears: a, otherTraineeHears: a2 };
+    if (!(await pages[0].getByTestId('ctl-mic').count())) throw new Error('the promoted trainee has no microphone control');
+    await shot(surgeon, `${T}-surgeon-promoted`);
+    await shot(pages[0], `${T}-trainee-promoted`);
+  });
+
+  for (const p of [surgeon, ...pages]) {
+    const errs = pageErrors(p);
+    if (errs.length) throw new Error(`uncaught errors on a page: ${errs.join('; ')}`);
+  }
+  note('broadcast checks passed');
+});

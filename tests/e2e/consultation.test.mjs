@@ -1,0 +1,281 @@
+// The consultation call end to end (issue 6): a doctor requests, the coordinator schedules,
+// doctor and specialist meet in the call through the real web client — pre-call screen, the
+// early arriver waits in the lobby until the host (the lead specialist) admits them, each sees
+// and hears the other, chat both ways, the doctor reloads mid-call and is back with video, the
+// host ends for all, the specialist signs an opinion, the doctor records the plan, the report.
+// The doctor's page is in Chinese, the specialist's in English. Also: joining before the
+// window opens shows when it opens; a page whose camera is denied can still join listen-only.
+//
+//   node tests/e2e/consultation.test.mjs     (prints a JSON summary; exit code 1 on failure)
+
+import {
+  apiClient, launchBrowser, newPage, note, onCleanup, pageErrors, runTest, shot, signIn, startServer, until,
+} from './lib/harness.mjs';
+import {
+  audioHeard, callState, chatShown, joinCall, networkChecked, openCall, precallReady, remoteVideo, sendChat, snapshot, startRelay, videoPlaying,
+} from './lib/call.mjs';
+
+// The office screens' helpers come from another part of the suite; until they exist, the
+// office steps go through the API (and the summary says so).
+/** @type {Record<string, any>} */
+const office = await import('./lib/office.mjs').catch(() => ({}));
+
+const T = 'consultation';
+
+await runTest(T, async (summary) => {
+  const srv = await summary.step('start server', () => startServer({ demo: true }));
+  const api = apiClient(srv.origin);
+  const tok = {
+    doctor: await api.login('doctor-east'),
+    coordinator: await api.login('coordinator'),
+    specialist: await api.login('cardiologist'),
+  };
+  const cardiologist = await api.user(tok.coordinator, 'cardiologist');
+  const doctorUser = await api.user(tok.coordinator, 'doctor-east');
+  // The doctor's page reaches the server through a relay the test can cut (a network drop).
+  const relay = await startRelay(srv.addr);
+  onCleanup(relay.stop);
+  const doctorOrigin = relay.origin;
+  const browser = await launchBrowser({ capture: '640x360' });
+  const doctor = await newPage(browser, { name: `${T}-doctor`, lang: 'zh-CN' });
+  const specialist = await newPage(browser, { name: `${T}-specialist`, lang: 'en' });
+  const coordinator = await newPage(browser, { name: `${T}-coordinator`, lang: 'zh-CN' });
+  summary.fallbacks = [];
+
+  // 1. Request (doctor, UI) and schedule (coordinator, UI) five minutes ahead: inside the join
+  // window, still `scheduled`, so the first non-host to arrive waits in the lobby.
+  const id = await summary.step('doctor requests, coordinator schedules', async () => {
+    await signIn(doctor, doctorOrigin, 'doctor-east');
+    await signIn(specialist, srv.origin, 'cardiologist');
+    await signIn(coordinator, srv.origin, 'coordinator');
+    let cid;
+    if (typeof office.requestConsultation === 'function') {
+      cid = await office.requestConsultation(doctor, { kind: 'consultation', specialty: 'cardiology', urgency: 'routine', summary: 'E2E: 68岁男性，胸痛3小时，心电图ST段抬高。' });
+    } else {
+      summary.fallbacks.push('request via API (office.requestConsultation missing)');
+      cid = (await api.call(tok.doctor, 'POST', '/v1/consultations', { kind: 'consultation', specialty: 'cardiology', urgency: 'routine', summary: 'E2E: 68岁男性，胸痛3小时，心电图ST段抬高。' })).id;
+    }
+    if (typeof office.scheduleRequest === 'function') {
+      await office.scheduleRequest(coordinator, cid, { specialist: 'cardiologist', startInMinutes: 5 });
+    } else {
+      summary.fallbacks.push('schedule via API (office.scheduleRequest missing)');
+      await api.call(tok.coordinator, 'POST', `/v1/consultations/${cid}/accept`, {
+        specialists: [cardiologist.id], start: new Date(Date.now() + 5 * 60e3).toISOString(), duration_minutes: 30,
+      });
+    }
+    const c = await api.call(tok.doctor, 'GET', `/v1/consultations/${cid}`);
+    if (c.status !== 'scheduled' || c.specialists[0] !== cardiologist.id) throw new Error(`not scheduled as expected: ${c.status} ${c.specialists}`);
+    return cid;
+  });
+  summary.consultation = id;
+  await coordinator.context().close();
+
+  // 2. Pre-call screens: devices, meter, network check.
+  await summary.step('pre-call screens', async () => {
+    await openCall(doctor, doctorOrigin, id);
+    await precallReady(doctor);
+    const net = await networkChecked(doctor);
+    // A busy test machine may answer slowly (warn), but the server must be reachable and the
+    // signaling socket must work.
+    if (net[0] === 'fail' || net[1] !== 'ok') throw new Error(`network check on loopback should pass: ${net}`);
+    // The fake microphone beeps: the meter must move.
+    await until('the microphone meter to move', async () => Number(await doctor.getByTestId('mic-level').getAttribute('data-level')) > 0.01, 10000, 100);
+    const preview = await doctor.getByTestId('precall-preview').evaluate((v) => /** @type {HTMLVideoElement} */ (v).videoWidth);
+    if (!(preview > 0)) throw new Error('the pre-call preview shows no video');
+    summary.checks.precall = { network: net, previewWidth: preview };
+    await shot(doctor, `${T}-doctor-precall`);
+    await openCall(specialist, srv.origin, id);
+    await precallReady(specialist);
+    await networkChecked(specialist);
+    await shot(specialist, `${T}-specialist-precall`);
+  });
+
+  // 3. The doctor arrives first and waits; the host admits.
+  await summary.step('lobby and admit', async () => {
+    const s = await joinCall(doctor);
+    if (s !== 'lobby') throw new Error(`the doctor should wait in the lobby of a scheduled consultation, got ${s}`);
+    await shot(doctor, `${T}-doctor-lobby`);
+    const hs = await joinCall(specialist);
+    if (hs !== 'joined') throw new Error(`the host should join at once, got ${hs}`);
+    const entry = specialist.locator(`[data-testid="lobby-entry"][data-participant="${doctorUser.id}"]`);
+    await entry.waitFor();
+    await shot(specialist, `${T}-specialist-lobby-admit`);
+    await entry.getByTestId('lobby-admit').click();
+    await callState(doctor, 'joined');
+  });
+
+  // 4. Each sees and hears the other.
+  await summary.step('video and audio both ways', async () => {
+    const [dv, sv] = await Promise.all([
+      videoPlaying(doctor, cardiologist.id, { what: 'the specialist on the doctor\'s page' }),
+      videoPlaying(specialist, doctorUser.id, { what: 'the doctor on the specialist\'s page' }),
+    ]);
+    const [da, sa] = await Promise.all([audioHeard(doctor, cardiologist.id), audioHeard(specialist, doctorUser.id)]);
+    summary.checks.media = { doctorSees: dv, specialistSees: sv, doctorHears: da, specialistHears: sa };
+    await shot(doctor, `${T}-doctor-call`);
+    await shot(specialist, `${T}-specialist-call`);
+  });
+
+  await summary.step('chat both ways', async () => {
+    await sendChat(doctor, '心电图已上传，请查看。');
+    await chatShown(specialist, '心电图已上传，请查看。');
+    await sendChat(specialist, 'Seen: inferior STEMI, start dual antiplatelet therapy.');
+    await chatShown(doctor, 'Seen: inferior STEMI, start dual antiplatelet therapy.');
+  });
+
+  // 5. A reload rejoins the same call (the route is in the URL), with video again.
+  await summary.step('doctor reloads and rejoins', async () => {
+    const before = await snapshot(specialist);
+    await doctor.reload();
+    await callState(doctor, 'joined', 30000);
+    const after = await snapshot(doctor);
+    if (!after?.me || after.me.id !== doctorUser.id) throw new Error('the reloaded page is not back in the call as the doctor');
+    await videoPlaying(doctor, cardiologist.id, { what: 'the specialist on the reloaded doctor page' });
+    await videoPlaying(specialist, doctorUser.id, { what: 'the doctor again on the specialist\'s page' });
+    await audioHeard(specialist, doctorUser.id);
+    summary.checks.reload = { participantsBefore: before.participants.length, participantsAfter: after.participants.length };
+    await shot(doctor, `${T}-doctor-after-reload`);
+  });
+
+  // 5b. Audio only by hand (the weak-link fallback): video of the others stops arriving,
+  // audio goes on; back to automatic, the video resumes.
+  await summary.step('audio-only toggle', async () => {
+    await doctor.getByTestId('layer-select').selectOption('off');
+    await until('set_layer off for the specialist\'s camera', async () => {
+      const s = await snapshot(doctor);
+      return Object.entries(s.layers).some(([k, v]) => k.startsWith(cardiologist.id) && v === 'off');
+    }, 5000, 100);
+    // Frames stop: two samples a second apart with the same count.
+    await until('the specialist\'s video to stop on the doctor\'s page', async () => {
+      const a = await remoteVideo(doctor, cardiologist.id);
+      await new Promise((r) => setTimeout(r, 1000));
+      const b = await remoteVideo(doctor, cardiologist.id);
+      return a && b && a.frames === b.frames;
+    }, 15000, 0);
+    // …while the voice still arrives.
+    const peakDuring = await audioHeard(doctor, cardiologist.id);
+    await shot(doctor, `${T}-doctor-audio-only`);
+    await doctor.getByTestId('layer-select').selectOption('auto');
+    await videoPlaying(doctor, cardiologist.id, { what: 'the specialist again after audio only' });
+    summary.checks.audioOnly = { audioPeakDuring: peakDuring };
+  });
+
+  // 6. A network drop: the socket dies without `ended`, the page reconnects on its own with a
+  // fresh room token and publishes again; the server kept the seat.
+  await summary.step('network drop and automatic reconnect', async () => {
+    // Connections are refused for 3 s after the cut, so the first retries fail too.
+    relay.cut(3000);
+    await callState(doctor, 'reconnecting', 10000);
+    await shot(doctor, `${T}-doctor-reconnecting`);
+    await until('the specialist to see the doctor reconnecting', async () =>
+      (await specialist.locator(`[data-testid="participant"][data-participant="${doctorUser.id}"]`).getAttribute('data-presence')) === 'reconnecting', 10000, 100);
+    await callState(doctor, 'joined', 30000);
+    const s = await snapshot(doctor);
+    if (!(s.reconnects >= 1)) throw new Error('the page did not count a reconnect');
+    await videoPlaying(doctor, cardiologist.id, { what: 'the specialist after the doctor\'s reconnect' });
+    await videoPlaying(specialist, doctorUser.id, { what: 'the doctor on the specialist\'s page after the reconnect' });
+    summary.checks.reconnect = { reconnects: s.reconnects };
+  });
+
+  // 7. The host asks the doctor to mute: the doctor's page mutes and says so everywhere.
+  await summary.step('host mutes the doctor', async () => {
+    await specialist.locator(`[data-testid="participant"][data-participant="${doctorUser.id}"]`).getByTestId('host-mute').click();
+    await until('the doctor\'s microphone to be muted by the host', async () => (await doctor.getByTestId('ctl-mic').getAttribute('data-muted')) === 'true', 10000, 100);
+    await specialist.locator(`[data-testid="tile"][data-participant="${doctorUser.id}"][data-mic-muted="true"]`).waitFor();
+    await doctor.getByTestId('ctl-mic').click();
+    await specialist.locator(`[data-testid="tile"][data-participant="${doctorUser.id}"][data-mic-muted="false"]`).waitFor();
+  });
+
+  // 8. The host ends the consultation for everyone.
+  await summary.step('host ends for all', async () => {
+    await specialist.getByTestId('ctl-end').click();
+    await specialist.getByTestId('ctl-end-confirm').click();
+    await Promise.all([callState(doctor, 'ended'), callState(specialist, 'ended')]);
+    const c = await api.call(tok.doctor, 'GET', `/v1/consultations/${id}`);
+    if (c.status !== 'ended') throw new Error(`consultation should be ended, is ${c.status}`);
+    await shot(doctor, `${T}-doctor-ended`);
+  });
+
+  // 9. Opinion, plan, report.
+  await summary.step('opinion, plan, report', async () => {
+    const opinion = 'Inferior STEMI. Recommend PCI transfer within 90 minutes; aspirin 300 mg, ticagrelor 180 mg.';
+    const plan = '已转上级医院行PCI；双抗治疗已开始。';
+    if (typeof office.writeOpinion === 'function') {
+      await office.writeOpinion(specialist, id, opinion, { sign: true });
+    } else {
+      summary.fallbacks.push('opinion via API (office.writeOpinion missing)');
+      await api.call(tok.specialist, 'POST', `/v1/consultations/${id}/opinion`, { text: opinion, sign: true });
+    }
+    if (typeof office.recordPlan === 'function') {
+      await office.recordPlan(doctor, id, plan);
+    } else {
+      summary.fallbacks.push('plan via API (office.recordPlan missing)');
+      await api.call(tok.doctor, 'POST', `/v1/consultations/${id}/plan`, { text: plan });
+    }
+    const c = await api.call(tok.doctor, 'GET', `/v1/consultations/${id}`);
+    if (c.status !== 'reported' || !c.opinions[0]?.signed_at) throw new Error(`expected reported with a signed opinion, got ${c.status}`);
+    if (typeof office.openReport === 'function') {
+      await office.openReport(doctor, id);
+    } else {
+      summary.fallbacks.push('report page via the detail view (office.openReport missing)');
+      await doctor.goto(`${doctorOrigin}/#/c/${id}`);
+      await doctor.getByTestId('plan').waitFor();
+    }
+    await shot(doctor, `${T}-doctor-report`);
+  });
+
+  // 10. Too early: the room opens 15 minutes before the start. This slot opens 20 s from now:
+  // the page names the time, keeps join disabled, and goes in by itself when it opens.
+  await summary.step('joining before the window opens, automatic join when it opens', async () => {
+    const c = await api.call(tok.doctor, 'POST', '/v1/consultations', { kind: 'consultation', specialty: 'cardiology', urgency: 'routine', summary: 'E2E: follow-up' });
+    const start = new Date(Date.now() + 15 * 60e3 + 20e3);
+    await api.call(tok.coordinator, 'POST', `/v1/consultations/${c.id}/accept`, { specialists: [cardiologist.id], start: start.toISOString(), duration_minutes: 30 });
+    await openCall(doctor, doctorOrigin, c.id);
+    const wait = doctor.getByTestId('join-window-wait');
+    await wait.waitFor();
+    const text = await wait.innerText();
+    // opens_at = start − 15 min, shown in Beijing time (UTC+8, no daylight saving).
+    const opens = new Date(start.getTime() - 15 * 60e3 + 8 * 3600e3);
+    const hhmm = `${String(opens.getUTCHours()).padStart(2, '0')}:${String(opens.getUTCMinutes()).padStart(2, '0')}`;
+    if (!text.includes(hhmm)) throw new Error(`the wait message should name ${hhmm} (Beijing time): "${text}"`);
+    if (await doctor.getByTestId('join-call').isEnabled()) throw new Error('join must be disabled before the window opens');
+    summary.checks.tooEarly = { message: text, opensAtBeijing: hhmm };
+    await shot(doctor, `${T}-doctor-too-early`);
+    // The retry fires at opens_at; a scheduled consultation puts the doctor in the lobby.
+    await callState(doctor, 'lobby', 45000);
+    summary.checks.tooEarly.autoJoined = true;
+    await doctor.getByTestId('lobby-leave').click();
+    await callState(doctor, 'left');
+  });
+
+  // 11. Camera denied: the message, then listen-only still joins. An emergency is live at once
+  // and its requesting doctor hosts, so this page joins without a lobby.
+  await summary.step('camera denied, listen-only', async () => {
+    const em = await api.call(await api.login('doctor-west'), 'POST', '/v1/consultations', { kind: 'consultation', specialty: 'neurology', urgency: 'emergency', summary: 'E2E: 卒中绿色通道' });
+    const denied = await newPage(browser, { name: `${T}-denied`, lang: 'en' });
+    await denied.context().addInitScript(() => {
+      const md = navigator.mediaDevices;
+      const orig = md.getUserMedia.bind(md);
+      md.getUserMedia = (c) => (c && c.video ? Promise.reject(new DOMException('Permission denied', 'NotAllowedError')) : orig(c));
+    });
+    await signIn(denied, srv.origin, 'doctor-west');
+    await openCall(denied, srv.origin, em.id);
+    const msg = denied.getByTestId('precall-media-error');
+    await msg.waitFor();
+    const text = await msg.innerText();
+    if (!/camera/i.test(text) || !/denied/i.test(text)) throw new Error(`the message should say the camera was denied: "${text}"`);
+    await shot(denied, `${T}-denied-precall`);
+    await denied.getByTestId('join-listen-only').click();
+    await callState(denied, 'joined');
+    const s = await snapshot(denied);
+    if (s.published.length !== 0) throw new Error(`listen-only should publish nothing, published ${s.published}`);
+    summary.checks.denied = { message: text, published: s.published };
+    await shot(denied, `${T}-denied-listen-only`);
+  });
+
+  for (const [n, p] of [['doctor', doctor], ['specialist', specialist]]) {
+    const errs = pageErrors(p);
+    if (errs.length) throw new Error(`uncaught errors on the ${n}'s page: ${errs.join('; ')}`);
+  }
+  note('consultation call checks passed');
+});

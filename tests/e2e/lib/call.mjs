@@ -1,0 +1,208 @@
+// Helpers for the call screens (web-client/js/call): open the pre-call screen, join, and
+// measure what a page really receives — frames presented by a tile's <video> (counted with
+// requestVideoFrameCallback), their brightness on a canvas, and the level of a received
+// audio track through an AnalyserNode. Nothing here reaches into the app's internals except
+// window.hzCall.state(), the call's published snapshot (no media, no tokens).
+import { until } from './harness.mjs';
+
+/** Remote frames a page must have presented before video counts as playing. */
+export const MIN_FRAMES = 30;
+/** Mean luma (0–255) a frame must exceed; black video is ≈ 0–16. */
+export const MIN_BRIGHTNESS = 40;
+/** RMS (0–1) above which received audio is not silence (the fake microphone beeps at ≈ 0.1+). */
+export const MIN_AUDIO = 0.01;
+
+/**
+ * @typedef {import('playwright-core').Page} Page
+ */
+
+/** Opens #/c/<id>/call and waits for the pre-call screen or (after a reload) the call. @param {Page} page @param {string} origin @param {string} id */
+export async function openCall(page, origin, id) {
+  await page.goto(`${origin}/#/c/${id}/call`);
+  await page.locator('[data-testid="precall"], [data-testid="call"]').first().waitFor();
+}
+
+/** Waits until the pre-call screen lets the user join (window open, devices settled). @param {Page} page */
+export async function precallReady(page, deadlineMs = 20000) {
+  await until('the join button to be enabled', async () => page.getByTestId('join-call').isEnabled(), deadlineMs, 150);
+}
+
+/** Waits for the network check to finish (no row still pending). @param {Page} page */
+export async function networkChecked(page, deadlineMs = 20000) {
+  return until('the network check to finish', async () => {
+    const states = await page.locator('[data-testid="network-check"] li').evaluateAll((els) => els.map((e) => /** @type {HTMLElement} */ (e).dataset.state));
+    return states.length === 3 && !states.includes('pending') ? states : null;
+  }, deadlineMs, 200);
+}
+
+/** Clicks join and waits until the call is in `state` (joined or lobby). @param {Page} page @param {string | string[]} [state] */
+export async function joinCall(page, state = ['joined', 'lobby'], deadlineMs = 20000) {
+  await page.getByTestId('join-call').click();
+  return callState(page, state, deadlineMs);
+}
+
+/** Waits until the call's status is one of `states`; returns it. @param {Page} page @param {string | string[]} states */
+export async function callState(page, states, deadlineMs = 20000) {
+  const want = [states].flat();
+  return until(`the call to be ${want.join(' or ')}`, async () => {
+    const s = await page.getByTestId('call-status').getAttribute('data-state').catch(() => null);
+    return s && want.includes(s) ? s : null;
+  }, deadlineMs, 150);
+}
+
+/** The call's snapshot (window.hzCall.state()). @param {Page} page */
+export async function snapshot(page) {
+  return page.evaluate(() => /** @type {any} */ (window).hzCall?.state() ?? null);
+}
+
+/**
+ * What a page shows of a remote participant's video (source: person | camera2 | screen):
+ * presented frames so far, and the current frame's brightness and fingerprint.
+ * @param {Page} page @param {string} participant @param {string} [source]
+ */
+export async function remoteVideo(page, participant, source = 'person') {
+  return page.evaluate(({ participant, source }) => {
+    const v = /** @type {any} */ (document.querySelector(`[data-testid="tile"][data-participant="${CSS.escape(participant)}"][data-source="${source}"][data-local="false"] video`));
+    if (!v || !v.srcObject) return null;
+    if (!v.__e2e) {
+      v.__e2e = { frames: 0 };
+      const onFrame = () => { v.__e2e.frames++; v.requestVideoFrameCallback(onFrame); };
+      v.requestVideoFrameCallback(onFrame);
+    }
+    let brightness = null;
+    let fingerprint = null;
+    if (v.readyState >= 2 && v.videoWidth) {
+      const c = document.createElement('canvas');
+      c.width = 64;
+      c.height = 36;
+      const ctx = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d', { willReadFrequently: true }));
+      ctx.drawImage(v, 0, 0, c.width, c.height);
+      const px = ctx.getImageData(0, 0, c.width, c.height).data;
+      let sum = 0;
+      let fp = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+        sum += y;
+        fp = (fp * 31 + (y >> 3)) >>> 0;
+      }
+      brightness = sum / (px.length / 4);
+      fingerprint = fp;
+    }
+    return { frames: v.__e2e.frames, brightness, fingerprint, width: v.videoWidth, height: v.videoHeight, track: v.closest('[data-testid="tile"]').dataset.track };
+  }, { participant, source });
+}
+
+/**
+ * Waits until a page plays a participant's video: > MIN_FRAMES frames, not black, and still
+ * advancing with a changing picture (a frozen frame would pass the count once).
+ * @param {Page} page @param {string} participant @param {{ source?: string, deadlineMs?: number, what?: string }} [opts]
+ */
+export async function videoPlaying(page, participant, { source = 'person', deadlineMs = 30000, what = '' } = {}) {
+  const label = what || `video of ${participant} (${source})`;
+  /** @type {any} */
+  let last = null;
+  // The last measurement goes into the failure message: frozen, black or never attached.
+  const seen = () => JSON.stringify(last);
+  try {
+    const first = await until(`${label} to play (> ${MIN_FRAMES} frames, not black)`, async () => {
+      const r = (last = await remoteVideo(page, participant, source));
+      return r && r.frames > MIN_FRAMES && r.brightness != null && r.brightness > MIN_BRIGHTNESS ? r : null;
+    }, deadlineMs, 300);
+    return await until(`${label} to keep advancing`, async () => {
+      const r = (last = await remoteVideo(page, participant, source));
+      return r && r.frames >= first.frames + 10 && r.fingerprint !== first.fingerprint && r.brightness > MIN_BRIGHTNESS ? r : null;
+    }, deadlineMs, 300);
+  } catch (e) {
+    throw new Error(`${/** @type {Error} */ (e).message}; last seen: ${seen()}`);
+  }
+}
+
+/**
+ * The loudest level (RMS 0–1) heard so far on the <audio> playing a participant's microphone,
+ * measured with an AnalyserNode on the received track.
+ * @param {Page} page @param {string} participant
+ */
+export async function remoteAudioPeak(page, participant) {
+  return page.evaluate((participant) => {
+    const a = /** @type {any} */ (document.querySelector(`audio[data-testid="remote-audio"][data-participant="${CSS.escape(participant)}"]`));
+    if (!a || !a.srcObject) return null;
+    if (!a.__e2e) {
+      const w = /** @type {any} */ (window);
+      w.__e2eAudio ??= new AudioContext();
+      const ctx = w.__e2eAudio;
+      const src = ctx.createMediaStreamSource(a.srcObject);
+      const an = ctx.createAnalyser();
+      an.fftSize = 2048;
+      src.connect(an);
+      const buf = new Float32Array(an.fftSize);
+      a.__e2e = { peak: 0 };
+      setInterval(() => {
+        an.getFloatTimeDomainData(buf);
+        let sum = 0;
+        for (const x of buf) sum += x * x;
+        a.__e2e.peak = Math.max(a.__e2e.peak, Math.sqrt(sum / buf.length));
+      }, 40);
+    }
+    return a.__e2e.peak;
+  }, participant);
+}
+
+/** Waits until a participant's audio is heard above silence. @param {Page} page @param {string} participant */
+export async function audioHeard(page, participant, deadlineMs = 30000) {
+  return until(`audio of ${participant} above silence`, async () => {
+    const p = await remoteAudioPeak(page, participant);
+    return p != null && p > MIN_AUDIO ? p : null;
+  }, deadlineMs, 300);
+}
+
+/** Sends a chat line through the UI. @param {Page} page @param {string} text */
+export async function sendChat(page, text) {
+  await page.getByTestId('chat-input').fill(text);
+  await page.getByTestId('chat-send').click();
+}
+
+/** Waits until a chat line with `text` is shown. @param {Page} page @param {string} text */
+export async function chatShown(page, text, deadlineMs = 10000) {
+  return until(`chat "${text}" to be shown`, async () => {
+    const texts = await page.getByTestId('chat-text').allInnerTexts();
+    return texts.includes(text);
+  }, deadlineMs, 150);
+}
+
+/**
+ * A TCP relay in front of the server for one page's HTTP and signaling traffic, so a test can
+ * cut the page's network the way a dropped link does (both directions gone, sockets reset),
+ * which Chromium's offline emulation does not do to an open WebSocket. Media (UDP) goes to the
+ * server directly and dies with the signaling socket, as the protocol says.
+ * @param {string} target host:port of the server
+ * @returns {Promise<{ origin: string, cut: (refuseMs?: number) => void, stop: () => Promise<void> }>}
+ */
+export async function startRelay(target) {
+  const net = await import('node:net');
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  /** @type {Set<import('node:net').Socket>} */
+  const live = new Set();
+  let refuseUntil = 0;
+  const server = net.createServer((client) => {
+    if (Date.now() < refuseUntil) { client.resetAndDestroy(); return; }
+    const upstream = net.connect(port, host);
+    live.add(client);
+    live.add(upstream);
+    const drop = () => { client.destroy(); upstream.destroy(); live.delete(client); live.delete(upstream); };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(null)));
+  const addr = /** @type {import('node:net').AddressInfo} */ (server.address());
+  return {
+    origin: `http://127.0.0.1:${addr.port}`,
+    cut(refuseMs = 0) {
+      refuseUntil = Date.now() + refuseMs;
+      for (const s of live) s.resetAndDestroy();
+      live.clear();
+    },
+    stop: () => new Promise((r) => { for (const s of live) s.destroy(); server.close(() => r()); }),
+  };
+}

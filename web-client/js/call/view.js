@@ -1,0 +1,215 @@
+// What the call looks like: the stage (tiles in a grid or one large view with thumbnails,
+// each asking the server for the layer its size needs), the participant list with the host's
+// actions, the lobby, and the control bar. Functions of the CallRoom they draw.
+import { t } from '../i18n.js';
+import { h } from './dom.js';
+import { Tile } from './tiles.js';
+
+/** @typedef {import('./room.js').CallRoom} CallRoom */
+/** @typedef {import('./signaling.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('./room.js').RemoteTrack} RemoteTrack */
+
+const LAYERS = ['off', 'low', 'medium', 'high'];
+
+/** Sends set_layer where a tile's wish changed. */
+export function applyLayers(/** @type {CallRoom} */ room) {
+  if (!room.socket || !room.media) return;
+  const cap = room.layerCap();
+  for (const [key, tile] of room.tiles) {
+    const trackId = tile.info?.trackId;
+    if (!trackId || tile.info?.local) continue;
+    const base = tile.el.dataset.place === 'main' ? 'high' : tile.el.dataset.place === 'grid' ? gridLayer(room) : 'low';
+    const layer = LAYERS[Math.min(LAYERS.indexOf(base), LAYERS.indexOf(cap))];
+    tile.el.dataset.layer = layer;
+    if (room.layersSent.get(trackId) === layer) continue;
+    room.layersSent.set(trackId, layer);
+    room.socket.request({ type: 'set_layer', track: trackId, layer }).catch((e) => {
+      // An older server without `off`: keep the lowest layer instead.
+      if (layer === 'off') room.socket?.request({ type: 'set_layer', track: trackId, layer: 'low' }).catch(() => {});
+      else console.warn('[call] set_layer', key, e);
+    });
+  }
+}
+
+/** The layer for a grid tile: the more tiles share the screen, the fewer pixels each needs. */
+export function gridLayer(/** @type {CallRoom} */ room) {
+  const n = [...room.tiles.values()].filter((x) => x.info?.stream && !x.info.local).length;
+  return n <= 2 ? 'high' : n <= 6 ? 'medium' : 'low';
+}
+
+/**
+ * What the stage shows, one entry per tile: each person (camera or initials), then each
+ * extra video (second camera, screen share) as a tile of its own.
+ * @returns {import('./tiles.js').TileInfo[]}
+ */
+export function tileInfos(/** @type {CallRoom} */ room) {
+  /** @type {import('./tiles.js').TileInfo[]} */
+  const out = [];
+  const myId = room.me?.id ?? '';
+  const visible = [...room.participants.values()];
+  if (room.me && !room.participants.has(myId)) visible.unshift(room.me);
+  for (const p of visible) {
+    const local = p.id === myId;
+    const q = room.quality.get(p.id) ?? null;
+    if (local) {
+      const cam = room.localTracks.get('cam');
+      // An audience member without camera or microphone does not need a tile of their own.
+      if (!p.can_publish && room.localTracks.size === 0) continue;
+      out.push({ key: p.id, participant: p.id, name: p.name, source: 'person', stream: cam ? room.localStream('cam', cam) : null, trackId: null, local: true, micMuted: room.micMuted || !room.localTracks.has('mic'), videoMuted: room.camMuted || !cam, hand: p.hand_raised, host: p.host, presence: p.presence, quality: q, speaking: room.speaker === p.id });
+      for (const [name, tr] of room.localTracks) {
+        if (name === 'cam' || name === 'mic') continue;
+        out.push({ key: `${p.id}/${name}`, participant: p.id, name: p.name, source: name.startsWith('screen') ? 'screen' : 'camera2', stream: room.localStream(name, tr), trackId: null, local: true, micMuted: false, videoMuted: false, hand: false, host: p.host, presence: p.presence, quality: null, speaking: false });
+      }
+      continue;
+    }
+    const mine = [...room.tracks.values()].filter((r) => r.participant === p.id);
+    const cam = mine.find((r) => r.kind === 'video' && r.source === 'camera');
+    const mic = mine.find((r) => r.kind === 'audio');
+    // Audience members with nothing to show stay in the list, not on the stage.
+    if (!p.can_publish && !mine.length && !p.host) continue;
+    out.push({ key: p.id, participant: p.id, name: p.name, source: 'person', stream: cam?.track ? room.remoteStream(cam) : null, trackId: cam?.id ?? null, local: false, micMuted: mic ? mic.muted : mine.length > 0, videoMuted: !cam || cam.muted || !cam.track, hand: p.hand_raised, host: p.host, presence: p.presence, quality: q, speaking: room.speaker === p.id });
+    for (const r of mine) {
+      if (r.kind !== 'video' || r === cam) continue;
+      out.push({ key: r.id, participant: p.id, name: p.name, source: r.source === 'screen' ? 'screen' : 'camera2', stream: r.track ? room.remoteStream(r) : null, trackId: r.id, local: false, micMuted: false, videoMuted: r.muted || !r.track, hand: false, host: p.host, presence: p.presence, quality: null, speaking: false });
+    }
+  }
+  return out;
+}
+
+/** Brings the tiles up to date and places them: grid, or one large view with thumbnails. */
+export function renderStage(/** @type {CallRoom} */ room) {
+  if (room.destroyed) return;
+  const infos = tileInfos(room);
+  const keys = new Set(infos.map((i) => i.key));
+  for (const [key, tile] of room.tiles) {
+    if (!keys.has(key)) { tile.video.srcObject = null; tile.el.remove(); room.tiles.delete(key); }
+  }
+  for (const info of infos) {
+    const tile = room.tiles.get(info.key);
+    if (tile) tile.update(info); else room.tiles.set(info.key, new Tile(info));
+  }
+  // The large view: a screen share first (imaging wants pixels), then the active speaker,
+  // then the first remote person with video, then anyone.
+  const remote = infos.filter((i) => !i.local);
+  const mainInfo = remote.find((i) => i.source === 'screen') ?? infos.find((i) => i.source === 'screen')
+    ?? remote.find((i) => i.participant === room.speaker && i.source === 'person')
+    ?? remote.find((i) => i.stream) ?? remote[0] ?? infos[0];
+  room.stage.dataset.layout = room.layout;
+  room.stage.dataset.count = String(infos.length);
+  if (room.layout === 'speaker' && mainInfo) {
+    const main = /** @type {Tile} */ (room.tiles.get(mainInfo.key));
+    main.el.dataset.place = 'main';
+    const others = infos.filter((i) => i.key !== mainInfo.key).map((i) => /** @type {Tile} */ (room.tiles.get(i.key)));
+    others.forEach((x) => { x.el.dataset.place = 'thumb'; });
+    keepChildren(room.main, [main.el]);
+    keepChildren(room.thumbs, others.map((x) => x.el));
+    room.thumbs.hidden = others.length === 0;
+  } else {
+    const all = infos.map((i) => /** @type {Tile} */ (room.tiles.get(i.key)));
+    all.forEach((x) => { x.el.dataset.place = 'grid'; });
+    keepChildren(room.main, all.map((x) => x.el));
+    keepChildren(room.thumbs, []);
+    room.thumbs.hidden = true;
+  }
+  room.main.dataset.tiles = String(room.main.childElementCount);
+  room.applyLayers();
+  room.renderPeople();
+}
+
+/**
+ * Puts exactly `els` into `parent`, moving only what is out of place: a video element that
+ * stays where it is keeps playing undisturbed.
+ * @param {HTMLElement} parent @param {HTMLElement[]} els
+ */
+export function keepChildren(parent, els) {
+  els.forEach((el, i) => {
+    if (parent.children[i] !== el) parent.insertBefore(el, parent.children[i] ?? null);
+  });
+  while (parent.children.length > els.length) parent.lastElementChild?.remove();
+  els.forEach((el) => { const v = el.querySelector('video'); if (v && v.srcObject && v.paused) v.play().catch(() => {}); });
+}
+
+/** The participant list (with a host's actions), the lobby, and the chat's mode. */
+export function renderPeople(/** @type {CallRoom} */ room) {
+  const me = room.me;
+  const host = Boolean(me?.host);
+  // Hosts first, then raised hands (a moderator of a large class must see them), then by name.
+  const people = [...room.participants.values()].sort((a, b) => Number(b.host) - Number(a.host)
+    || Number(b.hand_raised) - Number(a.hand_raised) || a.name.localeCompare(b.name));
+  room.peopleList.replaceChildren(...people.map((p) => {
+    const q = room.quality.get(p.id);
+    const actions = [];
+    if (host && p.id !== me?.id) {
+      const hasMic = [...room.tracks.values()].some((r) => r.participant === p.id && r.kind === 'audio' && !r.muted);
+      if (hasMic) actions.push(h('button', { class: 'ghost small', testid: 'host-mute', onclick: () => room.hostAction('mute_participant', p.id) }, t('call.host.mute')));
+      if (!p.host && (room.teaching || !p.can_publish)) {
+        actions.push(p.can_publish
+          ? h('button', { class: 'ghost small', testid: 'host-revoke', onclick: () => room.hostAction('set_can_publish', p.id, { allowed: false }) }, t('call.host.revoke'))
+          : h('button', { class: 'small', testid: 'host-promote', onclick: () => room.hostAction('set_can_publish', p.id, { allowed: true }) }, t('call.host.promote')));
+      }
+      if (!p.host) actions.push(h('button', { class: 'ghost small danger-text', testid: 'host-remove', onclick: () => room.confirmRemove(p) }, t('call.host.remove')));
+    }
+    return h('li', { testid: 'participant', dataset: { participant: p.id, host: String(p.host), canPublish: String(p.can_publish), hand: String(p.hand_raised), presence: p.presence } },
+      h('span', { class: 'grow' }, p.name, p.id === me?.id ? ` ${t('call.people.you')}` : ''),
+      p.host && h('span', { class: 'badge host' }, t('call.tile.host')),
+      p.hand_raised && h('span', { class: 'badge hand', testid: 'participant-hand' }, t('call.tile.hand')),
+      p.presence === 'reconnecting' && h('span', { class: 'badge warn' }, t('call.tile.reconnecting')),
+      q && h('span', { class: 'quality', role: 'img', title: t(`call.quality.${q}`), 'aria-label': t(`call.quality.${q}`), dataset: { level: q } }, h('i', {}), h('i', {}), h('i', {})),
+      h('span', { class: 'row-actions' }, actions));
+  }));
+  room.lobbySection.hidden = !host || room.lobby.size === 0;
+  room.lobbySection.dataset.count = String(room.lobby.size);
+  room.lobbyList.replaceChildren(...[...room.lobby.values()].map((p) => h('li', { testid: 'lobby-entry', dataset: { participant: p.id } },
+    h('span', { class: 'grow' }, p.name),
+    h('button', { class: 'small', testid: 'lobby-admit', onclick: () => room.hostAction('admit', p.id) }, t('call.lobby.admit')),
+    h('button', { class: 'ghost small', testid: 'lobby-decline', onclick: () => room.hostAction('decline', p.id) }, t('call.lobby.decline')))));
+  const ask = room.asksModerator();
+  room.chatTitle.textContent = t(ask ? 'call.chat.qa_title' : 'call.chat.title');
+  room.chatInput.placeholder = t(ask ? 'call.chat.qa_placeholder' : 'call.chat.placeholder');
+  room.chatForm.dataset.mode = ask ? 'qa' : 'room';
+}
+
+/** @param {ParticipantInfo} p */
+export function confirmRemove(/** @type {CallRoom} */ room, p) {
+  const li = room.peopleList.querySelector(`li[data-participant="${CSS.escape(p.id)}"] .row-actions`);
+  li?.replaceChildren(
+    h('span', { class: 'small' }, t('call.host.remove_confirm', { name: p.name })),
+    h('button', { class: 'danger small', testid: 'host-remove-confirm', onclick: () => room.hostAction('remove', p.id) }, t('call.host.remove')),
+    h('button', { class: 'ghost small', onclick: () => room.renderPeople() }, t('call.common.cancel')));
+}
+
+/** The control bar; only what this participant may do is offered (a trainee gets no microphone). */
+export function renderControls(/** @type {CallRoom} */ room) {
+  const me = room.me;
+  const publish = Boolean(me?.can_publish);
+  const mic = room.localTracks.get('mic');
+  const cam = room.localTracks.get('cam');
+  const sharing = [...room.localTracks.keys()].some((n) => n.startsWith('screen'));
+  const extraCams = [...room.localTracks.keys()].filter((n) => /^cam\d+$/.test(n)).length;
+  /** @param {string} testid @param {string} text @param {() => any} fn @param {Record<string, any>} [attrs] */
+  const btn = (testid, text, fn, attrs = {}) => h('button', {
+    class: 'ctl', testid, ...attrs,
+    onclick: () => { Promise.resolve().then(fn).catch((e) => room.say(t('call.error.media', { message: String(e?.message ?? e) }), 'error')); },
+  }, text);
+  const layer = /** @type {HTMLSelectElement} */ (h('select', { testid: 'layer-select', 'aria-label': t('call.layer.label'), onchange: () => { room.layerPref = layer.value; room.layersSent.clear(); room.applyLayers(); } },
+    ['auto', 'high', 'medium', 'low', 'off'].map((v) => h('option', { value: v, selected: v === room.layerPref }, t(`call.layer.${v}`)))));
+  const end = h('span', { class: 'end-box' });
+  const showEnd = () => end.replaceChildren(
+    h('span', { class: 'small' }, t('call.ctl.end_confirm')),
+    btn('ctl-end-confirm', t('call.ctl.end'), () => room.endForAll(), { class: 'ctl danger' }),
+    btn('ctl-end-cancel', t('call.common.cancel'), () => room.renderControls(), { class: 'ctl ghost' }));
+  end.append(btn('ctl-end', t('call.ctl.end'), showEnd, { class: 'ctl danger' }));
+  room.controls.replaceChildren(...[
+    publish && mic && btn('ctl-mic', t(room.micMuted ? 'call.ctl.unmute' : 'call.ctl.mute'), () => room.setMic(!room.micMuted), { 'aria-pressed': String(room.micMuted), dataset: { muted: String(room.micMuted) } }),
+    publish && cam && btn('ctl-camera', t(room.camMuted ? 'call.ctl.camera_on' : 'call.ctl.camera_off'), () => room.setCamera(!room.camMuted), { 'aria-pressed': String(room.camMuted), dataset: { off: String(room.camMuted) } }),
+    publish && cam && btn('ctl-switch-camera', t('call.ctl.switch_camera'), () => room.switchCamera()),
+    publish && btn('ctl-add-camera', t(extraCams ? 'call.ctl.remove_cameras' : 'call.ctl.add_camera'), () => (extraCams ? room.removeCameras() : room.addCamera().then(() => room.renderControls()))),
+    publish && navigator.mediaDevices && 'getDisplayMedia' in navigator.mediaDevices && btn('ctl-screen', t(sharing ? 'call.ctl.stop_share' : 'call.ctl.share'), () => room.toggleScreen(), { dataset: { sharing: String(sharing) } }),
+    btn('ctl-hand', t(me?.hand_raised ? 'call.ctl.lower_hand' : 'call.ctl.raise_hand'), () => room.toggleHand(), { dataset: { raised: String(Boolean(me?.hand_raised)) } }),
+    btn('ctl-layout', t(room.layout === 'grid' ? 'call.ctl.speaker_view' : 'call.ctl.grid_view'), () => { room.layout = room.layout === 'grid' ? 'speaker' : 'grid'; room.renderControls(); room.render(); }, { dataset: { layout: room.layout } }),
+    h('label', { class: 'layer-pick' }, h('span', { class: 'small' }, t('call.layer.label')), layer),
+    h('span', { class: 'spacer' }),
+    btn('ctl-leave', t('call.ctl.leave'), () => room.leave(), { class: 'ctl ghost' }),
+    me?.host && end,
+  ].filter(Boolean));
+}
