@@ -10,6 +10,7 @@ import { RoomSocket, SignalError, socketUrl } from './signaling.js';
 import { sourceOf } from './tiles.js';
 import { addCamera, removeCameras, setCamera, setMic, stopScreen, switchCamera, toggleScreen } from './local.js';
 import { applyLayers, confirmRemove, renderControls, renderPeople, renderStage } from './view.js';
+import { emptyRec, onConsentAnswer, onRecording, onRecordingFailed, recSnapshot, renderRecording } from './recording.js';
 
 /** @typedef {import('./signaling.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./precall.js').JoinChoice} JoinChoice */
@@ -91,6 +92,10 @@ export class CallRoom {
     this.received = {};
     /** @type {WeakMap<MediaStreamTrack, MediaStream>} */
     this.streams = new WeakMap();
+    /** @type {import('./recording.js').RecState} the room's recording (protocol.md §12) */
+    this.rec = emptyRec();
+    /** @type {HTMLElement | null} the consent prompt while it is shown */
+    this.consentBox = null;
     this.buildView();
   }
 
@@ -101,6 +106,10 @@ export class CallRoom {
     this.myQuality = h('span', { class: 'quality mine', testid: 'my-quality', role: 'img' }, h('i', {}), h('i', {}), h('i', {}));
     this.recording = h('span', { class: 'rec-slot', testid: 'recording-indicator', 'aria-live': 'polite' });
     this.notice = h('div', { class: 'call-notice', testid: 'call-notice', role: 'status', 'aria-live': 'polite', hidden: true });
+    this.recNote = h('div', { class: 'call-notice warn', testid: 'recording-excluded-note', role: 'status', hidden: true });
+    this.recFailed = h('div', { class: 'call-notice error rec-failed', testid: 'recording-failed', role: 'alert', hidden: true });
+    this.recAnswerList = h('ul', { class: 'people', testid: 'recording-answers-list' });
+    this.recAnswers = h('section', { class: 'panel', testid: 'recording-answers', hidden: true }, h('h2', {}, t('call.rec.answers_title')), this.recAnswerList);
     this.main = h('div', { class: 'stage-main', testid: 'stage-main' });
     this.thumbs = h('div', { class: 'stage-thumbs', testid: 'stage-thumbs' });
     this.stage = h('div', { class: 'stage', testid: 'stage' }, this.main, this.thumbs);
@@ -115,6 +124,7 @@ export class CallRoom {
     this.controls = h('div', { class: 'controls', testid: 'controls', role: 'toolbar' });
     this.side = h('aside', { class: 'side' },
       this.lobbySection,
+      this.recAnswers,
       h('section', { class: 'panel' }, h('h2', {}, t('call.people.title')), this.peopleList),
       h('section', { class: 'panel chat' }, this.chatTitle, this.chatLog, this.chatForm));
     this.waiting = h('div', { class: 'card waiting', testid: 'lobby-wait', hidden: true },
@@ -127,7 +137,7 @@ export class CallRoom {
         h('strong', { class: 'call-title' }, t(this.teaching ? 'call.title.teaching' : 'call.title.call')),
         this.status, this.recording, h('span', { class: 'spacer' }),
         h('span', { class: 'small' }, t('call.my_link')), this.myQuality),
-      this.notice, this.waiting, this.finalBox, this.body);
+      this.notice, this.recFailed, this.recNote, this.waiting, this.finalBox, this.body);
     this.renderControls();
     this.setStatus('connecting');
   }
@@ -262,6 +272,8 @@ export class CallRoom {
     this.dropMedia();
     stopStream(this.local);
     this.localTracks.forEach((tr) => tr.stop());
+    this.rec = emptyRec();
+    renderRecording(this);
     this.finalBox.hidden = false;
     this.finalBox.dataset.state = state;
     this.finalBox.replaceChildren(
@@ -281,6 +293,8 @@ export class CallRoom {
         this.me = m.you;
         this.participants = new Map(m.participants.map((/** @type {ParticipantInfo} */ p) => [p.id, p]));
         this.lobby = new Map((m.lobby ?? []).map((/** @type {ParticipantInfo} */ p) => [p.id, p]));
+        // A new socket: the server sends `recording` right after hello only while recording.
+        this.rec = { ...emptyRec(), failed: this.rec.failed };
         if (m.state === 'lobby') {
           this.setStatus('lobby');
         } else {
@@ -312,6 +326,15 @@ export class CallRoom {
         break;
       case 'chat':
         this.onChat(m);
+        break;
+      case 'recording':
+        onRecording(this, m);
+        break;
+      case 'recording_consent':
+        onConsentAnswer(this, m);
+        break;
+      case 'recording_failed':
+        onRecordingFailed(this, m);
         break;
       case 'ended':
         this.finish('ended', t('call.final.ended_by', { name: this.nameOf(m.by) }));
@@ -393,7 +416,7 @@ export class CallRoom {
 
   enterRoom() {
     this.setStatus('joined');
-    this.renderControls();
+    renderRecording(this);
     this.startMedia().catch((e) => this.say(t('call.error.media', { message: String(e?.message ?? e) }), 'error'));
     this.render();
   }
@@ -674,6 +697,9 @@ export class CallRoom {
 
   renderControls() { return renderControls(this); }
 
+  /** A signaling error in the user's language. @param {unknown} e */
+  signalText(e) { return signalText(e); }
+
   /** What tests and support staff may read: the state of the call, never media. */
   snapshot() {
     return {
@@ -688,6 +714,7 @@ export class CallRoom {
       reconnects: this.reconnects,
       received: { ...this.received },
       pc: { publish: this.media?.pub?.connectionState ?? null, subscribe: this.media?.sub?.connectionState ?? null },
+      recording: recSnapshot(this),
     };
   }
 

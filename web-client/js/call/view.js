@@ -4,6 +4,7 @@
 import { t } from '../i18n.js';
 import { h } from './dom.js';
 import { Tile } from './tiles.js';
+import { recordButton } from './recording.js';
 
 /** @typedef {import('./room.js').CallRoom} CallRoom */
 /** @typedef {import('./signaling.js').ParticipantInfo} ParticipantInfo */
@@ -209,6 +210,7 @@ export function renderControls(/** @type {CallRoom} */ room) {
     btn('ctl-layout', t(room.layout === 'grid' ? 'call.ctl.speaker_view' : 'call.ctl.grid_view'), () => { room.layout = room.layout === 'grid' ? 'speaker' : 'grid'; room.renderControls(); room.render(); }, { dataset: { layout: room.layout } }),
     h('label', { class: 'layer-pick' }, h('span', { class: 'small' }, t('call.layer.label')), layer),
     h('span', { class: 'spacer' }),
+    recordButton(room, btn),
     btn('ctl-leave', t('call.ctl.leave'), () => room.leave(), { class: 'ctl ghost' }),
     me?.host && end,
   ].filter(Boolean));

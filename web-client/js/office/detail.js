@@ -7,6 +7,7 @@ import { fmtRange, fmtTime, instantToShanghai, label, shanghaiToInstant, t, toDa
 import { OPEN, RECORDING } from './enums.js';
 import { refresh } from './nav.js';
 import { activeSpecialists, nameOf, remember, rememberSites } from './people.js';
+import { recordingsSection } from './recordings.js';
 
 /** The consultation's report (consultation, people, requester site), names remembered. */
 export async function loadReport(id) {
@@ -84,6 +85,7 @@ export async function detailView(id) {
       h('h2', {}, t('field.summary')),
       h('p', { class: 'text', testid: 'summary' }, c.summary)),
     (c.opinions.length || c.plan) && h('section', { class: 'card', testid: 'opinions' }, opinionsBlock(c)),
+    recordingsSection(c),
     actionsSection(c, specialists));
 }
 
