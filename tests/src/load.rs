@@ -49,8 +49,10 @@ pub struct Options {
     pub viewers: usize,
     /// broadcast: the layer viewers ask for (`low`, `medium`, `high`).
     pub viewer_layer: String,
-    /// Pin the server to this CPU and the generator to the others (0 = no pinning).
+    /// Pin the server to its own CPU and the generator to the others.
     pub pin: bool,
+    /// After the measured window, record the room for as long again and report the cost.
+    pub record: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -72,6 +74,21 @@ pub struct Report {
     pub latency_samples: usize,
     /// Subscriber × publisher pairs that never got a frame in the set-up time.
     pub missing_streams: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingCost>,
+}
+
+/// What recording the same room for the same time cost the server.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RecordingCost {
+    pub server_cpu_pct: f64,
+    pub capture_kb_per_s: f64,
+    pub files_mb: f64,
+    pub files_mb_per_hour: f64,
+    pub composite: bool,
+    pub finalise_wall_s: f64,
+    /// The server's and its ffmpeg's.
+    pub finalise_cpu_s: f64,
 }
 
 pub fn cpu_ticks(pid: u32) -> Result<u64> {
@@ -80,6 +97,14 @@ pub fn cpu_ticks(pid: u32) -> Result<u64> {
     let rest = stat.rsplit_once(')').context("stat format")?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
     Ok(f[11].parse::<u64>()? + f[12].parse::<u64>()?)
+}
+
+/// CPU time of the children the process has waited for (ffmpeg making a composite).
+pub fn child_cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = stat.rsplit_once(')').context("stat format")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Ok(f[13].parse::<u64>()? + f[14].parse::<u64>()?)
 }
 
 pub fn rss_kib(pid: u32) -> u64 {
@@ -152,19 +177,22 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         pin(pid, o.pin)?;
     }
     let bin = crate::huizhen_binary();
-    let token = |room: &str, who: &str, publish: bool| -> Result<String> {
+    // (room, identity, publishes)
+    let mut plan: Vec<(String, String, bool)> = Vec::new();
+    let token = |room: &str, who: &str, publish: bool, record: bool| -> Result<String> {
         let mut cmd = std::process::Command::new(&bin);
         cmd.args(["token", "--room", room, "--identity", who, "--subscribe", "--data", "--ttl", "3600"]);
         if publish {
             cmd.arg("--publish");
+        }
+        if record {
+            cmd.args(["--admin", "--record"]);
         }
         let out = cmd.arg("--data-dir").arg(dir.path()).env("HUIZHEN_LOG", "error").output()?;
         anyhow::ensure!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));
         Ok(String::from_utf8(out.stdout)?.trim().to_owned())
     };
     let url = |t: &str| format!("ws://{}/v1/rtc?token={t}", p.addr);
-    // (room, identity, publishes)
-    let mut plan: Vec<(String, String, bool)> = Vec::new();
     match o.scenario {
         Scenario::Consultation => {
             for r in 0..o.rooms.max(1) {
@@ -202,7 +230,8 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
             Vec::new()
         };
         let joined = Instant::now();
-        let peer = MediaPeer::join(&url(&token(room, who, *publishes)?), tracks).await;
+        // The first participant may record (its room is the one recorded with --record).
+        let peer = MediaPeer::join(&url(&token(room, who, *publishes, o.record && i == 0)?), tracks).await;
         members.push(Member { peer, id: who.clone(), joined, publishes: *publishes });
     }
     // Viewers of a broadcast ask for their layer once the camera is announced.
@@ -255,6 +284,8 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         .collect();
     let cpu_s = (c1 - c0) as f64 / TICKS;
     let forwarded = (n1 - n0) as f64;
+    let recording =
+        if o.record { Some(record_cost(&members[0].peer, pid, dir.path(), o.seconds).await?) } else { None };
     let report = Report {
         target: "huizhen".into(),
         scenario: format!("{:?}", o.scenario).to_lowercase(),
@@ -272,12 +303,78 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         latency_p50_ms: percentile(&mut lat.clone(), 0.5),
         latency_p99_ms: percentile(&mut lat, 0.99),
         missing_streams: missing,
+        recording,
     };
     for m in members {
         m.peer.close().await;
     }
     drop(p);
     Ok(report)
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn find_manifest(dir: &std::path::Path) -> Option<serde_json::Value> {
+    for c in std::fs::read_dir(dir).ok()?.flatten() {
+        for r in std::fs::read_dir(c.path()).ok()?.flatten() {
+            if let Ok(b) = std::fs::read(r.path().join("manifest.json")) {
+                return serde_json::from_slice(&b).ok();
+            }
+        }
+    }
+    None
+}
+
+async fn until_acked(peer: &MediaPeer, id: &str) -> Result<()> {
+    let t = Instant::now();
+    while !peer.snapshot(|s| s.messages.iter().any(|m| m["type"] == "ack" && m["id"] == id)) {
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(30), "no answer to {id}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Records the room of `host` for `seconds`: server CPU meanwhile, bytes captured, then the
+/// finished files and how long finalising took.
+async fn record_cost(host: &MediaPeer, pid: u32, data: &std::path::Path, seconds: u64) -> Result<RecordingCost> {
+    let recordings = data.join("recordings");
+    host.send(json!({ "type": "start_recording", "id": "load-rec" }));
+    until_acked(host, "load-rec").await?;
+    let (c0, t0, d0) = (cpu_ticks(pid)?, Instant::now(), dir_bytes(&recordings));
+    let children0 = child_cpu_ticks(pid)?;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let (c1, elapsed, d1) = (cpu_ticks(pid)?, t0.elapsed().as_secs_f64(), dir_bytes(&recordings));
+    let stopped = Instant::now();
+    host.send(json!({ "type": "stop_recording", "id": "load-stop" }));
+    let manifest = loop {
+        if let Some(m) = find_manifest(&recordings) {
+            break m;
+        }
+        anyhow::ensure!(stopped.elapsed() < Duration::from_secs(600), "the recording was not finalised");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let finalise_wall_s = stopped.elapsed().as_secs_f64();
+    let c2 = cpu_ticks(pid)? + child_cpu_ticks(pid)? - children0;
+    let files = manifest["files"].as_array().cloned().unwrap_or_default();
+    let bytes: u64 = files.iter().filter_map(|f| f["bytes"].as_u64()).sum();
+    Ok(RecordingCost {
+        server_cpu_pct: 100.0 * (c1 - c0) as f64 / TICKS / elapsed,
+        capture_kb_per_s: (d1.saturating_sub(d0)) as f64 / elapsed / 1000.0,
+        files_mb: bytes as f64 / 1e6,
+        files_mb_per_hour: bytes as f64 / elapsed * 3600.0 / 1e6,
+        composite: files.iter().any(|f| f["kind"] == "composite"),
+        finalise_wall_s,
+        finalise_cpu_s: (c2 - c1) as f64 / TICKS,
+    })
 }
 
 /// Gives the server its own core: the server on the last CPU, this process on the others, so

@@ -4,7 +4,8 @@
 //! `cargo run --release -p huizhen-tests --bin huizhen-load -- --scenario broadcast --viewers 50 --seconds 20`
 //! Options: `--scenario consultation|discussion|broadcast|all`, `--seconds 20`, `--rooms 5`,
 //! `--sites 20`, `--viewers 50`, `--viewer-layer low|medium|high`, `--pin 1` (server on its own
-//! core), `--json <file>`.
+//! core), `--record 1` (then record the first room for as long again and report the cost),
+//! `--json <file>`.
 
 use anyhow::Result;
 use huizhen_tests::flag;
@@ -27,6 +28,7 @@ async fn main() -> Result<()> {
             viewers: flag("--viewers", 50),
             viewer_layer: flag("--viewer-layer", "low".to_string()),
             pin: flag("--pin", 1) == 1,
+            record: flag("--record", 0) == 1,
         };
         eprintln!("running {scenario:?} against Huizhen…");
         reports.push(run_huizhen(&o).await?);
@@ -38,5 +40,21 @@ async fn main() -> Result<()> {
     }
     println!("{json}\n");
     println!("{}", markdown(&reports));
+    for r in &reports {
+        if let Some(c) = &r.recording {
+            println!(
+                "\nRecording ({}): server CPU {:.1}% while recording (vs {:.1}% without); capture {:.0} kB/s; files {:.1} MB ({:.0} MB/hour{}); finalising {:.1} s wall, {:.1} s CPU",
+                r.scenario,
+                c.server_cpu_pct,
+                r.server_cpu_pct,
+                c.capture_kb_per_s,
+                c.files_mb,
+                c.files_mb_per_hour,
+                if c.composite { ", composite included" } else { "" },
+                c.finalise_wall_s,
+                c.finalise_cpu_s
+            );
+        }
+    }
     Ok(())
 }
