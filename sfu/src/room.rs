@@ -47,6 +47,12 @@ const SPEAKING_LEVEL: u64 = 60;
 struct Down {
     sender: Arc<dyn RtpSender>,
     control: DownControl,
+    /// In an offer sent to the subscriber (waiting for its answer, or answered).
+    offered: bool,
+    /// The subscriber has answered an offer with this track: its packets may flow. Sent
+    /// before, they carry an SSRC the subscriber does not know yet, which a client may
+    /// attribute to another track.
+    negotiated: Arc<AtomicBool>,
     /// Picks the layer from the subscriber's request and the layers actually arriving.
     selector: crate::bwe::LayerSelector,
     task: JoinHandle<()>,
@@ -380,6 +386,9 @@ impl Room {
             let _ = s.pc.add_ice_candidate(c).await;
         }
         m.offer_pending = false;
+        for d in m.downs.values().filter(|d| d.offered) {
+            d.negotiated.store(true, Relaxed);
+        }
         if m.dirty {
             self.negotiate(id).await?;
         }
@@ -420,6 +429,9 @@ impl Room {
         let offer = s.pc.create_offer(None).await.map_err(internal)?;
         s.pc.set_local_description(offer.clone()).await.map_err(internal)?;
         let sdp = s.pc.local_description().await.map(|d| d.sdp).unwrap_or(offer.sdp);
+        for d in m.downs.values_mut() {
+            d.offered = true;
+        }
         m.offer_pending = true;
         m.dirty = false;
         if !m.sub_connected.load(Relaxed)
@@ -584,7 +596,10 @@ impl Room {
         let kind = if t.kind == TrackKind::Audio { RtpCodecKind::Audio } else { RtpCodecKind::Video };
         let track = MediaStreamTrack::new(
             t.info.participant.clone(),
-            t.local_id.clone(),
+            // Unique on this connection (`{participant}.{track}`): two publishers' `cam`s must
+            // not share a track id, or a client that keys tracks by id (webrtc-rs does) mixes
+            // them. The stream id stays the participant.
+            down_track_id(&t.info.participant, &t.local_id),
             t.info.id.clone(),
             kind,
             vec![coding],
@@ -600,6 +615,7 @@ impl Room {
             None => t.keyframes.highest_layer(),
         };
         let (target_tx, target_rx) = watch::channel(initial);
+        let negotiated = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(track::write_track(
             rx,
             local,
@@ -608,13 +624,17 @@ impl Room {
             t.codec.clock_rate,
             target_rx,
             m.sub_connected.clone(),
+            negotiated.clone(),
             t.keyframes.clone(),
             self.sfu.stats_arc(),
         ));
         t.fanout.add(DownTx { subscriber: subscriber.to_owned(), tx });
         // The subscriber may have any layer until it asks for less (set_layer).
         let selector = crate::bwe::LayerSelector::new(2);
-        m.downs.insert(key.to_owned(), Down { sender, control: DownControl { target: target_tx }, selector, task });
+        m.downs.insert(
+            key.to_owned(),
+            Down { sender, control: DownControl { target: target_tx }, offered: false, negotiated, selector, task },
+        );
         stat_add(&self.sfu.stats().down_tracks, 1);
         Ok(())
     }
@@ -767,6 +787,12 @@ impl Room {
             }
         }
     }
+}
+
+/// The MediaStreamTrack id a subscriber sees for a published track (an SDP `msid` token:
+/// no `/`).
+pub(crate) fn down_track_id(participant: &str, local: &str) -> String {
+    format!("{participant}.{local}")
 }
 
 fn tap_subscriber(name: &str) -> String {

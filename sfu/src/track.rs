@@ -263,6 +263,7 @@ pub async fn write_track(
     clock_rate: u32,
     mut target: watch::Receiver<Layer>,
     connected: Arc<AtomicBool>,
+    negotiated: Arc<AtomicBool>,
     keyframes: Arc<Keyframes>,
     stats: Arc<SfuStats>,
 ) {
@@ -290,10 +291,11 @@ pub async fn write_track(
                 continue;
             }
         };
-        let up = connected.load(Relaxed);
+        let up = connected.load(Relaxed) && negotiated.load(Relaxed);
         if !up {
-            // Packets before DTLS completes are discarded by the stack; the picture has to
-            // start on a keyframe sent after the connection is up.
+            // Packets before DTLS completes are discarded by the stack, and packets before the
+            // subscriber has answered the offer with this track carry an SSRC it cannot place;
+            // the picture has to start on a keyframe sent after both.
             was_connected = false;
             continue;
         }

@@ -437,6 +437,7 @@ async fn drive(
     let mut publisher: Option<Arc<dyn PeerConnection>> = None;
     let mut subscriber: Option<Arc<dyn PeerConnection>> = None;
     let mut writers: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let mut readers: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut n = 0u64;
     // Who the room says I am, and whether I may publish: a host can give me the floor later.
     let mut me = String::new();
@@ -540,6 +541,13 @@ async fn drive(
                         if let Some(pc) = pc { let _ = pc.add_ice_candidate(c).await; }
                     }
                     "track_published" => state.lock().unwrap().tracks_published.push(v["track"].clone()),
+                    // webrtc-rs does not end a remote track whose m-line the server stopped
+                    // using; the protocol says it is gone, so stop reading it.
+                    "track_unpublished" => {
+                        if let Some(r) = v["track_id"].as_str().and_then(|k| readers.remove(k)) {
+                            r.abort();
+                        }
+                    }
                     "error" => state.lock().unwrap().errors.push(v.clone()),
                     _ => {}
                 }
@@ -563,13 +571,17 @@ async fn drive(
                 }
                 Ev::Track(t) => {
                     state.lock().unwrap().remote_tracks.push(t.clone());
-                    tokio::spawn(read_remote(t, state.clone()));
+                    let key = remote_key(&t).await;
+                    readers.insert(key.clone(), tokio::spawn(read_remote(t, key, state.clone())));
                 }
             },
         }
     }
     for w in writers {
         w.abort();
+    }
+    for r in readers.into_values() {
+        r.abort();
     }
     for pc in [publisher, subscriber].into_iter().flatten() {
         let _ = pc.close().await;
@@ -737,8 +749,15 @@ async fn write_synth(
     }
 }
 
-async fn read_remote(t: Arc<dyn TrackRemote>, state: Arc<Mutex<PeerState>>) {
-    let key = format!("{}/{}", t.stream_id().await, t.track_id().await);
+/// The room's id of a received track: the server names it `{participant}.{track}` on the
+/// connection and `{participant}/{track}` in the room.
+async fn remote_key(t: &Arc<dyn TrackRemote>) -> String {
+    let (stream, track) = (t.stream_id().await, t.track_id().await);
+    let local = track.strip_prefix(&format!("{stream}.")).unwrap_or(&track).to_owned();
+    format!("{stream}/{local}")
+}
+
+async fn read_remote(t: Arc<dyn TrackRemote>, key: String, state: Arc<Mutex<PeerState>>) {
     {
         let mut st = state.lock().unwrap();
         let r = st.received.entry(key.clone()).or_default();

@@ -139,7 +139,9 @@ export class MediaSession {
       this.sub = this.newPc('subscribe');
       this.sub.ontrack = (e) => {
         const participant = e.streams[0]?.id ?? '';
-        this.onRemoteTrack(e.track, participant, `${participant}/${e.track.id}`);
+        // The server names a forwarded track `{participant}.{track}` (protocol §11).
+        const local = e.track.id.startsWith(`${participant}.`) ? e.track.id.slice(participant.length + 1) : e.track.id;
+        this.onRemoteTrack(e.track, participant, `${participant}/${local}`);
       };
     }
     const pc = this.sub;

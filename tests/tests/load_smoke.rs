@@ -1,0 +1,38 @@
+//! A few seconds of the load generator in every scenario, so `huizhen-load` never rots: the
+//! figures are not judged here (that is the benchmark's job), only that each scenario runs,
+//! media reaches every subscriber, and every figure is measured.
+#![allow(clippy::unwrap_used)]
+
+use huizhen_tests::load::{Options, Scenario, markdown, run_huizhen};
+
+fn small(scenario: Scenario) -> Options {
+    Options {
+        scenario,
+        seconds: 2,
+        rooms: 1,
+        sites: 3,
+        viewers: 3,
+        viewer_layer: "low".into(),
+        pin: false,
+        record: scenario == Scenario::Consultation,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_runs_and_measures() {
+    let mut reports = Vec::new();
+    for s in [Scenario::Consultation, Scenario::Discussion, Scenario::Broadcast] {
+        let r = run_huizhen(&small(s)).await.unwrap();
+        assert_eq!(r.missing_streams, 0, "{s:?}: a subscriber never got a publisher's video");
+        assert!(r.forwarded_pps > 0.0 && r.cpu_ms_per_1000_packets.is_finite(), "{s:?}: {r:?}");
+        assert!(r.latency_samples > 0 && r.latency_p99_ms.is_finite(), "{s:?}: no latency measured");
+        assert!(r.join_first_frame_p95_ms.is_finite() && r.server_rss_mib > 0.0);
+        if s == Scenario::Consultation {
+            let c = r.recording.as_ref().unwrap();
+            assert!(c.files_mb > 0.0 && c.capture_kb_per_s > 0.0, "{c:?}");
+        }
+        reports.push(r);
+    }
+    let table = markdown(&reports);
+    assert_eq!(table.lines().count(), 2 + reports.len());
+}
