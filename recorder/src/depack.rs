@@ -86,7 +86,8 @@ pub fn vp8_size(frame: &[u8]) -> Option<(u16, u16)> {
 
 /// Maps one SSRC's RTP timestamps to wallclock microseconds.
 struct Clock {
-    /// (arrival, wall of `rtp`, rtp) per sender report, in arrival order.
+    /// (arrival, wall of `rtp`, rtp) per sender report, in arrival order (only the first is
+    /// used, see `wall`).
     reports: Vec<(i64, i64, u32)>,
     fallback: Option<(i64, u32)>,
     rate: i64,
@@ -94,15 +95,11 @@ struct Clock {
 
 impl Clock {
     fn wall(&self, ts: u32, arrival: i64) -> i64 {
-        // The latest report before this frame arrived, else the first one after.
-        let base = self
-            .reports
-            .iter()
-            .rev()
-            .find(|(at, _, _)| *at <= arrival)
-            .or(self.reports.first())
-            .map(|(_, w, r)| (*w, *r))
-            .or(self.fallback);
+        // One anchor per SSRC, its first sender report: from there the RTP clock spaces the
+        // frames exactly. Re-anchoring on every report would let each report's few ms of
+        // jitter squeeze or stretch the audio; the price is that clock drift over a very long
+        // recording is not corrected.
+        let base = self.reports.first().map(|(_, w, r)| (*w, *r)).or(self.fallback);
         match base {
             Some((wall, rtp)) => wall + i64::from(ts.wrapping_sub(rtp) as i32) * 1_000_000 / self.rate,
             None => arrival,

@@ -90,11 +90,14 @@ impl SenderReports {
     }
 }
 
-/// Asks the publisher for keyframes, at most one per layer per `PLI_INTERVAL`.
+/// Asks the publisher for keyframes: one request per layer at a time, repeated after
+/// `PLI_INTERVAL` if no keyframe came.
 pub struct Keyframes {
     remote: Arc<dyn TrackRemote>,
     ssrcs: Mutex<[Option<u32>; 3]>,
-    last: Mutex<[Option<Instant>; 3]>,
+    /// When a keyframe was last asked for, and whether one has arrived since: the throttle
+    /// holds back only requests made while one is still on its way.
+    last: Mutex<[Option<(Instant, bool)>; 3]>,
     stats: Arc<SfuStats>,
 }
 
@@ -109,6 +112,14 @@ impl Keyframes {
         }
     }
 
+    /// A keyframe of `layer` arrived: a subscriber that starts now may ask again at once.
+    fn arrived(&self, layer: Layer) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, answered)) = last.get_mut(usize::from(layer)).and_then(Option::as_mut) {
+            *answered = true;
+        }
+    }
+
     /// The highest simulcast layer seen so far (0 when none or not simulcast).
     pub fn highest_layer(&self) -> Layer {
         let ssrcs = self.ssrcs.lock().unwrap_or_else(|p| p.into_inner());
@@ -120,10 +131,10 @@ impl Keyframes {
         let i = usize::from(layer.min(2));
         {
             let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            if last[i].is_some_and(|t| now.saturating_duration_since(t) < PLI_INTERVAL) {
+            if last[i].is_some_and(|(t, answered)| !answered && now.saturating_duration_since(t) < PLI_INTERVAL) {
                 return;
             }
-            last[i] = Some(now);
+            last[i] = Some((now, false));
         }
         let Some(ssrc) = self.ssrcs.lock().unwrap_or_else(|p| p.into_inner())[i] else { return };
         self.stats.keyframe_requests.fetch_add(1, Relaxed);
@@ -227,6 +238,9 @@ pub async fn read_track(
                     if voiced {
                         audio_level.fetch_min(level, Relaxed);
                     }
+                }
+                if key && kind == TrackKind::Video {
+                    keyframes.arrived(layer);
                 }
                 rates.bytes[usize::from(layer.min(2))].fetch_add(pkt.payload.len() as u64, Relaxed);
                 let inbound = Arc::new(Inbound { layer, keyframe: key, padding, pkt });

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 pub use huizhen;
 
 pub mod clip;
+pub mod janus;
 pub mod load;
 pub mod media;
 

@@ -7,11 +7,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Process;
-use crate::media::{MediaPeer, SendLog, Synth};
+use std::sync::{Arc, Mutex};
+
+use crate::media::{MediaPeer, PeerState, SendLog, Synth};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,7 +57,7 @@ pub struct Options {
     pub record: bool,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Report {
     pub target: String,
     pub scenario: String,
@@ -79,7 +81,7 @@ pub struct Report {
 }
 
 /// What recording the same room for the same time cost the server.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RecordingCost {
     pub server_cpu_pct: f64,
     pub capture_kb_per_s: f64,
@@ -129,16 +131,21 @@ const TICKS: f64 = 100.0;
 
 struct Member {
     peer: MediaPeer,
-    id: String,
     joined: Instant,
-    publishes: bool,
+}
+
+type State = Arc<Mutex<PeerState>>;
+
+fn lock(s: &State) -> std::sync::MutexGuard<'_, PeerState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Unique sequence numbers seen against the span they cover, per received track.
-fn loss(peers: &[Member]) -> (u64, u64) {
+fn loss(peers: &[State]) -> (u64, u64) {
     let (mut expected, mut got) = (0u64, 0u64);
     for m in peers {
-        m.peer.snapshot(|s| {
+        let s = lock(m);
+        {
             for r in s.received.values() {
                 let mut ext: Vec<i64> = Vec::with_capacity(r.seqs.len());
                 let mut last: Option<i64> = None;
@@ -157,42 +164,63 @@ fn loss(peers: &[Member]) -> (u64, u64) {
                     got += ext.len() as u64;
                 }
             }
-        });
+        }
     }
     (expected, got)
 }
 
-fn received(peers: &[Member]) -> u64 {
-    peers.iter().map(|m| m.peer.snapshot(|s| s.received.values().map(|r| r.packets).sum::<u64>())).sum()
+fn received(peers: &[State]) -> u64 {
+    peers.iter().map(|m| lock(m).received.values().map(|r| r.packets).sum::<u64>()).sum()
 }
 
-/// Runs one scenario against a fresh Huizhen server process.
-pub async fn run_huizhen(o: &Options) -> Result<Report> {
-    SendLog::enable();
-    let dir = tempfile::tempdir()?;
-    let env = [("HUIZHEN_LIMITS__HTTP_REQUESTS_PER_SECOND", "0"), ("HUIZHEN_LIMITS__ROOM_PARTICIPANTS", "2000")];
-    let p = Process::serve_env(dir.path(), &[], &env)?;
-    let pid = p.child.id();
-    if o.pin {
-        pin(pid, o.pin)?;
-    }
-    let bin = crate::huizhen_binary();
-    // (room, identity, publishes)
-    let mut plan: Vec<(String, String, bool)> = Vec::new();
-    let token = |room: &str, who: &str, publish: bool, record: bool| -> Result<String> {
-        let mut cmd = std::process::Command::new(&bin);
-        cmd.args(["token", "--room", room, "--identity", who, "--subscribe", "--data", "--ttl", "3600"]);
-        if publish {
-            cmd.arg("--publish");
-        }
-        if record {
-            cmd.args(["--admin", "--record"]);
-        }
-        let out = cmd.arg("--data-dir").arg(dir.path()).env("HUIZHEN_LOG", "error").output()?;
-        anyhow::ensure!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));
-        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
-    };
-    let url = |t: &str| format!("ws://{}/v1/rtc?token={t}", p.addr);
+/// What the run saw before the measured window: join to first frame per (subscriber,
+/// publisher) pair, and pairs that never got a frame.
+struct SetUp {
+    first_ms: Vec<f64>,
+    missing: usize,
+    publishers: usize,
+    peers: usize,
+}
+
+/// Measures the steady state for `seconds`: packets reaching subscribers, the server's CPU
+/// and memory, loss and added latency.
+async fn measure(target: &str, o: &Options, pid: u32, states: &[State], mut set_up: SetUp) -> Result<Report> {
+    let (c0, n0, t0) = (cpu_ticks(pid)?, received(states), Instant::now());
+    tokio::time::sleep(Duration::from_secs(o.seconds)).await;
+    let (c1, n1, elapsed) = (cpu_ticks(pid)?, received(states), t0.elapsed().as_secs_f64());
+    let rss = rss_kib(pid);
+    let (expected, got) = loss(states);
+    let mut lat: Vec<f64> = states
+        .iter()
+        .flat_map(|m| lock(m).received.values().flat_map(|r| r.latencies_us.clone()).collect::<Vec<_>>())
+        .map(|us| f64::from(us) / 1000.0)
+        .collect();
+    let cpu_s = (c1 - c0) as f64 / TICKS;
+    let forwarded = (n1 - n0) as f64;
+    Ok(Report {
+        target: target.into(),
+        scenario: format!("{:?}", o.scenario).to_lowercase(),
+        publishers: set_up.publishers,
+        subscribers: set_up.peers,
+        seconds: elapsed,
+        forwarded_pps: forwarded / elapsed,
+        server_cpu_pct: 100.0 * cpu_s / elapsed,
+        cpu_ms_per_1000_packets: if forwarded > 0.0 { 1000.0 * cpu_s / (forwarded / 1000.0) } else { f64::NAN },
+        server_rss_mib: rss as f64 / 1024.0,
+        loss_pct: if expected > 0 { 100.0 * (expected - got) as f64 / expected as f64 } else { 0.0 },
+        join_first_frame_p50_ms: percentile(&mut set_up.first_ms.clone(), 0.5),
+        join_first_frame_p95_ms: percentile(&mut set_up.first_ms, 0.95),
+        latency_samples: lat.len(),
+        latency_p50_ms: percentile(&mut lat.clone(), 0.5),
+        latency_p99_ms: percentile(&mut lat, 0.99),
+        missing_streams: set_up.missing,
+        recording: None,
+    })
+}
+
+/// (room, identity, publishes) for every participant of a scenario.
+fn plan(o: &Options) -> Vec<(String, String, bool)> {
+    let mut plan = Vec::new();
     match o.scenario {
         Scenario::Consultation => {
             for r in 0..o.rooms.max(1) {
@@ -213,98 +241,109 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
             }
         }
     }
-    let mut members = Vec::new();
-    for (i, (room, who, publishes)) in plan.iter().enumerate() {
-        let tracks = if *publishes {
-            let mut cam = if o.scenario == Scenario::Broadcast {
-                Synth::clip_simulcast("cam", &format!("{who}/cam"))
-            } else {
-                Synth::clip_video("cam", &format!("{who}/cam"))
-            };
-            let mut mic = Synth::clip_audio("mic", &format!("{who}/mic"));
-            // Staggered, so no two publishers send the same clip frame at the same moment.
-            cam.start_frame = (i as u64 * 7) % 120;
-            mic.start_frame = (i as u64 * 11) % 200;
-            vec![cam, mic]
-        } else {
-            Vec::new()
-        };
-        let joined = Instant::now();
-        // The first participant may record (its room is the one recorded with --record).
-        let peer = MediaPeer::join(&url(&token(room, who, *publishes, o.record && i == 0)?), tracks).await;
-        members.push(Member { peer, id: who.clone(), joined, publishes: *publishes });
-    }
-    // Viewers of a broadcast ask for their layer once the camera is announced.
-    if o.scenario == Scenario::Broadcast && o.viewer_layer != "high" {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for m in members.iter().filter(|m| !m.publishes) {
-            loop {
-                let known = m.peer.snapshot(|s| s.tracks_published.iter().any(|t| t["id"] == "surgeon/cam"));
-                if known {
-                    break;
-                }
-                anyhow::ensure!(Instant::now() < deadline, "{} was never told of the camera", m.id);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            m.peer.send(json!({ "type": "set_layer", "id": "layer", "track": "surgeon/cam", "layer": o.viewer_layer }));
-        }
-    }
-    // Join to first frame, for every (subscriber, publisher) pair in the same room.
+    plan
+}
+
+/// Camera and microphone from the clip; publisher `i` starts at its own place in the clip.
+fn clip_tracks(o: &Options, who: &str, i: usize) -> Vec<Synth> {
+    let mut cam = if o.scenario == Scenario::Broadcast {
+        Synth::clip_simulcast("cam", &format!("{who}/cam"))
+    } else {
+        Synth::clip_video("cam", &format!("{who}/cam"))
+    };
+    let mut mic = Synth::clip_audio("mic", &format!("{who}/mic"));
+    // Staggered, so no two publishers send the same clip frame at the same moment.
+    cam.start_frame = (i as u64 * 7) % 120;
+    mic.start_frame = (i as u64 * 11) % 200;
+    vec![cam, mic]
+}
+
+/// Waits for each subscriber's first video packet from each publisher of its room.
+async fn first_frames(members: &[(State, Instant)], plan: &[(String, String, bool)], joined: &[Instant]) -> SetUp {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut first_ms = Vec::new();
     let mut missing = 0;
-    for (i, m) in members.iter().enumerate() {
-        for (j, publ) in members.iter().enumerate() {
-            if i == j || !publ.publishes || plan[i].0 != plan[j].0 {
+    for (i, (state, sub_joined)) in members.iter().enumerate() {
+        for (j, (room, who, publishes)) in plan.iter().enumerate() {
+            if i == j || !publishes || plan[i].0 != *room {
                 continue;
             }
-            let key = format!("{}/cam", publ.id);
+            let key = format!("{who}/cam");
             let at = loop {
-                let at = m.peer.snapshot(|s| s.received.get(&key).and_then(|r| r.first_at));
+                let at = lock(state).received.get(&key).and_then(|r| r.first_at);
                 if at.is_some() || Instant::now() > deadline {
                     break at;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             };
             match at {
-                Some(at) => first_ms.push(at.saturating_duration_since(m.joined.max(publ.joined)).as_secs_f64() * 1e3),
+                Some(at) => {
+                    first_ms.push(at.saturating_duration_since((*sub_joined).max(joined[j])).as_secs_f64() * 1e3)
+                }
                 None => missing += 1,
             }
         }
     }
-    let (c0, n0, t0) = (cpu_ticks(pid)?, received(&members), Instant::now());
-    tokio::time::sleep(Duration::from_secs(o.seconds)).await;
-    let (c1, n1, elapsed) = (cpu_ticks(pid)?, received(&members), t0.elapsed().as_secs_f64());
-    let rss = rss_kib(pid);
-    let (expected, got) = loss(&members);
-    let mut lat: Vec<f64> = members
-        .iter()
-        .flat_map(|m| m.peer.snapshot(|s| s.received.values().flat_map(|r| r.latencies_us.clone()).collect::<Vec<_>>()))
-        .map(|us| f64::from(us) / 1000.0)
-        .collect();
-    let cpu_s = (c1 - c0) as f64 / TICKS;
-    let forwarded = (n1 - n0) as f64;
+    SetUp { first_ms, missing, publishers: plan.iter().filter(|p| p.2).count(), peers: plan.len() }
+}
+
+/// Runs one scenario against a fresh Huizhen server process.
+pub async fn run_huizhen(o: &Options) -> Result<Report> {
+    SendLog::enable();
+    let dir = tempfile::tempdir()?;
+    let env = [("HUIZHEN_LIMITS__HTTP_REQUESTS_PER_SECOND", "0"), ("HUIZHEN_LIMITS__ROOM_PARTICIPANTS", "2000")];
+    let p = Process::serve_env(dir.path(), &[], &env)?;
+    let pid = p.child.id();
+    if o.pin {
+        pin(pid, o.pin)?;
+    }
+    let bin = crate::huizhen_binary();
+    let token = |room: &str, who: &str, publish: bool, record: bool| -> Result<String> {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["token", "--room", room, "--identity", who, "--subscribe", "--data", "--ttl", "3600"]);
+        if publish {
+            cmd.arg("--publish");
+        }
+        if record {
+            cmd.args(["--admin", "--record"]);
+        }
+        let out = cmd.arg("--data-dir").arg(dir.path()).env("HUIZHEN_LOG", "error").output()?;
+        anyhow::ensure!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    };
+    let url = |t: &str| format!("ws://{}/v1/rtc?token={t}", p.addr);
+    let plan = plan(o);
+    let mut members = Vec::new();
+    for (i, (room, who, publishes)) in plan.iter().enumerate() {
+        let tracks = if *publishes { clip_tracks(o, who, i) } else { Vec::new() };
+        let joined = Instant::now();
+        // The first participant may record (its room is the one recorded with --record).
+        let peer = MediaPeer::join(&url(&token(room, who, *publishes, o.record && i == 0)?), tracks).await;
+        members.push(Member { peer, joined });
+    }
+    // Viewers of a broadcast ask for their layer once the camera is announced.
+    if o.scenario == Scenario::Broadcast && o.viewer_layer != "high" {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for (m, (_, who, _)) in members.iter().zip(&plan).filter(|(_, p)| !p.2) {
+            loop {
+                let known = m.peer.snapshot(|s| s.tracks_published.iter().any(|t| t["id"] == "surgeon/cam"));
+                if known {
+                    break;
+                }
+                anyhow::ensure!(Instant::now() < deadline, "{who} was never told of the camera");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            m.peer.send(json!({ "type": "set_layer", "id": "layer", "track": "surgeon/cam", "layer": o.viewer_layer }));
+        }
+    }
+    let states: Vec<State> = members.iter().map(|m| m.peer.state.clone()).collect();
+    let joined: Vec<Instant> = members.iter().map(|m| m.joined).collect();
+    let subs: Vec<(State, Instant)> = members.iter().map(|m| (m.peer.state.clone(), m.joined)).collect();
+    let set_up = first_frames(&subs, &plan, &joined).await;
+    let mut report = measure("huizhen", o, pid, &states, set_up).await?;
     let recording =
         if o.record { Some(record_cost(&members[0].peer, pid, dir.path(), o.seconds).await?) } else { None };
-    let report = Report {
-        target: "huizhen".into(),
-        scenario: format!("{:?}", o.scenario).to_lowercase(),
-        publishers: members.iter().filter(|m| m.publishes).count(),
-        subscribers: members.len(),
-        seconds: elapsed,
-        forwarded_pps: forwarded / elapsed,
-        server_cpu_pct: 100.0 * cpu_s / elapsed,
-        cpu_ms_per_1000_packets: if forwarded > 0.0 { 1000.0 * cpu_s / (forwarded / 1000.0) } else { f64::NAN },
-        server_rss_mib: rss as f64 / 1024.0,
-        loss_pct: if expected > 0 { 100.0 * (expected - got) as f64 / expected as f64 } else { 0.0 },
-        join_first_frame_p50_ms: percentile(&mut first_ms.clone(), 0.5),
-        join_first_frame_p95_ms: percentile(&mut first_ms, 0.95),
-        latency_samples: lat.len(),
-        latency_p50_ms: percentile(&mut lat.clone(), 0.5),
-        latency_p99_ms: percentile(&mut lat, 0.99),
-        missing_streams: missing,
-        recording,
-    };
+    report.recording = recording;
     for m in members {
         m.peer.close().await;
     }
@@ -422,4 +461,166 @@ pub fn markdown(reports: &[Report]) -> String {
         ));
     }
     s
+}
+
+/// Runs one scenario against Janus VideoRoom. Janus cannot use loopback for ICE (see
+/// `../shared/TESTING.md`), so the run happens in a private network namespace with one veth
+/// address, 127.0.0.2: this program runs itself again there (`--janus-inner 1`, as root).
+pub fn run_janus(args: &[String]) -> Result<Report> {
+    let exe = std::env::current_exe()?;
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(exe)
+        .args(args)
+        .args(["--janus-inner", "1"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("unshare (util-linux; needs root)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("JANUS-REPORT "))
+        .with_context(|| format!("the Janus run reported nothing (exit {:?})", out.status.code()))?;
+    Ok(serde_json::from_str(line)?)
+}
+
+fn sh(cmd: &str, args: &[&str]) -> Result<()> {
+    let ok = std::process::Command::new(cmd).args(args).status().with_context(|| cmd.to_owned())?.success();
+    anyhow::ensure!(ok, "{cmd} {args:?} failed");
+    Ok(())
+}
+
+const JANUS_WS_PORT: u16 = 18188;
+
+/// Inside the namespace: the network, Janus with its own configuration, then the scenario.
+pub async fn janus_inner(o: &Options) -> Result<Report> {
+    sh("ip", &["link", "set", "lo", "up"])?;
+    sh("ip", &["link", "add", "hz0", "type", "veth", "peer", "name", "hz1"])?;
+    sh("ip", &["addr", "add", "127.0.0.2/32", "dev", "hz0"])?;
+    sh("ip", &["link", "set", "hz0", "up"])?;
+    sh("ip", &["link", "set", "hz1", "up"])?;
+    let _ = crate::media::BIND_IP.set("127.0.0.2".into());
+    SendLog::enable();
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path();
+    let lib = ["/usr/lib/x86_64-linux-gnu/janus", "/usr/lib/janus", "/usr/local/lib/janus"]
+        .into_iter()
+        .find(|d| std::path::Path::new(d).join("plugins/libjanus_videoroom.so").exists())
+        .context("Janus is not installed (apt-get install janus)")?;
+    let plugins: Vec<String> = std::fs::read_dir(format!("{lib}/plugins"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".so") && n != "libjanus_videoroom.so")
+        .collect();
+    let transports: Vec<String> = std::fs::read_dir(format!("{lib}/transports"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".so") && n != "libjanus_websockets.so")
+        .collect();
+    std::fs::write(
+        cfg.join("janus.jcfg"),
+        format!(
+            "general: {{\n configs_folder = \"{c}\"\n plugins_folder = \"{lib}/plugins\"\n transports_folder = \"{lib}/transports\"\n events_folder = \"{lib}/events\"\n loggers_folder = \"{lib}/loggers\"\n debug_level = 3\n event_loops = 2\n session_timeout = 120\n}}\nmedia: {{\n rtp_port_range = \"40000-60000\"\n}}\nnat: {{\n ice_enforce_list = \"127.0.0.2\"\n}}\nplugins: {{\n disable = \"{p}\"\n}}\ntransports: {{\n disable = \"{t}\"\n}}\nevents: {{\n broadcast = false\n}}\nloggers: {{\n}}\n",
+            c = cfg.display(),
+            p = plugins.join(","),
+            t = transports.join(",")
+        ),
+    )?;
+    std::fs::write(
+        cfg.join("janus.transport.websockets.jcfg"),
+        format!(
+            "general: {{\n json = \"plain\"\n ws = true\n ws_port = {JANUS_WS_PORT}\n ws_ip = \"127.0.0.1\"\n wss = false\n}}\nadmin: {{\n admin_ws = false\n}}\n"
+        ),
+    )?;
+    std::fs::write(cfg.join("janus.plugin.videoroom.jcfg"), "general: {\n}\n")?;
+    let log = cfg.join("janus.log");
+    let mut janus = std::process::Command::new("janus")
+        .arg("-F")
+        .arg(cfg)
+        .arg("-L")
+        .arg(&log)
+        .args(["-N", "-o", "-i", "127.0.0.2", "-E", "127.0.0.2"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("janus")?;
+    let pid = janus.id();
+    pin(pid, o.pin)?;
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", JANUS_WS_PORT)).is_err() {
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(20), "Janus did not start; see {}", log.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = janus_scenario(o, pid).await;
+    let _ = janus.kill();
+    let _ = janus.wait();
+    if r.is_err() {
+        eprintln!(
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default().lines().rev().take(30).collect::<Vec<_>>().join("\n")
+        );
+    }
+    r
+}
+
+async fn janus_scenario(o: &Options, pid: u32) -> Result<Report> {
+    use crate::janus;
+    let url = format!("ws://127.0.0.1:{JANUS_WS_PORT}/");
+    let plan = plan(o);
+    let mut rooms: Vec<String> = plan.iter().map(|p| p.0.clone()).collect();
+    rooms.dedup();
+    let room_id = |name: &str| 1000 + rooms.iter().position(|r| r == name).unwrap_or(0) as u64;
+    for r in &rooms {
+        janus::create_room(&url, room_id(r), plan.len() + 1).await?;
+    }
+    // Publishers first (a subscription names the feeds it wants), then every participant
+    // subscribes to the others of its room in one connection.
+    let mut publishers = Vec::new();
+    let mut joined = vec![Instant::now(); plan.len()];
+    let mut feeds: Vec<(String, u64, String)> = Vec::new();
+    for (i, (room, who, publishes)) in plan.iter().enumerate() {
+        if *publishes {
+            joined[i] = Instant::now();
+            let p = janus::publisher(&url, room_id(room), who, clip_tracks(o, who, i)).await?;
+            feeds.push((room.clone(), p.feed, who.clone()));
+            publishers.push(p);
+        }
+    }
+    // Janus offers a feed to subscribers only once its publisher's connection is up.
+    let t = Instant::now();
+    while !publishers.iter().all(|p| p.snapshot(|s| s.publish_connected)) {
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(30), "Janus publishers did not connect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let substream = match (o.scenario, o.viewer_layer.as_str()) {
+        (Scenario::Broadcast, "low") => Some(0),
+        (Scenario::Broadcast, "medium") => Some(1),
+        (Scenario::Broadcast, _) => Some(2),
+        _ => None,
+    };
+    let mut subscribers = Vec::new();
+    let mut subs = Vec::new();
+    for (i, (room, who, publishes)) in plan.iter().enumerate() {
+        let wanted: Vec<(u64, String)> =
+            feeds.iter().filter(|f| &f.0 == room && &f.2 != who).map(|f| (f.1, f.2.clone())).collect();
+        if wanted.is_empty() {
+            // Nothing to receive (the broadcast's publisher): a state that stays empty keeps
+            // `subs` in plan order.
+            subs.push((State::default(), joined[i]));
+            continue;
+        }
+        if !publishes {
+            joined[i] = Instant::now();
+        }
+        let s = janus::subscriber(&url, room_id(room), &wanted, substream).await?;
+        subs.push((s.state.clone(), joined[i]));
+        subscribers.push(s);
+    }
+    // `first_frames` pairs subscriber i with plan entry i: subscriber states in plan order.
+    let set_up = first_frames(&subs, &plan, &joined).await;
+    let states: Vec<State> = subscribers.iter().map(|s| s.state.clone()).collect();
+    let report = measure("janus", o, pid, &states, set_up).await;
+    for p in subscribers.into_iter().chain(publishers) {
+        p.close().await;
+    }
+    report
 }

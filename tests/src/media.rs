@@ -47,6 +47,10 @@ pub struct Received {
     pub latencies_us: Vec<u32>,
 }
 
+/// The address test peers bind their media to (127.0.0.1 unless set, e.g. 127.0.0.2 for Janus
+/// in its own network namespace).
+pub static BIND_IP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// When enabled (load runs), every payload a test publisher sends is remembered with its send
 /// time, and every payload a test subscriber receives is matched to it: the time the server
 /// added. Payloads pass the server unchanged, so they identify packets across it.
@@ -192,7 +196,7 @@ impl rtc::interceptor::Interceptor for Dropper {
     fn unbind_remote_stream(&mut self, _: &rtc::interceptor::StreamInfo) {}
 }
 
-enum Ev {
+pub(crate) enum Ev {
     Candidate(&'static str, RTCIceCandidateInit),
     State(&'static str, RTCPeerConnectionState),
     Track(Arc<dyn TrackRemote>),
@@ -218,7 +222,11 @@ impl PeerConnectionEventHandler for H {
     }
 }
 
-async fn new_pc(target: &'static str, tx: mpsc::UnboundedSender<Ev>, opts: &PeerOptions) -> Arc<dyn PeerConnection> {
+pub(crate) async fn new_pc(
+    target: &'static str,
+    tx: mpsc::UnboundedSender<Ev>,
+    opts: &PeerOptions,
+) -> Arc<dyn PeerConnection> {
     let mut me = MediaEngine::default();
     me.register_default_codecs().unwrap();
     me.register_header_extension(
@@ -250,7 +258,7 @@ async fn new_pc(target: &'static str, tx: mpsc::UnboundedSender<Ev>, opts: &Peer
         .with_setting_engine(se)
         .with_interceptor_registry(reg)
         .with_handler(Arc::new(H { target, tx }))
-        .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+        .with_udp_addrs(vec![format!("{}:0", BIND_IP.get().map(String::as_str).unwrap_or("127.0.0.1"))])
         .build()
         .await
         .unwrap();
@@ -474,45 +482,8 @@ async fn drive(
                 let joined = v["state"] == "joined" || kind == "admitted" || given_floor;
                 match kind.as_str() {
                     "hello" | "admitted" | "participant_updated" if joined && publisher.is_none() && !tracks.is_empty() => {
-                        let pc = new_pc("publish", ev_tx.clone(), &opts).await;
-                        let mut pending_writers = Vec::new();
-                        for s in &tracks {
-                            let layers: Vec<(String, u32)> = if s.simulcast {
-                                ["q", "h", "f"].iter().map(|r| (r.to_string(), rand_u32())).collect()
-                            } else {
-                                vec![(String::new(), rand_u32())]
-                            };
-                                                        let codec = if s.h264 {
-                                RTCRtpCodec {
-                                    mime_type: rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264.into(),
-                                    clock_rate: 90_000,
-                                    sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
-                                    ..Default::default()
-                                }
-                            } else if s.kind == RtpCodecKind::Video {
-                                RTCRtpCodec { mime_type: MIME_TYPE_VP8.into(), clock_rate: 90_000, ..Default::default() }
-                            } else {
-                                RTCRtpCodec { mime_type: MIME_TYPE_OPUS.into(), clock_rate: 48_000, channels: 2, ..Default::default() }
-                            };
-                            let codings = layers.iter().map(|(rid, ssrc)| RTCRtpEncodingParameters {
-                                rtp_coding_parameters: RTCRtpCodingParameters { rid: rid.clone(), ssrc: Some(*ssrc), ..Default::default() },
-                                codec: codec.clone(),
-                                ..Default::default()
-                            }).collect();
-                            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-                                "stream".into(), s.track_id.clone(), s.track_id.clone(), s.kind, codings,
-                            )));
-                            pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.unwrap();
-                            pending_writers.push((track, s.clone(), layers));
-                        }
-                        let offer = pc.create_offer(None).await.unwrap();
-                        pc.set_local_description(offer.clone()).await.unwrap();
-                        // Simulcast layers are told apart by the mid and rid header extensions
-                        // (RFC 8852), which the sender must stamp itself.
-                        let ext = SimulcastExt::from_sdp(&offer.sdp);
-                        for (track, s, layers) in pending_writers {
-                            writers.push(tokio::spawn(write_synth(track, s, layers, ext.clone(), state.clone())));
-                        }
+                        let (pc, offer, started) = publish_pc(&tracks, ev_tx.clone(), &opts, state.clone()).await;
+                        writers.extend(started);
                         let id = next(&mut n);
                         let _ = ws.send(send(json!({ "type": "publish", "id": id, "sdp": offer.sdp }))).await;
                         publisher = Some(pc);
@@ -586,6 +557,68 @@ async fn drive(
     for pc in [publisher, subscriber].into_iter().flatten() {
         let _ = pc.close().await;
     }
+}
+
+/// A publish connection with `tracks` added and their writers started, and its offer (set as
+/// the local description).
+pub(crate) async fn publish_pc(
+    tracks: &[Synth],
+    ev_tx: mpsc::UnboundedSender<Ev>,
+    opts: &PeerOptions,
+    state: Arc<Mutex<PeerState>>,
+) -> (Arc<dyn PeerConnection>, RTCSessionDescription, Vec<tokio::task::JoinHandle<()>>) {
+    let pc = new_pc("publish", ev_tx, opts).await;
+    let mut pending_writers = Vec::new();
+    for s in tracks {
+        let layers: Vec<(String, u32)> = if s.simulcast {
+            ["q", "h", "f"].iter().map(|r| (r.to_string(), rand_u32())).collect()
+        } else {
+            vec![(String::new(), rand_u32())]
+        };
+        let codec = if s.h264 {
+            RTCRtpCodec {
+                mime_type: rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264.into(),
+                clock_rate: 90_000,
+                sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
+                ..Default::default()
+            }
+        } else if s.kind == RtpCodecKind::Video {
+            RTCRtpCodec { mime_type: MIME_TYPE_VP8.into(), clock_rate: 90_000, ..Default::default() }
+        } else {
+            RTCRtpCodec { mime_type: MIME_TYPE_OPUS.into(), clock_rate: 48_000, channels: 2, ..Default::default() }
+        };
+        let codings = layers
+            .iter()
+            .map(|(rid, ssrc)| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    rid: rid.clone(),
+                    ssrc: Some(*ssrc),
+                    ..Default::default()
+                },
+                codec: codec.clone(),
+                ..Default::default()
+            })
+            .collect();
+        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            "stream".into(),
+            s.track_id.clone(),
+            s.track_id.clone(),
+            s.kind,
+            codings,
+        )));
+        pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.unwrap();
+        pending_writers.push((track, s.clone(), layers));
+    }
+    let offer = pc.create_offer(None).await.unwrap();
+    pc.set_local_description(offer.clone()).await.unwrap();
+    // Simulcast layers are told apart by the mid and rid header extensions (RFC 8852), which
+    // the sender must stamp itself.
+    let ext = SimulcastExt::from_sdp(&offer.sdp);
+    let writers = pending_writers
+        .into_iter()
+        .map(|(track, s, layers)| tokio::spawn(write_synth(track, s, layers, ext.clone(), state.clone())))
+        .collect();
+    (pc, offer, writers)
 }
 
 fn rand_u32() -> u32 {
@@ -757,7 +790,7 @@ async fn remote_key(t: &Arc<dyn TrackRemote>) -> String {
     format!("{stream}/{local}")
 }
 
-async fn read_remote(t: Arc<dyn TrackRemote>, key: String, state: Arc<Mutex<PeerState>>) {
+pub(crate) async fn read_remote(t: Arc<dyn TrackRemote>, key: String, state: Arc<Mutex<PeerState>>) {
     {
         let mut st = state.lock().unwrap();
         let r = st.received.entry(key.clone()).or_default();

@@ -2,14 +2,15 @@
 //! clip, in one of three scenarios, for a bounded time, and reports JSON and a Markdown table.
 //!
 //! `cargo run --release -p huizhen-tests --bin huizhen-load -- --scenario broadcast --viewers 50 --seconds 20`
-//! Options: `--scenario consultation|discussion|broadcast|all`, `--seconds 20`, `--rooms 5`,
+//! Options: `--target huizhen|janus|both` (Janus needs root and the `janus` package),
+//! `--scenario consultation|discussion|broadcast|all`, `--seconds 20`, `--rooms 5`,
 //! `--sites 20`, `--viewers 50`, `--viewer-layer low|medium|high`, `--pin 1` (server on its own
 //! core), `--record 1` (then record the first room for as long again and report the cost),
 //! `--json <file>`.
 
 use anyhow::Result;
 use huizhen_tests::flag;
-use huizhen_tests::load::{Options, Scenario, markdown, run_huizhen};
+use huizhen_tests::load::{Options, Report, Scenario, janus_inner, markdown, run_huizhen, run_janus};
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -18,7 +19,9 @@ async fn main() -> Result<()> {
         "all" => vec![Scenario::Consultation, Scenario::Discussion, Scenario::Broadcast],
         s => vec![s.parse()?],
     };
-    let mut reports = Vec::new();
+    let target: String = flag("--target", "both".to_string());
+    let inner = flag("--janus-inner", 0) == 1;
+    let mut reports: Vec<Report> = Vec::new();
     for scenario in scenarios {
         let o = Options {
             scenario,
@@ -30,8 +33,25 @@ async fn main() -> Result<()> {
             pin: flag("--pin", 1) == 1,
             record: flag("--record", 0) == 1,
         };
-        eprintln!("running {scenario:?} against Huizhen…");
-        reports.push(run_huizhen(&o).await?);
+        if inner {
+            // In the network namespace made for Janus (see `run_janus`).
+            let r = janus_inner(&o).await?;
+            println!("JANUS-REPORT {}", serde_json::to_string(&r)?);
+            return Ok(());
+        }
+        if target != "janus" {
+            eprintln!("running {scenario:?} against Huizhen…");
+            reports.push(run_huizhen(&o).await?);
+        }
+        if target != "huizhen" {
+            eprintln!("running {scenario:?} against Janus…");
+            let mut args: Vec<String> = std::env::args().skip(1).collect();
+            if let Some(i) = args.iter().position(|a| a == "--scenario") {
+                args.drain(i..(i + 2).min(args.len()));
+            }
+            args.extend(["--scenario".to_string(), format!("{scenario:?}").to_lowercase()]);
+            reports.push(run_janus(&args)?);
+        }
     }
     let json = serde_json::to_string_pretty(&reports)?;
     let out: String = flag("--json", String::new());
