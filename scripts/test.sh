@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Rust: installs what is missing
 # (redis-server for the store and outage tests, ffmpeg for the media test clip and to check
-# recordings), then checks formatting and lints and runs every test in the workspace. Tests
-# start their own redis-server on free ports.
+# recordings, janus for the benchmark's comparison), then checks formatting and lints and runs
+# every test in the workspace. Tests start their own redis-server and Janus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+# Janus VideoRoom for the side-by-side load benchmark (its smoke run is in the suite).
+command -v janus >/dev/null 2>&1 || need+=(janus)
 if ((${#need[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

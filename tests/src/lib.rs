@@ -414,22 +414,27 @@ pub struct Process {
 }
 
 pub fn huizhen_binary() -> PathBuf {
-    // Tests run from target/<profile>/deps, benchmarks from target/<profile>; the server
-    // binary sits in target/<profile>.
+    sibling_binary("huizhen", "huizhen")
+}
+
+/// A workspace binary next to the running test or benchmark, built if it is not there yet.
+pub fn sibling_binary(name: &str, package: &str) -> PathBuf {
+    // Tests run from target/<profile>/deps, benchmarks from target/<profile>; the binaries
+    // sit in target/<profile>.
     let exe = std::env::current_exe().unwrap();
     let mut dir = exe.parent().unwrap().to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let bin = dir.join("huizhen");
+    let bin = dir.join(name);
     if !bin.exists() {
         let release = dir.ends_with("release");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", "huizhen", "--bin", "huizhen"]);
+        cmd.args(["build", "-p", package, "--bin", name]);
         if release {
             cmd.arg("--release");
         }
-        assert!(cmd.status().unwrap().success(), "building the huizhen binary");
+        assert!(cmd.status().unwrap().success(), "building the {name} binary");
     }
     bin
 }

@@ -287,6 +287,23 @@ async fn first_frames(members: &[(State, Instant)], plan: &[(String, String, boo
     SetUp { first_ms, missing, publishers: plan.iter().filter(|p| p.2).count(), peers: plan.len() }
 }
 
+/// The command-line arguments that make `huizhen-load` run `o` (for the Janus side).
+pub fn args_for(o: &Options) -> Vec<String> {
+    let scenario = format!("{:?}", o.scenario).to_lowercase();
+    [
+        ("--scenario", scenario),
+        ("--seconds", o.seconds.to_string()),
+        ("--rooms", o.rooms.to_string()),
+        ("--sites", o.sites.to_string()),
+        ("--viewers", o.viewers.to_string()),
+        ("--viewer-layer", o.viewer_layer.clone()),
+        ("--pin", if o.pin { "1" } else { "0" }.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| [k.to_string(), v])
+    .collect()
+}
+
 /// Runs one scenario against a fresh Huizhen server process.
 pub async fn run_huizhen(o: &Options) -> Result<Report> {
     SendLog::enable();
@@ -465,10 +482,15 @@ pub fn markdown(reports: &[Report]) -> String {
 
 /// Runs one scenario against Janus VideoRoom. Janus cannot use loopback for ICE (see
 /// `../shared/TESTING.md`), so the run happens in a private network namespace with one veth
-/// address, 127.0.0.2: this program runs itself again there (`--janus-inner 1`, as root).
+/// address, 127.0.0.2: `huizhen-load --janus-inner 1` runs there (root, or passwordless sudo).
 pub fn run_janus(args: &[String]) -> Result<Report> {
-    let exe = std::env::current_exe()?;
-    let out = std::process::Command::new("unshare")
+    let exe = crate::sibling_binary("huizhen-load", "huizhen-tests");
+    let root = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let mut cmd = std::process::Command::new(if root { "unshare" } else { "sudo" });
+    if !root {
+        cmd.args(["-n", "unshare"]);
+    }
+    let out = cmd
         .args(["--net", "--"])
         .arg(exe)
         .args(args)

@@ -3,7 +3,7 @@
 //! media reaches every subscriber, and every figure is measured.
 #![allow(clippy::unwrap_used)]
 
-use huizhen_tests::load::{Options, Scenario, markdown, run_huizhen};
+use huizhen_tests::load::{Options, Scenario, args_for, markdown, run_huizhen, run_janus};
 
 fn small(scenario: Scenario) -> Options {
     Options {
@@ -33,6 +33,14 @@ async fn every_scenario_runs_and_measures() {
         }
         reports.push(r);
     }
+    // The Janus side of the benchmark (scripts/test.sh installs Janus; the run needs root or
+    // passwordless sudo for its network namespace).
+    let o = small(Scenario::Broadcast);
+    let j = tokio::task::spawn_blocking(move || run_janus(&args_for(&o))).await.unwrap().unwrap();
+    assert_eq!(j.target, "janus");
+    assert_eq!(j.missing_streams, 0, "a Janus viewer never got the video");
+    assert!(j.forwarded_pps > 0.0 && j.latency_samples > 0, "{j:?}");
+    reports.push(j);
     let table = markdown(&reports);
     assert_eq!(table.lines().count(), 2 + reports.len());
 }

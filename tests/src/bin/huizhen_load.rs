@@ -10,7 +10,7 @@
 
 use anyhow::Result;
 use huizhen_tests::flag;
-use huizhen_tests::load::{Options, Report, Scenario, janus_inner, markdown, run_huizhen, run_janus};
+use huizhen_tests::load::{Options, Report, Scenario, args_for, janus_inner, markdown, run_huizhen, run_janus};
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -45,12 +45,7 @@ async fn main() -> Result<()> {
         }
         if target != "huizhen" {
             eprintln!("running {scenario:?} against Janus…");
-            let mut args: Vec<String> = std::env::args().skip(1).collect();
-            if let Some(i) = args.iter().position(|a| a == "--scenario") {
-                args.drain(i..(i + 2).min(args.len()));
-            }
-            args.extend(["--scenario".to_string(), format!("{scenario:?}").to_lowercase()]);
-            reports.push(run_janus(&args)?);
+            reports.push(run_janus(&args_for(&o))?);
         }
     }
     let json = serde_json::to_string_pretty(&reports)?;
