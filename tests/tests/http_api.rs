@@ -465,5 +465,11 @@ async fn http_rate_limit_answers_429() {
     }
     assert!(codes.contains(&429), "{codes:?}");
     assert_eq!(api.send("GET", "/healthz", None, None).await.status, 200, "health checks are never limited");
+    // Nor is the page itself: many users behind one hospital NAT open it at once.
+    for _ in 0..20 {
+        let page = reqwest::get(srv.url("/js/app.js")).await.unwrap();
+        assert_eq!(page.status(), 200);
+    }
+    assert_eq!(api.send("GET", "/v1/me", None, None).await.status, 429, "the API budget is still spent");
     srv.stop().await;
 }
