@@ -613,10 +613,13 @@ async fn janus_scenario(o: &Options, pid: u32) -> Result<Report> {
         anyhow::ensure!(t.elapsed() < Duration::from_secs(30), "Janus publishers did not connect");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Janus numbers rid simulcast layers in the order of `a=simulcast`, highest first; our
+    // publishers list q;h;f (low to high), so substream 2 is the low layer. (Measured: asking
+    // for substream 0 delivered the 1280×720 layer.)
     let substream = match (o.scenario, o.viewer_layer.as_str()) {
-        (Scenario::Broadcast, "low") => Some(0),
+        (Scenario::Broadcast, "low") => Some(2),
         (Scenario::Broadcast, "medium") => Some(1),
-        (Scenario::Broadcast, _) => Some(2),
+        (Scenario::Broadcast, _) => Some(0),
         _ => None,
     };
     let mut subscribers = Vec::new();
@@ -633,7 +636,18 @@ async fn janus_scenario(o: &Options, pid: u32) -> Result<Report> {
         if !publishes {
             joined[i] = Instant::now();
         }
-        let s = janus::subscriber(&url, room_id(room), &wanted, substream).await?;
+        // A feed becomes subscribable a moment after its publisher's connection is up.
+        let mut tries = 0;
+        let s = loop {
+            match janus::subscriber(&url, room_id(room), &wanted, substream).await {
+                Ok(s) => break s,
+                Err(e) if tries < 50 && e.to_string().contains("No such feed") => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         subs.push((s.state.clone(), joined[i]));
         subscribers.push(s);
     }
