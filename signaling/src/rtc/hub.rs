@@ -224,6 +224,15 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
             _ = tick.tick() => room.tick(Instant::now()),
         };
         let mut queue = std::collections::VecDeque::from(outputs);
+        // A consultation that must be recorded is, from the moment someone who may record is
+        // in (tried once per room; hosts hear if it fails).
+        if policy == Some(RecordingPolicy::Required)
+            && !required_tried
+            && let Some(start) = room.start_required()
+        {
+            required_tried = true;
+            queue.push_back(start);
+        }
         while let Some(o) = queue.pop_front() {
             match o {
                 Output::Send(c, m) => {
@@ -247,15 +256,16 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     ctx.audit.record(e);
                 }
                 Output::StartRecording { conn, request, by } => {
+                    // Only a request has someone to answer.
                     let reply = |m: ServerMessage| {
-                        if let Some(tx) = conns.get(&conn) {
+                        if let Some(tx) = conn.and_then(|c| conns.get(&c)) {
                             let _ = tx.try_send(Outbound::Msg(m));
                         }
                     };
                     if policy == Some(RecordingPolicy::Off) {
                         room.recording_not_started();
                         reply(ServerMessage::error(
-                            Some(&request),
+                            request.as_deref(),
                             "recording_not_allowed",
                             "this consultation is not to be recorded",
                         ));
@@ -265,13 +275,20 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                         Ok(active) => {
                             let rid = active.id.clone();
                             recording = Some(active);
-                            reply(ServerMessage::Ack { id: request });
+                            if let Some(r) = request {
+                                reply(ServerMessage::Ack { id: r });
+                            }
                             queue.extend(room.recording_started(rid, by, jiff::Timestamp::now()));
                         }
                         Err(e) => {
                             tracing::error!(room = %id, error = %e, "recording did not start");
-                            room.recording_not_started();
-                            reply(ServerMessage::error(Some(&request), e.code(), e.to_string()));
+                            match request {
+                                Some(r) => {
+                                    room.recording_not_started();
+                                    reply(ServerMessage::error(Some(&r), e.code(), e.to_string()));
+                                }
+                                None => queue.extend(room.recording_start_failed(e.code(), &e.to_string())),
+                            }
                         }
                     }
                 }
@@ -326,30 +343,6 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
         }
         let after = room.len();
         ctx.metrics.participants.fetch_add(after as i64 - before as i64, Relaxed);
-        // A consultation that must be recorded is, from the moment someone who may record is in.
-        if policy == Some(RecordingPolicy::Required)
-            && recording.is_none()
-            && !required_tried
-            && let Some(by) = room.has_recorder_present()
-        {
-            required_tried = true;
-            match ctx.recorder.start(&ctx.sfu, &id, &by, rec_tx.clone()).await {
-                Ok(active) => {
-                    let rid = active.id.clone();
-                    recording = Some(active);
-                    deliver(
-                        &conns,
-                        room.recording_started(rid, by, jiff::Timestamp::now()),
-                        ctx,
-                        consultation.as_ref(),
-                    );
-                }
-                Err(e) => {
-                    tracing::error!(room = %id, error = %e, "required recording did not start");
-                    deliver(&conns, room.recording_start_failed(e.code(), &e.to_string()), ctx, consultation.as_ref());
-                }
-            }
-        }
         if room.is_empty() && hub.retire(&id, &mut rx) {
             break;
         }
@@ -363,31 +356,6 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
         ctx.audit.record(e);
     }
     tracing::debug!(room = %id, "room closed");
-}
-
-/// Sends and audits outputs that need nothing more from the room task (recording state).
-fn deliver(
-    conns: &HashMap<ConnId, mpsc::Sender<Outbound>>,
-    outputs: Vec<Output>,
-    ctx: &Context,
-    consultation: Option<&ConsultationId>,
-) {
-    for o in outputs {
-        match o {
-            Output::Send(c, m) => {
-                if let Some(tx) = conns.get(&c) {
-                    let _ = tx.try_send(Outbound::Msg(m));
-                }
-            }
-            Output::Audit { actor, action, target } => {
-                let mut e = AuditEntry::new(actor, format!("room.{action}"), jiff::Timestamp::now());
-                e.consultation = consultation.cloned();
-                e.target = target;
-                ctx.audit.record(e);
-            }
-            _ => {}
-        }
-    }
 }
 
 /// Stopping the recording comes before the room's last messages (ended, closing).

@@ -26,11 +26,13 @@ pub enum Output {
         action: &'static str,
         target: Option<String>,
     },
-    /// Someone with the record grant asked to start: the shell checks the consultation's
-    /// policy, starts the recorder, then calls `recording_started` (or `recording_not_started`).
+    /// Someone with the record grant asked to start (`conn`, `request`), or a `required`
+    /// recording is due (`start_required`): the shell checks the consultation's policy, starts
+    /// the recorder, then calls `recording_started` (or `recording_not_started` /
+    /// `recording_start_failed`).
     StartRecording {
-        conn: ConnId,
-        request: String,
+        conn: Option<ConnId>,
+        request: Option<String>,
         by: String,
     },
     /// Stop the recorder, then call `recording_stopped`.
@@ -447,7 +449,7 @@ impl Room {
                     out.push(err("already_recording", "the consultation is already being recorded"));
                 } else {
                     self.recording_starting = true;
-                    out.push(Output::StartRecording { conn, request: id, by: me });
+                    out.push(Output::StartRecording { conn: Some(conn), request: Some(id), by: me });
                 }
             }
             ClientMessage::StopRecording { id } => {
@@ -598,12 +600,19 @@ impl Room {
         self.recording.is_some()
     }
 
-    /// Someone who may record is in the room (a `required` recording can start).
-    pub fn has_recorder_present(&self) -> Option<String> {
-        self.members
+    /// A `required` recording starts as soon as someone who may record is in the room, on
+    /// their behalf.
+    pub fn start_required(&mut self) -> Option<Output> {
+        if self.recording.is_some() || self.recording_starting {
+            return None;
+        }
+        let by = self
+            .members
             .iter()
             .find(|(_, m)| m.grants.can_record && m.state == JoinState::Joined && m.conn.is_some())
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id.clone())?;
+        self.recording_starting = true;
+        Some(Output::StartRecording { conn: None, request: None, by })
     }
 
     /// The recorder is running: everyone learns it (and is asked for consent).
