@@ -78,81 +78,48 @@ fn ogg_packets(data: &[u8]) -> Vec<Bytes> {
     packets.into_iter().skip(2).collect()
 }
 
+/// The clip's VP8 video at `size` and bitrate `rate`, 30 frames/s, a keyframe every 30 frames.
+fn vp8(size: &str, rate: &str) -> Arc<Vec<Bytes>> {
+    let out = dir().join(format!("clip-{size}.ivf"));
+    make(
+        &out,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+            "-t",
+            "4",
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            rate,
+            "-g",
+            "30",
+            "-keyint_min",
+            "30",
+            "-f",
+            "ivf",
+        ],
+    );
+    Arc::new(ivf_frames(&std::fs::read(&out).expect("clip video")))
+}
+
 /// The clip's video in three sizes for simulcast (rids q, h, f), at bitrates a browser uses.
 pub fn layers() -> &'static [Arc<Vec<Bytes>>; 3] {
     static LAYERS: OnceLock<[Arc<Vec<Bytes>>; 3]> = OnceLock::new();
-    LAYERS.get_or_init(|| {
-        let layer = |size: &str, rate: &str| {
-            let out = dir().join(format!("clip-{size}.ivf"));
-            make(
-                &out,
-                &[
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    &format!("testsrc2=size={size}:rate=30"),
-                    "-t",
-                    "4",
-                    "-c:v",
-                    "libvpx",
-                    "-deadline",
-                    "realtime",
-                    "-cpu-used",
-                    "8",
-                    "-b:v",
-                    rate,
-                    "-g",
-                    "30",
-                    "-keyint_min",
-                    "30",
-                    "-f",
-                    "ivf",
-                ],
-            );
-            Arc::new(ivf_frames(&std::fs::read(&out).expect("clip layer")))
-        };
-        [layer("320x180", "150k"), load().video.clone(), layer("1280x720", "1500k")]
-    })
-}
-
-/// RTP packets per second the clip's video makes (frames split at 1100 bytes).
-pub fn video_packets_per_second() -> f64 {
-    let v = &load().video;
-    let packets: usize = v.iter().map(|f| f.len().div_ceil(1100)).sum();
-    packets as f64 / v.len() as f64 * 30.0
+    LAYERS.get_or_init(|| [vp8("320x180", "150k"), load().video.clone(), vp8("1280x720", "1500k")])
 }
 
 pub fn load() -> &'static Clip {
     static CLIP: OnceLock<Clip> = OnceLock::new();
     CLIP.get_or_init(|| {
         let d = dir();
-        let ivf = d.join("clip-640x360.ivf");
         let ogg = d.join("clip.ogg");
-        make(
-            &ivf,
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=640x360:rate=30",
-                "-t",
-                "4",
-                "-c:v",
-                "libvpx",
-                "-deadline",
-                "realtime",
-                "-cpu-used",
-                "8",
-                "-b:v",
-                "600k",
-                "-g",
-                "30",
-                "-keyint_min",
-                "30",
-                "-f",
-                "ivf",
-            ],
-        );
         make(
             &ogg,
             &[
@@ -172,7 +139,7 @@ pub fn load() -> &'static Clip {
                 "ogg",
             ],
         );
-        let video = ivf_frames(&std::fs::read(&ivf).expect("clip video"));
+        let video = vp8("640x360", "600k");
         let audio = ogg_packets(&std::fs::read(&ogg).expect("clip audio"));
         assert!(
             video.len() >= 100 && audio.len() >= 150,
@@ -180,6 +147,6 @@ pub fn load() -> &'static Clip {
             video.len(),
             audio.len()
         );
-        Clip { video: Arc::new(video), audio: Arc::new(audio) }
+        Clip { video, audio: Arc::new(audio) }
     })
 }
