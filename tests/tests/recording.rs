@@ -373,14 +373,7 @@ async fn recording_needs_the_grant_consent_is_audited_and_only_participants_down
     assert_eq!(del.status, 204);
     api.get(&file_path, &doctor).await.expect(404, "recording_not_found");
 
-    let audit = api.get(&format!("/v1/audit?consultation={cid}&limit=200"), &admin).await.ok();
-    let actions: Vec<(String, String)> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["action"].as_str().unwrap().to_owned(), e["actor"].as_str().unwrap_or("").to_owned()))
-        .collect();
-    for (action, actor) in [
+    let expected = [
         ("room.recording_start", doctor_id.as_str().unwrap()),
         ("room.recording_decline", west.as_str()),
         ("room.recording_stop", doctor_id.as_str().unwrap()),
@@ -388,12 +381,27 @@ async fn recording_needs_the_grant_consent_is_audited_and_only_participants_down
         ("recording.download", doctor_id.as_str().unwrap()),
         ("recording.access_denied", ""),
         ("recording.delete", ""),
-    ] {
-        assert!(
-            actions.iter().any(|(a, who)| a == action && (actor.is_empty() || who == actor)),
-            "audit lacks {action} by {actor}: {actions:?}"
-        );
-    }
+    ];
+    // The audit sink writes in order but after the request has been answered: wait for it.
+    let audit_path = format!("/v1/audit?consultation={cid}&limit=200");
+    let missing = || async {
+        let audit = api.get(&audit_path, &admin).await.ok();
+        let actions: Vec<(String, String)> = audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["action"].as_str().unwrap().to_owned(), e["actor"].as_str().unwrap_or("").to_owned()))
+            .collect();
+        let missing: Vec<String> = expected
+            .iter()
+            .filter(|(action, actor)| !actions.iter().any(|(a, who)| a == action && (actor.is_empty() || who == actor)))
+            .map(|(action, actor)| format!("{action} by {actor}"))
+            .collect();
+        (missing, actions)
+    };
+    eventually("the audit holds every recording action", WAIT, || async { missing().await.0.is_empty() }).await;
+    let (gaps, actions) = missing().await;
+    assert!(gaps.is_empty(), "audit lacks {gaps:?}: {actions:?}");
     host_peer.close().await;
     guest_peer.close().await;
     srv.stop().await;
