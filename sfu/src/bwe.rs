@@ -73,11 +73,19 @@ const LOSS_HIGH: f64 = 0.10;
 const LOSS_LOW: f64 = 0.02;
 
 /// A loss-based estimate (the same idea as GCC's loss controller) that any client supports,
-/// since every client sends receiver reports; REMB, where the client sends it, wins.
-/// `sending`: what we currently send the subscriber, in bits/s.
-pub fn next_estimate(current: Option<u64>, remb_bps: u64, fraction_lost: f64, sending: u64) -> Option<u64> {
-    if remb_bps > 0 {
-        return Some(remb_bps);
+/// since every client sends receiver reports, with REMB taken as a congestion signal only.
+///
+/// REMB is not a measure of what the link could carry while we send little: Chromium's
+/// receive-side estimator stays within about 1.5x the rate it receives. Taken as a cap, it pinned
+/// a subscriber who got the low layer first (the publisher's uplink was still ramping) to that
+/// layer for good. What REMB does say is "slow down": it falls when the receiver sees its queue
+/// grow. So a REMB that fell since the last one and is below what we send lowers the estimate.
+/// `remb`: (previous, latest) REMB in bits/s, 0 when none. `sending`: what we currently send the
+/// subscriber, in bits/s.
+pub fn next_estimate(current: Option<u64>, remb: (u64, u64), fraction_lost: f64, sending: u64) -> Option<u64> {
+    let (previous, latest) = remb;
+    if latest > 0 && latest < previous && (latest as f64) < sending as f64 * REMB_BELOW {
+        return Some(current.map_or(latest, |c| c.min(latest)));
     }
     if fraction_lost > LOSS_HIGH && sending > 0 {
         let cut = (sending as f64 * (1.0 - 0.5 * fraction_lost)) as u64;
@@ -89,6 +97,9 @@ pub fn next_estimate(current: Option<u64>, remb_bps: u64, fraction_lost: f64, se
     }
     current
 }
+
+/// A falling REMB counts only when it is this far below what we send (REMB lags a layer change).
+const REMB_BELOW: f64 = 0.9;
 
 #[cfg(test)]
 mod tests {
@@ -116,12 +127,40 @@ mod tests {
 
     #[test]
     fn loss_lowers_the_estimate_and_quiet_links_recover() {
-        let e = next_estimate(None, 0, 0.3, 1_500_000).expect("loss gives an estimate");
+        let e = next_estimate(None, NO_REMB, 0.3, 1_500_000).expect("loss gives an estimate");
         assert!(e < 1_500_000 * 86 / 100, "heavy loss cuts below the current send rate: {e}");
-        assert_eq!(next_estimate(Some(900_000), 0, 0.05, 1_500_000), Some(900_000), "moderate loss holds");
-        assert_eq!(next_estimate(Some(1_000_000), 0, 0.0, 150_000), None, "far above what is sent: no limit");
-        assert_eq!(next_estimate(Some(200_000), 0, 0.0, 150_000), Some(216_000));
-        assert_eq!(next_estimate(None, 800_000, 0.5, 1_500_000), Some(800_000), "REMB wins");
+        assert_eq!(next_estimate(Some(900_000), NO_REMB, 0.05, 1_500_000), Some(900_000), "moderate loss holds");
+        assert_eq!(next_estimate(Some(1_000_000), NO_REMB, 0.0, 150_000), None, "far above what is sent: no limit");
+        assert_eq!(next_estimate(Some(200_000), NO_REMB, 0.0, 150_000), Some(216_000));
+    }
+
+    const NO_REMB: (u64, u64) = (0, 0);
+
+    #[test]
+    fn remb_that_follows_the_incoming_rate_does_not_pin_the_low_layer() {
+        // Chromium sends about 1.5x what it gets while it gets only the low layer.
+        let mut e = None;
+        for remb in [(0, 190_000), (190_000, 205_000), (205_000, 238_000), (238_000, 238_000)] {
+            e = next_estimate(e, remb, 0.0, 150_000);
+            assert_eq!(e, None, "REMB {remb:?} above what is sent is no limit");
+        }
+        let mut s = LayerSelector::new(2);
+        let t0 = Instant::now();
+        assert_eq!(s.update(t0, e, &[150_000, 0, 0]), 0);
+        // The publisher's higher layers arrive: the subscriber gets them after the hold.
+        assert_eq!(s.update(t0 + Duration::from_secs(1), e, &RATES), 0);
+        assert_eq!(s.update(t0 + Duration::from_secs(1) + UP_HOLD, e, &RATES), 2);
+        // Just after that switch REMB still follows the old rate: below what is sent, but not
+        // falling, so not congestion.
+        assert_eq!(next_estimate(None, (238_000, 250_000), 0.0, 1_500_000), None);
+    }
+
+    #[test]
+    fn a_falling_remb_below_the_send_rate_is_congestion() {
+        assert_eq!(next_estimate(None, (1_400_000, 700_000), 0.0, 1_500_000), Some(700_000));
+        assert_eq!(next_estimate(Some(600_000), (1_400_000, 700_000), 0.0, 1_500_000), Some(600_000));
+        // Falling, but still above what is sent (we switched down): no news.
+        assert_eq!(next_estimate(None, (2_000_000, 1_800_000), 0.0, 1_500_000), None);
     }
 
     #[test]

@@ -81,6 +81,8 @@ struct Member {
     audio_ext: Option<u8>,
     /// Bandwidth estimate for the subscribe connection (None: no sign of a limit).
     estimate: Option<u64>,
+    /// The REMB seen at the previous estimate: a falling REMB is the congestion signal.
+    last_remb: u64,
     quality: Option<crate::Quality>,
 }
 
@@ -328,6 +330,7 @@ impl Room {
                 downs: HashMap::new(),
                 audio_ext: None,
                 estimate: None,
+                last_remb: 0,
                 quality: None,
             },
         );
@@ -761,7 +764,9 @@ impl Room {
                 if let Some(s) = m.subscriber.as_ref().filter(|_| m.sub_connected.load(Relaxed)) {
                     let lost = f64::from(s.link.fraction_lost.swap(0, Relaxed)) / 256.0;
                     let remb = s.link.remb_bps.load(Relaxed);
-                    m.estimate = crate::bwe::next_estimate(m.estimate, remb, lost, sending);
+                    m.estimate = crate::bwe::next_estimate(m.estimate, (m.last_remb, remb), lost, sending);
+                    m.last_remb = remb;
+                    tracing::debug!(subscriber = %id, remb, lost, sending, estimate = ?m.estimate, "downlink estimate");
                     let q = crate::Quality::from_loss(lost);
                     if m.quality != Some(q) {
                         m.quality = Some(q);

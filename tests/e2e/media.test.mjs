@@ -126,7 +126,21 @@ async function main() {
     ),
   );
 
-  const stats = async (n) => pages[n].evaluate(() => window.hz.stats());
+  const t0 = Date.now();
+  /** Bob's send side over time (his bandwidth estimate and the layers he is encoding). */
+  const timeline = [];
+  const framesBefore = new Map();
+  const stats = async (n) => {
+    const s = await pages[n].evaluate(() => window.hz.stats());
+    if (n === 'bob') {
+      const active = layersSent(s)
+        .filter((l) => l.size && l.framesEncoded > (framesBefore.get(l.rid) ?? 0))
+        .map((l) => `${l.rid} ${l.size}`);
+      for (const l of layersSent(s)) framesBefore.set(l.rid, l.framesEncoded);
+      timeline.push({ t: Date.now() - t0, estimateKbps: s.publishEstimateBps == null ? null : Math.round(s.publishEstimateBps / 1000), encoding: active });
+    }
+    return s;
+  };
   const last = {};
   let failure = null;
   try {
@@ -187,6 +201,7 @@ async function main() {
       'alice to receive bob\'s low layer after set_layer low',
       async () => {
         last.alice = await stats('alice');
+        last.bob = await stats('bob');
         const r = last.alice.remotes.bob;
         return r.width > 0 && r.width <= lowWidth && r.frame && r.frame.brightness > MIN_BRIGHTNESS;
       },
@@ -198,6 +213,7 @@ async function main() {
       'alice to get a larger layer of bob again after set_layer high',
       async () => {
         last.alice = await stats('alice');
+        last.bob = await stats('bob');
         const r = last.alice.remotes.bob;
         return r.width > lowWidth && r.frame && r.frame.brightness > MIN_BRIGHTNESS;
       },
@@ -260,6 +276,7 @@ async function main() {
       }
     }
   }
+  summary.bobSendTimeline = timeline;
   summary.serverCpuSeconds = await cpuSeconds(server.pid);
   summary.wallSeconds = Number(((Date.now() - started) / 1000).toFixed(1));
   console.log(JSON.stringify(summary, null, 2));

@@ -4,7 +4,9 @@
 // failing test never leaves a server or a browser behind.
 //
 // Environment: HUIZHEN_BIN (server binary; default target/debug/huizhen), CHROMIUM (default
-// /usr/bin/chromium). Artifacts go to tests/e2e/artifacts/ (screens/ for screenshots).
+// /usr/bin/chromium), E2E_SERVER_LOG (the server's log filter, default "info"; e.g.
+// "info,huizhen_sfu=debug" logs each subscriber's downlink estimate once a second).
+// Artifacts go to tests/e2e/artifacts/ (screens/ for screenshots).
 
 import { execFile, spawn } from 'node:child_process';
 import { constants as fsConstants, createWriteStream } from 'node:fs';
@@ -109,7 +111,7 @@ export async function startServer({ demo = true, extraToml = '', mediaIp = '127.
   await mkdir(ARTIFACTS, { recursive: true });
   const dataDir = await mkdtemp(join(tmpdir(), 'hz-e2e-'));
   const config = join(dataDir, 'huizhen.toml');
-  const toml = ['log = "info"', '', extraToml.trim(), ''];
+  const toml = [`log = "${process.env.E2E_SERVER_LOG ?? 'info'}"`, '', extraToml.trim(), ''];
   if (!/^\s*\[media\]/m.test(extraToml)) toml.push('[media]', `bind_ips = ["${mediaIp}"]`, '');
   await writeFile(config, toml.join('\n'));
   const log = createWriteStream(join(ARTIFACTS, `${logName}.log`));

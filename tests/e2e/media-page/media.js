@@ -385,6 +385,17 @@ async function selectedPair(pc) {
   return `${fmt(l)} -> ${fmt(r)}`;
 }
 
+/** The sender's bandwidth estimate on a connection (Chromium's GCC), in bits/s. */
+async function availableOutgoing(pc) {
+  if (!pc) return null;
+  const report = await pc.getStats();
+  let bps = null;
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) bps = report.get(s.selectedCandidatePairId)?.availableOutgoingBitrate ?? null;
+  });
+  return bps;
+}
+
 async function stats() {
   const remotes = {};
   for (const [name, rec] of Object.entries(state.remotes)) {
@@ -407,6 +418,7 @@ async function stats() {
     pc: { ...state.pc },
     ice: { ...state.ice },
     pairs: { publish: await selectedPair(pcs.publish), subscribe: await selectedPair(pcs.subscribe) },
+    publishEstimateBps: await availableOutgoing(pcs.publish),
     candidatesSent: { ...state.candidatesSent },
     candidatesReceived: { ...state.candidatesReceived },
     publishAnswered: state.publishAnswered,
