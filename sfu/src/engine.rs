@@ -4,9 +4,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rtc::interceptor::Registry;
+use rtc::interceptor::{
+    NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, Registry, SenderReportBuilder, Slot,
+};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::transport::RTCIceServer;
@@ -131,15 +135,37 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// The interceptors a connection needs for its one direction. A publish connection only
+/// receives: it asks for lost packets (NACK), reports reception (RR) and gives the publisher's
+/// congestion control its feedback (TWCC). A subscribe connection only sends: it answers NACKs
+/// from its history and sends sender reports (lip sync at the receiver). Every interceptor in
+/// the chain is a step each packet walks through (the message is moved at each one), so the
+/// other direction's interceptors, which would only pass packets on, are left out: the
+/// subscribe side is the one that runs per packet per viewer.
+fn interceptors(target: PcTarget, me: &mut MediaEngine) -> Result<Registry, SfuError> {
+    let registry = Registry::new();
+    Ok(match target {
+        PcTarget::Publish => {
+            configure_simulcast_extension_headers(me).map_err(internal)?;
+            let registry = registry
+                .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+                .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
+            configure_twcc_receiver_only(registry, me).map_err(internal)?
+        }
+        PcTarget::Subscribe => registry
+            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(Slot::SenderReport, SenderReportBuilder::new().build()),
+    })
+}
+
 pub async fn peer_connection(
     config: &SfuConfig,
     handler: Handler,
     link: Arc<crate::rtcp::LinkReport>,
 ) -> Result<Arc<dyn PeerConnection>, SfuError> {
     let mut me = media_engine()?;
-    let registry = register_default_interceptors(Registry::new(), &mut me)
-        .map_err(internal)?
-        .with(rtc::interceptor::Slot::from(crate::rtcp::TAP_SLOT), crate::rtcp::KeyframeRequestTap::new(link));
+    let registry = interceptors(handler.target, &mut me)?
+        .with(Slot::from(crate::rtcp::TAP_SLOT), crate::rtcp::KeyframeRequestTap::new(link));
     let ice_servers = config
         .ice_servers
         .iter()

@@ -12,8 +12,28 @@ use anyhow::Result;
 use huizhen_tests::flag;
 use huizhen_tests::load::{Options, Report, Scenario, args_for, janus_inner, markdown, run_huizhen, run_janus};
 
+const USAGE: &str = "huizhen-load: drive a real Huizhen server (and Janus) with webrtc-rs peers
+
+  cargo run --release -p huizhen-tests --bin huizhen-load -- [options]
+
+  --target huizhen|janus|both       what to measure (default both; Janus needs root and the janus package)
+  --scenario consultation|discussion|broadcast|all   (default all)
+  --seconds N        measured seconds per scenario (default 20)
+  --rooms N          consultation rooms of 4 (default 5)
+  --sites N          sites in the discussion room (default 20)
+  --viewers N        broadcast viewers (default 50)
+  --viewer-layer low|medium|high    layer the viewers ask for (default low)
+  --pin 1|0          server on its own core, generator on the other (default 1)
+  --record 1         also record the first room and report the cost
+  --json FILE        write the JSON report to FILE too
+";
+
 #[tokio::main]
 async fn main() -> Result<()> {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return Ok(());
+    }
     let which: String = flag("--scenario", "all".to_string());
     let scenarios = match which.as_str() {
         "all" => vec![Scenario::Consultation, Scenario::Discussion, Scenario::Broadcast],
