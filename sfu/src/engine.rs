@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rtc::interceptor::{
     NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, Registry, SenderReportBuilder, Slot,
@@ -174,6 +175,19 @@ pub async fn peer_connection(
     let settings = SettingEngineBuilder::new()
         // One multicast socket per connection otherwise; our candidates are plain addresses.
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        // The server offers the subscribe connection, so it is the controlling agent and picks
+        // the pair. webrtc-rs's defaults wait for better pairs before taking a peer-reflexive
+        // (1 s), server-reflexive (0.5 s) or relayed (2 s) one: a viewer whose first check
+        // arrives before its trickled candidate (usual when many join at once) waited a second
+        // for its picture. The server has host candidates only, so any pair that works is as
+        // good as the client's network allows; relays still wait a little for a direct path.
+        .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+        .with_srflx_acceptance_min_wait(Some(Duration::ZERO))
+        .with_relay_acceptance_min_wait(Some(Duration::from_millis(500)))
+        // RFC 8445's Ta (50 ms) instead of 200 ms between checks (few candidates on our side),
+        // with as many attempts as fit in 2 s, so a slow rural link (long round trip, some loss)
+        // gets longer to answer than the default 7 x 200 ms, not shorter.
+        .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(40))
         .build();
     let addrs: Vec<SocketAddr> = config.bind_ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect();
     let pc = PeerConnectionBuilder::new()

@@ -308,7 +308,13 @@ pub fn args_for(o: &Options) -> Vec<String> {
 pub async fn run_huizhen(o: &Options) -> Result<Report> {
     SendLog::enable();
     let dir = tempfile::tempdir()?;
-    let env = [("HUIZHEN_LIMITS__HTTP_REQUESTS_PER_SECOND", "0"), ("HUIZHEN_LIMITS__ROOM_PARTICIPANTS", "2000")];
+    let mut env =
+        vec![("HUIZHEN_LIMITS__HTTP_REQUESTS_PER_SECOND", "0"), ("HUIZHEN_LIMITS__ROOM_PARTICIPANTS", "2000")];
+    if o.pin {
+        // The server is moved onto one core after it starts; tokio would otherwise size its
+        // pool for every core and run two workers on one, paying for each wake-up between them.
+        env.push(("TOKIO_WORKER_THREADS", "1"));
+    }
     let p = Process::serve_env(dir.path(), &[], &env)?;
     let pid = p.child.id();
     if o.pin {
@@ -542,8 +548,10 @@ pub async fn janus_inner(o: &Options) -> Result<Report> {
     std::fs::write(
         cfg.join("janus.jcfg"),
         format!(
-            "general: {{\n configs_folder = \"{c}\"\n plugins_folder = \"{lib}/plugins\"\n transports_folder = \"{lib}/transports\"\n events_folder = \"{lib}/events\"\n loggers_folder = \"{lib}/loggers\"\n debug_level = 3\n event_loops = 2\n session_timeout = 120\n}}\nmedia: {{\n rtp_port_range = \"40000-60000\"\n}}\nnat: {{\n ice_enforce_list = \"127.0.0.2\"\n}}\nplugins: {{\n disable = \"{p}\"\n}}\ntransports: {{\n disable = \"{t}\"\n}}\nevents: {{\n broadcast = false\n}}\nloggers: {{\n}}\n",
+            "general: {{\n configs_folder = \"{c}\"\n plugins_folder = \"{lib}/plugins\"\n transports_folder = \"{lib}/transports\"\n events_folder = \"{lib}/events\"\n loggers_folder = \"{lib}/loggers\"\n debug_level = 3\n event_loops = {loops}\n session_timeout = 120\n}}\nmedia: {{\n rtp_port_range = \"40000-60000\"\n}}\nnat: {{\n ice_enforce_list = \"127.0.0.2\"\n}}\nplugins: {{\n disable = \"{p}\"\n}}\ntransports: {{\n disable = \"{t}\"\n}}\nevents: {{\n broadcast = false\n}}\nloggers: {{\n}}\n",
             c = cfg.display(),
+            // Like Huizhen's worker pool: one event loop per core Janus is given.
+            loops = if o.pin { 1 } else { 2 },
             p = plugins.join(","),
             t = transports.join(",")
         ),
