@@ -8,7 +8,7 @@ use crate::consult::model::{Role, Site, SiteLevel};
 use crate::error::AppError;
 use crate::ids::SiteId;
 use crate::state::AppState;
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, DynStore};
 
 /// Creates `admin` with a one-time password when the store has no users. Returns the password
 /// so the caller prints it once; it is never logged. With several nodes starting at once only
@@ -34,6 +34,27 @@ pub async fn ensure_admin(st: &AppState) -> Result<Option<String>, AppError> {
         Err(e) if e.code == "username_taken" => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Sets a new one-time password for `username` from the command line: the way back in when
+/// no administrator can sign in (the first start's password was lost). Signs the user out
+/// everywhere, as an administrator's reset does, and audits it as done by `system:cli`.
+/// Returns the password for the caller to show once; it is never logged. A disabled account
+/// stays disabled (re-enabling it is an administrator's decision, made in the app).
+pub async fn reset_password(store: &DynStore, username: &str) -> Result<String, AppError> {
+    let name = username.trim().to_lowercase();
+    let mut user = store
+        .get_user_by_name(&name)
+        .await?
+        .ok_or_else(|| AppError::not_found("user_not_found", format!("no user named {name}")))?;
+    let pw = password::generate();
+    user.password_hash = password::hash_async(pw.clone()).await;
+    user.token_generation += 1;
+    store.update_user(&user).await?;
+    store
+        .append_audit(&AuditEntry::new("system:cli", "admin.password_reset", Timestamp::now()).target(user.id.as_str()))
+        .await?;
+    Ok(pw)
 }
 
 pub const DEMO_PASSWORD: &str = "huizhen-demo";

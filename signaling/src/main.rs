@@ -1,4 +1,5 @@
-//! The `huizhen` command: `serve` runs the server, `token` mints a room token.
+//! The `huizhen` command: `serve` runs the server, `reset-password` lets an operator back in,
+//! `token` mints a room token.
 
 use std::path::PathBuf;
 
@@ -32,6 +33,13 @@ enum Cmd {
         /// Seed demo sites and users (password `huizhen-demo`) to try the workflow.
         #[arg(long)]
         demo: bool,
+    },
+    /// Set a new one-time password for a user (e.g. `admin` when its password is lost) and sign
+    /// the user out everywhere. With the embedded store, stop the server first.
+    ResetPassword {
+        /// The account's username.
+        #[arg(long)]
+        username: String,
     },
     /// Mint a room token for scripts and tests.
     Token {
@@ -146,6 +154,26 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "huizhen listening");
             println!("  Huizhen is running at http://{addr}/  (Ctrl-C stops it)");
             server.serve(listener, shutdown_signal()).await?;
+        }
+        Cmd::ResetPassword { username } => {
+            let config = load_config(&cli, &[])?;
+            let store = huizhen::open_store(&config).await.map_err(|e| {
+                if config.store == "embedded" {
+                    anyhow::anyhow!(
+                        "cannot open the embedded store in {}: {e}\nIf the server is running, stop it first: the embedded store belongs to one process at a time.",
+                        config.data_dir.display()
+                    )
+                } else {
+                    anyhow::anyhow!("cannot reach the store: {e}")
+                }
+            })?;
+            let pw = huizhen::bootstrap::reset_password(&store, username)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            println!(
+                "\n  Password reset for {}; every session of this account is signed out.\n  new password: {pw}\n  (shown once; change it after signing in)\n",
+                username.trim().to_lowercase()
+            );
         }
         Cmd::Token { room, identity, name, publish, subscribe, data, admin, hidden, record, ttl } => {
             let config = load_config(&cli, &[])?;

@@ -64,3 +64,48 @@ async fn redis_outage_answers_503_then_recovers() {
     api.post("/v1/consultations", &doctor, body).await.ok();
     srv.stop().await;
 }
+
+/// `huizhen reset-password` run with the given data dir: (success, stdout, stderr).
+fn reset_password(dir: &std::path::Path, username: &str) -> (bool, String, String) {
+    let out = std::process::Command::new(huizhen_tests::huizhen_binary())
+        .args(["reset-password", "--username", username, "--data-dir"])
+        .arg(dir)
+        .env("HUIZHEN_LOG", "error")
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[tokio::test]
+async fn a_lost_admin_password_is_reset_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Process::serve(dir.path(), &[]).unwrap();
+    let old_pw = p.admin_password().unwrap();
+    let api = Api::new(p.addr);
+    let old_session = api.login_as("admin", &old_pw).await;
+
+    // The embedded store belongs to the running server: the reset says so and changes nothing.
+    let (ok, _, err) = reset_password(dir.path(), "admin");
+    assert!(!ok && err.contains("stop it first"), "{err}");
+    api.get("/v1/me", &old_session).await.ok();
+
+    assert!(p.terminate().success());
+    let (ok, _, err) = reset_password(dir.path(), "nobody");
+    assert!(!ok && err.contains("user_not_found"), "{err}");
+    let (ok, out, err) = reset_password(dir.path(), "Admin");
+    assert!(ok, "{err}");
+    let new_pw = out.lines().find_map(|l| l.trim().strip_prefix("new password: ")).unwrap().to_owned();
+    assert_ne!(new_pw, old_pw);
+    assert!(!err.contains(&new_pw), "the password is never logged");
+
+    let mut p = Process::serve(dir.path(), &[]).unwrap();
+    let api = Api::new(p.addr);
+    api.get("/v1/me", &old_session).await.expect(401, "session_revoked");
+    api.login_full("admin", &old_pw).await.expect(401, "invalid_credentials");
+    let admin = api.login_as("admin", &new_pw).await;
+    let audit = api.get("/v1/audit?action=admin.password_reset", &admin).await.ok();
+    let items = audit["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{audit}");
+    assert_eq!(items[0]["actor"], "system:cli");
+    assert!(p.terminate().success());
+}
