@@ -24,6 +24,8 @@ pub struct Config {
     /// HMAC secret for tokens. Empty: generated once and kept in `data_dir/secret.key`.
     /// Several nodes sharing one Redis must all be given the same secret.
     pub jwt_secret: String,
+    /// Bearer token `/metrics` asks for. Empty: `/metrics` is open (keep it internal).
+    pub metrics_token: String,
     /// Log filter (tracing `EnvFilter` syntax).
     pub log: String,
     /// `text` or `json`.
@@ -169,6 +171,7 @@ impl Default for Config {
             store: "embedded".into(),
             redis_prefix: "hz:".into(),
             jwt_secret: String::new(),
+            metrics_token: String::new(),
             log: "info".into(),
             log_format: "text".into(),
             auth: AuthConfig::default(),
@@ -308,6 +311,9 @@ impl Config {
         }
         if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 32 {
             return bad("jwt_secret must be at least 32 characters");
+        }
+        if !self.metrics_token.is_empty() && self.metrics_token.len() < 16 {
+            return bad("metrics_token must be at least 16 characters");
         }
         if self.media.bind_ips.is_empty() || self.media.bind_ips.iter().any(|ip| ip.is_unspecified()) {
             return bad("media.bind_ips must list concrete addresses (0.0.0.0 would skip loopback)");

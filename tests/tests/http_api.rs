@@ -452,6 +452,22 @@ async fn health_ready_metrics() {
 }
 
 #[tokio::test]
+async fn metrics_token_guards_metrics() {
+    let token = "prometheus-scrape-0123456789";
+    let srv = TestServer::start_with(|c| c.metrics_token = token.into()).await;
+    let api = srv.api();
+    api.send("GET", "/metrics", None, None).await.expect(401, "metrics_token_required");
+    api.send("GET", "/metrics", Some("prometheus-scrape-0123456780"), None).await.expect(401, "metrics_token_required");
+    api.send("GET", "/metrics", Some("prometheus-scrape"), None).await.expect(401, "metrics_token_required");
+    let m = reqwest::Client::new().get(srv.url("/metrics")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(m.status(), 200);
+    assert!(m.text().await.unwrap().contains("huizhen_logins_total"));
+    // Health and readiness stay open for load balancers.
+    assert_eq!(api.send("GET", "/healthz", None, None).await.status, 200);
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn http_rate_limit_answers_429() {
     let srv = TestServer::start_with(|c| {
         c.limits.http_requests_per_second = 1;

@@ -55,8 +55,25 @@ async fn readyz(State(st): State<AppState>) -> Result<Json<serde_json::Value>, A
     Ok(Json(json!({ "status": "ready" })))
 }
 
-async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render())
+async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, AppError> {
+    let want = st.config.metrics_token.as_bytes();
+    if !want.is_empty() {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("")
+            .as_bytes();
+        if !same_secret(given, want) {
+            return Err(AppError::unauthorized("metrics_token_required", "/metrics needs the configured bearer token"));
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render()))
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a guess matched.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Per-IP rate limit, body limit and response counting, for every route.
