@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Rust: installs what is missing
 # (redis-server for the store and outage tests, ffmpeg for the media test clip and to check
-# recordings, janus for the benchmark's comparison), then checks formatting and lints and runs
-# every test in the workspace. Tests start their own redis-server and Janus.
+# recordings, janus for the benchmark's comparison, coturn for the TURN relay test), then checks
+# formatting and lints and runs every test in the workspace. Tests start their own redis-server,
+# Janus and coturn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 # Janus VideoRoom for the side-by-side load benchmark (its smoke run is in the suite).
 command -v janus >/dev/null 2>&1 || need+=(janus)
+command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 if ((${#need[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -135,6 +135,60 @@ impl Drop for RedisServer {
     }
 }
 
+/// A coturn TURN server on loopback with the TURN REST secret (`use-auth-secret`), as
+/// `deploy/` runs it beside Huizhen: the server hands clients credentials derived from the
+/// same secret.
+pub struct Coturn {
+    pub port: u16,
+    child: Child,
+    _log: tempfile::TempDir,
+}
+
+impl Coturn {
+    pub fn start(secret: &str) -> Result<Self> {
+        if !which("turnserver") {
+            bail!("turnserver is not installed (the test script installs coturn: scripts/test.sh)");
+        }
+        let port = free_port();
+        let log = tempfile::tempdir()?;
+        let child = Command::new("turnserver")
+            .args(["-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint", "--listening-ip", "127.0.0.1"])
+            .args(["--relay-ip", "127.0.0.1", "--listening-port", &port.to_string()])
+            .args(["--min-port", "61000", "--max-port", "61999", "--realm", "huizhen.test"])
+            .args(["--use-auth-secret", "--static-auth-secret", secret])
+            // Huizhen's media listens on loopback in tests; coturn refuses loopback peers unless told.
+            .arg("--allow-loopback-peers")
+            // Its files in a temporary directory, not /var: the suite need not run as root.
+            .arg("--log-file")
+            .arg(log.path().join("turn.log"))
+            .arg("--pidfile")
+            .arg(log.path().join("turn.pid"))
+            .arg("--userdb")
+            .arg(log.path().join("turndb"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting turnserver")?;
+        let c = Coturn { port, child, _log: log };
+        // coturn listens on TCP and UDP on the same port; TCP answering means it is up.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(c);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("turnserver did not start listening on {port}")
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Configuration for a test server: loopback, port 0, a fresh data dir, no HTTP rate limit.
 pub fn test_config(data_dir: &Path) -> huizhen::config::Config {
     let mut c = huizhen::config::Config {

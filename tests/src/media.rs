@@ -106,6 +106,8 @@ pub struct PeerState {
     /// Keyframe requests (PLI/FIR) that reached this publisher.
     pub keyframe_requests: u64,
     pub remote_tracks: Vec<Arc<dyn TrackRemote>>,
+    /// The connections, to read their statistics (publish, subscribe).
+    pub pcs: Vec<(&'static str, Arc<dyn PeerConnection>)>,
 }
 
 /// Options for a test peer.
@@ -119,6 +121,11 @@ pub struct PeerOptions {
     pub drop_incoming_every: Option<u16>,
     /// Turns the incoming loss on and off while the test runs (on by default).
     pub incoming_loss_on: Arc<std::sync::atomic::AtomicBool>,
+    /// STUN/TURN servers, as the server's `/join` gives them to a client.
+    pub ice_servers: Vec<rtc::peer_connection::transport::RTCIceServer>,
+    /// Use relayed (TURN) candidates only, as a clinic behind a firewall that lets nothing else
+    /// through.
+    pub relay_only: bool,
 }
 
 impl Default for PeerOptions {
@@ -127,6 +134,8 @@ impl Default for PeerOptions {
             drop_every: None,
             drop_incoming_every: None,
             incoming_loss_on: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            ice_servers: Vec::new(),
+            relay_only: false,
         }
     }
 }
@@ -252,8 +261,17 @@ pub(crate) async fn new_pc(
             reg.with(rtc::interceptor::Slot::from(500usize), Dropper::new(every, true, opts.incoming_loss_on.clone()));
     }
     let se = SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
+    let policy = if opts.relay_only {
+        rtc::peer_connection::configuration::RTCIceTransportPolicy::Relay
+    } else {
+        rtc::peer_connection::configuration::RTCIceTransportPolicy::All
+    };
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(opts.ice_servers.clone())
+        .with_ice_transport_policy(policy)
+        .build();
     let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_configuration(config)
         .with_media_engine(me)
         .with_setting_engine(se)
         .with_interceptor_registry(reg)
@@ -423,6 +441,31 @@ impl MediaPeer {
         self.snapshot(|s| s.received.values().filter(|r| r.tags.iter().any(|t| t == tag)).map(|r| r.packets).sum())
     }
 
+    /// The type of the local ICE candidate each connection uses (`host`, `relay`, ...), by
+    /// connection (`publish`, `subscribe`); empty until a pair is selected.
+    pub async fn local_candidate_types(&self) -> Vec<(&'static str, String)> {
+        use rtc::statistics::report::RTCStatsReportEntry as E;
+        let pcs = self.snapshot(|s| s.pcs.clone());
+        let mut out = Vec::new();
+        for (target, pc) in pcs {
+            let report = pc.get_stats(std::time::Instant::now(), rtc::statistics::StatsSelector::None).await;
+            let pair = report.transport().map(|t| t.selected_candidate_pair_id.clone()).unwrap_or_default();
+            let local = match report.get(&pair) {
+                Some(E::IceCandidatePair(p)) => p.local_candidate_id.clone(),
+                _ => continue,
+            };
+            // The report names the candidate entry after the pair's candidate id, with a prefix.
+            let found = report.iter().find_map(|e| match e {
+                E::LocalCandidate(c) if c.stats.id.ends_with(&local) => Some(c.candidate_type.to_string()),
+                _ => None,
+            });
+            if let Some(t) = found {
+                out.push((target, t));
+            }
+        }
+        out
+    }
+
     /// Closes both connections and the socket (a `Null` on the command channel ends the driver).
     pub async fn close(self) {
         let _ = self.out.send(Value::Null);
@@ -496,7 +539,9 @@ async fn drive(
                     }
                     "subscribe_offer" => {
                         if subscriber.is_none() {
-                            subscriber = Some(new_pc("subscribe", ev_tx.clone(), &opts).await);
+                            let pc = new_pc("subscribe", ev_tx.clone(), &opts).await;
+                            state.lock().unwrap().pcs.push(("subscribe", pc.clone()));
+                            subscriber = Some(pc);
                         }
                         let pc = subscriber.as_ref().unwrap();
                         let o = RTCSessionDescription::offer(v["sdp"].as_str().unwrap_or("").to_owned()).unwrap();
@@ -568,6 +613,7 @@ pub(crate) async fn publish_pc(
     state: Arc<Mutex<PeerState>>,
 ) -> (Arc<dyn PeerConnection>, RTCSessionDescription, Vec<tokio::task::JoinHandle<()>>) {
     let pc = new_pc("publish", ev_tx, opts).await;
+    state.lock().unwrap().pcs.push(("publish", pc.clone()));
     let mut pending_writers = Vec::new();
     for s in tracks {
         let layers: Vec<(String, u32)> = if s.simulcast {
