@@ -3,12 +3,16 @@
 // call's control bar; both pages show the indicator; the guest is asked for consent and
 // declines; the host sees the decline; the guest's page says they are not recorded; the host
 // stops; the indicators go away; the consultation page lists the recording with its files
-// (the guest's left out), a file downloads with the session token, and an admin deletes it.
+// (the guest's left out), a file downloads through a one-minute link (the browser's own
+// download, checked against the manifest's size and sha256), and an admin deletes it.
 // Last, a consultation whose recording is `required` starts recording by itself and refuses
 // the host's stop with the reason; a recorder that fails (a size limit) shows hosts a banner.
 // The host's page is in Chinese, the guest's in English.
 //
 //   node tests/e2e/recording.test.mjs     (prints a JSON summary; exit code 1 on failure)
+
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 
 import {
   apiClient, launchBrowser, newPage, note, pageErrors, runTest, shot, signIn, startServer, until,
@@ -157,15 +161,18 @@ await runTest(T, async (summary) => {
     if (shown.length !== files.length) throw new Error(`the page shows ${shown.length} files, the manifest has ${files.length}`);
     const excludedText = await item.getByTestId('recording-excluded').innerText();
     if (!excludedText.includes(guestUser.display_name)) throw new Error(`the page should name who declined: "${excludedText}"`);
-    // A download goes through fetch with the session token and is saved from a blob.
+    // A download is the browser's own, through a one-minute link: the file streams to disk.
     const first = files[0];
     const download = host.waitForEvent('download', { timeout: 20000 });
     await item.locator(`[data-testid="recording-download"][data-name="${first.name}"]`).click();
     const dl = await download;
-    const row = item.locator(`[data-testid="recording-file"][data-name="${first.name}"]`);
-    const got = await until('the download to finish', async () => Number(await row.getByTestId('recording-download-status').getAttribute('data-bytes').catch(() => null)) || null, 20000, 150);
-    if (got !== first.bytes) throw new Error(`downloaded ${got} bytes, the manifest says ${first.bytes}`);
-    summary.checks.listed = { state: rec.state, files: shown, excluded: excludedText, download: { name: dl.suggestedFilename(), bytes: got } };
+    const failure = await dl.failure();
+    if (failure) throw new Error(`the download failed: ${failure}`);
+    const bytes = await readFile(await dl.path());
+    if (bytes.length !== first.bytes) throw new Error(`downloaded ${bytes.length} bytes, the manifest says ${first.bytes}`);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    if (sha !== first.sha256) throw new Error(`downloaded sha256 ${sha}, the manifest says ${first.sha256}`);
+    summary.checks.listed = { state: rec.state, files: shown, excluded: excludedText, download: { name: dl.suggestedFilename(), bytes: bytes.length } };
     await item.scrollIntoViewIfNeeded();
     await shot(host, `${T}-host-recordings-list`);
   });

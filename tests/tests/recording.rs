@@ -361,10 +361,29 @@ async fn recording_needs_the_grant_consent_is_audited_and_only_participants_down
     assert_eq!(got.status(), 200);
     let bytes = got.bytes().await.unwrap();
     assert_eq!(sha256_hex(&bytes), m["files"][0]["sha256"]);
-    // A non-participant (another county doctor) is refused, even the list.
+    // A download link (what the browser follows to stream a large file to disk): no header
+    // needed, the same bytes; a forged or altered link is refused.
+    let link = api.post(&format!("{file_path}/link"), &doctor, json!({})).await.ok();
+    let url = link["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("/v1/recording-links/"), "{link}");
+    let got = reqwest::get(srv.url(&url)).await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.headers()[reqwest::header::CONTENT_DISPOSITION].to_str().unwrap().starts_with("attachment"));
+    assert_eq!(sha256_hex(&got.bytes().await.unwrap()), m["files"][0]["sha256"]);
+    api.send("GET", &format!("{url}x"), None, None).await.expect(401, "invalid_link");
+    api.post(&format!("/v1/consultations/{cid}/recordings/{id}/files/nothing.webm/link"), &doctor, json!({}))
+        .await
+        .expect(404, "recording_not_found");
+    // A non-participant (another county doctor) is refused, even the list, and gets no link.
     let south = api.login("doctor-south").await;
     api.get(&list_path, &south).await.expect(403, "not_participant");
     api.get(&file_path, &south).await.expect(403, "not_participant");
+    api.post(&format!("{file_path}/link"), &south, json!({})).await.expect(403, "not_participant");
+    // Signing out everywhere voids links already handed out.
+    let link = api.post(&format!("{file_path}/link"), &doctor, json!({})).await.ok();
+    assert_eq!(api.send("POST", "/v1/auth/logout", Some(&doctor), None).await.status, 204);
+    api.send("GET", link["url"].as_str().unwrap(), None, None).await.expect(401, "session_revoked");
+    let doctor = api.login("doctor-east").await;
     // Only an admin deletes.
     api.send("DELETE", &format!("/v1/consultations/{cid}/recordings/{id}"), Some(&doctor), None)
         .await
@@ -379,6 +398,7 @@ async fn recording_needs_the_grant_consent_is_audited_and_only_participants_down
         ("room.recording_stop", doctor_id.as_str().unwrap()),
         ("recording.list", doctor_id.as_str().unwrap()),
         ("recording.download", doctor_id.as_str().unwrap()),
+        ("recording.link", doctor_id.as_str().unwrap()),
         ("recording.access_denied", ""),
         ("recording.delete", ""),
     ];

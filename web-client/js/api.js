@@ -98,49 +98,11 @@ export async function api(method, path, body) {
 }
 
 /**
- * An authenticated download of a binary body (a recording file): the bytes as a Blob, with the
- * same session refresh as api(). Failures are ApiErrors with the server's code.
- * @param {string} path
- * @returns {Promise<Blob>}
+ * Starts the browser's own download of a server URL that needs no header (a short-lived
+ * recording link): the file streams to disk, however large, instead of into the page's memory.
+ * @param {string} url @param {string} filename
  */
-export async function apiBlob(path) {
-  if (!session) throw new ApiError(401, 'token_missing', 'sign in first');
-  const get = async () => {
-    let res;
-    try {
-      res = await fetch(path, { headers: { Authorization: `Bearer ${session.access_token}` } });
-    } catch {
-      throw new ApiError(0, 'network', 'the server cannot be reached');
-    }
-    if (!res.ok) {
-      let data = null;
-      try { data = await res.json(); } catch { /* not JSON */ }
-      throw new ApiError(res.status, data?.code || 'http_error', data?.message || `HTTP ${res.status}`, data?.details);
-    }
-    try {
-      return await res.blob();
-    } catch {
-      // The body ended early: the server stops a file it finds damaged part-way.
-      throw new ApiError(res.status, 'download_incomplete', 'the download ended early');
-    }
-  };
-  try {
-    try {
-      return await get();
-    } catch (e) {
-      if (e.code !== 'token_expired' || !session?.refresh_token) throw e;
-      await refresh();
-      return await get();
-    }
-  } catch (e) {
-    if (e.status === 401 && session) endSession(e);
-    throw e;
-  }
-}
-
-/** Saves a Blob as a file through a temporary object URL. @param {Blob} blob @param {string} filename */
-export function saveBlob(blob, filename) {
-  const url = URL.createObjectURL(blob);
+export function followDownload(url, filename) {
   const a = document.createElement('a');
   a.href = url;
   a.download = filename;
@@ -148,7 +110,6 @@ export function saveBlob(blob, filename) {
   document.body.append(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60e3);
 }
 
 export async function login(username, password) {

@@ -6,12 +6,13 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::Session;
-use crate::consult::model::{Consultation, Role};
+use crate::auth::TokenError;
+use crate::consult::model::{Consultation, Role, User};
 use crate::error::AppError;
 use crate::ids::ConsultationId;
 use crate::state::AppState;
@@ -22,7 +23,13 @@ pub fn routes() -> Router<AppState> {
         .route("/consultations/{id}/recordings", get(list))
         .route("/consultations/{id}/recordings/{rid}", delete(remove))
         .route("/consultations/{id}/recordings/{rid}/files/{name}", get(download))
+        .route("/consultations/{id}/recordings/{rid}/files/{name}/link", post(link))
+        .route("/recording-links/{token}", get(by_link))
 }
+
+/// How long a download link works: long enough to click, short enough that one copied from a
+/// proxy's log or a browser's history is already dead.
+const LINK_TTL_SECS: u64 = 60;
 
 fn recorder_error(e: huizhen_recorder::Error) -> AppError {
     match e {
@@ -45,7 +52,7 @@ fn recorder_error(e: huizhen_recorder::Error) -> AppError {
 
 /// Participants and admins only. Others get 403 (not 404): a recording is asked for by
 /// consultation id from the report, so its existence is no secret to whoever holds the id.
-async fn access(st: &AppState, s: &Session, id: &str) -> Result<Consultation, AppError> {
+async fn access(st: &AppState, user: &User, id: &str) -> Result<Consultation, AppError> {
     let cid = ConsultationId::parse(id)
         .ok_or_else(|| AppError::not_found("consultation_not_found", "no such consultation"))?;
     let c = st
@@ -53,9 +60,9 @@ async fn access(st: &AppState, s: &Session, id: &str) -> Result<Consultation, Ap
         .get_consultation(&cid)
         .await?
         .ok_or_else(|| AppError::not_found("consultation_not_found", "no such consultation"))?;
-    if !(c.involves(&s.user.id) || s.user.role == Role::Admin) {
+    if !(c.involves(&user.id) || user.role == Role::Admin) {
         st.audit.record(
-            AuditEntry::new(s.user.id.as_str(), "recording.access_denied", jiff::Timestamp::now()).consultation(&c.id),
+            AuditEntry::new(user.id.as_str(), "recording.access_denied", jiff::Timestamp::now()).consultation(&c.id),
         );
         return Err(AppError::forbidden(
             "not_participant",
@@ -72,7 +79,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn list(State(st): State<AppState>, s: Session, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
-    let c = access(&st, &s, &id).await?;
+    let c = access(&st, &s.user, &id).await?;
     let rec = st.recorder.clone();
     let cid = c.id.as_str().to_owned();
     let items = blocking(move || rec.list(&cid)).await?;
@@ -102,12 +109,63 @@ async fn download(
     s: Session,
     Path((id, rid, name)): Path<(String, String, String)>,
 ) -> Result<Response, AppError> {
-    let c = access(&st, &s, &id).await?;
+    let c = access(&st, &s.user, &id).await?;
+    send_file(&st, &s.user, &c, rid, name).await
+}
+
+/// A link the browser can follow without a header (`<a download>`), so a file of gigabytes
+/// streams to disk instead of being held in the page's memory first.
+async fn link(
+    State(st): State<AppState>,
+    s: Session,
+    Path((id, rid, name)): Path<(String, String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let c = access(&st, &s.user, &id).await?;
+    let rec = st.recorder.clone();
+    let (cid, r, n) = (c.id.as_str().to_owned(), rid.clone(), name.clone());
+    // The file must exist now: a link to nothing would only fail later, in the browser.
+    blocking(move || rec.open(&cid, &r, &n).map(|_| ())).await?;
+    let now = jiff::Timestamp::now();
+    let (token, expires_at) =
+        st.keys.download(&s.user.id, s.user.token_generation, &c.id, &rid, &name, LINK_TTL_SECS, now);
+    st.audit.record(
+        AuditEntry::new(s.user.id.as_str(), "recording.link", now).consultation(&c.id).target(format!("{rid}/{name}")),
+    );
+    Ok(Json(json!({ "url": format!("/v1/recording-links/{token}"), "expires_at": expires_at })))
+}
+
+/// Follows a download link: the same checks as a download with a session (the user may still
+/// see the consultation's recordings, and has not been signed out since), then the file.
+async fn by_link(State(st): State<AppState>, Path(token): Path<String>) -> Result<Response, AppError> {
+    let claims = st.keys.verify_download(&token).map_err(|e| match e {
+        TokenError::Expired => {
+            AppError::unauthorized("link_expired", "this download link has expired; ask for a new one")
+        }
+        _ => AppError::unauthorized("invalid_link", "this download link is not valid"),
+    })?;
+    let user = st
+        .store
+        .get_user(&claims.sub)
+        .await?
+        .filter(|u| !u.disabled && u.token_generation == claims.generation)
+        .ok_or_else(|| AppError::unauthorized("session_revoked", "this session is no longer valid; sign in again"))?;
+    let c = access(&st, &user, claims.consultation.as_str()).await?;
+    send_file(&st, &user, &c, claims.recording, claims.file).await
+}
+
+/// Streams one file of a recording (decrypted as it goes when stored encrypted), audited.
+async fn send_file(
+    st: &AppState,
+    user: &User,
+    c: &Consultation,
+    rid: String,
+    name: String,
+) -> Result<Response, AppError> {
     let rec = st.recorder.clone();
     let (cid, r, n) = (c.id.as_str().to_owned(), rid.clone(), name.clone());
     let (mut reader, entry) = blocking(move || rec.open(&cid, &r, &n)).await?;
     st.audit.record(
-        AuditEntry::new(s.user.id.as_str(), "recording.download", jiff::Timestamp::now())
+        AuditEntry::new(user.id.as_str(), "recording.download", jiff::Timestamp::now())
             .consultation(&c.id)
             .target(format!("{rid}/{name}")),
     );
@@ -149,7 +207,7 @@ async fn remove(
     s: Session,
     Path((id, rid)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
-    let c = access(&st, &s, &id).await?;
+    let c = access(&st, &s.user, &id).await?;
     if s.user.role != Role::Admin {
         return Err(AppError::forbidden("forbidden_role", "only an admin may delete a recording"));
     }

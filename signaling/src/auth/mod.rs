@@ -21,6 +21,8 @@ pub enum TokenType {
     Session,
     Refresh,
     Room,
+    /// A short-lived link to one recording file, so the browser can stream it to disk.
+    Download,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -54,6 +56,21 @@ pub struct RoomClaims {
     pub name: String,
     pub room: ConsultationId,
     pub grants: Grants,
+    pub typ: TokenType,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// One recording file, for one user, for a minute: what a download link carries. The user's
+/// token generation is in it too, so signing out everywhere also voids links.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DownloadClaims {
+    pub sub: UserId,
+    #[serde(rename = "gen")]
+    pub generation: u64,
+    pub consultation: ConsultationId,
+    pub recording: String,
+    pub file: String,
     pub typ: TokenType,
     pub iat: i64,
     pub exp: i64,
@@ -136,6 +153,39 @@ impl Keys {
             exp,
         };
         (self.encode(&claims), Timestamp::from_second(exp).unwrap_or(now))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn download(
+        &self,
+        user: &UserId,
+        generation: u64,
+        consultation: &ConsultationId,
+        recording: &str,
+        file: &str,
+        ttl_secs: u64,
+        now: Timestamp,
+    ) -> (String, Timestamp) {
+        let exp = now.as_second() + ttl_secs as i64;
+        let claims = DownloadClaims {
+            sub: user.clone(),
+            generation,
+            consultation: consultation.clone(),
+            recording: recording.to_owned(),
+            file: file.to_owned(),
+            typ: TokenType::Download,
+            iat: now.as_second(),
+            exp,
+        };
+        (self.encode(&claims), Timestamp::from_second(exp).unwrap_or(now))
+    }
+
+    pub fn verify_download(&self, token: &str) -> Result<DownloadClaims, TokenError> {
+        let c: DownloadClaims = self.decode(token)?;
+        if c.typ != TokenType::Download {
+            return Err(TokenError::WrongType);
+        }
+        Ok(c)
     }
 
     pub fn verify_room(&self, token: &str) -> Result<RoomClaims, TokenError> {

@@ -1,8 +1,8 @@
 // A consultation's recordings on its detail page (api.md §Recordings): state, times, who
-// declined, the files with their size, downloads (authenticated: fetched, then saved from an
-// object URL) and, for admins, deletion. Shown to involved users and admins; the server
+// declined, the files with their size, downloads (a one-minute link from the server that the
+// browser follows, so a large file streams to disk) and, for admins, deletion. Shown to involved users and admins; the server
 // decides, and a 403 simply leaves the section out.
-import { api, apiBlob, me, saveBlob } from '../api.js';
+import { api, followDownload, me } from '../api.js';
 import { errorBox, h, showBanner } from '../dom.js';
 import { errorText, fmtTime, label, t } from '../i18n.js';
 import { nameOf } from './people.js';
@@ -132,10 +132,10 @@ function fileRow(c, r, f) {
       btn.disabled = true;
       status.textContent = t('recordings.downloading');
       try {
-        const blob = await apiBlob(`/v1/consultations/${encodeURIComponent(c.id)}/recordings/${encodeURIComponent(r.id)}/files/${encodeURIComponent(f.name)}`);
-        saveBlob(blob, `${r.id}-${f.name}`);
+        const link = await api('POST', `/v1/consultations/${encodeURIComponent(c.id)}/recordings/${encodeURIComponent(r.id)}/files/${encodeURIComponent(f.name)}/link`);
+        followDownload(link.url, `${r.id}-${f.name}`);
         status.textContent = '';
-        status.dataset.bytes = String(blob.size);
+        status.dataset.started = 'true';
       } catch (e) {
         status.textContent = errorText(e);
       } finally {
