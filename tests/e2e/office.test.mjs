@@ -186,7 +186,14 @@ await runTest('office', async (s) => {
     await until('the coordinator\'s page to show the emergency', () => alert.isVisible(), 15000, 200);
     const title = await coordinator.title();
     if (!/Emergency/.test(title)) throw new Error(`the window title does not say emergency: ${title}`);
+    // A chime reached the speaker (Web Audio running), once for the new emergency.
+    const played = await until('the alert chime', async () => (await coordinator.evaluate(() => window.hzAlerts?.played)) || null, 10000, 100);
+    if (played !== 1) throw new Error(`one chime for one new emergency, got ${played}`);
     await shot(coordinator, 'office-emergency-alert');
+    // Silencing it keeps the banner and stops the reminders.
+    await alert.getByTestId('emergency-alert-silence').click();
+    if (await alert.getByTestId('emergency-alert-silence').count()) throw new Error('the silence button should go once used');
+    if (!(await alert.isVisible())) throw new Error('silencing must not hide the emergency');
     // The doctor's page leaves the room screen: this test is about the office.
     await goto(doctor, '#/');
     await doctor.getByTestId('consultation-list').waitFor();
@@ -198,7 +205,7 @@ await runTest('office', async (s) => {
     await until('the alert to go once a specialist is assigned', async () => (await alert.count()) === 0, 15000, 200);
     const c = await api.call(tok.coordinator, 'GET', `/v1/consultations/${emergencyId}`);
     if (c.status !== 'live' || c.specialists[0] !== cardiologist.id) throw new Error('the emergency was not assigned');
-    s.checks.emergencyAlert = true;
+    s.checks.emergencyAlert = { chimes: await coordinator.evaluate(() => window.hzAlerts?.played) };
   });
 
   await s.step('the specialist sees the day', async () => {
