@@ -4,7 +4,8 @@
 // and hears the other, chat both ways, the doctor reloads mid-call and is back with video, the
 // host ends for all, the specialist signs an opinion, the doctor records the plan, the report.
 // The doctor's page is in Chinese, the specialist's in English. Also: joining before the
-// window opens shows when it opens; a page whose camera is denied can still join listen-only.
+// window opens shows when it opens, then joins by itself into the lobby, where the host declines
+// the doctor (the page says so); a page whose camera is denied can still join listen-only.
 //
 //   node tests/e2e/consultation.test.mjs     (prints a JSON summary; exit code 1 on failure)
 
@@ -244,8 +245,22 @@ await runTest(T, async (summary) => {
     // The retry fires at opens_at; a scheduled consultation puts the doctor in the lobby.
     await callState(doctor, 'lobby', 45000);
     summary.checks.tooEarly.autoJoined = true;
-    await doctor.getByTestId('lobby-leave').click();
-    await callState(doctor, 'left');
+    // The host comes in and does not admit the doctor: the doctor's page says so (zh-CN).
+    await openCall(specialist, srv.origin, c.id);
+    await precallReady(specialist);
+    const hs = await joinCall(specialist);
+    if (hs !== 'joined') throw new Error(`the host should join at once, got ${hs}`);
+    const entry = specialist.locator(`[data-testid="lobby-entry"][data-participant="${doctorUser.id}"]`);
+    await entry.waitFor();
+    await entry.getByTestId('lobby-decline').click();
+    await callState(doctor, 'declined');
+    const final = await doctor.getByTestId('call-final').innerText();
+    if (!final.includes('主持人未准入')) throw new Error(`the doctor should be told they were not admitted: "${final}"`);
+    await until('the lobby entry to go on the host\'s page', async () => (await entry.count()) === 0, 10000, 100);
+    summary.checks.lobbyDeclined = final.split('\n')[0];
+    await shot(doctor, `${T}-doctor-declined`);
+    await specialist.getByTestId('ctl-leave').click();
+    await callState(specialist, 'left');
   });
 
   // 11. Camera denied: the message, then listen-only still joins. An emergency is live at once
