@@ -404,6 +404,13 @@ impl Participant {
         self.ask(|reply| room::Cmd::Mute { id: self.id.clone(), track: track.to_owned(), muted, reply }).await
     }
 
+    /// A host muted this participant: their audio is no longer forwarded (and shows muted)
+    /// until they unmute a track themselves (`mute(track, false)`), so a client that ignores
+    /// the request is silent all the same.
+    pub async fn hold_audio(&self) -> Result<(), SfuError> {
+        self.ask(|reply| room::Cmd::HoldAudio { id: self.id.clone(), reply }).await
+    }
+
     /// A host gave or took the right to publish. Taking it unpublishes every track this
     /// participant sends; its publish connection stays for when the right comes back.
     pub async fn set_publish(&self, allowed: bool) -> Result<(), SfuError> {

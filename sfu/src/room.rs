@@ -23,21 +23,85 @@ use crate::{IceCandidate, MediaGrants, PcTarget, Sfu, SfuError, SfuEvent, TrackI
 type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
 
 pub enum Cmd {
-    Join { id: String, grants: MediaGrants, events: mpsc::UnboundedSender<SfuEvent>, reply: Reply<()> },
-    PublishOffer { id: String, sdp: String, reply: Reply<String> },
-    SubscribeAnswer { id: String, sdp: String, reply: Reply<()> },
-    Candidate { id: String, target: PcTarget, candidate: IceCandidate, reply: Reply<()> },
-    SetLayer { id: String, track: String, layer: Layer, reply: Reply<()> },
-    Unpublish { id: String, track: String, reply: Reply<()> },
-    Mute { id: String, track: String, muted: bool, reply: Reply<()> },
-    SetPublish { id: String, allowed: bool, reply: Reply<()> },
-    Tap { name: String, events: mpsc::UnboundedSender<crate::TapEvent>, reply: Reply<()> },
-    Untap { name: String, reply: Reply<()> },
-    Leave { id: String, reply: Option<oneshot::Sender<()>> },
+    Join {
+        id: String,
+        grants: MediaGrants,
+        events: mpsc::UnboundedSender<SfuEvent>,
+        reply: Reply<()>,
+    },
+    PublishOffer {
+        id: String,
+        sdp: String,
+        reply: Reply<String>,
+    },
+    SubscribeAnswer {
+        id: String,
+        sdp: String,
+        reply: Reply<()>,
+    },
+    Candidate {
+        id: String,
+        target: PcTarget,
+        candidate: IceCandidate,
+        reply: Reply<()>,
+    },
+    SetLayer {
+        id: String,
+        track: String,
+        layer: Layer,
+        reply: Reply<()>,
+    },
+    Unpublish {
+        id: String,
+        track: String,
+        reply: Reply<()>,
+    },
+    Mute {
+        id: String,
+        track: String,
+        muted: bool,
+        reply: Reply<()>,
+    },
+    /// A host muted this participant: their audio stops here until they unmute themselves.
+    HoldAudio {
+        id: String,
+        reply: Reply<()>,
+    },
+    SetPublish {
+        id: String,
+        allowed: bool,
+        reply: Reply<()>,
+    },
+    Tap {
+        name: String,
+        events: mpsc::UnboundedSender<crate::TapEvent>,
+        reply: Reply<()>,
+    },
+    Untap {
+        name: String,
+        reply: Reply<()>,
+    },
+    Leave {
+        id: String,
+        reply: Option<oneshot::Sender<()>>,
+    },
     // From PeerConnection drivers (via `engine::Handler`).
-    LocalCandidate { id: String, target: PcTarget, candidate: IceCandidate },
-    PcState { id: String, target: PcTarget, generation: u64, state: RTCPeerConnectionState },
-    TrackArrived { id: String, generation: u64, track: Arc<dyn TrackRemote> },
+    LocalCandidate {
+        id: String,
+        target: PcTarget,
+        candidate: IceCandidate,
+    },
+    PcState {
+        id: String,
+        target: PcTarget,
+        generation: u64,
+        state: RTCPeerConnectionState,
+    },
+    TrackArrived {
+        id: String,
+        generation: u64,
+        track: Arc<dyn TrackRemote>,
+    },
 }
 
 const MAX_PENDING_CANDIDATES: usize = 64;
@@ -84,6 +148,9 @@ struct Member {
     /// The REMB seen at the previous estimate: a falling REMB is the congestion signal.
     last_remb: u64,
     quality: Option<crate::Quality>,
+    /// A host muted this participant: audio they publish is held (not forwarded) until they
+    /// unmute it themselves.
+    audio_held: bool,
 }
 
 struct Published {
@@ -97,6 +164,8 @@ struct Published {
     level: Arc<AtomicU64>,
     reports: Arc<track::SenderReports>,
     muted: bool,
+    /// Not forwarded (a host muted the publisher): the reader drops its packets.
+    held: Arc<AtomicBool>,
     reader: JoinHandle<()>,
 }
 
@@ -204,6 +273,12 @@ impl Room {
                 let key = format!("{id}/{track}");
                 let r = match self.tracks.get_mut(&key).filter(|t| t.info.participant == id) {
                     Some(t) => {
+                        if !muted && t.held.swap(false, Relaxed) {
+                            // Unmuting themselves is how a participant a host muted speaks again.
+                            if let Some(m) = self.members.get_mut(&id) {
+                                m.audio_held = false;
+                            }
+                        }
                         if t.muted != muted {
                             t.muted = muted;
                             let ev = SfuEvent::TrackMuted { id: key.clone(), participant: id.clone(), muted };
@@ -214,6 +289,35 @@ impl Room {
                         Ok(())
                     }
                     None => Err(SfuError::UnknownTrack),
+                };
+                ack(reply, r);
+            }
+            Cmd::HoldAudio { id, reply } => {
+                let r = match self.members.get_mut(&id) {
+                    Some(m) => {
+                        m.audio_held = true;
+                        let mut events = Vec::new();
+                        for t in
+                            self.tracks.values_mut().filter(|t| t.info.participant == id && t.kind == TrackKind::Audio)
+                        {
+                            t.held.store(true, Relaxed);
+                            if !t.muted {
+                                t.muted = true;
+                                events.push(SfuEvent::TrackMuted {
+                                    id: t.info.id.clone(),
+                                    participant: id.clone(),
+                                    muted: true,
+                                });
+                            }
+                        }
+                        for ev in events {
+                            for m in self.members.values() {
+                                let _ = m.events.send(ev.clone());
+                            }
+                        }
+                        Ok(())
+                    }
+                    None => Err(SfuError::Gone),
                 };
                 ack(reply, r);
             }
@@ -331,6 +435,7 @@ impl Room {
                 audio_ext: None,
                 estimate: None,
                 last_remb: 0,
+                audio_held: false,
                 quality: None,
             },
         );
@@ -478,6 +583,7 @@ impl Room {
     async fn track_arrived(&mut self, id: &str, generation: u64, remote: Arc<dyn TrackRemote>) -> Result<(), SfuError> {
         let Some(m) = self.members.get(id).filter(|m| m.generation == generation) else { return Ok(()) };
         let audio_ext = m.audio_ext;
+        let audio_held = m.audio_held;
         let owned = self.tracks.values().filter(|t| t.info.participant == id).count();
         if owned >= self.sfu.config().max_tracks_per_participant {
             let _ = m.events.send(SfuEvent::Closed { reason: "too_many_tracks" });
@@ -500,6 +606,9 @@ impl Room {
         let simulcast = Arc::new(AtomicBool::new(false));
         let level = Arc::new(AtomicU64::new(127));
         let reports = Arc::new(track::SenderReports::default());
+        // Audio published while a host's mute holds this participant starts held (and muted).
+        let held_now = kind == TrackKind::Audio && audio_held;
+        let held = Arc::new(AtomicBool::new(held_now));
         let reader = tokio::spawn(track::read_track(
             remote.clone(),
             kind,
@@ -511,6 +620,7 @@ impl Room {
             level.clone(),
             if kind == TrackKind::Audio { audio_ext } else { None },
             reports.clone(),
+            held.clone(),
             self.sfu_stats(),
         ));
         let info = TrackInfo {
@@ -534,12 +644,17 @@ impl Room {
                 rates,
                 level,
                 reports,
-                muted: false,
+                muted: held_now,
+                held,
                 reader,
             },
         );
         for m in self.members.values() {
             let _ = m.events.send(SfuEvent::TrackPublished(info.clone()));
+            if held_now {
+                let _ =
+                    m.events.send(SfuEvent::TrackMuted { id: key.clone(), participant: id.to_owned(), muted: true });
+            }
         }
         let taps: Vec<String> = self.taps.keys().cloned().collect();
         for name in taps {

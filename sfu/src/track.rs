@@ -191,6 +191,7 @@ pub async fn read_track(
     audio_level: Arc<AtomicU64>,
     audio_level_ext: Option<u8>,
     reports: Arc<SenderReports>,
+    held: Arc<AtomicBool>,
     stats: Arc<SfuStats>,
 ) {
     let h264 = mime.eq_ignore_ascii_case("video/h264");
@@ -243,6 +244,10 @@ pub async fn read_track(
                     keyframes.arrived(layer);
                 }
                 rates.bytes[usize::from(layer.min(2))].fetch_add(pkt.payload.len() as u64, Relaxed);
+                if held.load(Relaxed) {
+                    // A host muted this publisher: nobody hears them until they unmute.
+                    continue;
+                }
                 let inbound = Arc::new(Inbound { layer, keyframe: key, padding, pkt });
                 for d in fanout.snapshot().iter() {
                     if d.tx.try_send(inbound.clone()).is_err() {

@@ -425,7 +425,7 @@ async fn h264_is_forwarded_starting_on_an_idr() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_gives_and_takes_the_floor_and_asks_for_mute() {
+async fn a_host_gives_and_takes_the_floor_and_mutes_even_a_client_that_ignores_the_request() {
     let srv = TestServer::start().await;
     let host_grants = Grants {
         can_publish: true,
@@ -463,6 +463,32 @@ async fn a_host_gives_and_takes_the_floor_and_asks_for_mute() {
     host.send(serde_json::json!({ "type": "mute_participant", "id": "m1", "participant": "trainee" }));
     eventually("the trainee is asked to mute", MEDIA_WAIT, || async {
         trainee.snapshot(|s| s.messages.iter().any(|m| m["type"] == "mute_requested" && m["by"] == "surgeon"))
+    })
+    .await;
+    // Enforced by the server: this client ignores the request, and still nobody hears it.
+    eventually("the others are told the trainee's microphone is muted", MEDIA_WAIT, || async {
+        other.snapshot(|s| {
+            s.messages
+                .iter()
+                .any(|m| m["type"] == "track_muted" && m["track_id"] == "trainee/mic" && m["muted"] == true)
+        })
+    })
+    .await;
+    let (mic_at, cam_at) = (other.packets_tagged("trainee/mic"), other.packets_tagged("trainee/cam"));
+    eventually("a second of the trainee's video (the clock)", MEDIA_WAIT, || async {
+        other.packets_tagged("trainee/cam") >= cam_at + 30
+    })
+    .await;
+    let leaked = other.packets_tagged("trainee/mic") - mic_at;
+    assert!(
+        leaked <= 5,
+        "{leaked} audio packets of the muted trainee reached the others in a second (50 without the hold)"
+    );
+    // Unmuting themselves is how the trainee speaks again.
+    trainee.send(serde_json::json!({ "type": "mute", "id": "u1", "track": "mic", "muted": false }));
+    let mic_now = other.packets_tagged("trainee/mic");
+    eventually("the trainee is heard again after unmuting", MEDIA_WAIT, || async {
+        other.packets_tagged("trainee/mic") >= mic_now + 20 && host.packets_tagged("trainee/mic") >= 40
     })
     .await;
     host.send(serde_json::json!({ "type": "set_can_publish", "id": "f2", "participant": "trainee", "allowed": false }));

@@ -223,6 +223,14 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                         ServerMessage::ParticipantUpdated { participant } if participant.id == claims.sub => Some(participant.can_publish),
                         _ => None,
                     };
+                    // A host's mute is enforced here, not only asked of the client: the SFU
+                    // holds this participant's audio until they unmute themselves.
+                    if matches!(m, ServerMessage::MuteRequested { .. })
+                        && let Some(p) = media.as_ref()
+                        && let Err(e) = p.hold_audio().await
+                    {
+                        tracing::warn!(room = %claims.room, participant = %claims.sub, error = %e, "host mute not applied");
+                    }
                     if let Some(allowed) = floor.filter(|a| *a != media_grants.publish) {
                         media_grants.publish = allowed;
                         if let Some(p) = media.as_ref()
