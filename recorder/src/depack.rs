@@ -86,9 +86,8 @@ pub fn vp8_size(frame: &[u8]) -> Option<(u16, u16)> {
 
 /// Maps one SSRC's RTP timestamps to wallclock microseconds.
 struct Clock {
-    /// (arrival, wall of `rtp`, rtp) per sender report, in arrival order (only the first is
-    /// used, see `wall`).
-    reports: Vec<(i64, i64, u32)>,
+    /// (wall of `rtp`, rtp) from the first sender report: the one anchor, see `wall`.
+    anchor: Option<(i64, u32)>,
     fallback: Option<(i64, u32)>,
     rate: i64,
 }
@@ -99,7 +98,7 @@ impl Clock {
         // frames exactly. Re-anchoring on every report would let each report's few ms of
         // jitter squeeze or stretch the audio; the price is that clock drift over a very long
         // recording is not corrected.
-        let base = self.reports.first().map(|(_, w, r)| (*w, *r)).or(self.fallback);
+        let base = self.anchor.or(self.fallback);
         match base {
             Some((wall, rtp)) => wall + i64::from(ts.wrapping_sub(rtp) as i32) * 1_000_000 / self.rate,
             None => arrival,
@@ -121,12 +120,12 @@ pub fn frames(cap: &Capture) -> Result<TrackFrames, Error> {
     let mut runs: Vec<(u32, Vec<(i64, &Rtp)>)> = Vec::new();
     for r in &cap.records {
         match r {
-            Record::SenderReport { at_us, ssrc, ntp, rtp } => {
-                let c = clocks.entry(*ssrc).or_insert(Clock { reports: Vec::new(), fallback: None, rate });
-                c.reports.push((*at_us, ntp_to_unix_us(*ntp), *rtp));
+            Record::SenderReport { ssrc, ntp, rtp, .. } => {
+                let c = clocks.entry(*ssrc).or_insert(Clock { anchor: None, fallback: None, rate });
+                c.anchor.get_or_insert((ntp_to_unix_us(*ntp), *rtp));
             }
             Record::Rtp { at_us, rtp, .. } if !rtp.payload.is_empty() => {
-                let c = clocks.entry(rtp.ssrc).or_insert(Clock { reports: Vec::new(), fallback: None, rate });
+                let c = clocks.entry(rtp.ssrc).or_insert(Clock { anchor: None, fallback: None, rate });
                 c.fallback.get_or_insert((*at_us, rtp.ts));
                 match runs.last_mut() {
                     Some((ssrc, v)) if *ssrc == rtp.ssrc => v.push((*at_us, rtp)),
