@@ -219,6 +219,25 @@ fn ack<T>(reply: Reply<T>, r: Result<T, SfuError>) {
     let _ = reply.send(r);
 }
 
+/// Tells every member of the room. A free function over the members, so callers may hold a
+/// track mutably at the same time.
+fn broadcast(members: &HashMap<String, Member>, ev: &SfuEvent) {
+    for m in members.values() {
+        let _ = m.events.send(ev.clone());
+    }
+}
+
+/// Sets a track's muted state and tells everyone when it changed.
+fn set_muted(members: &HashMap<String, Member>, t: &mut Published, muted: bool) {
+    if t.muted != muted {
+        t.muted = muted;
+        broadcast(
+            members,
+            &SfuEvent::TrackMuted { id: t.info.id.clone(), participant: t.info.participant.clone(), muted },
+        );
+    }
+}
+
 impl Room {
     fn stats(&self) -> &crate::SfuStats {
         self.sfu.stats()
@@ -279,13 +298,7 @@ impl Room {
                                 m.audio_held = false;
                             }
                         }
-                        if t.muted != muted {
-                            t.muted = muted;
-                            let ev = SfuEvent::TrackMuted { id: key.clone(), participant: id.clone(), muted };
-                            for m in self.members.values() {
-                                let _ = m.events.send(ev.clone());
-                            }
-                        }
+                        set_muted(&self.members, t, muted);
                         Ok(())
                     }
                     None => Err(SfuError::UnknownTrack),
@@ -296,24 +309,11 @@ impl Room {
                 let r = match self.members.get_mut(&id) {
                     Some(m) => {
                         m.audio_held = true;
-                        let mut events = Vec::new();
                         for t in
                             self.tracks.values_mut().filter(|t| t.info.participant == id && t.kind == TrackKind::Audio)
                         {
                             t.held.store(true, Relaxed);
-                            if !t.muted {
-                                t.muted = true;
-                                events.push(SfuEvent::TrackMuted {
-                                    id: t.info.id.clone(),
-                                    participant: id.clone(),
-                                    muted: true,
-                                });
-                            }
-                        }
-                        for ev in events {
-                            for m in self.members.values() {
-                                let _ = m.events.send(ev.clone());
-                            }
+                            set_muted(&self.members, t, true);
                         }
                         Ok(())
                     }
@@ -649,12 +649,12 @@ impl Room {
                 reader,
             },
         );
-        for m in self.members.values() {
-            let _ = m.events.send(SfuEvent::TrackPublished(info.clone()));
-            if held_now {
-                let _ =
-                    m.events.send(SfuEvent::TrackMuted { id: key.clone(), participant: id.to_owned(), muted: true });
-            }
+        broadcast(&self.members, &SfuEvent::TrackPublished(info.clone()));
+        if held_now {
+            broadcast(
+                &self.members,
+                &SfuEvent::TrackMuted { id: key.clone(), participant: id.to_owned(), muted: true },
+            );
         }
         let taps: Vec<String> = self.taps.keys().cloned().collect();
         for name in taps {
@@ -817,10 +817,8 @@ impl Room {
         if self.speaker == who {
             return;
         }
-        self.speaker = who.clone();
-        for m in self.members.values() {
-            let _ = m.events.send(SfuEvent::ActiveSpeaker { participant: who.clone() });
-        }
+        broadcast(&self.members, &SfuEvent::ActiveSpeaker { participant: who.clone() });
+        self.speaker = who;
     }
 
     async fn tick(&mut self) {
@@ -900,10 +898,8 @@ impl Room {
                     }
                 }
             }
-            for (who, quality) in quality_changes {
-                for m in self.members.values() {
-                    let _ = m.events.send(SfuEvent::ConnectionQuality { participant: who.clone(), quality });
-                }
+            for (participant, quality) in quality_changes {
+                broadcast(&self.members, &SfuEvent::ConnectionQuality { participant, quality });
             }
         }
     }
