@@ -4,7 +4,7 @@ use jiff::Timestamp;
 
 use crate::api::accounts::{UserBodyOwned, create_user_record, default_zone};
 use crate::auth::password;
-use crate::consult::model::{Role, Site, SiteLevel};
+use crate::consult::model::{Role, Site, SiteLevel, User};
 use crate::error::AppError;
 use crate::ids::SiteId;
 use crate::state::AppState;
@@ -39,9 +39,10 @@ pub async fn ensure_admin(st: &AppState) -> Result<Option<String>, AppError> {
 /// Sets a new one-time password for `username` from the command line: the way back in when
 /// no administrator can sign in (the first start's password was lost). Signs the user out
 /// everywhere, as an administrator's reset does, and audits it as done by `system:cli`.
-/// Returns the password for the caller to show once; it is never logged. A disabled account
-/// stays disabled (re-enabling it is an administrator's decision, made in the app).
-pub async fn reset_password(store: &DynStore, username: &str) -> Result<String, AppError> {
+/// Returns the account and the password, for the caller to show once; the password is never
+/// logged. A disabled account stays disabled (re-enabling it is an administrator's decision,
+/// made in the app).
+pub async fn reset_password(store: &DynStore, username: &str) -> Result<(User, String), AppError> {
     let name = username.trim().to_lowercase();
     let mut user = store
         .get_user_by_name(&name)
@@ -54,7 +55,7 @@ pub async fn reset_password(store: &DynStore, username: &str) -> Result<String, 
     store
         .append_audit(&AuditEntry::new("system:cli", "admin.password_reset", Timestamp::now()).target(user.id.as_str()))
         .await?;
-    Ok(pw)
+    Ok((user, pw))
 }
 
 pub const DEMO_PASSWORD: &str = "huizhen-demo";

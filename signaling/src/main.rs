@@ -167,12 +167,12 @@ async fn main() -> anyhow::Result<()> {
                     anyhow::anyhow!("cannot reach the store: {e}")
                 }
             })?;
-            let pw = huizhen::bootstrap::reset_password(&store, username)
+            let (user, pw) = huizhen::bootstrap::reset_password(&store, username)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
             println!(
                 "\n  Password reset for {}; every session of this account is signed out.\n  new password: {pw}\n  (shown once; change it after signing in)\n",
-                username.trim().to_lowercase()
+                user.username
             );
         }
         Cmd::Token { room, identity, name, publish, subscribe, data, admin, hidden, record, ttl } => {

@@ -57,16 +57,8 @@ async fn readyz(State(st): State<AppState>) -> Result<Json<serde_json::Value>, A
 
 async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, AppError> {
     let want = st.config.metrics_token.as_bytes();
-    if !want.is_empty() {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("")
-            .as_bytes();
-        if !same_secret(given, want) {
-            return Err(AppError::unauthorized("metrics_token_required", "/metrics needs the configured bearer token"));
-        }
+    if !want.is_empty() && !same_secret(bearer(&headers).unwrap_or("").as_bytes(), want) {
+        return Err(AppError::unauthorized("metrics_token_required", "/metrics needs the configured bearer token"));
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render()))
 }
@@ -193,10 +185,16 @@ impl FromRequestParts<AppState> for Session {
 /// The account a session or refresh token speaks for, if it still may: not disabled, and not
 /// logged out or re-passworded since the token was issued.
 pub async fn current_user(st: &AppState, claims: &crate::auth::SessionClaims) -> Result<User, AppError> {
+    user_at_generation(st, &claims.sub, claims.generation).await
+}
+
+/// The user a token was issued to, if it still speaks for them: not disabled, and the token's
+/// generation still the user's (no sign-out everywhere or new password since).
+pub async fn user_at_generation(st: &AppState, id: &crate::ids::UserId, generation: u64) -> Result<User, AppError> {
     st.store
-        .get_user(&claims.sub)
+        .get_user(id)
         .await?
-        .filter(|u| !u.disabled && u.token_generation == claims.generation)
+        .filter(|u| !u.disabled && u.token_generation == generation)
         .ok_or_else(|| AppError::unauthorized("session_revoked", "this session is no longer valid; sign in again"))
 }
 

@@ -143,12 +143,7 @@ async fn by_link(State(st): State<AppState>, Path(token): Path<String>) -> Resul
         }
         _ => AppError::unauthorized("invalid_link", "this download link is not valid"),
     })?;
-    let user = st
-        .store
-        .get_user(&claims.sub)
-        .await?
-        .filter(|u| !u.disabled && u.token_generation == claims.generation)
-        .ok_or_else(|| AppError::unauthorized("session_revoked", "this session is no longer valid; sign in again"))?;
+    let user = super::user_at_generation(&st, &claims.sub, claims.generation).await?;
     let c = access(&st, &user, claims.consultation.as_str()).await?;
     send_file(&st, &user, &c, claims.recording, claims.file).await
 }
