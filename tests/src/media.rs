@@ -441,6 +441,12 @@ impl MediaPeer {
         self.snapshot(|s| s.received.values().filter(|r| r.tags.iter().any(|t| t == tag)).map(|r| r.packets).sum())
     }
 
+    /// Packets received of the room track `key` (`<participant>/<track>`), all layers. Clip
+    /// payloads carry no tags, so tracks are told apart by the ids the server gives them.
+    pub fn packets_of(&self, key: &str) -> u64 {
+        self.snapshot(|s| s.received.values().filter(|r| r.track == key).map(|r| r.packets).sum())
+    }
+
     /// The type of the local ICE candidate each connection uses (`host`, `relay`, ...), by
     /// connection (`publish`, `subscribe`); empty until a pair is selected.
     pub async fn local_candidate_types(&self) -> Vec<(&'static str, String)> {

@@ -48,15 +48,9 @@ fn error_for(p: &MediaPeer, id: &str) -> Option<String> {
     p.snapshot(|s| s.errors.iter().find(|e| e["id"] == id).map(|e| e["code"].as_str().unwrap_or("").to_owned()))
 }
 
-/// Packets `p` received on the track `key` (`{participant}/{track}`). Clip payloads carry no
-/// tags, so tracks are told apart by the ids the server gives them.
-fn packets_of(p: &MediaPeer, key: &str) -> u64 {
-    p.snapshot(|s| s.received.values().filter(|r| r.track == key).map(|r| r.packets).sum())
-}
-
 /// Audio packets `p` received from `from`: 50 a second, so a clock made of media.
 fn audio_from(p: &MediaPeer, from: &str) -> u64 {
-    packets_of(p, &format!("{from}/mic"))
+    p.packets_of(&format!("{from}/mic"))
 }
 
 /// Waits until `seconds` more of `from`'s audio reached `p`: the media itself says time passed.
@@ -190,7 +184,7 @@ async fn a_twenty_second_call_is_recorded_into_playable_synchronised_files() {
     let alice = MediaPeer::join(&srv.ws_url(&token(&srv, "rec20", "alice", true)), clip("alice")).await;
     let bob = MediaPeer::join(&srv.ws_url(&token(&srv, "rec20", "bob", false)), clip("bob")).await;
     eventually("both see and hear each other", WAIT, || async {
-        audio_from(&alice, "bob") >= 50 && audio_from(&bob, "alice") >= 50 && packets_of(&alice, "bob/cam") > 0
+        audio_from(&alice, "bob") >= 50 && audio_from(&bob, "alice") >= 50 && alice.packets_of("bob/cam") > 0
     })
     .await;
     let id = recording_started(&alice).await;

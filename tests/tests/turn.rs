@@ -58,10 +58,7 @@ async fn participants_limited_to_turn_relays_see_and_hear_each_other() {
     for (peer, other) in [(&peers[0], &west), (&peers[1], &east)] {
         for track in ["cam", "mic"] {
             let key = format!("{other}/{track}");
-            eventually(&format!("{key} through the relay"), WAIT, || async {
-                peer.snapshot(|s| s.received.values().filter(|r| r.track == key).map(|r| r.packets).sum::<u64>()) >= 100
-            })
-            .await;
+            eventually(&format!("{key} through the relay"), WAIT, || async { peer.packets_of(&key) >= 100 }).await;
         }
     }
     for peer in &peers {
