@@ -370,33 +370,26 @@ async function rtpStats(pc) {
   return out;
 }
 
-/** The ICE candidate pair a connection uses: "local -> remote" addresses. */
+/**
+ * The ICE candidate pair a connection uses ("local -> remote" addresses) and the sender's
+ * bandwidth estimate on it (Chromium's GCC, bits/s), from one stats report.
+ */
 async function selectedPair(pc) {
-  if (!pc) return null;
+  if (!pc) return { text: null, outgoingBps: null };
   const report = await pc.getStats();
   let pair = null;
   report.forEach((s) => {
     if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
   });
-  if (!pair) return null;
+  if (!pair) return { text: null, outgoingBps: null };
   const l = report.get(pair.localCandidateId);
   const r = report.get(pair.remoteCandidateId);
   const fmt = (c) => (c ? `${c.candidateType} ${c.protocol} ${c.address}:${c.port}` : '?');
-  return `${fmt(l)} -> ${fmt(r)}`;
-}
-
-/** The sender's bandwidth estimate on a connection (Chromium's GCC), in bits/s. */
-async function availableOutgoing(pc) {
-  if (!pc) return null;
-  const report = await pc.getStats();
-  let bps = null;
-  report.forEach((s) => {
-    if (s.type === 'transport' && s.selectedCandidatePairId) bps = report.get(s.selectedCandidatePairId)?.availableOutgoingBitrate ?? null;
-  });
-  return bps;
+  return { text: `${fmt(l)} -> ${fmt(r)}`, outgoingBps: pair.availableOutgoingBitrate ?? null };
 }
 
 async function stats() {
+  const publishPair = await selectedPair(pcs.publish);
   const remotes = {};
   for (const [name, rec] of Object.entries(state.remotes)) {
     const v = document.querySelector(`video[data-participant="${CSS.escape(name)}"]`);
@@ -417,8 +410,8 @@ async function stats() {
     joinedMs: state.joinedAt === null ? null : Math.round(state.joinedAt),
     pc: { ...state.pc },
     ice: { ...state.ice },
-    pairs: { publish: await selectedPair(pcs.publish), subscribe: await selectedPair(pcs.subscribe) },
-    publishEstimateBps: await availableOutgoing(pcs.publish),
+    pairs: { publish: publishPair.text, subscribe: (await selectedPair(pcs.subscribe)).text },
+    publishEstimateBps: publishPair.outgoingBps,
     candidatesSent: { ...state.candidatesSent },
     candidatesReceived: { ...state.candidatesReceived },
     publishAnswered: state.publishAnswered,

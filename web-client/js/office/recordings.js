@@ -135,7 +135,6 @@ function fileRow(c, r, f) {
         const link = await api('POST', `/v1/consultations/${encodeURIComponent(c.id)}/recordings/${encodeURIComponent(r.id)}/files/${encodeURIComponent(f.name)}/link`);
         followDownload(link.url, `${r.id}-${f.name}`);
         status.textContent = '';
-        status.dataset.started = 'true';
       } catch (e) {
         status.textContent = errorText(e);
       } finally {
