@@ -259,11 +259,12 @@ fn clip_tracks(o: &Options, who: &str, i: usize) -> Vec<Synth> {
 }
 
 /// Waits for each subscriber's first video packet from each publisher of its room.
-async fn first_frames(members: &[(State, Instant)], plan: &[(String, String, bool)], joined: &[Instant]) -> SetUp {
+/// `states[i]` and `joined[i]` belong to plan entry `i`.
+async fn first_frames(states: &[State], plan: &[(String, String, bool)], joined: &[Instant]) -> SetUp {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut first_ms = Vec::new();
     let mut missing = 0;
-    for (i, (state, sub_joined)) in members.iter().enumerate() {
+    for (i, state) in states.iter().enumerate() {
         for (j, (room, who, publishes)) in plan.iter().enumerate() {
             if i == j || !publishes || plan[i].0 != *room {
                 continue;
@@ -277,9 +278,7 @@ async fn first_frames(members: &[(State, Instant)], plan: &[(String, String, boo
                 tokio::time::sleep(Duration::from_millis(20)).await;
             };
             match at {
-                Some(at) => {
-                    first_ms.push(at.saturating_duration_since((*sub_joined).max(joined[j])).as_secs_f64() * 1e3)
-                }
+                Some(at) => first_ms.push(at.saturating_duration_since(joined[i].max(joined[j])).as_secs_f64() * 1e3),
                 None => missing += 1,
             }
         }
@@ -361,8 +360,7 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
     }
     let states: Vec<State> = members.iter().map(|m| m.peer.state.clone()).collect();
     let joined: Vec<Instant> = members.iter().map(|m| m.joined).collect();
-    let subs: Vec<(State, Instant)> = members.iter().map(|m| (m.peer.state.clone(), m.joined)).collect();
-    let set_up = first_frames(&subs, &plan, &joined).await;
+    let set_up = first_frames(&states, &plan, &joined).await;
     let mut report = measure("huizhen", o, pid, &states, set_up).await?;
     let recording =
         if o.record { Some(record_cost(&members[0].peer, pid, dir.path(), o.seconds).await?) } else { None };
@@ -638,7 +636,7 @@ async fn janus_scenario(o: &Options, pid: u32) -> Result<Report> {
         if wanted.is_empty() {
             // Nothing to receive (the broadcast's publisher): a state that stays empty keeps
             // `subs` in plan order.
-            subs.push((State::default(), joined[i]));
+            subs.push(State::default());
             continue;
         }
         if !publishes {
@@ -656,7 +654,7 @@ async fn janus_scenario(o: &Options, pid: u32) -> Result<Report> {
                 Err(e) => return Err(e),
             }
         };
-        subs.push((s.state.clone(), joined[i]));
+        subs.push(s.state.clone());
         subscribers.push(s);
     }
     // `first_frames` pairs subscriber i with plan entry i: subscriber states in plan order.
