@@ -36,8 +36,8 @@ use crate::store::{DynStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot read or create the signing key in {dir}: {source}")]
-    Secret { dir: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Secret(#[from] auth::secret::SecretError),
     #[error("cannot open the store: {0}")]
     Store(StoreError),
 }
@@ -98,13 +98,12 @@ pub struct Server {
 
 impl Server {
     pub async fn open(config: Config) -> Result<Server, StartError> {
-        let secret = auth::secret::load_or_create(&config)
-            .map_err(|source| StartError::Secret { dir: config.data_dir.clone(), source })?;
+        let secret = auth::secret::load_or_create(&config)?;
         let store = open_store(&config).await.map_err(StartError::Store)?;
         Ok(Self::with_store(config, store, &secret))
     }
 
-    pub fn with_store(config: Config, store: DynStore, secret: &[u8]) -> Server {
+    pub fn with_store(config: Config, store: DynStore, secret: &auth::secret::SigningKey) -> Server {
         let metrics = Arc::new(Metrics::default());
         let audit = AuditSink::start(store.clone());
         let rules = Rules {

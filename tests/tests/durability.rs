@@ -109,3 +109,29 @@ async fn a_lost_admin_password_is_reset_from_the_command_line() {
     assert_eq!(items[0]["actor"], "system:cli");
     assert!(p.terminate().success());
 }
+
+/// An empty `secret.key` (what a crash on the very first start used to leave) must stop the
+/// server, not become the HS256 key: with an empty key anyone could sign an admin session.
+#[test]
+fn an_empty_signing_key_file_stops_the_server() {
+    for content in ["", "\n", "too-short-to-be-a-key"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.key"), content).unwrap();
+        for args in
+            [&["serve", "--listen", "127.0.0.1:0"][..], &["token", "--room", "r1", "--identity", "x", "--admin"]]
+        {
+            let out = std::process::Command::new(huizhen_tests::huizhen_binary())
+                .args(args)
+                .arg("--data-dir")
+                .arg(dir.path())
+                .env("HUIZHEN_LOG", "error")
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?} with {content:?} ran: {}", String::from_utf8_lossy(&out.stdout));
+            assert!(err.contains("secret.key") && err.contains("at least 32"), "{args:?}: {err}");
+            assert!(out.stdout.is_empty(), "nothing is signed with a short key");
+        }
+        assert_eq!(std::fs::read_to_string(dir.path().join("secret.key")).unwrap(), content, "left for the operator");
+    }
+}

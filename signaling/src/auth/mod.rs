@@ -92,7 +92,8 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub fn from_secret(secret: &[u8]) -> Self {
+    pub fn from_secret(secret: &secret::SigningKey) -> Self {
+        let secret = secret.as_bytes();
         Self { enc: EncodingKey::from_secret(secret), dec: DecodingKey::from_secret(secret) }
     }
 
@@ -204,13 +205,13 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_are_told_apart() {
-        let k = Keys::from_secret(b"0123456789abcdef0123456789abcdef");
+        let k = Keys::from_secret(&secret::SigningKey::new(*b"0123456789abcdef0123456789abcdef").unwrap());
         let now = Timestamp::now();
         let (t, _) = k.session(&UserId("u".into()), Role::Doctor, 3, TokenType::Session, 60, now);
         assert_eq!(k.verify_session(&t, TokenType::Session).unwrap().generation, 3);
         assert_eq!(k.verify_session(&t, TokenType::Refresh).unwrap_err(), TokenError::WrongType);
         assert_eq!(k.verify_room(&t).unwrap_err(), TokenError::Invalid);
-        let other = Keys::from_secret(b"another-secret-another-secret-xx");
+        let other = Keys::from_secret(&secret::SigningKey::new(*b"another-secret-another-secret-xx").unwrap());
         assert_eq!(other.verify_session(&t, TokenType::Session).unwrap_err(), TokenError::Invalid);
         let old = now - jiff::SignedDuration::from_hours(1);
         let (t, _) = k.session(&UserId("u".into()), Role::Doctor, 3, TokenType::Session, 60, old);
