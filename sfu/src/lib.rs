@@ -13,6 +13,7 @@ pub use engine::AUDIO_LEVEL_URI;
 mod engine;
 pub mod forward;
 pub mod keyframe;
+pub mod plane;
 mod room;
 pub mod rtcp;
 mod track;
