@@ -3,10 +3,10 @@
 //! HTTP, JSON tokens or the schedule; the signaling layer drives it through [`Sfu`] and
 //! [`Participant`] and relays [`SfuEvent`]s.
 //!
-//! Per room one task owns all state (participants, published tracks, subscriptions); per
-//! published track one task reads RTP and hands each packet (shared, not copied) to the
-//! down-tracks, each of which has its own writer task with a bounded queue, so a slow
-//! subscriber loses its own packets and never delays anyone else.
+//! The media plane drives webrtc-rs's sans-IO core (`rtc`) itself: media workers, each one
+//! thread with one UDP socket, own the rooms placed on them and all their connections; a
+//! packet is forwarded to every subscriber by plain function calls inside the worker's loop,
+//! and a turn's writes leave together (`plane`).
 
 pub mod bwe;
 pub use engine::AUDIO_LEVEL_URI;
@@ -14,33 +14,37 @@ mod engine;
 pub mod forward;
 pub mod keyframe;
 pub mod plane;
-mod room;
 pub mod rtcp;
-mod track;
 
-pub use track::{Inbound, SenderClock, SenderReports};
+pub use plane::track::{Inbound, SenderClock, SenderReports};
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-pub use webrtc::peer_connection::RTCIceCandidateInit as IceCandidate;
+pub use rtc::peer_connection::transport::RTCIceCandidateInit as IceCandidate;
+
+use plane::room::Cmd;
+use plane::worker::{WorkerCmd, WorkerHandle};
 
 /// Network and timing settings.
 #[derive(Clone, Debug)]
 pub struct SfuConfig {
-    /// Addresses media sockets bind to. The unspecified address would skip loopback in
-    /// webrtc-rs, so concrete addresses are required.
+    /// The address media sockets bind to (the first; it is every connection's host
+    /// candidate, so it must be concrete, not the unspecified address).
     pub bind_ips: Vec<IpAddr>,
+    /// UDP port of the first media worker; worker *i* listens on `udp_port + i`. 0: any free
+    /// port per worker (tests).
+    pub udp_port: u16,
+    /// Media workers (threads, one socket each). 0: one per CPU core.
+    pub workers: usize,
     /// Public addresses to announce instead of the bound ones (NAT 1:1), pairwise with `bind_ips`.
     pub announce_ips: Vec<IpAddr>,
-    /// STUN/TURN servers handed to the server's own PeerConnections.
-    pub ice_servers: Vec<IceServer>,
     /// A PeerConnection that is not connected this long after its offer is removed.
     pub connect_timeout: Duration,
     /// Published tracks per participant (two cameras, screen and microphone is normal).
@@ -51,8 +55,9 @@ impl Default for SfuConfig {
     fn default() -> Self {
         Self {
             bind_ips: vec![IpAddr::from([127, 0, 0, 1])],
+            udp_port: 0,
+            workers: 1,
             announce_ips: Vec::new(),
-            ice_servers: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             max_tracks_per_participant: 6,
         }
@@ -177,29 +182,49 @@ pub struct TapTrack {
 
 /// Asks the track's publisher for a keyframe (throttled like every other request).
 #[derive(Clone)]
-pub struct KeyframeRequester(Arc<track::Keyframes>);
+pub struct KeyframeRequester {
+    worker: tokio::sync::mpsc::WeakSender<WorkerCmd>,
+    room: Arc<str>,
+    track: String,
+    highest: Arc<AtomicU8>,
+}
 
 impl KeyframeRequester {
+    pub(crate) fn new(
+        worker: tokio::sync::mpsc::WeakSender<WorkerCmd>,
+        room: Arc<str>,
+        track: String,
+        highest: Arc<AtomicU8>,
+    ) -> Self {
+        Self { worker, room, track, highest }
+    }
+
     pub fn request(&self, layer: forward::Layer) {
-        self.0.request(layer);
+        if let Some(tx) = self.worker.upgrade() {
+            // A full queue drops the request; the tap asks again when it still needs one.
+            let cmd = Cmd::Keyframe { track: self.track.clone(), layer };
+            let _ = tx.try_send(WorkerCmd::Room { room: self.room.clone(), cmd });
+        }
     }
 
     /// The highest simulcast layer seen so far (0 when none or not simulcast).
     pub fn highest_layer(&self) -> forward::Layer {
-        self.0.highest_layer()
+        self.highest.load(Ordering::Relaxed)
     }
 }
 
 /// A tap on one room; `close` detaches it (the room may then retire).
 pub struct Tap {
-    room: mpsc::Sender<room::Cmd>,
+    worker: mpsc::Sender<WorkerCmd>,
+    room: Arc<str>,
     name: String,
 }
 
 impl Tap {
     pub async fn close(self) {
         let (reply, wait) = oneshot::channel();
-        if self.room.send(room::Cmd::Untap { name: self.name, reply }).await.is_ok() {
+        let cmd = Cmd::Untap { name: self.name, reply };
+        if self.worker.send(WorkerCmd::Room { room: self.room, cmd }).await.is_ok() {
             let _ = wait.await;
         }
     }
@@ -259,6 +284,8 @@ pub struct SfuStats {
     pub dropped_packets: std::sync::atomic::AtomicU64,
     pub keyframe_requests: std::sync::atomic::AtomicU64,
     pub layer_switches: std::sync::atomic::AtomicU64,
+    /// Datagrams no connection on a worker's socket claimed (junk, unknown ufrag or address).
+    pub unrouted_datagrams: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Clone)]
@@ -267,50 +294,56 @@ pub struct Sfu {
 }
 
 struct SfuInner {
-    config: SfuConfig,
-    rooms: Mutex<HashMap<String, mpsc::Sender<room::Cmd>>>,
+    config: Arc<SfuConfig>,
+    workers: Vec<WorkerHandle>,
     stats: Arc<SfuStats>,
 }
 
 impl Sfu {
-    pub fn new(config: SfuConfig) -> Self {
-        Self { inner: Arc::new(SfuInner { config, rooms: Mutex::new(HashMap::new()), stats: Arc::default() }) }
+    /// Starts the media workers, each with its socket bound.
+    pub fn new(config: SfuConfig) -> Result<Self, SfuError> {
+        let config = Arc::new(config);
+        let stats = Arc::new(SfuStats::default());
+        let identity = plane::conn::Identity::generate()?;
+        let n = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let workers = (0..n)
+            .map(|i| plane::worker::spawn(i, config.clone(), identity.clone(), stats.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { inner: Arc::new(SfuInner { config, workers, stats }) })
     }
 
     pub fn stats(&self) -> &SfuStats {
         &self.inner.stats
     }
 
-    pub(crate) fn stats_arc(&self) -> Arc<SfuStats> {
-        self.inner.stats.clone()
-    }
-
     pub fn config(&self) -> &SfuConfig {
         &self.inner.config
     }
 
-    fn room(&self, id: &str) -> mpsc::Sender<room::Cmd> {
-        let mut rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = rooms.get(id).filter(|t| !t.is_closed()) {
-            return tx.clone();
-        }
-        let (tx, rx) = mpsc::channel(1024);
-        rooms.insert(id.to_owned(), tx.clone());
-        stat_add(&self.inner.stats.rooms, 1);
-        tokio::spawn(room::run(self.clone(), id.to_owned(), tx.downgrade(), rx));
-        tx
+    /// The media sockets' addresses, one per worker.
+    pub fn media_addrs(&self) -> Vec<SocketAddr> {
+        self.inner.workers.iter().map(|w| w.local).collect()
     }
 
-    /// Called by a room task when it has no participants left and nothing queued.
-    fn retire(&self, id: &str, rx: &mut mpsc::Receiver<room::Cmd>) -> bool {
-        let mut rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        if !rx.is_empty() {
-            return false;
-        }
-        rooms.remove(id);
-        rx.close();
-        stat_add(&self.inner.stats.rooms, -1);
-        true
+    /// The worker a room lives on: fixed by its id, so every command for it meets it there.
+    fn worker(&self, room: &str) -> &WorkerHandle {
+        let mut h = std::hash::DefaultHasher::new();
+        room.hash(&mut h);
+        let i = (h.finish() % self.inner.workers.len() as u64) as usize;
+        &self.inner.workers[i]
+    }
+
+    async fn ask<T>(
+        worker: &mpsc::Sender<WorkerCmd>,
+        room: &Arc<str>,
+        make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Cmd,
+    ) -> Result<T, SfuError> {
+        let (reply, wait) = oneshot::channel();
+        worker.send(WorkerCmd::Room { room: room.clone(), cmd: make(reply) }).await.map_err(|_| SfuError::Gone)?;
+        wait.await.map_err(|_| SfuError::Gone)?
     }
 
     /// Enters a room's media. Events for this participant arrive on `events`.
@@ -321,124 +354,90 @@ impl Sfu {
         grants: MediaGrants,
         events: mpsc::UnboundedSender<SfuEvent>,
     ) -> Result<Participant, SfuError> {
-        for _ in 0..5 {
-            let tx = self.room(room);
-            let (reply, wait) = oneshot::channel();
-            let cmd = room::Cmd::Join { id: participant.to_owned(), grants, events: events.clone(), reply };
-            if tx.send(cmd).await.is_err() {
-                continue;
-            }
-            match wait.await {
-                Ok(r) => {
-                    r?;
-                    return Ok(Participant { room: tx, id: participant.to_owned() });
-                }
-                Err(_) => continue,
-            }
-        }
-        Err(SfuError::Internal("room unavailable".into()))
+        let worker = self.worker(room).tx.clone();
+        let room: Arc<str> = room.into();
+        let id = participant.to_owned();
+        Self::ask(&worker, &room, |reply| Cmd::Join { id: id.clone(), grants, events, reply }).await?;
+        Ok(Participant { worker, room, id })
     }
 
     /// Attaches a hidden in-process subscriber to a room (created if needed): it receives
     /// every track published now and later, on `events`, from the same fan-out as the
     /// participants' down-tracks. No participant sees it.
     pub async fn tap(&self, room: &str, name: &str, events: mpsc::UnboundedSender<TapEvent>) -> Result<Tap, SfuError> {
-        for _ in 0..5 {
-            let tx = self.room(room);
-            let (reply, wait) = oneshot::channel();
-            let cmd = room::Cmd::Tap { name: name.to_owned(), events: events.clone(), reply };
-            if tx.send(cmd).await.is_err() {
-                continue;
-            }
-            match wait.await {
-                Ok(r) => {
-                    r?;
-                    return Ok(Tap { room: tx, name: name.to_owned() });
-                }
-                Err(_) => continue,
-            }
-        }
-        Err(SfuError::Internal("room unavailable".into()))
+        let worker = self.worker(room).tx.clone();
+        let room: Arc<str> = room.into();
+        Self::ask(&worker, &room, |reply| Cmd::Tap { name: name.to_owned(), events, reply }).await?;
+        Ok(Tap { worker, room, name: name.to_owned() })
     }
 
     pub fn room_count(&self) -> usize {
-        self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.inner.stats.rooms.load(Ordering::Relaxed)
     }
 }
 
 /// One participant's handle on its room's media.
 pub struct Participant {
-    room: mpsc::Sender<room::Cmd>,
+    worker: mpsc::Sender<WorkerCmd>,
+    room: Arc<str>,
     id: String,
 }
 
 impl Participant {
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> room::Cmd,
-    ) -> Result<T, SfuError> {
-        let (reply, wait) = oneshot::channel();
-        self.room.send(make(reply)).await.map_err(|_| SfuError::Gone)?;
-        wait.await.map_err(|_| SfuError::Gone)?
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Cmd) -> Result<T, SfuError> {
+        Sfu::ask(&self.worker, &self.room, make).await
     }
 
     /// The client's offer for its publish PeerConnection; returns the server's answer SDP.
     pub async fn publish(&self, offer_sdp: String) -> Result<String, SfuError> {
-        self.ask(|reply| room::Cmd::PublishOffer { id: self.id.clone(), sdp: offer_sdp, reply }).await
+        self.ask(|reply| Cmd::PublishOffer { id: self.id.clone(), sdp: offer_sdp, reply }).await
     }
 
     /// The client's answer to the server's latest subscribe offer.
     pub async fn subscribe_answer(&self, sdp: String) -> Result<(), SfuError> {
-        self.ask(|reply| room::Cmd::SubscribeAnswer { id: self.id.clone(), sdp, reply }).await
+        self.ask(|reply| Cmd::SubscribeAnswer { id: self.id.clone(), sdp, reply }).await
     }
 
     pub async fn add_candidate(&self, target: PcTarget, candidate: IceCandidate) -> Result<(), SfuError> {
-        self.ask(|reply| room::Cmd::Candidate { id: self.id.clone(), target, candidate, reply }).await
+        self.ask(|reply| Cmd::Candidate { id: self.id.clone(), target, candidate, reply }).await
     }
 
     /// The highest simulcast layer this participant wants of a track (0 = low … 2 = high).
     pub async fn set_layer(&self, track: &str, layer: forward::Layer) -> Result<(), SfuError> {
-        self.ask(|reply| room::Cmd::SetLayer { id: self.id.clone(), track: track.to_owned(), layer, reply }).await
+        self.ask(|reply| Cmd::SetLayer { id: self.id.clone(), track: track.to_owned(), layer, reply }).await
     }
 
     pub async fn mute(&self, track: &str, muted: bool) -> Result<(), SfuError> {
-        self.ask(|reply| room::Cmd::Mute { id: self.id.clone(), track: track.to_owned(), muted, reply }).await
+        self.ask(|reply| Cmd::Mute { id: self.id.clone(), track: track.to_owned(), muted, reply }).await
     }
 
     /// A host muted this participant: their audio is no longer forwarded (and shows muted)
     /// until they unmute a track themselves (`mute(track, false)`), so a client that ignores
     /// the request is silent all the same.
     pub async fn hold_audio(&self) -> Result<(), SfuError> {
-        self.ask(|reply| room::Cmd::HoldAudio { id: self.id.clone(), reply }).await
+        self.ask(|reply| Cmd::HoldAudio { id: self.id.clone(), reply }).await
     }
 
     /// A host gave or took the right to publish. Taking it unpublishes every track this
     /// participant sends; its publish connection stays for when the right comes back.
     pub async fn set_publish(&self, allowed: bool) -> Result<(), SfuError> {
-        self.ask(|reply| room::Cmd::SetPublish { id: self.id.clone(), allowed, reply }).await
+        self.ask(|reply| Cmd::SetPublish { id: self.id.clone(), allowed, reply }).await
     }
 
     pub async fn unpublish(&self, track: &str) -> Result<(), SfuError> {
-        self.ask(|reply| room::Cmd::Unpublish { id: self.id.clone(), track: track.to_owned(), reply }).await
+        self.ask(|reply| Cmd::Unpublish { id: self.id.clone(), track: track.to_owned(), reply }).await
     }
 
     /// Closes both PeerConnections and frees everything this participant held.
     pub async fn leave(self) {
         let (reply, wait) = oneshot::channel();
-        if self.room.send(room::Cmd::Leave { id: self.id.clone(), reply: Some(reply) }).await.is_ok() {
+        let cmd = Cmd::Leave { id: self.id.clone(), reply: Some(reply) };
+        if self.worker.send(WorkerCmd::Room { room: self.room.clone(), cmd }).await.is_ok() {
             let _ = wait.await;
         }
     }
 
     pub fn id(&self) -> &str {
         &self.id
-    }
-}
-
-pub(crate) fn stat_add(c: &AtomicUsize, n: isize) {
-    if n >= 0 {
-        c.fetch_add(n as usize, Ordering::Relaxed);
-    } else {
-        c.fetch_sub((-n) as usize, Ordering::Relaxed);
     }
 }

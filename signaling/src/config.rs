@@ -73,13 +73,17 @@ impl Default for RecordingConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
-    /// Addresses the media (UDP) sockets bind to. Concrete addresses: the unspecified address
-    /// would skip loopback. Add the LAN address for clients on other machines.
+    /// The address the media (UDP) sockets bind to: one concrete address, which every media
+    /// connection offers as its candidate (the server's LAN address for clients on other
+    /// machines).
     pub bind_ips: Vec<std::net::IpAddr>,
-    /// Public addresses announced instead of `bind_ips` (pairwise), for a server behind NAT 1:1.
+    /// Public address announced instead of `bind_ips` (NAT 1:1).
     pub announce_ips: Vec<std::net::IpAddr>,
-    /// STUN/TURN URLs the server's own connections use (e.g. `stun:stun.example.org:3478`).
-    pub ice_servers: Vec<String>,
+    /// UDP port of the first media worker; worker *i* uses `udp_port + i`, so a firewall opens
+    /// `udp_port ..= udp_port + workers - 1`. 0: any free port (tests only).
+    pub udp_port: u16,
+    /// Media workers: threads with one socket each. 0: one per CPU core.
+    pub workers: usize,
     /// STUN URLs handed to clients in the join answer (e.g. `stun:turn.hospital.example:3478`).
     pub stun_urls: Vec<String>,
     /// TURN URLs handed to clients (e.g. `turn:turn.hospital.example:3478?transport=udp`,
@@ -100,7 +104,8 @@ impl Default for MediaConfig {
         Self {
             bind_ips: vec![std::net::IpAddr::from([127, 0, 0, 1])],
             announce_ips: Vec::new(),
-            ice_servers: Vec::new(),
+            udp_port: 50000,
+            workers: 0,
             stun_urls: Vec::new(),
             turn_urls: Vec::new(),
             turn_secret: String::new(),
@@ -315,8 +320,11 @@ impl Config {
         if !self.metrics_token.is_empty() && self.metrics_token.len() < 16 {
             return bad("metrics_token must be at least 16 characters");
         }
-        if self.media.bind_ips.is_empty() || self.media.bind_ips.iter().any(|ip| ip.is_unspecified()) {
-            return bad("media.bind_ips must list concrete addresses (0.0.0.0 would skip loopback)");
+        if self.media.bind_ips.len() != 1 || self.media.bind_ips.iter().any(|ip| ip.is_unspecified()) {
+            return bad("media.bind_ips must list one concrete address (it is every media connection's candidate)");
+        }
+        if self.media.workers > 256 || usize::from(self.media.udp_port) + self.media.workers.max(1) > 65536 {
+            return bad("media.workers must be at most 256 and fit above media.udp_port");
         }
         if !self.media.announce_ips.is_empty() && self.media.announce_ips.len() != self.media.bind_ips.len() {
             return bad("media.announce_ips must pair with media.bind_ips");

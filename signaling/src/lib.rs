@@ -40,6 +40,8 @@ pub enum StartError {
     Secret(#[from] auth::secret::SecretError),
     #[error("cannot open the store: {0}")]
     Store(StoreError),
+    #[error("cannot start the media workers: {0}")]
+    Media(huizhen_sfu::SfuError),
 }
 
 /// Opens the configured store.
@@ -70,11 +72,8 @@ fn config_media(m: &config::MediaConfig) -> huizhen_sfu::SfuConfig {
     huizhen_sfu::SfuConfig {
         bind_ips: m.bind_ips.clone(),
         announce_ips: m.announce_ips.clone(),
-        ice_servers: m
-            .ice_servers
-            .iter()
-            .map(|u| huizhen_sfu::IceServer { urls: vec![u.clone()], ..Default::default() })
-            .collect(),
+        udp_port: m.udp_port,
+        workers: m.workers,
         connect_timeout: Duration::from_secs(m.connect_timeout_secs),
         max_tracks_per_participant: m.max_tracks_per_participant,
     }
@@ -100,17 +99,21 @@ impl Server {
     pub async fn open(config: Config) -> Result<Server, StartError> {
         let secret = auth::secret::load_or_create(&config)?;
         let store = open_store(&config).await.map_err(StartError::Store)?;
-        Ok(Self::with_store(config, store, &secret))
+        Self::with_store(config, store, &secret)
     }
 
-    pub fn with_store(config: Config, store: DynStore, secret: &auth::secret::SigningKey) -> Server {
+    pub fn with_store(
+        config: Config,
+        store: DynStore,
+        secret: &auth::secret::SigningKey,
+    ) -> Result<Server, StartError> {
         let metrics = Arc::new(Metrics::default());
         let audit = AuditSink::start(store.clone());
         let rules = Rules {
             join_early_minutes: config.consultation.join_early_minutes,
             emergency_duration_minutes: config.consultation.emergency_duration_minutes,
         };
-        let sfu = huizhen_sfu::Sfu::new(config_media(&config.media));
+        let sfu = huizhen_sfu::Sfu::new(config_media(&config.media)).map_err(StartError::Media)?;
         let recorder = recorder_for(&config);
         let hub = Hub::new(Context {
             store: store.clone(),
@@ -140,7 +143,7 @@ impl Server {
             sfu,
             recorder,
         };
-        Server { state: AppState { inner: Arc::new(inner) } }
+        Ok(Server { state: AppState { inner: Arc::new(inner) } })
     }
 
     pub fn router(&self) -> axum::Router {

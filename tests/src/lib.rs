@@ -198,6 +198,9 @@ pub fn test_config(data_dir: &Path) -> huizhen::config::Config {
         ..Default::default()
     };
     c.limits.http_requests_per_second = 0;
+    // Any free port: tests run many servers at once.
+    c.media.udp_port = 0;
+    c.media.workers = 1;
     c
 }
 
@@ -220,6 +223,10 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut huizhen::config::Config)) -> TestServer {
+        // `TEST_LOG=huizhen_sfu=debug cargo test …` shows the in-process server's log.
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path());
         tweak(&mut config);
@@ -508,6 +515,8 @@ impl Process {
             .arg(data_dir)
             .args(extra)
             .env("HUIZHEN_LOG", "warn")
+            // Any free media port: tests run several servers at once.
+            .env("HUIZHEN_MEDIA__UDP_PORT", "0")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

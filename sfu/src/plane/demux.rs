@@ -135,12 +135,16 @@ impl<K: Copy + Eq + Hash> Demux<K> {
 
     fn classify(&mut self, from: SocketAddr, datagram: &[u8]) -> Result<K, Unrouted> {
         match kind(datagram) {
-            Kind::Stun => {
-                let ufrag = local_ufrag(datagram)?;
-                let conn = *self.by_ufrag.get(ufrag.as_str()).ok_or(Unrouted::UnknownUfrag)?;
-                self.learn(conn, from);
-                Ok(conn)
-            }
+            Kind::Stun => match local_ufrag(datagram)? {
+                Some(ufrag) => {
+                    let conn = *self.by_ufrag.get(ufrag.as_str()).ok_or(Unrouted::UnknownUfrag)?;
+                    self.learn(conn, from);
+                    Ok(conn)
+                }
+                // A response to a check of ours carries no USERNAME (RFC 8489 §14.3): it
+                // comes from the address the check went to.
+                None => self.by_addr.get(&from).copied().ok_or(Unrouted::UnknownAddress),
+            },
             Kind::Dtls | Kind::Rtp => self.by_addr.get(&from).copied().ok_or(Unrouted::UnknownAddress),
             Kind::Other => Err(Unrouted::UnknownKind),
         }
@@ -188,19 +192,23 @@ impl<K: Copy + Eq + Hash> Demux<K> {
     }
 }
 
-/// The receiver's half of a STUN USERNAME (`local:remote`; the local half is ours).
-fn local_ufrag(datagram: &[u8]) -> Result<String, Unrouted> {
+/// The receiver's half of a STUN USERNAME (`local:remote`; the local half is ours), or `None`
+/// for a well-formed message without one (a response).
+fn local_ufrag(datagram: &[u8]) -> Result<Option<String>, Unrouted> {
     if datagram.len() > MAX_STUN_LEN || !is_stun_message(datagram) {
         return Err(Unrouted::BadStun);
     }
     let mut m = Message::new();
     m.unmarshal_binary(datagram).map_err(|_| Unrouted::BadStun)?;
+    if !m.contains(ATTR_USERNAME) {
+        return Ok(None);
+    }
     let username = TextAttribute::get_from_as(&m, ATTR_USERNAME).map_err(|_| Unrouted::BadStun)?;
     let (local, _) = username.text.split_once(':').ok_or(Unrouted::BadStun)?;
     if local.is_empty() {
         return Err(Unrouted::BadStun);
     }
-    Ok(local.to_owned())
+    Ok(Some(local.to_owned()))
 }
 
 #[cfg(test)]
@@ -252,6 +260,19 @@ mod tests {
         assert_eq!(d.route(addr(6000), &binding("aaaa:x")), Ok(1));
         assert_eq!(d.route(addr(6000), SRTP), Ok(1));
         assert_eq!(d.dropped(Unrouted::UnknownAddress), 1);
+    }
+
+    #[test]
+    fn a_response_without_username_goes_to_the_connection_at_its_address() {
+        let mut d = Demux::default();
+        d.add(1u32, "aaaa").unwrap();
+        let mut m = Message::new();
+        m.set_type(rtc::stun::message::BINDING_SUCCESS);
+        m.new_transaction_id().unwrap();
+        m.write_header();
+        assert_eq!(d.route(addr(5000), &m.raw), Err(Unrouted::UnknownAddress));
+        d.route(addr(5000), &binding("aaaa:x")).unwrap();
+        assert_eq!(d.route(addr(5000), &m.raw), Ok(1));
     }
 
     #[test]

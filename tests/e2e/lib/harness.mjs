@@ -36,6 +36,8 @@ const execFileP = promisify(execFile);
 export const CHILD_ENV = {
   ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HUIZHEN_'))),
   NO_COLOR: '1',
+  // Any free media port, so a server still shutting down never blocks the next test's.
+  HUIZHEN_MEDIA__UDP_PORT: '0',
 };
 
 // ---- cleanup registry ----------------------------------------------------------------------

@@ -1,0 +1,226 @@
+//! A worker's connections and its one socket: datagrams in, routed to their connection; each
+//! touched connection's writes out; every connection's timer in one heap. Rooms reach their
+//! connections only through [`Io::pc`], which also marks the connection for the next flush.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+
+use super::conn::{self, Identity};
+use super::demux::{Demux, Unrouted};
+use crate::rtcp::LinkReport;
+use crate::{PcTarget, SfuError, SfuStats};
+
+pub type ConnId = u64;
+
+/// Who a connection belongs to, so what it reads reaches the right room and member.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    pub room: Arc<str>,
+    pub member: Arc<str>,
+    pub target: PcTarget,
+}
+
+pub struct Conn {
+    pub pc: RTCPeerConnection,
+    pub owner: Owner,
+    /// Loss and REMB the remote reports about what we send (the RTCP tap writes it).
+    pub link: Arc<LinkReport>,
+    /// The timer last pushed to the heap for it: older heap entries are stale.
+    timer: Option<Instant>,
+    touched: bool,
+    /// Datagrams for this connection the socket would not take.
+    pub send_drops: u64,
+}
+
+pub struct Io {
+    pub socket: tokio::net::UdpSocket,
+    /// The address of the socket, which is the host candidate of every connection.
+    pub local: SocketAddr,
+    identity: Identity,
+    demux: Demux<ConnId>,
+    conns: HashMap<ConnId, Conn>,
+    next_id: ConnId,
+    timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    touched: Vec<ConnId>,
+    pub stats: Arc<SfuStats>,
+}
+
+impl Io {
+    pub fn new(socket: tokio::net::UdpSocket, identity: Identity, stats: Arc<SfuStats>) -> std::io::Result<Self> {
+        let local = socket.local_addr()?;
+        Ok(Self {
+            socket,
+            local,
+            identity,
+            demux: Demux::default(),
+            conns: HashMap::new(),
+            next_id: 1,
+            timers: BinaryHeap::new(),
+            touched: Vec::new(),
+            stats,
+        })
+    }
+
+    /// A new connection on this worker's socket.
+    pub fn open(&mut self, owner: Owner, now: Instant) -> Result<ConnId, SfuError> {
+        let link = Arc::new(LinkReport::default());
+        // A clash of 95 random bits is not going to happen; if it did, another draw settles it.
+        let (id, creds) = loop {
+            let creds = conn::credentials();
+            let id = self.next_id;
+            if self.demux.add(id, &creds.0).is_ok() {
+                self.next_id += 1;
+                break (id, creds);
+            }
+        };
+        let pc = match conn::build(&self.identity, owner.target, creds, self.local, link.clone(), now) {
+            Ok(pc) => pc,
+            Err(e) => {
+                self.demux.remove(id);
+                return Err(e);
+            }
+        };
+        self.conns.insert(id, Conn { pc, owner, link, timer: None, touched: false, send_drops: 0 });
+        self.stats.peer_connections.fetch_add(1, Relaxed);
+        self.touch(id);
+        Ok(id)
+    }
+
+    /// Closes a connection: its DTLS close_notify leaves now, and it is forgotten.
+    pub fn close(&mut self, id: ConnId) {
+        let Some(mut c) = self.conns.remove(&id) else { return };
+        self.demux.remove(id);
+        let _ = c.pc.close();
+        while let Some(msg) = c.pc.poll_write() {
+            let _ = self.socket.try_send_to(&msg.message, msg.transport.peer_addr);
+        }
+        self.stats.peer_connections.fetch_sub(1, Relaxed);
+    }
+
+    /// The connection, marked to have its writes flushed and its timer renewed.
+    pub fn pc(&mut self, id: ConnId) -> Option<&mut RTCPeerConnection> {
+        let c = self.conns.get_mut(&id)?;
+        if !c.touched {
+            c.touched = true;
+            self.touched.push(id);
+        }
+        Some(&mut c.pc)
+    }
+
+    pub fn link(&self, id: ConnId) -> Option<Arc<LinkReport>> {
+        self.conns.get(&id).map(|c| c.link.clone())
+    }
+
+    pub fn owner(&self, id: ConnId) -> Option<Owner> {
+        self.conns.get(&id).map(|c| c.owner.clone())
+    }
+
+    fn touch(&mut self, id: ConnId) {
+        let _ = self.pc(id);
+    }
+
+    /// Hands one datagram to its connection; `None` when it has none (dropped and counted).
+    pub fn deliver(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) -> Option<ConnId> {
+        let id = match self.demux.route(from, datagram) {
+            Ok(id) => id,
+            Err(_) => {
+                self.stats.unrouted_datagrams.fetch_add(1, Relaxed);
+                return None;
+            }
+        };
+        let local = self.local;
+        let pc = self.pc(id)?;
+        let msg = TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: local,
+                peer_addr: from,
+                transport_protocol: TransportProtocol::UDP,
+                ecn: None,
+            },
+            message: BytesMut::from(datagram),
+        };
+        // Errors inside the core are its own (logged there); the datagram is simply spent.
+        let _ = pc.handle_read(msg);
+        Some(id)
+    }
+
+    /// Connections whose timer is due at `now`; each is marked touched.
+    pub fn due(&mut self, now: Instant, out: &mut Vec<ConnId>) {
+        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(c) = self.conns.get_mut(&id) else { continue };
+            if c.timer != Some(at) {
+                continue;
+            }
+            c.timer = None;
+            let _ = c.pc.handle_timeout(now);
+            out.push(id);
+            self.touch(id);
+        }
+    }
+
+    /// The earliest connection timer.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Sends what every touched connection wrote and renews its timer. A datagram the socket
+    /// will not take now (its buffer is full) is that connection's loss alone.
+    pub fn flush(&mut self) {
+        for id in std::mem::take(&mut self.touched) {
+            let Some(c) = self.conns.get_mut(&id) else { continue };
+            c.touched = false;
+            while let Some(msg) = c.pc.poll_write() {
+                match self.socket.try_send_to(&msg.message, msg.transport.peer_addr) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        c.send_drops += 1;
+                        self.stats.dropped_packets.fetch_add(1, Relaxed);
+                    }
+                    Err(e) => {
+                        // Unreachable destinations (ICMP errors) and the like: nothing to retry.
+                        tracing::trace!(error = %e, peer = %msg.transport.peer_addr, "send failed");
+                    }
+                }
+            }
+            // Only an earlier timer is pushed: a later one is found when the earlier entry
+            // fires (handling a timeout before it is due does nothing), so a busy connection
+            // whose timer moves on with every packet does not fill the heap.
+            if let Some(at) = c.pc.poll_timeout()
+                && c.timer.is_none_or(|t| at < t)
+            {
+                c.timer = Some(at);
+                self.timers.push(Reverse((at, id)));
+            }
+        }
+    }
+
+    pub fn dropped(&self, reason: Unrouted) -> u64 {
+        self.demux.dropped(reason)
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Closes every connection (the worker is stopping).
+    pub fn close_all(&mut self) {
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.close(id);
+        }
+    }
+}

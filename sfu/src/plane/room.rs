@@ -1,0 +1,917 @@
+//! One room's media state, owned by the worker the room lives on: members, their two
+//! connections, published tracks and down-tracks. Commands from signaling and what the
+//! connections read arrive here as plain calls on the worker's thread, with `now`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent, RTCTrackEventInit};
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::rtp;
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use tokio::sync::{mpsc, oneshot};
+
+use super::io::{ConnId, Io, Owner};
+use super::track::{Down, Published, SenderClock, TAP_QUEUE};
+use crate::forward::{Layer, OFF};
+use crate::{
+    IceCandidate, MediaGrants, PcTarget, SfuConfig, SfuError, SfuEvent, TrackInfo, TrackKind, engine, internal,
+};
+
+type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
+
+/// What signaling (and the recorder) ask of a room.
+pub enum Cmd {
+    Join {
+        id: String,
+        grants: MediaGrants,
+        events: mpsc::UnboundedSender<SfuEvent>,
+        reply: Reply<()>,
+    },
+    PublishOffer {
+        id: String,
+        sdp: String,
+        reply: Reply<String>,
+    },
+    SubscribeAnswer {
+        id: String,
+        sdp: String,
+        reply: Reply<()>,
+    },
+    Candidate {
+        id: String,
+        target: PcTarget,
+        candidate: IceCandidate,
+        reply: Reply<()>,
+    },
+    SetLayer {
+        id: String,
+        track: String,
+        layer: Layer,
+        reply: Reply<()>,
+    },
+    Unpublish {
+        id: String,
+        track: String,
+        reply: Reply<()>,
+    },
+    Mute {
+        id: String,
+        track: String,
+        muted: bool,
+        reply: Reply<()>,
+    },
+    /// A host muted this participant: their audio stops here until they unmute themselves.
+    HoldAudio {
+        id: String,
+        reply: Reply<()>,
+    },
+    SetPublish {
+        id: String,
+        allowed: bool,
+        reply: Reply<()>,
+    },
+    Tap {
+        name: String,
+        events: mpsc::UnboundedSender<crate::TapEvent>,
+        reply: Reply<()>,
+    },
+    Untap {
+        name: String,
+        reply: Reply<()>,
+    },
+    Leave {
+        id: String,
+        reply: Option<oneshot::Sender<()>>,
+    },
+    /// A tap (the recorder) wants a keyframe of a track.
+    Keyframe {
+        track: String,
+        layer: Layer,
+    },
+}
+
+/// Audio level (−dBov) below which a participant counts as speaking.
+const SPEAKING_LEVEL: u64 = 60;
+/// Longest candidate line accepted from a client.
+const MAX_CANDIDATE_LEN: usize = 512;
+
+struct Pc {
+    id: ConnId,
+    /// Connect deadline: set while not (or no longer) connected.
+    deadline: Option<Instant>,
+}
+
+struct Member {
+    grants: MediaGrants,
+    events: mpsc::UnboundedSender<SfuEvent>,
+    publisher: Option<Pc>,
+    subscriber: Option<Pc>,
+    sub_connected: bool,
+    offer_pending: bool,
+    dirty: bool,
+    /// Down-tracks by published track key: the sender on the subscribe connection and the
+    /// track id the subscriber knows it by.
+    downs: HashMap<String, (RTCRtpSenderId, String)>,
+    /// Published track key by the down-track's id (how the subscriber's RTCP names it).
+    by_down_id: HashMap<String, String>,
+    audio_ext: Option<u8>,
+    /// Bandwidth estimate for the subscribe connection (None: no sign of a limit).
+    estimate: Option<u64>,
+    /// The REMB seen at the previous estimate: a falling REMB is the congestion signal.
+    last_remb: u64,
+    quality: Option<crate::Quality>,
+    /// A host muted this participant: audio they publish is held until they unmute it.
+    audio_held: bool,
+}
+
+pub struct Room {
+    pub id: Arc<str>,
+    config: Arc<SfuConfig>,
+    /// The worker's own queue, for the recorder's keyframe requests (weak: a room must not
+    /// keep its worker alive).
+    worker: mpsc::WeakSender<super::worker::WorkerCmd>,
+    members: HashMap<String, Member>,
+    tracks: HashMap<String, Published>,
+    speaker: Option<String>,
+    last_roll: Instant,
+    /// Hidden in-process subscribers (the recorder), by name.
+    taps: HashMap<String, mpsc::UnboundedSender<crate::TapEvent>>,
+}
+
+fn ack<T>(reply: Reply<T>, r: Result<T, SfuError>) {
+    let _ = reply.send(r);
+}
+
+/// Tells every member of the room. A free function over the members, so callers may hold a
+/// track mutably at the same time.
+fn broadcast(members: &HashMap<String, Member>, ev: &SfuEvent) {
+    for m in members.values() {
+        let _ = m.events.send(ev.clone());
+    }
+}
+
+/// Sets a track's muted state and tells everyone when it changed.
+fn set_muted(members: &HashMap<String, Member>, t: &mut Published, muted: bool) {
+    if t.muted != muted {
+        t.muted = muted;
+        broadcast(
+            members,
+            &SfuEvent::TrackMuted { id: t.info.id.clone(), participant: t.info.participant.clone(), muted },
+        );
+    }
+}
+
+impl Room {
+    pub fn new(
+        id: Arc<str>,
+        config: Arc<SfuConfig>,
+        worker: mpsc::WeakSender<super::worker::WorkerCmd>,
+        now: Instant,
+    ) -> Self {
+        Self {
+            id,
+            config,
+            worker,
+            members: HashMap::new(),
+            tracks: HashMap::new(),
+            speaker: None,
+            last_roll: now,
+            taps: HashMap::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.taps.is_empty()
+    }
+
+    pub fn handle(&mut self, io: &mut Io, cmd: Cmd, now: Instant) {
+        match cmd {
+            Cmd::Join { id, grants, events, reply } => {
+                let r = self.join(io, id, grants, events, now);
+                ack(reply, r);
+            }
+            Cmd::PublishOffer { id, sdp, reply } => {
+                let r = self.publish(io, &id, sdp, now);
+                ack(reply, r);
+            }
+            Cmd::SubscribeAnswer { id, sdp, reply } => {
+                let r = self.subscribe_answer(io, &id, sdp, now);
+                ack(reply, r);
+            }
+            Cmd::Candidate { id, target, candidate, reply } => {
+                let r = self.remote_candidate(&id, target, &candidate);
+                ack(reply, r);
+            }
+            Cmd::SetLayer { id, track, layer, reply } => {
+                let estimate = self.members.get(&id).and_then(|m| m.estimate);
+                let r = match self.tracks.get_mut(&track).and_then(|t| {
+                    let rates = t.bps;
+                    let d = t.downs.iter_mut().find(|d| &*d.subscriber == id.as_str())?;
+                    Some((rates, d))
+                }) {
+                    Some((rates, d)) => {
+                        d.selector.request(if layer == OFF { OFF } else { layer.min(2) });
+                        // Rates are unknown for a moment after a track appears: assume all sent.
+                        let rates = if rates.iter().any(|x| *x > 0) { rates } else { [1, 1, 1] };
+                        let chosen = d.selector.update(now, estimate, &rates);
+                        self.retarget(io, &track, &id, chosen, now);
+                        Ok(())
+                    }
+                    None => Err(SfuError::UnknownTrack),
+                };
+                ack(reply, r);
+            }
+            Cmd::Unpublish { id, track, reply } => {
+                let key = format!("{id}/{track}");
+                let r = if self.tracks.get(&key).is_some_and(|t| t.info.participant == id) {
+                    self.unpublish(io, &key, now);
+                    Ok(())
+                } else {
+                    Err(SfuError::UnknownTrack)
+                };
+                ack(reply, r);
+            }
+            Cmd::Mute { id, track, muted, reply } => {
+                let key = format!("{id}/{track}");
+                let r = match self.tracks.get_mut(&key).filter(|t| t.info.participant == id) {
+                    Some(t) => {
+                        if !muted && t.held {
+                            // Unmuting themselves is how a participant a host muted speaks again.
+                            t.held = false;
+                            if let Some(m) = self.members.get_mut(&id) {
+                                m.audio_held = false;
+                            }
+                        }
+                        set_muted(&self.members, t, muted);
+                        Ok(())
+                    }
+                    None => Err(SfuError::UnknownTrack),
+                };
+                ack(reply, r);
+            }
+            Cmd::HoldAudio { id, reply } => {
+                let r = match self.members.get_mut(&id) {
+                    Some(m) => {
+                        m.audio_held = true;
+                        for t in
+                            self.tracks.values_mut().filter(|t| t.info.participant == id && t.kind == TrackKind::Audio)
+                        {
+                            t.held = true;
+                            set_muted(&self.members, t, true);
+                        }
+                        Ok(())
+                    }
+                    None => Err(SfuError::Gone),
+                };
+                ack(reply, r);
+            }
+            Cmd::SetPublish { id, allowed, reply } => {
+                let r = match self.members.get_mut(&id) {
+                    Some(m) => {
+                        m.grants.publish = allowed;
+                        if !allowed {
+                            // A host took the floor back: what this participant sends stops now,
+                            // and a later grant starts a fresh publish connection.
+                            if let Some(p) = m.publisher.take() {
+                                io.close(p.id);
+                            }
+                            for key in self.owned_by(&id) {
+                                self.unpublish(io, &key, now);
+                            }
+                        }
+                        Ok(())
+                    }
+                    None => Err(SfuError::Gone),
+                };
+                ack(reply, r);
+            }
+            Cmd::Tap { name, events, reply } => {
+                self.taps.insert(name.clone(), events);
+                let keys: Vec<String> = self.tracks.keys().cloned().collect();
+                for key in keys {
+                    self.tap_track(&name, &key);
+                }
+                ack(reply, Ok(()));
+            }
+            Cmd::Untap { name, reply } => {
+                self.taps.remove(&name);
+                for t in self.tracks.values_mut() {
+                    t.taps.retain(|(n, _)| *n != name);
+                }
+                ack(reply, Ok(()));
+            }
+            Cmd::Leave { id, reply } => {
+                self.remove(io, &id, None, now);
+                if let Some(r) = reply {
+                    let _ = r.send(());
+                }
+            }
+            Cmd::Keyframe { track, layer } => {
+                if let Some(t) = self.tracks.get_mut(&track) {
+                    t.request_keyframe(io, layer, now, &io.stats.clone());
+                }
+            }
+        }
+    }
+
+    fn owned_by(&self, id: &str) -> Vec<String> {
+        self.tracks.iter().filter(|(_, t)| t.info.participant == id).map(|(k, _)| k.clone()).collect()
+    }
+
+    fn open(&self, io: &mut Io, member: &str, target: PcTarget, now: Instant) -> Result<Pc, SfuError> {
+        let owner = Owner { room: self.id.clone(), member: member.into(), target };
+        let id = io.open(owner, now)?;
+        // The publish connection must come up now (its offer is here); the subscribe one only
+        // once it has been offered something.
+        let deadline = (target == PcTarget::Publish).then(|| now + self.config.connect_timeout);
+        Ok(Pc { id, deadline })
+    }
+
+    fn join(
+        &mut self,
+        io: &mut Io,
+        id: String,
+        grants: MediaGrants,
+        events: mpsc::UnboundedSender<SfuEvent>,
+        now: Instant,
+    ) -> Result<(), SfuError> {
+        if self.members.contains_key(&id) {
+            // The same identity from a new socket: its old connections are dead weight.
+            self.remove(io, &id, None, now);
+        }
+        let subscriber = if grants.subscribe { Some(self.open(io, &id, PcTarget::Subscribe, now)?) } else { None };
+        // Everyone already publishing, and the newcomer told of each (and of what is muted).
+        for t in self.tracks.values() {
+            let _ = events.send(SfuEvent::TrackPublished(t.info.clone()));
+            if t.muted {
+                let _ = events.send(SfuEvent::TrackMuted {
+                    id: t.info.id.clone(),
+                    participant: t.info.participant.clone(),
+                    muted: true,
+                });
+            }
+        }
+        if let Some(s) = &self.speaker {
+            let _ = events.send(SfuEvent::ActiveSpeaker { participant: Some(s.clone()) });
+        }
+        self.members.insert(
+            id.clone(),
+            Member {
+                grants,
+                events,
+                publisher: None,
+                subscriber,
+                sub_connected: false,
+                offer_pending: false,
+                dirty: false,
+                downs: HashMap::new(),
+                by_down_id: HashMap::new(),
+                audio_ext: None,
+                estimate: None,
+                last_remb: 0,
+                quality: None,
+                audio_held: false,
+            },
+        );
+        let keys: Vec<String> =
+            self.tracks.iter().filter(|(_, t)| t.info.participant != id).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            self.add_down(io, &id, &k)?;
+        }
+        // An offer with no media sections carries no ICE credentials: the subscribe
+        // connection is first offered when there is something to receive.
+        if self.members.get(&id).is_some_and(|m| !m.downs.is_empty()) {
+            self.negotiate(io, &id, now)?;
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, io: &mut Io, id: &str, sdp: String, now: Instant) -> Result<String, SfuError> {
+        let grants = match self.members.get(id) {
+            Some(m) => m.grants,
+            None => return Err(SfuError::Gone),
+        };
+        if !grants.publish {
+            return Err(SfuError::PublishNotAllowed);
+        }
+        let offer = RTCSessionDescription::offer(sdp).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        if self.members.get(id).is_some_and(|m| m.publisher.is_none()) {
+            let pc = self.open(io, id, PcTarget::Publish, now)?;
+            if let Some(m) = self.members.get_mut(id) {
+                m.publisher = Some(pc);
+            }
+        }
+        let Some(m) = self.members.get_mut(id) else { return Err(SfuError::Gone) };
+        let Some(p) = m.publisher.as_ref() else { return Err(SfuError::Gone) };
+        let pc = io.pc(p.id).ok_or(SfuError::Gone)?;
+        pc.set_remote_description(now, offer).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        let answer = pc.create_answer(None).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        pc.set_local_description(now, answer.clone()).map_err(internal)?;
+        let sdp = pc.local_description().map(|d| d.sdp).unwrap_or(answer.sdp);
+        m.audio_ext = extmap_id(&sdp, engine::AUDIO_LEVEL_URI);
+        Ok(engine::announce(&self.config, &sdp))
+    }
+
+    fn subscribe_answer(&mut self, io: &mut Io, id: &str, sdp: String, now: Instant) -> Result<(), SfuError> {
+        let Some(m) = self.members.get_mut(id) else { return Err(SfuError::Gone) };
+        if !m.offer_pending {
+            return Err(SfuError::NoPendingOffer);
+        }
+        let Some(s) = m.subscriber.as_ref() else { return Err(SfuError::SubscribeNotAllowed) };
+        let answer = RTCSessionDescription::answer(sdp).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        io.pc(s.id)
+            .ok_or(SfuError::Gone)?
+            .set_remote_description(now, answer)
+            .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        m.offer_pending = false;
+        let dirty = m.dirty;
+        for t in self.tracks.values_mut() {
+            if let Some(d) = t.down_mut(id).filter(|d| d.offered) {
+                d.negotiated = true;
+            }
+        }
+        if dirty {
+            self.negotiate(io, id, now)?;
+        }
+        Ok(())
+    }
+
+    /// The server is an ICE-lite agent: it sends no checks, so the client's candidates are
+    /// checked for form only and not used (its checks show the server where it is).
+    fn remote_candidate(&self, id: &str, target: PcTarget, c: &IceCandidate) -> Result<(), SfuError> {
+        let Some(m) = self.members.get(id) else { return Err(SfuError::Gone) };
+        let exists = match target {
+            PcTarget::Publish => m.publisher.is_some(),
+            PcTarget::Subscribe => m.subscriber.is_some(),
+        };
+        if !exists {
+            return Err(SfuError::InvalidCandidate("no such connection yet".into()));
+        }
+        if c.candidate.len() > MAX_CANDIDATE_LEN {
+            return Err(SfuError::InvalidCandidate("too long".into()));
+        }
+        Ok(())
+    }
+
+    /// (Re)offers the subscribe connection, or marks it to be re-offered once the pending
+    /// offer is answered: one offer in flight at a time (RFC 8829 §4.1.8 glare avoidance).
+    fn negotiate(&mut self, io: &mut Io, id: &str, now: Instant) -> Result<(), SfuError> {
+        let Some(m) = self.members.get_mut(id) else { return Ok(()) };
+        let Some(s) = m.subscriber.as_mut() else { return Ok(()) };
+        if m.offer_pending {
+            m.dirty = true;
+            return Ok(());
+        }
+        let pc = io.pc(s.id).ok_or(SfuError::Gone)?;
+        let offer = pc.create_offer(None).map_err(internal)?;
+        pc.set_local_description(now, offer.clone()).map_err(internal)?;
+        let sdp = pc.local_description().map(|d| d.sdp).unwrap_or(offer.sdp);
+        if !m.sub_connected {
+            s.deadline.get_or_insert(now + self.config.connect_timeout);
+        }
+        m.offer_pending = true;
+        m.dirty = false;
+        for t in self.tracks.values_mut() {
+            if let Some(d) = t.down_mut(id) {
+                d.offered = true;
+            }
+        }
+        let _ = m.events.send(SfuEvent::SubscribeOffer { sdp: engine::announce(&self.config, &sdp) });
+        Ok(())
+    }
+
+    /// Something a connection of this room emitted.
+    pub fn on_event(&mut self, io: &mut Io, owner: &Owner, ev: RTCPeerConnectionEvent, now: Instant) {
+        match ev {
+            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => self.pc_state(io, owner, state, now),
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) if owner.target == PcTarget::Publish => {
+                if let Err(e) = self.track_opened(io, &owner.member, init, now) {
+                    tracing::warn!(room = %self.id, participant = %owner.member, error = %e, "published track refused");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Media a connection of this room read.
+    pub fn on_message(&mut self, io: &mut Io, owner: &Owner, msg: RTCMessage, now: Instant) {
+        match (owner.target, msg) {
+            (PcTarget::Publish, RTCMessage::RtpPacket(track_id, pkt)) => {
+                self.on_rtp(io, &owner.member, &track_id, pkt, now)
+            }
+            (PcTarget::Publish, RTCMessage::RtcpPacket(track_id, packets)) => {
+                let key = format!("{}/{track_id}", owner.member);
+                let Some(t) = self.tracks.get(&key) else { return };
+                for p in &packets {
+                    if let Some(sr) = p.as_any().downcast_ref::<rtc::rtcp::sender_report::SenderReport>() {
+                        t.reports.set(sr.ssrc, SenderClock { ntp: sr.ntp_time, rtp: sr.rtp_time });
+                    }
+                }
+            }
+            (PcTarget::Subscribe, RTCMessage::RtcpPacket(down_id, packets)) => {
+                // The subscriber's keyframe requests go to the publisher, for the layer it gets.
+                if !packets.iter().any(|p| crate::rtcp::is_keyframe_request(p.as_ref())) {
+                    return;
+                }
+                let Some(key) = self.members.get(&*owner.member).and_then(|m| m.by_down_id.get(&down_id)).cloned()
+                else {
+                    return;
+                };
+                let stats = io.stats.clone();
+                if let Some(t) = self.tracks.get_mut(&key)
+                    && let Some(layer) = t.down_mut(&owner.member).map(|d| d.layer())
+                {
+                    t.request_keyframe(io, layer, now, &stats);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_rtp(&mut self, io: &mut Io, member: &str, track_id: &str, pkt: rtp::Packet, now: Instant) {
+        let key = format!("{member}/{track_id}");
+        let Some(t) = self.tracks.get_mut(&key) else { return };
+        let ssrc = pkt.header.ssrc;
+        let layer = match t.layer_of(ssrc) {
+            Some(l) => l,
+            None => {
+                // A layer whose opening we did not see: ask the receiver which rid it has.
+                let rid =
+                    io.pc(t.conn).and_then(|pc| pc.rtp_receiver(t.receiver).and_then(|r| r.track().rid(ssrc).cloned()));
+                t.open_layer(ssrc, rid.as_deref());
+                t.layer_of(ssrc).unwrap_or(0)
+            }
+        };
+        let stats = io.stats.clone();
+        let f = t.on_packet(io, layer, pkt, now, &stats);
+        if f.forwarded > 0 {
+            stats.forwarded_packets.fetch_add(f.forwarded, Relaxed);
+        }
+        for (l, want) in f.want_keyframe.iter().enumerate() {
+            if *want {
+                t.request_keyframe(io, l as Layer, now, &stats);
+            }
+        }
+    }
+
+    fn pc_state(&mut self, io: &mut Io, owner: &Owner, state: RTCPeerConnectionState, now: Instant) {
+        let timeout = self.config.connect_timeout;
+        let Some(m) = self.members.get_mut(&*owner.member) else { return };
+        let pc = match owner.target {
+            PcTarget::Publish => m.publisher.as_mut(),
+            PcTarget::Subscribe => m.subscriber.as_mut(),
+        };
+        let Some(p) = pc else { return };
+        let subscribe = owner.target == PcTarget::Subscribe;
+        match state {
+            RTCPeerConnectionState::Connected => {
+                p.deadline = None;
+                if subscribe {
+                    m.sub_connected = true;
+                    self.set_connected(&owner.member, true);
+                }
+            }
+            RTCPeerConnectionState::Disconnected => {
+                // ICE may come back (network change); give it the connect timeout to do so.
+                p.deadline.get_or_insert(now + timeout);
+                if subscribe {
+                    m.sub_connected = false;
+                    self.set_connected(&owner.member, false);
+                }
+            }
+            RTCPeerConnectionState::Failed => self.remove(io, &owner.member.clone(), Some("connection_failed"), now),
+            _ => {}
+        }
+    }
+
+    fn set_connected(&mut self, member: &str, connected: bool) {
+        for t in self.tracks.values_mut() {
+            if let Some(d) = t.down_mut(member) {
+                d.connected = connected;
+            }
+        }
+    }
+
+    fn track_opened(&mut self, io: &mut Io, id: &str, init: RTCTrackEventInit, now: Instant) -> Result<(), SfuError> {
+        let key = format!("{id}/{}", init.track_id);
+        // Each simulcast layer opens on its own: a further layer of a known track.
+        if let Some(t) = self.tracks.get_mut(&key)
+            && t.receiver == init.receiver_id
+        {
+            t.open_layer(init.ssrc, init.rid.as_deref());
+            return Ok(());
+        }
+        let Some(m) = self.members.get(id) else { return Ok(()) };
+        let Some(conn) = m.publisher.as_ref().map(|p| p.id) else { return Ok(()) };
+        let (audio_ext, audio_held) = (m.audio_ext, m.audio_held);
+        let owned = self.tracks.values().filter(|t| t.info.participant == id).count();
+        if owned >= self.config.max_tracks_per_participant && !self.tracks.contains_key(&key) {
+            let _ = m.events.send(SfuEvent::Closed { reason: "too_many_tracks" });
+            return Err(SfuError::TooManyTracks);
+        }
+        let pc = io.pc(conn).ok_or(SfuError::Gone)?;
+        let receiver = pc.rtp_receiver(init.receiver_id).ok_or_else(|| internal("track without receiver"))?;
+        let track = receiver.track();
+        let kind = match track.kind() {
+            RtpCodecKind::Audio => TrackKind::Audio,
+            _ => TrackKind::Video,
+        };
+        let codec = track.codec(init.ssrc).cloned().ok_or_else(|| internal("track without codec"))?;
+        if self.tracks.contains_key(&key) {
+            self.unpublish(io, &key, now);
+        }
+        // Audio published while a host's mute holds this participant starts held (and muted).
+        let held = kind == TrackKind::Audio && audio_held;
+        let info = TrackInfo {
+            id: key.clone(),
+            participant: id.to_owned(),
+            kind,
+            codec: codec.mime_type.clone(),
+            simulcast: init.rid.is_some(),
+        };
+        let mut t =
+            Published::new(info.clone(), init.track_id.clone(), kind, codec, conn, init.receiver_id, audio_ext, held);
+        t.open_layer(init.ssrc, init.rid.as_deref());
+        io.stats.published_tracks.fetch_add(1, Relaxed);
+        self.tracks.insert(key.clone(), t);
+        broadcast(&self.members, &SfuEvent::TrackPublished(info));
+        if held {
+            broadcast(
+                &self.members,
+                &SfuEvent::TrackMuted { id: key.clone(), participant: id.to_owned(), muted: true },
+            );
+        }
+        let taps: Vec<String> = self.taps.keys().cloned().collect();
+        for name in taps {
+            self.tap_track(&name, &key);
+        }
+        let subs: Vec<String> = self.members.keys().filter(|k| k.as_str() != id).cloned().collect();
+        for s in subs {
+            if let Err(e) = self.add_down(io, &s, &key) {
+                tracing::warn!(room = %self.id, subscriber = %s, error = %e, "cannot add down-track");
+                continue;
+            }
+            let _ = self.negotiate(io, &s, now);
+        }
+        Ok(())
+    }
+
+    /// Hands a tap the packets of one track: all simulcast layers, with the publisher's sender
+    /// reports; the tap picks what it keeps.
+    fn tap_track(&mut self, name: &str, key: &str) {
+        let Some(events) = self.taps.get(name) else { return };
+        let Some(t) = self.tracks.get_mut(key) else { return };
+        let (tx, rx) = mpsc::channel(TAP_QUEUE);
+        t.taps.retain(|(n, _)| n != name);
+        t.taps.push((name.to_owned(), tx));
+        let tap = crate::TapTrack {
+            info: t.info.clone(),
+            clock_rate: t.codec.clock_rate,
+            channels: t.codec.channels,
+            packets: rx,
+            reports: t.reports.clone(),
+            keyframes: crate::KeyframeRequester::new(
+                self.worker.clone(),
+                self.id.clone(),
+                key.to_owned(),
+                t.highest.clone(),
+            ),
+        };
+        if events.send(crate::TapEvent::Track(tap)).is_err() {
+            // The tap is gone without saying so: forget it.
+            self.taps.remove(name);
+            t.taps.retain(|(n, _)| n != name);
+        }
+    }
+
+    fn add_down(&mut self, io: &mut Io, subscriber: &str, key: &str) -> Result<(), SfuError> {
+        let Some(t) = self.tracks.get_mut(key) else { return Ok(()) };
+        let Some(m) = self.members.get_mut(subscriber) else { return Ok(()) };
+        let Some(s) = m.subscriber.as_ref() else { return Ok(()) };
+        if m.downs.contains_key(key) {
+            return Ok(());
+        }
+        let payload_type = engine::payload_type_for(&t.codec.mime_type).ok_or_else(|| internal("codec not offered"))?;
+        let out_ssrc: u32 = rand::random::<u32>().max(1);
+        let coding = RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(out_ssrc), ..Default::default() },
+            codec: t.codec.clone(),
+            ..Default::default()
+        };
+        let kind = if t.kind == TrackKind::Audio { RtpCodecKind::Audio } else { RtpCodecKind::Video };
+        // Unique on this connection (`{participant}.{track}`): two publishers' `cam`s must not
+        // share a track id, or a client that keys tracks by id (webrtc-rs does) mixes them.
+        // The stream id stays the participant.
+        let down_id = down_track_id(&t.info.participant, &t.local_id);
+        let track =
+            MediaStreamTrack::new(t.info.participant.clone(), down_id.clone(), t.info.id.clone(), kind, vec![coding]);
+        let sender = io.pc(s.id).ok_or(SfuError::Gone)?.add_track(track).map_err(internal)?;
+        // Start on the highest layer the publisher is sending (a 640×480 camera in Chromium
+        // sends only q and h); the selector adjusts from there.
+        let initial: Layer = match t.bps.iter().rposition(|r| *r > 0) {
+            Some(top) => top as Layer,
+            None => t.highest.load(Relaxed),
+        };
+        let mut d = Down::new(subscriber.into(), s.id, sender, out_ssrc, payload_type, t.codec.clock_rate, initial);
+        d.connected = m.sub_connected;
+        t.downs.push(d);
+        m.downs.insert(key.to_owned(), (sender, down_id.clone()));
+        m.by_down_id.insert(down_id, key.to_owned());
+        io.stats.down_tracks.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Points a down-track at a layer; a real layer it is not on yet needs a keyframe.
+    fn retarget(&mut self, io: &mut Io, key: &str, subscriber: &str, layer: Layer, now: Instant) {
+        let stats = io.stats.clone();
+        let Some(t) = self.tracks.get_mut(key) else { return };
+        let Some(d) = t.down_mut(subscriber) else { return };
+        if d.rw.target() == layer {
+            return;
+        }
+        d.rw.set_target(layer);
+        if layer != OFF && d.rw.current() != Some(layer) {
+            t.request_keyframe(io, layer, now, &stats);
+        }
+    }
+
+    fn unpublish(&mut self, io: &mut Io, key: &str, now: Instant) {
+        let Some(mut t) = self.tracks.remove(key) else { return };
+        for tap in self.taps.values() {
+            let _ = tap.send(crate::TapEvent::TrackEnded { id: key.to_owned() });
+        }
+        io.stats.published_tracks.fetch_sub(1, Relaxed);
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let Some(m) = self.members.get_mut(&id) else { continue };
+            let _ = m
+                .events
+                .send(SfuEvent::TrackUnpublished { id: key.to_owned(), participant: t.info.participant.clone() });
+            if let Some((sender, down_id)) = m.downs.remove(key) {
+                m.by_down_id.remove(&down_id);
+                t.remove_down(&id);
+                io.stats.down_tracks.fetch_sub(1, Relaxed);
+                if let Some(pc) = m.subscriber.as_ref().and_then(|s| io.pc(s.id)) {
+                    let _ = pc.remove_track(sender);
+                }
+                let _ = self.negotiate(io, &id, now);
+            }
+        }
+    }
+
+    /// Takes a participant out: closes both connections, unpublishes its tracks, drops its
+    /// down-tracks. `reason` set: the SFU decided (timeout, failure) and tells the participant.
+    fn remove(&mut self, io: &mut Io, id: &str, reason: Option<&'static str>, now: Instant) {
+        let Some(m) = self.members.remove(id) else { return };
+        for key in m.downs.keys() {
+            if let Some(t) = self.tracks.get_mut(key) {
+                t.remove_down(id);
+            }
+            io.stats.down_tracks.fetch_sub(1, Relaxed);
+        }
+        for p in [m.publisher, m.subscriber].into_iter().flatten() {
+            io.close(p.id);
+        }
+        for k in self.owned_by(id) {
+            self.unpublish(io, &k, now);
+        }
+        if self.speaker.as_deref() == Some(id) {
+            self.set_speaker(None);
+        }
+        // Told only once everything is freed, so what the participant sees next is true.
+        if let Some(r) = reason {
+            let _ = m.events.send(SfuEvent::Closed { reason: r });
+            tracing::info!(room = %self.id, participant = %id, reason = r, "media removed");
+        }
+    }
+
+    /// Everything goes (the worker is stopping).
+    pub fn close(&mut self, io: &mut Io, now: Instant) {
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            self.remove(io, &id, None, now);
+        }
+    }
+
+    fn set_speaker(&mut self, who: Option<String>) {
+        if self.speaker == who {
+            return;
+        }
+        broadcast(&self.members, &SfuEvent::ActiveSpeaker { participant: who.clone() });
+        self.speaker = who;
+    }
+
+    /// Twice a second: connect deadlines, the active speaker, and once a second the layer
+    /// rates, each subscriber's estimate and layer choice, and connection quality.
+    pub fn tick(&mut self, io: &mut Io, now: Instant) {
+        let late: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                [m.publisher.as_ref(), m.subscriber.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p.deadline.is_some_and(|d| now >= d))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for id in late {
+            self.remove(io, &id, Some("connect_timeout"), now);
+        }
+        // Active speaker: the loudest voiced audio track of the last interval.
+        let mut loudest: Option<(u64, String)> = None;
+        for t in self.tracks.values_mut().filter(|t| t.kind == TrackKind::Audio) {
+            let level = std::mem::replace(&mut t.level, 127);
+            if level < SPEAKING_LEVEL && loudest.as_ref().is_none_or(|(l, _)| level < *l) {
+                loudest = Some((level, t.info.participant.clone()));
+            }
+        }
+        if let Some((_, who)) = loudest {
+            self.set_speaker(Some(who));
+        }
+        let elapsed = now.saturating_duration_since(self.last_roll);
+        if elapsed < Duration::from_secs(1) {
+            return;
+        }
+        self.last_roll = now;
+        for t in self.tracks.values_mut() {
+            t.roll(elapsed);
+        }
+        self.choose_layers(io, now);
+    }
+
+    /// Layer choice per down-track: the subscriber's request, the layers actually arriving
+    /// (Chromium drops the top one on a weak uplink), and the subscriber's link.
+    fn choose_layers(&mut self, io: &mut Io, now: Instant) {
+        // What each subscriber is being sent now, over all its video down-tracks.
+        let mut sending: HashMap<&str, (u64, usize)> = HashMap::new();
+        for t in self.tracks.values().filter(|t| t.kind == TrackKind::Video) {
+            for d in &t.downs {
+                let e = sending.entry(&d.subscriber).or_default();
+                e.0 += t.bps.get(usize::from(d.selector.chosen())).copied().unwrap_or(0);
+                e.1 += 1;
+            }
+        }
+        let mut quality_changes = Vec::new();
+        let mut shares: HashMap<String, Option<u64>> = HashMap::new();
+        for (id, m) in self.members.iter_mut() {
+            let (sent, videos) = sending.get(id.as_str()).copied().unwrap_or((0, 0));
+            if let Some(s) = m.subscriber.as_ref().filter(|_| m.sub_connected)
+                && let Some(link) = io.link(s.id)
+            {
+                let lost = f64::from(link.fraction_lost.swap(0, Relaxed)) / 256.0;
+                let remb = link.remb_bps.load(Relaxed);
+                m.estimate = crate::bwe::next_estimate(m.estimate, (m.last_remb, remb), lost, sent);
+                m.last_remb = remb;
+                tracing::debug!(subscriber = %id, remb, lost, sending = sent, estimate = ?m.estimate, "downlink estimate");
+                let q = crate::Quality::from_loss(lost);
+                if m.quality != Some(q) {
+                    m.quality = Some(q);
+                    quality_changes.push((id.clone(), q));
+                }
+            }
+            shares.insert(id.clone(), m.estimate.map(|e| e / videos.max(1) as u64));
+        }
+        let mut moves = Vec::new();
+        for (key, t) in self.tracks.iter_mut().filter(|(_, t)| t.kind == TrackKind::Video) {
+            if t.bps.iter().all(|r| *r == 0) {
+                continue;
+            }
+            for d in &mut t.downs {
+                let share = shares.get(&*d.subscriber).copied().flatten();
+                let chosen = d.selector.update(now, share, &t.bps);
+                if d.rw.target() != chosen {
+                    moves.push((key.clone(), d.subscriber.clone(), chosen));
+                }
+            }
+        }
+        for (key, sub, layer) in moves {
+            self.retarget(io, &key, &sub, layer, now);
+        }
+        for (participant, quality) in quality_changes {
+            broadcast(&self.members, &SfuEvent::ConnectionQuality { participant, quality });
+        }
+    }
+}
+
+/// The MediaStreamTrack id a subscriber sees for a published track (an SDP `msid` token:
+/// no `/`).
+pub(crate) fn down_track_id(participant: &str, local: &str) -> String {
+    format!("{participant}.{local}")
+}
+
+/// The id our answer gave an RTP header extension (`a=extmap:<id> <uri>`).
+fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().find_map(|l| {
+        let rest = l.strip_prefix("a=extmap:")?;
+        let (id, tail) = rest.split_once(' ')?;
+        (tail.trim() == uri).then(|| id.split('/').next()?.parse().ok())?
+    })
+}

@@ -1,0 +1,213 @@
+//! A media worker: one thread, one UDP socket, the rooms placed on it and all their
+//! connections. One turn of its loop takes `now` once, reads what the socket has, hands each
+//! datagram to its connection and what the connection reads to its room (which forwards it to
+//! the subscribers' connections at once), runs the commands and timers that are due, and then
+//! sends everything the touched connections wrote.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use rtc::sansio::Protocol;
+use tokio::sync::mpsc;
+
+use super::conn::Identity;
+use super::io::{ConnId, Io};
+use super::room::{Cmd, Room};
+use crate::{SfuConfig, SfuError, SfuStats, internal};
+
+/// Room timers (connect deadlines, active speaker, layer choice) run this often.
+const TICK: Duration = Duration::from_millis(500);
+/// Datagrams read per turn before the turn's writes go out: bounds the delay a packet waits in
+/// a turn while keeping the batches that make a turn cheap.
+const MAX_DATAGRAMS_PER_TURN: usize = 256;
+/// Commands run per turn, so a join storm cannot hold up forwarding for long.
+const MAX_COMMANDS_PER_TURN: usize = 32;
+/// Queue of commands to a worker.
+const COMMAND_QUEUE: usize = 4096;
+/// Socket buffers: a burst of keyframe packets to hundreds of viewers must fit.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+pub enum WorkerCmd {
+    Room { room: Arc<str>, cmd: Cmd },
+}
+
+/// What the rest of the SFU holds of a worker.
+pub struct WorkerHandle {
+    pub tx: mpsc::Sender<WorkerCmd>,
+    /// The socket's address (every connection's host candidate on this worker).
+    pub local: SocketAddr,
+}
+
+fn bind(ip: std::net::IpAddr, port: u16) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol as Proto, Socket, Type};
+    let addr = SocketAddr::new(ip, port);
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Proto::UDP))?;
+    // The kernel caps these at net.core.{r,w}mem_max; more is only asked for, never required.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Starts worker `index` on `config.bind_ips[0]`, port `udp_port + index` (any free port when
+/// `udp_port` is 0).
+pub fn spawn(
+    index: usize,
+    config: Arc<SfuConfig>,
+    identity: Identity,
+    stats: Arc<SfuStats>,
+) -> Result<WorkerHandle, SfuError> {
+    let ip = config.bind_ips.first().copied().ok_or_else(|| internal("no media address to bind"))?;
+    let port = if config.udp_port == 0 { 0 } else { config.udp_port.saturating_add(index as u16) };
+    let std_socket = bind(ip, port).map_err(|e| internal(format!("cannot bind media socket {ip}:{port}: {e}")))?;
+    let local = std_socket.local_addr().map_err(internal)?;
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let me = tx.downgrade();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(internal)?;
+    std::thread::Builder::new()
+        .name(format!("media-{index}"))
+        .spawn(move || {
+            runtime.block_on(async move {
+                let socket = match tokio::net::UdpSocket::from_std(std_socket) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "media worker cannot use its socket");
+                        return;
+                    }
+                };
+                let io = match Io::new(socket, identity, stats) {
+                    Ok(io) => io,
+                    Err(e) => {
+                        tracing::error!(error = %e, "media worker cannot use its socket");
+                        return;
+                    }
+                };
+                Worker { io, rooms: HashMap::new(), rx, me, config }.run().await;
+            });
+        })
+        .map_err(internal)?;
+    tracing::info!(worker = index, %local, "media worker listening");
+    Ok(WorkerHandle { tx, local })
+}
+
+struct Worker {
+    io: Io,
+    rooms: HashMap<Arc<str>, Room>,
+    rx: mpsc::Receiver<WorkerCmd>,
+    me: mpsc::WeakSender<WorkerCmd>,
+    config: Arc<SfuConfig>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let mut buf = vec![0u8; 2048];
+        let mut due: Vec<ConnId> = Vec::new();
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            self.io.flush();
+            let wake = self.io.next_timer().map_or(next_tick, |t| t.min(next_tick));
+            let mut first = None;
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => first = Some(cmd),
+                    // Every handle on this worker is gone: the server is stopping.
+                    None => break,
+                },
+                r = self.io.socket.readable() => {
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "media socket failed");
+                        break;
+                    }
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+            let now = Instant::now();
+            for _ in 0..MAX_DATAGRAMS_PER_TURN {
+                match self.io.socket.try_recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        if let Some(id) = self.io.deliver(from, &buf[..n], now) {
+                            self.drain(id, now);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // An ICMP error for an earlier send, reported on this call: nothing to read.
+                    Err(e) => tracing::trace!(error = %e, "media socket read"),
+                }
+            }
+            if let Some(cmd) = first {
+                self.command(cmd, now);
+            }
+            for _ in 0..MAX_COMMANDS_PER_TURN {
+                match self.rx.try_recv() {
+                    Ok(cmd) => self.command(cmd, now),
+                    Err(_) => break,
+                }
+            }
+            self.io.due(now, &mut due);
+            for id in std::mem::take(&mut due) {
+                self.drain(id, now);
+            }
+            if now >= next_tick {
+                next_tick = now + TICK;
+                for room in self.rooms.values_mut() {
+                    room.tick(&mut self.io, now);
+                }
+                self.retire_empty();
+            }
+        }
+        let now = Instant::now();
+        for room in self.rooms.values_mut() {
+            room.close(&mut self.io, now);
+        }
+        self.retire_empty();
+        self.io.close_all();
+    }
+
+    /// Everything a connection has for us after a datagram or a timer: events, then media.
+    fn drain(&mut self, id: ConnId, now: Instant) {
+        let Some(owner) = self.io.owner(id) else { return };
+        loop {
+            let Some(pc) = self.io.pc(id) else { return };
+            if let Some(ev) = pc.poll_event() {
+                if let Some(room) = self.rooms.get_mut(&owner.room) {
+                    room.on_event(&mut self.io, &owner, ev, now);
+                }
+                continue;
+            }
+            let Some(pc) = self.io.pc(id) else { return };
+            if let Some(msg) = pc.poll_read() {
+                if let Some(room) = self.rooms.get_mut(&owner.room) {
+                    room.on_message(&mut self.io, &owner, msg.message, now);
+                }
+                continue;
+            }
+            return;
+        }
+    }
+
+    fn command(&mut self, cmd: WorkerCmd, now: Instant) {
+        match cmd {
+            WorkerCmd::Room { room, cmd } => {
+                let r = self.rooms.entry(room.clone()).or_insert_with(|| {
+                    self.io.stats.rooms.fetch_add(1, Relaxed);
+                    Room::new(room.clone(), self.config.clone(), self.me.clone(), now)
+                });
+                r.handle(&mut self.io, cmd, now);
+                if r.is_empty() {
+                    self.rooms.remove(&room);
+                    self.io.stats.rooms.fetch_sub(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    fn retire_empty(&mut self) {
+        let before = self.rooms.len();
+        self.rooms.retain(|_, r| !r.is_empty());
+        self.io.stats.rooms.fetch_sub(before - self.rooms.len(), Relaxed);
+    }
+}
