@@ -26,7 +26,8 @@ impl Metrics {
         self.http_requests[class].fetch_add(1, Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    /// The exposition of these counters and of the media plane's.
+    pub fn render(&self, media: &huizhen_sfu::SfuStats) -> String {
         let mut o = String::new();
         let mut counter = |name: &str, help: &str, v: u64| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
@@ -73,6 +74,51 @@ impl Metrics {
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        render_media(&mut o, media);
         o
+    }
+}
+
+fn render_media(o: &mut String, m: &huizhen_sfu::SfuStats) {
+    for (name, help, v) in [
+        (
+            "huizhen_media_forwarded_packets_total",
+            "RTP packets sent to subscribers.",
+            m.forwarded_packets.load(Relaxed),
+        ),
+        (
+            "huizhen_media_dropped_packets_total",
+            "Packets a subscriber or the recorder lost at the server: its socket buffer or queue was full.",
+            m.dropped_packets.load(Relaxed),
+        ),
+        (
+            "huizhen_media_unrouted_datagrams_total",
+            "UDP datagrams on a media port that belonged to no connection (dropped).",
+            m.unrouted_datagrams.load(Relaxed),
+        ),
+        (
+            "huizhen_media_keyframe_requests_total",
+            "Keyframe requests sent to publishers.",
+            m.keyframe_requests.load(Relaxed),
+        ),
+        (
+            "huizhen_media_layer_switches_total",
+            "Simulcast layer switches of down-tracks.",
+            m.layer_switches.load(Relaxed),
+        ),
+    ] {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+    }
+    for (name, help, v) in [
+        ("huizhen_media_rooms", "Rooms with media on a worker.", m.rooms.load(Relaxed)),
+        (
+            "huizhen_media_connections",
+            "Media connections (two per participant at most).",
+            m.peer_connections.load(Relaxed),
+        ),
+        ("huizhen_media_published_tracks", "Tracks being published.", m.published_tracks.load(Relaxed)),
+        ("huizhen_media_down_tracks", "Tracks being sent to subscribers.", m.down_tracks.load(Relaxed)),
+    ] {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
 }

@@ -313,6 +313,8 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         // The server is moved onto one core after it starts; tokio would otherwise size its
         // pool for every core and run two workers on one, paying for each wake-up between them.
         env.push(("TOKIO_WORKER_THREADS", "1"));
+        // Likewise one media worker for the one core (the default is one per core).
+        env.push(("HUIZHEN_MEDIA__WORKERS", "1"));
     }
     let p = Process::serve_env(dir.path(), &[], &env)?;
     let pid = p.child.id();

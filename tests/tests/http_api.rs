@@ -448,6 +448,8 @@ async fn health_ready_metrics() {
     let m = reqwest::get(srv.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(m.contains("huizhen_logins_total"), "{m}");
     assert!(m.contains("huizhen_http_requests_total{class=\"2xx\"}"));
+    assert!(m.contains("\nhuizhen_media_unrouted_datagrams_total 0\n"), "{m}");
+    assert!(m.contains("\nhuizhen_media_connections 0\n"), "{m}");
     srv.stop().await;
 }
 
