@@ -9,10 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+use std::io::IoSlice;
+
 use bytes::BytesMut;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
 
 use super::conn::{self, Identity};
 use super::demux::{Demux, Unrouted};
@@ -51,8 +54,15 @@ pub struct Io {
     next_id: ConnId,
     timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
     touched: Vec<ConnId>,
+    /// The turn's datagrams, their destinations and connections, sent together by `flush`.
+    out: Vec<BytesMut>,
+    out_to: Vec<SocketAddrAny>,
+    out_conn: Vec<ConnId>,
     pub stats: Arc<SfuStats>,
 }
+
+/// Datagrams per `sendmmsg` call (the kernel takes up to 1024).
+const SEND_BATCH: usize = 64;
 
 impl Io {
     pub fn new(socket: tokio::net::UdpSocket, identity: Identity, stats: Arc<SfuStats>) -> std::io::Result<Self> {
@@ -66,6 +76,9 @@ impl Io {
             next_id: 1,
             timers: BinaryHeap::new(),
             touched: Vec::new(),
+            out: Vec::new(),
+            out_to: Vec::new(),
+            out_conn: Vec::new(),
             stats,
         })
     }
@@ -177,24 +190,17 @@ impl Io {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Sends what every touched connection wrote and renews its timer. A datagram the socket
-    /// will not take now (its buffer is full) is that connection's loss alone.
+    /// Sends what every touched connection wrote, in as few system calls as the batch allows,
+    /// and renews each one's timer. A datagram the socket will not take now (its buffer is
+    /// full) is lost to its own connection only, and counted.
     pub fn flush(&mut self) {
         for id in std::mem::take(&mut self.touched) {
             let Some(c) = self.conns.get_mut(&id) else { continue };
             c.touched = false;
             while let Some(msg) = c.pc.poll_write() {
-                match self.socket.try_send_to(&msg.message, msg.transport.peer_addr) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        c.send_drops += 1;
-                        self.stats.dropped_packets.fetch_add(1, Relaxed);
-                    }
-                    Err(e) => {
-                        // Unreachable destinations (ICMP errors) and the like: nothing to retry.
-                        tracing::trace!(error = %e, peer = %msg.transport.peer_addr, "send failed");
-                    }
-                }
+                self.out.push(msg.message);
+                self.out_to.push(SocketAddrAny::from(msg.transport.peer_addr));
+                self.out_conn.push(id);
             }
             // Only an earlier timer is pushed: a later one is found when the earlier entry
             // fires (handling a timeout before it is due does nothing), so a busy connection
@@ -206,6 +212,50 @@ impl Io {
                 self.timers.push(Reverse((at, id)));
             }
         }
+        self.send_out();
+    }
+
+    fn send_out(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        let slices: Vec<[IoSlice<'_>; 1]> = self.out.iter().map(|b| [IoSlice::new(b)]).collect();
+        let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+            (0..slices.len()).map(|_| SendAncillaryBuffer::default()).collect();
+        let mut msgs: Vec<MMsgHdr<'_>> = self
+            .out_to
+            .iter()
+            .zip(&slices)
+            .zip(controls.iter_mut())
+            .map(|((to, iov), control)| MMsgHdr::new_with_addr(to, iov, control))
+            .collect();
+        let mut at = 0;
+        while at < msgs.len() {
+            let end = (at + SEND_BATCH).min(msgs.len());
+            match sendmmsg(&self.socket, &mut msgs[at..end], SendFlags::DONTWAIT) {
+                // Zero sent without an error does not happen; step on rather than spin.
+                Ok(sent) => at += sent.max(1),
+                Err(e) => {
+                    // The error belongs to the first datagram of the batch: a full buffer
+                    // (EAGAIN) or an unreachable destination. That one is dropped, the rest go on.
+                    if e == rustix::io::Errno::AGAIN {
+                        if let Some(c) = self.conns.get_mut(&self.out_conn[at]) {
+                            c.send_drops += 1;
+                        }
+                        self.stats.dropped_packets.fetch_add(1, Relaxed);
+                    } else {
+                        tracing::trace!(error = %e, "media send failed");
+                    }
+                    at += 1;
+                }
+            }
+        }
+        drop(msgs);
+        drop(controls);
+        drop(slices);
+        self.out.clear();
+        self.out_to.clear();
+        self.out_conn.clear();
     }
 
     pub fn dropped(&self, reason: Unrouted) -> u64 {
