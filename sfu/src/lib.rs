@@ -328,12 +328,16 @@ impl Sfu {
         self.inner.workers.iter().map(|w| w.local).collect()
     }
 
-    /// The worker a room lives on: fixed by its id, so every command for it meets it there.
-    fn worker(&self, room: &str) -> &WorkerHandle {
+    /// The index of the worker a room lives on: fixed by its id, so every command for the
+    /// room meets it there.
+    pub fn worker_of(&self, room: &str) -> usize {
         let mut h = std::hash::DefaultHasher::new();
         room.hash(&mut h);
-        let i = (h.finish() % self.inner.workers.len() as u64) as usize;
-        &self.inner.workers[i]
+        (h.finish() % self.inner.workers.len() as u64) as usize
+    }
+
+    fn worker(&self, room: &str) -> &WorkerHandle {
+        &self.inner.workers[self.worker_of(room)]
     }
 
     async fn ask<T>(

@@ -80,8 +80,26 @@ fn load_config(cli: &Cli, extra: &[(&str, String)]) -> anyhow::Result<Config> {
     Ok(Config::load(cli.config.as_deref(), std::env::vars(), &overrides)?)
 }
 
+/// webrtc-rs's crates log each connection's state changes at `info` and, for every DTLS
+/// server, a warning about a missing server name that does not apply to one: one line per
+/// participant per change. They stay at these levels unless the filter names them.
+const QUIET_TARGETS: [(&str, &str); 6] = [
+    ("rtc", "warn"),
+    ("rtc_ice", "warn"),
+    ("rtc_dtls", "error"),
+    ("rtc_srtp", "warn"),
+    ("rtc_interceptor", "warn"),
+    ("rtc_sctp", "warn"),
+];
+
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+    let mut directives = config.log.clone();
+    for (target, level) in QUIET_TARGETS {
+        if !directives.split(',').any(|d| d.trim().starts_with(target)) {
+            directives.push_str(&format!(",{target}={level}"));
+        }
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Logs go to stderr; stdout carries only what the operator must read (address, the first
     // start's admin password), so the two never mix in a pipe.

@@ -478,8 +478,11 @@ pub fn huizhen_binary() -> PathBuf {
     sibling_binary("huizhen", "huizhen")
 }
 
-/// A workspace binary next to the running test or benchmark, built if it is not there yet.
+/// A workspace binary next to the running test or benchmark, brought up to date once per
+/// process: `cargo test -p huizhen-tests` builds this package's code but not another
+/// package's binary, so a binary left from an earlier build would test old server code.
 pub fn sibling_binary(name: &str, package: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     // Tests run from target/<profile>/deps, benchmarks from target/<profile>; the binaries
     // sit in target/<profile>.
     let exe = std::env::current_exe().unwrap();
@@ -488,14 +491,16 @@ pub fn sibling_binary(name: &str, package: &str) -> PathBuf {
         dir.pop();
     }
     let bin = dir.join(name);
-    if !bin.exists() {
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !built.iter().any(|b| b == name) {
         let release = dir.ends_with("release");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", package, "--bin", name]);
+        cmd.args(["build", "-q", "-p", package, "--bin", name]);
         if release {
             cmd.arg("--release");
         }
         assert!(cmd.status().unwrap().success(), "building the {name} binary");
+        built.push(name.to_owned());
     }
     bin
 }

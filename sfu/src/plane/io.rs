@@ -42,7 +42,12 @@ pub struct Conn {
     touched: bool,
     /// Datagrams for this connection the socket would not take.
     pub send_drops: u64,
+    /// Checks that came before the client's description (see `Io::deliver`).
+    early: Vec<(SocketAddr, BytesMut)>,
 }
+
+/// Early checks kept per connection (a client checks a few times a second at first).
+const MAX_EARLY: usize = 8;
 
 pub struct Io {
     pub socket: tokio::net::UdpSocket,
@@ -102,7 +107,7 @@ impl Io {
                 return Err(e);
             }
         };
-        self.conns.insert(id, Conn { pc, owner, link, timer: None, touched: false, send_drops: 0 });
+        self.conns.insert(id, Conn { pc, owner, link, timer: None, touched: false, send_drops: 0, early: Vec::new() });
         self.stats.peer_connections.fetch_add(1, Relaxed);
         self.touch(id);
         Ok(id)
@@ -150,8 +155,24 @@ impl Io {
                 return None;
             }
         };
+        let c = self.conns.get_mut(&id)?;
+        // A client starts its checks as soon as it has our offer, and sends its answer over
+        // the signaling socket at the same time: a check may arrive first. The core cannot
+        // answer it without the client's credentials and drops it, and the client's next try
+        // comes hundreds of milliseconds later. So such checks wait for the answer.
+        if c.pc.remote_description().is_none() && super::demux::kind(datagram) == super::demux::Kind::Stun {
+            if c.early.len() < MAX_EARLY {
+                c.early.push((from, BytesMut::from(datagram)));
+            }
+            return None;
+        }
+        self.read(id, from, BytesMut::from(datagram), now);
+        Some(id)
+    }
+
+    fn read(&mut self, id: ConnId, from: SocketAddr, datagram: BytesMut, now: Instant) {
         let local = self.local;
-        let pc = self.pc(id)?;
+        let Some(pc) = self.pc(id) else { return };
         let msg = TaggedBytesMut {
             now,
             transport: TransportContext {
@@ -160,11 +181,22 @@ impl Io {
                 transport_protocol: TransportProtocol::UDP,
                 ecn: None,
             },
-            message: BytesMut::from(datagram),
+            message: datagram,
         };
         // Errors inside the core are its own (logged there); the datagram is simply spent.
         let _ = pc.handle_read(msg);
-        Some(id)
+    }
+
+    /// Hands a connection the checks that came before its remote description; the caller
+    /// drains what they produce.
+    pub fn replay_early(&mut self, id: ConnId, now: Instant) {
+        let early = match self.conns.get_mut(&id) {
+            Some(c) => std::mem::take(&mut c.early),
+            None => return,
+        };
+        for (from, datagram) in early {
+            self.read(id, from, datagram, now);
+        }
     }
 
     /// Connections whose timer is due at `now`; each is marked touched.

@@ -430,6 +430,7 @@ impl Room {
             .ok_or(SfuError::Gone)?
             .set_remote_description(now, answer)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        io.replay_early(s.id, now);
         m.offer_pending = false;
         let dirty = m.dirty;
         for t in self.tracks.values_mut() {

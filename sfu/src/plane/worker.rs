@@ -126,6 +126,17 @@ impl Worker {
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
             let now = Instant::now();
+            // Commands first: a client's answer applied before its checks of the same moment
+            // are read lets those checks be answered at once.
+            if let Some(cmd) = first {
+                self.command(cmd, now);
+            }
+            for _ in 0..MAX_COMMANDS_PER_TURN {
+                match self.rx.try_recv() {
+                    Ok(cmd) => self.command(cmd, now),
+                    Err(_) => break,
+                }
+            }
             for _ in 0..MAX_DATAGRAMS_PER_TURN {
                 match self.io.socket.try_recv_from(&mut buf) {
                     Ok((n, from)) => {
@@ -136,15 +147,6 @@ impl Worker {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     // An ICMP error for an earlier send, reported on this call: nothing to read.
                     Err(e) => tracing::trace!(error = %e, "media socket read"),
-                }
-            }
-            if let Some(cmd) = first {
-                self.command(cmd, now);
-            }
-            for _ in 0..MAX_COMMANDS_PER_TURN {
-                match self.rx.try_recv() {
-                    Ok(cmd) => self.command(cmd, now),
-                    Err(_) => break,
                 }
             }
             self.io.due(now, &mut due);

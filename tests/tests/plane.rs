@@ -1,0 +1,178 @@
+//! The media plane's shape, seen from outside the server: one UDP socket per media worker
+//! however many connections, rooms placed on different workers, and junk on a media port
+//! dropped and counted while media flows on.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use huizhen::auth::Grants;
+use huizhen::ids::ConsultationId;
+use huizhen_tests::media::{MediaPeer, Synth};
+use huizhen_tests::{Process, TestServer, eventually, huizhen_binary};
+use jiff::Timestamp;
+
+const MEDIA_WAIT: Duration = Duration::from_secs(60);
+
+fn token(srv: &TestServer, room: &str, who: &str, publish: bool) -> String {
+    let g = Grants { can_publish: publish, can_subscribe: true, can_publish_data: true, ..Default::default() };
+    srv.state.keys.room(who, who, &ConsultationId(room.into()), g, 300, Timestamp::now()).0
+}
+
+/// The UDP sockets process `pid` holds: its socket inodes that the kernel's UDP tables list.
+fn udp_sockets(pid: u32) -> usize {
+    let inodes: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| l.to_string_lossy().strip_prefix("socket:[")?.strip_suffix(']').map(str::to_owned))
+        .collect();
+    ["udp", "udp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
+        .flat_map(|table| {
+            table.lines().skip(1).filter_map(|l| l.split_whitespace().nth(9).map(str::to_owned)).collect::<Vec<_>>()
+        })
+        .filter(|inode| inodes.contains(inode))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_connections_share_one_udp_socket_per_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("HUIZHEN_MEDIA__WORKERS", "2"),
+        ("HUIZHEN_LIMITS__ROOM_PARTICIPANTS", "200"),
+        ("HUIZHEN_LIMITS__HTTP_REQUESTS_PER_SECOND", "0"),
+    ];
+    let mut server = Process::serve_env(dir.path(), &[], &env).unwrap();
+    let pid = server.child.id();
+    assert_eq!(udp_sockets(pid), 2, "the workers' sockets exist before any connection");
+    let token = |who: &str, publish: bool| {
+        let mut cmd = std::process::Command::new(huizhen_binary());
+        cmd.args(["token", "--room", "sockets", "--identity", who, "--data", "--ttl", "600"]);
+        // The host only publishes, so the connections are exactly its one and the viewers'.
+        cmd.arg(if publish { "--publish" } else { "--subscribe" });
+        let out = cmd.arg("--data-dir").arg(dir.path()).env("HUIZHEN_LOG", "error").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let url = |t: String| format!("ws://{}/v1/rtc?token={t}", server.addr);
+    // One publisher (its publish connection) and 99 viewers (a subscribe connection each).
+    let host = MediaPeer::join(&url(token("host", true)), vec![Synth::audio("mic", "host/mic")]).await;
+    let mut viewers = Vec::new();
+    for i in 0..99 {
+        viewers.push(MediaPeer::join(&url(token(&format!("v{i}"), false)), vec![]).await);
+    }
+    eventually("all 99 viewers hear the host", MEDIA_WAIT, || async {
+        viewers.iter().all(|v| v.packets_tagged("host/mic") > 0)
+    })
+    .await;
+    let metrics = reqwest::get(format!("http://{}/metrics", server.addr)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("\nhuizhen_media_connections 100\n"), "{metrics}");
+    assert_eq!(udp_sockets(pid), 2, "100 connections on two workers use their two sockets");
+    for v in viewers {
+        v.close().await;
+    }
+    host.close().await;
+    assert!(server.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_on_different_workers_each_announce_their_worker_port() {
+    let srv = TestServer::start_with(|c| c.media.workers = 2).await;
+    let sfu = srv.state.sfu.clone();
+    let ports: Vec<u16> = sfu.media_addrs().iter().map(|a| a.port()).collect();
+    assert_eq!(ports.len(), 2);
+    // Two rooms that the placement puts on different workers.
+    let rooms: Vec<String> = (0..).map(|i| format!("w{i}")).take(64).collect();
+    let a = rooms.iter().find(|r| sfu.worker_of(r) == 0).unwrap().clone();
+    let b = rooms.iter().find(|r| sfu.worker_of(r) == 1).unwrap().clone();
+    let mut peers = Vec::new();
+    for room in [&a, &b] {
+        let who = format!("{room}-pub");
+        let publisher = MediaPeer::join(
+            &srv.ws_url(&token(&srv, room, &who, true)),
+            vec![Synth::video("cam", &format!("{room}/cam"))],
+        )
+        .await;
+        let viewer = MediaPeer::join(&srv.ws_url(&token(&srv, room, &format!("{room}-view"), false)), vec![]).await;
+        peers.push((room.clone(), publisher, viewer));
+    }
+    eventually("both rooms' video flows", MEDIA_WAIT, || async {
+        peers.iter().all(|(room, _, v)| v.packets_tagged(&format!("{room}/cam")) >= 30)
+    })
+    .await;
+    for (room, publisher, viewer) in &peers {
+        let port = ports[sfu.worker_of(room)];
+        let other = ports[1 - sfu.worker_of(room)];
+        let candidate = |sdp: &str| sdp.lines().find(|l| l.starts_with("a=candidate:")).unwrap_or_default().to_owned();
+        let answer = publisher.snapshot(|s| {
+            s.messages.iter().find(|m| m["type"] == "publish_answer").map(|m| m["sdp"].as_str().unwrap().to_owned())
+        });
+        let offer = viewer.snapshot(|s| {
+            s.messages.iter().find(|m| m["type"] == "subscribe_offer").map(|m| m["sdp"].as_str().unwrap().to_owned())
+        });
+        for sdp in [answer.unwrap(), offer.unwrap()] {
+            let c = candidate(&sdp);
+            assert!(c.contains(&format!(" {port} typ host")), "{room} on worker port {port}: {c}");
+            assert!(!c.contains(&format!(" {other} ")), "{c}");
+        }
+        // Nothing of the other room arrives.
+        let other_room = if room == &a { &b } else { &a };
+        assert_eq!(viewer.packets_tagged(&format!("{other_room}/cam")), 0);
+    }
+    for (_, p, v) in peers {
+        p.close().await;
+        v.close().await;
+    }
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_on_a_media_port_is_dropped_and_counted_while_media_flows() {
+    use rtc::stun::attributes::ATTR_USERNAME;
+    use rtc::stun::message::{BINDING_REQUEST, Message, Setter};
+    use rtc::stun::textattrs::Username;
+    use std::sync::atomic::Ordering::Relaxed;
+    let srv = TestServer::start().await;
+    let stats = srv.state.sfu.clone();
+    let publisher =
+        MediaPeer::join(&srv.ws_url(&token(&srv, "junk", "pub", true)), vec![Synth::video("cam", "pub/cam")]).await;
+    let viewer = MediaPeer::join(&srv.ws_url(&token(&srv, "junk", "view", false)), vec![]).await;
+    eventually("media flows", MEDIA_WAIT, || async { viewer.packets_tagged("pub/cam") >= 30 }).await;
+
+    let mut stun = Message::new();
+    stun.set_type(BINDING_REQUEST);
+    stun.new_transaction_id().unwrap();
+    Username::new(ATTR_USERNAME, "nobodysufrag:x".to_owned()).add_to(&mut stun).unwrap();
+    stun.write_header();
+    let mut truncated = stun.raw.clone();
+    truncated.truncate(24);
+    let mut rtp_like = vec![0x80u8, 96, 0, 1, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef];
+    rtp_like.extend(std::iter::repeat_n(0x55, 1000));
+    let junk: Vec<Vec<u8>> = vec![
+        stun.raw.clone(),                        // unknown ufrag
+        truncated,                               // truncated STUN
+        vec![0u8; 20],                           // STUN-sized zeros: no magic cookie
+        vec![22, 254, 253, 0, 0, 0, 0, 0, 0, 0], // DTLS from an unknown address
+        rtp_like,                                // SRTP from an unknown address
+        vec![0x40, 0, 0, 4, 1, 2, 3, 4],         // TURN channel data: never ours
+        vec![0xff; 1500],                        // nothing at all
+        vec![],                                  // empty
+    ];
+    let before = stats.stats().unrouted_datagrams.load(Relaxed);
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let target = srv.state.sfu.media_addrs()[0];
+    for d in &junk {
+        socket.send_to(d, target).await.unwrap();
+    }
+    eventually("every junk datagram counted", MEDIA_WAIT, || async {
+        stats.stats().unrouted_datagrams.load(Relaxed) >= before + junk.len() as u64
+    })
+    .await;
+    let n = viewer.packets_tagged("pub/cam");
+    eventually("media keeps flowing", MEDIA_WAIT, || async { viewer.packets_tagged("pub/cam") >= n + 30 }).await;
+    publisher.close().await;
+    viewer.close().await;
+    srv.stop().await;
+}
