@@ -106,6 +106,14 @@ impl KeyedLimiter {
     pub fn has(&self, key: &str, now: Instant) -> bool {
         self.unlimited() || self.with(key, now, |b| b.tokens >= 1.0)
     }
+
+    /// Returns a token taken for an attempt that turned out not to count (a correct password).
+    pub fn give_back(&self, key: &str, now: Instant) {
+        if !self.unlimited() {
+            let burst = f64::from(self.burst);
+            self.with(key, now, |b| b.tokens = (b.tokens + 1.0).min(burst));
+        }
+    }
 }
 
 #[cfg(test)]

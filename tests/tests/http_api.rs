@@ -385,6 +385,26 @@ async fn tokens_expire_refresh_and_revoke() {
     srv.stop().await;
 }
 
+/// Charged before the check: parallel guesses get no more checks than the budget, and
+/// signing in with the right password does not use it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_are_charged_before_the_password_is_checked() {
+    let srv = TestServer::start_with(|c| c.auth.max_failed_logins_per_minute = 5).await;
+    let api = srv.api();
+    for _ in 0..8 {
+        api.login("doctor-east").await;
+    }
+    let guesses = (0..30).map(|i| {
+        let api = srv.api();
+        async move { api.login_full("doctor-east", &format!("guess-{i}")).await.status }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (5, 25), "{statuses:?}");
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn failed_logins_are_throttled_and_audited() {
     let srv = TestServer::start_with(|c| c.auth.max_failed_logins_per_minute = 3).await;

@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod demux;
+pub mod fuzzing;
 pub mod io;
 pub mod room;
 pub mod track;

@@ -60,7 +60,9 @@ async fn login(State(st): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> Re
         return Err(AppError::unauthorized("invalid_credentials", "wrong username or password"));
     }
     let key = b.username.to_lowercase();
-    if !st.login_limiter.has(&key, Instant::now()) {
+    // Charged before the password is checked, in one step: checked first and charged after,
+    // 30 parallel guesses were all checked before any was charged.
+    if !st.login_limiter.take(&key, Instant::now()) {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -73,12 +75,12 @@ async fn login(State(st): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> Re
     let ok = password::verify_async(b.password, hash).await;
     match user {
         Some(u) if ok && !u.disabled => {
+            st.login_limiter.give_back(&key, Instant::now());
             st.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             st.audit.record(AuditEntry::new(u.id.as_str(), "auth.login", Timestamp::now()));
             Ok(Json(tokens(&st, &u)))
         }
         other => {
-            st.login_limiter.take(&key, Instant::now());
             st.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let actor = other.as_ref().map(|u| u.id.to_string()).unwrap_or_else(|| "unknown".into());
             st.audit.record(AuditEntry::new(actor, "auth.login_failed", Timestamp::now()));
