@@ -361,8 +361,8 @@ impl Sfu {
         let worker = self.worker(room).tx.clone();
         let room: Arc<str> = room.into();
         let id = participant.to_owned();
-        Self::ask(&worker, &room, |reply| Cmd::Join { id: id.clone(), grants, events, reply }).await?;
-        Ok(Participant { worker, room, id })
+        let session = Self::ask(&worker, &room, |reply| Cmd::Join { id: id.clone(), grants, events, reply }).await?;
+        Ok(Participant { worker, room, id, session })
     }
 
     /// Attaches a hidden in-process subscriber to a room (created if needed): it receives
@@ -385,6 +385,8 @@ pub struct Participant {
     worker: mpsc::Sender<WorkerCmd>,
     room: Arc<str>,
     id: String,
+    /// This join of the identity (a reconnect is a new one).
+    session: u64,
 }
 
 impl Participant {
@@ -435,7 +437,7 @@ impl Participant {
     /// Closes both PeerConnections and frees everything this participant held.
     pub async fn leave(self) {
         let (reply, wait) = oneshot::channel();
-        let cmd = Cmd::Leave { id: self.id.clone(), reply: Some(reply) };
+        let cmd = Cmd::Leave { id: self.id.clone(), session: self.session, reply: Some(reply) };
         if self.worker.send(WorkerCmd::Room { room: self.room.clone(), cmd }).await.is_ok() {
             let _ = wait.await;
         }

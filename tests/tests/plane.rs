@@ -176,3 +176,60 @@ async fn junk_on_a_media_port_is_dropped_and_counted_while_media_flows() {
     viewer.close().await;
     srv.stop().await;
 }
+
+/// Issue 13 item 9: a first offer the server refuses (no fingerprint, or an empty ufrag) must
+/// not leave a half-built connection that refuses the corrected offer until the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_first_offer_leaves_nothing_that_blocks_the_next() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let srv = TestServer::start().await;
+    let sfu = srv.state.sfu.clone();
+    let pc = huizhen_tests::media::offer_only_pc().await;
+    let good = pc.create_offer(None).await.unwrap().sdp;
+    pc.close().await.unwrap();
+    let no_fingerprint: String =
+        good.lines().filter(|l| !l.starts_with("a=fingerprint")).map(|l| format!("{l}\r\n")).collect();
+    let empty_ufrag: String = good
+        .lines()
+        .map(|l| if l.starts_with("a=ice-ufrag:") { "a=ice-ufrag:".to_owned() } else { l.to_owned() })
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let (mut ws, _) = huizhen_tests::Ws::join(&srv.ws_url(&token(&srv, "bad-offer", "county", true))).await;
+    for (i, bad) in [no_fingerprint, empty_ufrag].into_iter().enumerate() {
+        let id = format!("bad{i}");
+        ws.send(serde_json::json!({ "type": "publish", "id": id, "sdp": bad })).await;
+        assert_eq!(ws.answer(&id).await["code"], "invalid_sdp", "offer {i}");
+        // Only the subscribe connection is left.
+        assert_eq!(sfu.stats().peer_connections.load(Relaxed), 1);
+    }
+    ws.send(serde_json::json!({ "type": "publish", "id": "good", "sdp": good })).await;
+    let answer = ws.answer("good").await;
+    assert_eq!(answer["type"], "publish_answer", "{answer}");
+    assert_eq!(sfu.stats().peer_connections.load(Relaxed), 2);
+    srv.stop().await;
+}
+
+/// Issue 13 item 5: the old socket of a reconnected participant dies after the new one joined;
+/// its leave must not take the new session's media.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_session_leaving_keeps_the_new_sessions_media() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let srv = TestServer::start().await;
+    let sfu = srv.state.sfu.clone();
+    let grants = huizhen_sfu::MediaGrants { publish: true, subscribe: true };
+    let (old_tx, _old_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (new_tx, _new_rx) = tokio::sync::mpsc::unbounded_channel();
+    let old = sfu.join("resume", "county", grants, old_tx).await.unwrap();
+    let new = sfu.join("resume", "county", grants, new_tx).await.unwrap();
+    assert_eq!(sfu.stats().peer_connections.load(Relaxed), 1, "the new session's subscribe connection");
+    old.leave().await;
+    assert_eq!(sfu.stats().peer_connections.load(Relaxed), 1, "the stale leave changed nothing");
+    assert_eq!(sfu.room_count(), 1);
+    let pc = huizhen_tests::media::offer_only_pc().await;
+    let offer = pc.create_offer(None).await.unwrap().sdp;
+    pc.close().await.unwrap();
+    new.publish(offer).await.expect("the new session still publishes");
+    new.leave().await;
+    assert_eq!(sfu.stats().peer_connections.load(Relaxed), 0);
+    srv.stop().await;
+}

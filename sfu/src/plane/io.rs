@@ -44,6 +44,10 @@ pub struct Conn {
     pub send_drops: u64,
     /// Checks that came before the client's description (see `Io::deliver`).
     early: Vec<(SocketAddr, BytesMut)>,
+    /// ICE has selected a pair: until then the core drops everything but STUN.
+    ice_connected: bool,
+    /// DTLS that came before the pair was selected (see `Io::deliver`).
+    early_dtls: Vec<(SocketAddr, BytesMut)>,
 }
 
 /// Early checks kept per connection (a client checks a few times a second at first).
@@ -107,7 +111,20 @@ impl Io {
                 return Err(e);
             }
         };
-        self.conns.insert(id, Conn { pc, owner, link, timer: None, touched: false, send_drops: 0, early: Vec::new() });
+        self.conns.insert(
+            id,
+            Conn {
+                pc,
+                owner,
+                link,
+                timer: None,
+                touched: false,
+                send_drops: 0,
+                early: Vec::new(),
+                ice_connected: false,
+                early_dtls: Vec::new(),
+            },
+        );
         self.stats.peer_connections.fetch_add(1, Relaxed);
         self.touch(id);
         Ok(id)
@@ -160,9 +177,20 @@ impl Io {
         // the signaling socket at the same time: a check may arrive first. The core cannot
         // answer it without the client's credentials and drops it, and the client's next try
         // comes hundreds of milliseconds later. So such checks wait for the answer.
-        if c.pc.remote_description().is_none() && super::demux::kind(datagram) == super::demux::Kind::Stun {
+        let kind = super::demux::kind(datagram);
+        if c.pc.remote_description().is_none() && kind == super::demux::Kind::Stun {
             if c.early.len() < MAX_EARLY {
                 c.early.push((from, BytesMut::from(datagram)));
+            }
+            return None;
+        }
+        // Likewise a client whose check was answered may send its DTLS ClientHello before the
+        // core has selected the pair (it still waits for the answer to its own triggered
+        // check): the core would drop it, and the client would resend it only after DTLS's
+        // one-second retransmission timer.
+        if !c.ice_connected && kind == super::demux::Kind::Dtls {
+            if c.early_dtls.len() < MAX_EARLY {
+                c.early_dtls.push((from, BytesMut::from(datagram)));
             }
             return None;
         }
@@ -185,6 +213,24 @@ impl Io {
         };
         // Errors inside the core are its own (logged there); the datagram is simply spent.
         let _ = pc.handle_read(msg);
+    }
+
+    /// The connection's ICE state changed: once a pair is selected, the DTLS that came early
+    /// is handed over (the caller drains what it produces).
+    pub fn ice_state(&mut self, id: ConnId, connected: bool, now: Instant) {
+        let early = match self.conns.get_mut(&id) {
+            Some(c) => {
+                c.ice_connected = connected;
+                if !connected {
+                    return;
+                }
+                std::mem::take(&mut c.early_dtls)
+            }
+            None => return,
+        };
+        for (from, datagram) in early {
+            self.read(id, from, datagram, now);
+        }
     }
 
     /// Hands a connection the checks that came before its remote description; the caller

@@ -28,11 +28,13 @@ type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
 
 /// What signaling (and the recorder) ask of a room.
 pub enum Cmd {
+    /// Answered with the member's session: a later join of the same identity (a reconnect)
+    /// is a new session, and only its own session's leave removes a member.
     Join {
         id: String,
         grants: MediaGrants,
         events: mpsc::UnboundedSender<SfuEvent>,
-        reply: Reply<()>,
+        reply: Reply<u64>,
     },
     PublishOffer {
         id: String,
@@ -88,6 +90,7 @@ pub enum Cmd {
     },
     Leave {
         id: String,
+        session: u64,
         reply: Option<oneshot::Sender<()>>,
     },
     /// A tap (the recorder) wants a keyframe of a track.
@@ -109,6 +112,7 @@ struct Pc {
 }
 
 struct Member {
+    session: u64,
     grants: MediaGrants,
     events: mpsc::UnboundedSender<SfuEvent>,
     publisher: Option<Pc>,
@@ -141,6 +145,8 @@ pub struct Room {
     tracks: HashMap<String, Published>,
     speaker: Option<String>,
     last_roll: Instant,
+    /// The last member session handed out.
+    sessions: u64,
     /// Hidden in-process subscribers (the recorder), by name.
     taps: HashMap<String, mpsc::UnboundedSender<crate::TapEvent>>,
 }
@@ -183,6 +189,7 @@ impl Room {
             tracks: HashMap::new(),
             speaker: None,
             last_roll: now,
+            sessions: 0,
             taps: HashMap::new(),
         }
     }
@@ -307,8 +314,12 @@ impl Room {
                 }
                 ack(reply, Ok(()));
             }
-            Cmd::Leave { id, reply } => {
-                self.remove(io, &id, None, now);
+            Cmd::Leave { id, session, reply } => {
+                // A socket that died after its identity reconnected must not take the new
+                // session's media with it.
+                if self.members.get(&id).is_some_and(|m| m.session == session) {
+                    self.remove(io, &id, None, now);
+                }
                 if let Some(r) = reply {
                     let _ = r.send(());
                 }
@@ -341,7 +352,7 @@ impl Room {
         grants: MediaGrants,
         events: mpsc::UnboundedSender<SfuEvent>,
         now: Instant,
-    ) -> Result<(), SfuError> {
+    ) -> Result<u64, SfuError> {
         if self.members.contains_key(&id) {
             // The same identity from a new socket: its old connections are dead weight.
             self.remove(io, &id, None, now);
@@ -361,9 +372,12 @@ impl Room {
         if let Some(s) = &self.speaker {
             let _ = events.send(SfuEvent::ActiveSpeaker { participant: Some(s.clone()) });
         }
+        self.sessions += 1;
+        let session = self.sessions;
         self.members.insert(
             id.clone(),
             Member {
+                session,
                 grants,
                 events,
                 publisher: None,
@@ -390,7 +404,7 @@ impl Room {
         if self.members.get(&id).is_some_and(|m| !m.downs.is_empty()) {
             self.negotiate(io, &id, now)?;
         }
-        Ok(())
+        Ok(session)
     }
 
     fn publish(&mut self, io: &mut Io, id: &str, sdp: String, now: Instant) -> Result<String, SfuError> {
@@ -410,13 +424,25 @@ impl Room {
         }
         let Some(m) = self.members.get_mut(id) else { return Err(SfuError::Gone) };
         let Some(p) = m.publisher.as_ref() else { return Err(SfuError::Gone) };
-        let pc = io.pc(p.id).ok_or(SfuError::Gone)?;
-        pc.set_remote_description(now, offer).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
-        let answer = pc.create_answer(None).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
-        pc.set_local_description(now, answer.clone()).map_err(internal)?;
-        let sdp = pc.local_description().map(|d| d.sdp).unwrap_or(answer.sdp);
-        m.audio_ext = extmap_id(&sdp, engine::AUDIO_LEVEL_URI);
-        Ok(engine::announce(&self.config, &sdp))
+        let conn = p.id;
+        let pc = io.pc(conn).ok_or(SfuError::Gone)?;
+        let fresh = pc.remote_description().is_none();
+        match answer_offer(pc, offer, now) {
+            Ok(sdp) => {
+                m.audio_ext = extmap_id(&sdp, engine::AUDIO_LEVEL_URI);
+                Ok(engine::announce(&self.config, &sdp))
+            }
+            Err(e) => {
+                // A first offer the core refused (no fingerprint, an empty ufrag) leaves its
+                // connection half set up: it would refuse the corrected offer too and wait out
+                // the connect timeout. It goes, and the next offer starts a fresh one.
+                if fresh {
+                    m.publisher = None;
+                    io.close(conn);
+                }
+                Err(e)
+            }
+        }
     }
 
     fn subscribe_answer(&mut self, io: &mut Io, id: &str, sdp: String, now: Instant) -> Result<(), SfuError> {
@@ -900,6 +926,18 @@ impl Room {
             broadcast(&self.members, &SfuEvent::ConnectionQuality { participant, quality });
         }
     }
+}
+
+/// Applies a client's offer and makes, applies and returns the answer.
+fn answer_offer(
+    pc: &mut rtc::peer_connection::RTCPeerConnection,
+    offer: RTCSessionDescription,
+    now: Instant,
+) -> Result<String, SfuError> {
+    pc.set_remote_description(now, offer).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+    let answer = pc.create_answer(None).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+    pc.set_local_description(now, answer.clone()).map_err(internal)?;
+    Ok(pc.local_description().map(|d| d.sdp).unwrap_or(answer.sdp))
 }
 
 /// The MediaStreamTrack id a subscriber sees for a published track (an SDP `msid` token:

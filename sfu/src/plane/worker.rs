@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::state::RTCIceConnectionState;
 use rtc::sansio::Protocol;
 use tokio::sync::mpsc;
 
@@ -175,6 +177,11 @@ impl Worker {
         loop {
             let Some(pc) = self.io.pc(id) else { return };
             if let Some(ev) = pc.poll_event() {
+                if let RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) = &ev {
+                    let connected =
+                        matches!(state, RTCIceConnectionState::Connected | RTCIceConnectionState::Completed);
+                    self.io.ice_state(id, connected, now);
+                }
                 if let Some(room) = self.rooms.get_mut(&owner.room) {
                     room.on_event(&mut self.io, &owner, ev, now);
                 }
