@@ -206,6 +206,9 @@ async fn a_refused_first_offer_leaves_nothing_that_blocks_the_next() {
     let answer = ws.answer("good").await;
     assert_eq!(answer["type"], "publish_answer", "{answer}");
     assert_eq!(sfu.stats().peer_connections.load(Relaxed), 2);
+    // Issue 13 item 14: a browser's last `candidate: null` is the end of its candidates.
+    ws.send(serde_json::json!({ "type": "trickle", "id": "end", "target": "publish", "candidate": null })).await;
+    assert_eq!(ws.answer("end").await["type"], "ack");
     srv.stop().await;
 }
 

@@ -40,7 +40,11 @@ pub async fn handle(media: Option<&Participant>, msg: ClientMessage) -> ServerMe
             return ServerMessage::error(Some(&id), "invalid_sdp", "session description too large");
         }
         ClientMessage::SubscribeAnswer { sdp, .. } => p.subscribe_answer(sdp).await.map(|_| ack()),
-        ClientMessage::Trickle { target, candidate, .. } => p.add_candidate(target, candidate).await.map(|_| ack()),
+        ClientMessage::Trickle { target, candidate: Some(candidate), .. } => {
+            p.add_candidate(target, candidate).await.map(|_| ack())
+        }
+        // The end of the client's candidates: nothing to do for an ICE-lite server.
+        ClientMessage::Trickle { candidate: None, .. } => Ok(ack()),
         ClientMessage::SetLayer { track, layer, .. } => p.set_layer(&track, layer.index()).await.map(|_| ack()),
         ClientMessage::Unpublish { track, .. } => p.unpublish(&track).await.map(|_| ack()),
         ClientMessage::Mute { track, muted, .. } => p.mute(&track, muted).await.map(|_| ack()),

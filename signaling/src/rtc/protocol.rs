@@ -89,11 +89,12 @@ pub enum ClientMessage {
         id: String,
         sdp: String,
     },
-    /// A local ICE candidate of the client's publish or subscribe connection.
+    /// A local ICE candidate of the client's publish or subscribe connection; `null` (what a
+    /// browser's `icecandidate` event hands over last) is the end of its candidates.
     Trickle {
         id: String,
         target: PcTarget,
-        candidate: IceCandidate,
+        candidate: Option<IceCandidate>,
     },
     /// Which simulcast layer the client wants of a track (thumbnail: low, main view: high;
     /// off: nothing, e.g. audio only on a weak link).
