@@ -236,3 +236,31 @@ async fn a_stale_session_leaving_keeps_the_new_sessions_media() {
     assert_eq!(sfu.stats().peer_connections.load(Relaxed), 0);
     srv.stop().await;
 }
+
+/// Issue 13 item 18: someone who joins after a track was muted is told so with the track.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latecomer_is_told_which_tracks_are_muted() {
+    let srv = TestServer::start().await;
+    let alice = MediaPeer::join(
+        &srv.ws_url(&token(&srv, "late", "alice", true)),
+        vec![Synth::audio("mic", "alice/mic"), Synth::video("cam", "alice/cam")],
+    )
+    .await;
+    let early = MediaPeer::join(&srv.ws_url(&token(&srv, "late", "early", false)), vec![]).await;
+    eventually("alice is heard", MEDIA_WAIT, || async { early.packets_tagged("alice/mic") > 0 }).await;
+    alice.send(serde_json::json!({ "type": "mute", "id": "m", "track": "mic", "muted": true }));
+    let told = |p: &MediaPeer| {
+        p.snapshot(|s| {
+            s.messages.iter().any(|m| m["type"] == "track_muted" && m["track_id"] == "alice/mic" && m["muted"] == true)
+        })
+    };
+    eventually("those present are told", MEDIA_WAIT, || async { told(&early) }).await;
+    let late = MediaPeer::join(&srv.ws_url(&token(&srv, "late", "late", false)), vec![]).await;
+    eventually("the latecomer is told too", MEDIA_WAIT, || async { told(&late) }).await;
+    // Only the muted track is reported muted.
+    assert!(!late.snapshot(|s| s.messages.iter().any(|m| m["type"] == "track_muted" && m["track_id"] == "alice/cam")));
+    for p in [alice, early, late] {
+        p.close().await;
+    }
+    srv.stop().await;
+}
