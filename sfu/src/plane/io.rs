@@ -163,7 +163,8 @@ impl Io {
         let _ = self.pc(id);
     }
 
-    /// Hands one datagram to its connection; `None` when it has none (dropped and counted).
+    /// Hands one datagram to its connection (or holds it for the connection, see below) and
+    /// returns the connection to drain; `None` when it has none (dropped and counted).
     pub fn deliver(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) -> Option<ConnId> {
         let id = match self.demux.route(from, datagram) {
             Ok(id) => id,
@@ -182,7 +183,7 @@ impl Io {
             if c.early.len() < MAX_EARLY {
                 c.early.push((from, BytesMut::from(datagram)));
             }
-            return None;
+            return Some(id);
         }
         // Likewise a client whose check was answered may send its DTLS ClientHello before the
         // core has selected the pair (it still waits for the answer to its own triggered
@@ -192,7 +193,9 @@ impl Io {
             if c.early_dtls.len() < MAX_EARLY {
                 c.early_dtls.push((from, BytesMut::from(datagram)));
             }
-            return None;
+            // Still drained by the caller: the core may have selected the pair already with
+            // the event not yet read, and reading it is what hands the held DTLS over.
+            return Some(id);
         }
         self.read(id, from, BytesMut::from(datagram), now);
         Some(id)
