@@ -155,7 +155,8 @@ pub struct Published {
     pub taps: Vec<(String, mpsc::Sender<Arc<Inbound>>)>,
 }
 
-/// A keyframe request that a packet's handling left for afterwards.
+/// What handling one packet did: how many copies went out, and which layers need a keyframe
+/// (asked for by the caller, throttled, once the down-tracks are no longer borrowed).
 pub struct Forwarded {
     pub forwarded: u64,
     pub want_keyframe: [bool; 3],
