@@ -3,7 +3,7 @@
 //! connections only through [`Io::pc`], which also marks the connection for the next flush.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -15,6 +15,7 @@ use bytes::BytesMut;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rustc_hash::FxHashMap;
 use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
 
 use super::conn::{self, Identity};
@@ -40,6 +41,8 @@ pub struct Conn {
     /// The timer last pushed to the heap for it: older heap entries are stale.
     timer: Option<Instant>,
     touched: bool,
+    /// Something besides sending media happened to it since its timer was last asked for.
+    retime: bool,
     /// Datagrams for this connection the socket would not take.
     pub send_drops: u64,
     /// Checks that came before the client's description (see `Io::deliver`).
@@ -59,7 +62,7 @@ pub struct Io {
     pub local: SocketAddr,
     identity: Identity,
     demux: Demux<ConnId>,
-    conns: HashMap<ConnId, Conn>,
+    conns: FxHashMap<ConnId, Conn>,
     next_id: ConnId,
     timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
     touched: Vec<ConnId>,
@@ -81,7 +84,7 @@ impl Io {
             local,
             identity,
             demux: Demux::default(),
-            conns: HashMap::new(),
+            conns: FxHashMap::default(),
             next_id: 1,
             timers: BinaryHeap::new(),
             touched: Vec::new(),
@@ -119,6 +122,7 @@ impl Io {
                 link,
                 timer: None,
                 touched: false,
+                retime: false,
                 send_drops: 0,
                 early: Vec::new(),
                 ice_connected: false,
@@ -143,6 +147,20 @@ impl Io {
 
     /// The connection, marked to have its writes flushed and its timer renewed.
     pub fn pc(&mut self, id: ConnId) -> Option<&mut RTCPeerConnection> {
+        let c = self.conns.get_mut(&id)?;
+        c.retime = true;
+        if !c.touched {
+            c.touched = true;
+            self.touched.push(id);
+        }
+        Some(&mut c.pc)
+    }
+
+    /// The connection, to send it media only: its writes are flushed, but its timer is not
+    /// asked for again. Sending RTP moves no timer (the sender reports keep their interval,
+    /// the NACK history has none, ICE and DTLS are not involved), and asking walks every
+    /// handler, once per packet per viewer.
+    pub fn pc_media(&mut self, id: ConnId) -> Option<&mut RTCPeerConnection> {
         let c = self.conns.get_mut(&id)?;
         if !c.touched {
             c.touched = true;
@@ -283,6 +301,10 @@ impl Io {
                 self.out_to.push(SocketAddrAny::from(msg.transport.peer_addr));
                 self.out_conn.push(id);
             }
+            if !c.retime && c.timer.is_some() {
+                continue;
+            }
+            c.retime = false;
             // Only an earlier timer is pushed: a later one is found when the earlier entry
             // fires (handling a timeout before it is due does nothing), so a busy connection
             // whose timer moves on with every packet does not fill the heap.

@@ -5,6 +5,8 @@ pub mod conn;
 pub mod demux;
 pub mod fuzzing;
 pub mod io;
+#[cfg(test)]
+mod loopback;
 pub mod room;
 pub mod track;
 pub mod worker;

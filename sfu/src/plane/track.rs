@@ -305,7 +305,7 @@ impl Published {
                     };
                     let out_pkt = rtp::Packet { header, payload: pkt.payload.clone() };
                     let sent = io
-                        .pc(d.conn)
+                        .pc_media(d.conn)
                         .and_then(|pc| pc.rtp_sender(d.sender))
                         .map(|mut s| s.write_rtp(now, out_pkt).is_ok())
                         .unwrap_or(false);

@@ -284,6 +284,55 @@ impl RTCPeerConnection {
         }
     }
 
+    /// HUIZHEN PATCH (see HUIZHEN-PATCH.md): the write path of one RTP packet from a sender.
+    ///
+    /// `handle_write` hands the packet to the endpoint handler and `poll_write` then walks it
+    /// through all eight handlers, each queueing and dequeueing the whole message, and walks
+    /// all eight again for every datagram it returns. The endpoint, data-channel, SCTP and
+    /// DTLS handlers pass an RTP packet on untouched, so this enters the pipeline at the
+    /// interceptor handler (NACK history, sender-report counters, outbound stats still see
+    /// it), and takes what comes out straight through SRTP, ICE and the demuxer into the
+    /// pipeline's output, once. Errors are logged and the packet dropped, as in
+    /// `flush_writes`.
+    pub(crate) fn write_sender_rtp(&mut self, now: Instant, packet: rtp::Packet) -> Result<(), Error> {
+        use sansio::Protocol;
+
+        self.pipeline_context.observe(now);
+        self.get_interceptor_handler().handle_write(TaggedRTCMessageInternal {
+            now,
+            transport: Default::default(),
+            message: RTCMessageInternal::Rtp(RTPMessage::Packet(Packet::Rtp(packet))),
+        })?;
+        while let Some(msg) = self.get_interceptor_handler().poll_write() {
+            if let Err(err) = self.get_srtp_handler().handle_write(msg) {
+                warn!("srtp.handle_write got error: {}", err);
+                continue;
+            }
+            while let Some(msg) = self.get_srtp_handler().poll_write() {
+                if let Err(err) = self.get_ice_handler().handle_write(msg) {
+                    warn!("ice.handle_write got error: {}", err);
+                    continue;
+                }
+                while let Some(msg) = self.get_ice_handler().poll_write() {
+                    if let Err(err) = self.get_demuxer_handler().handle_write(msg) {
+                        warn!("demuxer.handle_write got error: {}", err);
+                        continue;
+                    }
+                    while let Some(msg) = self.get_demuxer_handler().poll_write() {
+                        if let RTCMessageInternal::Raw(message) = msg.message {
+                            self.pipeline_context.write_outs.push_back(TaggedBytesMut {
+                                now: msg.now,
+                                transport: msg.transport,
+                                message,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn pump_reads(&mut self, msg: Option<TaggedRTCMessageInternal>) {
         let mut intermediate_routs = VecDeque::<TaggedRTCMessageInternal>::new();
 
@@ -457,6 +506,11 @@ impl sansio::Protocol<TaggedBytesMut, TaggedRTCMessage, TaggedRTCEvent> for RTCP
     }
 
     fn poll_write(&mut self) -> Option<Self::Wout> {
+        // HUIZHEN PATCH: what is already routed leaves first; the handlers are walked again
+        // only once it is gone (a caller drains until `None`, so nothing is left behind).
+        if let Some(msg) = self.pipeline_context.write_outs.pop_front() {
+            return Some(msg);
+        }
         self.flush_writes();
         self.pipeline_context.write_outs.pop_front()
     }
