@@ -49,7 +49,10 @@ pub async fn reset_password(store: &DynStore, username: &str) -> Result<(User, S
         .await?
         .ok_or_else(|| AppError::not_found("user_not_found", format!("no user named {name}")))?;
     let pw = password::generate();
-    user.password_hash = password::hash_async(pw.clone()).await;
+    let hashing = pw.clone();
+    user.password_hash = tokio::task::spawn_blocking(move || password::hash(&hashing))
+        .await
+        .map_err(|e| crate::auth::password::HashError::Failed(e.to_string()))??;
     user.token_generation += 1;
     store.update_user(&user).await?;
     store

@@ -157,6 +157,11 @@ pub struct Limits {
     pub room_participants: usize,
     /// Longest chat message, in characters.
     pub chat_chars: usize,
+    /// Password hashes computed at once (sign-in, password changes; 0 = one per core). Each
+    /// takes 19 MiB and a core for a moment.
+    pub password_hashes_at_once: usize,
+    /// Password checks that may wait for one of those; more at once get 503 `busy`.
+    pub password_hashes_waiting: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -218,6 +223,8 @@ impl Default for Limits {
             ws_breaches_before_close: 5,
             room_participants: 300,
             chat_chars: 2000,
+            password_hashes_at_once: 0,
+            password_hashes_waiting: 32,
         }
     }
 }

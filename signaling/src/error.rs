@@ -69,6 +69,22 @@ impl IntoResponse for AppError {
     }
 }
 
+impl From<crate::auth::password::HashError> for AppError {
+    fn from(e: crate::auth::password::HashError) -> Self {
+        match e {
+            crate::auth::password::HashError::Busy => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the server is checking too many passwords at once; try again shortly",
+            ),
+            crate::auth::password::HashError::Failed(reason) => {
+                tracing::error!(%reason, "password hashing failed");
+                AppError::internal()
+            }
+        }
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {

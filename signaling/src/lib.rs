@@ -133,6 +133,10 @@ impl Server {
             http_limiter: KeyedLimiter::new(config.limits.http_requests_per_second, config.limits.http_burst),
             // A bucket of `per_minute` failures refilling at that rate per minute.
             login_limiter: KeyedLimiter::new(0, per_minute).with_period(Duration::from_secs(60)),
+            passwords: crate::auth::password::PasswordWork::new(
+                config.limits.password_hashes_at_once,
+                config.limits.password_hashes_waiting,
+            ),
             keys: Keys::from_secret(secret),
             config,
             store,

@@ -24,6 +24,9 @@ impl From<LifecycleError> for AppError {
             }
             LifecycleError::OpinionSigned => AppError::conflict("opinion_signed", msg),
             LifecycleError::NoSignedOpinion => AppError::conflict("no_signed_opinion", msg),
+            LifecycleError::StartTooFar => {
+                AppError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "start_out_of_range", msg)
+            }
         }
     }
 }

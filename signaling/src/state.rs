@@ -28,6 +28,7 @@ pub struct Inner {
     pub recorder: huizhen_recorder::Recorder,
     pub http_limiter: KeyedLimiter,
     pub login_limiter: KeyedLimiter,
+    pub passwords: crate::auth::password::PasswordWork,
 }
 
 impl std::ops::Deref for AppState {

@@ -76,6 +76,14 @@ async fn whole_lifecycle(srv: TestServer) {
     api.post(&path(&c, "accept"), &spec, accept.clone()).await.expect(404, "consultation_not_found");
     api.post(&path(&c, "cancel"), &other_doc, json!({ "reason": "x" })).await.expect(404, "consultation_not_found");
 
+    // Issue 13 item 8: a start at the calendar's end once panicked the handler (503 counted as
+    // a store outage), a huge offset reached Redis as a negative count (503).
+    let far = json!({ "specialists": [cardio_id], "start": "9999-12-30T00:00:00Z", "duration_minutes": 480 });
+    api.post(&path(&c, "accept"), &coord, far).await.expect(422, "start_out_of_range");
+    api.get("/v1/consultations?offset=9223372036854775807", &coord).await.expect(422, "offset_out_of_range");
+    api.get("/v1/consultations?offset=100001", &coord).await.expect(422, "offset_out_of_range");
+    assert_eq!(api.get("/v1/consultations?offset=100000", &coord).await.ok()["items"], json!([]));
+
     let c = api.post(&path(&c, "accept"), &coord, accept).await.ok();
     assert_eq!(c["status"], "scheduled");
     let later = json!({ "start": in_minutes(12), "duration_minutes": 30 });

@@ -72,7 +72,7 @@ async fn login(State(st): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> Re
     let user = st.store.get_user_by_name(&key).await?;
     // Verify against a dummy hash when the user does not exist, so timing does not tell.
     let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.to_owned());
-    let ok = password::verify_async(b.password, hash).await;
+    let ok = st.passwords.verify(b.password, hash).await?;
     match user {
         Some(u) if ok && !u.disabled => {
             st.login_limiter.give_back(&key, Instant::now());
@@ -134,11 +134,11 @@ async fn change_password(
     ApiJson(b): ApiJson<PasswordBody>,
 ) -> Result<Json<Value>, AppError> {
     password::check_strength(&b.new_password).map_err(AppError::invalid)?;
-    if !password::verify_async(b.old_password, s.user.password_hash.clone()).await {
+    if !st.passwords.verify(b.old_password, s.user.password_hash.clone()).await? {
         return Err(AppError::forbidden("invalid_credentials", "the current password is wrong"));
     }
     let mut u = s.user;
-    u.password_hash = password::hash_async(b.new_password).await;
+    u.password_hash = st.passwords.hash(b.new_password).await?;
     u.token_generation += 1;
     st.store.update_user(&u).await?;
     st.audit.record(AuditEntry::new(u.id.as_str(), "auth.password_changed", Timestamp::now()));
@@ -295,7 +295,7 @@ pub async fn create_user_record(st: &AppState, b: UserBodyOwned) -> Result<User,
         site_id: b.site_id,
         specialty: b.specialty.map(|s| check_name("specialty", &s, 100)).transpose()?,
         disabled: false,
-        password_hash: password::hash_async(b.password).await,
+        password_hash: st.passwords.hash(b.password).await?,
         token_generation: 0,
         created_at: Timestamp::now(),
     };
@@ -384,7 +384,7 @@ async fn update_user(
     }
     if let Some(p) = b.password {
         password::check_strength(&p).map_err(AppError::invalid)?;
-        u.password_hash = password::hash_async(p).await;
+        u.password_hash = st.passwords.hash(p).await?;
         revoke = true;
     }
     if revoke {

@@ -198,13 +198,25 @@ pub async fn user_at_generation(st: &AppState, id: &crate::ids::UserId, generati
         .ok_or_else(|| AppError::unauthorized("session_revoked", "this session is no longer valid; sign in again"))
 }
 
+/// Deepest offset a list serves: a store reads `offset + limit` entries to serve a page, and
+/// `offset=9223372036854775807` once reached Redis as a negative count (503).
+pub const MAX_OFFSET: usize = 100_000;
+
 /// Offset paging parameters shared by the list endpoints.
 pub fn page_bounds(offset: Option<usize>, limit: Option<usize>) -> Result<(usize, usize), AppError> {
     let limit = limit.unwrap_or(50);
     if limit == 0 || limit > 200 {
         return Err(AppError::invalid("limit must be between 1 and 200"));
     }
-    Ok((offset.unwrap_or(0), limit))
+    let offset = offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "offset_out_of_range",
+            format!("offset must be at most {MAX_OFFSET}"),
+        ));
+    }
+    Ok((offset, limit))
 }
 
 /// Query strings with our own errors (axum's default rejection is plain text).

@@ -38,6 +38,9 @@ pub const MIN_DURATION: u32 = 10;
 pub const MAX_DURATION: u32 = 8 * 60;
 /// A start a little in the past is a clock skew between coordinator PC and server, not an error.
 const START_SKEW: SignedDuration = SignedDuration::from_mins(5);
+/// How far ahead a consultation may be booked. Also keeps every slot's arithmetic far from
+/// the end of the calendar (a start in year 9999 once overflowed and panicked a handler).
+pub const MAX_AHEAD: SignedDuration = SignedDuration::from_hours(2 * 366 * 24);
 
 #[derive(Clone, Debug)]
 pub struct Actor {
@@ -133,6 +136,8 @@ pub enum LifecycleError {
     OpinionSigned,
     #[error("the plan needs at least one signed opinion")]
     NoSignedOpinion,
+    #[error("start must be within two years from now")]
+    StartTooFar,
 }
 
 fn check_text(field: &str, text: &str, max: usize, required: bool) -> Result<String, LifecycleError> {
@@ -154,6 +159,9 @@ fn check_slot(start: Timestamp, duration: u32, now: Timestamp) -> Result<(), Lif
     }
     if start < now - START_SKEW {
         return Err(LifecycleError::Invalid("start lies in the past".into()));
+    }
+    if start > now + MAX_AHEAD {
+        return Err(LifecycleError::StartTooFar);
     }
     Ok(())
 }
@@ -304,7 +312,10 @@ pub fn apply(
             }
         }
         Action::Invite { participants } => {
-            if !(coordinator || c.is_host(&actor.id) || c.requester == actor.id) {
+            // Another centre's coordinator may see the consultation but not let people (or
+            // itself) into it: only the record's coordinator, or any one while it has none.
+            let its_coordinator = coordinator && c.coordinator.as_ref().is_none_or(|k| *k == actor.id);
+            if !(its_coordinator || c.is_host(&actor.id) || c.requester == actor.id) {
                 return Err(forbidden());
             }
             if c.status.is_closed() {
@@ -439,6 +450,46 @@ mod tests {
             recording: None,
         };
         apply(c, &actor("coord", Role::Coordinator), a, t("2026-01-01T01:00:00Z"), &Rules::default()).unwrap()
+    }
+
+    /// Issue 13 item 7: every coordinator may see a consultation, but only its own may invite.
+    #[test]
+    fn another_coordinator_may_not_invite_itself() {
+        let r = Rules::default();
+        let at = t("2026-01-01T02:00:00Z");
+        let invite = |who: &str| Action::Invite { participants: vec![UserId(who.into())] };
+        let scheduled = accept(&request(Urgency::Routine));
+        let other = actor("coord-west", Role::Coordinator);
+        assert_eq!(
+            apply(&scheduled, &other, invite("coord-west"), at, &r),
+            Err(LifecycleError::Forbidden { action: "invite" })
+        );
+        let own = apply(&scheduled, &actor("coord", Role::Coordinator), invite("trainee"), at, &r).unwrap();
+        assert_eq!(own.participants, vec![UserId("trainee".into())]);
+        // While the request waits for the centre, it has no coordinator yet: any may invite.
+        let waiting = request(Urgency::Routine);
+        assert!(apply(&waiting, &other, invite("trainee"), at, &r).is_ok());
+    }
+
+    /// Issue 13 item 8: a start in year 9999 once overflowed the slot arithmetic and panicked.
+    #[test]
+    fn a_start_beyond_two_years_is_refused_with_its_own_error() {
+        let r = Rules::default();
+        let requested = request(Urgency::Routine);
+        let coord = actor("coord", Role::Coordinator);
+        let now = t("2026-01-01T01:00:00Z");
+        for start in ["9999-12-30T00:00:00Z", "2028-01-04T00:00:00Z"] {
+            let a = Action::Accept {
+                specialists: vec![UserId("spec".into())],
+                start: t(start),
+                duration_minutes: 480,
+                recording: None,
+            };
+            assert_eq!(apply(&requested, &coord, a, now, &r), Err(LifecycleError::StartTooFar), "{start}");
+        }
+        let mut far = accept(&requested);
+        far.start = Some(t("9999-12-30T21:45:00Z"));
+        assert_eq!(far.slot(), None, "a slot past the calendar's end is none, not a panic");
     }
 
     #[test]

@@ -206,7 +206,9 @@ impl Consultation {
     pub fn slot(&self) -> Option<(Timestamp, Timestamp)> {
         let start = self.start?;
         let minutes = self.duration_minutes?;
-        Some((start, start + SignedDuration::from_mins(i64::from(minutes))))
+        // Checked: a record is never booked near the end of the calendar (`MAX_AHEAD`), but a
+        // slot that cannot be computed is no slot rather than a panic.
+        Some((start, start.checked_add(SignedDuration::from_mins(i64::from(minutes))).ok()?))
     }
 
     /// Whether this record holds its specialists' time: only scheduled and live ones do.
