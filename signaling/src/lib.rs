@@ -15,6 +15,7 @@ pub mod rtc;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod text;
 pub mod web;
 
 use std::future::Future;

@@ -339,6 +339,15 @@ async fn bad_input_gets_coded_errors() {
     api.post("/v1/consultations", &doctor, backwards).await.expect(422, "invalid_field");
     let long = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y".repeat(4001) });
     api.post("/v1/consultations", &doctor, long).await.expect(422, "invalid_field");
+    // Issue 13 item 10: hidden and direction-changing characters, coded with the field.
+    let hidden =
+        json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "胸痛\u{0}\u{202E}" });
+    let e = api.post("/v1/consultations", &doctor, hidden).await.expect(422, "invalid_characters");
+    assert_eq!(e["details"]["field"], "summary");
+    let joiner =
+        json!({ "kind": "consultation", "specialty": "card\u{200B}iology", "urgency": "routine", "summary": "y" });
+    let e = api.post("/v1/consultations", &doctor, joiner).await.expect(422, "invalid_characters");
+    assert_eq!(e["details"]["field"], "specialty");
     api.get("/v1/consultations?limit=0", &doctor).await.expect(422, "invalid_field");
     api.get("/v1/consultations?status=bogus", &doctor).await.expect(422, "invalid_field");
     api.get("/v1/consultations?from=notatime", &doctor).await.expect(422, "invalid_field");
@@ -444,6 +453,9 @@ async fn admin_manages_sites_and_users() {
     api.post("/v1/sites", &admin, json!({ "name": "x", "level": "township", "time_zone": "Mars/Olympus" }))
         .await
         .expect(422, "invalid_field");
+    let two_lines = json!({ "name": "北镇\n卫生院", "level": "township" });
+    let e = api.post("/v1/sites", &admin, two_lines).await.expect(422, "invalid_characters");
+    assert_eq!(e["details"]["field"], "name");
     let body = json!({ "username": "dr.new", "display_name": "新医生", "role": "doctor", "password": "long-enough-pw", "site_id": site["id"] });
     let u = api.post("/v1/users", &admin, body.clone()).await.ok();
     assert!(u.get("password_hash").is_none(), "hashes never leave the server");

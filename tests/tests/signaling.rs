@@ -87,6 +87,11 @@ async fn lobby_admit_chat_and_hand() {
         v
     });
 
+    // Text that reads differently from what it is (a right-to-left override) is refused and
+    // reaches nobody: the host's next chat is the one after it.
+    let r = doc.request(json!({ "type": "chat", "text": "报告\u{202E}fdp.exe" })).await;
+    assert_eq!(doc.answer(&r).await["code"], "invalid_characters");
+
     // Chat reaches everyone, sender included, with the server's time.
     let r = doc.request(json!({ "type": "chat", "text": "心电图已上传" })).await;
     let m = host.recv_type("chat").await;

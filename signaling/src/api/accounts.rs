@@ -164,7 +164,15 @@ struct SitePatch {
     time_zone: Option<String>,
 }
 
-fn check_name(field: &str, v: &str, max: usize) -> Result<String, AppError> {
+fn check_name(field: &'static str, v: &str, max: usize) -> Result<String, AppError> {
+    if crate::text::forbidden_char(v, crate::text::TextKind::Name).is_some() {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_characters",
+            format!("{field} contains a line break, control, zero-width or direction-changing character"),
+        )
+        .with_details(json!({ "field": field })));
+    }
     let t = v.trim();
     if t.is_empty() || t.chars().count() > max {
         return Err(AppError::invalid(format!("{field} must have 1 to {max} characters")));

@@ -10,6 +10,7 @@
 //! emergency requests are created live.
 //! ```
 
+use crate::text::{TextKind, forbidden_char};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
@@ -138,9 +139,15 @@ pub enum LifecycleError {
     NoSignedOpinion,
     #[error("start must be within two years from now")]
     StartTooFar,
+    #[error("{field} contains a control, zero-width or direction-changing character")]
+    InvalidCharacters { field: &'static str },
 }
 
-fn check_text(field: &str, text: &str, max: usize, required: bool) -> Result<String, LifecycleError> {
+fn check_text(field: &'static str, text: &str, max: usize, required: bool) -> Result<String, LifecycleError> {
+    let kind = if field == "specialty" { TextKind::Name } else { TextKind::Prose };
+    if forbidden_char(text, kind).is_some() {
+        return Err(LifecycleError::InvalidCharacters { field });
+    }
     let t = text.trim();
     if required && t.is_empty() {
         return Err(LifecycleError::Invalid(format!("{field} must not be empty")));

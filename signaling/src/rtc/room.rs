@@ -299,6 +299,11 @@ impl Room {
                     out.push(err("forbidden", "your token does not allow sending messages"));
                 } else if text.trim().is_empty() {
                     out.push(err("invalid_message", "empty chat message"));
+                } else if crate::text::forbidden_char(&text, crate::text::TextKind::Prose).is_some() {
+                    out.push(err(
+                        "invalid_characters",
+                        "chat messages may not contain control, zero-width or direction-changing characters",
+                    ));
                 } else if text.chars().count() > self.limits.chat_chars {
                     out.push(err(
                         "message_too_long",
