@@ -359,3 +359,39 @@ async fn server_shutdown_tells_clients() {
     assert_eq!(seen.last().unwrap()["type"], "closing");
     stopping.await.unwrap();
 }
+
+/// Issue 13 item 6: a reschedule that replaced the lead specialist closed nothing, and that
+/// specialist's token still opened the room as host; a disabled account's socket stayed open
+/// and its token still worked. Now rights are checked again when a socket opens, and an open
+/// socket loses what the record or the account no longer gives.
+#[tokio::test]
+async fn rights_taken_away_close_open_sockets_and_void_issued_tokens() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let coord = api.login("coordinator").await;
+    let neuro = api.user_id(&coord, "neurologist").await;
+    let spec_token = room_token(&api, &c.id, &c.spec).await;
+    let doc_token = room_token(&api, &c.id, &c.doctor).await;
+    let (mut host, hello) = Ws::join(&srv.ws_url(&spec_token)).await;
+    assert_eq!(hello["you"]["host"], true);
+    let (mut doc, _) = Ws::join(&srv.ws_url(&doc_token)).await;
+    host.recv_type("lobby_waiting").await;
+
+    // The coordinator gives the consultation to another specialist.
+    let later = (Timestamp::now() + SignedDuration::from_mins(12)).to_string();
+    let body = json!({ "start": later, "duration_minutes": 30, "specialists": [neuro] });
+    api.post(&format!("/v1/consultations/{}/reschedule", c.id), &coord, body).await.ok();
+    assert_eq!(host.recv_type("removed").await["by"], "system");
+    let err = Ws::connect(&srv.ws_url(&spec_token)).await.err().unwrap().to_string();
+    assert!(err.contains("403"), "the replaced specialist's token no longer opens the room: {err}");
+
+    // An administrator disables the requesting doctor: the socket closes, the token is void.
+    let admin = api.login_as("admin", &srv.admin_password).await;
+    let doc_id = api.user_id(&admin, "doctor-east").await;
+    api.send("PATCH", &format!("/v1/users/{doc_id}"), Some(&admin), Some(json!({ "disabled": true }))).await.ok();
+    assert_eq!(doc.recv_type("removed").await["by"], "system");
+    let err = Ws::connect(&srv.ws_url(&doc_token)).await.err().unwrap().to_string();
+    assert!(err.contains("403"), "a disabled account's token no longer opens the room: {err}");
+    srv.stop().await;
+}

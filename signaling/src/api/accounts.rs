@@ -369,11 +369,15 @@ async fn update_user(
     s.require(&[Role::Admin])?;
     let mut u = load_user(&st, &id).await?;
     let mut revoke = false;
+    // Disabled, or another role: the account's room sockets close (it comes back through
+    // `/join`, if it may, with what it may do now).
+    let mut out_of_rooms = false;
     if let Some(n) = b.display_name {
         u.display_name = check_name("display_name", &n, 100)?;
     }
     if let Some(r) = b.role {
         revoke |= r != u.role;
+        out_of_rooms |= r != u.role;
         u.role = r;
     }
     if b.site_id.is_some() {
@@ -388,6 +392,7 @@ async fn update_user(
             return Err(AppError::conflict("cannot_disable_self", "an administrator cannot disable their own account"));
         }
         revoke |= d;
+        out_of_rooms |= d;
         u.disabled = d;
     }
     if let Some(p) = b.password {
@@ -399,6 +404,9 @@ async fn update_user(
         u.token_generation += 1;
     }
     st.store.update_user(&u).await?;
+    if out_of_rooms {
+        st.hub.revoke_everywhere(u.id.as_str()).await;
+    }
     st.audit.record(AuditEntry::new(s.user.id.as_str(), "admin.user_updated", Timestamp::now()).target(u.id.as_str()));
     Ok(Json(UserView::from(&u)))
 }

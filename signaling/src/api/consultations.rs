@@ -9,9 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiJson, ApiQuery, Session, page_bounds};
-use crate::auth::Grants;
 use crate::consult::lifecycle::{self, Action, RequestInput};
-use crate::consult::model::{Consultation, Kind, RecordingPolicy, Role, Status, UserView};
+use crate::consult::model::{Consultation, RecordingPolicy, Role, Status, UserView};
 use crate::error::AppError;
 use crate::ids::{ConsultationId, UserId};
 use crate::service::{self, not_found};
@@ -281,9 +280,20 @@ async fn act(
         }
     };
     let ends = matches!(action, Action::End);
+    // A reschedule may replace specialists, the lead (host) among them: their open sockets
+    // must lose what the record no longer gives them.
+    let before = match action {
+        Action::Reschedule { .. } => st.store.get_consultation(&id).await?,
+        _ => None,
+    };
     let c = service::transition(&st.store, &st.rules, &st.metrics, &id, &s.actor(), action).await?;
     if ends {
         st.hub.end_room(&c.id, s.user.id.as_str()).await;
+    }
+    if let Some(before) = before {
+        for (user, most) in crate::consult::rights::shrunk(&before, &c) {
+            st.hub.revise(&c.id, user.as_str(), most).await;
+        }
     }
     Ok(Json(c))
 }
@@ -337,19 +347,9 @@ async fn join(State(st): State<AppState>, s: Session, Path(id): Path<String>) ->
                 .with_details(json!({ "status": c.status })));
         }
     }
-    let host = c.is_host(&s.user.id);
-    // Trainees watch a teaching broadcast; viewers never publish.
-    let audience = s.user.role == Role::Viewer || (c.kind == Kind::Teaching && !host);
-    let grants = Grants {
-        can_publish: !audience,
-        can_subscribe: true,
-        can_publish_data: true,
-        can_record: host && c.recording != RecordingPolicy::Off,
-        room_admin: host,
-        hidden: false,
-    };
+    let grants = crate::consult::rights::room_grants(&c, &s.user).ok_or_else(not_found)?;
     let ttl = st.config.auth.room_token_ttl_secs;
-    let (token, expires_at) = st.keys.room(s.user.id.as_str(), &s.user.display_name, &c.id, grants, ttl, now);
+    let (token, expires_at) = st.keys.user_room(s.user.id.as_str(), &s.user.display_name, &c.id, grants, ttl, now);
     st.audit.record(AuditEntry::new(s.user.id.as_str(), "consultation.join_token", now).consultation(&c.id));
     Ok(Json(json!({
         "token": token,

@@ -59,6 +59,11 @@ pub struct RoomClaims {
     pub typ: TokenType,
     pub iat: i64,
     pub exp: i64,
+    /// Issued by `/join` to the account `sub`: the socket checks that account's rights again
+    /// when it opens. Tokens from `huizhen token` name no account and carry what the operator
+    /// gave them.
+    #[serde(default)]
+    pub account: bool,
 }
 
 /// One recording file, for one user, for a minute: what a download link carries. The user's
@@ -134,6 +139,7 @@ impl Keys {
         Ok(c)
     }
 
+    /// A room token for an identity that is no account (`huizhen token`, tests, load).
     pub fn room(
         &self,
         identity: &str,
@@ -142,6 +148,33 @@ impl Keys {
         grants: Grants,
         ttl_secs: u64,
         now: Timestamp,
+    ) -> (String, Timestamp) {
+        self.room_token(identity, name, room, grants, ttl_secs, now, false)
+    }
+
+    /// A room token for the account `identity`, whose rights the socket checks again.
+    pub fn user_room(
+        &self,
+        identity: &str,
+        name: &str,
+        room: &ConsultationId,
+        grants: Grants,
+        ttl_secs: u64,
+        now: Timestamp,
+    ) -> (String, Timestamp) {
+        self.room_token(identity, name, room, grants, ttl_secs, now, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn room_token(
+        &self,
+        identity: &str,
+        name: &str,
+        room: &ConsultationId,
+        grants: Grants,
+        ttl_secs: u64,
+        now: Timestamp,
+        account: bool,
     ) -> (String, Timestamp) {
         let exp = now.as_second() + ttl_secs as i64;
         let claims = RoomClaims {
@@ -152,6 +185,7 @@ impl Keys {
             typ: TokenType::Room,
             iat: now.as_second(),
             exp,
+            account,
         };
         (self.encode(&claims), Timestamp::from_second(exp).unwrap_or(now))
     }

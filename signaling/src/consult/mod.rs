@@ -1,3 +1,4 @@
 //! The consultation domain: records and their lifecycle.
 pub mod lifecycle;
 pub mod model;
+pub mod rights;

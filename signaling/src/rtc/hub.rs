@@ -42,6 +42,11 @@ pub enum RoomCmd {
     Ended {
         by: String,
     },
+    /// An account's rights here shrank (`Some`) or are gone (`None`).
+    Revise {
+        identity: String,
+        grants: Option<crate::auth::Grants>,
+    },
     Shutdown,
 }
 
@@ -127,6 +132,23 @@ impl Hub {
         let tx = self.rooms().get(room.as_str()).cloned();
         if let Some(tx) = tx {
             let _ = tx.send(RoomCmd::Ended { by: by.to_owned() }).await;
+        }
+    }
+
+    /// Tells a room (if it runs) what an account may still do in it.
+    pub async fn revise(&self, room: &ConsultationId, identity: &str, grants: Option<crate::auth::Grants>) {
+        let tx = self.rooms().get(room.as_str()).cloned();
+        if let Some(tx) = tx {
+            let _ = tx.send(RoomCmd::Revise { identity: identity.to_owned(), grants }).await;
+        }
+    }
+
+    /// Closes an account's sockets in every room (disabled, or its role changed): it comes
+    /// back, if it may, through `/join` with what it may do now.
+    pub async fn revoke_everywhere(&self, identity: &str) {
+        let all: Vec<_> = self.rooms().values().cloned().collect();
+        for tx in all {
+            let _ = tx.send(RoomCmd::Revise { identity: identity.to_owned(), grants: None }).await;
         }
     }
 
@@ -216,6 +238,7 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     let rec = room.is_recording();
                     stop_first(rec, &by, room.end(&by))
                 }
+                Some(RoomCmd::Revise { identity, grants }) => room.revise(&identity, grants),
                 Some(RoomCmd::Shutdown) => {
                     let rec = room.is_recording();
                     stop_first(rec, "system", room.shutdown())

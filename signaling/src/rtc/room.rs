@@ -268,6 +268,47 @@ impl Room {
         Ok(out)
     }
 
+    /// The account behind `identity` may now do only `grants` here, or nothing at all (a
+    /// reschedule replaced them, an admin disabled them or changed their role). Rights only
+    /// shrink this way: more comes with a new token from `/join`.
+    pub fn revise(&mut self, identity: &str, grants: Option<Grants>) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(grants) = grants else {
+            let Some(m) = self.members.remove(identity) else { return out };
+            if let Some(c) = m.conn {
+                out.push(Output::Close(c, Some(ServerMessage::Removed { by: "system".into() })));
+            }
+            // Not added to `removed`: invited again, they may come back with a new token.
+            self.admitted.remove(identity);
+            if m.state == JoinState::Joined {
+                let left = ServerMessage::ParticipantLeft {
+                    participant_id: identity.to_owned(),
+                    reason: LeaveReason::Removed,
+                };
+                self.broadcast(&left, None, &mut out);
+            } else {
+                self.to_hosts(&ServerMessage::LobbyLeft { participant_id: identity.to_owned() }, &mut out);
+            }
+            out.push(Output::Audit { actor: "system".into(), action: "rights_revoked", target: Some(identity.into()) });
+            return out;
+        };
+        let Some(m) = self.members.get_mut(identity) else { return out };
+        let narrowed = crate::consult::rights::narrow(m.grants, grants);
+        if narrowed == m.grants {
+            return out;
+        }
+        m.grants = narrowed;
+        m.info.host = narrowed.room_admin;
+        m.info.can_publish &= narrowed.can_publish;
+        let (info, joined) = (m.info.clone(), m.state == JoinState::Joined);
+        if joined && !narrowed.hidden {
+            // The participant hears it too: its session passes the right on to the SFU.
+            self.broadcast(&ServerMessage::ParticipantUpdated { participant: info }, None, &mut out);
+        }
+        out.push(Output::Audit { actor: "system".into(), action: "rights_narrowed", target: Some(identity.into()) });
+        out
+    }
+
     fn identity_of(&self, conn: ConnId) -> Option<String> {
         self.members.iter().find(|(_, m)| m.conn == Some(conn)).map(|(id, _)| id.clone())
     }

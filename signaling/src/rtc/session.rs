@@ -40,11 +40,12 @@ pub async fn upgrade(
     let token = q.token.or_else(|| crate::api::bearer(&headers).map(str::to_owned)).ok_or_else(|| {
         AppError::unauthorized("token_missing", "a room token is required (?token= or Authorization: Bearer)")
     })?;
-    let claims = st.keys.verify_room(&token).map_err(|e| match e {
+    let mut claims = st.keys.verify_room(&token).map_err(|e| match e {
         TokenError::Expired => AppError::unauthorized("token_expired", "the room token has expired; ask for a new one"),
         _ => AppError::unauthorized("invalid_token", "the room token is not valid"),
     })?;
-    let live = match st.store.get_consultation(&claims.room).await? {
+    let consultation = st.store.get_consultation(&claims.room).await?;
+    let live = match &consultation {
         Some(c) if c.status.is_closed() => {
             return Err(AppError::forbidden("room_closed", "this consultation is over")
                 .with_details(serde_json::json!({ "status": c.status })));
@@ -52,6 +53,28 @@ pub async fn upgrade(
         Some(c) => c.status == crate::consult::model::Status::Live,
         None => true,
     };
+    if claims.account {
+        // The token says what its holder could do when it was issued; the record and the
+        // account say what they may do now (a reschedule may have replaced them, an admin
+        // may have disabled them). The token never gives more than that.
+        let user = match crate::ids::UserId::parse(&claims.sub) {
+            Some(id) => st.store.get_user(&id).await?,
+            None => None,
+        };
+        let now = match (&consultation, &user) {
+            (Some(c), Some(u)) => crate::consult::rights::room_grants(c, u),
+            _ => None,
+        };
+        match now {
+            Some(g) => claims.grants = crate::consult::rights::narrow(claims.grants, g),
+            None => {
+                return Err(AppError::forbidden(
+                    "rights_revoked",
+                    "you no longer have a place in this consultation; ask for a new invitation",
+                ));
+            }
+        }
+    }
     Ok(ws.max_message_size(HARD_FRAME_LIMIT).on_upgrade(move |socket| run(st, socket, claims, live)))
 }
 
