@@ -157,6 +157,14 @@ pub struct Limits {
     pub room_participants: usize,
     /// Longest chat message, in characters.
     pub chat_chars: usize,
+    /// Open HTTP connections per client address (0 = no limit); WebSockets count until
+    /// upgraded. Behind a reverse proxy every client shares the proxy's address.
+    pub http_connections_per_ip: usize,
+    /// Seconds a connection has to send a request's headers, and an idle keep-alive
+    /// connection its next request.
+    pub http_header_timeout_secs: u64,
+    /// Seconds a request body has to arrive whole.
+    pub http_body_timeout_secs: u64,
     /// Password hashes computed at once (sign-in, password changes; 0 = one per core). Each
     /// takes 19 MiB and a core for a moment.
     pub password_hashes_at_once: usize,
@@ -223,6 +231,9 @@ impl Default for Limits {
             ws_breaches_before_close: 5,
             room_participants: 300,
             chat_chars: 2000,
+            http_connections_per_ip: 200,
+            http_header_timeout_secs: 10,
+            http_body_timeout_secs: 30,
             password_hashes_at_once: 0,
             password_hashes_waiting: 32,
         }
@@ -320,6 +331,9 @@ impl Config {
         }
         if self.limits.http_body_bytes < 1024 || self.limits.ws_message_bytes < 1024 {
             return bad("body and message limits must be at least 1024 bytes");
+        }
+        if self.limits.http_header_timeout_secs == 0 || self.limits.http_body_timeout_secs == 0 {
+            return bad("limits.http_header_timeout_secs and http_body_timeout_secs must be at least 1");
         }
         if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 32 {
             return bad("jwt_secret must be at least 32 characters");

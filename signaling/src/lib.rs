@@ -10,6 +10,7 @@ pub mod consult;
 pub mod error;
 pub mod ids;
 pub mod limit;
+pub mod listen;
 pub mod metrics;
 pub mod rtc;
 pub mod service;
@@ -19,7 +20,6 @@ pub mod text;
 pub mod web;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -174,14 +174,20 @@ impl Server {
                 api::recordings::sweep_expired(&bg).await;
             }
         });
-        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: closing rooms");
-                hub.shutdown().await;
-            })
-            .await?;
+        let l = &st.config.limits;
+        // A body that trickles in holds its handler: it has this long to arrive whole.
+        let app = self
+            .router()
+            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(l.http_body_timeout_secs)));
+        let limits =
+            listen::ConnLimits::from_config(l.http_connections_per_ip, Duration::from_secs(l.http_header_timeout_secs));
+        tracing::debug!(?limits, "HTTP connection limits");
+        let closing = async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing rooms");
+            hub.shutdown().await;
+        };
+        listen::serve(listener, app, limits, closing, Duration::from_secs(10)).await;
         // Upgraded sockets are not tracked by the HTTP server: give each its `closing` message.
         let drained = async {
             while st.metrics.ws_connections.load(std::sync::atomic::Ordering::Relaxed) > 0 {

@@ -133,6 +133,10 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Everything the server creates (the database, recordings, the signing key, exports) is
+    // its own user's alone, also when it is started by hand rather than by the systemd unit
+    // (whose UMask is the same).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     match &cli.cmd {
         Cmd::Serve { listen, store, demo } => {

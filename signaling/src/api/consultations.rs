@@ -223,7 +223,7 @@ async fn act(
     raw: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Consultation>, AppError> {
     let id = parse_cid(&id)?;
-    let raw = raw.map_err(|_| super::body_too_large(st.config.limits.http_body_bytes))?;
+    let raw = raw.map_err(|e| super::unreadable_body(&e, st.config.limits.http_body_bytes))?;
     // Steps without parameters may come with no body at all, and then with no content type.
     if !raw.iter().all(u8::is_ascii_whitespace) {
         super::require_json(&headers)?;

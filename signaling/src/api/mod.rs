@@ -85,7 +85,16 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
         st.metrics.http(resp.status().as_u16());
         return resp;
     }
-    let resp = next.run(req).await;
+    let api = path.starts_with("/v1/");
+    let mut resp = next.run(req).await;
+    // API answers carry case text and tokens: no cache keeps them, and no page the app links
+    // to learns where the user came from.
+    let h = resp.headers_mut();
+    if api && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    }
+    h.entry(header::REFERRER_POLICY).or_insert(axum::http::HeaderValue::from_static("no-referrer"));
+    h.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(axum::http::HeaderValue::from_static("nosniff"));
     if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
         st.metrics.store_unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -106,7 +115,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     async fn from_request(req: Request, st: &AppState) -> Result<Self, AppError> {
         require_json(req.headers())?;
         let limit = st.config.limits.http_body_bytes;
-        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| body_too_large(limit))?;
+        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| unreadable_body(&e, limit))?;
         parse_json(&body).map(ApiJson)
     }
 }
@@ -126,6 +135,23 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), AppError> {
             "send Content-Type: application/json",
         ))
     }
+}
+
+/// A body that could not be read whole: too slow (`limits.http_body_timeout_secs`, 408) or,
+/// otherwise, too large.
+pub fn unreadable_body(e: &(dyn std::error::Error + 'static), limit: usize) -> AppError {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return AppError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body did not arrive in time",
+            );
+        }
+        cause = err.source();
+    }
+    body_too_large(limit)
 }
 
 pub fn body_too_large(limit: usize) -> AppError {

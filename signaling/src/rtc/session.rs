@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
@@ -32,11 +32,12 @@ pub struct RtcQuery {
 
 pub async fn upgrade(
     State(st): State<AppState>,
-    Query(q): Query<RtcQuery>,
+    query: Result<crate::api::ApiQuery<RtcQuery>, AppError>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
     let ws = ws.map_err(|_| AppError::bad_request("websocket_required", "connect with a WebSocket upgrade"))?;
+    let crate::api::ApiQuery(q) = query?;
     let token = q.token.or_else(|| crate::api::bearer(&headers).map(str::to_owned)).ok_or_else(|| {
         AppError::unauthorized("token_missing", "a room token is required (?token= or Authorization: Bearer)")
     })?;
