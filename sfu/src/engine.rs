@@ -103,6 +103,22 @@ pub(crate) fn interceptors(target: PcTarget, me: &mut MediaEngine) -> Result<Reg
     })
 }
 
+/// A description as a client gets it: announced addresses (see [`announce`]), and a session-level
+/// `a=msid-semantic: WMS *`, which `rtc` leaves out of a connection's first offer (it writes it
+/// in later ones) and without which some clients (aiortc, older libwebrtc) ignore `a=msid` and with it the track ids `{participant}.{track}` that
+/// protocol.md promises.
+pub fn for_client(config: &SfuConfig, sdp: &str) -> String {
+    let sdp = announce(config, sdp);
+    if sdp.contains("a=msid-semantic:") {
+        return sdp;
+    }
+    // Session-level attributes go before the first media section.
+    match sdp.find("\r\nm=") {
+        Some(at) => format!("{}\r\na=msid-semantic: WMS *{}", &sdp[..at], &sdp[at..]),
+        None => sdp,
+    }
+}
+
 /// NAT 1:1: replace bound addresses by announced ones in candidates and SDP text.
 pub fn announce(config: &SfuConfig, text: &str) -> String {
     let mut out = text.to_owned();
@@ -127,6 +143,18 @@ mod tests {
         assert_eq!(announce(&config, c), "candidate:1 1 udp 2130706431 203.0.113.7 50000 typ host");
         // Without announced addresses nothing changes.
         assert_eq!(announce(&SfuConfig::default(), c), c);
+    }
+
+    #[test]
+    fn a_client_description_has_the_msid_semantic_once_before_the_media() {
+        let config = SfuConfig::default();
+        let sdp = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=msid:p p.cam\r\n";
+        let out = for_client(&config, sdp);
+        assert_eq!(
+            out,
+            "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\na=msid-semantic: WMS *\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=msid:p p.cam\r\n"
+        );
+        assert_eq!(for_client(&config, &out), out, "not added twice");
     }
 
     #[test]

@@ -135,3 +135,41 @@ fn an_empty_signing_key_file_stops_the_server() {
         assert_eq!(std::fs::read_to_string(dir.path().join("secret.key")).unwrap(), content, "left for the operator");
     }
 }
+
+/// Issue 13 item 15: a room whose store did not answer when it opened took its recording
+/// policy to be "none", so a `required` recording neither started nor was protected for the
+/// room's life. Now the policy is unknown until the store answers: nothing is recorded
+/// meanwhile (it might be `off`), and the required recording starts once the store is back.
+#[tokio::test]
+async fn a_required_recording_waits_for_the_store_then_starts() {
+    let mut redis = RedisServer::start_persistent().unwrap();
+    let url = redis.url();
+    let srv = TestServer::start_with(move |c| c.store = url).await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let spec = api.login("cardiologist").await;
+    let cardio = api.user_id(&coord, "cardiologist").await;
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "routine", "summary": "s" });
+    let c = api.post("/v1/consultations", &doctor, body).await.ok();
+    let id = c["id"].as_str().unwrap();
+    let start = (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(10)).to_string();
+    let accept = json!({ "specialists": [cardio], "start": start, "duration_minutes": 30, "recording": "required" });
+    api.post(&format!("/v1/consultations/{id}/accept"), &coord, accept).await.ok();
+    let token = api.post(&format!("/v1/consultations/{id}/join"), &spec, json!({})).await.ok()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The socket opens while the store answers (the upgrade reads the record) ...
+    let mut host = huizhen_tests::Ws::connect(&srv.ws_url(&token)).await.unwrap();
+    // ... and the room opens, on hello, while it does not.
+    redis.stop();
+    host.send(json!({ "type": "hello", "id": "h", "version": 1 })).await;
+    assert_eq!(host.recv_type("hello").await["id"], "h");
+    let r = host.request(json!({ "type": "start_recording" })).await;
+    assert_eq!(host.answer(&r).await["code"], "store_unavailable", "nothing is recorded while the policy is unknown");
+    redis.restart().unwrap();
+    let status = host.recv_type("recording").await;
+    assert_eq!(status["active"], true, "the required recording started once the store was back: {status}");
+    srv.stop().await;
+}

@@ -46,6 +46,19 @@ async fn two_publishers_receive_each_others_audio_and_video() {
             }
             // The stream id a subscriber sees is the publishing participant.
             assert!(s.received.values().all(|r| r.stream != me));
+            // Issue 13 item 13: every subscribe offer says `msid-semantic`, so clients that
+            // need it honour `a=msid` (the track ids) from the first one on.
+            let offers: Vec<&str> = s
+                .messages
+                .iter()
+                .filter(|m| m["type"] == "subscribe_offer")
+                .map(|m| m["sdp"].as_str().unwrap_or(""))
+                .collect();
+            assert!(!offers.is_empty(), "{me} got a subscribe offer");
+            // (`rtc` writes `a=msid-semantic:WMS *` itself, but not in a connection's first
+            // offer; the server adds it there.)
+            let semantic = |sdp: &str| sdp.lines().any(|l| l.replace(' ', "") == "a=msid-semantic:WMS*");
+            assert!(offers.iter().all(|sdp| semantic(sdp)), "{offers:?}");
         });
     }
     alice.close().await;

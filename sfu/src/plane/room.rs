@@ -430,7 +430,7 @@ impl Room {
         match answer_offer(pc, offer, now) {
             Ok(sdp) => {
                 m.audio_ext = extmap_id(&sdp, engine::AUDIO_LEVEL_URI);
-                Ok(engine::announce(&self.config, &sdp))
+                Ok(engine::for_client(&self.config, &sdp))
             }
             Err(e) => {
                 // A first offer the core refused (no fingerprint, an empty ufrag) leaves its
@@ -510,7 +510,7 @@ impl Room {
                 d.offered = true;
             }
         }
-        let _ = m.events.send(SfuEvent::SubscribeOffer { sdp: engine::announce(&self.config, &sdp) });
+        let _ = m.events.send(SfuEvent::SubscribeOffer { sdp: engine::for_client(&self.config, &sdp) });
         Ok(())
     }
 

@@ -176,6 +176,23 @@ impl Hub {
     }
 }
 
+/// The consultation's recording policy (`None`: no record, a `huizhen token` room), or `Err`
+/// when the store does not answer.
+async fn read_policy(
+    ctx: &Context,
+    room: &str,
+    consultation: Option<&ConsultationId>,
+) -> Result<Option<RecordingPolicy>, ()> {
+    let Some(c) = consultation else { return Ok(None) };
+    match ctx.store.get_consultation(c).await {
+        Ok(record) => Ok(record.map(|c| c.recording)),
+        Err(e) => {
+            tracing::debug!(room = %room, error = %e, "recording policy not read");
+            Err(())
+        }
+    }
+}
+
 async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
     let ctx = &hub.inner.ctx;
     let mut room = Room::new(id.clone(), ctx.limits.clone());
@@ -184,11 +201,14 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let consultation = ConsultationId::parse(&id);
     // The consultation's recording policy; None for rooms outside the store (`huizhen token`),
-    // where the record grant alone decides.
-    let policy = match &consultation {
-        Some(c) => ctx.store.get_consultation(c).await.ok().flatten().map(|c| c.recording),
-        None => None,
-    };
+    // where the record grant alone decides. A store that does not answer leaves it unknown,
+    // and unknown fails closed: nothing is recorded (it may be `off`) and the room asks again
+    // every tick, so a `required` recording starts once the store is back (it once stayed
+    // unstarted and unprotected for the room's life).
+    let mut policy = read_policy(ctx, &id, consultation.as_ref()).await;
+    if policy.is_err() {
+        tracing::error!(room = %id, "the room cannot read its recording policy; nothing is recorded until it can");
+    }
     let (rec_tx, mut rec_rx) = mpsc::unbounded_channel::<RecorderEvent>();
     let mut recording: Option<huizhen_recorder::Active> = None;
     let mut required_tried = false;
@@ -244,12 +264,24 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     stop_first(rec, "system", room.shutdown())
                 }
             },
-            _ = tick.tick() => room.tick(Instant::now()),
+            _ = tick.tick() => {
+                if policy.is_err() {
+                    policy = read_policy(ctx, &id, consultation.as_ref()).await;
+                    if policy.is_ok() {
+                        tracing::info!(room = %id, "the room read its recording policy");
+                    }
+                }
+                room.tick(Instant::now())
+            }
+        };
+        let (known, now_policy) = match &policy {
+            Ok(p) => (true, *p),
+            Err(()) => (false, None),
         };
         let mut queue = std::collections::VecDeque::from(outputs);
         // A consultation that must be recorded is, from the moment someone who may record is
         // in (tried once per room; hosts hear if it fails).
-        if policy == Some(RecordingPolicy::Required)
+        if now_policy == Some(RecordingPolicy::Required)
             && !required_tried
             && let Some(start) = room.start_required()
         {
@@ -285,7 +317,16 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                             let _ = tx.try_send(Outbound::Msg(m));
                         }
                     };
-                    if policy == Some(RecordingPolicy::Off) {
+                    if !known {
+                        room.recording_not_started();
+                        reply(ServerMessage::error(
+                            request.as_deref(),
+                            "store_unavailable",
+                            "whether this consultation may be recorded cannot be read now; try again shortly",
+                        ));
+                        continue;
+                    }
+                    if now_policy == Some(RecordingPolicy::Off) {
                         room.recording_not_started();
                         reply(ServerMessage::error(
                             request.as_deref(),
@@ -316,7 +357,7 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     }
                 }
                 Output::StopRecording { conn, request, by } => {
-                    if conn.is_some() && policy == Some(RecordingPolicy::Required) {
+                    if conn.is_some() && now_policy == Some(RecordingPolicy::Required) {
                         if let (Some(c), Some(r)) = (conn, request)
                             && let Some(tx) = conns.get(&c)
                         {
