@@ -85,6 +85,13 @@ impl From<crate::auth::password::HashError> for AppError {
     }
 }
 
+impl From<crate::auth::SignError> for AppError {
+    fn from(e: crate::auth::SignError) -> Self {
+        tracing::error!(error = %e, "token not issued");
+        AppError::internal()
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -212,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
                 hidden: *hidden,
             };
             let (token, _) =
-                keys.room(identity, name.as_deref().unwrap_or(identity), &room, grants, *ttl, jiff::Timestamp::now());
+                keys.room(identity, name.as_deref().unwrap_or(identity), &room, grants, *ttl, jiff::Timestamp::now())?;
             println!("{token}");
         }
     }

@@ -378,14 +378,11 @@ async fn tokens_expire_refresh_and_revoke() {
     let me = api.login_full("doctor-east", huizhen_tests::DEMO_PASSWORD).await.ok();
     let uid = huizhen::ids::UserId(me["user"]["id"].as_str().unwrap().to_owned());
     let old = Timestamp::now() - SignedDuration::from_hours(1);
-    let (expired, _) = srv.state.keys.session(
-        &uid,
-        huizhen::consult::model::Role::Doctor,
-        0,
-        huizhen::auth::TokenType::Session,
-        900,
-        old,
-    );
+    let (expired, _) = srv
+        .state
+        .keys
+        .session(&uid, huizhen::consult::model::Role::Doctor, 0, huizhen::auth::TokenType::Session, 900, old)
+        .unwrap();
     api.get("/v1/me", &expired).await.expect(401, "token_expired");
     // A refresh token is not a session token and vice versa.
     let refresh = me["refresh_token"].as_str().unwrap();

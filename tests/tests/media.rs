@@ -14,7 +14,7 @@ const MEDIA_WAIT: Duration = Duration::from_secs(30);
 
 fn token(srv: &TestServer, room: &str, who: &str, publish: bool) -> String {
     let g = Grants { can_publish: publish, can_subscribe: true, can_publish_data: true, ..Default::default() };
-    srv.state.keys.room(who, who, &ConsultationId(room.into()), g, 300, Timestamp::now()).0
+    srv.state.keys.room(who, who, &ConsultationId(room.into()), g, 300, Timestamp::now()).unwrap().0
 }
 
 fn cam_and_mic(who: &str) -> Vec<Synth> {
@@ -451,6 +451,7 @@ async fn a_host_gives_and_takes_the_floor_and_mutes_even_a_client_that_ignores_t
         .state
         .keys
         .room("surgeon", "surgeon", &ConsultationId("floor".into()), host_grants, 300, Timestamp::now())
+        .unwrap()
         .0;
     let host = MediaPeer::join(&srv.ws_url(&host_token), cam_and_mic("surgeon")).await;
     let trainee = MediaPeer::join(&srv.ws_url(&token(&srv, "floor", "trainee", false)), cam_and_mic("trainee")).await;

@@ -16,7 +16,7 @@ const MEDIA_WAIT: Duration = Duration::from_secs(60);
 
 fn token(srv: &TestServer, room: &str, who: &str, publish: bool) -> String {
     let g = Grants { can_publish: publish, can_subscribe: true, can_publish_data: true, ..Default::default() };
-    srv.state.keys.room(who, who, &ConsultationId(room.into()), g, 300, Timestamp::now()).0
+    srv.state.keys.room(who, who, &ConsultationId(room.into()), g, 300, Timestamp::now()).unwrap().0
 }
 
 /// The UDP sockets process `pid` holds: its socket inodes that the kernel's UDP tables list.

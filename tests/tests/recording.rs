@@ -33,7 +33,7 @@ fn grants(record: bool) -> Grants {
 }
 
 fn token(srv: &TestServer, room: &str, who: &str, record: bool) -> String {
-    srv.state.keys.room(who, who, &ConsultationId(room.into()), grants(record), 600, Timestamp::now()).0
+    srv.state.keys.room(who, who, &ConsultationId(room.into()), grants(record), 600, Timestamp::now()).unwrap().0
 }
 
 fn messages(p: &MediaPeer, kind: &str) -> Vec<Value> {

@@ -326,7 +326,7 @@ async fn cli_tokens_open_ad_hoc_rooms_and_rooms_do_not_mix() {
     let g =
         huizhen::auth::Grants { can_publish: true, can_subscribe: true, can_publish_data: true, ..Default::default() };
     let tok = |room: &str, who: &str| {
-        keys.room(who, who, &huizhen::ids::ConsultationId(room.into()), g, 60, Timestamp::now()).0
+        keys.room(who, who, &huizhen::ids::ConsultationId(room.into()), g, 60, Timestamp::now()).unwrap().0
     };
     let (mut a, _) = Ws::join(&srv.ws_url(&tok("room-a", "alice"))).await;
     let (mut b, hello) = Ws::join(&srv.ws_url(&tok("room-a", "bob"))).await;

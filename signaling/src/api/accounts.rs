@@ -40,19 +40,20 @@ struct LoginBody {
     password: String,
 }
 
-fn tokens(st: &AppState, u: &User) -> Value {
+fn tokens(st: &AppState, u: &User) -> Result<Value, AppError> {
     let now = Timestamp::now();
     let a = &st.config.auth;
-    let (access, exp) = st.keys.session(&u.id, u.role, u.token_generation, TokenType::Session, a.session_ttl_secs, now);
+    let (access, exp) =
+        st.keys.session(&u.id, u.role, u.token_generation, TokenType::Session, a.session_ttl_secs, now)?;
     let (refresh, rexp) =
-        st.keys.session(&u.id, u.role, u.token_generation, TokenType::Refresh, a.refresh_ttl_secs, now);
-    json!({
+        st.keys.session(&u.id, u.role, u.token_generation, TokenType::Refresh, a.refresh_ttl_secs, now)?;
+    Ok(json!({
         "access_token": access,
         "expires_at": exp,
         "refresh_token": refresh,
         "refresh_expires_at": rexp,
         "user": UserView::from(u),
-    })
+    }))
 }
 
 async fn login(State(st): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> Result<Json<Value>, AppError> {
@@ -78,7 +79,7 @@ async fn login(State(st): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> Re
             st.login_limiter.give_back(&key, Instant::now());
             st.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             st.audit.record(AuditEntry::new(u.id.as_str(), "auth.login", Timestamp::now()));
-            Ok(Json(tokens(&st, &u)))
+            Ok(Json(tokens(&st, &u)?))
         }
         other => {
             st.metrics.logins_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -105,7 +106,7 @@ async fn refresh(State(st): State<AppState>, ApiJson(b): ApiJson<RefreshBody>) -
         _ => AppError::unauthorized("invalid_token", "the refresh token is not valid"),
     })?;
     let user = super::current_user(&st, &claims).await?;
-    Ok(Json(tokens(&st, &user)))
+    Ok(Json(tokens(&st, &user)?))
 }
 
 /// Revokes every token of this user (all devices).
@@ -142,7 +143,7 @@ async fn change_password(
     u.token_generation += 1;
     st.store.update_user(&u).await?;
     st.audit.record(AuditEntry::new(u.id.as_str(), "auth.password_changed", Timestamp::now()));
-    Ok(Json(tokens(&st, &u)))
+    Ok(Json(tokens(&st, &u)?))
 }
 
 // ---- sites ----

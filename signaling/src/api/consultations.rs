@@ -349,7 +349,7 @@ async fn join(State(st): State<AppState>, s: Session, Path(id): Path<String>) ->
     }
     let grants = crate::consult::rights::room_grants(&c, &s.user).ok_or_else(not_found)?;
     let ttl = st.config.auth.room_token_ttl_secs;
-    let (token, expires_at) = st.keys.user_room(s.user.id.as_str(), &s.user.display_name, &c.id, grants, ttl, now);
+    let (token, expires_at) = st.keys.user_room(s.user.id.as_str(), &s.user.display_name, &c.id, grants, ttl, now)?;
     st.audit.record(AuditEntry::new(s.user.id.as_str(), "consultation.join_token", now).consultation(&c.id));
     Ok(Json(json!({
         "token": token,

@@ -127,7 +127,7 @@ async fn link(
     blocking(move || rec.open(&cid, &r, &n).map(|_| ())).await?;
     let now = jiff::Timestamp::now();
     let (token, expires_at) =
-        st.keys.download(&s.user.id, s.user.token_generation, &c.id, &rid, &name, LINK_TTL_SECS, now);
+        st.keys.download(&s.user.id, s.user.token_generation, &c.id, &rid, &name, LINK_TTL_SECS, now)?;
     st.audit.record(
         AuditEntry::new(s.user.id.as_str(), "recording.link", now).consultation(&c.id).target(format!("{rid}/{name}")),
     );

@@ -91,6 +91,10 @@ pub enum TokenError {
     WrongType,
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("signing a token failed: {0}")]
+pub struct SignError(String);
+
 pub struct Keys {
     enc: EncodingKey,
     dec: DecodingKey,
@@ -102,9 +106,10 @@ impl Keys {
         Self { enc: EncodingKey::from_secret(secret), dec: DecodingKey::from_secret(secret) }
     }
 
-    fn encode<T: Serialize>(&self, claims: &T) -> String {
-        // HS256 over our own claims cannot fail.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.enc).unwrap_or_default()
+    /// HS256 over our own claims does not fail; if it ever did, the caller gets an error, not
+    /// an empty string handed out as a token.
+    fn encode<T: Serialize>(&self, claims: &T) -> Result<String, SignError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.enc).map_err(|e| SignError(e.to_string()))
     }
 
     fn decode<T: for<'de> Deserialize<'de>>(&self, token: &str) -> Result<T, TokenError> {
@@ -125,10 +130,10 @@ impl Keys {
         typ: TokenType,
         ttl_secs: u64,
         now: Timestamp,
-    ) -> (String, Timestamp) {
+    ) -> Result<(String, Timestamp), SignError> {
         let exp = now.as_second() + ttl_secs as i64;
         let claims = SessionClaims { sub: user.clone(), role, typ, generation, iat: now.as_second(), exp };
-        (self.encode(&claims), Timestamp::from_second(exp).unwrap_or(now))
+        Ok((self.encode(&claims)?, Timestamp::from_second(exp).unwrap_or(now)))
     }
 
     pub fn verify_session(&self, token: &str, typ: TokenType) -> Result<SessionClaims, TokenError> {
@@ -148,7 +153,7 @@ impl Keys {
         grants: Grants,
         ttl_secs: u64,
         now: Timestamp,
-    ) -> (String, Timestamp) {
+    ) -> Result<(String, Timestamp), SignError> {
         self.room_token(identity, name, room, grants, ttl_secs, now, false)
     }
 
@@ -161,7 +166,7 @@ impl Keys {
         grants: Grants,
         ttl_secs: u64,
         now: Timestamp,
-    ) -> (String, Timestamp) {
+    ) -> Result<(String, Timestamp), SignError> {
         self.room_token(identity, name, room, grants, ttl_secs, now, true)
     }
 
@@ -175,7 +180,7 @@ impl Keys {
         ttl_secs: u64,
         now: Timestamp,
         account: bool,
-    ) -> (String, Timestamp) {
+    ) -> Result<(String, Timestamp), SignError> {
         let exp = now.as_second() + ttl_secs as i64;
         let claims = RoomClaims {
             sub: identity.to_owned(),
@@ -187,7 +192,7 @@ impl Keys {
             exp,
             account,
         };
-        (self.encode(&claims), Timestamp::from_second(exp).unwrap_or(now))
+        Ok((self.encode(&claims)?, Timestamp::from_second(exp).unwrap_or(now)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -200,7 +205,7 @@ impl Keys {
         file: &str,
         ttl_secs: u64,
         now: Timestamp,
-    ) -> (String, Timestamp) {
+    ) -> Result<(String, Timestamp), SignError> {
         let exp = now.as_second() + ttl_secs as i64;
         let claims = DownloadClaims {
             sub: user.clone(),
@@ -212,7 +217,7 @@ impl Keys {
             iat: now.as_second(),
             exp,
         };
-        (self.encode(&claims), Timestamp::from_second(exp).unwrap_or(now))
+        Ok((self.encode(&claims)?, Timestamp::from_second(exp).unwrap_or(now)))
     }
 
     pub fn verify_download(&self, token: &str) -> Result<DownloadClaims, TokenError> {
@@ -241,14 +246,14 @@ mod tests {
     fn tokens_round_trip_and_are_told_apart() {
         let k = Keys::from_secret(&secret::SigningKey::new(*b"0123456789abcdef0123456789abcdef").unwrap());
         let now = Timestamp::now();
-        let (t, _) = k.session(&UserId("u".into()), Role::Doctor, 3, TokenType::Session, 60, now);
+        let (t, _) = k.session(&UserId("u".into()), Role::Doctor, 3, TokenType::Session, 60, now).unwrap();
         assert_eq!(k.verify_session(&t, TokenType::Session).unwrap().generation, 3);
         assert_eq!(k.verify_session(&t, TokenType::Refresh).unwrap_err(), TokenError::WrongType);
         assert_eq!(k.verify_room(&t).unwrap_err(), TokenError::Invalid);
         let other = Keys::from_secret(&secret::SigningKey::new(*b"another-secret-another-secret-xx").unwrap());
         assert_eq!(other.verify_session(&t, TokenType::Session).unwrap_err(), TokenError::Invalid);
         let old = now - jiff::SignedDuration::from_hours(1);
-        let (t, _) = k.session(&UserId("u".into()), Role::Doctor, 3, TokenType::Session, 60, old);
+        let (t, _) = k.session(&UserId("u".into()), Role::Doctor, 3, TokenType::Session, 60, old).unwrap();
         assert_eq!(k.verify_session(&t, TokenType::Session).unwrap_err(), TokenError::Expired);
     }
 }
