@@ -395,3 +395,24 @@ async fn rights_taken_away_close_open_sockets_and_void_issued_tokens() {
     assert!(err.contains("403"), "a disabled account's token no longer opens the room: {err}");
     srv.stop().await;
 }
+
+/// Issue 13 item 12: a client that sent requests right after its hello, without waiting for the
+/// server's, could get answers (a pong, media_not_ready) before the hello. Now they wait.
+#[tokio::test]
+async fn requests_sent_right_after_hello_are_answered_after_it() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    for round in 0..20 {
+        let mut ws = Ws::connect(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await.unwrap();
+        ws.send(json!({ "type": "hello", "id": "h", "version": 1 })).await;
+        ws.send(json!({ "type": "ping", "id": "p1" })).await;
+        ws.send(json!({ "type": "ping", "id": "p2" })).await;
+        let first = ws.recv().await.unwrap();
+        assert_eq!(first["type"], "hello", "round {round}: {first}");
+        assert_eq!(ws.recv_type("pong").await["id"], "p1");
+        assert_eq!(ws.recv_type("pong").await["id"], "p2");
+        ws.close().await;
+    }
+    srv.stop().await;
+}

@@ -194,9 +194,13 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
     let (media_tx, mut media_rx) = tokio::sync::mpsc::unbounded_channel::<huizhen_sfu::SfuEvent>();
     let mut media_grants =
         huizhen_sfu::MediaGrants { publish: claims.grants.can_publish, subscribe: claims.grants.can_subscribe };
+    // What the client sends before the room's hello has reached it waits in the socket: a
+    // client that does not wait for the hello still gets it first, and its first publish finds
+    // its media ready (it once got a pong, or media_not_ready, before the hello).
+    let mut greeted = false;
     loop {
         tokio::select! {
-            inbound = socket.recv() => {
+            inbound = socket.recv(), if greeted => {
                 let raw = match inbound {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Binary(_))) => {
@@ -223,7 +227,15 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                         // After the SFU dropped this socket's media (timeout), a new publish
                         // starts it again.
                         if media.is_none() && in_room && matches!(msg, ClientMessage::Publish { .. }) {
-                            media = st.sfu.join(claims.room.as_str(), &claims.sub, media_grants, media_tx.clone()).await.ok();
+                            match st.sfu.join(claims.room.as_str(), &claims.sub, media_grants, media_tx.clone()).await {
+                                Ok(p) => media = Some(p),
+                                Err(e) => {
+                                    tracing::warn!(room = %claims.room, participant = %claims.sub, error = %e, "media did not start again");
+                                    let reply = ServerMessage::error(Some(msg.id()), e.code(), e.to_string());
+                                    if socket.send(text(&reply)).await.is_err() { break; }
+                                    continue;
+                                }
+                            }
                         }
                         let reply = super::media::handle(media.as_ref(), msg).await;
                         if socket.send(text(&reply)).await.is_err() { break; }
@@ -241,6 +253,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
             out = rx.recv() => match out {
                 Some(Outbound::Msg(m)) => {
                     let entered = matches!(m, ServerMessage::Hello { state: JoinState::Joined, .. } | ServerMessage::Admitted { .. });
+                    let hello = matches!(m, ServerMessage::Hello { .. });
                     // The room decides who may publish (a host can give or take the floor).
                     let floor = match &m {
                         ServerMessage::Hello { you, .. } => Some(you.can_publish),
@@ -269,10 +282,12 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                         match st.sfu.join(claims.room.as_str(), &claims.sub, media_grants, media_tx.clone()).await {
                             Ok(p) => media = Some(p),
                             Err(e) => {
+                                tracing::warn!(room = %claims.room, participant = %claims.sub, error = %e, "media did not start");
                                 let _ = socket.send(text(&ServerMessage::error(None, e.code(), e.to_string()))).await;
                             }
                         }
                     }
+                    greeted |= hello;
                 }
                 Some(Outbound::Close(m)) => {
                     closed_by_room = true;
