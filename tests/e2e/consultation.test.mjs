@@ -16,10 +16,9 @@ import {
   audioHeard, callState, chatShown, joinCall, networkChecked, openCall, precallReady, remoteVideo, sendChat, snapshot, startRelay, videoPlaying,
 } from './lib/call.mjs';
 
-// The office screens' helpers come from another part of the suite; until they exist, the
-// office steps go through the API (and the summary says so).
-/** @type {Record<string, any>} */
-const office = await import('./lib/office.mjs').catch(() => ({}));
+// The office steps go through the office screens, never around them: a helper that fails to
+// load or to work fails the test (issue 13 item 17; it once fell back to the API).
+import * as office from './lib/office.mjs';
 
 const T = 'consultation';
 
@@ -41,7 +40,6 @@ await runTest(T, async (summary) => {
   const doctor = await newPage(browser, { name: `${T}-doctor`, lang: 'zh-CN' });
   const specialist = await newPage(browser, { name: `${T}-specialist`, lang: 'en' });
   const coordinator = await newPage(browser, { name: `${T}-coordinator`, lang: 'zh-CN' });
-  summary.fallbacks = [];
 
   // 1. Request (doctor, UI) and schedule (coordinator, UI) five minutes ahead: inside the join
   // window, still `scheduled`, so the first non-host to arrive waits in the lobby.
@@ -49,21 +47,8 @@ await runTest(T, async (summary) => {
     await signIn(doctor, doctorOrigin, 'doctor-east');
     await signIn(specialist, srv.origin, 'cardiologist');
     await signIn(coordinator, srv.origin, 'coordinator');
-    let cid;
-    if (typeof office.requestConsultation === 'function') {
-      cid = await office.requestConsultation(doctor, { kind: 'consultation', specialty: 'cardiology', urgency: 'routine', summary: 'E2E: 68岁男性，胸痛3小时，心电图ST段抬高。' });
-    } else {
-      summary.fallbacks.push('request via API (office.requestConsultation missing)');
-      cid = (await api.call(tok.doctor, 'POST', '/v1/consultations', { kind: 'consultation', specialty: 'cardiology', urgency: 'routine', summary: 'E2E: 68岁男性，胸痛3小时，心电图ST段抬高。' })).id;
-    }
-    if (typeof office.scheduleRequest === 'function') {
-      await office.scheduleRequest(coordinator, cid, { specialist: 'cardiologist', startInMinutes: 5 });
-    } else {
-      summary.fallbacks.push('schedule via API (office.scheduleRequest missing)');
-      await api.call(tok.coordinator, 'POST', `/v1/consultations/${cid}/accept`, {
-        specialists: [cardiologist.id], start: new Date(Date.now() + 5 * 60e3).toISOString(), duration_minutes: 30,
-      });
-    }
+    const cid = await office.requestConsultation(doctor, { kind: 'consultation', specialty: 'cardiology', urgency: 'routine', summary: 'E2E: 68岁男性，胸痛3小时，心电图ST段抬高。' });
+    await office.scheduleRequest(coordinator, cid, { specialist: 'cardiologist', startInMinutes: 5 });
     const c = await api.call(tok.doctor, 'GET', `/v1/consultations/${cid}`);
     if (c.status !== 'scheduled' || c.specialists[0] !== cardiologist.id) throw new Error(`not scheduled as expected: ${c.status} ${c.specialists}`);
     return cid;
@@ -201,27 +186,11 @@ await runTest(T, async (summary) => {
   await summary.step('opinion, plan, report', async () => {
     const opinion = 'Inferior STEMI. Recommend PCI transfer within 90 minutes; aspirin 300 mg, ticagrelor 180 mg.';
     const plan = '已转上级医院行PCI；双抗治疗已开始。';
-    if (typeof office.writeOpinion === 'function') {
-      await office.writeOpinion(specialist, id, opinion, { sign: true });
-    } else {
-      summary.fallbacks.push('opinion via API (office.writeOpinion missing)');
-      await api.call(tok.specialist, 'POST', `/v1/consultations/${id}/opinion`, { text: opinion, sign: true });
-    }
-    if (typeof office.recordPlan === 'function') {
-      await office.recordPlan(doctor, id, plan);
-    } else {
-      summary.fallbacks.push('plan via API (office.recordPlan missing)');
-      await api.call(tok.doctor, 'POST', `/v1/consultations/${id}/plan`, { text: plan });
-    }
+    await office.writeOpinion(specialist, id, opinion, { sign: true });
+    await office.recordPlan(doctor, id, plan);
     const c = await api.call(tok.doctor, 'GET', `/v1/consultations/${id}`);
     if (c.status !== 'reported' || !c.opinions[0]?.signed_at) throw new Error(`expected reported with a signed opinion, got ${c.status}`);
-    if (typeof office.openReport === 'function') {
-      await office.openReport(doctor, id);
-    } else {
-      summary.fallbacks.push('report page via the detail view (office.openReport missing)');
-      await doctor.goto(`${doctorOrigin}/#/c/${id}`);
-      await doctor.getByTestId('plan').waitFor();
-    }
+    await office.openReport(doctor, id);
     await shot(doctor, `${T}-doctor-report`);
   });
 

@@ -1,5 +1,5 @@
 //! The signaling wire format, version 1. Written up with examples in `docs/protocol.md`;
-//! the snapshot test in `tests/tests/signaling.rs` pins the JSON shapes.
+//! the tests below pin the JSON of every message, both directions.
 
 pub use huizhen_sfu::{IceCandidate, PcTarget, TrackInfo};
 use jiff::Timestamp;
@@ -378,6 +378,243 @@ mod tests {
         ] {
             assert!(serde_json::from_value::<ClientMessage>(bad).is_err());
         }
+    }
+
+    /// Every client message, as docs/protocol.md writes it, parses to exactly this (issue 13
+    /// item 17: 4 of 20 were pinned).
+    #[test]
+    fn every_client_message_parses_from_its_documented_json() {
+        use ClientMessage as C;
+        let s = |v: &str| v.to_owned();
+        let candidate: IceCandidate = serde_json::from_value(
+            json!({ "candidate": "candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host", "sdpMid": "0", "sdpMLineIndex": 0 }),
+        )
+        .unwrap();
+        let cases: Vec<(serde_json::Value, ClientMessage)> = vec![
+            (json!({ "type": "hello", "id": "1", "version": 1 }), C::Hello { id: s("1"), version: 1 }),
+            (json!({ "type": "ping", "id": "p" }), C::Ping { id: s("p") }),
+            (
+                json!({ "type": "chat", "id": "c", "text": "影像已上传" }),
+                C::Chat { id: s("c"), text: s("影像已上传"), to: None },
+            ),
+            (
+                json!({ "type": "chat", "id": "c", "text": "私聊", "to": "u2" }),
+                C::Chat { id: s("c"), text: s("私聊"), to: Some(s("u2")) },
+            ),
+            (json!({ "type": "raise_hand", "id": "r", "raised": true }), C::RaiseHand { id: s("r"), raised: true }),
+            (json!({ "type": "admit", "id": "a", "participant": "u1" }), C::Admit { id: s("a"), participant: s("u1") }),
+            (
+                json!({ "type": "decline", "id": "d", "participant": "u1" }),
+                C::Decline { id: s("d"), participant: s("u1") },
+            ),
+            (
+                json!({ "type": "remove", "id": "x", "participant": "u1" }),
+                C::Remove { id: s("x"), participant: s("u1") },
+            ),
+            (
+                json!({ "type": "set_can_publish", "id": "f", "participant": "u1", "allowed": false }),
+                C::SetCanPublish { id: s("f"), participant: s("u1"), allowed: false },
+            ),
+            (
+                json!({ "type": "mute_participant", "id": "m", "participant": "u1" }),
+                C::MuteParticipant { id: s("m"), participant: s("u1") },
+            ),
+            (json!({ "type": "start_recording", "id": "s" }), C::StartRecording { id: s("s") }),
+            (json!({ "type": "stop_recording", "id": "t" }), C::StopRecording { id: s("t") }),
+            (
+                json!({ "type": "recording_consent", "id": "k", "consent": false }),
+                C::RecordingConsent { id: s("k"), consent: false },
+            ),
+            (json!({ "type": "end_consultation", "id": "e" }), C::EndConsultation { id: s("e") }),
+            (json!({ "type": "leave", "id": "l" }), C::Leave { id: s("l") }),
+            (json!({ "type": "publish", "id": "p1", "sdp": "v=0…" }), C::Publish { id: s("p1"), sdp: s("v=0…") }),
+            (
+                json!({ "type": "subscribe_answer", "id": "s1", "sdp": "v=0…" }),
+                C::SubscribeAnswer { id: s("s1"), sdp: s("v=0…") },
+            ),
+            (
+                json!({ "type": "trickle", "id": "t1", "target": "publish",
+                        "candidate": { "candidate": "candidate:1 1 udp 2130706431 192.0.2.7 50000 typ host", "sdpMid": "0", "sdpMLineIndex": 0 } }),
+                C::Trickle { id: s("t1"), target: PcTarget::Publish, candidate: Some(candidate) },
+            ),
+            (
+                json!({ "type": "trickle", "id": "t2", "target": "subscribe", "candidate": null }),
+                C::Trickle { id: s("t2"), target: PcTarget::Subscribe, candidate: None },
+            ),
+            (
+                json!({ "type": "set_layer", "id": "y", "track": "alice/cam", "layer": "medium" }),
+                C::SetLayer { id: s("y"), track: s("alice/cam"), layer: LayerName::Medium },
+            ),
+            (
+                json!({ "type": "set_layer", "id": "y", "track": "alice/cam", "layer": "off" }),
+                C::SetLayer { id: s("y"), track: s("alice/cam"), layer: LayerName::Off },
+            ),
+            (
+                json!({ "type": "unpublish", "id": "u", "track": "screen" }),
+                C::Unpublish { id: s("u"), track: s("screen") },
+            ),
+            (
+                json!({ "type": "mute", "id": "mu", "track": "mic", "muted": true }),
+                C::Mute { id: s("mu"), track: s("mic"), muted: true },
+            ),
+        ];
+        let mut kinds = std::collections::BTreeSet::new();
+        for (wire, want) in cases {
+            let got: ClientMessage = serde_json::from_value(wire.clone()).unwrap_or_else(|e| panic!("{wire}: {e}"));
+            assert_eq!(got, want, "{wire}");
+            kinds.insert(wire["type"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(kinds.len(), 20, "every client message type is pinned: {kinds:?}");
+    }
+
+    /// Every server message serialises to exactly this JSON.
+    #[test]
+    fn every_server_message_serialises_to_its_documented_json() {
+        use ServerMessage as S;
+        let s = |v: &str| v.to_owned();
+        let at: Timestamp = "2026-03-05T02:14:07.512Z".parse().unwrap();
+        let p = ParticipantInfo {
+            id: s("u1"),
+            name: s("李医生"),
+            host: true,
+            can_publish: false,
+            presence: Presence::Reconnecting,
+            hand_raised: true,
+        };
+        let pj = json!({ "id": "u1", "name": "李医生", "host": true, "can_publish": false, "presence": "reconnecting", "hand_raised": true });
+        let candidate: IceCandidate = serde_json::from_value(
+            json!({ "candidate": "candidate:1 1 udp 1 192.0.2.7 50000 typ host", "sdpMid": "0", "sdpMLineIndex": 0 }),
+        )
+        .unwrap();
+        let track = TrackInfo {
+            id: s("alice/cam"),
+            participant: s("alice"),
+            kind: huizhen_sfu::TrackKind::Video,
+            codec: s("video/VP8"),
+            simulcast: true,
+        };
+        let cases: Vec<(ServerMessage, serde_json::Value)> = vec![
+            (
+                S::Hello {
+                    id: s("h"),
+                    version: 1,
+                    room: s("c1"),
+                    you: p.clone(),
+                    state: JoinState::Joined,
+                    resumed: true,
+                    participants: vec![p.clone()],
+                    lobby: vec![],
+                },
+                json!({ "type": "hello", "id": "h", "version": 1, "room": "c1", "you": pj, "state": "joined",
+                        "resumed": true, "participants": [pj], "lobby": [] }),
+            ),
+            (S::Ack { id: s("a") }, json!({ "type": "ack", "id": "a" })),
+            (S::Pong { id: s("p") }, json!({ "type": "pong", "id": "p" })),
+            (S::error(None, "room_full", "full"), json!({ "type": "error", "code": "room_full", "message": "full" })),
+            (
+                S::ParticipantJoined { participant: p.clone() },
+                json!({ "type": "participant_joined", "participant": pj }),
+            ),
+            (
+                S::ParticipantUpdated { participant: p.clone() },
+                json!({ "type": "participant_updated", "participant": pj }),
+            ),
+            (
+                S::ParticipantLeft { participant_id: s("u1"), reason: LeaveReason::Removed },
+                json!({ "type": "participant_left", "participant_id": "u1", "reason": "removed" }),
+            ),
+            (S::LobbyWaiting { participant: p.clone() }, json!({ "type": "lobby_waiting", "participant": pj })),
+            (S::LobbyLeft { participant_id: s("u1") }, json!({ "type": "lobby_left", "participant_id": "u1" })),
+            (S::Admitted { participants: vec![p.clone()] }, json!({ "type": "admitted", "participants": [pj] })),
+            (S::Declined, json!({ "type": "declined" })),
+            (S::Removed { by: s("system") }, json!({ "type": "removed", "by": "system" })),
+            (S::MuteRequested { by: s("u2") }, json!({ "type": "mute_requested", "by": "u2" })),
+            (
+                S::Recording {
+                    status: RecordingStatus {
+                        active: true,
+                        recording: Some(s("r1")),
+                        by: Some(s("u2")),
+                        started_at: Some(at),
+                        excluded: vec![s("u3")],
+                    },
+                },
+                json!({ "type": "recording", "active": true, "recording": "r1", "by": "u2",
+                        "started_at": "2026-03-05T02:14:07.512Z", "excluded": ["u3"] }),
+            ),
+            (
+                S::Recording {
+                    status: RecordingStatus {
+                        active: false,
+                        recording: None,
+                        by: None,
+                        started_at: None,
+                        excluded: vec![],
+                    },
+                },
+                json!({ "type": "recording", "active": false, "excluded": [] }),
+            ),
+            (
+                S::RecordingConsent { participant: s("u3"), name: s("王"), consent: false },
+                json!({ "type": "recording_consent", "participant": "u3", "name": "王", "consent": false }),
+            ),
+            (
+                S::RecordingFailed { code: s("disk_full"), message: s("no space") },
+                json!({ "type": "recording_failed", "code": "disk_full", "message": "no space" }),
+            ),
+            (
+                S::Chat { from: s("u1"), from_name: s("李医生"), text: s("私聊"), to: Some(s("u2")), at },
+                json!({ "type": "chat", "from": "u1", "from_name": "李医生", "text": "私聊", "to": "u2",
+                        "at": "2026-03-05T02:14:07.512Z" }),
+            ),
+            (
+                S::Chat { from: s("u1"), from_name: s("李医生"), text: s("hi"), to: None, at },
+                json!({ "type": "chat", "from": "u1", "from_name": "李医生", "text": "hi", "at": "2026-03-05T02:14:07.512Z" }),
+            ),
+            (S::Ended { by: s("u2") }, json!({ "type": "ended", "by": "u2" })),
+            (S::Closing { reason: s("shutdown") }, json!({ "type": "closing", "reason": "shutdown" })),
+            (
+                S::PublishAnswer { id: s("p1"), sdp: s("v=0…") },
+                json!({ "type": "publish_answer", "id": "p1", "sdp": "v=0…" }),
+            ),
+            (S::SubscribeOffer { sdp: s("v=0…") }, json!({ "type": "subscribe_offer", "sdp": "v=0…" })),
+            (
+                S::Trickle { target: PcTarget::Subscribe, candidate },
+                json!({ "type": "trickle", "target": "subscribe", "candidate": {
+                    "candidate": "candidate:1 1 udp 1 192.0.2.7 50000 typ host", "sdpMid": "0", "sdpMLineIndex": 0,
+                    "usernameFragment": null } }),
+            ),
+            (
+                S::TrackPublished { track },
+                json!({ "type": "track_published", "track": { "id": "alice/cam", "participant": "alice", "kind": "video",
+                        "codec": "video/VP8", "simulcast": true } }),
+            ),
+            (
+                S::TrackUnpublished { track_id: s("alice/screen"), participant: s("alice") },
+                json!({ "type": "track_unpublished", "track_id": "alice/screen", "participant": "alice" }),
+            ),
+            (
+                S::TrackMuted { track_id: s("alice/mic"), participant: s("alice"), muted: true },
+                json!({ "type": "track_muted", "track_id": "alice/mic", "participant": "alice", "muted": true }),
+            ),
+            (
+                S::ConnectionQuality { participant: s("bob"), quality: huizhen_sfu::Quality::Poor },
+                json!({ "type": "connection_quality", "participant": "bob", "quality": "poor" }),
+            ),
+            (
+                S::ActiveSpeaker { participant: Some(s("alice")) },
+                json!({ "type": "active_speaker", "participant": "alice" }),
+            ),
+            (S::ActiveSpeaker { participant: None }, json!({ "type": "active_speaker", "participant": null })),
+            (S::MediaClosed { reason: s("timeout") }, json!({ "type": "media_closed", "reason": "timeout" })),
+        ];
+        let mut kinds = std::collections::BTreeSet::new();
+        for (msg, want) in cases {
+            let got = serde_json::to_value(&msg).unwrap();
+            assert_eq!(got, want, "{msg:?}");
+            kinds.insert(want["type"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(kinds.len(), 28, "every server message type is pinned: {kinds:?}");
     }
 
     #[test]
