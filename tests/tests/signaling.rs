@@ -416,3 +416,30 @@ async fn requests_sent_right_after_hello_are_answered_after_it() {
     }
     srv.stop().await;
 }
+
+/// Issue 13 item 16: the room task awaited the store inline, so while Redis was slow nothing
+/// else in the room moved. Here Redis holds every client for 1.2 s just as the host ends the
+/// consultation (which must be committed to the store): the doctor's chat still reaches the
+/// host meanwhile, and the end completes once Redis answers.
+#[tokio::test]
+async fn a_slow_store_does_not_stall_the_room() {
+    let redis = huizhen_tests::RedisServer::start().unwrap();
+    let url = redis.url();
+    let srv = TestServer::start_with(move |c| c.store = url).await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, mut doc, _) = host_and_admitted_doctor(&srv, &api, &c).await;
+    let paused = std::process::Command::new("redis-cli")
+        .args(["-u", &redis.url(), "CLIENT", "PAUSE", "1200", "ALL"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&paused.stdout).trim(), "OK", "{paused:?}");
+    let end = host.request(json!({ "type": "end_consultation" })).await;
+    let chat = doc.request(json!({ "type": "chat", "text": "还在吗？" })).await;
+    let got = host.recv_type("chat").await;
+    assert_eq!(got["text"], "还在吗？", "the chat reached the host while the end waited for the store");
+    assert_eq!(doc.answer(&chat).await["type"], "ack");
+    assert_eq!(host.answer(&end).await["type"], "ack", "the end was committed once the store answered");
+    assert_eq!(doc.recv_type("ended").await["type"], "ended");
+    srv.stop().await;
+}

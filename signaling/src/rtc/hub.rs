@@ -193,6 +193,24 @@ async fn read_policy(
     }
 }
 
+/// What slow work done off the room task (the store, the recorder) reports back to it, so a
+/// slow Redis or disk never holds up chat and signaling for the whole room (issue 13 item 16).
+enum Done {
+    RecordingStarted {
+        conn: Option<ConnId>,
+        request: Option<String>,
+        by: String,
+        result: Result<huizhen_recorder::Active, huizhen_recorder::Error>,
+    },
+    Ended {
+        conn: ConnId,
+        request: String,
+        by: String,
+        result: Result<(), crate::error::AppError>,
+    },
+    Policy(Result<Option<RecordingPolicy>, ()>),
+}
+
 async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
     let ctx = &hub.inner.ctx;
     let mut room = Room::new(id.clone(), ctx.limits.clone());
@@ -212,6 +230,8 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
     let (rec_tx, mut rec_rx) = mpsc::unbounded_channel::<RecorderEvent>();
     let mut recording: Option<huizhen_recorder::Active> = None;
     let mut required_tried = false;
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut policy_pending = false;
     tracing::debug!(room = %id, "room opened");
     loop {
         let before = room.len();
@@ -264,12 +284,67 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     stop_first(rec, "system", room.shutdown())
                 }
             },
-            _ = tick.tick() => {
-                if policy.is_err() {
-                    policy = read_policy(ctx, &id, consultation.as_ref()).await;
-                    if policy.is_ok() {
+            Some(done) = done_rx.recv() => match done {
+                Done::Policy(read) => {
+                    policy_pending = false;
+                    if read.is_ok() {
                         tracing::info!(room = %id, "the room read its recording policy");
+                        policy = read;
                     }
+                    Vec::new()
+                }
+                Done::RecordingStarted { conn, request, by, result } => {
+                    let reply = |m: ServerMessage| {
+                        if let Some(tx) = conn.and_then(|c| conns.get(&c)) {
+                            let _ = tx.try_send(Outbound::Msg(m));
+                        }
+                    };
+                    match result {
+                        Ok(active) => {
+                            let rid = active.id.clone();
+                            recording = Some(active);
+                            if let Some(r) = request {
+                                reply(ServerMessage::Ack { id: r });
+                            }
+                            room.recording_started(rid, by, jiff::Timestamp::now())
+                        }
+                        Err(e) => {
+                            tracing::error!(room = %id, error = %e, "recording did not start");
+                            match request {
+                                Some(r) => {
+                                    room.recording_not_started();
+                                    reply(ServerMessage::error(Some(&r), e.code(), e.to_string()));
+                                    Vec::new()
+                                }
+                                None => room.recording_start_failed(e.code(), &e.to_string()),
+                            }
+                        }
+                    }
+                }
+                Done::Ended { conn, request, by, result } => match result {
+                    Ok(()) => {
+                        if let Some(tx) = conns.get(&conn) {
+                            let _ = tx.try_send(Outbound::Msg(ServerMessage::Ack { id: request }));
+                        }
+                        let rec = room.is_recording();
+                        stop_first(rec, &by, room.end(&by))
+                    }
+                    Err(e) => {
+                        if let Some(tx) = conns.get(&conn) {
+                            let _ = tx.try_send(Outbound::Msg(ServerMessage::error(Some(&request), e.code, e.message)));
+                        }
+                        Vec::new()
+                    }
+                },
+            },
+            _ = tick.tick() => {
+                if policy.is_err() && !policy_pending {
+                    policy_pending = true;
+                    let (h, room_id, cid, done) = (hub.clone(), id.clone(), consultation.clone(), done_tx.clone());
+                    tokio::spawn(async move {
+                        let read = read_policy(&h.inner.ctx, &room_id, cid.as_ref()).await;
+                        let _ = done.send(Done::Policy(read));
+                    });
                 }
                 room.tick(Instant::now())
             }
@@ -335,26 +410,20 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                         ));
                         continue;
                     }
-                    match ctx.recorder.start(&ctx.sfu, &id, &by, rec_tx.clone()).await {
-                        Ok(active) => {
-                            let rid = active.id.clone();
-                            recording = Some(active);
-                            if let Some(r) = request {
-                                reply(ServerMessage::Ack { id: r });
-                            }
-                            queue.extend(room.recording_started(rid, by, jiff::Timestamp::now()));
+                    // The start writes and syncs files: off the room task. The room counts it
+                    // as on its way until `Done::RecordingStarted` comes back.
+                    let (recorder, sfu, room_id) = (ctx.recorder.clone(), ctx.sfu.clone(), id.clone());
+                    let (events, done) = (rec_tx.clone(), done_tx.clone());
+                    tokio::spawn(async move {
+                        let result = recorder.start(&sfu, &room_id, &by, events).await;
+                        let started = Done::RecordingStarted { conn, request, by, result };
+                        // The room closed meanwhile: the recording it asked for ends here.
+                        if let Err(mpsc::error::SendError(Done::RecordingStarted { result: Ok(active), .. })) =
+                            done.send(started)
+                        {
+                            active.stop("system").await;
                         }
-                        Err(e) => {
-                            tracing::error!(room = %id, error = %e, "recording did not start");
-                            match request {
-                                Some(r) => {
-                                    room.recording_not_started();
-                                    reply(ServerMessage::error(Some(&r), e.code(), e.to_string()));
-                                }
-                                None => queue.extend(room.recording_start_failed(e.code(), &e.to_string())),
-                            }
-                        }
-                    }
+                    });
                 }
                 Output::StopRecording { conn, request, by } => {
                     if conn.is_some() && now_policy == Some(RecordingPolicy::Required) {
@@ -369,8 +438,10 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                         }
                         continue;
                     }
+                    // Stopping waits for every capture to be closed and durable: off the room task.
                     if let Some(active) = recording.take() {
-                        active.stop(&by).await;
+                        let who = by.clone();
+                        tokio::spawn(async move { active.stop(&who).await });
                     }
                     if let (Some(c), Some(r)) = (conn, request)
                         && let Some(tx) = conns.get(&c)
@@ -385,23 +456,13 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     }
                 }
                 Output::EndRequested { conn, request, by } => {
-                    match end_consultation(ctx, consultation.as_ref(), &by).await {
-                        Ok(()) => {
-                            if let Some(tx) = conns.get(&conn) {
-                                let _ = tx.try_send(Outbound::Msg(ServerMessage::Ack { id: request }));
-                            }
-                            if room.is_recording() {
-                                queue.push_back(Output::StopRecording { conn: None, request: None, by: by.clone() });
-                            }
-                            queue.extend(room.end(&by));
-                        }
-                        Err(e) => {
-                            if let Some(tx) = conns.get(&conn) {
-                                let _ =
-                                    tx.try_send(Outbound::Msg(ServerMessage::error(Some(&request), e.code, e.message)));
-                            }
-                        }
-                    }
+                    // Committing the end goes through the store: off the room task; the room
+                    // ends when `Done::Ended` says it is committed.
+                    let (h, cid, done) = (hub.clone(), consultation.clone(), done_tx.clone());
+                    tokio::spawn(async move {
+                        let result = end_consultation(&h.inner.ctx, cid.as_ref(), &by).await;
+                        let _ = done.send(Done::Ended { conn, request, by, result });
+                    });
                 }
             }
         }
