@@ -14,6 +14,11 @@ struct Scheduled {
 
 /// A consultation scheduled to start in 10 minutes: inside the join window, not yet live.
 async fn scheduled(api: &Api) -> Scheduled {
+    scheduled_with_recording(api, None).await
+}
+
+/// The same, with the recording policy `recording` (the request's own when `None`).
+async fn scheduled_with_recording(api: &Api, recording: Option<&str>) -> Scheduled {
     let doctor = api.login("doctor-east").await;
     let coord = api.login("coordinator").await;
     let spec = api.login("cardiologist").await;
@@ -22,13 +27,11 @@ async fn scheduled(api: &Api) -> Scheduled {
     let c = api.post("/v1/consultations", &doctor, body).await.ok();
     let id = c["id"].as_str().unwrap().to_owned();
     let start = (Timestamp::now() + SignedDuration::from_mins(10)).to_string();
-    api.post(
-        &format!("/v1/consultations/{id}/accept"),
-        &coord,
-        json!({ "specialists": [cardio], "start": start, "duration_minutes": 30 }),
-    )
-    .await
-    .ok();
+    let mut accept = json!({ "specialists": [cardio], "start": start, "duration_minutes": 30 });
+    if let Some(policy) = recording {
+        accept["recording"] = json!(policy);
+    }
+    api.post(&format!("/v1/consultations/{id}/accept"), &coord, accept).await.ok();
     Scheduled { id, doctor, spec }
 }
 
@@ -441,5 +444,30 @@ async fn a_slow_store_does_not_stall_the_room() {
     assert_eq!(doc.answer(&chat).await["type"], "ack");
     assert_eq!(host.answer(&end).await["type"], "ack", "the end was committed once the store answered");
     assert_eq!(doc.recv_type("ended").await["type"], "ended");
+    srv.stop().await;
+}
+
+/// Issue 13 item 15: a room whose store did not answer when it opened took its recording
+/// policy to be "none", so a `required` recording neither started nor was protected for the
+/// room's life. Now the policy is unknown until the store answers: nothing is recorded
+/// meanwhile (it might be `off`), and the required recording starts once the store is back.
+#[tokio::test]
+async fn a_required_recording_waits_for_the_store_then_starts() {
+    let mut redis = huizhen_tests::RedisServer::start_persistent().unwrap();
+    let url = redis.url();
+    let srv = TestServer::start_with(move |c| c.store = url).await;
+    let api = srv.api();
+    let c = scheduled_with_recording(&api, Some("required")).await;
+    // The socket opens while the store answers (the upgrade reads the record) ...
+    let mut host = Ws::connect(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await.unwrap();
+    // ... and the room opens, on hello, while it does not.
+    redis.stop();
+    host.send(json!({ "type": "hello", "id": "h", "version": 1 })).await;
+    assert_eq!(host.recv_type("hello").await["id"], "h");
+    let r = host.request(json!({ "type": "start_recording" })).await;
+    assert_eq!(host.answer(&r).await["code"], "store_unavailable", "nothing is recorded while the policy is unknown");
+    redis.restart().unwrap();
+    let status = host.recv_type("recording").await;
+    assert_eq!(status["active"], true, "the required recording started once the store was back: {status}");
     srv.stop().await;
 }
