@@ -24,10 +24,7 @@ impl From<LifecycleError> for AppError {
             }
             LifecycleError::OpinionSigned => AppError::conflict("opinion_signed", msg),
             LifecycleError::NoSignedOpinion => AppError::conflict("no_signed_opinion", msg),
-            LifecycleError::InvalidCharacters { field } => {
-                AppError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "invalid_characters", msg)
-                    .with_details(json!({ "field": field }))
-            }
+            LifecycleError::InvalidCharacters { field } => AppError::invalid_characters(field, msg),
             LifecycleError::StartTooFar => {
                 AppError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "start_out_of_range", msg)
             }

@@ -23,7 +23,9 @@ use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::certificate::{CertificateParams, RTCCertificate};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate};
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate, RTCIceCandidateInit,
+};
 
 use crate::rtcp::{KeyframeRequestTap, LinkReport, TAP_SLOT};
 use crate::{PcTarget, SfuError, engine, internal};
@@ -85,11 +87,17 @@ pub fn build(
         .with_interceptor_registry(registry)
         .build(now)
         .map_err(internal)?;
+    pc.add_local_candidate(host_candidate(host)?).map_err(internal)?;
+    Ok(pc)
+}
+
+/// A UDP host candidate on `addr`: a worker's socket, or (in tests) a client's.
+pub fn host_candidate(addr: SocketAddr) -> Result<RTCIceCandidateInit, SfuError> {
     let candidate = CandidateHostConfig {
         base_config: CandidateConfig {
             network: "udp".to_owned(),
-            address: host.ip().to_string(),
-            port: host.port(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
             component: 1,
             ..Default::default()
         },
@@ -97,9 +105,7 @@ pub fn build(
     }
     .new_candidate_host()
     .map_err(internal)?;
-    let init = RTCIceCandidate::from(&candidate).to_json().map_err(internal)?;
-    pc.add_local_candidate(init).map_err(internal)?;
-    Ok(pc)
+    RTCIceCandidate::from(&candidate).to_json().map_err(internal)
 }
 
 #[cfg(test)]

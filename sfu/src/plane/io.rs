@@ -147,13 +147,7 @@ impl Io {
 
     /// The connection, marked to have its writes flushed and its timer renewed.
     pub fn pc(&mut self, id: ConnId) -> Option<&mut RTCPeerConnection> {
-        let c = self.conns.get_mut(&id)?;
-        c.retime = true;
-        if !c.touched {
-            c.touched = true;
-            self.touched.push(id);
-        }
-        Some(&mut c.pc)
+        self.touched_pc(id, true)
     }
 
     /// The connection, to send it media only: its writes are flushed, but its timer is not
@@ -161,7 +155,12 @@ impl Io {
     /// the NACK history has none, ICE and DTLS are not involved), and asking walks every
     /// handler, once per packet per viewer.
     pub fn pc_media(&mut self, id: ConnId) -> Option<&mut RTCPeerConnection> {
+        self.touched_pc(id, false)
+    }
+
+    fn touched_pc(&mut self, id: ConnId, retime: bool) -> Option<&mut RTCPeerConnection> {
         let c = self.conns.get_mut(&id)?;
+        c.retime |= retime;
         if !c.touched {
             c.touched = true;
             self.touched.push(id);

@@ -15,7 +15,6 @@ use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
@@ -111,19 +110,7 @@ impl Pair {
             )
             .build(now)
             .expect("client");
-        let host = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: CLIENT.ip().to_string(),
-                port: CLIENT.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .expect("candidate");
-        client.add_local_candidate(RTCIceCandidate::from(&host).to_json().expect("json")).expect("local candidate");
+        client.add_local_candidate(conn::host_candidate(CLIENT).expect("candidate")).expect("local candidate");
         client.set_remote_description(now, offer).expect("remote offer");
         let answer = client.create_answer(None).expect("answer");
         client.set_local_description(now, answer.clone()).expect("local answer");

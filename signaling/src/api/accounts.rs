@@ -167,12 +167,10 @@ struct SitePatch {
 
 fn check_name(field: &'static str, v: &str, max: usize) -> Result<String, AppError> {
     if crate::text::forbidden_char(v, crate::text::TextKind::Name).is_some() {
-        return Err(AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_characters",
+        return Err(AppError::invalid_characters(
+            field,
             format!("{field} contains a line break, control, zero-width or direction-changing character"),
-        )
-        .with_details(json!({ "field": field })));
+        ));
     }
     let t = v.trim();
     if t.is_empty() || t.chars().count() > max {

@@ -143,8 +143,13 @@ pub enum LifecycleError {
     InvalidCharacters { field: &'static str },
 }
 
-fn check_text(field: &'static str, text: &str, max: usize, required: bool) -> Result<String, LifecycleError> {
-    let kind = if field == "specialty" { TextKind::Name } else { TextKind::Prose };
+fn check_text(
+    field: &'static str,
+    kind: TextKind,
+    text: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, LifecycleError> {
     if forbidden_char(text, kind).is_some() {
         return Err(LifecycleError::InvalidCharacters { field });
     }
@@ -206,8 +211,8 @@ pub fn new_request(
     if actor.role != Role::Doctor {
         return Err(LifecycleError::Forbidden { action: "request" });
     }
-    let specialty = check_text("specialty", &input.specialty, 100, true)?;
-    let summary = check_text("summary", &input.summary, MAX_SUMMARY_CHARS, true)?;
+    let specialty = check_text("specialty", TextKind::Name, &input.specialty, 100, true)?;
+    let summary = check_text("summary", TextKind::Prose, &input.summary, MAX_SUMMARY_CHARS, true)?;
     if let Some(w) = input.wished
         && w.to <= w.from
     {
@@ -286,7 +291,7 @@ pub fn apply(
             if c.status != Requested {
                 return Err(wrong_state());
             }
-            n.reason = Some(check_text("reason", &reason, MAX_REASON_CHARS, true)?);
+            n.reason = Some(check_text("reason", TextKind::Prose, &reason, MAX_REASON_CHARS, true)?);
             n.coordinator = Some(actor.id.clone());
             n.status = Rejected;
         }
@@ -340,7 +345,7 @@ pub fn apply(
             if !matches!(c.status, Requested | Scheduled) {
                 return Err(wrong_state());
             }
-            n.reason = Some(check_text("reason", &reason, MAX_REASON_CHARS, true)?);
+            n.reason = Some(check_text("reason", TextKind::Prose, &reason, MAX_REASON_CHARS, true)?);
             n.status = Cancelled;
         }
         Action::Start => {
@@ -390,7 +395,7 @@ pub fn apply(
             if !matches!(c.status, Live | Ended) {
                 return Err(wrong_state());
             }
-            let text = check_text("text", &text, MAX_TEXT_CHARS, sign)?;
+            let text = check_text("text", TextKind::Prose, &text, MAX_TEXT_CHARS, sign)?;
             match n.opinions.iter_mut().find(|o| o.author == actor.id) {
                 Some(o) if o.signed_at.is_some() => return Err(LifecycleError::OpinionSigned),
                 Some(o) => {
@@ -416,7 +421,7 @@ pub fn apply(
             if !c.opinions.iter().any(|o| o.signed_at.is_some()) {
                 return Err(LifecycleError::NoSignedOpinion);
             }
-            let text = check_text("text", &text, MAX_TEXT_CHARS, true)?;
+            let text = check_text("text", TextKind::Prose, &text, MAX_TEXT_CHARS, true)?;
             n.plan = Some(Plan { author: actor.id.clone(), text, recorded_at: now });
             n.status = Reported;
         }

@@ -268,28 +268,39 @@ impl Room {
         Ok(out)
     }
 
+    /// Takes a member out of the room: their socket is told who did it (`by`) and closed, and
+    /// the others (or, for someone in the lobby, the hosts) learn they are gone. Whether there
+    /// was such a member.
+    fn take_out(&mut self, identity: &str, by: &str, out: &mut Vec<Output>) -> bool {
+        let Some(m) = self.members.remove(identity) else { return false };
+        if let Some(c) = m.conn {
+            out.push(Output::Close(c, Some(ServerMessage::Removed { by: by.to_owned() })));
+        }
+        let participant_id = identity.to_owned();
+        if m.state == JoinState::Joined {
+            let left = ServerMessage::ParticipantLeft { participant_id, reason: LeaveReason::Removed };
+            self.broadcast(&left, None, out);
+        } else {
+            self.to_hosts(&ServerMessage::LobbyLeft { participant_id }, out);
+        }
+        true
+    }
+
     /// The account behind `identity` may now do only `grants` here, or nothing at all (a
     /// reschedule replaced them, an admin disabled them or changed their role). Rights only
     /// shrink this way: more comes with a new token from `/join`.
     pub fn revise(&mut self, identity: &str, grants: Option<Grants>) -> Vec<Output> {
         let mut out = Vec::new();
         let Some(grants) = grants else {
-            let Some(m) = self.members.remove(identity) else { return out };
-            if let Some(c) = m.conn {
-                out.push(Output::Close(c, Some(ServerMessage::Removed { by: "system".into() })));
-            }
             // Not added to `removed`: invited again, they may come back with a new token.
-            self.admitted.remove(identity);
-            if m.state == JoinState::Joined {
-                let left = ServerMessage::ParticipantLeft {
-                    participant_id: identity.to_owned(),
-                    reason: LeaveReason::Removed,
-                };
-                self.broadcast(&left, None, &mut out);
-            } else {
-                self.to_hosts(&ServerMessage::LobbyLeft { participant_id: identity.to_owned() }, &mut out);
+            if self.take_out(identity, "system", &mut out) {
+                self.admitted.remove(identity);
+                out.push(Output::Audit {
+                    actor: "system".into(),
+                    action: "rights_revoked",
+                    target: Some(identity.into()),
+                });
             }
-            out.push(Output::Audit { actor: "system".into(), action: "rights_revoked", target: Some(identity.into()) });
             return out;
         };
         let Some(m) = self.members.get_mut(identity) else { return out };
@@ -428,23 +439,8 @@ impl Room {
                     out.push(err("forbidden", "only a host may remove a participant"));
                 } else if participant == me {
                     out.push(err("invalid_message", "use leave to leave the room"));
-                } else if let Some(m) = self.members.remove(&participant) {
-                    if let Some(c) = m.conn {
-                        out.push(Output::Close(c, Some(ServerMessage::Removed { by: me.clone() })));
-                    }
+                } else if self.take_out(&participant, &me, &mut out) {
                     self.removed.insert(participant.clone());
-                    if m.state == JoinState::Joined {
-                        self.broadcast(
-                            &ServerMessage::ParticipantLeft {
-                                participant_id: participant.clone(),
-                                reason: LeaveReason::Removed,
-                            },
-                            None,
-                            &mut out,
-                        );
-                    } else {
-                        self.to_hosts(&ServerMessage::LobbyLeft { participant_id: participant.clone() }, &mut out);
-                    }
                     out.push(Output::Audit { actor: me, action: "remove", target: Some(participant) });
                     out.push(ack);
                 } else {
