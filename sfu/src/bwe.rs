@@ -101,11 +101,77 @@ pub fn next_estimate(current: Option<u64>, remb: (u64, u64), fraction_lost: f64,
 /// A falling REMB counts only when it is this far below what we send (REMB lags a layer change).
 const REMB_BELOW: f64 = 0.9;
 
+/// Loss at which a subscriber already on the lowest layers is given audio only.
+const LOSS_SEVERE: f64 = 0.15;
+/// Seconds of severe loss, on the lowest layers, before video stops.
+const SEVERE_SECS: u32 = 3;
+/// Seconds of loss under [`LOSS_LOW`] before video comes back (on the lowest layer, then up).
+const CLEAR_SECS: u32 = 4;
+
+/// Audio-only fallback for one subscriber: on a link that loses a sixth of what it is sent even
+/// at the lowest layers, video only freezes and crowds out the voice, so it stops until the
+/// loss has been low for a while. Fed once a second with the loss the subscriber reports.
+#[derive(Debug, Default)]
+pub struct Fallback {
+    active: bool,
+    /// Consecutive seconds that count towards the next switch.
+    run: u32,
+}
+
+impl Fallback {
+    pub fn active(&self) -> bool {
+        self.active
+    }
+
+    /// `on_lowest`: every video the subscriber receives is already on its lowest layer (a
+    /// lower layer is tried before video stops). Returns the new state when it changes.
+    pub fn update(&mut self, fraction_lost: f64, on_lowest: bool) -> Option<bool> {
+        let counts = if self.active { fraction_lost < LOSS_LOW } else { fraction_lost >= LOSS_SEVERE && on_lowest };
+        self.run = if counts { self.run + 1 } else { 0 };
+        let needed = if self.active { CLEAR_SECS } else { SEVERE_SECS };
+        if self.run < needed {
+            return None;
+        }
+        self.active = !self.active;
+        self.run = 0;
+        Some(self.active)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
+
+    #[test]
+    fn severe_loss_on_the_lowest_layer_falls_back_to_audio_and_a_clear_link_brings_video_back() {
+        let mut f = Fallback::default();
+        // Severe loss while a higher layer is still being tried: no fallback yet.
+        assert_eq!(f.update(0.3, false), None);
+        assert_eq!(f.update(0.2, true), None);
+        assert_eq!(f.update(0.2, true), None);
+        // A good second in between starts the count again.
+        assert_eq!(f.update(0.05, true), None);
+        assert_eq!(f.update(0.2, true), None);
+        assert_eq!(f.update(0.16, true), None);
+        assert_eq!(f.update(0.25, true), Some(true));
+        assert!(f.active());
+        // Moderate loss keeps it; only CLEAR_SECS seconds under 2% end it.
+        for lost in [0.08, 0.01, 0.01, 0.01, 0.05, 0.0, 0.0, 0.0] {
+            assert_eq!(f.update(lost, true), None, "{lost}");
+        }
+        assert_eq!(f.update(0.0, true), Some(false));
+        assert!(!f.active());
+    }
+
+    #[test]
+    fn ten_percent_loss_never_stops_video() {
+        let mut f = Fallback::default();
+        for _ in 0..60 {
+            assert_eq!(f.update(0.10, true), None);
+        }
+    }
 
     #[test]
     fn down_fast_up_slow() {

@@ -151,6 +151,11 @@ pub enum SfuEvent {
         participant: String,
         quality: Quality,
     },
+    /// This subscriber's link loses too much even at the lowest layers: video stops (audio
+    /// only) until the loss has been low for a while (`active: false`).
+    AudioOnly {
+        active: bool,
+    },
     /// The loudest speaker changed (None: silence).
     ActiveSpeaker {
         participant: Option<String>,

@@ -131,6 +131,8 @@ struct Member {
     /// The REMB seen at the previous estimate: a falling REMB is the congestion signal.
     last_remb: u64,
     quality: Option<crate::Quality>,
+    /// Video stopped for this subscriber because its link loses too much (audio only).
+    fallback: crate::bwe::Fallback,
     /// A host muted this participant: audio they publish is held until they unmute it.
     audio_held: bool,
 }
@@ -218,16 +220,19 @@ impl Room {
             }
             Cmd::SetLayer { id, track, layer, reply } => {
                 let estimate = self.members.get(&id).and_then(|m| m.estimate);
+                let audio_only = self.members.get(&id).is_some_and(|m| m.fallback.active());
                 let r = match self.tracks.get_mut(&track).and_then(|t| {
-                    let rates = t.bps;
+                    let (rates, kind) = (t.bps, t.kind);
                     let d = t.downs.iter_mut().find(|d| &*d.subscriber == id.as_str())?;
-                    Some((rates, d))
+                    Some((rates, kind, d))
                 }) {
-                    Some((rates, d)) => {
+                    Some((rates, kind, d)) => {
                         d.selector.request(if layer == OFF { OFF } else { layer.min(2) });
                         // Rates are unknown for a moment after a track appears: assume all sent.
                         let rates = if rates.iter().any(|x| *x > 0) { rates } else { [1, 1, 1] };
                         let chosen = d.selector.update(now, estimate, &rates);
+                        // Kept for when the link allows video again (audio-only fallback).
+                        let chosen = if audio_only && kind == TrackKind::Video { OFF } else { chosen };
                         self.retarget(io, &track, &id, chosen, now);
                         Ok(())
                     }
@@ -391,6 +396,7 @@ impl Room {
                 estimate: None,
                 last_remb: 0,
                 quality: None,
+                fallback: crate::bwe::Fallback::default(),
                 audio_held: false,
             },
         );
@@ -877,19 +883,23 @@ impl Room {
     /// Layer choice per down-track: the subscriber's request, the layers actually arriving
     /// (Chromium drops the top one on a weak uplink), and the subscriber's link.
     fn choose_layers(&mut self, io: &mut Io, now: Instant) {
-        // What each subscriber is being sent now, over all its video down-tracks.
-        let mut sending: HashMap<&str, (u64, usize)> = HashMap::new();
+        // What each subscriber is being sent now, over all its video down-tracks, and whether
+        // every one of them is already on its lowest layer.
+        let mut sending: HashMap<&str, (u64, usize, bool)> = HashMap::new();
         for t in self.tracks.values().filter(|t| t.kind == TrackKind::Video) {
+            let lowest = t.bps.iter().position(|r| *r > 0).map_or(0, |l| l as Layer);
             for d in &t.downs {
-                let e = sending.entry(&d.subscriber).or_default();
-                e.0 += t.bps.get(usize::from(d.selector.chosen())).copied().unwrap_or(0);
+                let e = sending.entry(&d.subscriber).or_insert((0, 0, true));
+                e.0 += t.bps.get(usize::from(d.rw.target())).copied().unwrap_or(0);
                 e.1 += 1;
+                e.2 &= d.rw.target() == OFF || d.selector.chosen() <= lowest;
             }
         }
         let mut quality_changes = Vec::new();
-        let mut shares: HashMap<String, Option<u64>> = HashMap::new();
+        // Per subscriber: its share of the estimate per video, and whether it gets audio only.
+        let mut shares: HashMap<String, (Option<u64>, bool)> = HashMap::new();
         for (id, m) in self.members.iter_mut() {
-            let (sent, videos) = sending.get(id.as_str()).copied().unwrap_or((0, 0));
+            let (sent, videos, on_lowest) = sending.get(id.as_str()).copied().unwrap_or((0, 0, true));
             if let Some(s) = m.subscriber.as_ref().filter(|_| m.sub_connected)
                 && let Some(link) = io.link(s.id)
             {
@@ -898,13 +908,19 @@ impl Room {
                 m.estimate = crate::bwe::next_estimate(m.estimate, (m.last_remb, remb), lost, sent);
                 m.last_remb = remb;
                 tracing::debug!(subscriber = %id, remb, lost, sending = sent, estimate = ?m.estimate, "downlink estimate");
+                if videos > 0
+                    && let Some(active) = m.fallback.update(lost, on_lowest)
+                {
+                    tracing::info!(subscriber = %id, lost, active, "audio-only fallback");
+                    let _ = m.events.send(SfuEvent::AudioOnly { active });
+                }
                 let q = crate::Quality::from_loss(lost);
                 if m.quality != Some(q) {
                     m.quality = Some(q);
                     quality_changes.push((id.clone(), q));
                 }
             }
-            shares.insert(id.clone(), m.estimate.map(|e| e / videos.max(1) as u64));
+            shares.insert(id.clone(), (m.estimate.map(|e| e / videos.max(1) as u64), m.fallback.active()));
         }
         let mut moves = Vec::new();
         for (key, t) in self.tracks.iter_mut().filter(|(_, t)| t.kind == TrackKind::Video) {
@@ -912,8 +928,10 @@ impl Room {
                 continue;
             }
             for d in &mut t.downs {
-                let share = shares.get(&*d.subscriber).copied().flatten();
-                let chosen = d.selector.update(now, share, &t.bps);
+                let (share, audio_only) = shares.get(&*d.subscriber).copied().unwrap_or((None, false));
+                // While audio only, the selector is left where it was: video comes back on the
+                // layer it last had (the lowest), then climbs as the link allows.
+                let chosen = if audio_only { OFF } else { d.selector.update(now, share, &t.bps) };
                 if d.rw.target() != chosen {
                     moves.push((key.clone(), d.subscriber.clone(), chosen));
                 }

@@ -63,6 +63,7 @@ pub fn event(ev: SfuEvent) -> ServerMessage {
         SfuEvent::ConnectionQuality { participant, quality } => {
             ServerMessage::ConnectionQuality { participant, quality }
         }
+        SfuEvent::AudioOnly { active } => ServerMessage::AudioOnly { active },
         SfuEvent::TrackMuted { id, participant, muted } => {
             ServerMessage::TrackMuted { track_id: id, participant, muted }
         }

@@ -339,6 +339,11 @@ pub enum ServerMessage {
     ActiveSpeaker {
         participant: Option<String>,
     },
+    /// This client's own downlink: video stopped because the link loses too much (`true`), or
+    /// came back (`false`).
+    AudioOnly {
+        active: bool,
+    },
     /// The server dropped this socket's media (connect timeout, failure); reconnect the socket
     /// (or publish again) to get it back.
     MediaClosed {
@@ -606,6 +611,7 @@ mod tests {
                 json!({ "type": "active_speaker", "participant": "alice" }),
             ),
             (S::ActiveSpeaker { participant: None }, json!({ "type": "active_speaker", "participant": null })),
+            (S::AudioOnly { active: true }, json!({ "type": "audio_only", "active": true })),
             (S::MediaClosed { reason: s("timeout") }, json!({ "type": "media_closed", "reason": "timeout" })),
         ];
         let mut kinds = std::collections::BTreeSet::new();
@@ -614,7 +620,7 @@ mod tests {
             assert_eq!(got, want, "{msg:?}");
             kinds.insert(want["type"].as_str().unwrap().to_owned());
         }
-        assert_eq!(kinds.len(), 28, "every server message type is pinned: {kinds:?}");
+        assert_eq!(kinds.len(), 29, "every server message type is pinned: {kinds:?}");
     }
 
     #[test]

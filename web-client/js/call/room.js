@@ -16,12 +16,8 @@ import { emptyRec, onConsentAnswer, onRecording, onRecordingFailed, recSnapshot,
 /** @typedef {import('./precall.js').JoinChoice} JoinChoice */
 /** @typedef {{ id: string, participant: string, kind: string, source: string, muted: boolean, track: MediaStreamTrack | null }} RemoteTrack */
 
-const LAYERS = ['off', 'low', 'medium', 'high'];
 /** Reconnect backoff (ms): quick at first (a Wi-Fi blip), then every 10 s. */
 const BACKOFF = [500, 1000, 2000, 4000, 8000, 10000];
-/** How long the link must stay poor before video is dropped, and good before it comes back. */
-const AUDIO_ONLY_AFTER_MS = 8000;
-const RECOVER_AFTER_MS = 8000;
 /** The application-level keepalive: a ping this often, and how long its pong may take. */
 const KEEPALIVE_MS = 15000;
 const PONG_TIMEOUT_MS = 8000;
@@ -70,9 +66,8 @@ export class CallRoom {
     /** @type {string} auto | high | medium | low | off */
     this.layerPref = 'auto';
     /** @type {string} the cap the automatic choice arrived at */
-    this.autoCap = 'high';
-    this.poorSince = 0;
-    this.goodSince = 0;
+    /** The server stopped our video because our link loses too much (`audio_only`). */
+    this.audioOnly = false;
     /** @type {Map<string, string>} track id → layer last asked for */
     this.layersSent = new Map();
     /** @type {Map<string, import('./tiles.js').Tile>} */
@@ -106,6 +101,7 @@ export class CallRoom {
     this.myQuality = h('span', { class: 'quality mine', testid: 'my-quality', role: 'img' }, h('i', {}), h('i', {}), h('i', {}));
     this.recording = h('span', { class: 'rec-slot', testid: 'recording-indicator', 'aria-live': 'polite' });
     this.notice = h('div', { class: 'call-notice', testid: 'call-notice', role: 'status', 'aria-live': 'polite', hidden: true });
+    this.audioOnlyBanner = h('div', { class: 'call-notice warn', testid: 'audio-only', role: 'status', hidden: true }, t('call.notice.audio_only'));
     this.recNote = h('div', { class: 'call-notice warn', testid: 'recording-excluded-note', role: 'status', hidden: true });
     this.recFailed = h('div', { class: 'call-notice error rec-failed', testid: 'recording-failed', role: 'alert', hidden: true });
     this.recAnswerList = h('ul', { class: 'people', testid: 'recording-answers-list' });
@@ -137,7 +133,7 @@ export class CallRoom {
         h('strong', { class: 'call-title' }, t(this.teaching ? 'call.title.teaching' : 'call.title.call')),
         this.status, this.recording, h('span', { class: 'spacer' }),
         h('span', { class: 'small' }, t('call.my_link')), this.myQuality),
-      this.notice, this.recFailed, this.recNote, this.waiting, this.finalBox, this.body);
+      this.notice, this.audioOnlyBanner, this.recFailed, this.recNote, this.waiting, this.finalBox, this.body);
     this.renderControls();
     this.setStatus('connecting');
   }
@@ -166,7 +162,6 @@ export class CallRoom {
   // ---- connection ----
 
   async start() {
-    this.intervals.push(setInterval(() => this.autoLayer().catch(() => {}), 2000));
     this.intervals.push(setInterval(() => this.keepalive(), KEEPALIVE_MS));
     await this.connect();
   }
@@ -256,6 +251,9 @@ export class CallRoom {
     this.tracks.clear();
     this.unmatched.clear();
     this.layersSent.clear();
+    // A new media session starts with video; the server says again if the link cannot carry it.
+    this.audioOnly = false;
+    this.audioOnlyBanner.hidden = true;
     for (const a of this.audios.values()) { a.srcObject = null; a.remove(); }
     this.audios.clear();
     this.render();
@@ -379,6 +377,12 @@ export class CallRoom {
       case 'active_speaker':
         this.speaker = m.participant ?? null;
         this.render();
+        break;
+      case 'audio_only':
+        // The server decides from the loss our receiver reports; we only say so.
+        this.audioOnly = Boolean(m.active);
+        this.audioOnlyBanner.hidden = !this.audioOnly;
+        if (!this.audioOnly) this.say(t('call.notice.video_back'), 'info');
         break;
       case 'connection_quality':
         this.quality.set(m.participant, m.quality);
@@ -629,43 +633,16 @@ export class CallRoom {
 
   /** @param {string} q */
   onMyQuality(q) {
-    const now = Date.now();
-    if (q === 'poor') { this.poorSince ||= now; this.goodSince = 0; } else { this.goodSince ||= now; if (q === 'excellent') this.poorSince = 0; }
     this.myQuality.dataset.level = q;
     this.myQuality.title = t(`call.quality.${q}`);
     this.myQuality.setAttribute('aria-label', t(`call.quality.${q}`));
-    this.autoLayer().catch(() => {});
-  }
-
-  /**
-   * The automatic cap: poor link → low layers at once; still poor after a while → audio only;
-   * back up one step after the link has been good for a while.
-   */
-  async autoLayer() {
-    const q = this.quality.get(this.me?.id ?? '') ?? null;
-    const now = Date.now();
-    let cap = this.autoCap;
-    if (q === 'poor') {
-      cap = this.poorSince && now - this.poorSince > AUDIO_ONLY_AFTER_MS ? 'off' : (cap === 'off' ? 'off' : 'low');
-    } else if (q === 'good' || q === 'excellent') {
-      if (this.goodSince && now - this.goodSince > RECOVER_AFTER_MS && cap !== 'high') {
-        cap = LAYERS[Math.min(LAYERS.indexOf(cap) + 1, q === 'good' ? 2 : 3)];
-        this.goodSince = now;
-      }
-    }
-    if (cap !== this.autoCap) {
-      this.autoCap = cap;
-      if (this.layerPref === 'auto') {
-        this.say(t(cap === 'off' ? 'call.notice.audio_only' : 'call.notice.layer', { layer: t(`call.layer.${cap}`) }), cap === 'off' ? 'warn' : 'info');
-        this.applyLayers();
-      }
-    }
-    this.el.dataset.layerCap = this.layerCap();
   }
 
   /** The cap for all received video now. */
   layerCap() {
-    return this.layerPref === 'auto' ? this.autoCap : this.layerPref;
+    // 'auto': each tile asks for what its size needs; the server lowers it when the link is
+    // weak (and stops video altogether: `audio_only`).
+    return this.layerPref === 'auto' ? 'high' : this.layerPref;
   }
 
   /** Sends set_layer where a tile's wish changed. */
@@ -711,6 +688,7 @@ export class CallRoom {
       published: this.media ? [...this.media.sent.keys()] : [],
       layers: Object.fromEntries(this.layersSent),
       layerCap: this.layerCap(),
+      audioOnly: this.audioOnly,
       reconnects: this.reconnects,
       received: { ...this.received },
       pc: { publish: this.media?.pub?.connectionState ?? null, subscribe: this.media?.sub?.connectionState ?? null },
