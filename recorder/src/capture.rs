@@ -353,4 +353,40 @@ mod tests {
         let c = read(&p, Some(&MasterKey::new([1; 32]))).unwrap();
         assert!(c.records.is_empty() && c.tail == Tail::Torn, "a wrong key opens nothing");
     }
+
+    /// `fuzz/seeds/capture_file/vp8` is a capture this writer writes (three VP8 frames, a
+    /// sender report, a clean end), so the capture_file fuzz target starts past the header
+    /// check. Rewritten with `UPDATE_SEEDS=1` when the format changes on purpose.
+    #[test]
+    fn the_fuzz_seed_is_what_the_writer_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("seed.cap");
+        let mut w = CaptureWriter::create(&p, header(), None).unwrap();
+        for i in 0..3u16 {
+            // VP8 payload descriptor (start of partition 0), then a key or an inter frame.
+            let mut payload = vec![0x10];
+            payload.extend_from_slice(if i == 0 {
+                &[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 0x00, 0x00]
+            } else {
+                &[0x31, 0x02, 0x00, 0x00, 0x00]
+            });
+            let rtp = Rtp { ssrc: 7, seq: 100 + i, ts: 3000 * u32::from(i), marker: true, payload };
+            w.append(&Record::Rtp { at_us: i64::from(i) * 33_000, layer: 0, keyframe: i == 0, rtp }).unwrap();
+        }
+        w.append(&Record::SenderReport { at_us: 70_000, ssrc: 7, ntp: 1 << 40, rtp: 6000 }).unwrap();
+        w.append(&Record::End { at_us: 100_000 }).unwrap();
+        w.flush().unwrap();
+        let made = std::fs::read(&p).unwrap();
+        assert_eq!(
+            crate::depack::frames(&read(&p, None).unwrap()).unwrap().frames.len(),
+            3,
+            "three frames come out of it"
+        );
+        let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/capture_file/vp8");
+        if std::env::var_os("UPDATE_SEEDS").is_some() {
+            std::fs::create_dir_all(seed.parent().unwrap()).unwrap();
+            std::fs::write(&seed, &made).unwrap();
+        }
+        assert_eq!(std::fs::read(&seed).unwrap(), made, "run with UPDATE_SEEDS=1 to rewrite the seed");
+    }
 }
