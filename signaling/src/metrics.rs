@@ -71,6 +71,8 @@ impl Metrics {
             ("huizhen_ws_connections", "Open signaling sockets.", self.ws_connections.load(Relaxed)),
             ("huizhen_rooms", "Rooms with a running task.", self.rooms.load(Relaxed)),
             ("huizhen_participants", "Participants in rooms (lobby included).", self.participants.load(Relaxed)),
+            // A leak of tasks (a socket's, a room's) shows here first: the soak watches it.
+            ("huizhen_tokio_tasks", "Tasks alive on the async runtime.", alive_tasks()),
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
@@ -121,4 +123,9 @@ fn render_media(o: &mut String, m: &huizhen_sfu::SfuStats) {
     ] {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
+}
+
+/// Tasks alive on the runtime this is called on (0 outside one).
+fn alive_tasks() -> i64 {
+    tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks() as i64)
 }

@@ -19,6 +19,7 @@ pub mod clip;
 pub mod janus;
 pub mod load;
 pub mod media;
+pub mod soak;
 
 /// `--name value` from the command line of a benchmark binary, or `default`.
 pub fn flag<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -339,6 +340,12 @@ impl Api {
         let body =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         Resp { status, body }
+    }
+
+    /// A GET without a token whose body is text (`/metrics`).
+    pub async fn http_get_text(&self, path: &str) -> Result<String> {
+        let r = self.http.get(format!("{}{}", self.base, path)).send().await?.error_for_status()?;
+        Ok(r.text().await?)
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
