@@ -217,8 +217,7 @@ impl Soak {
         host.send(json!({ "type": "start_recording", "id": "rec-start" }));
         until("the recording starts", || acked(&host, "rec-start")).await?;
         let want = host.packets_of(&mic(c)) + record_secs * 50;
-        let mut redis = redis;
-        if let Some(r) = redis.as_deref_mut() {
+        if let Some(r) = redis {
             // Redis dies in the middle of a live, recorded call and comes back.
             r.restart()?;
         }

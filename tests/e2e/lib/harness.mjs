@@ -102,9 +102,11 @@ export async function until(what, probe, deadlineMs = 15000, everyMs = 250) {
  * Starts `huizhen serve` on 127.0.0.1:0 with a fresh data directory.
  * `extraToml` is written after the top-level keys and before the [media] table, so start it
  * with a table header (`[auth]\nsession_ttl_secs = 60`); a `[media]` table in it replaces ours.
+ * `listen` is the HTTP address (`--listen`; port 0: any free one). `udpPort` is the first media
+ * worker's UDP port (0: any free port; it overrides `media.udp_port` in the file).
  * The log goes to artifacts/<logName>.log (default `<test>-server`).
  */
-export async function startServer({ demo = true, extraToml = '', mediaIp = '127.0.0.1', logName = `${TEST_NAME}-server` } = {}) {
+export async function startServer({ demo = true, extraToml = '', mediaIp = '127.0.0.1', listen = '127.0.0.1:0', udpPort = 0, logName = `${TEST_NAME}-server` } = {}) {
   try {
     await access(BIN, fsConstants.X_OK);
   } catch {
@@ -117,9 +119,10 @@ export async function startServer({ demo = true, extraToml = '', mediaIp = '127.
   if (!/^\s*\[media\]/m.test(extraToml)) toml.push('[media]', `bind_ips = ["${mediaIp}"]`, '');
   await writeFile(config, toml.join('\n'));
   const log = createWriteStream(join(ARTIFACTS, `${logName}.log`));
-  const args = ['serve', '--config', config, '--data-dir', dataDir, '--listen', '127.0.0.1:0'];
+  const args = ['serve', '--config', config, '--data-dir', dataDir, '--listen', listen];
   if (demo) args.splice(1, 0, '--demo');
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: CHILD_ENV });
+  const env = { ...CHILD_ENV, HUIZHEN_MEDIA__UDP_PORT: String(udpPort) };
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.add(child);
   child.stderr.pipe(log);
   let stopped = null;
@@ -164,7 +167,7 @@ export async function startServer({ demo = true, extraToml = '', mediaIp = '127.
   const adminPassword = out.match(/username: admin\s+password: (\S+)/)?.[1] ?? null;
   /** Mints a room token with the CLI (`huizhen token`), e.g. mint(['--room', r, '--identity', n, '--publish']). */
   const mint = async (tokenArgs) => {
-    const { stdout } = await execFileP(BIN, ['token', '--config', config, '--data-dir', dataDir, ...tokenArgs], { env: CHILD_ENV });
+    const { stdout } = await execFileP(BIN, ['token', '--config', config, '--data-dir', dataDir, ...tokenArgs], { env });
     return stdout.trim();
   };
   return { origin: `http://${addr}`, addr, dataDir, config, adminPassword, pid: child.pid, child, stop, mint };
@@ -257,10 +260,11 @@ const captureOf = new WeakMap();
  * One headless Chromium for the whole test; make a context per user with newPage().
  * `capture` ('WxH' or null) caps the fake camera: pages from newPage() ask getUserMedia for
  * at most this size whatever the app requests, because every extra pixel costs CPU on the
- * 2-core test machines. null leaves the app's constraints alone.
+ * 2-core test machines. null leaves the app's constraints alone. `executablePath` replaces
+ * CHROMIUM (e.g. a wrapper that starts it in another network namespace).
  */
-export async function launchBrowser({ capture = '640x360', args = [] } = {}) {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args] });
+export async function launchBrowser({ capture = '640x360', args = [], executablePath = CHROMIUM } = {}) {
+  const browser = await chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...args] });
   onCleanup(() => browser.close());
   if (capture) {
     const [width, height] = capture.split('x').map(Number);
