@@ -86,6 +86,15 @@ pub enum PcTarget {
     Subscribe,
 }
 
+impl PcTarget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PcTarget::Publish => "publish",
+            PcTarget::Subscribe => "subscribe",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Quality {
@@ -291,6 +300,31 @@ pub struct SfuStats {
     pub layer_switches: std::sync::atomic::AtomicU64,
     /// Datagrams no connection on a worker's socket claimed (junk, unknown ufrag or address).
     pub unrouted_datagrams: std::sync::atomic::AtomicU64,
+    /// Datagrams the socket would not take, by (room, participant, connection): one
+    /// subscriber's losses are its own, the others' packets still go out. Kept while the
+    /// connection lives; written only when a send fails, so the lock is off the packet path.
+    pub send_drops: std::sync::Mutex<std::collections::BTreeMap<(String, String, &'static str), u64>>,
+}
+
+impl SfuStats {
+    /// `n` datagrams of this connection were not sent.
+    pub fn note_send_drops(&self, room: &str, participant: &str, target: PcTarget, n: u64) {
+        self.dropped_packets.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        let mut m = self.send_drops.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry((room.to_owned(), participant.to_owned(), target.as_str())).or_default() += n;
+    }
+
+    /// The connection is gone: its counter goes with it.
+    pub fn forget_send_drops(&self, room: &str, participant: &str, target: PcTarget) {
+        let mut m = self.send_drops.lock().unwrap_or_else(|p| p.into_inner());
+        m.remove(&(room.to_owned(), participant.to_owned(), target.as_str()));
+    }
+
+    /// (room, participant, connection, datagrams dropped), for `/metrics`.
+    pub fn send_drops(&self) -> Vec<(String, String, &'static str, u64)> {
+        let m = self.send_drops.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter().map(|((r, p, t), n)| (r.clone(), p.clone(), *t, *n)).collect()
+    }
 }
 
 #[derive(Clone)]

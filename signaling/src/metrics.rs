@@ -123,9 +123,42 @@ fn render_media(o: &mut String, m: &huizhen_sfu::SfuStats) {
     ] {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
+    // Ids only (consultation and account ids, no names): nothing about the patient.
+    let name = "huizhen_media_send_drops_total";
+    let _ = writeln!(
+        o,
+        "# HELP {name} Datagrams a connection lost at the server's socket, by room, participant and connection.\n# TYPE {name} counter"
+    );
+    for (room, participant, target, n) in m.send_drops() {
+        let (room, participant) = (label(&room), label(&participant));
+        let _ = writeln!(o, "{name}{{room=\"{room}\",participant=\"{participant}\",connection=\"{target}\"}} {n}");
+    }
 }
 
 /// Tasks alive on the runtime this is called on (0 outside one).
 fn alive_tasks() -> i64 {
     tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_alive_tasks() as i64)
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_drops_are_shown_per_connection_with_escaped_labels() {
+        let media = huizhen_sfu::SfuStats::default();
+        media.note_send_drops("c1", "u\"1", huizhen_sfu::PcTarget::Subscribe, 3);
+        let text = Metrics::default().render(&media);
+        assert!(
+            text.contains(r#"huizhen_media_send_drops_total{room="c1",participant="u\"1",connection="subscribe"} 3"#),
+            "{text}"
+        );
+        assert!(text.contains("huizhen_media_dropped_packets_total 3"), "{text}");
+    }
 }

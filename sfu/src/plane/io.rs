@@ -138,6 +138,9 @@ impl Io {
     pub fn close(&mut self, id: ConnId) {
         let Some(mut c) = self.conns.remove(&id) else { return };
         self.demux.remove(id);
+        if c.send_drops > 0 {
+            self.stats.forget_send_drops(&c.owner.room, &c.owner.member, c.owner.target);
+        }
         let _ = c.pc.close();
         while let Some(msg) = c.pc.poll_write() {
             let _ = self.socket.try_send_to(&msg.message, msg.transport.peer_addr);
@@ -339,14 +342,12 @@ impl Io {
                 Ok(sent) => at += sent.max(1),
                 Err(e) => {
                     // The error belongs to the first datagram of the batch: a full buffer
-                    // (EAGAIN) or an unreachable destination. That one is dropped, the rest go on.
-                    if e == rustix::io::Errno::AGAIN {
-                        if let Some(c) = self.conns.get_mut(&self.out_conn[at]) {
-                            c.send_drops += 1;
-                        }
-                        self.stats.dropped_packets.fetch_add(1, Relaxed);
-                    } else {
-                        tracing::trace!(error = %e, "media send failed");
+                    // (EAGAIN) or a destination the kernel refuses. That one is lost to its
+                    // connection, and counted there; the rest of the batch goes on.
+                    tracing::trace!(error = %e, "media send failed");
+                    if let Some(c) = self.conns.get_mut(&self.out_conn[at]) {
+                        c.send_drops += 1;
+                        self.stats.note_send_drops(&c.owner.room, &c.owner.member, c.owner.target, 1);
                     }
                     at += 1;
                 }
@@ -374,5 +375,52 @@ impl Io {
         for id in ids {
             self.close(id);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    impl Io {
+        fn queue(&mut self, id: ConnId, to: SocketAddr, bytes: &[u8]) {
+            self.out.push(BytesMut::from(bytes));
+            self.out_to.push(SocketAddrAny::from(to));
+            self.out_conn.push(id);
+        }
+    }
+
+    /// One subscriber's datagrams that the kernel refuses (here: an IPv6 destination on an
+    /// IPv4 socket; a full buffer takes the same path) are lost to it alone, counted for it,
+    /// and the datagrams of others in the same batches all go out.
+    #[tokio::test]
+    async fn a_send_that_fails_loses_only_that_connections_datagrams() {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let stats = Arc::new(SfuStats::default());
+        let mut io = Io::new(socket, Identity::generate().unwrap(), stats.clone()).unwrap();
+        let owner = |m: &str| Owner { room: "r".into(), member: m.into(), target: PcTarget::Subscribe };
+        let now = Instant::now();
+        let (slow, fine) = (io.open(owner("slow"), now).unwrap(), io.open(owner("fine"), now).unwrap());
+        io.flush();
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let nowhere: SocketAddr = "[::1]:9".parse().unwrap();
+        for i in 0..100u8 {
+            io.queue(slow, nowhere, &[i]);
+            io.queue(fine, rx.local_addr().unwrap(), &[i]);
+        }
+        io.send_out();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        while let Ok(n) = rx.recv(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, (0..100u8).collect::<Vec<_>>(), "every datagram of the other subscriber, in order");
+        assert_eq!((io.conns[&slow].send_drops, io.conns[&fine].send_drops), (100, 0));
+        assert_eq!(stats.send_drops(), vec![("r".to_owned(), "slow".to_owned(), "subscribe", 100)]);
+        assert_eq!(stats.dropped_packets.load(Relaxed), 100);
+        io.close(slow);
+        assert!(stats.send_drops().is_empty(), "the counter goes with the connection");
     }
 }
