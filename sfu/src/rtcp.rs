@@ -107,6 +107,11 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
 }
 
 impl Interceptor for KeyframeRequestTap {
+    /// It only reads: what is written passes it untouched (the chain then skips its queue,
+    /// a saving on every forwarded packet; vendor/rtc-interceptor/HUIZHEN-PATCH.md).
+    fn passes_writes(&self) -> bool {
+        true
+    }
     fn bind_local_stream(&mut self, _: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}
