@@ -82,20 +82,48 @@ const LOSS_LOW: f64 = 0.02;
 /// grow. So a REMB that fell since the last one and is below what we send lowers the estimate.
 /// `remb`: (previous, latest) REMB in bits/s, 0 when none. `sending`: what we currently send the
 /// subscriber, in bits/s.
-pub fn next_estimate(current: Option<u64>, remb: (u64, u64), fraction_lost: f64, sending: u64) -> Option<u64> {
+/// `fraction_lost`: what [`link_loss`] made of the interval (None: nothing was heard about the
+/// link, which is no evidence either way). `elapsed`: the interval's length.
+pub fn next_estimate(
+    current: Option<u64>,
+    remb: (u64, u64),
+    fraction_lost: Option<f64>,
+    sending: u64,
+    elapsed: Duration,
+) -> Option<u64> {
     let (previous, latest) = remb;
     if latest > 0 && latest < previous && (latest as f64) < sending as f64 * REMB_BELOW {
         return Some(current.map_or(latest, |c| c.min(latest)));
     }
+    let Some(fraction_lost) = fraction_lost else { return current };
     if fraction_lost > LOSS_HIGH && sending > 0 {
         let cut = (sending as f64 * (1.0 - 0.5 * fraction_lost)) as u64;
         return Some(current.map_or(cut, |c| c.min(cut)));
     }
     if fraction_lost < LOSS_LOW {
         // Grow 8% a second; past twice what is sent, the limit is gone.
-        return current.map(|c| (c as f64 * 1.08) as u64).filter(|c| *c < sending.saturating_mul(2).max(1));
+        let grow = 1.08f64.powf(elapsed.as_secs_f64());
+        return current.map(|c| (c as f64 * grow) as u64).filter(|c| *c < sending.saturating_mul(2).max(1));
     }
     current
+}
+
+/// Fewer video packets than this in an interval say too little for a NACK rate.
+const MIN_SENT_FOR_NACK_RATE: u64 = 30;
+
+/// The loss a subscriber's link showed over an interval, from two signals:
+/// - `reported`: the worst "fraction lost" of the receiver reports that arrived (None: none did).
+///   Counted after repair (a packet resent in time is not lost) and sent about once a second.
+/// - `nacked` of `sent_video` packets: what the subscriber asked to have resent, a round trip
+///   after each loss, before repair: the early and the truer sign of a lossy downlink.
+///
+/// The worse of the two, or None when neither says anything.
+pub fn link_loss(reported: Option<f64>, nacked: u64, sent_video: u64) -> Option<f64> {
+    let nack_rate = (sent_video >= MIN_SENT_FOR_NACK_RATE).then(|| (nacked as f64 / sent_video as f64).min(1.0));
+    match (reported, nack_rate) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// A falling REMB counts only when it is this far below what we send (REMB lags a layer change).
@@ -103,19 +131,19 @@ const REMB_BELOW: f64 = 0.9;
 
 /// Loss at which a subscriber already on the lowest layers is given audio only.
 const LOSS_SEVERE: f64 = 0.15;
-/// Seconds of severe loss, on the lowest layers, before video stops.
-const SEVERE_SECS: u32 = 3;
-/// Seconds of loss under [`LOSS_LOW`] before video comes back (on the lowest layer, then up).
-const CLEAR_SECS: u32 = 4;
+/// Severe loss, on the lowest layers, this long before video stops.
+const SEVERE_FOR: Duration = Duration::from_secs(3);
+/// Loss under [`LOSS_LOW`] this long before video comes back (on the lowest layer, then up).
+const CLEAR_FOR: Duration = Duration::from_secs(4);
 
 /// Audio-only fallback for one subscriber: on a link that loses a sixth of what it is sent even
 /// at the lowest layers, video only freezes and crowds out the voice, so it stops until the
-/// loss has been low for a while. Fed once a second with the loss the subscriber reports.
+/// loss has been low for a while. Fed with the loss of each interval (see [`link_loss`]).
 #[derive(Debug, Default)]
 pub struct Fallback {
     active: bool,
-    /// Consecutive seconds that count towards the next switch.
-    run: u32,
+    /// How long, without a break, the loss has counted towards the next switch.
+    run: Duration,
 }
 
 impl Fallback {
@@ -124,16 +152,17 @@ impl Fallback {
     }
 
     /// `on_lowest`: every video the subscriber receives is already on its lowest layer (a
-    /// lower layer is tried before video stops). Returns the new state when it changes.
-    pub fn update(&mut self, fraction_lost: f64, on_lowest: bool) -> Option<bool> {
+    /// lower layer is tried before video stops); `elapsed`: the interval the loss is of.
+    /// Returns the new state when it changes.
+    pub fn update(&mut self, fraction_lost: f64, on_lowest: bool, elapsed: Duration) -> Option<bool> {
         let counts = if self.active { fraction_lost < LOSS_LOW } else { fraction_lost >= LOSS_SEVERE && on_lowest };
-        self.run = if counts { self.run + 1 } else { 0 };
-        let needed = if self.active { CLEAR_SECS } else { SEVERE_SECS };
+        self.run = if counts { self.run + elapsed } else { Duration::ZERO };
+        let needed = if self.active { CLEAR_FOR } else { SEVERE_FOR };
         if self.run < needed {
             return None;
         }
         self.active = !self.active;
-        self.run = 0;
+        self.run = Duration::ZERO;
         Some(self.active)
     }
 }
@@ -143,25 +172,45 @@ mod tests {
     use super::*;
 
     const RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
+    const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn nacks_tell_of_loss_before_the_receiver_report_does() {
+        // 20% of 200 video packets NACKed, no report yet: the NACK rate alone.
+        assert_eq!(link_loss(None, 40, 200), Some(0.2));
+        // A report after repair says less than the NACKs did: the worse counts.
+        assert_eq!(link_loss(Some(0.04), 40, 200), Some(0.2));
+        assert_eq!(link_loss(Some(0.3), 40, 200), Some(0.3));
+        // Too few packets for a rate; no report: nothing known, the estimate stands.
+        assert_eq!(link_loss(None, 3, 10), None);
+        assert_eq!(next_estimate(Some(700_000), NO_REMB, None, 1_500_000, SEC), Some(700_000));
+        // Repeated NACKs for one packet do not make the loss exceed everything.
+        assert_eq!(link_loss(None, 500, 100), Some(1.0));
+        // Half a second of growth is half a second's worth.
+        let half = next_estimate(Some(200_000), NO_REMB, Some(0.0), 150_000, SEC / 2).expect("grows");
+        assert!((207_800..=207_900).contains(&half), "{half}");
+    }
 
     #[test]
     fn severe_loss_on_the_lowest_layer_falls_back_to_audio_and_a_clear_link_brings_video_back() {
         let mut f = Fallback::default();
+        let sec = Duration::from_secs(1);
         // Severe loss while a higher layer is still being tried: no fallback yet.
-        assert_eq!(f.update(0.3, false), None);
-        assert_eq!(f.update(0.2, true), None);
-        assert_eq!(f.update(0.2, true), None);
+        assert_eq!(f.update(0.3, false, sec), None);
+        assert_eq!(f.update(0.2, true, sec), None);
+        assert_eq!(f.update(0.2, true, sec), None);
         // A good second in between starts the count again.
-        assert_eq!(f.update(0.05, true), None);
-        assert_eq!(f.update(0.2, true), None);
-        assert_eq!(f.update(0.16, true), None);
-        assert_eq!(f.update(0.25, true), Some(true));
+        assert_eq!(f.update(0.05, true, sec), None);
+        assert_eq!(f.update(0.2, true, sec), None);
+        assert_eq!(f.update(0.16, true, sec), None);
+        assert_eq!(f.update(0.25, true, sec), Some(true));
         assert!(f.active());
-        // Moderate loss keeps it; only CLEAR_SECS seconds under 2% end it.
+        // Moderate loss keeps it; only 4 s under 2% end it, in half-second intervals too.
         for lost in [0.08, 0.01, 0.01, 0.01, 0.05, 0.0, 0.0, 0.0] {
-            assert_eq!(f.update(lost, true), None, "{lost}");
+            assert_eq!(f.update(lost, true, sec), None, "{lost}");
         }
-        assert_eq!(f.update(0.0, true), Some(false));
+        assert_eq!(f.update(0.0, true, sec / 2), None);
+        assert_eq!(f.update(0.0, true, sec / 2), Some(false));
         assert!(!f.active());
     }
 
@@ -169,7 +218,7 @@ mod tests {
     fn ten_percent_loss_never_stops_video() {
         let mut f = Fallback::default();
         for _ in 0..60 {
-            assert_eq!(f.update(0.10, true), None);
+            assert_eq!(f.update(0.10, true, Duration::from_secs(1)), None);
         }
     }
 
@@ -193,11 +242,11 @@ mod tests {
 
     #[test]
     fn loss_lowers_the_estimate_and_quiet_links_recover() {
-        let e = next_estimate(None, NO_REMB, 0.3, 1_500_000).expect("loss gives an estimate");
+        let e = next_estimate(None, NO_REMB, Some(0.3), 1_500_000, SEC).expect("loss gives an estimate");
         assert!(e < 1_500_000 * 86 / 100, "heavy loss cuts below the current send rate: {e}");
-        assert_eq!(next_estimate(Some(900_000), NO_REMB, 0.05, 1_500_000), Some(900_000), "moderate loss holds");
-        assert_eq!(next_estimate(Some(1_000_000), NO_REMB, 0.0, 150_000), None, "far above what is sent: no limit");
-        assert_eq!(next_estimate(Some(200_000), NO_REMB, 0.0, 150_000), Some(216_000));
+        assert_eq!(next_estimate(Some(900_000), NO_REMB, Some(0.05), 1_500_000, SEC), Some(900_000), "moderate loss holds");
+        assert_eq!(next_estimate(Some(1_000_000), NO_REMB, Some(0.0), 150_000, SEC), None, "far above what is sent: no limit");
+        assert_eq!(next_estimate(Some(200_000), NO_REMB, Some(0.0), 150_000, SEC), Some(216_000));
     }
 
     const NO_REMB: (u64, u64) = (0, 0);
@@ -207,7 +256,7 @@ mod tests {
         // Chromium sends about 1.5x what it gets while it gets only the low layer.
         let mut e = None;
         for remb in [(0, 190_000), (190_000, 205_000), (205_000, 238_000), (238_000, 238_000)] {
-            e = next_estimate(e, remb, 0.0, 150_000);
+            e = next_estimate(e, remb, Some(0.0), 150_000, SEC);
             assert_eq!(e, None, "REMB {remb:?} above what is sent is no limit");
         }
         let mut s = LayerSelector::new(2);
@@ -218,15 +267,15 @@ mod tests {
         assert_eq!(s.update(t0 + Duration::from_secs(1) + UP_HOLD, e, &RATES), 2);
         // Just after that switch REMB still follows the old rate: below what is sent, but not
         // falling, so not congestion.
-        assert_eq!(next_estimate(None, (238_000, 250_000), 0.0, 1_500_000), None);
+        assert_eq!(next_estimate(None, (238_000, 250_000), Some(0.0), 1_500_000, SEC), None);
     }
 
     #[test]
     fn a_falling_remb_below_the_send_rate_is_congestion() {
-        assert_eq!(next_estimate(None, (1_400_000, 700_000), 0.0, 1_500_000), Some(700_000));
-        assert_eq!(next_estimate(Some(600_000), (1_400_000, 700_000), 0.0, 1_500_000), Some(600_000));
+        assert_eq!(next_estimate(None, (1_400_000, 700_000), Some(0.0), 1_500_000, SEC), Some(700_000));
+        assert_eq!(next_estimate(Some(600_000), (1_400_000, 700_000), Some(0.0), 1_500_000, SEC), Some(600_000));
         // Falling, but still above what is sent (we switched down): no news.
-        assert_eq!(next_estimate(None, (2_000_000, 1_800_000), 0.0, 1_500_000), None);
+        assert_eq!(next_estimate(None, (2_000_000, 1_800_000), Some(0.0), 1_500_000, SEC), None);
     }
 
     #[test]

@@ -4,12 +4,13 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
@@ -21,6 +22,11 @@ pub const TAP_SLOT: usize = 14_000;
 pub struct LinkReport {
     /// Worst RFC 3550 "fraction lost" (0–255) reported since the last read.
     pub fraction_lost: AtomicU8,
+    /// Receiver reports (blocks) that arrived since the last read: none means no news, not
+    /// no loss.
+    pub reports: AtomicU32,
+    /// Packets the remote asked to have resent (NACK) since the last read.
+    pub nacked: AtomicU64,
     /// Latest REMB estimate in bits/s (0: none received).
     pub remb_bps: AtomicU64,
 }
@@ -46,11 +52,16 @@ impl KeyframeRequestTap {
         } else {
             if let Some(remb) = any.downcast_ref::<rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate>() {
                 self.link.remb_bps.store(remb.bitrate.max(0.0) as u64, Relaxed);
+            } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                // Each pair names one packet and, in its bitmask, up to 16 after it.
+                let n: u64 = nack.nacks.iter().map(|p| 1 + u64::from(p.lost_packets.count_ones())).sum();
+                self.link.nacked.fetch_add(n, Relaxed);
             }
             return;
         };
         for r in reports {
             self.link.fraction_lost.fetch_max(r.fraction_lost, Relaxed);
+            self.link.reports.fetch_add(1, Relaxed);
         }
     }
 }

@@ -147,6 +147,8 @@ pub struct Room {
     tracks: HashMap<String, Published>,
     speaker: Option<String>,
     last_roll: Instant,
+    /// When the subscribers' links were last read (`choose_layers`).
+    last_eval: Instant,
     /// The last member session handed out.
     sessions: u64,
     /// Hidden in-process subscribers (the recorder), by name.
@@ -191,6 +193,7 @@ impl Room {
             tracks: HashMap::new(),
             speaker: None,
             last_roll: now,
+            last_eval: now,
             sessions: 0,
             taps: HashMap::new(),
         }
@@ -869,55 +872,66 @@ impl Room {
         if let Some((_, who)) = loudest {
             self.set_speaker(Some(who));
         }
+        // Layer bitrates over a second (a keyframe would skew half a second); the links every
+        // tick, so a lossy downlink is met within about half a second of its first NACKs.
         let elapsed = now.saturating_duration_since(self.last_roll);
-        if elapsed < Duration::from_secs(1) {
-            return;
+        if elapsed >= Duration::from_secs(1) {
+            self.last_roll = now;
+            for t in self.tracks.values_mut() {
+                t.roll(elapsed);
+            }
         }
-        self.last_roll = now;
-        for t in self.tracks.values_mut() {
-            t.roll(elapsed);
-        }
-        self.choose_layers(io, now);
+        let since = now.saturating_duration_since(self.last_eval);
+        self.last_eval = now;
+        self.choose_layers(io, now, since);
     }
 
     /// Layer choice per down-track: the subscriber's request, the layers actually arriving
-    /// (Chromium drops the top one on a weak uplink), and the subscriber's link.
-    fn choose_layers(&mut self, io: &mut Io, now: Instant) {
-        // What each subscriber is being sent now, over all its video down-tracks, and whether
-        // every one of them is already on its lowest layer.
-        let mut sending: HashMap<&str, (u64, usize, bool)> = HashMap::new();
-        for t in self.tracks.values().filter(|t| t.kind == TrackKind::Video) {
+    /// (Chromium drops the top one on a weak uplink), and the subscriber's link over the last
+    /// `since`.
+    fn choose_layers(&mut self, io: &mut Io, now: Instant, since: Duration) {
+        // Per subscriber, over all its video down-tracks: the bitrate being sent, how many,
+        // whether every one is already on its lowest layer, and the packets sent since the last
+        // reading.
+        let mut sending: HashMap<Arc<str>, (u64, usize, bool, u64)> = HashMap::new();
+        for t in self.tracks.values_mut().filter(|t| t.kind == TrackKind::Video) {
             let lowest = t.bps.iter().position(|r| *r > 0).map_or(0, |l| l as Layer);
-            for d in &t.downs {
-                let e = sending.entry(&d.subscriber).or_insert((0, 0, true));
+            for d in &mut t.downs {
+                let e = sending.entry(d.subscriber.clone()).or_insert((0, 0, true, 0));
                 e.0 += t.bps.get(usize::from(d.rw.target())).copied().unwrap_or(0);
                 e.1 += 1;
                 e.2 &= d.rw.target() == OFF || d.selector.chosen() <= lowest;
+                e.3 += std::mem::take(&mut d.sent);
             }
         }
         let mut quality_changes = Vec::new();
         // Per subscriber: its share of the estimate per video, and whether it gets audio only.
         let mut shares: HashMap<String, (Option<u64>, bool)> = HashMap::new();
         for (id, m) in self.members.iter_mut() {
-            let (sent, videos, on_lowest) = sending.get(id.as_str()).copied().unwrap_or((0, 0, true));
+            let (sent, videos, on_lowest, packets) = sending.get(id.as_str()).copied().unwrap_or((0, 0, true, 0));
             if let Some(s) = m.subscriber.as_ref().filter(|_| m.sub_connected)
                 && let Some(link) = io.link(s.id)
             {
-                let lost = f64::from(link.fraction_lost.swap(0, Relaxed)) / 256.0;
+                let reported = (link.reports.swap(0, Relaxed) > 0)
+                    .then(|| f64::from(link.fraction_lost.swap(0, Relaxed)) / 256.0);
+                let nacked = link.nacked.swap(0, Relaxed);
+                let lost = crate::bwe::link_loss(reported, nacked, packets);
                 let remb = link.remb_bps.load(Relaxed);
-                m.estimate = crate::bwe::next_estimate(m.estimate, (m.last_remb, remb), lost, sent);
+                m.estimate = crate::bwe::next_estimate(m.estimate, (m.last_remb, remb), lost, sent, since);
                 m.last_remb = remb;
-                tracing::debug!(subscriber = %id, remb, lost, sending = sent, estimate = ?m.estimate, "downlink estimate");
-                if videos > 0
-                    && let Some(active) = m.fallback.update(lost, on_lowest)
-                {
-                    tracing::info!(subscriber = %id, lost, active, "audio-only fallback");
-                    let _ = m.events.send(SfuEvent::AudioOnly { active });
-                }
-                let q = crate::Quality::from_loss(lost);
-                if m.quality != Some(q) {
-                    m.quality = Some(q);
-                    quality_changes.push((id.clone(), q));
+                tracing::debug!(subscriber = %id, remb, ?reported, nacked, packets, sending = sent, estimate = ?m.estimate, "downlink estimate");
+                if let Some(lost) = lost {
+                    if videos > 0
+                        && let Some(active) = m.fallback.update(lost, on_lowest, since)
+                    {
+                        tracing::info!(subscriber = %id, lost, active, "audio-only fallback");
+                        let _ = m.events.send(SfuEvent::AudioOnly { active });
+                    }
+                    let q = crate::Quality::from_loss(lost);
+                    if m.quality != Some(q) {
+                        m.quality = Some(q);
+                        quality_changes.push((id.clone(), q));
+                    }
                 }
             }
             shares.insert(id.clone(), (m.estimate.map(|e| e / videos.max(1) as u64), m.fallback.active()));

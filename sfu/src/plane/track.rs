@@ -90,6 +90,8 @@ pub struct Down {
     pub selector: crate::bwe::LayerSelector,
     /// Packets this subscriber could not be sent (its connection refused them).
     pub drops: u64,
+    /// Packets sent since the room last read it (the base of the subscriber's NACK rate).
+    pub sent: u64,
 }
 
 impl Down {
@@ -115,6 +117,7 @@ impl Down {
             flowing: false,
             selector: crate::bwe::LayerSelector::new(2),
             drops: 0,
+            sent: 0,
         }
     }
 
@@ -311,6 +314,7 @@ impl Published {
                         .unwrap_or(false);
                     if sent {
                         out.forwarded += 1;
+                        d.sent += 1;
                     } else {
                         d.drops += 1;
                     }
