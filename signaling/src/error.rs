@@ -27,8 +27,19 @@ impl AppError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
+    /// 422 `invalid_field`: a body or query of the wrong shape (a wrong type, a missing or
+    /// unknown field). A rule a well-formed value breaks has its own code: [`Self::field`].
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
+    }
+    /// 422 for a field rule: its own `code`, the `field` and the rule's numbers (`min`, `max`)
+    /// in `details`, so that a client can say it in its user's language.
+    pub fn field(code: &'static str, field: &'static str, numbers: Value, message: impl Into<String>) -> Self {
+        let mut details = json!({ "field": field });
+        if let (Some(d), Value::Object(n)) = (details.as_object_mut(), numbers) {
+            d.extend(n);
+        }
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_details(details)
     }
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
@@ -122,6 +133,110 @@ impl From<StoreError> for AppError {
                 tracing::error!(%reason, "store holds a record that cannot be read");
                 AppError::internal()
             }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// Constructors whose first string literal of the form `[a-z_]+` is the error's code.
+    const MAKERS: &[&str] = &[
+        "AppError::new(",
+        "AppError::field(",
+        "AppError::bad_request(",
+        "AppError::unauthorized(",
+        "AppError::forbidden(",
+        "AppError::not_found(",
+        "AppError::conflict(",
+        // lifecycle.rs: its field rules (a bare `invalid(`), made into `AppError::field` by
+        // service.rs.
+        "invalid(",
+    ];
+
+    /// The text of a call's arguments: from after `(` to its matching `)` (strings skipped).
+    fn call_args(s: &str) -> &str {
+        let (mut depth, mut in_str, mut escaped) = (1usize, false, false);
+        for (i, c) in s.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_str => escaped = true,
+                '"' => in_str = !in_str,
+                '(' if !in_str => depth += 1,
+                ')' if !in_str => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return &s[..i];
+                    }
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+
+    fn sources(dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+
+    /// Every code the HTTP API can answer with, found in the source: a code added without
+    /// its text in both languages fails here, not in front of a county doctor.
+    fn api_codes() -> BTreeSet<String> {
+        let mut texts = Vec::new();
+        sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut texts);
+        let mut codes: BTreeSet<String> =
+            ["invalid_field", "invalid_characters", "internal"].into_iter().map(String::from).collect();
+        // The recorder's codes reach the recordings API through `Error::code()`.
+        codes.extend(
+            [
+                "disk_full",
+                "storage_error",
+                "recording_not_found",
+                "recording_busy",
+                "media_unavailable",
+                "recording_error",
+            ]
+            .map(String::from),
+        );
+        for text in &texts {
+            for maker in MAKERS {
+                for (at, _) in text.match_indices(maker) {
+                    let before = text[..at].chars().next_back().unwrap_or(' ');
+                    if *maker == "invalid(" && (before == ':' || before.is_alphanumeric() || before == '_') {
+                        continue;
+                    }
+                    let args = call_args(&text[at + maker.len()..]);
+                    let literal = args.split('"').skip(1).step_by(2).next();
+                    if let Some(code) =
+                        literal.filter(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+                    {
+                        codes.insert(code.to_owned());
+                    }
+                }
+            }
+        }
+        codes
+    }
+
+    #[test]
+    fn every_api_error_code_has_text_in_both_languages() {
+        let codes = api_codes();
+        assert!(codes.len() > 40, "the scan found the codes: {codes:?}");
+        for lang in ["zh-CN", "en"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../web-client/i18n/{lang}.json"));
+            let cat: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let missing: Vec<&String> = codes.iter().filter(|c| cat.get(format!("error.{c}")).is_none()).collect();
+            assert!(missing.is_empty(), "{lang}: no text for {missing:?}");
         }
     }
 }

@@ -18,7 +18,7 @@ impl From<LifecycleError> for AppError {
         match e {
             LifecycleError::WrongState { .. } => AppError::conflict("invalid_state", msg),
             LifecycleError::Forbidden { .. } => AppError::forbidden("forbidden_role", msg),
-            LifecycleError::Invalid(_) => AppError::invalid(msg),
+            LifecycleError::Invalid { code, field, numbers, .. } => AppError::field(code, field, numbers, msg),
             LifecycleError::TooEarly { opens_at } => {
                 AppError::conflict("too_early", msg).with_details(json!({ "opens_at": opens_at }))
             }

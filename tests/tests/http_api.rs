@@ -167,7 +167,8 @@ async fn rejected_and_cancelled_paths() {
     let doctor = api.login("doctor-east").await;
     let coord = api.login("coordinator").await;
     let c = request(&api, &doctor, "routine").await;
-    api.post(&path(&c, "reject"), &coord, json!({ "reason": "" })).await.expect(422, "invalid_field");
+    let e = api.post(&path(&c, "reject"), &coord, json!({ "reason": "" })).await.expect(422, "text_required");
+    assert_eq!(e["details"]["field"], "reason");
     let c = api.post(&path(&c, "reject"), &coord, json!({ "reason": "请先完善心电图" })).await.ok();
     assert_eq!(c["status"], "rejected");
     api.post(&path(&c, "cancel"), &doctor, json!({ "reason": "x" })).await.expect(409, "invalid_state");
@@ -231,7 +232,7 @@ async fn specialist_busy_is_409_and_reschedule_checks_too() {
         json!({ "specialists": [doc_id], "start": in_minutes(600), "duration_minutes": 30 }),
     )
     .await
-    .expect(422, "invalid_field");
+    .expect(422, "not_a_specialist");
     srv.stop().await;
 }
 
@@ -336,9 +337,11 @@ async fn bad_input_gets_coded_errors() {
     let bad_time = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "wished": { "from": "tomorrow", "to": "later" } });
     api.post("/v1/consultations", &doctor, bad_time).await.expect(422, "invalid_field");
     let backwards = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "wished": { "from": in_minutes(60), "to": in_minutes(30) } });
-    api.post("/v1/consultations", &doctor, backwards).await.expect(422, "invalid_field");
+    api.post("/v1/consultations", &doctor, backwards).await.expect(422, "wished_reversed");
     let long = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y".repeat(4001) });
-    api.post("/v1/consultations", &doctor, long).await.expect(422, "invalid_field");
+    // Each rule has its code, its field and its numbers, for the client to say in Chinese.
+    let e = api.post("/v1/consultations", &doctor, long).await.expect(422, "text_too_long");
+    assert_eq!((e["details"]["field"].as_str(), e["details"]["max"].as_u64()), (Some("summary"), Some(4000)));
     // Issue 13 item 10: hidden and direction-changing characters, coded with the field.
     let hidden =
         json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "胸痛\u{0}\u{202E}" });
@@ -348,8 +351,8 @@ async fn bad_input_gets_coded_errors() {
         json!({ "kind": "consultation", "specialty": "card\u{200B}iology", "urgency": "routine", "summary": "y" });
     let e = api.post("/v1/consultations", &doctor, joiner).await.expect(422, "invalid_characters");
     assert_eq!(e["details"]["field"], "specialty");
-    api.get("/v1/consultations?limit=0", &doctor).await.expect(422, "invalid_field");
-    api.get("/v1/consultations?status=bogus", &doctor).await.expect(422, "invalid_field");
+    api.get("/v1/consultations?limit=0", &doctor).await.expect(422, "limit_out_of_range");
+    api.get("/v1/consultations?status=bogus", &doctor).await.expect(422, "unknown_status");
     api.get("/v1/consultations?from=notatime", &doctor).await.expect(422, "invalid_field");
     api.get("/v1/consultations/..%2F..%2Fetc", &doctor).await.expect(404, "consultation_not_found");
     api.post("/v1/consultations/abc/fly", &doctor, json!({})).await.expect(404, "no_such_endpoint");
@@ -449,7 +452,7 @@ async fn admin_manages_sites_and_users() {
     assert_eq!(site["time_zone"], "Asia/Shanghai");
     api.post("/v1/sites", &admin, json!({ "name": "x", "level": "township", "time_zone": "Mars/Olympus" }))
         .await
-        .expect(422, "invalid_field");
+        .expect(422, "unknown_time_zone");
     let two_lines = json!({ "name": "北镇\n卫生院", "level": "township" });
     let e = api.post("/v1/sites", &admin, two_lines).await.expect(422, "invalid_characters");
     assert_eq!(e["details"]["field"], "name");
@@ -460,10 +463,17 @@ async fn admin_manages_sites_and_users() {
     api.post(
         "/v1/users",
         &admin,
-        json!({ "username": "x1", "display_name": "x", "role": "doctor", "password": "short" }),
+        json!({ "username": "x12", "display_name": "x", "role": "doctor", "password": "short" }),
     )
     .await
-    .expect(422, "invalid_field");
+    .expect(422, "password_length");
+    api.post(
+        "/v1/users",
+        &admin,
+        json!({ "username": "x1", "display_name": "x", "role": "doctor", "password": "long-enough-pw" }),
+    )
+    .await
+    .expect(422, "username_rule");
     let token = api.login_as("dr.new", "long-enough-pw").await;
     let valid = json!({ "username": "dr.other", "display_name": "x", "role": "admin", "password": "long-enough-pw" });
     api.post("/v1/users", &token, valid).await.expect(403, "forbidden_role");

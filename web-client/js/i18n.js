@@ -111,7 +111,9 @@ export function instantToShanghai(date) {
 export function errorText(err, params = {}) {
   const code = err?.code || 'unknown';
   const d = err?.details || {};
-  const p = { message: err?.message || '', ...params };
+  // A field rule's details: which field (named in the user's language) and its numbers.
+  const field = d.field ? (has(`field.${d.field}`) ? t(`field.${d.field}`) : d.field) : '';
+  const p = { message: err?.message || '', field, min: d.min ?? '', max: d.max ?? '', ...params };
   if (d.opens_at && has(`error.${code}.at`)) return t(`error.${code}.at`, { ...p, time: fmtTime(d.opens_at) });
   if (d.status && has(`error.${code}.status`)) return t(`error.${code}.status`, { ...p, status: label('status', d.status) });
   if (has(`error.${code}`)) return t(`error.${code}`, p);

@@ -134,7 +134,7 @@ async fn change_password(
     s: Session,
     ApiJson(b): ApiJson<PasswordBody>,
 ) -> Result<Json<Value>, AppError> {
-    password::check_strength(&b.new_password).map_err(AppError::invalid)?;
+    password::check_strength(&b.new_password).map_err(|m| password_rule("new_password", m))?;
     if !st.passwords.verify(b.old_password, s.user.password_hash.clone()).await? {
         return Err(AppError::forbidden("invalid_credentials", "the current password is wrong"));
     }
@@ -174,13 +174,23 @@ fn check_name(field: &'static str, v: &str, max: usize) -> Result<String, AppErr
     }
     let t = v.trim();
     if t.is_empty() || t.chars().count() > max {
-        return Err(AppError::invalid(format!("{field} must have 1 to {max} characters")));
+        return Err(AppError::field(
+            "name_length",
+            field,
+            json!({ "min": 1, "max": max }),
+            format!("{field} must have 1 to {max} characters"),
+        ));
     }
     Ok(t.to_owned())
 }
 
+fn password_rule(field: &'static str, message: String) -> AppError {
+    AppError::field("password_length", field, json!({ "min": password::MIN_LEN, "max": password::MAX_LEN }), message)
+}
+
 fn check_zone(tz: &str) -> Result<String, AppError> {
-    jiff::tz::TimeZone::get(tz).map_err(|_| AppError::invalid(format!("unknown time zone {tz}")))?;
+    jiff::tz::TimeZone::get(tz)
+        .map_err(|_| AppError::field("unknown_time_zone", "time_zone", json!({}), format!("unknown time zone {tz}")))?;
     Ok(tz.to_owned())
 }
 
@@ -278,7 +288,12 @@ fn check_username(u: &str) -> Result<String, AppError> {
     let ok =
         (3..=64).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !ok {
-        return Err(AppError::invalid("username: 3 to 64 of a-z, 0-9, . _ -"));
+        return Err(AppError::field(
+            "username_rule",
+            "username",
+            json!({ "min": 3, "max": 64 }),
+            "username: 3 to 64 of a-z, 0-9, . _ -",
+        ));
     }
     Ok(u.to_lowercase())
 }
@@ -287,13 +302,13 @@ async fn check_site(st: &AppState, site: &Option<SiteId>) -> Result<(), AppError
     if let Some(id) = site
         && st.store.get_site(id).await?.is_none()
     {
-        return Err(AppError::invalid(format!("site {id} does not exist")));
+        return Err(AppError::field("site_not_found", "site_id", json!({}), format!("site {id} does not exist")));
     }
     Ok(())
 }
 
 pub async fn create_user_record(st: &AppState, b: UserBodyOwned) -> Result<User, AppError> {
-    password::check_strength(&b.password).map_err(AppError::invalid)?;
+    password::check_strength(&b.password).map_err(|m| password_rule("password", m))?;
     let user = User {
         id: UserId::generate(),
         username: check_username(&b.username)?,
@@ -395,7 +410,7 @@ async fn update_user(
         u.disabled = d;
     }
     if let Some(p) = b.password {
-        password::check_strength(&p).map_err(AppError::invalid)?;
+        password::check_strength(&p).map_err(|m| password_rule("password", m))?;
         u.password_hash = st.passwords.hash(p).await?;
         revoke = true;
     }

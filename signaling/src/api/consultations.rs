@@ -44,17 +44,25 @@ async fn load_visible(st: &AppState, s: &Session, id: &str) -> Result<Consultati
 }
 
 /// Every user named in a request must exist; specialists must be specialists.
-async fn check_users(st: &AppState, ids: &[UserId], role: Option<Role>) -> Result<(), AppError> {
+async fn check_users(st: &AppState, field: &'static str, ids: &[UserId], role: Option<Role>) -> Result<(), AppError> {
     for id in ids {
         match st.store.get_user(id).await? {
             Some(u) if !u.disabled && role.is_none_or(|r| u.role == r) => {}
             Some(_) if role == Some(Role::Specialist) => {
-                return Err(AppError::invalid(format!("user {id} is not an active specialist"))
-                    .with_details(json!({ "user": id })));
+                return Err(AppError::field(
+                    "not_a_specialist",
+                    field,
+                    json!({ "user": id }),
+                    format!("user {id} is not an active specialist"),
+                ));
             }
             _ => {
-                return Err(AppError::invalid(format!("user {id} does not exist or is disabled"))
-                    .with_details(json!({ "user": id })));
+                return Err(AppError::field(
+                    "user_not_available",
+                    field,
+                    json!({ "user": id }),
+                    format!("user {id} does not exist or is disabled"),
+                ));
             }
         }
     }
@@ -66,7 +74,7 @@ async fn request(
     s: Session,
     ApiJson(input): ApiJson<RequestInput>,
 ) -> Result<(StatusCode, Json<Consultation>), AppError> {
-    check_users(&st, &input.participants, None).await?;
+    check_users(&st, "participants", &input.participants, None).await?;
     let actor = s.actor();
     let now = Timestamp::now();
     let c = lifecycle::new_request(&actor, s.user.site_id.clone(), input, now, &st.rules)?;
@@ -101,17 +109,21 @@ async fn list(
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
     let mut statuses = Vec::new();
     for part in q.status.as_deref().unwrap_or("").split(',').filter(|p| !p.is_empty()) {
-        statuses.push(Status::parse(part).ok_or_else(|| AppError::invalid(format!("unknown status {part}")))?);
+        statuses.push(
+            Status::parse(part).ok_or_else(|| {
+                AppError::field("unknown_status", "status", json!({}), format!("unknown status {part}"))
+            })?,
+        );
     }
     if let (Some(f), Some(t)) = (q.from, q.to)
         && t <= f
     {
-        return Err(AppError::invalid("to must be after from"));
+        return Err(AppError::field("range_reversed", "to", json!({}), "to must be after from"));
     }
     let ascending = match q.order.as_deref() {
         None | Some("desc") => false,
         Some("asc") => true,
-        Some(_) => return Err(AppError::invalid("order is asc or desc")),
+        Some(_) => return Err(AppError::field("unknown_order", "order", json!({}), "order is asc or desc")),
     };
     // The consultation centre sees the whole queue; everyone else only their own.
     let everyone = s.user.role == Role::Coordinator && !q.mine.unwrap_or(false);
@@ -231,7 +243,7 @@ async fn act(
     let action = match action.as_str() {
         "accept" => {
             let b: AcceptBody = body(&raw)?;
-            check_users(&st, &b.specialists, Some(Role::Specialist)).await?;
+            check_users(&st, "specialists", &b.specialists, Some(Role::Specialist)).await?;
             Action::Accept {
                 specialists: b.specialists,
                 start: b.start,
@@ -243,18 +255,18 @@ async fn act(
         "reschedule" => {
             let b: RescheduleBody = body(&raw)?;
             if let Some(sp) = &b.specialists {
-                check_users(&st, sp, Some(Role::Specialist)).await?;
+                check_users(&st, "specialists", sp, Some(Role::Specialist)).await?;
             }
             Action::Reschedule { start: b.start, duration_minutes: b.duration_minutes, specialists: b.specialists }
         }
         "assign" => {
             let b: SpecialistsBody = body(&raw)?;
-            check_users(&st, &b.specialists, Some(Role::Specialist)).await?;
+            check_users(&st, "specialists", &b.specialists, Some(Role::Specialist)).await?;
             Action::Assign { specialists: b.specialists }
         }
         "invite" => {
             let b: ParticipantsBody = body(&raw)?;
-            check_users(&st, &b.participants, None).await?;
+            check_users(&st, "participants", &b.participants, None).await?;
             Action::Invite { participants: b.participants }
         }
         "cancel" => Action::Cancel { reason: body::<ReasonBody>(&raw)?.reason },

@@ -232,7 +232,12 @@ pub const MAX_OFFSET: usize = 100_000;
 pub fn page_bounds(offset: Option<usize>, limit: Option<usize>) -> Result<(usize, usize), AppError> {
     let limit = limit.unwrap_or(50);
     if limit == 0 || limit > 200 {
-        return Err(AppError::invalid("limit must be between 1 and 200"));
+        return Err(AppError::field(
+            "limit_out_of_range",
+            "limit",
+            json!({ "min": 1, "max": 200 }),
+            "limit must be between 1 and 200",
+        ));
     }
     let offset = offset.unwrap_or(0);
     if offset > MAX_OFFSET {

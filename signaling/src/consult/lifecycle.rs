@@ -13,6 +13,7 @@
 use crate::text::{TextKind, forbidden_char};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::model::*;
 use crate::ids::{ConsultationId, SiteId, UserId};
@@ -129,8 +130,9 @@ pub enum LifecycleError {
     WrongState { action: &'static str, status: &'static str },
     #[error("your role may not {action} this consultation")]
     Forbidden { action: &'static str },
-    #[error("{0}")]
-    Invalid(String),
+    /// A field rule broken: see `AppError::field`.
+    #[error("{message}")]
+    Invalid { code: &'static str, field: &'static str, numbers: serde_json::Value, message: String },
     #[error("the consultation cannot start before {opens_at}")]
     TooEarly { opens_at: Timestamp },
     #[error("the opinion has been signed and can no longer change")]
@@ -141,6 +143,24 @@ pub enum LifecycleError {
     StartTooFar,
     #[error("{field} contains a control, zero-width or direction-changing character")]
     InvalidCharacters { field: &'static str },
+}
+
+fn invalid(
+    code: &'static str,
+    field: &'static str,
+    numbers: serde_json::Value,
+    message: impl Into<String>,
+) -> LifecycleError {
+    LifecycleError::Invalid { code, field, numbers, message: message.into() }
+}
+
+fn too_many_participants() -> LifecycleError {
+    invalid(
+        "too_many_participants",
+        "participants",
+        json!({ "max": MAX_PARTICIPANTS }),
+        format!("at most {MAX_PARTICIPANTS} participants"),
+    )
 }
 
 fn check_text(
@@ -155,22 +175,30 @@ fn check_text(
     }
     let t = text.trim();
     if required && t.is_empty() {
-        return Err(LifecycleError::Invalid(format!("{field} must not be empty")));
+        return Err(invalid("text_required", field, json!({}), format!("{field} must not be empty")));
     }
     if t.chars().count() > max {
-        return Err(LifecycleError::Invalid(format!("{field} is longer than {max} characters")));
+        return Err(invalid(
+            "text_too_long",
+            field,
+            json!({ "max": max }),
+            format!("{field} is longer than {max} characters"),
+        ));
     }
     Ok(t.to_owned())
 }
 
 fn check_slot(start: Timestamp, duration: u32, now: Timestamp) -> Result<(), LifecycleError> {
     if !(MIN_DURATION..=MAX_DURATION).contains(&duration) {
-        return Err(LifecycleError::Invalid(format!(
-            "duration_minutes must be between {MIN_DURATION} and {MAX_DURATION}"
-        )));
+        return Err(invalid(
+            "duration_out_of_range",
+            "duration_minutes",
+            json!({ "min": MIN_DURATION, "max": MAX_DURATION }),
+            format!("duration_minutes must be between {MIN_DURATION} and {MAX_DURATION}"),
+        ));
     }
     if start < now - START_SKEW {
-        return Err(LifecycleError::Invalid("start lies in the past".into()));
+        return Err(invalid("start_in_past", "start", json!({}), "start lies in the past"));
     }
     if start > now + MAX_AHEAD {
         return Err(LifecycleError::StartTooFar);
@@ -184,10 +212,15 @@ fn check_people(specialists: &[UserId], min: usize) -> Result<Vec<UserId>, Lifec
     sorted.sort();
     sorted.dedup();
     if sorted.len() != v.len() {
-        return Err(LifecycleError::Invalid("a specialist is listed twice".into()));
+        return Err(invalid("specialist_repeated", "specialists", json!({}), "a specialist is listed twice"));
     }
     if v.len() < min || v.len() > MAX_SPECIALISTS {
-        return Err(LifecycleError::Invalid(format!("between {min} and {MAX_SPECIALISTS} specialists are needed")));
+        return Err(invalid(
+            "specialist_count",
+            "specialists",
+            json!({ "min": min, "max": MAX_SPECIALISTS }),
+            format!("between {min} and {MAX_SPECIALISTS} specialists are needed"),
+        ));
     }
     Ok(v)
 }
@@ -216,10 +249,10 @@ pub fn new_request(
     if let Some(w) = input.wished
         && w.to <= w.from
     {
-        return Err(LifecycleError::Invalid("wished.to must be after wished.from".into()));
+        return Err(invalid("wished_reversed", "wished", json!({}), "wished.to must be after wished.from"));
     }
     if input.participants.len() > MAX_PARTICIPANTS {
-        return Err(LifecycleError::Invalid(format!("at most {MAX_PARTICIPANTS} participants")));
+        return Err(too_many_participants());
     }
     let mut participants = Vec::new();
     merge_unique(&mut participants, &input.participants);
@@ -335,7 +368,7 @@ pub fn apply(
             }
             merge_unique(&mut n.participants, &participants);
             if n.participants.len() > MAX_PARTICIPANTS {
-                return Err(LifecycleError::Invalid(format!("at most {MAX_PARTICIPANTS} participants")));
+                return Err(too_many_participants());
             }
         }
         Action::Cancel { reason } => {
@@ -382,8 +415,11 @@ pub fn apply(
                 return Err(wrong_state());
             }
             if c.start.is_some_and(|s| now < s) {
-                return Err(LifecycleError::Invalid(
-                    "a consultation can be marked no-show only after its start".into(),
+                return Err(invalid(
+                    "no_show_before_start",
+                    "start",
+                    json!({}),
+                    "a consultation can be marked no-show only after its start",
                 ));
             }
             n.status = NoShow;
@@ -591,27 +627,27 @@ mod tests {
             duration_minutes: 30,
             recording: None,
         };
-        assert!(matches!(apply(&c, &co, past, now, &r), Err(LifecycleError::Invalid(_))));
+        assert!(matches!(apply(&c, &co, past, now, &r), Err(LifecycleError::Invalid { .. })));
         let long = Action::Accept {
             specialists: vec![UserId("s".into())],
             start: t("2026-01-02T00:00:00Z"),
             duration_minutes: 10_000,
             recording: None,
         };
-        assert!(matches!(apply(&c, &co, long, now, &r), Err(LifecycleError::Invalid(_))));
+        assert!(matches!(apply(&c, &co, long, now, &r), Err(LifecycleError::Invalid { .. })));
         let none = Action::Accept {
             specialists: vec![],
             start: t("2026-01-02T00:00:00Z"),
             duration_minutes: 30,
             recording: None,
         };
-        assert!(matches!(apply(&c, &co, none, now, &r), Err(LifecycleError::Invalid(_))));
+        assert!(matches!(apply(&c, &co, none, now, &r), Err(LifecycleError::Invalid { .. })));
         let twice = Action::Accept {
             specialists: vec![UserId("s".into()), UserId("s".into())],
             start: t("2026-01-02T00:00:00Z"),
             duration_minutes: 30,
             recording: None,
         };
-        assert!(matches!(apply(&c, &co, twice, now, &r), Err(LifecycleError::Invalid(_))));
+        assert!(matches!(apply(&c, &co, twice, now, &r), Err(LifecycleError::Invalid { .. })));
     }
 }
