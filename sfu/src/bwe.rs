@@ -244,8 +244,16 @@ mod tests {
     fn loss_lowers_the_estimate_and_quiet_links_recover() {
         let e = next_estimate(None, NO_REMB, Some(0.3), 1_500_000, SEC).expect("loss gives an estimate");
         assert!(e < 1_500_000 * 86 / 100, "heavy loss cuts below the current send rate: {e}");
-        assert_eq!(next_estimate(Some(900_000), NO_REMB, Some(0.05), 1_500_000, SEC), Some(900_000), "moderate loss holds");
-        assert_eq!(next_estimate(Some(1_000_000), NO_REMB, Some(0.0), 150_000, SEC), None, "far above what is sent: no limit");
+        assert_eq!(
+            next_estimate(Some(900_000), NO_REMB, Some(0.05), 1_500_000, SEC),
+            Some(900_000),
+            "moderate loss holds"
+        );
+        assert_eq!(
+            next_estimate(Some(1_000_000), NO_REMB, Some(0.0), 150_000, SEC),
+            None,
+            "far above what is sent: no limit"
+        );
         assert_eq!(next_estimate(Some(200_000), NO_REMB, Some(0.0), 150_000, SEC), Some(216_000));
     }
 

@@ -912,8 +912,8 @@ impl Room {
             if let Some(s) = m.subscriber.as_ref().filter(|_| m.sub_connected)
                 && let Some(link) = io.link(s.id)
             {
-                let reported = (link.reports.swap(0, Relaxed) > 0)
-                    .then(|| f64::from(link.fraction_lost.swap(0, Relaxed)) / 256.0);
+                let reported =
+                    (link.reports.swap(0, Relaxed) > 0).then(|| f64::from(link.fraction_lost.swap(0, Relaxed)) / 256.0);
                 let nacked = link.nacked.swap(0, Relaxed);
                 let lost = crate::bwe::link_loss(reported, nacked, packets);
                 let remb = link.remb_bps.load(Relaxed);
