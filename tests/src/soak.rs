@@ -80,12 +80,14 @@ pub async fn run(o: &Options) -> Result<Report> {
     let mut report = Report::default();
     let mut s = Soak {
         api: api.clone(),
-        doctor: api.login("doctor-east").await,
-        coordinator: api.login("coordinator").await,
-        cardiologist: api.login("cardiologist").await,
-        west: api.login("doctor-west").await,
+        doctor: String::new(),
+        coordinator: String::new(),
+        cardiologist: String::new(),
+        west: String::new(),
+        signed_in: Instant::now(),
         retried: 0,
     };
+    s.sign_in().await;
     let ids = Ids {
         doctor: api.user_id(&s.coordinator, "doctor-east").await,
         cardiologist: api.user_id(&s.coordinator, "cardiologist").await,
@@ -104,10 +106,20 @@ pub async fn run(o: &Options) -> Result<Report> {
             restart_at = (1..=o.redis_restarts).map(|k| 1 + k * expected / (o.redis_restarts + 1)).collect();
         }
         let restart = restart_at.contains(&round);
-        let (id, offers) = s
-            .round(round, &ids, o.record_secs, restart.then_some(&mut redis))
-            .await
-            .with_context(|| format!("round {round}"))?;
+        // Sessions last `auth.session_ttl_secs` (15 min): sign in again well before, as the
+        // web client refreshes.
+        if s.signed_in.elapsed() > Duration::from_secs(300) {
+            s.sign_in().await;
+        }
+        let (id, offers) = match s.round(round, &ids, o.record_secs, restart.then_some(&mut redis)).await {
+            Ok(r) => r,
+            Err(e) => {
+                // The figures so far are kept; the failure is what the report leads with.
+                report.lost.push(format!("round {round} failed: {e:#}"));
+                report.samples.push(sample(pid, &api, round, started).await?);
+                break;
+            }
+        };
         report.redis_restarts += u32::from(restart);
         report.subscribe_offers += offers;
         report.consultations.push(id);
@@ -115,6 +127,7 @@ pub async fn run(o: &Options) -> Result<Report> {
     }
     report.rounds = round;
     report.retried_calls = s.retried;
+    s.sign_in().await;
     // Nothing lost: every consultation ended, with one complete recording.
     for id in &report.consultations {
         let c = s.call("GET", &format!("/v1/consultations/{id}"), &s.doctor.clone(), None).await?;
@@ -141,6 +154,7 @@ struct Soak {
     coordinator: String,
     cardiologist: String,
     west: String,
+    signed_in: Instant,
     retried: u32,
 }
 
@@ -157,6 +171,14 @@ fn mic(user: &str) -> String {
 }
 
 impl Soak {
+    async fn sign_in(&mut self) {
+        self.doctor = self.api.login("doctor-east").await;
+        self.coordinator = self.api.login("coordinator").await;
+        self.cardiologist = self.api.login("cardiologist").await;
+        self.west = self.api.login("doctor-west").await;
+        self.signed_in = Instant::now();
+    }
+
     /// An API call that must succeed; a 503 (the store is away) is retried for up to 30 s.
     async fn call(&mut self, method: &str, path: &str, token: &str, body: Option<Value>) -> Result<Value> {
         let deadline = Instant::now() + Duration::from_secs(30);
