@@ -108,18 +108,36 @@ pub fn next_estimate(
     current
 }
 
-/// Fewer video packets than this in an interval say too little for a NACK rate.
+/// Fewer video packets than this say too little for a NACK rate.
 const MIN_SENT_FOR_NACK_RATE: u64 = 30;
 
-/// The loss a subscriber's link showed over an interval, from two signals:
-/// - `reported`: the worst "fraction lost" of the receiver reports that arrived (None: none did).
-///   Counted after repair (a packet resent in time is not lost) and sent about once a second.
-/// - `nacked` of `sent_video` packets: what the subscriber asked to have resent, a round trip
-///   after each loss, before repair: the early and the truer sign of a lossy downlink.
-///
-/// The worse of the two, or None when neither says anything.
-pub fn link_loss(reported: Option<f64>, nacked: u64, sent_video: u64) -> Option<f64> {
-    let nack_rate = (sent_video >= MIN_SENT_FOR_NACK_RATE).then(|| (nacked as f64 / sent_video as f64).min(1.0));
+/// The share of the video packets sent to a subscriber that it NACKed: its link's loss before
+/// repair, a round trip after each loss (receiver reports count after repair, about once a
+/// second, and read 0 while NACKs repair a 20% loss). Counts add up over readings until enough
+/// packets were sent for a rate: a subscriber on the lowest layer gets too few in half a second.
+#[derive(Debug, Default)]
+pub struct NackWindow {
+    nacked: u64,
+    sent: u64,
+}
+
+impl NackWindow {
+    /// Adds a reading; the rate once the window holds enough packets (and starts a new one).
+    pub fn add(&mut self, nacked: u64, sent: u64) -> Option<f64> {
+        self.nacked += nacked;
+        self.sent += sent;
+        if self.sent < MIN_SENT_FOR_NACK_RATE {
+            return None;
+        }
+        let rate = (self.nacked as f64 / self.sent as f64).min(1.0);
+        *self = Self::default();
+        Some(rate)
+    }
+}
+
+/// The loss a subscriber's link showed: the worse of what its receiver reports said
+/// (`reported`, None when none arrived) and its NACK rate, or None when neither says anything.
+pub fn link_loss(reported: Option<f64>, nack_rate: Option<f64>) -> Option<f64> {
     match (reported, nack_rate) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -176,16 +194,22 @@ mod tests {
 
     #[test]
     fn nacks_tell_of_loss_before_the_receiver_report_does() {
+        let mut w = NackWindow::default();
         // 20% of 200 video packets NACKed, no report yet: the NACK rate alone.
-        assert_eq!(link_loss(None, 40, 200), Some(0.2));
+        assert_eq!(link_loss(None, w.add(40, 200)), Some(0.2));
         // A report after repair says less than the NACKs did: the worse counts.
-        assert_eq!(link_loss(Some(0.04), 40, 200), Some(0.2));
-        assert_eq!(link_loss(Some(0.3), 40, 200), Some(0.3));
-        // Too few packets for a rate; no report: nothing known, the estimate stands.
-        assert_eq!(link_loss(None, 3, 10), None);
+        assert_eq!(link_loss(Some(0.04), Some(0.2)), Some(0.2));
+        assert_eq!(link_loss(Some(0.3), Some(0.2)), Some(0.3));
+        // The lowest layer: 12 packets a reading. The counts add up to a rate.
+        assert_eq!(w.add(2, 12), None);
+        assert_eq!(w.add(3, 12), None);
+        assert_eq!(w.add(1, 12), Some(6.0 / 36.0));
+        assert_eq!(w.add(0, 12), None, "a new window");
+        // No report and no rate: nothing known, the estimate stands.
+        assert_eq!(link_loss(None, None), None);
         assert_eq!(next_estimate(Some(700_000), NO_REMB, None, 1_500_000, SEC), Some(700_000));
         // Repeated NACKs for one packet do not make the loss exceed everything.
-        assert_eq!(link_loss(None, 500, 100), Some(1.0));
+        assert_eq!(NackWindow::default().add(500, 100), Some(1.0));
         // Half a second of growth is half a second's worth.
         let half = next_estimate(Some(200_000), NO_REMB, Some(0.0), 150_000, SEC / 2).expect("grows");
         assert!((207_800..=207_900).contains(&half), "{half}");

@@ -133,6 +133,9 @@ struct Member {
     quality: Option<crate::Quality>,
     /// Video stopped for this subscriber because its link loses too much (audio only).
     fallback: crate::bwe::Fallback,
+    /// When the fallback was last fed a loss, and the NACK counts since the last rate.
+    fallback_at: Instant,
+    nacks: crate::bwe::NackWindow,
     /// A host muted this participant: audio they publish is held until they unmute it.
     audio_held: bool,
 }
@@ -400,6 +403,8 @@ impl Room {
                 last_remb: 0,
                 quality: None,
                 fallback: crate::bwe::Fallback::default(),
+                fallback_at: now,
+                nacks: crate::bwe::NackWindow::default(),
                 audio_held: false,
             },
         );
@@ -914,19 +919,29 @@ impl Room {
             {
                 let reported =
                     (link.reports.swap(0, Relaxed) > 0).then(|| f64::from(link.fraction_lost.swap(0, Relaxed)) / 256.0);
-                let nacked = link.nacked.swap(0, Relaxed);
-                let lost = crate::bwe::link_loss(reported, nacked, packets);
+                let nack_rate = m.nacks.add(link.nacked.swap(0, Relaxed), packets);
+                let lost = crate::bwe::link_loss(reported, nack_rate);
                 let remb = link.remb_bps.load(Relaxed);
                 m.estimate = crate::bwe::next_estimate(m.estimate, (m.last_remb, remb), lost, sent, since);
                 m.last_remb = remb;
-                tracing::debug!(subscriber = %id, remb, ?reported, nacked, packets, sending = sent, estimate = ?m.estimate, "downlink estimate");
-                if let Some(lost) = lost {
-                    if videos > 0
-                        && let Some(active) = m.fallback.update(lost, on_lowest, since)
-                    {
-                        tracing::info!(subscriber = %id, lost, active, "audio-only fallback");
+                tracing::debug!(subscriber = %id, remb, ?reported, ?nack_rate, packets, sending = sent, estimate = ?m.estimate, "downlink estimate");
+                // Video stops on the loss before repair (NACKs: the reports read 0 while
+                // resends hide a 20% loss) and comes back on the audio's reports (audio is
+                // not resent, and without video there are no NACKs).
+                let signal = if m.fallback.active() { reported } else { nack_rate };
+                if videos > 0
+                    && let Some(l) = signal
+                {
+                    // A reading covers at most its window (the first one does not count the
+                    // time since the subscriber joined).
+                    let span = now.saturating_duration_since(m.fallback_at).min(Duration::from_secs(2));
+                    m.fallback_at = now;
+                    if let Some(active) = m.fallback.update(l, on_lowest, span) {
+                        tracing::info!(subscriber = %id, lost = l, active, "audio-only fallback");
                         let _ = m.events.send(SfuEvent::AudioOnly { active });
                     }
+                }
+                if let Some(lost) = lost {
                     let q = crate::Quality::from_loss(lost);
                     if m.quality != Some(q) {
                         m.quality = Some(q);
