@@ -15,6 +15,7 @@ pub mod forward;
 pub mod keyframe;
 pub mod plane;
 pub mod rtcp;
+pub mod vp8;
 
 pub use plane::track::{Inbound, SenderClock, SenderReports};
 

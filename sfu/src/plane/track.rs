@@ -92,6 +92,10 @@ pub struct Down {
     pub drops: u64,
     /// Packets sent since the room last read it (the base of the subscriber's NACK rate).
     pub sent: u64,
+    /// VP8 PictureID and TL0PICIDX kept continuous across layer switches.
+    pictures: crate::vp8::PictureNumbers,
+    /// The next packet sent starts the numbers anew (the down-track restarted).
+    restarted: bool,
 }
 
 impl Down {
@@ -118,6 +122,8 @@ impl Down {
             selector: crate::bwe::LayerSelector::new(2),
             drops: 0,
             sent: 0,
+            pictures: crate::vp8::PictureNumbers::default(),
+            restarted: false,
         }
     }
 
@@ -286,6 +292,7 @@ impl Published {
             if !d.flowing {
                 d.flowing = true;
                 d.rw = Rewriter::new(self.codec.clock_rate, d.rw.target());
+                d.restarted = true;
             }
             if padding {
                 d.rw.on_padding(layer, h.sequence_number);
@@ -294,9 +301,16 @@ impl Published {
             let switches = d.rw.switches;
             match d.rw.on_packet(layer, h.sequence_number, h.timestamp, key, now) {
                 Verdict::Forward { seq, ts } => {
-                    if d.rw.switches != switches {
+                    let switched = d.rw.switches != switches;
+                    if switched {
                         stats.layer_switches.fetch_add(1, Relaxed);
                     }
+                    let vp8 = self.kind == TrackKind::Video && !self.h264;
+                    let payload = if vp8 {
+                        d.pictures.rewrite(&pkt.payload, switched || std::mem::take(&mut d.restarted))
+                    } else {
+                        pkt.payload.clone()
+                    };
                     let header = rtp::header::Header {
                         version: 2,
                         marker: h.marker,
@@ -306,7 +320,7 @@ impl Published {
                         ssrc: d.out_ssrc,
                         ..Default::default()
                     };
-                    let out_pkt = rtp::Packet { header, payload: pkt.payload.clone() };
+                    let out_pkt = rtp::Packet { header, payload };
                     let sent = io
                         .pc_media(d.conn)
                         .and_then(|pc| pc.rtp_sender(d.sender))
