@@ -108,6 +108,72 @@ pub fn next_estimate(
     current
 }
 
+/// A limit is lifted after the link has shown no congestion for this long: growing 8% a second
+/// from where a loss burst left it took 15–30 s to reach a layer the link carried all along
+/// (the falling REMB of a layer change pins it low too). Lifting it lets the selector climb
+/// (one layer per `UP_HOLD`); if the link cannot carry more, loss or REMB brings it down again
+/// at once, and the next lift waits twice as long.
+const LIFT_AFTER: Duration = Duration::from_secs(5);
+const LIFT_AFTER_MAX: Duration = Duration::from_secs(60);
+/// A cut this soon after a lift means the lift was too early.
+const LIFT_FAILED_WITHIN: Duration = Duration::from_secs(10);
+
+/// A subscriber's downlink estimate over time: [`next_estimate`], and the lifting of a limit
+/// the link no longer shows.
+#[derive(Debug)]
+pub struct Downlink {
+    estimate: Option<u64>,
+    /// How long the link has shown no congestion (loss under 10%, no falling REMB).
+    calm: Duration,
+    lift_after: Duration,
+    lifted_at: Option<Instant>,
+}
+
+impl Default for Downlink {
+    fn default() -> Self {
+        Self { estimate: None, calm: Duration::ZERO, lift_after: LIFT_AFTER, lifted_at: None }
+    }
+}
+
+impl Downlink {
+    pub fn estimate(&self) -> Option<u64> {
+        self.estimate
+    }
+
+    /// One reading over `elapsed`; see [`next_estimate`] for the arguments.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        remb: (u64, u64),
+        fraction_lost: Option<f64>,
+        sending: u64,
+        elapsed: Duration,
+    ) -> Option<u64> {
+        let next = next_estimate(self.estimate, remb, fraction_lost, sending, elapsed);
+        let cut = next.is_some_and(|n| self.estimate.is_none_or(|e| n < e));
+        if cut {
+            self.calm = Duration::ZERO;
+            if self.lifted_at.is_some_and(|t| now.saturating_duration_since(t) < LIFT_FAILED_WITHIN) {
+                self.lift_after = (self.lift_after * 2).min(LIFT_AFTER_MAX);
+            }
+            self.lifted_at = None;
+        } else if fraction_lost.is_none_or(|l| l <= LOSS_HIGH) {
+            self.calm += elapsed;
+        }
+        self.estimate = next;
+        if self.estimate.is_some() && self.calm >= self.lift_after {
+            self.estimate = None;
+            self.calm = Duration::ZERO;
+            self.lifted_at = Some(now);
+        } else if self.lifted_at.is_some_and(|t| now.saturating_duration_since(t) >= LIFT_FAILED_WITHIN) {
+            // The lift held: the next one need not wait longer.
+            self.lift_after = LIFT_AFTER;
+            self.lifted_at = None;
+        }
+        self.estimate
+    }
+}
+
 /// Fewer video packets than this say too little for a NACK rate.
 const MIN_SENT_FOR_NACK_RATE: u64 = 30;
 
@@ -191,6 +257,31 @@ mod tests {
 
     const RATES: [u64; 3] = [150_000, 500_000, 1_500_000];
     const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_limit_the_link_no_longer_shows_is_lifted_and_a_failed_lift_waits_longer() {
+        let t0 = Instant::now();
+        let half = SEC / 2;
+        let mut d = Downlink::default();
+        let at = |n: u32| t0 + half * n;
+        // A loss burst: cut to 540k (sending 600k at 20% loss).
+        assert_eq!(d.update(at(1), NO_REMB, Some(0.2), 600_000, half), Some(540_000));
+        // Calm (6% NACKed holds the estimate but is no congestion) for 5 s: lifted.
+        let mut n = 2;
+        while d.update(at(n), NO_REMB, Some(0.06), 150_000, half).is_some() {
+            n += 1;
+            assert!(n <= 12, "lifted within 5 s");
+        }
+        assert_eq!(n, 11);
+        // Cut again 2 s after the lift: the next lift waits 10 s.
+        assert!(d.update(at(15), NO_REMB, Some(0.3), 1_500_000, half).is_some());
+        let mut m = 16;
+        while d.update(at(m), NO_REMB, Some(0.0), 1_500_000, half).is_some() {
+            m += 1;
+            assert!(m <= 40, "lifted within 10 s");
+        }
+        assert_eq!(m, 35, "10 s of calm, in which the estimate also grew");
+    }
 
     #[test]
     fn nacks_tell_of_loss_before_the_receiver_report_does() {

@@ -127,7 +127,7 @@ struct Member {
     by_down_id: HashMap<String, String>,
     audio_ext: Option<u8>,
     /// Bandwidth estimate for the subscribe connection (None: no sign of a limit).
-    estimate: Option<u64>,
+    downlink: crate::bwe::Downlink,
     /// The REMB seen at the previous estimate: a falling REMB is the congestion signal.
     last_remb: u64,
     quality: Option<crate::Quality>,
@@ -225,7 +225,7 @@ impl Room {
                 ack(reply, r);
             }
             Cmd::SetLayer { id, track, layer, reply } => {
-                let estimate = self.members.get(&id).and_then(|m| m.estimate);
+                let estimate = self.members.get(&id).and_then(|m| m.downlink.estimate());
                 let audio_only = self.members.get(&id).is_some_and(|m| m.fallback.active());
                 let r = match self.tracks.get_mut(&track).and_then(|t| {
                     let (rates, kind) = (t.bps, t.kind);
@@ -399,7 +399,7 @@ impl Room {
                 downs: HashMap::new(),
                 by_down_id: HashMap::new(),
                 audio_ext: None,
-                estimate: None,
+                downlink: crate::bwe::Downlink::default(),
                 last_remb: 0,
                 quality: None,
                 fallback: crate::bwe::Fallback::default(),
@@ -922,9 +922,9 @@ impl Room {
                 let nack_rate = m.nacks.add(link.nacked.swap(0, Relaxed), packets);
                 let lost = crate::bwe::link_loss(reported, nack_rate);
                 let remb = link.remb_bps.load(Relaxed);
-                m.estimate = crate::bwe::next_estimate(m.estimate, (m.last_remb, remb), lost, sent, since);
+                let estimate = m.downlink.update(now, (m.last_remb, remb), lost, sent, since);
                 m.last_remb = remb;
-                tracing::debug!(subscriber = %id, remb, ?reported, ?nack_rate, packets, sending = sent, estimate = ?m.estimate, "downlink estimate");
+                tracing::debug!(subscriber = %id, remb, ?reported, ?nack_rate, packets, sending = sent, ?estimate, "downlink estimate");
                 // Video stops on the loss before repair (NACKs: the reports read 0 while
                 // resends hide a 20% loss) and comes back on the audio's reports (audio is
                 // not resent, and without video there are no NACKs).
@@ -949,7 +949,7 @@ impl Room {
                     }
                 }
             }
-            shares.insert(id.clone(), (m.estimate.map(|e| e / videos.max(1) as u64), m.fallback.active()));
+            shares.insert(id.clone(), (m.downlink.estimate().map(|e| e / videos.max(1) as u64), m.fallback.active()));
         }
         let mut moves = Vec::new();
         for (key, t) in self.tracks.iter_mut().filter(|(_, t)| t.kind == TrackKind::Video) {
