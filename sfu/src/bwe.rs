@@ -185,18 +185,32 @@ const MIN_SENT_FOR_NACK_RATE: u64 = 30;
 pub struct NackWindow {
     nacked: u64,
     sent: u64,
+    /// The last rate, and how many readings ago: it stands for the readings in between (a
+    /// report after repair reads 0 there while a fifth of the packets are being resent).
+    last: Option<(f64, u32)>,
 }
 
+/// Readings a NACK rate stands for after it was measured (about two seconds).
+const NACK_RATE_READINGS: u32 = 4;
+
 impl NackWindow {
-    /// Adds a reading; the rate once the window holds enough packets (and starts a new one).
+    /// Adds a reading; the rate once the window holds enough packets (and starts a new one),
+    /// else the last rate while it is recent.
     pub fn add(&mut self, nacked: u64, sent: u64) -> Option<f64> {
         self.nacked += nacked;
         self.sent += sent;
         if self.sent < MIN_SENT_FOR_NACK_RATE {
-            return None;
+            let (rate, age) = self.last.as_mut()?;
+            *age += 1;
+            let rate = *rate;
+            if *age > NACK_RATE_READINGS {
+                self.last = None;
+                return None;
+            }
+            return Some(rate);
         }
         let rate = (self.nacked as f64 / self.sent as f64).min(1.0);
-        *self = Self::default();
+        *self = Self { last: Some((rate, 0)), ..Self::default() };
         Some(rate)
     }
 }
@@ -291,11 +305,16 @@ mod tests {
         // A report after repair says less than the NACKs did: the worse counts.
         assert_eq!(link_loss(Some(0.04), Some(0.2)), Some(0.2));
         assert_eq!(link_loss(Some(0.3), Some(0.2)), Some(0.3));
-        // The lowest layer: 12 packets a reading. The counts add up to a rate.
-        assert_eq!(w.add(2, 12), None);
-        assert_eq!(w.add(3, 12), None);
+        // The lowest layer: 12 packets a reading. The counts add up to a rate; the last rate
+        // stands for the readings in between, for a while.
+        assert_eq!(w.add(2, 12), Some(0.2));
+        assert_eq!(w.add(3, 12), Some(0.2));
         assert_eq!(w.add(1, 12), Some(6.0 / 36.0));
-        assert_eq!(w.add(0, 12), None, "a new window");
+        assert_eq!(w.add(0, 12), Some(6.0 / 36.0), "a new window; the last rate stands");
+        for _ in 0..3 {
+            assert_eq!(w.add(0, 0), Some(6.0 / 36.0));
+        }
+        assert_eq!(w.add(0, 0), None, "no video for long: no rate");
         // No report and no rate: nothing known, the estimate stands.
         assert_eq!(link_loss(None, None), None);
         assert_eq!(next_estimate(Some(700_000), NO_REMB, None, 1_500_000, SEC), Some(700_000));
