@@ -242,7 +242,14 @@ pub struct Fallback {
     active: bool,
     /// How long, without a break, the loss has counted towards the next switch.
     run: Duration,
+    /// The worst receiver report (loss after repair) during that run.
+    worst_reported: f64,
 }
+
+/// A receiver report at least this bad during the run: the loss is not all repaired. NACKs
+/// alone do not tell loss from reordering (100 ms of jitter made a fifth of the packets NACKed
+/// while every one arrived, and video played on).
+const REPORTED_SEVERE: f64 = 0.05;
 
 impl Fallback {
     pub fn active(&self) -> bool {
@@ -252,15 +259,29 @@ impl Fallback {
     /// `on_lowest`: every video the subscriber receives is already on its lowest layer (a
     /// lower layer is tried before video stops); `elapsed`: the interval the loss is of.
     /// Returns the new state when it changes.
-    pub fn update(&mut self, fraction_lost: f64, on_lowest: bool, elapsed: Duration) -> Option<bool> {
+    /// `reported`: a receiver report's loss in this reading, if one came.
+    pub fn update(
+        &mut self,
+        fraction_lost: f64,
+        reported: Option<f64>,
+        on_lowest: bool,
+        elapsed: Duration,
+    ) -> Option<bool> {
         let counts = if self.active { fraction_lost < LOSS_LOW } else { fraction_lost >= LOSS_SEVERE && on_lowest };
-        self.run = if counts { self.run + elapsed } else { Duration::ZERO };
+        if counts {
+            self.run += elapsed;
+            self.worst_reported = self.worst_reported.max(reported.unwrap_or(0.0));
+        } else {
+            self.run = Duration::ZERO;
+            self.worst_reported = 0.0;
+        }
         let needed = if self.active { CLEAR_FOR } else { SEVERE_FOR };
-        if self.run < needed {
+        if self.run < needed || (!self.active && self.worst_reported < REPORTED_SEVERE) {
             return None;
         }
         self.active = !self.active;
         self.run = Duration::ZERO;
+        self.worst_reported = 0.0;
         Some(self.active)
     }
 }
@@ -330,29 +351,38 @@ mod tests {
         let mut f = Fallback::default();
         let sec = Duration::from_secs(1);
         // Severe loss while a higher layer is still being tried: no fallback yet.
-        assert_eq!(f.update(0.3, false, sec), None);
-        assert_eq!(f.update(0.2, true, sec), None);
-        assert_eq!(f.update(0.2, true, sec), None);
+        assert_eq!(f.update(0.3, None, false, sec), None);
+        assert_eq!(f.update(0.2, None, true, sec), None);
+        assert_eq!(f.update(0.2, None, true, sec), None);
         // A good second in between starts the count again.
-        assert_eq!(f.update(0.05, true, sec), None);
-        assert_eq!(f.update(0.2, true, sec), None);
-        assert_eq!(f.update(0.16, true, sec), None);
-        assert_eq!(f.update(0.25, true, sec), Some(true));
+        assert_eq!(f.update(0.05, None, true, sec), None);
+        assert_eq!(f.update(0.2, None, true, sec), None);
+        assert_eq!(f.update(0.16, Some(0.08), true, sec), None);
+        assert_eq!(f.update(0.25, None, true, sec), Some(true));
         assert!(f.active());
         // Moderate loss keeps it; only 4 s under 2% end it, in half-second intervals too.
         for lost in [0.08, 0.01, 0.01, 0.01, 0.05, 0.0, 0.0, 0.0] {
-            assert_eq!(f.update(lost, true, sec), None, "{lost}");
+            assert_eq!(f.update(lost, None, true, sec), None, "{lost}");
         }
-        assert_eq!(f.update(0.0, true, sec / 2), None);
-        assert_eq!(f.update(0.0, true, sec / 2), Some(false));
+        assert_eq!(f.update(0.0, None, true, sec / 2), None);
+        assert_eq!(f.update(0.0, None, true, sec / 2), Some(false));
         assert!(!f.active());
+    }
+
+    #[test]
+    fn nacks_without_a_bad_report_are_reordering_not_loss() {
+        let mut f = Fallback::default();
+        for _ in 0..20 {
+            assert_eq!(f.update(0.2, Some(0.0), true, Duration::from_secs(1)), None);
+        }
+        assert_eq!(f.update(0.2, Some(0.06), true, Duration::from_secs(1)), Some(true));
     }
 
     #[test]
     fn ten_percent_loss_never_stops_video() {
         let mut f = Fallback::default();
         for _ in 0..60 {
-            assert_eq!(f.update(0.10, true, Duration::from_secs(1)), None);
+            assert_eq!(f.update(0.10, Some(0.1), true, Duration::from_secs(1)), None);
         }
     }
 

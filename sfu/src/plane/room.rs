@@ -936,7 +936,7 @@ impl Room {
                     // time since the subscriber joined).
                     let span = now.saturating_duration_since(m.fallback_at).min(Duration::from_secs(2));
                     m.fallback_at = now;
-                    if let Some(active) = m.fallback.update(l, on_lowest, span) {
+                    if let Some(active) = m.fallback.update(l, reported, on_lowest, span) {
                         tracing::info!(subscriber = %id, lost = l, active, "audio-only fallback");
                         let _ = m.events.send(SfuEvent::AudioOnly { active });
                     }
