@@ -36,6 +36,8 @@ pub struct KeyframeRequestTap {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
     link: Arc<LinkReport>,
+    /// Per SSRC, the extended highest sequence number of its last report block.
+    highest: std::collections::HashMap<u32, u32>,
 }
 
 impl KeyframeRequestTap {
@@ -43,7 +45,7 @@ impl KeyframeRequestTap {
         Self { link, ..Self::default() }
     }
 
-    fn observe(&self, p: &dyn rtc::rtcp::Packet) {
+    fn observe(&mut self, p: &dyn rtc::rtcp::Packet) {
         let any = p.as_any();
         let reports = if let Some(rr) = any.downcast_ref::<rtc::rtcp::receiver_report::ReceiverReport>() {
             &rr.reports
@@ -60,6 +62,12 @@ impl KeyframeRequestTap {
             return;
         };
         for r in reports {
+            // A block about a stream that received nothing since the last one (video stopped
+            // for audio only) says 0 lost and means nothing; it must not read as a clean link.
+            let before = self.highest.insert(r.ssrc, r.last_sequence_number);
+            if before == Some(r.last_sequence_number) {
+                continue;
+            }
             self.link.fraction_lost.fetch_max(r.fraction_lost, Relaxed);
             self.link.reports.fetch_add(1, Relaxed);
         }
@@ -127,4 +135,40 @@ impl Interceptor for KeyframeRequestTap {
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tap_tests {
+    use super::*;
+    use rtc::rtcp::receiver_report::ReceiverReport;
+    use rtc::rtcp::reception_report::ReceptionReport;
+
+    fn rr(blocks: &[(u32, u32, u8)]) -> ReceiverReport {
+        ReceiverReport {
+            reports: blocks
+                .iter()
+                .map(|&(ssrc, last_sequence_number, fraction_lost)| ReceptionReport {
+                    ssrc,
+                    last_sequence_number,
+                    fraction_lost,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_report_about_a_stream_that_received_nothing_since_is_no_news() {
+        let link = Arc::new(LinkReport::default());
+        let mut tap = KeyframeRequestTap::new(link.clone());
+        // Video (1) and audio (2) both moving; audio loses a fifth.
+        tap.observe(&rr(&[(1, 100, 0), (2, 500, 51)]));
+        assert_eq!((link.reports.swap(0, Relaxed), link.fraction_lost.swap(0, Relaxed)), (2, 51));
+        // Video stopped: its block repeats its sequence number with 0 lost; only audio counts.
+        tap.observe(&rr(&[(1, 100, 0)]));
+        assert_eq!(link.reports.swap(0, Relaxed), 0, "no news");
+        tap.observe(&rr(&[(1, 100, 0), (2, 550, 0)]));
+        assert_eq!((link.reports.swap(0, Relaxed), link.fraction_lost.swap(0, Relaxed)), (1, 0));
+    }
 }
