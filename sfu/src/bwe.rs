@@ -249,7 +249,7 @@ pub struct Fallback {
 /// A receiver report at least this bad during the run: the loss is not all repaired. NACKs
 /// alone do not tell loss from reordering (100 ms of jitter made a fifth of the packets NACKed
 /// while every one arrived, and video played on).
-const REPORTED_SEVERE: f64 = 0.05;
+const REPORTED_SEVERE: f64 = 0.10;
 
 impl Fallback {
     pub fn active(&self) -> bool {
@@ -357,7 +357,7 @@ mod tests {
         // A good second in between starts the count again.
         assert_eq!(f.update(0.05, None, true, sec), None);
         assert_eq!(f.update(0.2, None, true, sec), None);
-        assert_eq!(f.update(0.16, Some(0.08), true, sec), None);
+        assert_eq!(f.update(0.16, Some(0.12), true, sec), None);
         assert_eq!(f.update(0.25, None, true, sec), Some(true));
         assert!(f.active());
         // Moderate loss keeps it; only 4 s under 2% end it, in half-second intervals too.
@@ -375,7 +375,8 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(f.update(0.2, Some(0.0), true, Duration::from_secs(1)), None);
         }
-        assert_eq!(f.update(0.2, Some(0.06), true, Duration::from_secs(1)), Some(true));
+        assert_eq!(f.update(0.2, Some(0.06), true, Duration::from_secs(1)), None, "6% after repair: still no");
+        assert_eq!(f.update(0.2, Some(0.12), true, Duration::from_secs(1)), Some(true));
     }
 
     #[test]
