@@ -122,7 +122,10 @@ const LIFT_FAILED_WITHIN: Duration = Duration::from_secs(10);
 /// the link no longer shows.
 #[derive(Debug)]
 pub struct Downlink {
+    /// None: no sign of a limit.
     estimate: Option<u64>,
+    /// The REMB of the previous reading: a falling REMB is the congestion signal.
+    last_remb: u64,
     /// How long the link has shown no congestion (loss under 10%, no falling REMB).
     calm: Duration,
     lift_after: Duration,
@@ -131,7 +134,7 @@ pub struct Downlink {
 
 impl Default for Downlink {
     fn default() -> Self {
-        Self { estimate: None, calm: Duration::ZERO, lift_after: LIFT_AFTER, lifted_at: None }
+        Self { estimate: None, last_remb: 0, calm: Duration::ZERO, lift_after: LIFT_AFTER, lifted_at: None }
     }
 }
 
@@ -140,16 +143,18 @@ impl Downlink {
         self.estimate
     }
 
-    /// One reading over `elapsed`; see [`next_estimate`] for the arguments.
+    /// One reading over `elapsed`: `remb` is the latest REMB (0: none); see [`next_estimate`]
+    /// for the others.
     pub fn update(
         &mut self,
         now: Instant,
-        remb: (u64, u64),
+        remb: u64,
         fraction_lost: Option<f64>,
         sending: u64,
         elapsed: Duration,
     ) -> Option<u64> {
-        let next = next_estimate(self.estimate, remb, fraction_lost, sending, elapsed);
+        let previous = std::mem::replace(&mut self.last_remb, remb);
+        let next = next_estimate(self.estimate, (previous, remb), fraction_lost, sending, elapsed);
         let cut = next.is_some_and(|n| self.estimate.is_none_or(|e| n < e));
         if cut {
             self.calm = Duration::ZERO;
@@ -256,10 +261,10 @@ impl Fallback {
         self.active
     }
 
-    /// `on_lowest`: every video the subscriber receives is already on its lowest layer (a
-    /// lower layer is tried before video stops); `elapsed`: the interval the loss is of.
-    /// Returns the new state when it changes.
-    /// `reported`: a receiver report's loss in this reading, if one came.
+    /// `reported`: a receiver report's loss in this reading, if one came; `on_lowest`: every
+    /// video the subscriber receives is already on its lowest layer (a lower layer is tried
+    /// before video stops); `elapsed`: the interval the loss is of. Returns the new state when
+    /// it changes.
     pub fn update(
         &mut self,
         fraction_lost: f64,
@@ -300,18 +305,18 @@ mod tests {
         let mut d = Downlink::default();
         let at = |n: u32| t0 + half * n;
         // A loss burst: cut to 540k (sending 600k at 20% loss).
-        assert_eq!(d.update(at(1), NO_REMB, Some(0.2), 600_000, half), Some(540_000));
+        assert_eq!(d.update(at(1), 0, Some(0.2), 600_000, half), Some(540_000));
         // Calm (6% NACKed holds the estimate but is no congestion) for 5 s: lifted.
         let mut n = 2;
-        while d.update(at(n), NO_REMB, Some(0.06), 150_000, half).is_some() {
+        while d.update(at(n), 0, Some(0.06), 150_000, half).is_some() {
             n += 1;
             assert!(n <= 12, "lifted within 5 s");
         }
         assert_eq!(n, 11);
         // Cut again 2 s after the lift: the next lift waits 10 s.
-        assert!(d.update(at(15), NO_REMB, Some(0.3), 1_500_000, half).is_some());
+        assert!(d.update(at(15), 0, Some(0.3), 1_500_000, half).is_some());
         let mut m = 16;
-        while d.update(at(m), NO_REMB, Some(0.0), 1_500_000, half).is_some() {
+        while d.update(at(m), 0, Some(0.0), 1_500_000, half).is_some() {
             m += 1;
             assert!(m <= 40, "lifted within 10 s");
         }

@@ -126,10 +126,8 @@ struct Member {
     /// Published track key by the down-track's id (how the subscriber's RTCP names it).
     by_down_id: HashMap<String, String>,
     audio_ext: Option<u8>,
-    /// Bandwidth estimate for the subscribe connection (None: no sign of a limit).
+    /// Bandwidth estimate for the subscribe connection.
     downlink: crate::bwe::Downlink,
-    /// The REMB seen at the previous estimate: a falling REMB is the congestion signal.
-    last_remb: u64,
     quality: Option<crate::Quality>,
     /// Video stopped for this subscriber because its link loses too much (audio only).
     fallback: crate::bwe::Fallback,
@@ -400,7 +398,6 @@ impl Room {
                 by_down_id: HashMap::new(),
                 audio_ext: None,
                 downlink: crate::bwe::Downlink::default(),
-                last_remb: 0,
                 quality: None,
                 fallback: crate::bwe::Fallback::default(),
                 fallback_at: now,
@@ -922,8 +919,7 @@ impl Room {
                 let nack_rate = m.nacks.add(link.nacked.swap(0, Relaxed), packets);
                 let lost = crate::bwe::link_loss(reported, nack_rate);
                 let remb = link.remb_bps.load(Relaxed);
-                let estimate = m.downlink.update(now, (m.last_remb, remb), lost, sent, since);
-                m.last_remb = remb;
+                let estimate = m.downlink.update(now, remb, lost, sent, since);
                 tracing::debug!(subscriber = %id, remb, ?reported, ?nack_rate, packets, sending = sent, ?estimate, "downlink estimate");
                 // Video stops on the loss before repair (NACKs: the reports read 0 while
                 // resends hide a 20% loss) and comes back on the audio's reports (audio is

@@ -283,6 +283,7 @@ impl Published {
             }
         }
         let h = &pkt.header;
+        let vp8 = self.kind == TrackKind::Video && !self.h264;
         for d in &mut self.downs {
             let up = d.connected && d.negotiated;
             if !up {
@@ -305,7 +306,6 @@ impl Published {
                     if switched {
                         stats.layer_switches.fetch_add(1, Relaxed);
                     }
-                    let vp8 = self.kind == TrackKind::Video && !self.h264;
                     let payload = if vp8 {
                         d.pictures.rewrite(&pkt.payload, switched || std::mem::take(&mut d.restarted))
                     } else {
