@@ -65,7 +65,6 @@ export class CallRoom {
     this.layout = this.teaching ? 'speaker' : 'grid';
     /** @type {string} auto | high | medium | low | off */
     this.layerPref = 'auto';
-    /** @type {string} the cap the automatic choice arrived at */
     /** The server stopped our video because our link loses too much (`audio_only`). */
     this.audioOnly = false;
     /** @type {Map<string, string>} track id → layer last asked for */
