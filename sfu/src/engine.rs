@@ -1,8 +1,6 @@
 //! What the server's connections speak: codecs, header extensions and interceptors.
 
-use rtc::interceptor::{
-    NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, Registry, SenderReportBuilder, Slot,
-};
+use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
@@ -82,8 +80,8 @@ pub fn payload_type_for(mime: &str) -> Option<u8> {
 
 /// The interceptors a connection needs for its one direction. A publish connection only
 /// receives: it asks for lost packets (NACK), reports reception (RR) and gives the publisher's
-/// congestion control its feedback (TWCC). A subscribe connection only sends: it answers NACKs
-/// from its history and sends sender reports (lip sync at the receiver). Every interceptor in
+/// congestion control its feedback (TWCC). A subscribe connection only sends, and what it sends
+/// bypasses the chain (see `plane::sender`), so it has none. Every interceptor in
 /// the chain is a step each packet walks through (the message is moved at each one), so the
 /// other direction's interceptors, which would only pass packets on, are left out: the
 /// subscribe side is the one that runs per packet per viewer.
@@ -97,9 +95,9 @@ pub(crate) fn interceptors(target: PcTarget, me: &mut MediaEngine) -> Result<Reg
                 .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
             configure_twcc_receiver_only(registry, me).map_err(internal)?
         }
-        PcTarget::Subscribe => registry
-            .with(Slot::NackResponder, NackResponderBuilder::new().build())
-            .with(Slot::SenderReport, SenderReportBuilder::new().build()),
+        // Its RTP is sealed and sent by the SFU's own sender (`plane::sender`), which keeps the
+        // NACK history and writes the sender reports: interceptors would never see a packet.
+        PcTarget::Subscribe => registry,
     })
 }
 

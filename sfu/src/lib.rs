@@ -299,6 +299,8 @@ pub struct SfuStats {
     pub dropped_packets: std::sync::atomic::AtomicU64,
     pub keyframe_requests: std::sync::atomic::AtomicU64,
     pub layer_switches: std::sync::atomic::AtomicU64,
+    /// Packets sent again because a subscriber asked (NACK) and they were still held.
+    pub retransmitted_packets: std::sync::atomic::AtomicU64,
     /// Datagrams no connection on a worker's socket claimed (junk, unknown ufrag or address).
     pub unrouted_datagrams: std::sync::atomic::AtomicU64,
     /// Datagrams the socket would not take, by (room, participant, connection): one

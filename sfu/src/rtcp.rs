@@ -29,6 +29,20 @@ pub struct LinkReport {
     pub nacked: AtomicU64,
     /// Latest REMB estimate in bits/s (0: none received).
     pub remb_bps: AtomicU64,
+    /// Packets the remote asked to have resent, (media SSRC, sequence number), not yet
+    /// answered: the connection's own sender answers them from its history
+    /// (`plane::sender`). Written and taken on the worker's thread, so never contended.
+    pub lost: std::sync::Mutex<Vec<(u32, u16)>>,
+}
+
+/// NACKed packets kept until the sender answers (it does after each datagram read).
+const MAX_LOST: usize = 1024;
+
+impl LinkReport {
+    /// The NACKed packets not yet answered.
+    pub fn take_lost(&self) -> Vec<(u32, u16)> {
+        std::mem::take(&mut *self.lost.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 #[derive(Default)]
@@ -58,6 +72,17 @@ impl KeyframeRequestTap {
                 // Each pair names one packet and, in its bitmask, up to 16 after it.
                 let n: u64 = nack.nacks.iter().map(|p| 1 + u64::from(p.lost_packets.count_ones())).sum();
                 self.link.nacked.fetch_add(n, Relaxed);
+                let mut lost = self.link.lost.lock().unwrap_or_else(|p| p.into_inner());
+                for pair in &nack.nacks {
+                    let seqs = std::iter::once(pair.packet_id).chain(
+                        (0..16u16).filter(|i| pair.lost_packets & (1 << i) != 0).map(|i| pair.packet_id.wrapping_add(i + 1)),
+                    );
+                    for seq in seqs {
+                        if lost.len() < MAX_LOST {
+                            lost.push((nack.media_ssrc, seq));
+                        }
+                    }
+                }
             }
             return;
         };
@@ -126,11 +151,6 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
 }
 
 impl Interceptor for KeyframeRequestTap {
-    /// It only reads: what is written passes it untouched (the chain then skips its queue,
-    /// a saving on every forwarded packet; vendor/rtc-interceptor/HUIZHEN-PATCH.md).
-    fn passes_writes(&self) -> bool {
-        true
-    }
     fn bind_local_stream(&mut self, _: &StreamInfo) {}
     fn unbind_local_stream(&mut self, _: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _: &StreamInfo) {}

@@ -108,6 +108,11 @@ fn render_media(o: &mut String, m: &huizhen_sfu::SfuStats) {
             "Simulcast layer switches of down-tracks.",
             m.layer_switches.load(Relaxed),
         ),
+        (
+            "huizhen_media_retransmitted_packets_total",
+            "Packets sent to a subscriber again after it reported them lost (NACK).",
+            m.retransmitted_packets.load(Relaxed),
+        ),
     ] {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
     }

@@ -20,6 +20,7 @@ use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmm
 
 use super::conn::{self, Identity};
 use super::demux::{Demux, Unrouted};
+use super::sender::{Outbox, Sender};
 use crate::rtcp::LinkReport;
 use crate::{PcTarget, SfuError, SfuStats};
 
@@ -51,6 +52,24 @@ pub struct Conn {
     ice_connected: bool,
     /// DTLS that came before the pair was selected (see `Io::deliver`).
     early_dtls: Vec<(SocketAddr, BytesMut)>,
+    /// What the room forwards to it (subscribe connections): sealed and addressed here.
+    sender: Sender,
+}
+
+/// The turn's outgoing datagrams, as a sender fills them for one connection.
+struct Batch<'a> {
+    id: ConnId,
+    out: &'a mut Vec<BytesMut>,
+    out_to: &'a mut Vec<SocketAddrAny>,
+    out_conn: &'a mut Vec<ConnId>,
+}
+
+impl Outbox for Batch<'_> {
+    fn push(&mut self, to: SocketAddr, datagram: BytesMut) {
+        self.out.push(datagram);
+        self.out_to.push(SocketAddrAny::from(to));
+        self.out_conn.push(self.id);
+    }
 }
 
 /// Early checks kept per connection (a client checks a few times a second at first).
@@ -127,6 +146,7 @@ impl Io {
                 early: Vec::new(),
                 ice_connected: false,
                 early_dtls: Vec::new(),
+                sender: Sender::default(),
             },
         );
         self.stats.peer_connections.fetch_add(1, Relaxed);
@@ -153,12 +173,35 @@ impl Io {
         self.touched_pc(id, true)
     }
 
-    /// The connection, to send it media only: its writes are flushed, but its timer is not
-    /// asked for again. Sending RTP moves no timer (the sender reports keep their interval,
-    /// the NACK history has none, ICE and DTLS are not involved), and asking walks every
-    /// handler, once per packet per viewer.
-    pub fn pc_media(&mut self, id: ConnId) -> Option<&mut RTCPeerConnection> {
-        self.touched_pc(id, false)
+    /// Sends one forwarded RTP packet on a subscribe connection, in this turn's batch. False
+    /// when the connection cannot carry it yet (see [`Sender::send`]). `keep`: held for NACKs.
+    pub fn send_rtp(
+        &mut self,
+        id: ConnId,
+        header: rtc::rtp::header::Header,
+        payload: bytes::Bytes,
+        clock_rate: u32,
+        keep: bool,
+        now: Instant,
+    ) -> bool {
+        let Some(c) = self.conns.get_mut(&id) else { return false };
+        let mut batch = Batch { id, out: &mut self.out, out_to: &mut self.out_to, out_conn: &mut self.out_conn };
+        c.sender.send(&mut c.pc, header, payload, clock_rate, keep, now, &mut batch)
+    }
+
+    /// A down-track on the connection is gone: its history and report go with it.
+    pub fn forget_stream(&mut self, id: ConnId, ssrc: u32) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.sender.forget(ssrc);
+        }
+    }
+
+    /// Every subscribe connection's due sender reports, in this turn's batch.
+    pub fn sender_reports(&mut self, now: Instant) {
+        for (&id, c) in &mut self.conns {
+            let mut batch = Batch { id, out: &mut self.out, out_to: &mut self.out_to, out_conn: &mut self.out_conn };
+            c.sender.reports(&mut c.pc, now, &mut batch);
+        }
     }
 
     fn touched_pc(&mut self, id: ConnId, retime: bool) -> Option<&mut RTCPeerConnection> {
@@ -236,6 +279,17 @@ impl Io {
         };
         // Errors inside the core are its own (logged there); the datagram is simply spent.
         let _ = pc.handle_read(msg);
+        // What the subscriber NACKed (its RTCP passed the tap just now) is answered at once.
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        if c.owner.target == PcTarget::Subscribe {
+            let lost = c.link.take_lost();
+            if !lost.is_empty() {
+                let mut batch =
+                    Batch { id, out: &mut self.out, out_to: &mut self.out_to, out_conn: &mut self.out_conn };
+                let n = c.sender.resend(&mut c.pc, lost, &mut batch);
+                self.stats.retransmitted_packets.fetch_add(n as u64, Relaxed);
+            }
+        }
     }
 
     /// The connection's ICE state changed: once a pair is selected, the DTLS that came early

@@ -1,8 +1,8 @@
 //! A server connection and a client peer joined in memory: the test carries each datagram
 //! across and moves the clock, so a whole connection (ICE, DTLS, SRTP, interceptors) runs
-//! without a socket or a sleep. Pins the write path of the vendored `rtc`
-//! (`vendor/rtc/HUIZHEN-PATCH.md`): what a sender writes must still be encrypted, answered
-//! from the NACK history and counted in sender reports.
+//! without a socket or a sleep. Pins the SFU's own sender (`plane::sender`) on the vendored
+//! `rtc`'s SRTP writer (`vendor/rtc/HUIZHEN-PATCH.md`): what it sends must arrive decrypted,
+//! NACKs must be answered from its history and sender reports must count what it sent.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,15 +15,16 @@ use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::rtp_transceiver::RTCRtpReceiverId;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use super::conn::{self, Identity};
-use crate::rtcp::{KeyframeRequestTap, TAP_SLOT};
+use super::sender::Sender;
+use crate::rtcp::{KeyframeRequestTap, LinkReport, TAP_SLOT};
 use crate::{PcTarget, engine};
 use rtc::interceptor::Slot;
 
@@ -35,7 +36,6 @@ const SSRC: u32 = 0x1234_5678;
 pub struct Pair {
     pub server: RTCPeerConnection,
     pub client: RTCPeerConnection,
-    pub sender: RTCRtpSenderId,
     pub now: Instant,
     /// What the client has read, in order.
     pub received: Vec<RTCMessage>,
@@ -43,6 +43,11 @@ pub struct Pair {
     pub connected: bool,
     /// The server's ICE ufrag and password, to sign checks a test makes up.
     pub server_ice: (String, String),
+    /// The SFU's sender on the server connection, what it sent not yet carried, and the
+    /// reports (NACKs) the server's tap took from the client's RTCP.
+    pub out: Sender,
+    pub outbox: Vec<(SocketAddr, bytes::BytesMut)>,
+    pub link: Arc<LinkReport>,
 }
 
 fn datagram(now: Instant, from: SocketAddr, to: SocketAddr, msg: bytes::BytesMut) -> TaggedBytesMut {
@@ -83,7 +88,8 @@ impl Pair {
         let now = Instant::now();
         let identity = Identity::generate().expect("certificate");
         let server_ice = conn::credentials();
-        let mut server = conn::build(&identity, PcTarget::Subscribe, server_ice.clone(), SERVER, Arc::default(), now)
+        let link = Arc::new(LinkReport::default());
+        let mut server = conn::build(&identity, PcTarget::Subscribe, server_ice.clone(), SERVER, link.clone(), now)
             .expect("server connection");
         // The feedback a browser's VP8 offers: the NACK responder binds only a stream with "nack".
         let vp8 = RTCRtpCodec {
@@ -98,7 +104,7 @@ impl Pair {
             ..Default::default()
         };
         let track = MediaStreamTrack::new("s".into(), "s.cam".into(), "cam".into(), RtpCodecKind::Video, vec![coding]);
-        let sender = server.add_track(track).expect("track");
+        server.add_track(track).expect("track");
         let offer = server.create_offer(None).expect("offer");
         server.set_local_description(now, offer.clone()).expect("local offer");
 
@@ -118,15 +124,34 @@ impl Pair {
         let answer = client.create_answer(None).expect("answer");
         client.set_local_description(now, answer.clone()).expect("local answer");
         server.set_remote_description(now, answer).expect("remote answer");
-        Self { server, client, sender, now, received: Vec::new(), client_receiver: None, connected: false, server_ice }
+        Self {
+            server,
+            client,
+            now,
+            received: Vec::new(),
+            client_receiver: None,
+            connected: false,
+            server_ice,
+            out: Sender::default(),
+            outbox: Vec::new(),
+            link,
+        }
     }
 
     /// Carries everything each side has to send to the other, runs due timers and drains
     /// events and reads, until both sides are quiet.
     pub fn pump(&mut self) {
         loop {
-            let mut moved = carry(&mut self.server, &mut self.client, SERVER, CLIENT, self.now);
+            let mut moved = !self.outbox.is_empty();
+            for (to, bytes) in std::mem::take(&mut self.outbox) {
+                assert_eq!(to, CLIENT, "addressed to the client");
+                let _ = self.client.handle_read(datagram(self.now, SERVER, CLIENT, bytes));
+            }
+            moved |= carry(&mut self.server, &mut self.client, SERVER, CLIENT, self.now);
             moved |= carry(&mut self.client, &mut self.server, CLIENT, SERVER, self.now);
+            // As the worker does after each read: answer what the client NACKed.
+            let lost = self.link.take_lost();
+            self.out.resend(&mut self.server, lost, &mut self.outbox);
             while let Some(event) = self.client.poll_event() {
                 match event {
                     RTCPeerConnectionEvent::OnConnectionStateChangeEvent(RTCPeerConnectionState::Connected) => {
@@ -160,6 +185,7 @@ impl Pair {
         let end = self.now + total;
         while self.now < end {
             self.now += step;
+            self.out.reports(&mut self.server, self.now, &mut self.outbox);
             self.pump();
         }
     }
@@ -173,10 +199,9 @@ impl Pair {
             ssrc: SSRC,
             ..Default::default()
         };
-        let packet = rtc::rtp::Packet { header, payload: bytes::Bytes::from_static(payload) };
         let now = self.now;
-        let mut sender = self.server.rtp_sender(self.sender).expect("sender");
-        sender.write_rtp(now, packet).expect("write_rtp");
+        let payload = bytes::Bytes::from_static(payload);
+        assert!(self.out.send(&mut self.server, header, payload, 90_000, true, now, &mut self.outbox), "sent");
     }
 
     /// The RTP packets the client has read: (sequence number, payload).
@@ -224,7 +249,7 @@ mod tests {
             pair.write(seq, b"x");
             if seq == 202 {
                 // Lost on the way (a copy the client already has would be a replay to its SRTP).
-                while pair.server.poll_write().is_some() {}
+                pair.outbox.clear();
             }
             pair.pump();
         }
@@ -240,7 +265,7 @@ mod tests {
         pair.client.rtp_receiver(receiver).unwrap().write_rtcp(now, vec![Box::new(nack)]).unwrap();
         pair.pump();
         let again: Vec<u16> = pair.rtp()[before..].iter().map(|(s, _)| *s).collect();
-        assert_eq!(again, vec![202], "the NACK responder resent exactly the lost packet");
+        assert_eq!(again, vec![202], "the sender resent exactly the lost packet");
     }
 
     /// A check the client would send from `from`, nominating (USE-CANDIDATE) that pair, as
@@ -303,8 +328,7 @@ mod tests {
             "answers went to the new pair: {addressed:?}"
         );
         pair.write(500, b"after the move");
-        let out = pair.server.poll_write().expect("the packet is sent");
-        assert_eq!(out.transport.peer_addr, moved, "media follows the nomination");
+        assert_eq!(pair.outbox.last().map(|(to, _)| *to), Some(moved), "media follows the nomination");
     }
 
     #[test]
@@ -314,7 +338,26 @@ mod tests {
             pair.write(seq, b"abcd");
         }
         pair.pump();
+        let sent_at = pair.now;
         pair.run(Duration::from_secs(3), Duration::from_millis(100));
+        let clocks: Vec<u32> = pair
+            .received
+            .iter()
+            .filter_map(|m| match m {
+                RTCMessage::RtcpPacket(_, packets) => packets
+                    .iter()
+                    .filter_map(|p| p.as_any().downcast_ref::<SenderReport>())
+                    .map(|sr| sr.rtp_time)
+                    .next_back(),
+                _ => None,
+            })
+            .collect();
+        // The last packet's timestamp (306 × 3000), moved on at 90 kHz to the report's time:
+        // the receiver's clock for lip sync.
+        let elapsed = (pair.now - sent_at).as_secs_f64();
+        let expected = 306.0 * 3000.0 + elapsed * 90_000.0;
+        let last = f64::from(*clocks.last().unwrap());
+        assert!((last - expected).abs() <= 90_000.0 * 1.1, "rtp time {last} vs {expected}: {clocks:?}");
         let reports: Vec<(u32, u32)> = pair
             .received
             .iter()

@@ -8,5 +8,6 @@ pub mod io;
 #[cfg(test)]
 mod loopback;
 pub mod room;
+pub mod sender;
 pub mod track;
 pub mod worker;

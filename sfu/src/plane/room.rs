@@ -794,7 +794,9 @@ impl Room {
                 .send(SfuEvent::TrackUnpublished { id: key.to_owned(), participant: t.info.participant.clone() });
             if let Some((sender, down_id)) = m.downs.remove(key) {
                 m.by_down_id.remove(&down_id);
-                t.remove_down(&id);
+                if let Some(d) = t.remove_down(&id) {
+                    io.forget_stream(d.conn, d.out_ssrc);
+                }
                 io.stats.down_tracks.fetch_sub(1, Relaxed);
                 if let Some(pc) = m.subscriber.as_ref().and_then(|s| io.pc(s.id)) {
                     let _ = pc.remove_track(sender);

@@ -283,7 +283,8 @@ impl Published {
             }
         }
         let h = &pkt.header;
-        let vp8 = self.kind == TrackKind::Video && !self.h264;
+        let video = self.kind == TrackKind::Video;
+        let vp8 = video && !self.h264;
         for d in &mut self.downs {
             let up = d.connected && d.negotiated;
             if !up {
@@ -320,12 +321,7 @@ impl Published {
                         ssrc: d.out_ssrc,
                         ..Default::default()
                     };
-                    let out_pkt = rtp::Packet { header, payload };
-                    let sent = io
-                        .pc_media(d.conn)
-                        .and_then(|pc| pc.rtp_sender(d.sender))
-                        .map(|mut s| s.write_rtp(now, out_pkt).is_ok())
-                        .unwrap_or(false);
+                    let sent = io.send_rtp(d.conn, header, payload, self.codec.clock_rate, video, now);
                     if sent {
                         out.forwarded += 1;
                         d.sent += 1;

@@ -160,6 +160,7 @@ impl Worker {
                 for room in self.rooms.values_mut() {
                     room.tick(&mut self.io, now);
                 }
+                self.io.sender_reports(now);
                 self.retire_empty();
             }
         }

@@ -35,6 +35,14 @@ use shared::error::{Error, flatten_errs};
 use std::collections::VecDeque;
 use std::time::Instant;
 
+/// HUIZHEN PATCH: see [`RTCPeerConnection::srtp_writer`].
+pub struct SrtpWriter<'a> {
+    /// Encrypts outbound RTP (`encrypt_rtp_with_header`) and RTCP (`encrypt_rtcp`).
+    pub context: &'a mut ::srtp::context::Context,
+    /// Where the selected pair sends.
+    pub peer_addr: std::net::SocketAddr,
+}
+
 /// Forward handler list - invokes callback with handler list
 macro_rules! forward_handlers {
     ($callback:ident!($($args:tt)*)) => {
@@ -284,53 +292,21 @@ impl RTCPeerConnection {
         }
     }
 
-    /// HUIZHEN PATCH (see HUIZHEN-PATCH.md): the write path of one RTP packet from a sender.
-    ///
-    /// `handle_write` hands the packet to the endpoint handler and `poll_write` then walks it
-    /// through all eight handlers, each queueing and dequeueing the whole message, and walks
-    /// all eight again for every datagram it returns. The endpoint, data-channel, SCTP and
-    /// DTLS handlers pass an RTP packet on untouched, so this enters the pipeline at the
-    /// interceptor handler (NACK history, sender-report counters, outbound stats still see
-    /// it), and takes what comes out straight through SRTP, ICE and the demuxer into the
-    /// pipeline's output, once. Errors are logged and the packet dropped, as in
-    /// `flush_writes`.
-    pub(crate) fn write_sender_rtp(&mut self, now: Instant, packet: rtp::Packet) -> Result<(), Error> {
-        use sansio::Protocol;
-
-        self.pipeline_context.observe(now);
-        self.get_interceptor_handler().handle_write(TaggedRTCMessageInternal {
-            now,
-            transport: Default::default(),
-            message: RTCMessageInternal::Rtp(RTPMessage::Packet(Packet::Rtp(packet))),
-        })?;
-        while let Some(msg) = self.get_interceptor_handler().poll_write() {
-            if let Err(err) = self.get_srtp_handler().handle_write(msg) {
-                warn!("srtp.handle_write got error: {}", err);
-                continue;
-            }
-            while let Some(msg) = self.get_srtp_handler().poll_write() {
-                if let Err(err) = self.get_ice_handler().handle_write(msg) {
-                    warn!("ice.handle_write got error: {}", err);
-                    continue;
-                }
-                while let Some(msg) = self.get_ice_handler().poll_write() {
-                    if let Err(err) = self.get_demuxer_handler().handle_write(msg) {
-                        warn!("demuxer.handle_write got error: {}", err);
-                        continue;
-                    }
-                    while let Some(msg) = self.get_demuxer_handler().poll_write() {
-                        if let RTCMessageInternal::Raw(message) = msg.message {
-                            self.pipeline_context.write_outs.push_back(TaggedBytesMut {
-                                now: msg.now,
-                                transport: msg.transport,
-                                message,
-                            });
-                        }
-                    }
-                }
-            }
+    /// HUIZHEN PATCH (see HUIZHEN-PATCH.md): what an application needs to send SRTP and SRTCP
+    /// of its own on this connection: the outbound SRTP context (once DTLS has made it) and
+    /// the selected pair's remote address (once ICE has selected one, UDP only). An SFU that
+    /// forwards thousands of packets per second per subscriber encrypts and addresses them
+    /// itself instead of walking each through the pipeline; it then keeps its own NACK history
+    /// and sends its own sender reports, since the interceptors never see those packets.
+    pub fn srtp_writer(&mut self) -> Option<SrtpWriter<'_>> {
+        let ctx = &mut self.pipeline_context;
+        let (local, remote) = ctx.ice_handler_context.ice_transport.agent.get_selected_candidate_pair()?;
+        if local.network_type().to_protocol() != shared::TransportProtocol::UDP {
+            return None;
         }
-        Ok(())
+        let peer_addr = remote.addr();
+        let context = ctx.srtp_handler_context.local_srtp_context.as_mut()?;
+        Some(SrtpWriter { context, peer_addr })
     }
 
     fn pump_reads(&mut self, msg: Option<TaggedRTCMessageInternal>) {
@@ -506,11 +482,6 @@ impl sansio::Protocol<TaggedBytesMut, TaggedRTCMessage, TaggedRTCEvent> for RTCP
     }
 
     fn poll_write(&mut self) -> Option<Self::Wout> {
-        // HUIZHEN PATCH: what is already routed leaves first; the handlers are walked again
-        // only once it is gone (a caller drains until `None`, so nothing is left behind).
-        if let Some(msg) = self.pipeline_context.write_outs.pop_front() {
-            return Some(msg);
-        }
         self.flush_writes();
         self.pipeline_context.write_outs.pop_front()
     }

@@ -126,10 +126,7 @@ impl<'a>
                 RTPMessage::Packet(Packet::Rtp(rtp_message)) => {
                     if let Some(context) = self.ctx.local_srtp_context.as_mut() {
                         let packet = rtp_message.marshal()?;
-                        // HUIZHEN PATCH (HUIZHEN-PATCH.md): the header is at hand; parsing it
-                        // back out of the bytes just written cost a header's allocations per
-                        // packet per viewer.
-                        context.encrypt_rtp_with_header(&packet, &rtp_message.header)?
+                        context.encrypt_rtp(&packet)?
                     } else {
                         return Err(Error::Other(format!(
                             "local_srtp_context is not set yet for rtp_packet {:?}",

@@ -466,9 +466,11 @@ impl RTCRtpSender<'_> {
             return Err(Error::ErrHeaderExtensionNotFound);
         }
 
-        // HUIZHEN PATCH (see HUIZHEN-PATCH.md): straight to the media write path, without
-        // the track id the endpoint handler would only drop (an allocation per packet).
-        self.peer_connection.write_sender_rtp(now, packet)
+        let track_id = sender.track().track_id().to_string();
+        self.peer_connection.handle_write(TaggedRTCMessage {
+            now,
+            message: RTCMessage::RtpPacket(track_id, packet),
+        })
     }
 
     /// Writes RTCP packets to the network.
