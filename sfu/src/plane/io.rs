@@ -279,9 +279,10 @@ impl Io {
         };
         // Errors inside the core are its own (logged there); the datagram is simply spent.
         let _ = pc.handle_read(msg);
-        // What the subscriber NACKed (its RTCP passed the tap just now) is answered at once.
         let Some(c) = self.conns.get_mut(&id) else { return };
         if c.owner.target == PcTarget::Subscribe {
+            c.sender.readdress();
+            // What the subscriber NACKed (its RTCP passed the tap just now) is answered at once.
             let lost = c.link.take_lost();
             if !lost.is_empty() {
                 let mut batch =

@@ -299,6 +299,9 @@ mod tests {
     #[test]
     fn a_nomination_of_another_pair_moves_the_media_there_and_keeps_the_connection() {
         let mut pair = connected();
+        // Media before the move goes to the first pair (and the sender keeps its address).
+        pair.write(499, b"before the move");
+        assert_eq!(pair.outbox.pop().map(|(to, _)| to), Some(CLIENT));
         let moved: SocketAddr = "127.0.0.1:40002".parse().unwrap();
         let mut states = Vec::new();
         let mut addressed = Vec::new();
@@ -308,6 +311,7 @@ mod tests {
             if tick % 25 == 0 {
                 let check = nominating_check(&pair, moved);
                 pair.server.handle_read(check).unwrap();
+                pair.out.readdress(); // as `Io::read` does after every read
             }
             if pair.server.poll_timeout().is_some_and(|t| t <= pair.now) {
                 pair.server.handle_timeout(pair.now).unwrap();

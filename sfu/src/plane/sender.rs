@@ -45,6 +45,9 @@ pub struct Sender {
     scratch: Vec<u8>,
     /// Wallclock for the sender reports' NTP time, taken with the first packet.
     wall: Option<SystemInstant>,
+    /// The selected pair's remote address, until the connection reads something (a client
+    /// that nominates another pair does so in a check): see [`Sender::readdress`].
+    peer: Option<SocketAddr>,
 }
 
 /// A sent packet as it is kept: sealing it again gives the same bytes (same key, same index).
@@ -75,9 +78,10 @@ impl Sender {
         now: Instant,
         out: &mut impl Outbox,
     ) -> bool {
-        let Some(writer) = pc.srtp_writer() else { return false };
-        let Some(sealed) = seal(&mut self.scratch, writer.context, &header, &payload) else { return false };
-        out.push(writer.peer_addr, sealed);
+        let Some(peer) = self.peer(pc) else { return false };
+        let Some(context) = pc.local_srtp_context() else { return false };
+        let Some(sealed) = seal(&mut self.scratch, context, &header, &payload) else { return false };
+        out.push(peer, sealed);
         self.wall.get_or_insert_with(|| SystemInstant::now(now));
         let s = self.streams.entry(header.ssrc).or_insert_with(|| Stream {
             clock_rate,
@@ -107,7 +111,8 @@ impl Sender {
         lost: impl IntoIterator<Item = (u32, u16)>,
         out: &mut impl Outbox,
     ) -> usize {
-        let Some(writer) = pc.srtp_writer() else { return 0 };
+        let Some(peer) = self.peer(pc) else { return 0 };
+        let Some(context) = pc.local_srtp_context() else { return 0 };
         let mut n = 0;
         for (ssrc, seq) in lost {
             let Some(Some((header, payload))) =
@@ -118,8 +123,8 @@ impl Sender {
             if header.sequence_number != seq {
                 continue; // overwritten: too old
             }
-            if let Some(sealed) = seal(&mut self.scratch, writer.context, header, payload) {
-                out.push(writer.peer_addr, sealed);
+            if let Some(sealed) = seal(&mut self.scratch, context, header, payload) {
+                out.push(peer, sealed);
                 n += 1;
             }
         }
@@ -150,16 +155,30 @@ impl Sender {
         if due.is_empty() {
             return 0;
         }
-        let Some(writer) = pc.srtp_writer() else { return 0 };
+        let Some(peer) = self.peer(pc) else { return 0 };
+        let Some(context) = pc.local_srtp_context() else { return 0 };
         let mut n = 0;
         for sr in due {
-            let sealed = sr.marshal().ok().and_then(|plain| writer.context.encrypt_rtcp(&plain).ok());
+            let sealed = sr.marshal().ok().and_then(|plain| context.encrypt_rtcp(&plain).ok());
             if let Some(sealed) = sealed {
-                out.push(writer.peer_addr, sealed);
+                out.push(peer, sealed);
                 n += 1;
             }
         }
         n
+    }
+
+    /// The connection read something: the selected pair may have changed, so the address is
+    /// looked up again before the next send.
+    pub fn readdress(&mut self) {
+        self.peer = None;
+    }
+
+    fn peer(&mut self, pc: &RTCPeerConnection) -> Option<SocketAddr> {
+        if self.peer.is_none() {
+            self.peer = pc.selected_remote_addr();
+        }
+        self.peer
     }
 
     /// The down-track of `ssrc` is gone.

@@ -245,8 +245,6 @@ pub mod certificate;
 pub mod configuration;
 pub mod event;
 pub(crate) mod handler;
-/// HUIZHEN PATCH: see `RTCPeerConnection::srtp_writer`.
-pub use handler::SrtpWriter;
 mod internal;
 pub mod message;
 pub mod sdp;

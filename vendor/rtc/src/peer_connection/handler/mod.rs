@@ -35,14 +35,6 @@ use shared::error::{Error, flatten_errs};
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// HUIZHEN PATCH: see [`RTCPeerConnection::srtp_writer`].
-pub struct SrtpWriter<'a> {
-    /// Encrypts outbound RTP (`encrypt_rtp_with_header`) and RTCP (`encrypt_rtcp`).
-    pub context: &'a mut ::srtp::context::Context,
-    /// Where the selected pair sends.
-    pub peer_addr: std::net::SocketAddr,
-}
-
 /// Forward handler list - invokes callback with handler list
 macro_rules! forward_handlers {
     ($callback:ident!($($args:tt)*)) => {
@@ -292,21 +284,21 @@ impl RTCPeerConnection {
         }
     }
 
-    /// HUIZHEN PATCH (see HUIZHEN-PATCH.md): what an application needs to send SRTP and SRTCP
-    /// of its own on this connection: the outbound SRTP context (once DTLS has made it) and
-    /// the selected pair's remote address (once ICE has selected one, UDP only). An SFU that
-    /// forwards thousands of packets per second per subscriber encrypts and addresses them
-    /// itself instead of walking each through the pipeline; it then keeps its own NACK history
-    /// and sends its own sender reports, since the interceptors never see those packets.
-    pub fn srtp_writer(&mut self) -> Option<SrtpWriter<'_>> {
-        let ctx = &mut self.pipeline_context;
-        let (local, remote) = ctx.ice_handler_context.ice_transport.agent.get_selected_candidate_pair()?;
-        if local.network_type().to_protocol() != shared::TransportProtocol::UDP {
-            return None;
-        }
-        let peer_addr = remote.addr();
-        let context = ctx.srtp_handler_context.local_srtp_context.as_mut()?;
-        Some(SrtpWriter { context, peer_addr })
+    /// HUIZHEN PATCH (see HUIZHEN-PATCH.md): the outbound SRTP context, once DTLS has made
+    /// the keys, for an application that seals RTP and RTCP of its own on this connection. An
+    /// SFU forwarding thousands of packets per second per subscriber seals and addresses them
+    /// itself instead of walking each through the pipeline; it then keeps its own NACK
+    /// history and sends its own sender reports, since the interceptors never see them.
+    pub fn local_srtp_context(&mut self) -> Option<&mut ::srtp::context::Context> {
+        self.pipeline_context.srtp_handler_context.local_srtp_context.as_mut()
+    }
+
+    /// HUIZHEN PATCH (see HUIZHEN-PATCH.md): where the selected ICE pair sends (UDP only), for
+    /// what the application seals with [`Self::local_srtp_context`].
+    pub fn selected_remote_addr(&self) -> Option<std::net::SocketAddr> {
+        let ice = &self.pipeline_context.ice_handler_context.ice_transport.agent;
+        let (local, remote) = ice.get_selected_candidate_pair()?;
+        (local.network_type().to_protocol() == shared::TransportProtocol::UDP).then(|| remote.addr())
     }
 
     fn pump_reads(&mut self, msg: Option<TaggedRTCMessageInternal>) {
