@@ -4,6 +4,7 @@
 //! added latency (payloads are matched across the server, see `media::SendLog`), join to first
 //! frame, and the server process's CPU and memory from /proc.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -24,6 +25,9 @@ pub enum Scenario {
     Discussion,
     /// One publisher (simulcast camera and microphone), M receive-only viewers.
     Broadcast,
+    /// A broadcast with M viewers watching, then N more joining within a few seconds: what
+    /// the join storm does to those already watching.
+    Storm,
 }
 
 impl std::str::FromStr for Scenario {
@@ -33,7 +37,8 @@ impl std::str::FromStr for Scenario {
             "consultation" => Scenario::Consultation,
             "discussion" => Scenario::Discussion,
             "broadcast" => Scenario::Broadcast,
-            other => anyhow::bail!("unknown scenario {other}: consultation, discussion or broadcast"),
+            "storm" => Scenario::Storm,
+            other => anyhow::bail!("unknown scenario {other}: consultation, discussion, broadcast or storm"),
         })
     }
 }
@@ -51,6 +56,9 @@ pub struct Options {
     pub viewers: usize,
     /// broadcast: the layer viewers ask for (`low`, `medium`, `high`).
     pub viewer_layer: String,
+    /// storm: viewers joining while `viewers` watch, and the seconds they join within.
+    pub joiners: usize,
+    pub join_window_s: u64,
     /// Pin the server to its own CPU and the generator to the others.
     pub pin: bool,
     /// After the measured window, record the room for as long again and report the cost.
@@ -78,6 +86,32 @@ pub struct Report {
     pub missing_streams: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingCost>,
+    /// The join storm (scenario `storm`); the fields above are the steady state before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm: Option<Storm>,
+}
+
+/// What a join storm did: the watchers' added latency before and during it (the same payload
+/// matching as the steady state), the server's CPU during it, and how fast the joiners saw
+/// the picture.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Storm {
+    pub watchers: usize,
+    pub joiners: usize,
+    /// From the first joiner's start to the last one's signaling being up.
+    pub joined_within_s: f64,
+    /// From the first joiner's start to the last joiner's first frame (or the deadline).
+    pub during_s: f64,
+    pub during_cpu_pct: f64,
+    pub watchers_during_p50_ms: f64,
+    pub watchers_during_p99_ms: f64,
+    pub watchers_during_max_ms: f64,
+    pub watchers_during_samples: usize,
+    /// Watchers' loss over the storm (unique sequence numbers against their span).
+    pub watchers_during_loss_pct: f64,
+    pub joiners_first_frame_p50_ms: f64,
+    pub joiners_first_frame_p95_ms: f64,
+    pub joiners_missing: usize,
 }
 
 /// What recording the same room for the same time cost the server.
@@ -215,6 +249,7 @@ async fn measure(target: &str, o: &Options, pid: u32, states: &[State], mut set_
         latency_p99_ms: percentile(&mut lat, 0.99),
         missing_streams: set_up.missing,
         recording: None,
+        storm: None,
     })
 }
 
@@ -234,7 +269,7 @@ fn plan(o: &Options) -> Vec<(String, String, bool)> {
                 plan.push(("discussion".into(), format!("site{s}"), true));
             }
         }
-        Scenario::Broadcast => {
+        Scenario::Broadcast | Scenario::Storm => {
             plan.push(("surgery".into(), "surgeon".into(), true));
             for v in 0..o.viewers.max(1) {
                 plan.push(("surgery".into(), format!("trainee{v}"), false));
@@ -246,7 +281,7 @@ fn plan(o: &Options) -> Vec<(String, String, bool)> {
 
 /// Camera and microphone from the clip; publisher `i` starts at its own place in the clip.
 fn clip_tracks(o: &Options, who: &str, i: usize) -> Vec<Synth> {
-    let mut cam = if o.scenario == Scenario::Broadcast {
+    let mut cam = if matches!(o.scenario, Scenario::Broadcast | Scenario::Storm) {
         Synth::clip_simulcast("cam", &format!("{who}/cam"))
     } else {
         Synth::clip_video("cam", &format!("{who}/cam"))
@@ -286,6 +321,112 @@ async fn first_frames(states: &[State], plan: &[(String, String, bool)], joined:
     SetUp { first_ms, missing, publishers: plan.iter().filter(|p| p.2).count(), peers: plan.len() }
 }
 
+/// Latency samples each watcher has so far, per track: where a window starts.
+fn latency_marks(states: &[State]) -> Vec<HashMap<String, usize>> {
+    states.iter().map(|m| lock(m).received.iter().map(|(k, r)| (k.clone(), r.latencies_us.len())).collect()).collect()
+}
+
+/// Latency samples (ms) since `marks`.
+fn latencies_since(states: &[State], marks: &[HashMap<String, usize>]) -> Vec<f64> {
+    let mut out = Vec::new();
+    for (m, mark) in states.iter().zip(marks) {
+        for (k, r) in &lock(m).received {
+            let from = mark.get(k).copied().unwrap_or(0).min(r.latencies_us.len());
+            out.extend(r.latencies_us[from..].iter().map(|us| f64::from(*us) / 1000.0));
+        }
+    }
+    out
+}
+
+/// Sequence numbers each watcher has so far, per track.
+fn seq_marks(states: &[State]) -> Vec<HashMap<String, usize>> {
+    states.iter().map(|m| lock(m).received.iter().map(|(k, r)| (k.clone(), r.seqs.len())).collect()).collect()
+}
+
+/// Loss over what arrived since `marks`: unique sequence numbers against the span they cover.
+fn loss_since(states: &[State], marks: &[HashMap<String, usize>]) -> f64 {
+    let tail: Vec<State> = states
+        .iter()
+        .zip(marks)
+        .map(|(m, mark)| {
+            let s = lock(m);
+            let mut p = PeerState::default();
+            for (k, r) in &s.received {
+                let from = mark.get(k).copied().unwrap_or(0).min(r.seqs.len());
+                p.received
+                    .insert(k.clone(), crate::media::Received { seqs: r.seqs[from..].to_vec(), ..Default::default() });
+            }
+            Arc::new(Mutex::new(p))
+        })
+        .collect();
+    let (expected, got) = loss(&tail);
+    if expected > 0 { 100.0 * (expected - got) as f64 / expected as f64 } else { 0.0 }
+}
+
+/// Starts `o.joiners` joins evenly over `o.join_window_s` while `watchers` watch, waits for
+/// every joiner's first frame (30 s at most), and reports what the watchers saw meanwhile.
+/// `join(j)` joins joiner `j` and returns it with its state.
+async fn storm<P, F, Fut>(o: &Options, pid: u32, watchers: &[State], join: F) -> Result<(Storm, Vec<P>)>
+where
+    P: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(P, State)>> + Send + 'static,
+{
+    let (lat0, seq0) = (latency_marks(watchers), seq_marks(watchers));
+    let (c0, t0) = (cpu_ticks(pid)?, Instant::now());
+    let window = Duration::from_secs(o.join_window_s);
+    let n = o.joiners.max(1);
+    let mut tasks = Vec::new();
+    for j in 0..n {
+        let at = t0 + window.mul_f64(j as f64 / n as f64);
+        let fut = join(j);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let started = Instant::now();
+            fut.await.map(|(p, s)| (p, s, started))
+        }));
+    }
+    let mut joined = Vec::new();
+    for t in tasks {
+        joined.push(t.await??);
+    }
+    let joined_within = t0.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut first_ms = Vec::new();
+    let mut missing = 0;
+    for (_, state, started) in &joined {
+        let at = loop {
+            let at = lock(state).received.get("surgeon/cam").and_then(|r| r.first_at);
+            if at.is_some() || Instant::now() > deadline {
+                break at;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        match at {
+            Some(at) => first_ms.push(at.saturating_duration_since(*started).as_secs_f64() * 1e3),
+            None => missing += 1,
+        }
+    }
+    let (c1, during) = (cpu_ticks(pid)?, t0.elapsed());
+    let mut lat = latencies_since(watchers, &lat0);
+    let figures = Storm {
+        watchers: watchers.len(),
+        joiners: n,
+        joined_within_s: joined_within.as_secs_f64(),
+        during_s: during.as_secs_f64(),
+        during_cpu_pct: 100.0 * (c1 - c0) as f64 / TICKS / during.as_secs_f64(),
+        watchers_during_samples: lat.len(),
+        watchers_during_max_ms: lat.iter().copied().fold(f64::NAN, f64::max),
+        watchers_during_p50_ms: percentile(&mut lat.clone(), 0.5),
+        watchers_during_p99_ms: percentile(&mut lat, 0.99),
+        watchers_during_loss_pct: loss_since(watchers, &seq0),
+        joiners_first_frame_p50_ms: percentile(&mut first_ms.clone(), 0.5),
+        joiners_first_frame_p95_ms: percentile(&mut first_ms, 0.95),
+        joiners_missing: missing,
+    };
+    Ok((figures, joined.into_iter().map(|(p, _, _)| p).collect()))
+}
+
 /// The command-line arguments that make `huizhen-load` run `o` (for the Janus side).
 pub fn args_for(o: &Options) -> Vec<String> {
     let scenario = format!("{:?}", o.scenario).to_lowercase();
@@ -296,6 +437,8 @@ pub fn args_for(o: &Options) -> Vec<String> {
         ("--sites", o.sites.to_string()),
         ("--viewers", o.viewers.to_string()),
         ("--viewer-layer", o.viewer_layer.clone()),
+        ("--joiners", o.joiners.to_string()),
+        ("--join-window", o.join_window_s.to_string()),
         ("--pin", if o.pin { "1" } else { "0" }.to_string()),
     ]
     .into_iter()
@@ -346,7 +489,7 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         members.push(Member { peer, joined });
     }
     // Viewers of a broadcast ask for their layer once the camera is announced.
-    if o.scenario == Scenario::Broadcast && o.viewer_layer != "high" {
+    if matches!(o.scenario, Scenario::Broadcast | Scenario::Storm) && o.viewer_layer != "high" {
         let deadline = Instant::now() + Duration::from_secs(60);
         for (m, (_, who, _)) in members.iter().zip(&plan).filter(|(_, p)| !p.2) {
             loop {
@@ -364,6 +507,38 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
     let joined: Vec<Instant> = members.iter().map(|m| m.joined).collect();
     let set_up = first_frames(&states, &plan, &joined).await;
     let mut report = measure("huizhen", o, pid, &states, set_up).await?;
+    let mut joiners = Vec::new();
+    if o.scenario == Scenario::Storm {
+        // Tokens first: making one runs the server binary, far slower than a join.
+        let tokens: Vec<String> =
+            (0..o.joiners).map(|j| token("surgery", &format!("joiner{j}"), false, false)).collect::<Result<_>>()?;
+        let layer = o.viewer_layer.clone();
+        // The watchers: everyone but the publisher (who receives nothing).
+        let watchers: Vec<State> = states.iter().zip(&plan).filter(|(_, p)| !p.2).map(|(s, _)| s.clone()).collect();
+        let (figures, peers) = storm(o, pid, &watchers, move |j| {
+            let url = url(&tokens[j]);
+            let layer = layer.clone();
+            async move {
+                let peer = MediaPeer::join(&url, Vec::new()).await;
+                if layer != "high" {
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    while !peer.snapshot(|s| s.tracks_published.iter().any(|t| t["id"] == "surgeon/cam")) {
+                        anyhow::ensure!(Instant::now() < deadline, "joiner {j} was never told of the camera");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    peer.send(json!({ "type": "set_layer", "id": "layer", "track": "surgeon/cam", "layer": layer }));
+                }
+                let state = peer.state.clone();
+                Ok((peer, state))
+            }
+        })
+        .await?;
+        report.storm = Some(figures);
+        joiners = peers;
+    }
+    for j in joiners {
+        j.close().await;
+    }
     let recording =
         if o.record { Some(record_cost(&members[0].peer, pid, dir.path(), o.seconds).await?) } else { None };
     report.recording = recording;
@@ -482,6 +657,31 @@ pub fn markdown(reports: &[Report]) -> String {
             r.latency_p50_ms,
             r.latency_p99_ms
         ));
+    }
+    let storms: Vec<(&Report, &Storm)> = reports.iter().filter_map(|r| r.storm.as_ref().map(|s| (r, s))).collect();
+    if !storms.is_empty() {
+        s.push_str(
+            "\n| target | watchers + joiners | joined within | storm lasted | server CPU during | watchers' latency p50 / p99 / max during (before: p99) | watchers' loss during | joiners' first frame p50 / p95 | joiners without a frame |\n|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for (r, t) in storms {
+            s.push_str(&format!(
+                "| {} | {} + {} | {:.1} s | {:.1} s | {:.1}% | {:.2} / {:.2} / {:.1} ms ({:.2} ms) | {:.2}% | {:.0} / {:.0} ms | {} |\n",
+                r.target,
+                t.watchers,
+                t.joiners,
+                t.joined_within_s,
+                t.during_s,
+                t.during_cpu_pct,
+                t.watchers_during_p50_ms,
+                t.watchers_during_p99_ms,
+                t.watchers_during_max_ms,
+                r.latency_p99_ms,
+                t.watchers_during_loss_pct,
+                t.joiners_first_frame_p50_ms,
+                t.joiners_first_frame_p95_ms,
+                t.joiners_missing
+            ));
+        }
     }
     s
 }
@@ -662,7 +862,29 @@ async fn janus_scenario(o: &Options, pid: u32) -> Result<Report> {
     // `first_frames` pairs subscriber i with plan entry i: subscriber states in plan order.
     let set_up = first_frames(&subs, &plan, &joined).await;
     let states: Vec<State> = subscribers.iter().map(|s| s.state.clone()).collect();
-    let report = measure("janus", o, pid, &states, set_up).await;
+    let mut report = measure("janus", o, pid, &states, set_up).await;
+    if o.scenario == Scenario::Storm
+        && let Ok(r) = report.as_mut()
+    {
+        let wanted: Vec<(u64, String)> = feeds.iter().map(|f| (f.1, f.2.clone())).collect();
+        let (url, room) = (url.clone(), room_id("surgery"));
+        match storm(o, pid, &states, move |_| {
+            let (url, wanted) = (url.clone(), wanted.clone());
+            async move {
+                let s = janus::subscriber(&url, room, &wanted, substream).await?;
+                let state = s.state.clone();
+                Ok((s, state))
+            }
+        })
+        .await
+        {
+            Ok((figures, peers)) => {
+                r.storm = Some(figures);
+                subscribers.extend(peers);
+            }
+            Err(e) => report = Err(e),
+        }
+    }
     for p in subscribers.into_iter().chain(publishers) {
         p.close().await;
     }

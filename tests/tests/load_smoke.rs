@@ -13,6 +13,8 @@ fn small(scenario: Scenario) -> Options {
         sites: 3,
         viewers: 3,
         viewer_layer: "low".into(),
+        joiners: 5,
+        join_window_s: 1,
         pin: false,
         record: scenario == Scenario::Consultation,
     }
@@ -21,12 +23,20 @@ fn small(scenario: Scenario) -> Options {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_runs_and_measures() {
     let mut reports = Vec::new();
-    for s in [Scenario::Consultation, Scenario::Discussion, Scenario::Broadcast] {
+    for s in [Scenario::Consultation, Scenario::Discussion, Scenario::Broadcast, Scenario::Storm] {
         let r = run_huizhen(&small(s)).await.unwrap();
         assert_eq!(r.missing_streams, 0, "{s:?}: a subscriber never got a publisher's video");
         assert!(r.forwarded_pps > 0.0 && r.cpu_ms_per_1000_packets.is_finite(), "{s:?}: {r:?}");
         assert!(r.latency_samples > 0 && r.latency_p99_ms.is_finite(), "{s:?}: no latency measured");
         assert!(r.join_first_frame_p95_ms.is_finite() && r.server_rss_mib > 0.0);
+        if s == Scenario::Storm {
+            let t = r.storm.as_ref().unwrap();
+            assert_eq!((t.watchers, t.joiners, t.joiners_missing), (3, 5, 0), "{t:?}");
+            assert!(t.watchers_during_samples > 0 && t.watchers_during_p99_ms.is_finite(), "{t:?}");
+            assert!(t.joiners_first_frame_p95_ms.is_finite() && t.during_cpu_pct > 0.0, "{t:?}");
+        } else {
+            assert!(r.storm.is_none());
+        }
         if s == Scenario::Consultation {
             let c = r.recording.as_ref().unwrap();
             assert!(c.files_mb > 0.0 && c.capture_kb_per_s > 0.0, "{c:?}");
@@ -42,5 +52,6 @@ async fn every_scenario_runs_and_measures() {
     assert!(j.forwarded_pps > 0.0 && j.latency_samples > 0, "{j:?}");
     reports.push(j);
     let table = markdown(&reports);
-    assert_eq!(table.lines().count(), 2 + reports.len());
+    // The scenarios' table, then a blank line and the storm's own table of one row.
+    assert_eq!(table.lines().count(), 2 + reports.len() + 1 + 3);
 }

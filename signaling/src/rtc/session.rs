@@ -21,6 +21,8 @@ use crate::state::AppState;
 /// Frames above this are refused by the WebSocket layer itself; between the configured
 /// message limit and this, the client gets a coded error and keeps its socket.
 const HARD_FRAME_LIMIT: usize = 1 << 20;
+/// Bytes read from a signaling socket at a time (see `upgrade`).
+const READ_BUFFER: usize = 4096;
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// A socket that sends nothing (not even a pong) for this long is treated as dropped.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
@@ -76,7 +78,13 @@ pub async fn upgrade(
             }
         }
     }
-    Ok(ws.max_message_size(HARD_FRAME_LIMIT).on_upgrade(move |socket| run(st, socket, claims, live)))
+    // tungstenite zero-fills its whole read buffer (128 KiB by default) before every read of
+    // the socket: in a join storm of 200 viewers that was a quarter of the server's CPU
+    // (docs/performance.md). Signaling messages are small; a larger one spans several reads.
+    Ok(ws
+        .max_message_size(HARD_FRAME_LIMIT)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| run(st, socket, claims, live)))
 }
 
 fn text(msg: &ServerMessage) -> Message {

@@ -3,8 +3,9 @@
 //!
 //! `cargo run --release -p huizhen-tests --bin huizhen-load -- --scenario broadcast --viewers 50 --seconds 20`
 //! Options: `--target huizhen|janus|both` (Janus needs root and the `janus` package),
-//! `--scenario consultation|discussion|broadcast|all`, `--seconds 20`, `--rooms 5`,
-//! `--sites 20`, `--viewers 50`, `--viewer-layer low|medium|high`, `--pin 1` (server on its own
+//! `--scenario consultation|discussion|broadcast|storm|all`, `--seconds 20`, `--rooms 5`,
+//! `--sites 20`, `--viewers 50`, `--viewer-layer low|medium|high`, `--joiners 200`,
+//! `--join-window 2` (storm: viewers joining while the others watch), `--pin 1` (server on its own
 //! core), `--record 1` (then record the first room for as long again and report the cost),
 //! `--json <file>`.
 
@@ -17,12 +18,14 @@ const USAGE: &str = "huizhen-load: drive a real Huizhen server (and Janus) with 
   cargo run --release -p huizhen-tests --bin huizhen-load -- [options]
 
   --target huizhen|janus|both       what to measure (default both; Janus needs root and the janus package)
-  --scenario consultation|discussion|broadcast|all   (default all)
+  --scenario consultation|discussion|broadcast|storm|all   (default all: the first three)
   --seconds N        measured seconds per scenario (default 20)
   --rooms N          consultation rooms of 4 (default 5)
   --sites N          sites in the discussion room (default 20)
   --viewers N        broadcast viewers (default 50)
   --viewer-layer low|medium|high    layer the viewers ask for (default low)
+  --joiners N        storm: viewers joining while --viewers watch (default 200)
+  --join-window S    storm: seconds they join within (default 2)
   --pin 1|0          server on its own core, generator on the other (default 1)
   --record 1         also record the first room and report the cost
   --json FILE        write the JSON report to FILE too
@@ -50,6 +53,8 @@ async fn main() -> Result<()> {
             sites: flag("--sites", 20),
             viewers: flag("--viewers", 50),
             viewer_layer: flag("--viewer-layer", "low".to_string()),
+            joiners: flag("--joiners", 200),
+            join_window_s: flag("--join-window", 2),
             pin: flag("--pin", 1) == 1,
             record: flag("--record", 0) == 1,
         };
