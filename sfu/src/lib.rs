@@ -303,10 +303,40 @@ pub struct SfuStats {
     pub retransmitted_packets: std::sync::atomic::AtomicU64,
     /// Datagrams no connection on a worker's socket claimed (junk, unknown ufrag or address).
     pub unrouted_datagrams: std::sync::atomic::AtomicU64,
+    /// How long the media workers' turns took: a packet that arrives while a turn runs waits
+    /// for it, so this is what a join storm or a slow room adds to everyone's latency.
+    pub turns: TurnHistogram,
     /// Datagrams the socket would not take, by (room, participant, connection): one
     /// subscriber's losses are its own, the others' packets still go out. Kept while the
     /// connection lives; written only when a send fails, so the lock is off the packet path.
     pub send_drops: std::sync::Mutex<std::collections::BTreeMap<(String, String, &'static str), u64>>,
+}
+
+/// Upper bounds (µs) of the turn-duration buckets; a last, unbounded one follows.
+pub const TURN_BUCKETS_US: [u64; 9] = [250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000];
+
+/// A Prometheus-style histogram of worker turn durations, lock-free (every worker writes it).
+#[derive(Default, Debug)]
+pub struct TurnHistogram {
+    /// Turns per bucket (not cumulative), the last one for turns over every bound.
+    buckets: [std::sync::atomic::AtomicU64; TURN_BUCKETS_US.len() + 1],
+    sum_us: std::sync::atomic::AtomicU64,
+}
+
+impl TurnHistogram {
+    pub fn observe(&self, took: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let i = TURN_BUCKETS_US.iter().position(|b| us <= *b).unwrap_or(TURN_BUCKETS_US.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    /// Turns per bucket (not cumulative) and the total time in µs.
+    pub fn snapshot(&self) -> ([u64; TURN_BUCKETS_US.len() + 1], u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (std::array::from_fn(|i| self.buckets[i].load(Relaxed)), self.sum_us.load(Relaxed))
+    }
 }
 
 impl SfuStats {

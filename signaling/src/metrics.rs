@@ -128,6 +128,25 @@ fn render_media(o: &mut String, m: &huizhen_sfu::SfuStats) {
     ] {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
+    let name = "huizhen_media_turn_seconds";
+    let _ = writeln!(
+        o,
+        "# HELP {name} How long media worker turns took (a datagram arriving during one waits for it).\n# TYPE {name} histogram"
+    );
+    let (buckets, sum_us) = m.turns.snapshot();
+    let mut cumulative = 0;
+    for (i, n) in buckets.iter().enumerate() {
+        cumulative += n;
+        match huizhen_sfu::TURN_BUCKETS_US.get(i) {
+            Some(us) => {
+                let _ = writeln!(o, "{name}_bucket{{le=\"{}\"}} {cumulative}", *us as f64 / 1e6);
+            }
+            None => {
+                let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+            }
+        }
+    }
+    let _ = writeln!(o, "{name}_sum {}\n{name}_count {cumulative}", sum_us as f64 / 1e6);
     // Ids only (consultation and account ids, no names): nothing about the patient.
     let name = "huizhen_media_send_drops_total";
     let _ = writeln!(
@@ -165,5 +184,26 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("huizhen_media_dropped_packets_total 3"), "{text}");
+    }
+
+    #[test]
+    fn worker_turns_are_a_cumulative_histogram_in_seconds() {
+        let media = huizhen_sfu::SfuStats::default();
+        for us in [100, 400, 3_000, 200_000] {
+            media.turns.observe(std::time::Duration::from_micros(us));
+        }
+        let text = Metrics::default().render(&media);
+        for line in [
+            "huizhen_media_turn_seconds_bucket{le=\"0.00025\"} 1",
+            "huizhen_media_turn_seconds_bucket{le=\"0.0005\"} 2",
+            "huizhen_media_turn_seconds_bucket{le=\"0.002\"} 2",
+            "huizhen_media_turn_seconds_bucket{le=\"0.005\"} 3",
+            "huizhen_media_turn_seconds_bucket{le=\"0.1\"} 3",
+            "huizhen_media_turn_seconds_bucket{le=\"+Inf\"} 4",
+            "huizhen_media_turn_seconds_sum 0.2035",
+            "huizhen_media_turn_seconds_count 4",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

@@ -112,6 +112,45 @@ pub struct Storm {
     pub joiners_first_frame_p50_ms: f64,
     pub joiners_first_frame_p95_ms: f64,
     pub joiners_missing: usize,
+    /// The server's own view (Huizhen's `huizhen_media_turn_seconds`; none for Janus): media
+    /// worker turns during the storm, the bucket bound their 99th percentile falls in, and
+    /// how many took over 5 ms. A datagram arriving during a turn waits for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_turns: Option<ServerTurns>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ServerTurns {
+    pub turns: u64,
+    pub p99_at_most_ms: f64,
+    pub over_5ms: u64,
+    pub slowest_bucket_ms: f64,
+}
+
+/// `huizhen_media_turn_seconds` from the server's `/metrics`: (upper bound in s, cumulative).
+async fn turn_histogram(addr: &str) -> Result<Vec<(f64, u64)>> {
+    let text = reqwest::get(format!("http://{addr}/metrics")).await?.error_for_status()?.text().await?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("huizhen_media_turn_seconds_bucket{le=\"") else { continue };
+        let (le, n) = rest.split_once("\"} ").context("bucket line")?;
+        let le = if le == "+Inf" { f64::INFINITY } else { le.parse()? };
+        out.push((le, n.trim().parse()?));
+    }
+    anyhow::ensure!(!out.is_empty(), "no huizhen_media_turn_seconds in /metrics");
+    Ok(out)
+}
+
+/// What happened between two readings of the histogram.
+fn turns_between(before: &[(f64, u64)], after: &[(f64, u64)]) -> ServerTurns {
+    let delta: Vec<(f64, u64)> =
+        after.iter().zip(before).map(|((le, a), (_, b))| (*le, a.saturating_sub(*b))).collect();
+    let turns = delta.last().map_or(0, |d| d.1);
+    let p99 = delta.iter().find(|(_, n)| *n as f64 >= 0.99 * turns as f64).map_or(f64::NAN, |d| d.0 * 1e3);
+    let at_5ms = delta.iter().find(|(le, _)| (*le - 0.005).abs() < 1e-9).map_or(0, |d| d.1);
+    // The lowest bound that holds every turn: cumulative counts reach `turns` there.
+    let slowest = delta.iter().find(|(_, n)| *n == turns).map_or(f64::NAN, |d| d.0 * 1e3);
+    ServerTurns { turns, p99_at_most_ms: p99, over_5ms: turns - at_5ms, slowest_bucket_ms: slowest }
 }
 
 /// What recording the same room for the same time cost the server.
@@ -423,6 +462,7 @@ where
         joiners_first_frame_p50_ms: percentile(&mut first_ms.clone(), 0.5),
         joiners_first_frame_p95_ms: percentile(&mut first_ms, 0.95),
         joiners_missing: missing,
+        server_turns: None,
     };
     Ok((figures, joined.into_iter().map(|(p, _, _)| p).collect()))
 }
@@ -515,7 +555,8 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         let layer = o.viewer_layer.clone();
         // The watchers: everyone but the publisher (who receives nothing).
         let watchers: Vec<State> = states.iter().zip(&plan).filter(|(_, p)| !p.2).map(|(s, _)| s.clone()).collect();
-        let (figures, peers) = storm(o, pid, &watchers, move |j| {
+        let before = turn_histogram(&p.addr.to_string()).await?;
+        let (mut figures, peers) = storm(o, pid, &watchers, move |j| {
             let url = url(&tokens[j]);
             let layer = layer.clone();
             async move {
@@ -533,6 +574,8 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
             }
         })
         .await?;
+        let after = turn_histogram(&p.addr.to_string()).await?;
+        figures.server_turns = Some(turns_between(&before, &after));
         report.storm = Some(figures);
         joiners = peers;
     }
@@ -661,11 +704,11 @@ pub fn markdown(reports: &[Report]) -> String {
     let storms: Vec<(&Report, &Storm)> = reports.iter().filter_map(|r| r.storm.as_ref().map(|s| (r, s))).collect();
     if !storms.is_empty() {
         s.push_str(
-            "\n| target | watchers + joiners | joined within | storm lasted | server CPU during | watchers' latency p50 / p99 / max during (before: p99) | watchers' loss during | joiners' first frame p50 / p95 | joiners without a frame |\n|---|---|---|---|---|---|---|---|---|\n",
+            "\n| target | watchers + joiners | joined within | storm lasted | server CPU during | watchers' latency p50 / p99 / max during (before: p99) | watchers' loss during | joiners' first frame p50 / p95 | joiners without a frame | server's media turns during: p99 at most / over 5 ms / slowest at most |\n|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for (r, t) in storms {
             s.push_str(&format!(
-                "| {} | {} + {} | {:.1} s | {:.1} s | {:.1}% | {:.2} / {:.2} / {:.1} ms ({:.2} ms) | {:.2}% | {:.0} / {:.0} ms | {} |\n",
+                "| {} | {} + {} | {:.1} s | {:.1} s | {:.1}% | {:.2} / {:.2} / {:.1} ms ({:.2} ms) | {:.2}% | {:.0} / {:.0} ms | {} | {} |\n",
                 r.target,
                 t.watchers,
                 t.joiners,
@@ -679,7 +722,11 @@ pub fn markdown(reports: &[Report]) -> String {
                 t.watchers_during_loss_pct,
                 t.joiners_first_frame_p50_ms,
                 t.joiners_first_frame_p95_ms,
-                t.joiners_missing
+                t.joiners_missing,
+                t.server_turns.as_ref().map_or("—".to_owned(), |s| format!(
+                    "{} ms / {} of {} / {} ms",
+                    s.p99_at_most_ms, s.over_5ms, s.turns, s.slowest_bucket_ms
+                ))
             ));
         }
     }

@@ -34,6 +34,8 @@ async fn every_scenario_runs_and_measures() {
             assert_eq!((t.watchers, t.joiners, t.joiners_missing), (3, 5, 0), "{t:?}");
             assert!(t.watchers_during_samples > 0 && t.watchers_during_p99_ms.is_finite(), "{t:?}");
             assert!(t.joiners_first_frame_p95_ms.is_finite() && t.during_cpu_pct > 0.0, "{t:?}");
+            let turns = t.server_turns.as_ref().unwrap();
+            assert!(turns.turns > 0 && turns.p99_at_most_ms > 0.0, "the server's turns were read: {turns:?}");
         } else {
             assert!(r.storm.is_none());
         }

@@ -109,8 +109,14 @@ impl Worker {
         let mut buf = vec![0u8; 2048];
         let mut due: Vec<ConnId> = Vec::new();
         let mut next_tick = Instant::now() + TICK;
+        let mut turn: Option<Instant> = None;
         loop {
             self.io.flush();
+            // A turn ends when its writes are out: how long it took is how long a datagram
+            // that arrived at its start waited (the one clock read beside the turn's `now`).
+            if let Some(start) = turn.take() {
+                self.io.stats.turns.observe(start.elapsed());
+            }
             let wake = self.io.next_timer().map_or(next_tick, |t| t.min(next_tick));
             let mut first = None;
             tokio::select! {
@@ -128,6 +134,7 @@ impl Worker {
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
             let now = Instant::now();
+            turn = Some(now);
             // Commands first: a client's answer applied before its checks of the same moment
             // are read lets those checks be answered at once.
             if let Some(cmd) = first {
