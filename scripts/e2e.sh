@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Browser end-to-end tests. Installs what is missing (Debian's chromium, the Node packages
-# pinned in tests/e2e/package-lock.json), type-checks the web client (tsc --checkJs), then runs
-# every tests/e2e/*.test.mjs one after the other, going on after a failure so that one run
-# reports them all.
+# pinned in tests/e2e/package-lock.json), type-checks the web client (tsc --checkJs), runs its
+# unit tests (node --test web-client/test/*.test.mjs), then runs every tests/e2e/*.test.mjs one
+# after the other, going on after a failure so that one run reports them all.
 #
 #   scripts/e2e.sh                 every test
 #   scripts/e2e.sh office media    only these (names without .test.mjs)
 #   scripts/e2e.sh badnet          the bad-network run, which the default run leaves out
 #
-# stdout: one JSON summary ({ok, seconds, typecheck, tests: {name: {ok, seconds, exitCode,
-# summary}}}); scripts/test.sh saves it as target/e2e-summary.json. Everything else goes to
-# stderr; each test's own JSON goes to tests/e2e/artifacts/<name>.summary.json.
-# Exits non-zero if the type check or any test failed.
+# stdout: one JSON summary ({ok, seconds, typecheck, unit, tests: {name: {ok, seconds,
+# exitCode, summary}}}); scripts/test.sh saves it as target/e2e-summary.json. Everything else
+# goes to stderr; each test's own JSON goes to tests/e2e/artifacts/<name>.summary.json.
+# Exits non-zero if the type check, the unit tests or any browser test failed.
 # Expects the server binary built (scripts/test.sh runs cargo test, which builds
 # target/debug/huizhen); HUIZHEN_BIN points elsewhere, e.g. at a release build.
 # E2E_TEST_TIMEOUT (seconds, default 900) stops a test that hangs.
@@ -52,13 +52,27 @@ results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 started=$(date +%s%N)
 
-# 1. Type check of the browser app (JSDoc types; strict off).
+# 1. Type check of the browser app (JSDoc types; strict off), then of the call's reducer under
+# strict (pure code, no DOM to fight): one typecheck result, failed if either run fails.
 echo "== typecheck: tsc -p web-client/tsconfig.json" >&2
 t0=$(date +%s%N)
 tsc_rc=0
 (cd tests/e2e && npx --no-install tsc -p ../../web-client/tsconfig.json) >"$results/tsc.out" 2>&1 || tsc_rc=$?
+echo "== typecheck: tsc -p web-client/tsconfig.strict.json" >&2
+(cd tests/e2e && npx --no-install tsc -p ../../web-client/tsconfig.strict.json) >>"$results/tsc.out" 2>&1 || tsc_rc=$?
 cat "$results/tsc.out" >&2
 echo "$tsc_rc $((($(date +%s%N) - t0) / 1000000))" >"$results/tsc.rc"
+
+# 1b. Unit tests of the web client's pure modules (the call's reducer): node's own runner, no
+# browser and no server, so a broken reducer case is named in seconds. TAP, whatever the
+# terminal, so that the summary can pick out the failures. Files, not the directory: Node 21
+# and later no longer search a directory given on the command line.
+echo "== unit: node --test web-client/test/*.test.mjs" >&2
+t0=$(date +%s%N)
+unit_rc=0
+node --test --test-reporter=tap web-client/test/*.test.mjs >"$results/unit.out" 2>&1 || unit_rc=$?
+cat "$results/unit.out" >&2
+echo "$unit_rc $((($(date +%s%N) - t0) / 1000000))" >"$results/unit.rc"
 
 # 2. The browser tests, one after the other (they share 2 cores: never in parallel).
 if (($#)); then
@@ -95,12 +109,20 @@ const rc = (f) => {
 };
 const tsc = rc('tsc.rc');
 const tscOut = fs.readFileSync(path.join(results, 'tsc.out'), 'utf8');
+const unit = rc('unit.rc');
+const unitOut = fs.readFileSync(path.join(results, 'unit.out'), 'utf8');
+const count = (what) => Number(unitOut.match(new RegExp(`^# ${what} (\\d+)$`, 'm'))?.[1] ?? 0);
 const summary = {
   ok: true,
   seconds: 0,
   typecheck: {
     ok: tsc.exitCode === 0, seconds: tsc.seconds,
     errors: tscOut.split('\n').filter((l) => /error TS\d+/.test(l)),
+  },
+  unit: {
+    ok: unit.exitCode === 0, seconds: unit.seconds, exitCode: unit.exitCode,
+    passed: count('pass'), failed: count('fail'),
+    failures: unitOut.split('\n').filter((l) => /^\s*not ok /.test(l)).map((l) => l.trim()),
   },
   tests: {},
 };
@@ -111,7 +133,7 @@ for (const f of fs.readdirSync(results).filter((f) => f.startsWith('test-')).sor
   try { own = JSON.parse(fs.readFileSync(path.join(artifacts, `${name}.summary.json`), 'utf8')); } catch { /* it died before printing */ }
   summary.tests[name] = { ok: r.exitCode === 0, seconds: r.seconds, exitCode: r.exitCode, failure: own?.failure ?? null, summary: own };
 }
-summary.ok = summary.typecheck.ok && Object.values(summary.tests).every((t) => t.ok);
+summary.ok = summary.typecheck.ok && summary.unit.ok && Object.values(summary.tests).every((t) => t.ok);
 summary.seconds = Number(((Date.now() - Number(started) / 1e6) / 1000).toFixed(1));
 console.log(JSON.stringify(summary, null, 2));
 process.exitCode = summary.ok ? 0 : 1;

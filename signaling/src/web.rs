@@ -11,7 +11,8 @@ use crate::state::AppState;
 #[folder = "../web-client/"]
 #[exclude = "node_modules/*"]
 #[exclude = "*.d.ts"]
-#[exclude = "tsconfig.json"]
+#[exclude = "tsconfig*.json"]
+#[exclude = "test/*"]
 struct Assets;
 
 pub fn routes() -> Router<AppState> {
@@ -45,5 +46,20 @@ async fn serve(uri: Uri) -> Response {
                 .into_response()
         }
         None => crate::error::AppError::new(StatusCode::NOT_FOUND, "not_found", "no such page").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_is_served_and_its_development_files_are_not() {
+        for served in ["index.html", "js/app.js", "js/call/state.js"] {
+            assert!(Assets::get(served).is_some(), "{served}");
+        }
+        for left_out in ["tsconfig.json", "tsconfig.strict.json", "test/state.test.mjs"] {
+            assert!(Assets::get(left_out).is_none(), "{left_out}");
+        }
     }
 }

@@ -1,28 +1,12 @@
 // Recording in the call (protocol.md §12): the indicator everyone sees while the room is
 // recorded, the consent prompt (declining leaves my camera and microphone out), the host's
 // start/stop button, the answers hosts receive, and the banner when the recorder fails.
-// Functions of the CallRoom; the state lives in room.rec.
+// Functions of the CallRoom; the state lives in room.rec and changes by state.js's reducer
+// (the `recording`, `recording_consent` and `recording_failed` messages).
 import { fmtClock, t } from '../i18n.js';
 import { h } from './dom.js';
 
 /** @typedef {import('./room.js').CallRoom} CallRoom */
-
-/**
- * @typedef {Object} RecState
- * @property {boolean} active the room is being recorded
- * @property {string | null} id the recording's id while active
- * @property {string | null} by who started it
- * @property {string | null} startedAt when it started (RFC 3339)
- * @property {string[]} excluded participants who declined
- * @property {Map<string, { participant: string, name: string, consent: boolean }>} answers consent answers (hosts), this recording
- * @property {boolean} busy a start or stop request is on its way
- * @property {{ code: string, message: string } | null} failed the last recording_failed (hosts)
- */
-
-/** @returns {RecState} */
-export function emptyRec() {
-  return { active: false, id: null, by: null, startedAt: null, excluded: [], answers: new Map(), busy: false, failed: null };
-}
 
 /** My answer for a recording, kept for the tab's life so that a reload does not ask again. @param {string} rid */
 const answerKey = (rid) => `huizhen.rec-consent.${rid}`;
@@ -60,51 +44,18 @@ export function canRecord(room) {
   return Boolean(room.join?.grants?.can_record);
 }
 
-/** A `recording` message: the room's recording state changed (or we came in while recording). @param {CallRoom} room @param {any} m */
-export function onRecording(room, m) {
-  const before = room.rec.id;
-  const rec = room.rec;
-  rec.active = Boolean(m.active);
-  rec.id = rec.active ? (m.recording ?? null) : null;
-  rec.by = rec.active ? (m.by ?? null) : null;
-  rec.startedAt = rec.active ? (m.started_at ?? null) : null;
-  rec.excluded = Array.isArray(m.excluded) ? m.excluded : [];
-  if (rec.id !== before) rec.answers = new Map();
-  if (rec.active && rec.id !== before && before === null && rec.by !== room.me?.id) {
-    room.say(t('call.rec.started_notice', { name: room.nameOf(rec.by ?? '') }), 'warn');
-  }
-  if (!rec.active && before) room.say(t('call.rec.stopped_notice'));
-  if (rec.active) rec.failed = null;
-  renderRecording(room);
-}
-
-/** A `recording_consent` message (hosts): someone answered. @param {CallRoom} room @param {any} m */
-export function onConsentAnswer(room, m) {
-  room.rec.answers.set(m.participant, { participant: m.participant, name: m.name, consent: Boolean(m.consent) });
-  if (m.participant !== room.me?.id) {
-    room.say(t(m.consent ? 'call.rec.answer_agreed' : 'call.rec.answer_declined', { name: m.name }), m.consent ? 'info' : 'warn');
-  }
-  renderRecording(room);
-}
-
-/** A `recording_failed` message (hosts): the recorder stopped by itself. @param {CallRoom} room @param {any} m */
-export function onRecordingFailed(room, m) {
-  room.rec.failed = { code: String(m.code ?? 'recording_error'), message: String(m.message ?? '') };
-  renderRecording(room);
-}
-
 /** Sends start_recording or stop_recording; a refusal is shown in the user's language. @param {CallRoom} room */
 export async function toggleRecording(room) {
-  if (!room.socket || room.rec.busy) return;
+  if (!room.socket || room.recBusy) return;
   const type = room.rec.active ? 'stop_recording' : 'start_recording';
-  room.rec.busy = true;
+  room.recBusy = true;
   room.renderControls();
   try {
     await room.socket.request({ type });
   } catch (e) {
     room.say(room.signalText(e), 'error');
   } finally {
-    room.rec.busy = false;
+    room.recBusy = false;
     room.renderControls();
   }
 }
@@ -193,7 +144,7 @@ export function renderRecording(room) {
     room.recFailed.replaceChildren(
       h('strong', {}, t('call.rec.failed_title')), ' ',
       h('span', { class: 'grow' }, text === key ? t('call.rec.failed.other', { message: rec.failed.message }) : text),
-      h('button', { class: 'ghost small', testid: 'recording-failed-dismiss', onclick: () => { rec.failed = null; renderRecording(room); } }, t('call.rec.dismiss')));
+      h('button', { class: 'ghost small', testid: 'recording-failed-dismiss', onclick: () => room.dismissRecFailure() }, t('call.rec.dismiss')));
   } else {
     room.recFailed.hidden = true;
     room.recFailed.replaceChildren();
@@ -206,7 +157,7 @@ export function recordButton(room, btn) {
   if (!canRecord(room) || room.phase !== 'joined') return null;
   const on = room.rec.active;
   return btn('ctl-record', t(on ? 'call.rec.stop' : 'call.rec.start'), () => toggleRecording(room),
-    { class: on ? 'ctl rec-stop' : 'ctl', disabled: room.rec.busy, dataset: { recording: String(on) } });
+    { class: on ? 'ctl rec-stop' : 'ctl', disabled: room.recBusy, dataset: { recording: String(on) } });
 }
 
 /** For window.hzCall.state(). @param {CallRoom} room */

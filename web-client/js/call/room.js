@@ -1,28 +1,29 @@
 // In the call: the signaling socket with reconnect, the media session, the stage (grid or
 // speaker view), controls, participants with host actions, the lobby, chat, and the
-// bandwidth fallback (lower layers, then audio only).
+// bandwidth fallback (lower layers, then audio only). What server messages do to the call's
+// state is state.js (`reduce`); this class runs the effects it returns and keeps the DOM, the
+// socket and the media.
 import { api } from '../api.js';
 import { errorText, fmtTime, t } from '../i18n.js';
 import { h } from './dom.js';
 import { cameraConstraints, canPickSpeaker, errorName, stopStream } from './devices.js';
 import { MediaSession } from './media.js';
 import { RoomSocket, SignalError, socketUrl } from './signaling.js';
-import { sourceOf } from './tiles.js';
 import { addCamera, removeCameras, setCamera, setMic, stopScreen, switchCamera, toggleScreen } from './local.js';
 import { applyLayers, confirmRemove, renderControls, renderPeople, renderStage } from './view.js';
-import { emptyRec, onConsentAnswer, onRecording, onRecordingFailed, recSnapshot, renderRecording } from './recording.js';
+import { recSnapshot, renderRecording } from './recording.js';
+import { emptyRec, initialState, isFinal, nameOf, reduce } from './state.js';
 
 /** @typedef {import('./signaling.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./precall.js').JoinChoice} JoinChoice */
-/** @typedef {{ id: string, participant: string, kind: string, source: string, muted: boolean, track: MediaStreamTrack | null }} RemoteTrack */
+/** @typedef {import('./state.js').RemoteTrack} RemoteTrack */
+/** @typedef {import('./state.js').CallState} CallState */
 
 /** Reconnect backoff (ms): quick at first (a Wi-Fi blip), then every 10 s. */
 const BACKOFF = [500, 1000, 2000, 4000, 8000, 10000];
 /** The application-level keepalive: a ping this often, and how long its pong may take. */
 const KEEPALIVE_MS = 15000;
 const PONG_TIMEOUT_MS = 8000;
-/** Terminal states: the call is over for this page. */
-const FINAL = ['ended', 'left', 'removed', 'declined', 'replaced', 'refused', 'closed'];
 
 export class CallRoom {
   /**
@@ -46,27 +47,17 @@ export class CallRoom {
     this.micMuted = false;
     this.camMuted = false;
     this.screenSeq = 0;
-    /** @type {string} */
-    this.phase = 'connecting';
-    /** @type {ParticipantInfo | null} */
-    this.me = null;
-    /** @type {Map<string, ParticipantInfo>} */
-    this.participants = new Map();
-    /** @type {Map<string, ParticipantInfo>} */
-    this.lobby = new Map();
-    /** @type {Map<string, RemoteTrack>} room track id → what we know of it */
-    this.tracks = new Map();
+    /** @type {CallState} phase, people, tracks, speaker, recording: replaced, never changed in place */
+    this.state = initialState();
+    /** @type {Map<string, MediaStreamTrack>} room track id → the track we receive for it */
+    this.incoming = new Map();
     /** @type {Map<string, MediaStreamTrack>} received tracks not yet matched to a track_published */
     this.unmatched = new Map();
-    /** @type {Map<string, string>} participant → connection quality */
-    this.quality = new Map();
-    /** @type {string | null} */
-    this.speaker = null;
+    /** Set by finish(): the final screen is up (the state's phase may turn final just before). */
+    this.finished = false;
     this.layout = this.teaching ? 'speaker' : 'grid';
     /** @type {string} auto | high | medium | low | off */
     this.layerPref = 'auto';
-    /** The server stopped our video because our link loses too much (`audio_only`). */
-    this.audioOnly = false;
     /** @type {Map<string, string>} track id → layer last asked for */
     this.layersSent = new Map();
     /** @type {Map<string, import('./tiles.js').Tile>} */
@@ -86,11 +77,32 @@ export class CallRoom {
     this.received = {};
     /** @type {WeakMap<MediaStreamTrack, MediaStream>} */
     this.streams = new WeakMap();
-    /** @type {import('./recording.js').RecState} the room's recording (protocol.md §12) */
-    this.rec = emptyRec();
+    /** A start or stop recording request is on its way (the button is disabled meanwhile). */
+    this.recBusy = false;
     /** @type {HTMLElement | null} the consent prompt while it is shown */
     this.consentBox = null;
     this.buildView();
+  }
+
+  // ---- the state (state.js), read by view.js, local.js and recording.js ----
+
+  get phase() { return this.state.phase; }
+  get me() { return this.state.me; }
+  get participants() { return this.state.participants; }
+  get lobby() { return this.state.lobby; }
+  get tracks() { return this.state.tracks; }
+  get quality() { return this.state.quality; }
+  get speaker() { return this.state.speaker; }
+  /** The server stopped our video because our link loses too much (`audio_only`). */
+  get audioOnly() { return this.state.audioOnly; }
+  /** The room's recording (protocol.md §12). */
+  get rec() { return this.state.rec; }
+
+  /** @param {CallState} next */
+  setState(next) {
+    this.state = next;
+    // A received track goes with the room track it belongs to.
+    for (const id of this.incoming.keys()) if (!next.tracks.has(id)) this.incoming.delete(id);
   }
 
   // ---- view skeleton ----
@@ -137,9 +149,9 @@ export class CallRoom {
     this.setStatus('connecting');
   }
 
-  /** @param {string} state */
+  /** @param {import('./state.js').Phase} state */
   setStatus(state) {
-    this.phase = state;
+    this.setState({ ...this.state, phase: state });
     this.status.dataset.state = state;
     this.status.textContent = t(`call.state.${state}`);
     this.el.dataset.state = state;
@@ -195,7 +207,7 @@ export class CallRoom {
   }
 
   retry() {
-    if (this.destroyed || FINAL.includes(this.phase)) return;
+    if (this.destroyed || isFinal(this.phase)) return;
     this.setStatus(this.me ? 'reconnecting' : 'connecting');
     // A failed attempt can report twice (the hello fails and the socket closes): one timer.
     if (this.retryTimer) return;
@@ -228,7 +240,7 @@ export class CallRoom {
   onClosed(socket, code, _reason) {
     if (socket !== this.socket || this.destroyed) return;
     this.dropMedia();
-    if (FINAL.includes(this.phase)) return;
+    if (isFinal(this.phase)) return;
     // 4000: the server refused our protocol; trying again would loop.
     if (code === 4000) {
       this.finish('refused', t('call.final.protocol'));
@@ -247,20 +259,20 @@ export class CallRoom {
   dropMedia() {
     this.media?.close();
     this.media = null;
-    this.tracks.clear();
+    // A new media session starts with video; the server says again if the link cannot carry it.
+    this.setState({ ...this.state, tracks: new Map(), audioOnly: false });
     this.unmatched.clear();
     this.layersSent.clear();
-    // A new media session starts with video; the server says again if the link cannot carry it.
-    this.audioOnly = false;
     this.audioOnlyBanner.hidden = true;
     for (const a of this.audios.values()) { a.srcObject = null; a.remove(); }
     this.audios.clear();
     this.render();
   }
 
-  /** @param {string} state @param {string} [text] */
+  /** @param {import('./state.js').FinalPhase} state @param {string} [text] */
   finish(state, text) {
-    if (FINAL.includes(this.phase)) return;
+    if (this.finished) return;
+    this.finished = true;
     this.setStatus(state);
     this.body.hidden = true;
     this.waiting.hidden = true;
@@ -269,7 +281,7 @@ export class CallRoom {
     this.dropMedia();
     stopStream(this.local);
     this.localTracks.forEach((tr) => tr.stop());
-    this.rec = emptyRec();
+    this.setState({ ...this.state, rec: emptyRec() });
     renderRecording(this);
     this.finalBox.hidden = false;
     this.finalBox.dataset.state = state;
@@ -282,115 +294,74 @@ export class CallRoom {
 
   // ---- server messages ----
 
-  /** @param {any} m */
+  /**
+   * Every server message that is not an answer, in order: the reducer says what changes and
+   * what to do, and this runs it (awaited: a trickle must not overtake its offer).
+   * @param {any} m
+   */
   async onEvent(m) {
     this.received[m.type] = (this.received[m.type] ?? 0) + 1;
-    switch (m.type) {
-      case 'hello':
-        this.me = m.you;
-        this.participants = new Map(m.participants.map((/** @type {ParticipantInfo} */ p) => [p.id, p]));
-        this.lobby = new Map((m.lobby ?? []).map((/** @type {ParticipantInfo} */ p) => [p.id, p]));
-        // A new socket: the server sends `recording` right after hello only while recording.
-        this.rec = { ...emptyRec(), failed: this.rec.failed };
-        if (m.state === 'lobby') {
-          this.setStatus('lobby');
-        } else {
-          if (m.resumed && this.reconnects) this.say(t('call.notice.reconnected'));
-          this.enterRoom();
-        }
+    const { state, effects } = reduce(this.state, /** @type {import('./state.js').ServerMessage} */ (m));
+    this.setState(state);
+    for (const effect of effects) await this.run(effect);
+  }
+
+  /** @param {import('./state.js').Effect} effect */
+  async run(effect) {
+    switch (effect.kind) {
+      case 'render':
+        this.renderPart(effect.part);
         break;
-      case 'admitted':
-        this.participants = new Map(m.participants.map((/** @type {ParticipantInfo} */ p) => [p.id, p]));
+      case 'notice':
+        this.say(this.text(effect.text), effect.level);
+        break;
+      case 'lobby':
+        this.setStatus('lobby');
+        break;
+      case 'enterRoom':
         this.enterRoom();
         break;
-      case 'participant_joined':
-      case 'participant_updated':
-        this.onParticipant(m.participant);
+      case 'resumed':
+        // Only worth saying when this page had lost its socket (a reload resumes silently).
+        if (this.reconnects) this.say(t('call.notice.reconnected'));
         break;
-      case 'participant_left':
-        this.participants.delete(m.participant_id);
-        for (const [id, tr] of this.tracks) if (tr.participant === m.participant_id) this.tracks.delete(id);
-        this.render();
-        break;
-      case 'lobby_waiting':
-        this.lobby.set(m.participant.id, m.participant);
-        this.say(t('call.notice.lobby_waiting', { name: m.participant.name }));
-        this.renderPeople();
-        break;
-      case 'lobby_left':
-        this.lobby.delete(m.participant_id);
-        this.renderPeople();
+      case 'finish':
+        this.finish(effect.phase, effect.text && this.text(effect.text));
         break;
       case 'chat':
-        this.onChat(m);
+        this.onChat(effect.message, effect.mine, effect.toName);
         break;
-      case 'recording':
-        onRecording(this, m);
-        break;
-      case 'recording_consent':
-        onConsentAnswer(this, m);
-        break;
-      case 'recording_failed':
-        onRecordingFailed(this, m);
-        break;
-      case 'ended':
-        this.finish('ended', t('call.final.ended_by', { name: this.nameOf(m.by) }));
-        break;
-      case 'removed':
-        this.finish('removed');
-        break;
-      case 'declined':
-        this.finish('declined');
-        break;
-      case 'closing':
-        this.say(t('call.notice.server_closing'), 'warn');
-        break;
-      case 'mute_requested':
+      case 'muteMic':
         this.setMic(true);
-        this.say(t('call.notice.muted_by', { name: this.nameOf(m.by) }), 'warn');
         break;
-      case 'error':
-        this.onServerError(m);
+      case 'promoted':
+        this.onPromoted().catch((e) => this.say(t('call.error.media', { message: String(e?.message ?? e) }), 'error'));
         break;
-      case 'subscribe_offer':
-        await this.media?.onSubscribeOffer(m.sdp);
+      case 'demoted':
+        this.onDemoted();
+        break;
+      case 'trackPublished':
+        this.onTrackPublished(effect.id);
+        break;
+      case 'trackUnpublished':
+        this.layersSent.delete(effect.id);
+        this.audios.get(effect.id)?.remove();
+        this.audios.delete(effect.id);
+        break;
+      case 'showScreen':
+        // Shared imaging is what everyone needs to read: show it large (the grid stays a click away).
+        if (this.layout !== 'speaker') {
+          this.layout = 'speaker';
+          this.renderControls();
+        }
+        break;
+      case 'subscribeOffer':
+        await this.media?.onSubscribeOffer(effect.sdp);
         break;
       case 'trickle':
-        await this.media?.onCandidate(m.target, m.candidate);
+        await this.media?.onCandidate(effect.target, effect.candidate);
         break;
-      case 'track_published':
-        this.onTrackPublished(m.track);
-        break;
-      case 'track_unpublished':
-        this.tracks.delete(m.track_id);
-        this.layersSent.delete(m.track_id);
-        this.audios.get(m.track_id)?.remove();
-        this.audios.delete(m.track_id);
-        this.render();
-        break;
-      case 'track_muted': {
-        const tr = this.tracks.get(m.track_id);
-        if (tr) { tr.muted = m.muted; this.render(); }
-        break;
-      }
-      case 'active_speaker':
-        this.speaker = m.participant ?? null;
-        this.render();
-        break;
-      case 'audio_only':
-        // The server decides from the loss our receiver reports; we only say so.
-        this.audioOnly = Boolean(m.active);
-        this.audioOnlyBanner.hidden = !this.audioOnly;
-        if (!this.audioOnly) this.say(t('call.notice.video_back'), 'info');
-        break;
-      case 'connection_quality':
-        this.quality.set(m.participant, m.quality);
-        if (m.participant === this.me?.id) this.onMyQuality(m.quality);
-        this.render();
-        break;
-      case 'media_closed':
-        // The server gave up on our connections: start over on a new socket.
-        this.say(t('call.notice.media_closed'), 'warn');
+      case 'reconnect':
         this.socket?.close();
         if (this.socket) this.onClosed(this.socket, 1006, 'media_closed');
         break;
@@ -399,22 +370,29 @@ export class CallRoom {
     }
   }
 
-  /** @param {any} m */
-  onServerError(m) {
-    switch (m.code) {
-      case 'replaced':
-        this.finish('replaced');
+  /** @param {import('./state.js').ViewPart} part */
+  renderPart(part) {
+    switch (part) {
+      case 'stage': this.render(); break;
+      case 'people': this.renderPeople(); break;
+      case 'controls': this.renderControls(); break;
+      case 'recording': renderRecording(this); break;
+      case 'audioOnly': this.audioOnlyBanner.hidden = !this.audioOnly; break;
+      case 'myQuality': {
+        const q = this.me && this.quality.get(this.me.id);
+        if (q) this.onMyQuality(q);
         break;
-      case 'removed':
-        this.finish('removed');
-        break;
-      case 'room_full':
-        this.finish('refused', t('call.final.room_full'));
-        break;
-      default:
-        // try_again and the like: the socket closes next and onClosed reconnects.
-        break;
+      }
+      default: break;
     }
+  }
+
+  /** A text from the reducer in the user's language; a name it does not know is "someone". @param {import('./state.js').Text} text */
+  text(text) {
+    /** @type {Record<string, string>} */
+    const params = {};
+    for (const [k, v] of Object.entries(text.params ?? {})) params[k] = v ?? t('call.common.someone');
+    return t(text.key, params);
   }
 
   enterRoom() {
@@ -446,19 +424,6 @@ export class CallRoom {
     // Mute state belongs to the track on the server: tell it again for the new tracks.
     if (this.micMuted && this.localTracks.has('mic')) this.socket?.request({ type: 'mute', track: 'mic', muted: true }).catch(() => {});
     if (this.camMuted && this.localTracks.has('cam')) this.socket?.request({ type: 'mute', track: 'cam', muted: true }).catch(() => {});
-  }
-
-  /** @param {ParticipantInfo} p */
-  onParticipant(p) {
-    this.participants.set(p.id, p);
-    if (p.id === this.me?.id) {
-      const before = this.me;
-      this.me = p;
-      if (!before.can_publish && p.can_publish) this.onPromoted().catch((e) => this.say(t('call.error.media', { message: String(e?.message ?? e) }), 'error'));
-      if (before.can_publish && !p.can_publish) this.onDemoted();
-      this.renderControls();
-    }
-    this.render();
   }
 
   /** A host let us speak: open the microphone (and camera) and publish. */
@@ -494,20 +459,13 @@ export class CallRoom {
     this.render();
   }
 
-  /** @param {{ id: string, participant: string, kind: string }} info */
-  onTrackPublished(info) {
-    if (info.participant === this.me?.id) return;
-    const track = this.unmatched.get(info.id) ?? null;
-    this.unmatched.delete(info.id);
-    const source = sourceOf(info.id, info.kind);
-    this.tracks.set(info.id, { id: info.id, participant: info.participant, kind: info.kind, source, muted: false, track });
-    if (track) this.attachAudio(this.tracks.get(info.id));
-    // Shared imaging is what everyone needs to read: show it large (the grid stays a click away).
-    if (source === 'screen' && this.layout !== 'speaker') {
-      this.layout = 'speaker';
-      this.renderControls();
-    }
-    this.render();
+  /** A track_published (not ours) is in the state: its track may have arrived already. @param {string} id */
+  onTrackPublished(id) {
+    const track = this.unmatched.get(id);
+    this.unmatched.delete(id);
+    // Published again under the same id: what we received before belongs to the old one.
+    if (track) this.incoming.set(id, track); else this.incoming.delete(id);
+    this.attachAudio(this.tracks.get(id));
   }
 
   /** @param {MediaStreamTrack} track @param {string} participant @param {string} id */
@@ -516,22 +474,23 @@ export class CallRoom {
     if (!rec) {
       // A browser that does not keep the sender's track id: take the first unmatched track of
       // that participant and kind.
-      rec = [...this.tracks.values()].find((r) => r.participant === participant && r.kind === track.kind && !r.track);
+      rec = [...this.tracks.values()].find((r) => r.participant === participant && r.kind === track.kind && !this.incoming.has(r.id));
     }
     if (!rec) {
       this.unmatched.set(id, track);
       return;
     }
-    rec.track = track;
+    this.incoming.set(rec.id, track);
     this.attachAudio(rec);
     this.render();
   }
 
   /** Plays a received audio track through its own <audio> (the speaker choice applies). @param {RemoteTrack | undefined} rec */
   attachAudio(rec) {
-    if (!rec || rec.kind !== 'audio' || !rec.track || this.audios.has(rec.id)) return;
+    const track = rec && this.incoming.get(rec.id);
+    if (!rec || rec.kind !== 'audio' || !track || this.audios.has(rec.id)) return;
     const a = /** @type {HTMLAudioElement} */ (h('audio', { testid: 'remote-audio', autoplay: true, dataset: { participant: rec.participant, track: rec.id } }));
-    a.srcObject = new MediaStream([rec.track]);
+    a.srcObject = new MediaStream([track]);
     if (canPickSpeaker && this.choice.speakerId) /** @type {any} */ (a).setSinkId(this.choice.speakerId).catch(() => {});
     a.play().catch(() => {});
     this.audios.set(rec.id, a);
@@ -564,20 +523,28 @@ export class CallRoom {
     return hosts.find((p) => p.presence === 'online') ?? hosts[0] ?? null;
   }
 
-  /** @param {any} m */
-  onChat(m) {
-    const mine = m.from === this.me?.id;
+  /**
+   * Appends a chat message to the log (the log is the DOM's: chat is not call state).
+   * @param {import('./state.js').ChatMessage} m @param {boolean} mine @param {string | null} toName
+   */
+  onChat(m, mine, toName) {
     const priv = Boolean(m.to);
     const who = mine ? t('call.chat.me') : m.from_name;
     this.chatLog.append(h('li', { class: `chat-msg${mine ? ' mine' : ''}${priv ? ' private' : ''}`, testid: 'chat-message', dataset: { from: m.from, private: String(priv) } },
-      h('span', { class: 'chat-meta' }, who, priv ? ` · ${t(mine ? 'call.chat.private_to' : 'call.chat.private', { name: this.nameOf(m.to) })}` : '', ' · ', fmtTime(m.at)),
+      h('span', { class: 'chat-meta' }, who, priv ? ` · ${t(mine ? 'call.chat.private_to' : 'call.chat.private', { name: toName ?? t('call.common.someone') })}` : '', ' · ', fmtTime(m.at)),
       h('span', { class: 'chat-text', testid: 'chat-text' }, m.text)));
     this.chatLog.scrollTop = this.chatLog.scrollHeight;
   }
 
   /** @param {string} id */
   nameOf(id) {
-    return this.participants.get(id)?.name ?? this.lobby.get(id)?.name ?? t('call.common.someone');
+    return nameOf(this.state, id) ?? t('call.common.someone');
+  }
+
+  /** The host closed the recorder-failure banner. */
+  dismissRecFailure() {
+    this.setState({ ...this.state, rec: { ...this.rec, failed: null } });
+    renderRecording(this);
   }
 
   // ---- local controls ----
@@ -658,9 +625,15 @@ export class CallRoom {
     if (!s) { s = new MediaStream([track]); this.streams.set(track, s); }
     return s;
   }
-  /** @param {RemoteTrack} r */
+  /** The stream of a remote track, or null while nothing is received for it. @param {RemoteTrack} r */
   remoteStream(r) {
-    return r.track ? this.localStream(r.id, r.track) : null;
+    const track = this.incoming.get(r.id);
+    return track ? this.localStream(r.id, track) : null;
+  }
+
+  /** Whether a remote track's media has arrived. @param {RemoteTrack} r */
+  receiving(r) {
+    return this.incoming.has(r.id);
   }
 
   /** Draws the stage and the lists again from the state. */
@@ -683,7 +656,7 @@ export class CallRoom {
       me: this.me,
       participants: [...this.participants.values()],
       lobby: [...this.lobby.values()],
-      tracks: [...this.tracks.values()].map((r) => ({ id: r.id, participant: r.participant, kind: r.kind, source: r.source, muted: r.muted, received: Boolean(r.track) })),
+      tracks: [...this.tracks.values()].map((r) => ({ id: r.id, participant: r.participant, kind: r.kind, source: r.source, muted: r.muted, received: this.incoming.has(r.id) })),
       published: this.media ? [...this.media.sent.keys()] : [],
       layers: Object.fromEntries(this.layersSent),
       layerCap: this.layerCap(),

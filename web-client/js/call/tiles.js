@@ -5,15 +5,6 @@
 import { t } from '../i18n.js';
 import { h, videoEl } from './dom.js';
 
-/** What a room track shows, from its name (`<participant>/<name>`; see MediaSession.named). */
-export function sourceOf(/** @type {string} */ trackId, /** @type {string} */ kind) {
-  const name = trackId.slice(trackId.indexOf('/') + 1);
-  if (kind === 'audio') return 'mic';
-  if (/^screen/.test(name)) return 'screen';
-  if (/^cam\d+$/.test(name)) return 'camera2';
-  return 'camera';
-}
-
 /**
  * @typedef {object} TileInfo
  * @property {string} key participant id for a person's tile, track id for an extra video

@@ -68,10 +68,10 @@ export function tileInfos(/** @type {CallRoom} */ room) {
     const mic = mine.find((r) => r.kind === 'audio');
     // Audience members with nothing to show stay in the list, not on the stage.
     if (!p.can_publish && !mine.length && !p.host) continue;
-    out.push({ key: p.id, participant: p.id, name: p.name, source: 'person', stream: cam?.track ? room.remoteStream(cam) : null, trackId: cam?.id ?? null, local: false, micMuted: mic ? mic.muted : mine.length > 0, videoMuted: !cam || cam.muted || !cam.track, hand: p.hand_raised, host: p.host, presence: p.presence, quality: q, speaking: room.speaker === p.id });
+    out.push({ key: p.id, participant: p.id, name: p.name, source: 'person', stream: cam ? room.remoteStream(cam) : null, trackId: cam?.id ?? null, local: false, micMuted: mic ? mic.muted : mine.length > 0, videoMuted: !cam || cam.muted || !room.receiving(cam), hand: p.hand_raised, host: p.host, presence: p.presence, quality: q, speaking: room.speaker === p.id });
     for (const r of mine) {
       if (r.kind !== 'video' || r === cam) continue;
-      out.push({ key: r.id, participant: p.id, name: p.name, source: r.source === 'screen' ? 'screen' : 'camera2', stream: r.track ? room.remoteStream(r) : null, trackId: r.id, local: false, micMuted: false, videoMuted: r.muted || !r.track, hand: false, host: p.host, presence: p.presence, quality: null, speaking: false });
+      out.push({ key: r.id, participant: p.id, name: p.name, source: r.source === 'screen' ? 'screen' : 'camera2', stream: room.remoteStream(r), trackId: r.id, local: false, micMuted: false, videoMuted: r.muted || !room.receiving(r), hand: false, host: p.host, presence: p.presence, quality: null, speaking: false });
     }
   }
   return out;
