@@ -472,6 +472,12 @@ impl Ws {
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
     }
+
+    /// Closes as a browser does when its page is closed or left (1001, going away).
+    pub async fn close_going_away(mut self) {
+        use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
+        let _ = self.stream.close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() })).await;
+    }
 }
 
 /// The `huizhen` binary as a child process, for restart and crash tests.

@@ -183,6 +183,20 @@ async fn dropped_participant_times_out_after_grace() {
     srv.stop().await;
 }
 
+/// A closed page is gone at once (the browser closes its socket with 1001); only a socket
+/// that dies without saying so keeps a place for the reconnect grace (30 s here).
+#[tokio::test]
+async fn a_closed_page_has_left_at_once() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, doc, _) = host_and_admitted_doctor(&srv, &api, &c).await;
+    doc.close_going_away().await;
+    let left = host.recv_type("participant_left").await;
+    assert_eq!(left["reason"], "left");
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn removed_participant_cannot_return() {
     let srv = TestServer::start().await;

@@ -37,6 +37,8 @@ pub enum RoomCmd {
     },
     Disconnected {
         conn: ConnId,
+        /// The client said it is going away (close code 1001: the page was closed or left).
+        going_away: bool,
     },
     /// The consultation was ended through the API.
     Ended {
@@ -270,9 +272,9 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     }
                 }
                 Some(RoomCmd::Message { conn, msg }) => room.message(conn, msg),
-                Some(RoomCmd::Disconnected { conn }) => {
+                Some(RoomCmd::Disconnected { conn, going_away }) => {
                     conns.remove(&conn);
-                    room.disconnected(conn, Instant::now())
+                    room.disconnected(conn, going_away, Instant::now())
                 }
                 Some(RoomCmd::Ended { by }) => {
                     let rec = room.is_recording();
@@ -371,7 +373,7 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     {
                         // Too slow or gone: drop the socket; the member can reconnect.
                         conns.remove(&c);
-                        queue.extend(room.disconnected(c, Instant::now()));
+                        queue.extend(room.disconnected(c, false, Instant::now()));
                     }
                 }
                 Output::Close(c, m) => {

@@ -574,13 +574,15 @@ impl Room {
         out
     }
 
-    /// The socket closed without `leave`. Joined members keep their place for the grace period.
-    pub fn disconnected(&mut self, conn: ConnId, now: Instant) -> Vec<Output> {
+    /// The socket closed without `leave`. Joined members keep their place for the grace period,
+    /// unless the client said it was going away (a closed page): then it has left, and the
+    /// others see so at once instead of a "reconnecting" ghost for the whole grace period.
+    pub fn disconnected(&mut self, conn: ConnId, going_away: bool, now: Instant) -> Vec<Output> {
         let Some(id) = self.identity_of(conn) else {
             return Vec::new();
         };
         let lobby = self.members.get(&id).is_some_and(|m| m.state == JoinState::Lobby);
-        if lobby {
+        if lobby || going_away {
             return self.drop_member(&id, LeaveReason::Left);
         }
         if let Some(m) = self.members.get_mut(&id) {
@@ -772,7 +774,7 @@ mod tests {
         let out = r.message(2, ClientMessage::Admit { id: "a".into(), participant: "late".into() });
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "forbidden", .. }));
         // A reload after admission goes straight back in.
-        let out = r.disconnected(2, Instant::now());
+        let out = r.disconnected(2, false, Instant::now());
         assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantUpdated { .. }));
         let out = join(&mut r, 3, "doc", false, false);
         assert!(matches!(sent_to(&out, 3)[0], ServerMessage::Hello { state: JoinState::Joined, resumed: true, .. }));
@@ -784,11 +786,21 @@ mod tests {
         join(&mut r, 1, "a", false, true);
         join(&mut r, 2, "b", false, true);
         let t0 = Instant::now();
-        r.disconnected(2, t0);
+        r.disconnected(2, false, t0);
         assert!(r.tick(t0 + Duration::from_secs(29)).is_empty());
         let out = r.tick(t0 + Duration::from_secs(30));
         assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantLeft { reason: LeaveReason::Timeout, .. }));
         assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn a_page_going_away_has_left_at_once() {
+        let mut r = room();
+        join(&mut r, 1, "a", false, true);
+        join(&mut r, 2, "b", false, true);
+        let out = r.disconnected(2, true, Instant::now());
+        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantLeft { reason: LeaveReason::Left, .. }));
+        assert_eq!(r.len(), 1, "no place kept for a grace period");
     }
 
     #[test]

@@ -96,6 +96,10 @@ async fn close_with(socket: &mut WebSocket, msg: ServerMessage, code: u16) {
     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static("") }))).await;
 }
 
+/// RFC 6455 §7.4.1: "an endpoint is going away, such as a server going down or a browser
+/// having navigated away from a page".
+const GOING_AWAY: u16 = 1001;
+
 /// Close codes (RFC 6455 §7.4.2 leaves 4000–4999 to applications).
 pub mod close_code {
     pub const NORMAL: u16 = 1000;
@@ -206,6 +210,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
     // client that does not wait for the hello still gets it first, and its first publish finds
     // its media ready (it once got a pong, or media_not_ready, before the hello).
     let mut greeted = false;
+    let mut going_away = false;
     loop {
         tokio::select! {
             inbound = socket.recv(), if greeted => {
@@ -218,7 +223,13 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
                         continue;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => { last_seen = Instant::now(); continue; }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(Message::Close(frame))) => {
+                        // 1001: the page was closed or navigated away (a browser says so);
+                        // any other close may be a client about to reconnect.
+                        going_away = frame.is_some_and(|f| f.code == GOING_AWAY);
+                        break;
+                    }
+                    None | Some(Err(_)) => break,
                 };
                 last_seen = Instant::now();
                 st.metrics.ws_messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -329,7 +340,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
         m.leave().await;
     }
     if !closed_by_room {
-        let _ = room.send(RoomCmd::Disconnected { conn }).await;
+        let _ = room.send(RoomCmd::Disconnected { conn, going_away }).await;
     }
     tracing::info!(room = %claims.room, participant = %claims.sub, conn, "signaling socket closed");
 }
