@@ -70,19 +70,20 @@ impl KeyframeRequestTap {
                 self.link.remb_bps.store(remb.bitrate.max(0.0) as u64, Relaxed);
             } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
                 // Each pair names one packet and, in its bitmask, up to 16 after it.
-                let n: u64 = nack.nacks.iter().map(|p| 1 + u64::from(p.lost_packets.count_ones())).sum();
-                self.link.nacked.fetch_add(n, Relaxed);
                 let mut lost = self.link.lost.lock().unwrap_or_else(|p| p.into_inner());
+                let mut n = 0;
                 for pair in &nack.nacks {
                     let seqs = std::iter::once(pair.packet_id).chain(
                         (0..16u16).filter(|i| pair.lost_packets & (1 << i) != 0).map(|i| pair.packet_id.wrapping_add(i + 1)),
                     );
                     for seq in seqs {
+                        n += 1;
                         if lost.len() < MAX_LOST {
                             lost.push((nack.media_ssrc, seq));
                         }
                     }
                 }
+                self.link.nacked.fetch_add(n, Relaxed);
             }
             return;
         };

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::Process;
 use std::sync::{Arc, Mutex};
 
-use crate::media::{MediaPeer, PeerState, SendLog, Synth};
+use crate::media::{MediaPeer, PeerState, Received, SendLog, Synth};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -332,6 +332,27 @@ fn clip_tracks(o: &Options, who: &str, i: usize) -> Vec<Synth> {
     vec![cam, mic]
 }
 
+/// When `state` got its first packet of `key`, waiting for it until `deadline`.
+async fn first_at(state: &State, key: &str, deadline: Instant) -> Option<Instant> {
+    loop {
+        let at = lock(state).received.get(key).and_then(|r| r.first_at);
+        if at.is_some() || Instant::now() > deadline {
+            return at;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A broadcast viewer asks for `layer` of the surgeon's camera once it has been told of it.
+async fn ask_layer(peer: &MediaPeer, who: &str, layer: &str, deadline: Instant) -> Result<()> {
+    while !peer.snapshot(|s| s.tracks_published.iter().any(|t| t["id"] == "surgeon/cam")) {
+        anyhow::ensure!(Instant::now() < deadline, "{who} was never told of the camera");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    peer.send(json!({ "type": "set_layer", "id": "layer", "track": "surgeon/cam", "layer": layer }));
+    Ok(())
+}
+
 /// Waits for each subscriber's first video packet from each publisher of its room.
 /// `states[i]` and `joined[i]` belong to plan entry `i`.
 async fn first_frames(states: &[State], plan: &[(String, String, bool)], joined: &[Instant]) -> SetUp {
@@ -343,15 +364,7 @@ async fn first_frames(states: &[State], plan: &[(String, String, bool)], joined:
             if i == j || !publishes || plan[i].0 != *room {
                 continue;
             }
-            let key = format!("{who}/cam");
-            let at = loop {
-                let at = lock(state).received.get(&key).and_then(|r| r.first_at);
-                if at.is_some() || Instant::now() > deadline {
-                    break at;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            };
-            match at {
+            match first_at(state, &format!("{who}/cam"), deadline).await {
                 Some(at) => first_ms.push(at.saturating_duration_since(joined[i].max(joined[j])).as_secs_f64() * 1e3),
                 None => missing += 1,
             }
@@ -360,9 +373,10 @@ async fn first_frames(states: &[State], plan: &[(String, String, bool)], joined:
     SetUp { first_ms, missing, publishers: plan.iter().filter(|p| p.2).count(), peers: plan.len() }
 }
 
-/// Latency samples each watcher has so far, per track: where a window starts.
-fn latency_marks(states: &[State]) -> Vec<HashMap<String, usize>> {
-    states.iter().map(|m| lock(m).received.iter().map(|(k, r)| (k.clone(), r.latencies_us.len())).collect()).collect()
+/// How much of a per-track log each watcher has so far (`len` picks the log): where a window
+/// starts.
+fn marks(states: &[State], len: fn(&Received) -> usize) -> Vec<HashMap<String, usize>> {
+    states.iter().map(|m| lock(m).received.iter().map(|(k, r)| (k.clone(), len(r))).collect()).collect()
 }
 
 /// Latency samples (ms) since `marks`.
@@ -377,11 +391,6 @@ fn latencies_since(states: &[State], marks: &[HashMap<String, usize>]) -> Vec<f6
     out
 }
 
-/// Sequence numbers each watcher has so far, per track.
-fn seq_marks(states: &[State]) -> Vec<HashMap<String, usize>> {
-    states.iter().map(|m| lock(m).received.iter().map(|(k, r)| (k.clone(), r.seqs.len())).collect()).collect()
-}
-
 /// Loss over what arrived since `marks`: unique sequence numbers against the span they cover.
 fn loss_since(states: &[State], marks: &[HashMap<String, usize>]) -> f64 {
     let tail: Vec<State> = states
@@ -392,8 +401,7 @@ fn loss_since(states: &[State], marks: &[HashMap<String, usize>]) -> f64 {
             let mut p = PeerState::default();
             for (k, r) in &s.received {
                 let from = mark.get(k).copied().unwrap_or(0).min(r.seqs.len());
-                p.received
-                    .insert(k.clone(), crate::media::Received { seqs: r.seqs[from..].to_vec(), ..Default::default() });
+                p.received.insert(k.clone(), Received { seqs: r.seqs[from..].to_vec(), ..Default::default() });
             }
             Arc::new(Mutex::new(p))
         })
@@ -411,7 +419,7 @@ where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = Result<(P, State)>> + Send + 'static,
 {
-    let (lat0, seq0) = (latency_marks(watchers), seq_marks(watchers));
+    let (lat0, seq0) = (marks(watchers, |r| r.latencies_us.len()), marks(watchers, |r| r.seqs.len()));
     let (c0, t0) = (cpu_ticks(pid)?, Instant::now());
     let window = Duration::from_secs(o.join_window_s);
     let n = o.joiners.max(1);
@@ -434,14 +442,7 @@ where
     let mut first_ms = Vec::new();
     let mut missing = 0;
     for (_, state, started) in &joined {
-        let at = loop {
-            let at = lock(state).received.get("surgeon/cam").and_then(|r| r.first_at);
-            if at.is_some() || Instant::now() > deadline {
-                break at;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        match at {
+        match first_at(state, "surgeon/cam", deadline).await {
             Some(at) => first_ms.push(at.saturating_duration_since(*started).as_secs_f64() * 1e3),
             None => missing += 1,
         }
@@ -532,15 +533,7 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
     if matches!(o.scenario, Scenario::Broadcast | Scenario::Storm) && o.viewer_layer != "high" {
         let deadline = Instant::now() + Duration::from_secs(60);
         for (m, (_, who, _)) in members.iter().zip(&plan).filter(|(_, p)| !p.2) {
-            loop {
-                let known = m.peer.snapshot(|s| s.tracks_published.iter().any(|t| t["id"] == "surgeon/cam"));
-                if known {
-                    break;
-                }
-                anyhow::ensure!(Instant::now() < deadline, "{who} was never told of the camera");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            m.peer.send(json!({ "type": "set_layer", "id": "layer", "track": "surgeon/cam", "layer": o.viewer_layer }));
+            ask_layer(&m.peer, who, &o.viewer_layer, deadline).await?;
         }
     }
     let states: Vec<State> = members.iter().map(|m| m.peer.state.clone()).collect();
@@ -563,11 +556,7 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
                 let peer = MediaPeer::join(&url, Vec::new()).await;
                 if layer != "high" {
                     let deadline = Instant::now() + Duration::from_secs(30);
-                    while !peer.snapshot(|s| s.tracks_published.iter().any(|t| t["id"] == "surgeon/cam")) {
-                        anyhow::ensure!(Instant::now() < deadline, "joiner {j} was never told of the camera");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    peer.send(json!({ "type": "set_layer", "id": "layer", "track": "surgeon/cam", "layer": layer }));
+                    ask_layer(&peer, &format!("joiner {j}"), &layer, deadline).await?;
                 }
                 let state = peer.state.clone();
                 Ok((peer, state))

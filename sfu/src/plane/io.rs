@@ -42,8 +42,6 @@ pub struct Conn {
     /// The timer last pushed to the heap for it: older heap entries are stale.
     timer: Option<Instant>,
     touched: bool,
-    /// Something besides sending media happened to it since its timer was last asked for.
-    retime: bool,
     /// Datagrams for this connection the socket would not take.
     pub send_drops: u64,
     /// Checks that came before the client's description (see `Io::deliver`).
@@ -56,19 +54,41 @@ pub struct Conn {
     sender: Sender,
 }
 
-/// The turn's outgoing datagrams, as a sender fills them for one connection.
+/// The turn's datagrams, their destinations and connections, sent together by `Io::flush`.
+#[derive(Default)]
+struct Outgoing {
+    datagrams: Vec<BytesMut>,
+    to: Vec<SocketAddrAny>,
+    conn: Vec<ConnId>,
+}
+
+impl Outgoing {
+    fn push(&mut self, id: ConnId, to: SocketAddr, datagram: BytesMut) {
+        self.datagrams.push(datagram);
+        self.to.push(SocketAddrAny::from(to));
+        self.conn.push(id);
+    }
+
+    /// Where a connection's sender puts what it seals.
+    fn of(&mut self, id: ConnId) -> Batch<'_> {
+        Batch { id, out: self }
+    }
+
+    fn clear(&mut self) {
+        self.datagrams.clear();
+        self.to.clear();
+        self.conn.clear();
+    }
+}
+
 struct Batch<'a> {
     id: ConnId,
-    out: &'a mut Vec<BytesMut>,
-    out_to: &'a mut Vec<SocketAddrAny>,
-    out_conn: &'a mut Vec<ConnId>,
+    out: &'a mut Outgoing,
 }
 
 impl Outbox for Batch<'_> {
     fn push(&mut self, to: SocketAddr, datagram: BytesMut) {
-        self.out.push(datagram);
-        self.out_to.push(SocketAddrAny::from(to));
-        self.out_conn.push(self.id);
+        self.out.push(self.id, to, datagram);
     }
 }
 
@@ -85,10 +105,7 @@ pub struct Io {
     next_id: ConnId,
     timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
     touched: Vec<ConnId>,
-    /// The turn's datagrams, their destinations and connections, sent together by `flush`.
-    out: Vec<BytesMut>,
-    out_to: Vec<SocketAddrAny>,
-    out_conn: Vec<ConnId>,
+    out: Outgoing,
     pub stats: Arc<SfuStats>,
 }
 
@@ -107,9 +124,7 @@ impl Io {
             next_id: 1,
             timers: BinaryHeap::new(),
             touched: Vec::new(),
-            out: Vec::new(),
-            out_to: Vec::new(),
-            out_conn: Vec::new(),
+            out: Outgoing::default(),
             stats,
         })
     }
@@ -141,7 +156,6 @@ impl Io {
                 link,
                 timer: None,
                 touched: false,
-                retime: false,
                 send_drops: 0,
                 early: Vec::new(),
                 ice_connected: false,
@@ -170,7 +184,12 @@ impl Io {
 
     /// The connection, marked to have its writes flushed and its timer renewed.
     pub fn pc(&mut self, id: ConnId) -> Option<&mut RTCPeerConnection> {
-        self.touched_pc(id, true)
+        let c = self.conns.get_mut(&id)?;
+        if !c.touched {
+            c.touched = true;
+            self.touched.push(id);
+        }
+        Some(&mut c.pc)
     }
 
     /// Sends one forwarded RTP packet on a subscribe connection, in this turn's batch. False
@@ -185,8 +204,7 @@ impl Io {
         now: Instant,
     ) -> bool {
         let Some(c) = self.conns.get_mut(&id) else { return false };
-        let mut batch = Batch { id, out: &mut self.out, out_to: &mut self.out_to, out_conn: &mut self.out_conn };
-        c.sender.send(&mut c.pc, header, payload, clock_rate, keep, now, &mut batch)
+        c.sender.send(&mut c.pc, header, payload, clock_rate, keep, now, &mut self.out.of(id))
     }
 
     /// A down-track on the connection is gone: its history and report go with it.
@@ -199,19 +217,8 @@ impl Io {
     /// Every subscribe connection's due sender reports, in this turn's batch.
     pub fn sender_reports(&mut self, now: Instant) {
         for (&id, c) in &mut self.conns {
-            let mut batch = Batch { id, out: &mut self.out, out_to: &mut self.out_to, out_conn: &mut self.out_conn };
-            c.sender.reports(&mut c.pc, now, &mut batch);
+            c.sender.reports(&mut c.pc, now, &mut self.out.of(id));
         }
-    }
-
-    fn touched_pc(&mut self, id: ConnId, retime: bool) -> Option<&mut RTCPeerConnection> {
-        let c = self.conns.get_mut(&id)?;
-        c.retime |= retime;
-        if !c.touched {
-            c.touched = true;
-            self.touched.push(id);
-        }
-        Some(&mut c.pc)
     }
 
     pub fn link(&self, id: ConnId) -> Option<Arc<LinkReport>> {
@@ -285,9 +292,7 @@ impl Io {
             // What the subscriber NACKed (its RTCP passed the tap just now) is answered at once.
             let lost = c.link.take_lost();
             if !lost.is_empty() {
-                let mut batch =
-                    Batch { id, out: &mut self.out, out_to: &mut self.out_to, out_conn: &mut self.out_conn };
-                let n = c.sender.resend(&mut c.pc, lost, &mut batch);
+                let n = c.sender.resend(&mut c.pc, lost, &mut self.out.of(id));
                 self.stats.retransmitted_packets.fetch_add(n as u64, Relaxed);
             }
         }
@@ -354,14 +359,8 @@ impl Io {
             let Some(c) = self.conns.get_mut(&id) else { continue };
             c.touched = false;
             while let Some(msg) = c.pc.poll_write() {
-                self.out.push(msg.message);
-                self.out_to.push(SocketAddrAny::from(msg.transport.peer_addr));
-                self.out_conn.push(id);
+                self.out.push(id, msg.transport.peer_addr, msg.message);
             }
-            if !c.retime && c.timer.is_some() {
-                continue;
-            }
-            c.retime = false;
             // Only an earlier timer is pushed: a later one is found when the earlier entry
             // fires (handling a timeout before it is due does nothing), so a busy connection
             // whose timer moves on with every packet does not fill the heap.
@@ -376,14 +375,15 @@ impl Io {
     }
 
     fn send_out(&mut self) {
-        if self.out.is_empty() {
+        if self.out.datagrams.is_empty() {
             return;
         }
-        let slices: Vec<[IoSlice<'_>; 1]> = self.out.iter().map(|b| [IoSlice::new(b)]).collect();
+        let slices: Vec<[IoSlice<'_>; 1]> = self.out.datagrams.iter().map(|b| [IoSlice::new(b)]).collect();
         let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
             (0..slices.len()).map(|_| SendAncillaryBuffer::default()).collect();
         let mut msgs: Vec<MMsgHdr<'_>> = self
-            .out_to
+            .out
+            .to
             .iter()
             .zip(&slices)
             .zip(controls.iter_mut())
@@ -400,7 +400,7 @@ impl Io {
                     // (EAGAIN) or a destination the kernel refuses. That one is lost to its
                     // connection, and counted there; the rest of the batch goes on.
                     tracing::trace!(error = %e, "media send failed");
-                    if let Some(c) = self.conns.get_mut(&self.out_conn[at]) {
+                    if let Some(c) = self.conns.get_mut(&self.out.conn[at]) {
                         c.send_drops += 1;
                         self.stats.note_send_drops(&c.owner.room, &c.owner.member, c.owner.target, 1);
                     }
@@ -412,8 +412,6 @@ impl Io {
         drop(controls);
         drop(slices);
         self.out.clear();
-        self.out_to.clear();
-        self.out_conn.clear();
     }
 
     pub fn dropped(&self, reason: Unrouted) -> u64 {
@@ -438,14 +436,6 @@ impl Io {
 mod tests {
     use super::*;
 
-    impl Io {
-        fn queue(&mut self, id: ConnId, to: SocketAddr, bytes: &[u8]) {
-            self.out.push(BytesMut::from(bytes));
-            self.out_to.push(SocketAddrAny::from(to));
-            self.out_conn.push(id);
-        }
-    }
-
     /// One subscriber's datagrams that the kernel refuses (here: an IPv6 destination on an
     /// IPv4 socket; a full buffer takes the same path) are lost to it alone, counted for it,
     /// and the datagrams of others in the same batches all go out.
@@ -462,8 +452,8 @@ mod tests {
         rx.set_nonblocking(true).unwrap();
         let nowhere: SocketAddr = "[::1]:9".parse().unwrap();
         for i in 0..100u8 {
-            io.queue(slow, nowhere, &[i]);
-            io.queue(fine, rx.local_addr().unwrap(), &[i]);
+            io.out.push(slow, nowhere, BytesMut::from(&[i][..]));
+            io.out.push(fine, rx.local_addr().unwrap(), BytesMut::from(&[i][..]));
         }
         io.send_out();
         let mut got = Vec::new();

@@ -344,36 +344,25 @@ mod tests {
         pair.pump();
         let sent_at = pair.now;
         pair.run(Duration::from_secs(3), Duration::from_millis(100));
-        let clocks: Vec<u32> = pair
+        // The last sender report of each RTCP packet the client read.
+        let reports: Vec<SenderReport> = pair
             .received
             .iter()
             .filter_map(|m| match m {
-                RTCMessage::RtcpPacket(_, packets) => packets
-                    .iter()
-                    .filter_map(|p| p.as_any().downcast_ref::<SenderReport>())
-                    .map(|sr| sr.rtp_time)
-                    .next_back(),
+                RTCMessage::RtcpPacket(_, packets) => {
+                    packets.iter().filter_map(|p| p.as_any().downcast_ref::<SenderReport>()).next_back().cloned()
+                }
                 _ => None,
             })
             .collect();
+        let clocks: Vec<u32> = reports.iter().map(|sr| sr.rtp_time).collect();
         // The last packet's timestamp (306 × 3000), moved on at 90 kHz to the report's time:
         // the receiver's clock for lip sync.
         let elapsed = (pair.now - sent_at).as_secs_f64();
         let expected = 306.0 * 3000.0 + elapsed * 90_000.0;
         let last = f64::from(*clocks.last().unwrap());
         assert!((last - expected).abs() <= 90_000.0 * 1.1, "rtp time {last} vs {expected}: {clocks:?}");
-        let reports: Vec<(u32, u32)> = pair
-            .received
-            .iter()
-            .filter_map(|m| match m {
-                RTCMessage::RtcpPacket(_, packets) => packets
-                    .iter()
-                    .filter_map(|p| p.as_any().downcast_ref::<SenderReport>())
-                    .map(|sr| (sr.packet_count, sr.octet_count))
-                    .next_back(),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(reports.last(), Some(&(7, 28)), "7 packets of 4 bytes in the sender report: {reports:?}");
+        let counts: Vec<(u32, u32)> = reports.iter().map(|sr| (sr.packet_count, sr.octet_count)).collect();
+        assert_eq!(counts.last(), Some(&(7, 28)), "7 packets of 4 bytes in the sender report: {counts:?}");
     }
 }

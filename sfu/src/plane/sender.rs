@@ -131,8 +131,8 @@ impl Sender {
         n
     }
 
-    /// Sender reports for the streams that sent since their last one and are due (the first
-    /// one at once: a receiver lines audio up with video only once it has one per stream).
+    /// Sender reports for every stream whose interval is up (a new stream's first one at
+    /// once: a receiver lines audio up with video only once it has one per stream).
     pub fn reports(&mut self, pc: &mut RTCPeerConnection, now: Instant, out: &mut impl Outbox) -> usize {
         let Some(wall) = self.wall.as_ref() else { return 0 };
         let mut due = Vec::new();
