@@ -13,6 +13,7 @@ pub use engine::AUDIO_LEVEL_URI;
 mod engine;
 pub mod forward;
 pub mod keyframe;
+pub mod placement;
 pub mod plane;
 pub mod rtcp;
 pub mod vp8;
@@ -50,6 +51,9 @@ pub struct SfuConfig {
     pub connect_timeout: Duration,
     /// Published tracks per participant (two cameras, screen and microphone is normal).
     pub max_tracks_per_participant: usize,
+    /// Members a room's home worker carries before further receive-only members go to other
+    /// workers (0: a room stays on one worker).
+    pub viewers_per_worker: usize,
 }
 
 impl Default for SfuConfig {
@@ -61,6 +65,7 @@ impl Default for SfuConfig {
             announce_ips: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             max_tracks_per_participant: 6,
+            viewers_per_worker: 0,
         }
     }
 }
@@ -369,6 +374,10 @@ struct SfuInner {
     config: Arc<SfuConfig>,
     workers: Vec<WorkerHandle>,
     stats: Arc<SfuStats>,
+    /// Where each room's members are. Async: the links a change asks for are sent while it is
+    /// held, so a shard's unlink and its next link reach the workers in the order they were
+    /// decided.
+    placement: tokio::sync::Mutex<placement::Placement>,
 }
 
 impl Sfu {
@@ -384,7 +393,8 @@ impl Sfu {
         let workers = (0..n)
             .map(|i| plane::worker::spawn(i, config.clone(), identity.clone(), stats.clone()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { inner: Arc::new(SfuInner { config, workers, stats }) })
+        let placement = tokio::sync::Mutex::new(placement::Placement::new(workers.len(), config.viewers_per_worker));
+        Ok(Self { inner: Arc::new(SfuInner { config, workers, stats, placement }) })
     }
 
     pub fn stats(&self) -> &SfuStats {
@@ -430,11 +440,45 @@ impl Sfu {
         grants: MediaGrants,
         events: mpsc::UnboundedSender<SfuEvent>,
     ) -> Result<Participant, SfuError> {
-        let worker = self.worker(room).tx.clone();
+        let home = self.worker_of(room);
         let room: Arc<str> = room.into();
         let id = participant.to_owned();
-        let session = Self::ask(&worker, &room, |reply| Cmd::Join { id: id.clone(), grants, events, reply }).await?;
-        Ok(Participant { worker, room, id, session })
+        let mut placement = self.inner.placement.lock().await;
+        let placed = placement.spreads();
+        let index = if placed {
+            let (index, links) = placement.join(&room, home, &id, grants.publish);
+            if let Some(l) = links {
+                self.link(&room, &l, true).await;
+            }
+            index
+        } else {
+            home
+        };
+        drop(placement);
+        let worker = self.inner.workers[index].tx.clone();
+        let joined = Self::ask(&worker, &room, |reply| Cmd::Join { id: id.clone(), grants, events, reply }).await;
+        let p = Participant { sfu: self.clone(), placed, worker, room, id, session: 0 };
+        match joined {
+            Ok(session) => Ok(Participant { session, ..p }),
+            Err(e) => {
+                p.unplace().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Links a new shard of `room` into the others, or unlinks one that emptied.
+    async fn link(&self, room: &Arc<str>, l: &placement::Links, link: bool) {
+        for other in &l.others {
+            for (to, about) in [(l.worker, *other), (*other, l.worker)] {
+                let cmd = if link {
+                    Cmd::Link { peer: self.inner.workers[about].peer() }
+                } else {
+                    Cmd::Unlink { index: about }
+                };
+                let _ = self.inner.workers[to].tx.send(WorkerCmd::Room { room: room.clone(), cmd }).await;
+            }
+        }
     }
 
     /// Attaches a hidden in-process subscriber to a room (created if needed): it receives
@@ -454,6 +498,9 @@ impl Sfu {
 
 /// One participant's handle on its room's media.
 pub struct Participant {
+    sfu: Sfu,
+    /// Counted in the room's placement (the SFU spreads rooms over workers).
+    placed: bool,
     worker: mpsc::Sender<WorkerCmd>,
     room: Arc<str>,
     id: String,
@@ -506,12 +553,26 @@ impl Participant {
         self.ask(|reply| Cmd::Unpublish { id: self.id.clone(), track: track.to_owned(), reply }).await
     }
 
-    /// Closes both PeerConnections and frees everything this participant held.
+    /// Closes both PeerConnections and frees everything this participant held, its place on a
+    /// worker included: also due after the SFU closed its media (`SfuEvent::Closed`).
     pub async fn leave(self) {
         let (reply, wait) = oneshot::channel();
         let cmd = Cmd::Leave { id: self.id.clone(), session: self.session, reply: Some(reply) };
         if self.worker.send(WorkerCmd::Room { room: self.room.clone(), cmd }).await.is_ok() {
             let _ = wait.await;
+        }
+        self.unplace().await;
+    }
+
+    /// This join no longer counts where it was placed; a shard it leaves empty is unlinked.
+    async fn unplace(&self) {
+        if !self.placed {
+            return;
+        }
+        let home = self.sfu.worker_of(&self.room);
+        let mut placement = self.sfu.inner.placement.lock().await;
+        if let Some(l) = placement.leave(&self.room, home, &self.id) {
+            self.sfu.link(&self.room, &l, false).await;
         }
     }
 

@@ -97,6 +97,9 @@ pub struct MediaConfig {
     pub connect_timeout_secs: u64,
     /// Tracks one participant may publish (cameras, screen, microphone).
     pub max_tracks_per_participant: usize,
+    /// Members a room's home worker carries before further receive-only members go to other
+    /// workers (0: never).
+    pub viewers_per_worker: usize,
 }
 
 impl Default for MediaConfig {
@@ -112,6 +115,7 @@ impl Default for MediaConfig {
             turn_ttl_secs: 6 * 3600,
             connect_timeout_secs: 10,
             max_tracks_per_participant: 6,
+            viewers_per_worker: 500,
         }
     }
 }

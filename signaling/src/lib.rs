@@ -77,6 +77,7 @@ fn config_media(m: &config::MediaConfig) -> huizhen_sfu::SfuConfig {
         workers: m.workers,
         connect_timeout: Duration::from_secs(m.connect_timeout_secs),
         max_tracks_per_participant: m.max_tracks_per_participant,
+        viewers_per_worker: m.viewers_per_worker,
     }
 }
 

@@ -439,7 +439,23 @@ async fn h264_is_forwarded_starting_on_an_idr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_gives_and_takes_the_floor_and_mutes_even_a_client_that_ignores_the_request() {
-    let srv = TestServer::start().await;
+    floor_and_mute(TestServer::start().await, false).await;
+}
+
+/// The same with the room over two workers: the trainee (receive-only when it joins) is put on
+/// the worker that is not the room's home, so its tracks, once it has the floor, its mute and
+/// its unpublishing all cross to the host's worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_floor_and_a_hosts_mute_work_across_workers() {
+    let srv = TestServer::start_with(|c| {
+        c.media.workers = 2;
+        c.media.viewers_per_worker = 1;
+    })
+    .await;
+    floor_and_mute(srv, true).await;
+}
+
+async fn floor_and_mute(srv: TestServer, spread: bool) {
     let host_grants = Grants {
         can_publish: true,
         can_subscribe: true,
@@ -454,13 +470,29 @@ async fn a_host_gives_and_takes_the_floor_and_mutes_even_a_client_that_ignores_t
         .unwrap()
         .0;
     let host = MediaPeer::join(&srv.ws_url(&host_token), cam_and_mic("surgeon")).await;
+    // One at a time, so where each is put is known when the room spreads.
+    let published = || srv.state.sfu.stats().published_tracks.load(std::sync::atomic::Ordering::Relaxed);
+    eventually("the host publishes", MEDIA_WAIT, || async { published() == 2 }).await;
     let trainee = MediaPeer::join(&srv.ws_url(&token(&srv, "floor", "trainee", false)), cam_and_mic("trainee")).await;
+    eventually("the trainee is in", MEDIA_WAIT, || async {
+        trainee.snapshot(|s| s.errors.iter().any(|e| e["code"] == "publish_not_allowed"))
+    })
+    .await;
     let other = MediaPeer::join(&srv.ws_url(&token(&srv, "floor", "other", false)), vec![]).await;
     eventually("the trainee is refused and watches", MEDIA_WAIT, || async {
         trainee.snapshot(|s| s.errors.iter().any(|e| e["code"] == "publish_not_allowed"))
             && trainee.packets_tagged("surgeon/cam") >= 10
     })
     .await;
+    if spread {
+        let sfu = &srv.state.sfu;
+        let ports: Vec<u16> = sfu.media_addrs().iter().map(|a| a.port()).collect();
+        let home = sfu.worker_of("floor");
+        for (who, peer, worker) in [("trainee", &trainee, 1 - home), ("other", &other, home)] {
+            let port = subscribe_offer_port(peer);
+            assert_eq!(port, ports[worker], "{who} is on worker {worker}");
+        }
+    }
     // Only a host gives the floor.
     other.send(serde_json::json!({ "type": "set_can_publish", "id": "x", "participant": "trainee", "allowed": true }));
     eventually("a non-host is refused", MEDIA_WAIT, || async {
@@ -521,6 +553,17 @@ async fn a_host_gives_and_takes_the_floor_and_mutes_even_a_client_that_ignores_t
         p.close().await;
     }
     srv.stop().await;
+}
+
+/// The port of the host candidate in the first subscribe offer a peer got.
+fn subscribe_offer_port(peer: &MediaPeer) -> u16 {
+    let sdp = peer.snapshot(|s| {
+        s.messages.iter().find(|m| m["type"] == "subscribe_offer").map(|m| m["sdp"].as_str().unwrap().to_owned())
+    });
+    let sdp = sdp.expect("a subscribe offer");
+    let line = sdp.lines().find(|l| l.starts_with("a=candidate:") && l.contains(" typ host")).unwrap();
+    // a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ host
+    line.split_whitespace().nth(5).unwrap().parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

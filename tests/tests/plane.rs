@@ -128,6 +128,98 @@ async fn rooms_on_different_workers_each_announce_their_worker_port() {
     srv.stop().await;
 }
 
+/// The port of the host candidate in the latest subscribe offer a peer got.
+fn offered_port(peer: &MediaPeer) -> u16 {
+    let sdp = peer.snapshot(|s| {
+        s.messages.iter().rev().find(|m| m["type"] == "subscribe_offer").map(|m| m["sdp"].as_str().unwrap().to_owned())
+    });
+    let sdp = sdp.expect("a subscribe offer");
+    let line = sdp.lines().find(|l| l.starts_with("a=candidate:") && l.contains(" typ host")).unwrap();
+    // a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ host
+    line.split_whitespace().nth(5).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_broadcast_spreads_its_viewers_over_two_workers() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let srv = TestServer::start_with(|c| {
+        c.media.workers = 2;
+        c.media.viewers_per_worker = 2;
+    })
+    .await;
+    let sfu = srv.state.sfu.clone();
+    let ports: Vec<u16> = sfu.media_addrs().iter().map(|a| a.port()).collect();
+    let (home, away) = (sfu.worker_of("spread"), 1 - sfu.worker_of("spread"));
+    let host = MediaPeer::join(
+        &srv.ws_url(&token(&srv, "spread", "host", true)),
+        vec![Synth::simulcast_video("cam", "host/cam"), Synth::audio("mic", "host/mic")],
+    )
+    .await;
+    eventually("the host publishes", MEDIA_WAIT, || async { sfu.stats().published_tracks.load(Relaxed) == 2 }).await;
+    // The host and v0 fill the home worker (2 members); v1 and v2 go to the other one.
+    let mut viewers = Vec::new();
+    for i in 0..3 {
+        let v = MediaPeer::join(&srv.ws_url(&token(&srv, "spread", &format!("v{i}"), false)), vec![]).await;
+        // In one at a time (its first offer comes once it is in), so the order is known.
+        eventually("the viewer is offered the host's tracks", MEDIA_WAIT, || async {
+            v.snapshot(|s| s.messages.iter().any(|m| m["type"] == "subscribe_offer"))
+        })
+        .await;
+        viewers.push(v);
+    }
+    let sees = |v: &MediaPeer, at: (u64, u64)| {
+        v.packets_tagged("host/cam") >= at.0 + 30 && v.packets_tagged("host/mic") >= at.1 + 20
+    };
+    eventually("every viewer sees and hears the host", MEDIA_WAIT, || async {
+        viewers.iter().all(|v| sees(v, (0, 0)))
+    })
+    .await;
+    for (i, v) in viewers.iter().enumerate() {
+        let worker = if i == 0 { home } else { away };
+        assert_eq!(offered_port(v), ports[worker], "v{i}'s connection is on worker {worker}");
+    }
+    assert_eq!(sfu.room_count(), 2, "the room has a part on each worker");
+    assert_eq!(sfu.stats().published_tracks.load(Relaxed), 2, "a relayed track is counted where it is published");
+    // A keyframe asked for on the other worker reaches the publisher: a viewer there that
+    // turns the video off and on again restarts on a keyframe the host was asked for.
+    let v1 = &viewers[1];
+    v1.send(serde_json::json!({ "type": "set_layer", "id": "off", "track": "host/cam", "layer": "off" }));
+    eventually("set_layer off is acknowledged", MEDIA_WAIT, || async {
+        v1.snapshot(|s| s.messages.iter().any(|m| m["type"] == "ack" && m["id"] == "off"))
+    })
+    .await;
+    let (video, audio) = (v1.packets_tagged("host/cam"), v1.packets_tagged("host/mic"));
+    eventually("audio flows on", MEDIA_WAIT, || async { v1.packets_tagged("host/mic") >= audio + 100 }).await;
+    let stray = v1.packets_tagged("host/cam") - video;
+    assert!(stray <= 3, "{stray} video packets arrived after set_layer off");
+    let asked = host.snapshot(|s| s.keyframe_requests);
+    v1.send(serde_json::json!({ "type": "set_layer", "id": "on", "track": "host/cam", "layer": "high" }));
+    eventually("video resumes", MEDIA_WAIT, || async { v1.packets_tagged("host/cam") >= video + stray + 30 }).await;
+    assert!(host.snapshot(|s| s.keyframe_requests) > asked, "the host was asked for a keyframe");
+    v1.snapshot(|s| {
+        let r = s.received.values().find(|r| r.tags.contains(&"host/cam".to_string())).unwrap();
+        assert!(r.log[(video + stray) as usize].2, "video resumes on a keyframe");
+    });
+    // When the last viewer on the other worker leaves, its part of the room goes; the next
+    // viewer put there links it afresh.
+    let v2 = viewers.pop().unwrap();
+    let v1 = viewers.pop().unwrap();
+    v1.close().await;
+    v2.close().await;
+    eventually("the other worker's part of the room is gone", MEDIA_WAIT, || async { sfu.room_count() == 1 }).await;
+    let v3 = MediaPeer::join(&srv.ws_url(&token(&srv, "spread", "v3", false)), vec![]).await;
+    eventually("a new viewer on the other worker sees the host", MEDIA_WAIT, || async { sees(&v3, (0, 0)) }).await;
+    assert_eq!(offered_port(&v3), ports[away]);
+    let v0 = viewers.pop().unwrap();
+    let at = (v0.packets_tagged("host/cam"), v0.packets_tagged("host/mic"));
+    eventually("the home worker's viewer still sees the host", MEDIA_WAIT, || async { sees(&v0, at) }).await;
+    for p in [host, v0, v3] {
+        p.close().await;
+    }
+    eventually("nothing of the room is left on either worker", MEDIA_WAIT, || async { sfu.room_count() == 0 }).await;
+    srv.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_on_a_media_port_is_dropped_and_counted_while_media_flows() {
     use rtc::stun::attributes::ATTR_USERNAME;

@@ -106,6 +106,8 @@ pub struct Io {
     timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
     touched: Vec<ConnId>,
     out: Outgoing,
+    /// Packets for the rooms' shards on other workers, handed over with the turn's datagrams.
+    pub relays: super::relay::Outbox,
     pub stats: Arc<SfuStats>,
 }
 
@@ -125,6 +127,7 @@ impl Io {
             timers: BinaryHeap::new(),
             touched: Vec::new(),
             out: Outgoing::default(),
+            relays: super::relay::Outbox::default(),
             stats,
         })
     }
@@ -372,6 +375,7 @@ impl Io {
             }
         }
         self.send_out();
+        self.relays.flush(&self.stats);
     }
 
     fn send_out(&mut self) {

@@ -7,6 +7,7 @@ pub mod fuzzing;
 pub mod io;
 #[cfg(test)]
 mod loopback;
+pub mod relay;
 pub mod room;
 pub mod sender;
 pub mod track;

@@ -18,10 +18,12 @@ use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingPar
 use tokio::sync::{mpsc, oneshot};
 
 use super::io::{ConnId, Io, Owner};
-use super::track::{Down, Published, SenderClock, TAP_QUEUE};
+use super::relay::{Peer, RelayedTrack};
+use super::track::{Down, Inbound, Published, SenderClock, Source, TAP_QUEUE};
 use crate::forward::{Layer, OFF};
 use crate::{
-    IceCandidate, MediaGrants, PcTarget, SfuConfig, SfuError, SfuEvent, TrackInfo, TrackKind, engine, internal,
+    IceCandidate, MediaGrants, PcTarget, SfuConfig, SfuError, SfuEvent, SfuStats, TrackInfo, TrackKind, engine,
+    internal,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
@@ -93,11 +95,36 @@ pub enum Cmd {
         session: u64,
         reply: Option<oneshot::Sender<()>>,
     },
-    /// A tap (the recorder) wants a keyframe of a track.
+    /// A tap (the recorder) or another shard's subscriber wants a keyframe of a track.
     Keyframe {
         track: String,
         layer: Layer,
     },
+    /// The room has a shard on another worker (`relay`): tracks published here go there too.
+    Link {
+        peer: Peer,
+    },
+    /// The shard on worker `index` is gone, with whatever was published on it.
+    Unlink {
+        index: usize,
+    },
+    /// A track published on another shard.
+    RelayTrack(Box<RelayedTrack>),
+    RelayMuted {
+        track: String,
+        muted: bool,
+    },
+    RelayUnpublished {
+        track: String,
+    },
+}
+
+impl Cmd {
+    /// Whether this command brings the room into being on a worker where it is not yet: the
+    /// others are about a room that exists, and mean nothing where it does not.
+    pub fn opens_room(&self) -> bool {
+        matches!(self, Cmd::Join { .. } | Cmd::Tap { .. } | Cmd::Link { .. })
+    }
 }
 
 /// Audio level (−dBov) below which a participant counts as speaking.
@@ -141,9 +168,11 @@ struct Member {
 pub struct Room {
     pub id: Arc<str>,
     config: Arc<SfuConfig>,
-    /// The worker's own queue, for the recorder's keyframe requests (weak: a room must not
-    /// keep its worker alive).
-    worker: mpsc::WeakSender<super::worker::WorkerCmd>,
+    /// The worker this shard is on, for the recorder's keyframe requests and as the origin
+    /// other shards ask for keyframes of tracks published here.
+    me: Peer,
+    /// The room's shards on other workers.
+    peers: Vec<Peer>,
     members: HashMap<String, Member>,
     tracks: HashMap<String, Published>,
     speaker: Option<String>,
@@ -180,16 +209,12 @@ fn set_muted(members: &HashMap<String, Member>, t: &mut Published, muted: bool) 
 }
 
 impl Room {
-    pub fn new(
-        id: Arc<str>,
-        config: Arc<SfuConfig>,
-        worker: mpsc::WeakSender<super::worker::WorkerCmd>,
-        now: Instant,
-    ) -> Self {
+    pub fn new(id: Arc<str>, config: Arc<SfuConfig>, me: Peer, now: Instant) -> Self {
         Self {
             id,
             config,
-            worker,
+            me,
+            peers: Vec::new(),
             members: HashMap::new(),
             tracks: HashMap::new(),
             speaker: None,
@@ -200,8 +225,10 @@ impl Room {
         }
     }
 
+    /// Nothing here any more. A shard linked to others stays until `Sfu` unlinks it, so the
+    /// room's next member on this worker meets its links.
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty() && self.taps.is_empty()
+        self.members.is_empty() && self.taps.is_empty() && self.peers.is_empty()
     }
 
     pub fn handle(&mut self, io: &mut Io, cmd: Cmd, now: Instant) {
@@ -265,27 +292,37 @@ impl Room {
                                 m.audio_held = false;
                             }
                         }
-                        set_muted(&self.members, t, muted);
                         Ok(())
                     }
                     None => Err(SfuError::UnknownTrack),
                 };
+                if r.is_ok() {
+                    self.set_muted(&key, muted);
+                }
                 ack(reply, r);
             }
             Cmd::HoldAudio { id, reply } => {
                 let r = match self.members.get_mut(&id) {
                     Some(m) => {
                         m.audio_held = true;
-                        for t in
-                            self.tracks.values_mut().filter(|t| t.info.participant == id && t.kind == TrackKind::Audio)
-                        {
-                            t.held = true;
-                            set_muted(&self.members, t, true);
-                        }
                         Ok(())
                     }
                     None => Err(SfuError::Gone),
                 };
+                if r.is_ok() {
+                    let keys: Vec<String> = self
+                        .tracks
+                        .iter_mut()
+                        .filter(|(_, t)| t.info.participant == id && t.kind == TrackKind::Audio)
+                        .map(|(k, t)| {
+                            t.held = true;
+                            k.clone()
+                        })
+                        .collect();
+                    for key in keys {
+                        self.set_muted(&key, true);
+                    }
+                }
                 ack(reply, r);
             }
             Cmd::SetPublish { id, allowed, reply } => {
@@ -338,7 +375,91 @@ impl Room {
                     t.request_keyframe(io, layer, now, &io.stats.clone());
                 }
             }
+            Cmd::Link { peer } => {
+                self.peers.retain(|p| p.index != peer.index);
+                for t in self.tracks.values().filter(|t| t.is_local()) {
+                    peer.send(&self.id, Cmd::RelayTrack(Box::new(self.relayed_track(t))));
+                }
+                self.peers.push(peer);
+            }
+            Cmd::Unlink { index } => {
+                self.peers.retain(|p| p.index != index);
+                let gone: Vec<String> = self
+                    .tracks
+                    .iter()
+                    .filter(|(_, t)| matches!(&t.source, Source::Relayed { origin, .. } if origin.index == index))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in gone {
+                    self.unpublish(io, &key, now);
+                }
+            }
+            Cmd::RelayTrack(t) => self.add_relayed(io, *t, now),
+            Cmd::RelayMuted { track, muted } => {
+                if self.tracks.get(&track).is_some_and(|t| !t.is_local()) {
+                    self.set_muted(&track, muted);
+                }
+            }
+            Cmd::RelayUnpublished { track } => {
+                if self.tracks.get(&track).is_some_and(|t| !t.is_local()) {
+                    self.unpublish(io, &track, now);
+                }
+            }
         }
+    }
+
+    /// A track published here, as another shard learns of it.
+    fn relayed_track(&self, t: &Published) -> RelayedTrack {
+        RelayedTrack {
+            info: t.info.clone(),
+            local_id: t.local_id.clone(),
+            codec: t.codec.clone(),
+            muted: t.muted,
+            reports: t.reports.clone(),
+            highest: t.highest.clone(),
+            origin: self.me.clone(),
+        }
+    }
+
+    /// Sets a track's muted state, tells everyone here when it changed, and the other shards
+    /// when the track is published here.
+    fn set_muted(&mut self, key: &str, muted: bool) {
+        let Some(t) = self.tracks.get_mut(key) else { return };
+        let changed = t.muted != muted;
+        set_muted(&self.members, t, muted);
+        if changed && t.is_local() {
+            for p in &self.peers {
+                p.send(&self.id, Cmd::RelayMuted { track: key.to_owned(), muted });
+            }
+        }
+    }
+
+    /// A track another shard publishes: announced and offered to everyone here, as a track
+    /// published here is.
+    fn add_relayed(&mut self, io: &mut Io, t: RelayedTrack, now: Instant) {
+        let key = t.info.id.clone();
+        if self.tracks.get(&key).is_some_and(|p| p.is_local()) {
+            return;
+        }
+        if self.tracks.contains_key(&key) {
+            self.unpublish(io, &key, now);
+        }
+        let t = Published::relayed(t, self.id.clone());
+        let (info, muted) = (t.info.clone(), t.muted);
+        self.tracks.insert(key.clone(), t);
+        self.announce(io, info, muted, now);
+    }
+
+    /// A packet of a track another shard publishes.
+    pub fn relayed(&mut self, io: &mut Io, key: &str, inbound: &Arc<Inbound>, now: Instant) {
+        let Some(t) = self.tracks.get_mut(key).filter(|t| !t.is_local()) else { return };
+        t.layer_at(inbound.pkt.header.ssrc, inbound.layer);
+        let stats = io.stats.clone();
+        let f = t.on_packet(io, inbound.layer, &inbound.pkt, now, &stats);
+        if !f.held && t.shared(&[]) {
+            t.hand_on(io, &self.id, &[], inbound, &stats);
+        }
+        after_packet(t, io, &f, now, &stats);
     }
 
     fn owned_by(&self, id: &str) -> Vec<String> {
@@ -581,22 +702,20 @@ impl Room {
             Some(l) => l,
             None => {
                 // A layer whose opening we did not see: ask the receiver which rid it has.
-                let rid =
-                    io.pc(t.conn).and_then(|pc| pc.rtp_receiver(t.receiver).and_then(|r| r.track().rid(ssrc).cloned()));
+                let rid = t.local_receiver().and_then(|(conn, receiver)| {
+                    io.pc(conn).and_then(|pc| pc.rtp_receiver(receiver).and_then(|r| r.track().rid(ssrc).cloned()))
+                });
                 t.open_layer(ssrc, rid.as_deref());
                 t.layer_of(ssrc).unwrap_or(0)
             }
         };
         let stats = io.stats.clone();
-        let f = t.on_packet(io, layer, pkt, now, &stats);
-        if f.forwarded > 0 {
-            stats.forwarded_packets.fetch_add(f.forwarded, Relaxed);
+        let f = t.on_packet(io, layer, &pkt, now, &stats);
+        if !f.held && t.shared(&self.peers) {
+            let inbound = Arc::new(Inbound { layer, keyframe: f.keyframe, padding: f.padding, pkt });
+            t.hand_on(io, &self.id, &self.peers, &inbound, &stats);
         }
-        for (l, want) in f.want_keyframe.iter().enumerate() {
-            if *want {
-                t.request_keyframe(io, l as Layer, now, &stats);
-            }
-        }
+        after_packet(t, io, &f, now, &stats);
     }
 
     fn pc_state(&mut self, io: &mut Io, owner: &Owner, state: RTCPeerConnectionState, now: Instant) {
@@ -641,7 +760,7 @@ impl Room {
         let key = format!("{id}/{}", init.track_id);
         // Each simulcast layer opens on its own: a further layer of a known track.
         if let Some(t) = self.tracks.get_mut(&key)
-            && t.receiver == init.receiver_id
+            && t.local_receiver().is_some_and(|(_, r)| r == init.receiver_id)
         {
             t.open_layer(init.ssrc, init.rid.as_deref());
             return Ok(());
@@ -674,23 +793,31 @@ impl Room {
             codec: codec.mime_type.clone(),
             simulcast: init.rid.is_some(),
         };
-        let mut t =
-            Published::new(info.clone(), init.track_id.clone(), kind, codec, conn, init.receiver_id, audio_ext, held);
+        let source = Source::Local { conn, receiver: init.receiver_id };
+        let mut t = Published::new(info.clone(), init.track_id.clone(), kind, codec, source, audio_ext, held);
         t.open_layer(init.ssrc, init.rid.as_deref());
         io.stats.published_tracks.fetch_add(1, Relaxed);
+        for p in &self.peers {
+            p.send(&self.id, Cmd::RelayTrack(Box::new(self.relayed_track(&t))));
+        }
         self.tracks.insert(key.clone(), t);
+        self.announce(io, info, held, now);
+        Ok(())
+    }
+
+    /// A new track, here or on another shard: everyone here told of it (and whether it is
+    /// muted), the taps handed it, everyone but its publisher offered it.
+    fn announce(&mut self, io: &mut Io, info: TrackInfo, muted: bool, now: Instant) {
+        let (key, id) = (info.id.clone(), info.participant.clone());
         broadcast(&self.members, &SfuEvent::TrackPublished(info));
-        if held {
-            broadcast(
-                &self.members,
-                &SfuEvent::TrackMuted { id: key.clone(), participant: id.to_owned(), muted: true },
-            );
+        if muted {
+            broadcast(&self.members, &SfuEvent::TrackMuted { id: key.clone(), participant: id.clone(), muted: true });
         }
         let taps: Vec<String> = self.taps.keys().cloned().collect();
         for name in taps {
             self.tap_track(&name, &key);
         }
-        let subs: Vec<String> = self.members.keys().filter(|k| k.as_str() != id).cloned().collect();
+        let subs: Vec<String> = self.members.keys().filter(|k| **k != id).cloned().collect();
         for s in subs {
             if let Err(e) = self.add_down(io, &s, &key) {
                 tracing::warn!(room = %self.id, subscriber = %s, error = %e, "cannot add down-track");
@@ -698,7 +825,6 @@ impl Room {
             }
             let _ = self.negotiate(io, &s, now);
         }
-        Ok(())
     }
 
     /// Hands a tap the packets of one track: all simulcast layers, with the publisher's sender
@@ -716,7 +842,7 @@ impl Room {
             packets: rx,
             reports: t.reports.clone(),
             keyframes: crate::KeyframeRequester::new(
-                self.worker.clone(),
+                self.me.cmd.clone(),
                 self.id.clone(),
                 key.to_owned(),
                 t.highest.clone(),
@@ -782,10 +908,16 @@ impl Room {
 
     fn unpublish(&mut self, io: &mut Io, key: &str, now: Instant) {
         let Some(mut t) = self.tracks.remove(key) else { return };
+        // Counted where published; the other shards are told.
+        if t.is_local() {
+            io.stats.published_tracks.fetch_sub(1, Relaxed);
+            for p in &self.peers {
+                p.send(&self.id, Cmd::RelayUnpublished { track: key.to_owned() });
+            }
+        }
         for tap in self.taps.values() {
             let _ = tap.send(crate::TapEvent::TrackEnded { id: key.to_owned() });
         }
-        io.stats.published_tracks.fetch_sub(1, Relaxed);
         let ids: Vec<String> = self.members.keys().cloned().collect();
         for id in ids {
             let Some(m) = self.members.get_mut(&id) else { continue };
@@ -969,6 +1101,18 @@ impl Room {
         }
         for (participant, quality) in quality_changes {
             broadcast(&self.members, &SfuEvent::ConnectionQuality { participant, quality });
+        }
+    }
+}
+
+/// What follows a packet's fan-out: the count, and the keyframes its down-tracks need.
+fn after_packet(t: &mut Published, io: &mut Io, f: &super::track::Forwarded, now: Instant, stats: &SfuStats) {
+    if f.forwarded > 0 {
+        stats.forwarded_packets.fetch_add(f.forwarded, Relaxed);
+    }
+    for (l, want) in f.want_keyframe.iter().enumerate() {
+        if *want {
+            t.request_keyframe(io, l as Layer, now, stats);
         }
     }
 }

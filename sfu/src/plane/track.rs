@@ -17,6 +17,7 @@ use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use tokio::sync::mpsc;
 
 use super::io::{ConnId, Io};
+use super::relay::Peer;
 use crate::forward::{Layer, OFF, Rewriter, Verdict};
 use crate::{SfuStats, TrackInfo, TrackKind, keyframe};
 
@@ -133,15 +134,23 @@ impl Down {
     }
 }
 
+/// Where a track's packets come from.
+pub enum Source {
+    /// The publisher's connection on this worker and the receiver of this track on it.
+    Local { conn: ConnId, receiver: RTCRtpReceiverId },
+    /// Another shard of the room (`relay`), which asks the publisher for keyframes.
+    Relayed { origin: Peer, room: Arc<str> },
+}
+
 pub struct Published {
     pub info: TrackInfo,
+    /// `info.id` shared, for the relayed packets that name it.
+    pub key: Arc<str>,
     pub local_id: String,
     pub kind: TrackKind,
     pub codec: RTCRtpCodec,
     h264: bool,
-    /// The publisher's connection and the receiver of this track on it.
-    pub conn: ConnId,
-    pub receiver: RTCRtpReceiverId,
+    pub source: Source,
     /// Simulcast layer of each SSRC, as the layers open.
     layers: HashMap<u32, Layer>,
     ssrcs: [Option<u32>; 3],
@@ -165,10 +174,14 @@ pub struct Published {
 }
 
 /// What handling one packet did: how many copies went out, and which layers need a keyframe
-/// (asked for by the caller, throttled, once the down-tracks are no longer borrowed).
+/// (asked for by the caller, throttled, once the down-tracks are no longer borrowed); what it
+/// is, for the taps and the room's other shards; `held` if it goes nowhere (a host's mute).
 pub struct Forwarded {
     pub forwarded: u64,
     pub want_keyframe: [bool; 3],
+    pub keyframe: bool,
+    pub padding: bool,
+    pub held: bool,
 }
 
 impl Published {
@@ -178,20 +191,19 @@ impl Published {
         local_id: String,
         kind: TrackKind,
         codec: RTCRtpCodec,
-        conn: ConnId,
-        receiver: RTCRtpReceiverId,
+        source: Source,
         audio_level_ext: Option<u8>,
         held: bool,
     ) -> Self {
         let h264 = codec.mime_type.eq_ignore_ascii_case("video/h264");
         Self {
+            key: info.id.as_str().into(),
             info,
             local_id,
             kind,
             codec,
             h264,
-            conn,
-            receiver,
+            source,
             layers: HashMap::new(),
             ssrcs: [None; 3],
             highest: Arc::new(AtomicU8::new(0)),
@@ -208,11 +220,41 @@ impl Published {
         }
     }
 
+    /// A track another shard relays: packets arrive from it, keyframes are asked of it.
+    pub fn relayed(t: super::relay::RelayedTrack, room: Arc<str>) -> Self {
+        let kind = t.info.kind;
+        let mut p =
+            Self::new(t.info, t.local_id, kind, t.codec, Source::Relayed { origin: t.origin, room }, None, false);
+        p.muted = t.muted;
+        p.reports = t.reports;
+        p.highest = t.highest;
+        p
+    }
+
+    pub fn is_local(&self) -> bool {
+        matches!(self.source, Source::Local { .. })
+    }
+
+    /// The receiver of this track on its publisher's connection, when that is on this worker.
+    pub fn local_receiver(&self) -> Option<(ConnId, RTCRtpReceiverId)> {
+        match self.source {
+            Source::Local { conn, receiver } => Some((conn, receiver)),
+            Source::Relayed { .. } => None,
+        }
+    }
+
     /// A layer (SSRC) of this track opened.
     pub fn open_layer(&mut self, ssrc: u32, rid: Option<&str>) {
-        let layer = rid_layer(rid);
         if rid.is_some() {
             self.info.simulcast = true;
+        }
+        self.layer_at(ssrc, rid_layer(rid));
+    }
+
+    /// `ssrc` carries `layer` (a relayed track learns it from the packets).
+    pub fn layer_at(&mut self, ssrc: u32, layer: Layer) {
+        if self.layers.get(&ssrc) == Some(&layer) {
+            return;
         }
         self.layers.insert(ssrc, layer);
         if let Some(slot) = self.ssrcs.get_mut(usize::from(layer)) {
@@ -234,17 +276,17 @@ impl Published {
         }
     }
 
-    /// One packet from the publisher: to the taps and every down-track. Returns how many were
-    /// forwarded and which layers need a keyframe (the caller asks, throttled).
+    /// One packet from the publisher (or another shard): to every down-track. Returns how many
+    /// were forwarded and which layers need a keyframe (the caller asks, throttled, and hands
+    /// the packet on with `hand_on`).
     pub fn on_packet(
         &mut self,
         io: &mut Io,
         layer: Layer,
-        pkt: rtp::Packet,
+        pkt: &rtp::Packet,
         now: Instant,
         stats: &SfuStats,
     ) -> Forwarded {
-        let mut out = Forwarded { forwarded: 0, want_keyframe: [false; 3] };
         let padding = pkt.payload.is_empty();
         let key = !padding
             && match self.kind {
@@ -270,17 +312,10 @@ impl Published {
             *answered = true;
         }
         self.bytes[li] += pkt.payload.len() as u64;
+        let mut out = Forwarded { forwarded: 0, want_keyframe: [false; 3], keyframe: key, padding, held: self.held };
         if self.held {
             // A host muted this publisher: nobody hears them until they unmute.
             return out;
-        }
-        if !self.taps.is_empty() {
-            let inbound = Arc::new(Inbound { layer, keyframe: key, padding, pkt: pkt.clone() });
-            for (_, tx) in &self.taps {
-                if tx.try_send(inbound.clone()).is_err() {
-                    stats.dropped_packets.fetch_add(1, Relaxed);
-                }
-            }
         }
         let h = &pkt.header;
         let video = self.kind == TrackKind::Video;
@@ -336,6 +371,26 @@ impl Published {
         out
     }
 
+    /// Whether anyone besides the down-tracks wants this track's packets.
+    pub fn shared(&self, peers: &[Peer]) -> bool {
+        !self.taps.is_empty() || (self.is_local() && !peers.is_empty())
+    }
+
+    /// A packet to the taps (the recorder), and, for a track published here, to the room's
+    /// other shards.
+    pub fn hand_on(&self, io: &mut Io, room: &Arc<str>, peers: &[Peer], inbound: &Arc<Inbound>, stats: &SfuStats) {
+        for (_, tx) in &self.taps {
+            if tx.try_send(inbound.clone()).is_err() {
+                stats.dropped_packets.fetch_add(1, Relaxed);
+            }
+        }
+        if self.is_local() {
+            for p in peers {
+                io.relays.push(p, room, &self.key, inbound);
+            }
+        }
+    }
+
     /// Asks the publisher for a keyframe of `layer`, at most once per `PLI_INTERVAL` while
     /// one is on its way.
     pub fn request_keyframe(&mut self, io: &mut Io, layer: Layer, now: Instant, stats: &SfuStats) {
@@ -348,10 +403,18 @@ impl Published {
         }
         let Some(ssrc) = self.ssrcs[i] else { return };
         self.asked[i] = Some((now, false));
-        stats.keyframe_requests.fetch_add(1, Relaxed);
-        if let Some(mut r) = io.pc(self.conn).and_then(|pc| pc.rtp_receiver(self.receiver)) {
-            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
-            let _ = r.write_rtcp(now, vec![Box::new(pli)]);
+        match &self.source {
+            Source::Local { conn, receiver } => {
+                stats.keyframe_requests.fetch_add(1, Relaxed);
+                if let Some(mut r) = io.pc(*conn).and_then(|pc| pc.rtp_receiver(*receiver)) {
+                    let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
+                    let _ = r.write_rtcp(now, vec![Box::new(pli)]);
+                }
+            }
+            // The publisher's shard throttles again and asks it.
+            Source::Relayed { origin, room } => {
+                origin.send(room, super::room::Cmd::Keyframe { track: self.info.id.clone(), layer })
+            }
         }
     }
 

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::conn::Identity;
 use super::io::{ConnId, Io};
+use super::relay::{Peer, RELAY_QUEUE, RelayBatch};
 use super::room::{Cmd, Room};
 use crate::{SfuConfig, SfuError, SfuStats, internal};
 
@@ -38,9 +39,19 @@ pub enum WorkerCmd {
 
 /// What the rest of the SFU holds of a worker.
 pub struct WorkerHandle {
+    pub index: usize,
     pub tx: mpsc::Sender<WorkerCmd>,
+    /// Packets relayed to this worker by the other shards of its rooms.
+    pub relay: mpsc::Sender<RelayBatch>,
     /// The socket's address (every connection's host candidate on this worker).
     pub local: SocketAddr,
+}
+
+impl WorkerHandle {
+    /// How rooms on other workers reach this one.
+    pub fn peer(&self) -> Peer {
+        Peer { index: self.index, cmd: self.tx.downgrade(), relay: self.relay.downgrade() }
+    }
 }
 
 fn bind(ip: std::net::IpAddr, port: u16) -> std::io::Result<std::net::UdpSocket> {
@@ -68,7 +79,9 @@ pub fn spawn(
     let std_socket = bind(ip, port).map_err(|e| internal(format!("cannot bind media socket {ip}:{port}: {e}")))?;
     let local = std_socket.local_addr().map_err(internal)?;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-    let me = tx.downgrade();
+    let (relay, relay_rx) = mpsc::channel(RELAY_QUEUE);
+    let handle = WorkerHandle { index, tx, relay, local };
+    let me = handle.peer();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(internal)?;
     std::thread::Builder::new()
         .name(format!("media-{index}"))
@@ -88,19 +101,21 @@ pub fn spawn(
                         return;
                     }
                 };
-                Worker { io, rooms: HashMap::new(), rx, me, config }.run().await;
+                Worker { io, rooms: HashMap::new(), rx, relay_rx, me, config }.run().await;
             });
         })
         .map_err(internal)?;
     tracing::info!(worker = index, %local, "media worker listening");
-    Ok(WorkerHandle { tx, local })
+    Ok(handle)
 }
 
 struct Worker {
     io: Io,
     rooms: HashMap<Arc<str>, Room>,
     rx: mpsc::Receiver<WorkerCmd>,
-    me: mpsc::WeakSender<WorkerCmd>,
+    relay_rx: mpsc::Receiver<RelayBatch>,
+    /// This worker, as its rooms' other shards reach it.
+    me: Peer,
     config: Arc<SfuConfig>,
 }
 
@@ -110,6 +125,8 @@ impl Worker {
         let mut due: Vec<ConnId> = Vec::new();
         let mut next_tick = Instant::now() + TICK;
         let mut turn: Option<Instant> = None;
+        let mut relayed: Option<RelayBatch> = None;
+        let mut relay_open = true;
         loop {
             self.io.flush();
             // A turn ends when its writes are out: how long it took is how long a datagram
@@ -124,6 +141,10 @@ impl Worker {
                     Some(cmd) => first = Some(cmd),
                     // Every handle on this worker is gone: the server is stopping.
                     None => break,
+                },
+                batch = self.relay_rx.recv(), if relay_open => match batch {
+                    Some(batch) => relayed = Some(batch),
+                    None => relay_open = false,
                 },
                 r = self.io.socket.readable() => {
                     if let Err(e) = r {
@@ -145,6 +166,13 @@ impl Worker {
                     Ok(cmd) => self.command(cmd, now),
                     Err(_) => break,
                 }
+            }
+            // Packets from the rooms' other shards: what one turn of each of them sent.
+            if let Some(batch) = relayed.take() {
+                self.relayed(batch, now);
+            }
+            while let Ok(batch) = self.relay_rx.try_recv() {
+                self.relayed(batch, now);
             }
             for _ in 0..MAX_DATAGRAMS_PER_TURN {
                 match self.io.socket.try_recv_from(&mut buf) {
@@ -206,13 +234,28 @@ impl Worker {
         }
     }
 
+    fn relayed(&mut self, batch: RelayBatch, now: Instant) {
+        for p in batch {
+            // A shard that left its room meanwhile: the packet has nobody here.
+            if let Some(room) = self.rooms.get_mut(&p.room) {
+                room.relayed(&mut self.io, &p.track, &p.inbound, now);
+            }
+        }
+    }
+
     fn command(&mut self, cmd: WorkerCmd, now: Instant) {
         match cmd {
             WorkerCmd::Room { room, cmd } => {
-                let r = self.rooms.entry(room.clone()).or_insert_with(|| {
+                if !self.rooms.contains_key(&room) {
+                    if !cmd.opens_room() {
+                        // Nothing to do in a room that is not here (its replies read `Gone`).
+                        return;
+                    }
                     self.io.stats.rooms.fetch_add(1, Relaxed);
-                    Room::new(room.clone(), self.config.clone(), self.me.clone(), now)
-                });
+                    let r = Room::new(room.clone(), self.config.clone(), self.me.clone(), now);
+                    self.rooms.insert(room.clone(), r);
+                }
+                let Some(r) = self.rooms.get_mut(&room) else { return };
                 r.handle(&mut self.io, cmd, now);
                 if r.is_empty() {
                     self.rooms.remove(&room);

@@ -326,8 +326,10 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
             Some(ev) = media_rx.recv() => {
                 let closed = matches!(ev, huizhen_sfu::SfuEvent::Closed { .. });
                 if socket.send(text(&super::media::event(ev))).await.is_err() { break; }
-                if closed {
-                    media = None;
+                if closed && let Some(m) = media.take() {
+                    // The SFU removed it already; the leave frees its place (the worker it
+                    // was put on, when the room spreads over several).
+                    m.leave().await;
                 }
             }
             _ = keepalive.tick() => {
