@@ -9,7 +9,7 @@
 //! and a turn's writes leave together (`plane`).
 
 pub mod bwe;
-pub use engine::AUDIO_LEVEL_URI;
+pub use engine::{AUDIO_LEVEL_URI, media_engine};
 mod engine;
 pub mod forward;
 pub mod keyframe;

@@ -20,6 +20,7 @@ pub mod janus;
 pub mod load;
 pub mod media;
 pub mod soak;
+pub mod swarm;
 
 /// `--name value` from the command line of a benchmark binary, or `default`.
 pub fn flag<T: std::str::FromStr>(name: &str, default: T) -> T {

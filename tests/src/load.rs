@@ -63,6 +63,13 @@ pub struct Options {
     pub pin: bool,
     /// After the measured window, record the room for as long again and report the cost.
     pub record: bool,
+    /// Huizhen only: two media workers (on the server's one core when pinned), a room's home
+    /// carrying this many members before viewers go to the other (0: one worker). Measures
+    /// what handing packets between workers costs.
+    pub spread: usize,
+    /// Huizhen only, broadcast and storm: viewers on one thread and one socket
+    /// (`swarm::Swarm`), one in `swarm` decrypting (0: a webrtc-rs peer each).
+    pub swarm: u32,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -84,6 +91,10 @@ pub struct Report {
     pub latency_samples: usize,
     /// Subscriber × publisher pairs that never got a frame in the set-up time.
     pub missing_streams: usize,
+    /// What the viewers were: a webrtc-rs peer each, or the swarm (and how many of them
+    /// decrypted, which only they measure latency from).
+    #[serde(default)]
+    pub generator: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingCost>,
     /// The join storm (scenario `storm`); the fields above are the steady state before it.
@@ -287,6 +298,7 @@ async fn measure(target: &str, o: &Options, pid: u32, states: &[State], mut set_
         latency_p50_ms: percentile(&mut lat.clone(), 0.5),
         latency_p99_ms: percentile(&mut lat, 0.99),
         missing_streams: set_up.missing,
+        generator: "a webrtc-rs peer each".into(),
         recording: None,
         storm: None,
     })
@@ -498,7 +510,14 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         // pool for every core and run two workers on one, paying for each wake-up between them.
         env.push(("TOKIO_WORKER_THREADS", "1"));
         // Likewise one media worker for the one core (the default is one per core).
-        env.push(("HUIZHEN_MEDIA__WORKERS", "1"));
+        if o.spread == 0 {
+            env.push(("HUIZHEN_MEDIA__WORKERS", "1"));
+        }
+    }
+    let spread = o.spread.to_string();
+    if o.spread > 0 {
+        env.push(("HUIZHEN_MEDIA__WORKERS", "2"));
+        env.push(("HUIZHEN_MEDIA__VIEWERS_PER_WORKER", &spread));
     }
     let p = Process::serve_env(dir.path(), &[], &env)?;
     let pid = p.child.id();
@@ -522,11 +541,19 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
     let url = |t: &str| format!("ws://{}/v1/rtc?token={t}", p.addr);
     let plan = plan(o);
     let mut members = Vec::new();
+    let swarm = match o.scenario {
+        Scenario::Broadcast | Scenario::Storm if o.swarm > 0 => Some(Arc::new(crate::swarm::Swarm::start(o.swarm)?)),
+        _ => None,
+    };
     for (i, (room, who, publishes)) in plan.iter().enumerate() {
         let tracks = if *publishes { clip_tracks(o, who, i) } else { Vec::new() };
         let joined = Instant::now();
         // The first participant may record (its room is the one recorded with --record).
-        let peer = MediaPeer::join(&url(&token(room, who, *publishes, o.record && i == 0)?), tracks).await;
+        let url = url(&token(room, who, *publishes, o.record && i == 0)?);
+        let peer = match &swarm {
+            Some(s) if !publishes => s.join(&url).await?,
+            _ => MediaPeer::join(&url, tracks).await,
+        };
         members.push(Member { peer, joined });
     }
     // Viewers of a broadcast ask for their layer once the camera is announced.
@@ -539,7 +566,14 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
     let states: Vec<State> = members.iter().map(|m| m.peer.state.clone()).collect();
     let joined: Vec<Instant> = members.iter().map(|m| m.joined).collect();
     let set_up = first_frames(&states, &plan, &joined).await;
-    let mut report = measure("huizhen", o, pid, &states, set_up).await?;
+    let mut target = String::from(if o.spread > 0 { "huizhen, 2 workers" } else { "huizhen" });
+    if swarm.is_some() {
+        target.push_str(" (swarm viewers)");
+    }
+    let mut report = measure(&target, o, pid, &states, set_up).await?;
+    if let Some(s) = &swarm {
+        report.generator = format!("swarm: one thread and socket, 1 viewer in {} decrypting", s.sample);
+    }
     let mut joiners = Vec::new();
     if o.scenario == Scenario::Storm {
         // Tokens first: making one runs the server binary, far slower than a join.
@@ -549,11 +583,16 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         // The watchers: everyone but the publisher (who receives nothing).
         let watchers: Vec<State> = states.iter().zip(&plan).filter(|(_, p)| !p.2).map(|(s, _)| s.clone()).collect();
         let before = turn_histogram(&p.addr.to_string()).await?;
+        let swarm = swarm.clone();
         let (mut figures, peers) = storm(o, pid, &watchers, move |j| {
             let url = url(&tokens[j]);
             let layer = layer.clone();
+            let swarm = swarm.clone();
             async move {
-                let peer = MediaPeer::join(&url, Vec::new()).await;
+                let peer = match &swarm {
+                    Some(s) => s.join(&url).await?,
+                    None => MediaPeer::join(&url, Vec::new()).await,
+                };
                 if layer != "high" {
                     let deadline = Instant::now() + Duration::from_secs(30);
                     ask_layer(&peer, &format!("joiner {j}"), &layer, deadline).await?;
@@ -577,6 +616,7 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
     for m in members {
         m.peer.close().await;
     }
+    drop(swarm);
     drop(p);
     Ok(report)
 }

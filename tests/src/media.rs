@@ -428,6 +428,16 @@ impl MediaPeer {
         MediaPeer { state, out, task }
     }
 
+    /// A peer driven elsewhere (the load swarm): its state, the channel its driver reads
+    /// (`Null` ends it) and the driver.
+    pub(crate) fn from_parts(
+        state: Arc<Mutex<PeerState>>,
+        out: mpsc::UnboundedSender<Value>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> Self {
+        Self { state, out, task }
+    }
+
     pub fn send(&self, v: Value) {
         let _ = self.out.send(v);
     }
@@ -852,33 +862,47 @@ pub(crate) async fn read_remote(t: Arc<dyn TrackRemote>, key: String, state: Arc
     while let Some(ev) = t.poll().await {
         if let TrackRemoteEvent::OnRtpPacket(p) = ev {
             let mut st = state.lock().unwrap();
-            let r = st.received.entry(key.clone()).or_default();
-            r.packets += 1;
-            r.first_at.get_or_insert_with(std::time::Instant::now);
-            if let Some(log) = SEND_LOG.get()
-                && let Some(us) = log.latency_us(&p.payload)
-                && r.latencies_us.len() < 200_000
-            {
-                r.latencies_us.push(us);
-            }
-            r.seqs.push(p.header.sequence_number);
-            if !r.ssrcs.contains(&p.header.ssrc) {
-                r.ssrcs.push(p.header.ssrc);
-            }
-            let key = (huizhen_sfu::keyframe::vp8_keyframe_start(&p.payload) && p.payload.len() > 5)
-                || huizhen_sfu::keyframe::h264_keyframe_start(&p.payload);
-            if key {
-                r.keyframes += 1;
-            }
-            if let Some((tag, layer, _)) = parse_payload(&p.payload) {
-                r.log.push((p.header.sequence_number, layer.clone(), key));
-                if !r.tags.contains(&tag) {
-                    r.tags.push(tag);
-                }
-                if r.layers.last() != Some(&layer) {
-                    r.layers.push(layer);
-                }
-            }
+            record_packet(st.received.entry(key.clone()).or_default(), &key, &p);
         }
+    }
+}
+
+/// A packet that arrived on track `key`, read in full (payload included).
+pub(crate) fn record_packet(r: &mut Received, key: &str, p: &rtp::Packet) {
+    record_clear(r, key, p.header.sequence_number, p.header.ssrc);
+    if let Some(log) = SEND_LOG.get()
+        && let Some(us) = log.latency_us(&p.payload)
+        && r.latencies_us.len() < 200_000
+    {
+        r.latencies_us.push(us);
+    }
+    let keyframe = (huizhen_sfu::keyframe::vp8_keyframe_start(&p.payload) && p.payload.len() > 5)
+        || huizhen_sfu::keyframe::h264_keyframe_start(&p.payload);
+    if keyframe {
+        r.keyframes += 1;
+    }
+    if let Some((tag, layer, _)) = parse_payload(&p.payload) {
+        r.log.push((p.header.sequence_number, layer.clone(), keyframe));
+        if !r.tags.contains(&tag) {
+            r.tags.push(tag);
+        }
+        if r.layers.last() != Some(&layer) {
+            r.layers.push(layer);
+        }
+    }
+}
+
+/// A packet that arrived on track `key`, known only by its clear header (the load swarm's
+/// viewers that do not decrypt).
+pub(crate) fn record_clear(r: &mut Received, key: &str, seq: u16, ssrc: u32) {
+    if r.track.is_empty() {
+        r.stream = key.split('/').next().unwrap_or("").to_owned();
+        r.track = key.to_owned();
+    }
+    r.packets += 1;
+    r.first_at.get_or_insert_with(std::time::Instant::now);
+    r.seqs.push(seq);
+    if !r.ssrcs.contains(&ssrc) {
+        r.ssrcs.push(ssrc);
     }
 }

@@ -17,6 +17,8 @@ fn small(scenario: Scenario) -> Options {
         join_window_s: 1,
         pin: false,
         record: scenario == Scenario::Consultation,
+        spread: 0,
+        swarm: 0,
     }
 }
 
@@ -45,6 +47,21 @@ async fn every_scenario_runs_and_measures() {
         }
         reports.push(r);
     }
+    // A broadcast over two workers (the host and one viewer on the room's home, two viewers on
+    // the other worker).
+    let r = run_huizhen(&Options { spread: 2, ..small(Scenario::Broadcast) }).await.unwrap();
+    assert_eq!((r.target.as_str(), r.missing_streams), ("huizhen, 2 workers", 0), "{r:?}");
+    assert!(r.forwarded_pps > 0.0 && r.latency_samples > 0, "{r:?}");
+    reports.push(r);
+    // The viewers on one socket (the swarm), one in two decrypting: every viewer counts its
+    // packets, the decrypting ones measure latency.
+    let r = run_huizhen(&Options { swarm: 2, ..small(Scenario::Storm) }).await.unwrap();
+    assert_eq!(r.missing_streams, 0, "{r:?}");
+    assert!(r.generator.starts_with("swarm"), "{r:?}");
+    assert!(r.forwarded_pps > 0.0 && r.latency_samples > 0 && r.loss_pct < 5.0, "{r:?}");
+    let t = r.storm.as_ref().unwrap();
+    assert_eq!(t.joiners_missing, 0, "{t:?}");
+    reports.push(r);
     // The Janus side of the benchmark (scripts/test.sh installs Janus; the run needs root or
     // passwordless sudo for its network namespace).
     let o = small(Scenario::Broadcast);
@@ -55,5 +72,5 @@ async fn every_scenario_runs_and_measures() {
     reports.push(j);
     let table = markdown(&reports);
     // The scenarios' table, then a blank line and the storm's own table of one row.
-    assert_eq!(table.lines().count(), 2 + reports.len() + 1 + 3);
+    assert_eq!(table.lines().count(), 2 + reports.len() + 1 + 4);
 }

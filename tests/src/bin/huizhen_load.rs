@@ -28,6 +28,10 @@ const USAGE: &str = "huizhen-load: drive a real Huizhen server (and Janus) with 
   --join-window S    storm: seconds they join within (default 2)
   --pin 1|0          server on its own core, generator on the other (default 1)
   --record 1         also record the first room and report the cost
+  --swarm N          Huizhen broadcast/storm: viewers on one thread and socket, 1 in N
+                     decrypting (latency is measured on those); 0: a webrtc-rs peer each
+  --spread N         Huizhen on two media workers, N members on a room's home before viewers
+                     go to the other (what handing packets between workers costs)
   --json FILE        write the JSON report to FILE too
 ";
 
@@ -57,6 +61,8 @@ async fn main() -> Result<()> {
             join_window_s: flag("--join-window", 2),
             pin: flag("--pin", 1) == 1,
             record: flag("--record", 0) == 1,
+            spread: flag("--spread", 0),
+            swarm: flag("--swarm", 0),
         };
         if inner {
             // In the network namespace made for Janus (see `run_janus`).

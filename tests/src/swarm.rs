@@ -1,0 +1,360 @@
+//! Many receive-only viewers on one thread and one UDP socket, on webrtc-rs's sans-IO core
+//! (`rtc`), the same kind of driver as the server's media workers: so the load generator is not
+//! what limits a broadcast of 1,000 viewers (each `MediaPeer` costs a task, a socket and a
+//! wake-up per packet, which saturates the generator's core near 300 viewers).
+//!
+//! The server tells connections apart by their address after ICE, so every viewer needs its
+//! own. They all share one socket bound to 0.0.0.0: viewer *i* sends from 127.1.x.y (chosen per
+//! datagram with `IP_PKTINFO`), and what arrives is handed to the viewer whose address it was
+//! sent to (read from `IP_PKTINFO` too).
+//!
+//! Decrypting is the generator's largest cost, so only every `sample`-th viewer decrypts and
+//! checks its packets (payloads matched to what the publisher sent, for latency); the others
+//! count their packets from the RTP header, which SRTP leaves in the clear (sequence numbers
+//! for loss, the SSRC for the track). Both kinds do ICE and DTLS for real.
+
+use std::collections::HashMap;
+use std::io::{IoSlice, IoSliceMut};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use nix::sys::socket::{
+    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, setsockopt, sockopt,
+};
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::media::{MediaPeer, PeerState, record_clear, record_packet};
+
+type State = Arc<Mutex<PeerState>>;
+
+/// Timers (ICE keepalives, DTLS retransmits) are looked at this often; commands wait at most
+/// this long for the thread.
+const TICK: Duration = Duration::from_millis(2);
+
+enum Cmd {
+    /// The server's (re)offer for viewer `at`: answered with our description.
+    Offer {
+        at: Ipv4Addr,
+        sdp: String,
+        state: State,
+        sample: bool,
+        reply: oneshot::Sender<Result<String>>,
+    },
+    Close {
+        at: Ipv4Addr,
+    },
+}
+
+struct Viewer {
+    pc: RTCPeerConnection,
+    state: State,
+    /// Decrypts (and reads payloads) rather than counting from the clear header.
+    sample: bool,
+    /// DTLS is up: SRTP from now on.
+    connected: bool,
+    /// Track key (`participant/track`) by SSRC, from the offers.
+    tracks: HashMap<u32, String>,
+}
+
+/// The viewers' thread and its socket.
+pub struct Swarm {
+    cmds: mpsc::Sender<Cmd>,
+    port: u16,
+    next: std::sync::atomic::AtomicU32,
+    /// One viewer in `sample` decrypts.
+    pub sample: u32,
+    thread: Option<std::thread::JoinHandle<()>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Swarm {
+    pub fn start(sample: u32) -> Result<Self> {
+        let socket = UdpSocket::bind("0.0.0.0:0").context("swarm socket")?;
+        setsockopt(&socket, sockopt::Ipv4PacketInfo, &true).context("IP_PKTINFO")?;
+        socket.set_read_timeout(Some(TICK))?;
+        let port = socket.local_addr()?.port();
+        let (cmds, rx) = mpsc::channel();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let halt = stop.clone();
+        let thread = std::thread::Builder::new().name("swarm".into()).spawn(move || run(socket, rx, halt))?;
+        Ok(Self {
+            cmds,
+            port,
+            next: std::sync::atomic::AtomicU32::new(0),
+            sample: sample.max(1),
+            thread: Some(thread),
+            stop,
+        })
+    }
+
+    /// A viewer joining on signaling `url`, as a `MediaPeer` (the same state, `send` and
+    /// `close`); it never publishes.
+    pub async fn join(&self, url: &str) -> Result<MediaPeer> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        anyhow::ensure!(i < 65_000, "at most 65,000 viewers per swarm");
+        let at = Ipv4Addr::from(0x7F01_0000 + i + 1);
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.context("signaling connect")?;
+        let state = State::default();
+        let (out, out_rx) = tokio::sync::mpsc::unbounded_channel();
+        let sample = i % self.sample == 0;
+        let task = tokio::spawn(signal(ws, at, sample, state.clone(), self.cmds.clone(), out_rx));
+        Ok(MediaPeer::from_parts(state, out, task))
+    }
+
+    /// Where the viewers are (127.1.0.0/16, this port).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One viewer's signaling: hello, then answer every subscribe offer through the swarm thread.
+async fn signal(
+    mut ws: WsStream,
+    at: Ipv4Addr,
+    sample: bool,
+    state: State,
+    cmds: mpsc::Sender<Cmd>,
+    mut out: tokio::sync::mpsc::UnboundedReceiver<Value>,
+) {
+    let text = |v: Value| Message::text(v.to_string());
+    let _ = ws.send(text(json!({ "type": "hello", "id": "hello", "version": 1 }))).await;
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            msg = ws.next() => {
+                let Some(Ok(Message::Text(t))) = msg else {
+                    if matches!(msg, Some(Ok(Message::Ping(_) | Message::Pong(_)))) { continue; }
+                    break;
+                };
+                let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
+                state.lock().unwrap_or_else(|p| p.into_inner()).messages.push(v.clone());
+                match v["type"].as_str().unwrap_or("") {
+                    "subscribe_offer" => {
+                        let (reply, answer) = oneshot::channel();
+                        let sdp = v["sdp"].as_str().unwrap_or("").to_owned();
+                        if cmds.send(Cmd::Offer { at, sdp, state: state.clone(), sample, reply }).is_err() { break; }
+                        match answer.await {
+                            Ok(Ok(sdp)) => {
+                                n += 1;
+                                let _ = ws.send(text(json!({ "type": "subscribe_answer", "id": format!("a{n}"), "sdp": sdp }))).await;
+                            }
+                            Ok(Err(e)) => {
+                                let e = json!({ "type": "error", "code": "swarm", "message": e.to_string() });
+                                state.lock().unwrap_or_else(|p| p.into_inner()).errors.push(e);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    "track_published" => {
+                        state.lock().unwrap_or_else(|p| p.into_inner()).tracks_published.push(v["track"].clone())
+                    }
+                    "error" => state.lock().unwrap_or_else(|p| p.into_inner()).errors.push(v.clone()),
+                    _ => {}
+                }
+            }
+            v = out.recv() => match v {
+                Some(v) if !v.is_null() => { let _ = ws.send(text(v)).await; }
+                _ => {
+                    let _ = ws.close(None).await;
+                    break;
+                }
+            },
+        }
+    }
+    let _ = cmds.send(Cmd::Close { at });
+}
+
+/// The swarm thread: commands, datagrams, timers.
+fn run(socket: UdpSocket, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic::AtomicBool>) {
+    let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+    let mut viewers: HashMap<Ipv4Addr, Viewer> = HashMap::new();
+    let mut buf = vec![0u8; 2048];
+    let mut cmsg = nix::cmsg_space!(nix::libc::in_pktinfo);
+    let mut next_scan = Instant::now();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while let Ok(cmd) = cmds.try_recv() {
+            match cmd {
+                Cmd::Offer { at, sdp, state, sample, reply } => {
+                    let now = Instant::now();
+                    let local = SocketAddr::V4(SocketAddrV4::new(at, port));
+                    let v = match viewers.entry(at) {
+                        std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+                        std::collections::hash_map::Entry::Vacant(e) => new_pc(local, now)
+                            .map(|pc| e.insert(Viewer { pc, state, sample, connected: false, tracks: HashMap::new() })),
+                    };
+                    let answer = v.and_then(|v| {
+                        v.tracks.extend(tracks_of(&sdp));
+                        answer(&mut v.pc, sdp, now)
+                    });
+                    let _ = reply.send(answer);
+                    if let Some(v) = viewers.get_mut(&at) {
+                        drain(&socket, at, v);
+                    }
+                }
+                Cmd::Close { at } => {
+                    if let Some(mut v) = viewers.remove(&at) {
+                        let _ = v.pc.close();
+                    }
+                }
+            }
+        }
+        // What the socket has: the first read waits up to a tick, the rest do not.
+        let mut flags = MsgFlags::empty();
+        loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let got = recvmsg::<SockaddrIn>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags);
+            flags = MsgFlags::MSG_DONTWAIT;
+            let Ok(msg) = got else { break };
+            let (len, from) = (msg.bytes, msg.address.map(|a| SocketAddr::V4(SocketAddrV4::from(a))));
+            let to = msg.cmsgs().ok().and_then(|mut c| {
+                c.find_map(|c| match c {
+                    ControlMessageOwned::Ipv4PacketInfo(pi) => Some(Ipv4Addr::from(u32::from_be(pi.ipi_addr.s_addr))),
+                    _ => None,
+                })
+            });
+            let (Some(from), Some(to)) = (from, to) else { continue };
+            let Some(v) = viewers.get_mut(&to) else { continue };
+            let d = &buf[..len];
+            if !v.sample && v.connected && is_rtp(d) {
+                let (seq, ssrc) = (u16::from_be_bytes([d[2], d[3]]), u32::from_be_bytes([d[8], d[9], d[10], d[11]]));
+                if let Some(key) = v.tracks.get(&ssrc) {
+                    let mut st = v.state.lock().unwrap_or_else(|p| p.into_inner());
+                    record_clear(st.received.entry(key.clone()).or_default(), key, seq, ssrc);
+                }
+                continue;
+            }
+            if !v.sample && v.connected && d.first().is_some_and(|b| (128..=191).contains(b)) {
+                // RTCP from the server (sender reports): only a decrypting viewer reads it.
+                continue;
+            }
+            let local = SocketAddr::V4(SocketAddrV4::new(to, port));
+            let _ = v.pc.handle_read(TaggedBytesMut {
+                now: Instant::now(),
+                transport: TransportContext {
+                    local_addr: local,
+                    peer_addr: from,
+                    transport_protocol: TransportProtocol::UDP,
+                    ecn: None,
+                },
+                message: BytesMut::from(d),
+            });
+            drain(&socket, to, v);
+        }
+        let now = Instant::now();
+        if now >= next_scan {
+            next_scan = now + TICK;
+            for (at, v) in viewers.iter_mut() {
+                if v.pc.poll_timeout().is_some_and(|t| t <= now) {
+                    let _ = v.pc.handle_timeout(now);
+                    drain(&socket, *at, v);
+                }
+            }
+        }
+    }
+}
+
+/// RTP, not RTCP (RFC 5761: RTCP packet types 192–223 in the second byte).
+fn is_rtp(d: &[u8]) -> bool {
+    d.len() >= 12 && (128..=191).contains(&d[0]) && !(192..=223).contains(&d[1])
+}
+
+fn new_pc(local: SocketAddr, now: Instant) -> Result<RTCPeerConnection> {
+    let settings = rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder::new()
+        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .build();
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_setting_engine(settings)
+        .with_media_engine(huizhen_sfu::media_engine()?)
+        .build(now)?;
+    pc.add_local_candidate(huizhen_sfu::plane::conn::host_candidate(local)?)?;
+    Ok(pc)
+}
+
+fn answer(pc: &mut RTCPeerConnection, sdp: String, now: Instant) -> Result<String> {
+    pc.set_remote_description(now, RTCSessionDescription::offer(sdp)?)?;
+    let answer = pc.create_answer(None)?;
+    pc.set_local_description(now, answer.clone())?;
+    Ok(pc.local_description().map(|d| d.sdp).unwrap_or(answer.sdp))
+}
+
+/// Track keys by SSRC in an offer: `a=ssrc:<ssrc> msid:<participant> <participant>.<track>`.
+fn tracks_of(sdp: &str) -> Vec<(u32, String)> {
+    sdp.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("a=ssrc:")?;
+            let (ssrc, attr) = rest.split_once(' ')?;
+            let (stream, track) = attr.strip_prefix("msid:")?.split_once(' ')?;
+            let local = track.strip_prefix(&format!("{stream}.")).unwrap_or(track);
+            Some((ssrc.parse().ok()?, format!("{stream}/{local}")))
+        })
+        .collect()
+}
+
+/// Everything a viewer has after a read or a timer: what it writes (sent from its own
+/// address), its events, and, for a decrypting viewer, the packets it read.
+fn drain(socket: &UdpSocket, at: Ipv4Addr, v: &mut Viewer) {
+    loop {
+        let mut moved = false;
+        while let Some(out) = v.pc.poll_write() {
+            moved = true;
+            let SocketAddr::V4(to) = out.transport.peer_addr else { continue };
+            let info = nix::libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: nix::libc::in_addr { s_addr: u32::from(at).to_be() },
+                ipi_addr: nix::libc::in_addr { s_addr: 0 },
+            };
+            let iov = [IoSlice::new(&out.message)];
+            let _ = sendmsg(
+                socket.as_raw_fd(),
+                &iov,
+                &[ControlMessage::Ipv4PacketInfo(&info)],
+                MsgFlags::MSG_DONTWAIT,
+                Some(&SockaddrIn::from(to)),
+            );
+        }
+        while let Some(ev) = v.pc.poll_event() {
+            moved = true;
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) = ev {
+                v.connected = s == RTCPeerConnectionState::Connected;
+                v.state.lock().unwrap_or_else(|p| p.into_inner()).subscribe_connected = v.connected;
+            }
+        }
+        while let Some(m) = v.pc.poll_read() {
+            moved = true;
+            if let RTCMessage::RtpPacket(_, p) = m.message
+                && let Some(key) = v.tracks.get(&p.header.ssrc)
+            {
+                let mut st = v.state.lock().unwrap_or_else(|p| p.into_inner());
+                record_packet(st.received.entry(key.clone()).or_default(), key, &p);
+            }
+        }
+        if !moved {
+            return;
+        }
+    }
+}
