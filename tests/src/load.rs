@@ -81,6 +81,15 @@ pub struct Report {
     pub seconds: f64,
     pub forwarded_pps: f64,
     pub server_cpu_pct: f64,
+    /// Packets the server itself dropped in the measured window (Huizhen's
+    /// `huizhen_media_dropped_packets_total`: a send buffer full, a tap behind): the part of the
+    /// loss that is the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_dropped: Option<u64>,
+    /// The load generator's own CPU (all its threads; 100% is one core): whether it, not the
+    /// server, was the limit.
+    #[serde(default)]
+    pub generator_cpu_pct: f64,
     pub cpu_ms_per_1000_packets: f64,
     pub server_rss_mib: f64,
     pub loss_pct: f64,
@@ -136,6 +145,13 @@ pub struct ServerTurns {
     pub p99_at_most_ms: f64,
     pub over_5ms: u64,
     pub slowest_bucket_ms: f64,
+}
+
+/// A counter from the server's `/metrics`.
+async fn counter(addr: &str, name: &str) -> Result<u64> {
+    let text = reqwest::get(format!("http://{addr}/metrics")).await?.error_for_status()?.text().await?;
+    let line = text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')).context("no such counter")?;
+    Ok(line.trim().parse()?)
 }
 
 /// `huizhen_media_turn_seconds` from the server's `/metrics`: (upper bound in s, cumulative).
@@ -267,18 +283,17 @@ struct SetUp {
 }
 
 /// Measures the steady state for `seconds`: packets reaching subscribers, the server's CPU
-/// and memory, loss and added latency.
+/// and memory, loss and added latency, all over that window only (the set-up before it, a
+/// thousand joins, is not the steady state).
 async fn measure(target: &str, o: &Options, pid: u32, states: &[State], mut set_up: SetUp) -> Result<Report> {
-    let (c0, n0, t0) = (cpu_ticks(pid)?, received(states), Instant::now());
+    let me = std::process::id();
+    let (seqs, lats) = (marks(states, |r| r.seqs.len()), marks(states, |r| r.latencies_us.len()));
+    let (c0, g0, n0, t0) = (cpu_ticks(pid)?, cpu_ticks(me)?, received(states), Instant::now());
     tokio::time::sleep(Duration::from_secs(o.seconds)).await;
-    let (c1, n1, elapsed) = (cpu_ticks(pid)?, received(states), t0.elapsed().as_secs_f64());
+    let (c1, g1, n1, elapsed) = (cpu_ticks(pid)?, cpu_ticks(me)?, received(states), t0.elapsed().as_secs_f64());
     let rss = rss_kib(pid);
-    let (expected, got) = loss(states);
-    let mut lat: Vec<f64> = states
-        .iter()
-        .flat_map(|m| lock(m).received.values().flat_map(|r| r.latencies_us.clone()).collect::<Vec<_>>())
-        .map(|us| f64::from(us) / 1000.0)
-        .collect();
+    let loss_pct = loss_since(states, &seqs);
+    let mut lat = latencies_since(states, &lats);
     let cpu_s = (c1 - c0) as f64 / TICKS;
     let forwarded = (n1 - n0) as f64;
     Ok(Report {
@@ -289,15 +304,17 @@ async fn measure(target: &str, o: &Options, pid: u32, states: &[State], mut set_
         seconds: elapsed,
         forwarded_pps: forwarded / elapsed,
         server_cpu_pct: 100.0 * cpu_s / elapsed,
+        generator_cpu_pct: 100.0 * (g1 - g0) as f64 / TICKS / elapsed,
         cpu_ms_per_1000_packets: if forwarded > 0.0 { 1000.0 * cpu_s / (forwarded / 1000.0) } else { f64::NAN },
         server_rss_mib: rss as f64 / 1024.0,
-        loss_pct: if expected > 0 { 100.0 * (expected - got) as f64 / expected as f64 } else { 0.0 },
+        loss_pct,
         join_first_frame_p50_ms: percentile(&mut set_up.first_ms.clone(), 0.5),
         join_first_frame_p95_ms: percentile(&mut set_up.first_ms, 0.95),
         latency_samples: lat.len(),
         latency_p50_ms: percentile(&mut lat.clone(), 0.5),
         latency_p99_ms: percentile(&mut lat, 0.99),
         missing_streams: set_up.missing,
+        server_dropped: None,
         generator: "a webrtc-rs peer each".into(),
         recording: None,
         storm: None,
@@ -551,13 +568,13 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         // The first participant may record (its room is the one recorded with --record).
         let url = url(&token(room, who, *publishes, o.record && i == 0)?);
         let peer = match &swarm {
-            Some(s) if !publishes => s.join(&url).await?,
+            Some(s) if !publishes => s.join(&url, Some(&o.viewer_layer)).await?,
             _ => MediaPeer::join(&url, tracks).await,
         };
         members.push(Member { peer, joined });
     }
     // Viewers of a broadcast ask for their layer once the camera is announced.
-    if matches!(o.scenario, Scenario::Broadcast | Scenario::Storm) && o.viewer_layer != "high" {
+    if matches!(o.scenario, Scenario::Broadcast | Scenario::Storm) && o.viewer_layer != "high" && swarm.is_none() {
         let deadline = Instant::now() + Duration::from_secs(60);
         for (m, (_, who, _)) in members.iter().zip(&plan).filter(|(_, p)| !p.2) {
             ask_layer(&m.peer, who, &o.viewer_layer, deadline).await?;
@@ -566,11 +583,27 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
     let states: Vec<State> = members.iter().map(|m| m.peer.state.clone()).collect();
     let joined: Vec<Instant> = members.iter().map(|m| m.joined).collect();
     let set_up = first_frames(&states, &plan, &joined).await;
+    // Why a subscriber got nothing: whether it connected, its errors and the last messages.
+    if std::env::var_os("HUIZHEN_LOAD_DEBUG").is_some() {
+        for (st, (_, who, _)) in states.iter().zip(&plan) {
+            let s = lock(st);
+            if !s.received.is_empty() && s.received.values().all(|r| r.packets == 0) || s.received.is_empty() {
+                let last: Vec<&str> = s.messages.iter().rev().take(3).filter_map(|m| m["type"].as_str()).collect();
+                eprintln!(
+                    "{who}: nothing received; connected {}, errors {:?}, last {last:?}",
+                    s.subscribe_connected, s.errors
+                );
+            }
+        }
+    }
     let mut target = String::from(if o.spread > 0 { "huizhen, 2 workers" } else { "huizhen" });
     if swarm.is_some() {
         target.push_str(" (swarm viewers)");
     }
+    let addr = p.addr.to_string();
+    let dropped_before = counter(&addr, "huizhen_media_dropped_packets_total").await?;
     let mut report = measure(&target, o, pid, &states, set_up).await?;
+    report.server_dropped = Some(counter(&addr, "huizhen_media_dropped_packets_total").await? - dropped_before);
     if let Some(s) = &swarm {
         report.generator = format!("swarm: one thread and socket, 1 viewer in {} decrypting", s.sample);
     }
@@ -590,10 +623,10 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
             let swarm = swarm.clone();
             async move {
                 let peer = match &swarm {
-                    Some(s) => s.join(&url).await?,
+                    Some(s) => s.join(&url, Some(&layer)).await?,
                     None => MediaPeer::join(&url, Vec::new()).await,
                 };
-                if layer != "high" {
+                if layer != "high" && swarm.is_none() {
                     let deadline = Instant::now() + Duration::from_secs(30);
                     ask_layer(&peer, &format!("joiner {j}"), &layer, deadline).await?;
                 }

@@ -38,12 +38,16 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::media::{MediaPeer, PeerState, record_clear, record_packet};
+use huizhen_sfu::plane::conn::Identity;
 
 type State = Arc<Mutex<PeerState>>;
 
 /// Timers (ICE keepalives, DTLS retransmits) are looked at this often; commands wait at most
 /// this long for the thread.
 const TICK: Duration = Duration::from_millis(2);
+const SOCKET_BUFFER: usize = 32 << 20;
+/// Datagrams read per turn.
+const BATCH: usize = 256;
 
 enum Cmd {
     /// The server's (re)offer for viewer `at`: answered with our description.
@@ -85,6 +89,11 @@ impl Swarm {
     pub fn start(sample: u32) -> Result<Self> {
         let socket = UdpSocket::bind("0.0.0.0:0").context("swarm socket")?;
         setsockopt(&socket, sockopt::Ipv4PacketInfo, &true).context("IP_PKTINFO")?;
+        // A keyframe reaches every viewer in one server turn: thousands of datagrams at once.
+        // Forced past net.core.rmem_max when allowed (root), else as much as it allows.
+        if setsockopt(&socket, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
+            let _ = setsockopt(&socket, sockopt::RcvBuf, &SOCKET_BUFFER);
+        }
         socket.set_read_timeout(Some(TICK))?;
         let port = socket.local_addr()?.port();
         let (cmds, rx) = mpsc::channel();
@@ -102,8 +111,10 @@ impl Swarm {
     }
 
     /// A viewer joining on signaling `url`, as a `MediaPeer` (the same state, `send` and
-    /// `close`); it never publishes.
-    pub async fn join(&self, url: &str) -> Result<MediaPeer> {
+    /// `close`); it never publishes. With `layer`, it asks for that layer of every video track
+    /// as soon as it is told of it (as a page showing a large audience's thumbnails does), so
+    /// a thousand joins do not all start on the top layer.
+    pub async fn join(&self, url: &str, layer: Option<&str>) -> Result<MediaPeer> {
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         anyhow::ensure!(i < 65_000, "at most 65,000 viewers per swarm");
         let at = Ipv4Addr::from(0x7F01_0000 + i + 1);
@@ -111,7 +122,8 @@ impl Swarm {
         let state = State::default();
         let (out, out_rx) = tokio::sync::mpsc::unbounded_channel();
         let sample = i % self.sample == 0;
-        let task = tokio::spawn(signal(ws, at, sample, state.clone(), self.cmds.clone(), out_rx));
+        let layer = layer.map(str::to_owned);
+        let task = tokio::spawn(signal(ws, at, sample, layer, state.clone(), self.cmds.clone(), out_rx));
         Ok(MediaPeer::from_parts(state, out, task))
     }
 
@@ -137,6 +149,7 @@ async fn signal(
     mut ws: WsStream,
     at: Ipv4Addr,
     sample: bool,
+    layer: Option<String>,
     state: State,
     cmds: mpsc::Sender<Cmd>,
     mut out: tokio::sync::mpsc::UnboundedReceiver<Value>,
@@ -171,7 +184,13 @@ async fn signal(
                         }
                     }
                     "track_published" => {
-                        state.lock().unwrap_or_else(|p| p.into_inner()).tracks_published.push(v["track"].clone())
+                        let track = &v["track"];
+                        if let Some(layer) = &layer && track["kind"] == "video" {
+                            n += 1;
+                            let ask = json!({ "type": "set_layer", "id": format!("l{n}"), "track": track["id"], "layer": layer });
+                            let _ = ws.send(text(ask)).await;
+                        }
+                        state.lock().unwrap_or_else(|p| p.into_inner()).tracks_published.push(track.clone())
                     }
                     "error" => state.lock().unwrap_or_else(|p| p.into_inner()).errors.push(v.clone()),
                     _ => {}
@@ -196,6 +215,13 @@ fn run(socket: UdpSocket, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic
     let mut buf = vec![0u8; 2048];
     let mut cmsg = nix::cmsg_space!(nix::libc::in_pktinfo);
     let mut next_scan = Instant::now();
+    let identity = match Identity::generate() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("swarm: no certificate: {e}");
+            return;
+        }
+    };
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         while let Ok(cmd) = cmds.try_recv() {
             match cmd {
@@ -204,7 +230,7 @@ fn run(socket: UdpSocket, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic
                     let local = SocketAddr::V4(SocketAddrV4::new(at, port));
                     let v = match viewers.entry(at) {
                         std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
-                        std::collections::hash_map::Entry::Vacant(e) => new_pc(local, now)
+                        std::collections::hash_map::Entry::Vacant(e) => new_pc(&identity, local, now)
                             .map(|pc| e.insert(Viewer { pc, state, sample, connected: false, tracks: HashMap::new() })),
                     };
                     let answer = v.and_then(|v| {
@@ -223,9 +249,10 @@ fn run(socket: UdpSocket, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic
                 }
             }
         }
-        // What the socket has: the first read waits up to a tick, the rest do not.
+        // What the socket has: the first read waits up to a tick, the rest do not; at most a
+        // batch, so commands (joins) and timers (keepalives) take their turn under load.
         let mut flags = MsgFlags::empty();
-        loop {
+        for _ in 0..BATCH {
             let mut iov = [IoSliceMut::new(&mut buf)];
             let got = recvmsg::<SockaddrIn>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags);
             flags = MsgFlags::MSG_DONTWAIT;
@@ -283,11 +310,19 @@ fn is_rtp(d: &[u8]) -> bool {
     d.len() >= 12 && (128..=191).contains(&d[0]) && !(192..=223).contains(&d[1])
 }
 
-fn new_pc(local: SocketAddr, now: Instant) -> Result<RTCPeerConnection> {
+/// A viewer's connection. All share one certificate (as the server's connections do): making
+/// a key pair per viewer was most of a join's cost in the swarm's thread.
+fn new_pc(identity: &Identity, local: SocketAddr, now: Instant) -> Result<RTCPeerConnection> {
+    let (provider, certificate) = identity.parts();
     let settings = rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder::new()
+        .with_crypto_provider(provider)
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
         .build();
+    let config = rtc::peer_connection::configuration::RTCConfigurationBuilder::new()
+        .with_certificates(vec![certificate])
+        .build();
     let mut pc = RTCPeerConnectionBuilder::new()
+        .with_configuration(config)
         .with_setting_engine(settings)
         .with_media_engine(huizhen_sfu::media_engine()?)
         .build(now)?;

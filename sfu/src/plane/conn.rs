@@ -45,6 +45,11 @@ impl Identity {
             RTCCertificate::generate(provider.crypto(), SignatureScheme::EcdsaP256Sha256, params).map_err(internal)?;
         Ok(Self { provider, certificate })
     }
+
+    /// For a client of many connections (the load swarm) that shares one key pair the same way.
+    pub fn parts(&self) -> (Arc<dyn RTCCryptoProvider>, RTCCertificate) {
+        (self.provider.clone(), self.certificate.clone())
+    }
 }
 
 /// ICE credentials for one connection: a ufrag unique on its worker (the demux key) and a
