@@ -38,7 +38,11 @@ const ROUTES = [
   [/^\/admin\/?(users|sites|audit)?$/, (m) => adminView(m[1] || 'users')],
 ];
 
-setErrorParams((err) => (err?.details?.specialist ? { name: nameOf(err.details.specialist) } : {}));
+// The person an error names (a busy specialist, an invitee who was disabled meanwhile).
+setErrorParams((err) => {
+  const who = err?.details?.specialist ?? err?.details?.user;
+  return who ? { name: nameOf(who) } : {};
+});
 
 function home() {
   switch (me().role) {

@@ -116,6 +116,8 @@ export function errorText(err, params = {}) {
   const p = { message: err?.message || '', field, min: d.min ?? '', max: d.max ?? '', ...params };
   if (d.opens_at && has(`error.${code}.at`)) return t(`error.${code}.at`, { ...p, time: fmtTime(d.opens_at) });
   if (d.status && has(`error.${code}.status`)) return t(`error.${code}.status`, { ...p, status: label('status', d.status) });
+  // A refused person (details.user), named when the caller knows the name (errParams).
+  if (d.user && params.name && has(`error.${code}.user`)) return t(`error.${code}.user`, p);
   if (has(`error.${code}`)) return t(`error.${code}`, p);
   return err?.message || t('error.unknown');
 }

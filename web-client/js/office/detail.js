@@ -1,10 +1,12 @@
 // One consultation: its facts, the opinions and the plan, the way into the room, and the
 // lifecycle steps the signed-in user may take (accept/reject/reschedule/assign for
-// coordinators, start/end for hosts, the opinion for specialists, the plan for the doctor).
+// coordinators, start/end for hosts, the opinion for specialists, the plan for the doctor),
+// and the invitation of further participants (invite.js).
 import { api, me } from '../api.js';
 import { field, h, options, showBanner, submitting } from '../dom.js';
 import { fmtRange, fmtTime, instantToShanghai, label, shanghaiToInstant, t, toDate } from '../i18n.js';
 import { OPEN, RECORDING } from './enums.js';
+import { inviteButton } from './invite.js';
 import { refresh } from './nav.js';
 import { activeSpecialists, nameOf, remember, rememberSites } from './people.js';
 import { recordingsSection } from './recordings.js';
@@ -75,6 +77,7 @@ export async function detailView(id) {
     h('div', { class: 'toolbar' },
       h('a', { href: '#/', class: 'back', testid: 'back' }, `← ${t('common.back')}`),
       h('span', { class: 'spacer' }),
+      inviteButton(c),
       h('a', { href: `#/c/${c.id}/report`, class: 'button ghost', testid: 'open-report' }, t('report.open'))),
     h('h1', {}, label('specialty', c.specialty), ' ',
       h('span', { class: `badge status-${c.status}`, testid: 'detail-status' }, label('status', c.status)),
