@@ -538,3 +538,63 @@ async fn http_rate_limit_answers_429() {
     assert_eq!(api.send("GET", "/v1/me", None, None).await.status, 429, "the API budget is still spent");
     srv.stop().await;
 }
+
+/// Issue 14: hosts and requesters cannot read the user directory, so inviting asks the
+/// consultation who may be invited: active people not on it, by name, site and role, and a
+/// pasted list sorted into found, unknown, disabled and already on it. Only for those who may
+/// invite, only while people meet in it.
+#[tokio::test]
+async fn whoever_may_invite_finds_people_to_invite() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let admin = api.login_as("admin", &srv.admin_password).await;
+    let c = request(&api, &doctor, "routine").await;
+    let invitable = |q: &str| format!("/v1/consultations/{}/invitable{q}", c["id"].as_str().unwrap());
+    let names = |v: &Value, key: &str| -> Vec<String> {
+        v[key].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap_or_default().to_owned()).collect()
+    };
+
+    let all = api.get(&invitable(""), &doctor).await.ok();
+    let usernames = names(&all, "items");
+    assert!(usernames.contains(&"doctor-west".to_owned()), "{usernames:?}");
+    assert!(!usernames.contains(&"doctor-east".to_owned()), "the requester is on it already");
+    assert!(!usernames.contains(&"admin".to_owned()), "administrators are not invited");
+    assert_eq!(all["total"].as_u64().unwrap() as usize, usernames.len());
+    assert!(all["items"][0].get("password_hash").is_none() && all["items"][0].get("specialty").is_none());
+    let west = api.get(&invitable("?q=WEST"), &doctor).await.ok();
+    assert!(names(&west, "items").iter().all(|n| n.contains("west")) && !names(&west, "items").is_empty());
+    let one = api.get(&invitable("?limit=1"), &doctor).await.ok();
+    assert_eq!((one["items"].as_array().unwrap().len(), &one["total"]), (1, &all["total"]));
+    api.get(&invitable("?limit=0"), &doctor).await.expect(422, "limit_out_of_range");
+    api.get(&invitable("?role=nurse"), &doctor).await.expect(422, "invalid_field");
+
+    // A pasted list, with a disabled account, a name that does not exist and people already on it.
+    let body =
+        json!({ "username": "dr.gone", "display_name": "离职医生", "role": "doctor", "password": "long-enough-pw" });
+    let gone = api.post("/v1/users", &admin, body).await.ok();
+    let p = format!("/v1/users/{}", gone["id"].as_str().unwrap());
+    api.send("PATCH", &p, Some(&admin), Some(json!({ "disabled": true }))).await.ok();
+    let pasted =
+        json!({ "usernames": ["doctor-west", " nobody ", "doctor-east", "DOCTOR-WEST", "dr.gone", "admin", ""] });
+    let r = api.post(&invitable("/lookup"), &doctor, pasted).await.ok();
+    assert_eq!(names(&r, "found"), ["doctor-west"]);
+    assert_eq!(r["unknown"], json!(["nobody", "admin"]));
+    assert_eq!(r["disabled"], json!(["dr.gone"]));
+    assert_eq!(names(&r, "already"), ["doctor-east"]);
+    let many: Vec<String> = (0..501).map(|i| format!("u{i}")).collect();
+    api.post(&invitable("/lookup"), &doctor, json!({ "usernames": many })).await.expect(422, "too_many_participants");
+
+    // Who may not: someone who cannot see it, a coordinator of another consultation once this
+    // one has its own; nobody once it is over.
+    let other_doc = api.login("doctor-west").await;
+    api.get(&invitable(""), &other_doc).await.expect(404, "consultation_not_found");
+    api.get(&invitable(""), &coord).await.ok();
+    api.post(&path(&c, "cancel"), &doctor, json!({ "reason": "病人已转院" })).await.ok();
+    api.get(&invitable(""), &doctor).await.expect(409, "invalid_state");
+    api.post(&invitable("/lookup"), &doctor, json!({ "usernames": ["doctor-west"] }))
+        .await
+        .expect(409, "invalid_state");
+    srv.stop().await;
+}

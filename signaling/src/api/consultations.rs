@@ -35,7 +35,7 @@ fn can_see(s: &Session, c: &Consultation) -> bool {
     c.visible_to(&s.user.id, s.user.role)
 }
 
-async fn load_visible(st: &AppState, s: &Session, id: &str) -> Result<Consultation, AppError> {
+pub(super) async fn load_visible(st: &AppState, s: &Session, id: &str) -> Result<Consultation, AppError> {
     let id = parse_cid(id)?;
     match st.store.get_consultation(&id).await? {
         Some(c) if can_see(s, &c) => Ok(c),

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod consultations;
+pub mod invitable;
 pub mod recordings;
 
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ pub fn router(st: AppState) -> Router {
     let v1 = Router::new()
         .merge(accounts::routes())
         .merge(consultations::routes())
+        .merge(invitable::routes())
         .merge(recordings::routes())
         .route("/rtc", get(crate::rtc::session::upgrade))
         .fallback(|| async { AppError::not_found("no_such_endpoint", "no such endpoint") });

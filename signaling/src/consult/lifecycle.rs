@@ -357,15 +357,7 @@ pub fn apply(
             }
         }
         Action::Invite { participants } => {
-            // Another centre's coordinator may see the consultation but not let people (or
-            // itself) into it: only the record's coordinator, or any one while it has none.
-            let its_coordinator = coordinator && c.coordinator.as_ref().is_none_or(|k| *k == actor.id);
-            if !(its_coordinator || c.is_host(&actor.id) || c.requester == actor.id) {
-                return Err(forbidden());
-            }
-            if c.status.is_closed() {
-                return Err(wrong_state());
-            }
+            may_invite(c, actor)?;
             merge_unique(&mut n.participants, &participants);
             if n.participants.len() > MAX_PARTICIPANTS {
                 return Err(too_many_participants());
@@ -465,6 +457,21 @@ pub fn apply(
     n.version = c.version + 1;
     n.updated_at = now;
     Ok(n)
+}
+
+/// Whether `actor` may invite people into `c` now: its coordinator (any coordinator while it
+/// has none; another centre's coordinator may see it but not let people, itself included,
+/// in), a host or the requester, while people still meet in it.
+pub fn may_invite(c: &Consultation, actor: &Actor) -> Result<(), LifecycleError> {
+    let coordinator = actor.role == Role::Coordinator;
+    let its_coordinator = coordinator && c.coordinator.as_ref().is_none_or(|k| *k == actor.id);
+    if !(its_coordinator || c.is_host(&actor.id) || c.requester == actor.id) {
+        return Err(LifecycleError::Forbidden { action: "invite" });
+    }
+    if c.status.is_closed() {
+        return Err(LifecycleError::WrongState { action: "invite", status: c.status.as_str() });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
