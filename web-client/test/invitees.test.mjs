@@ -3,23 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  MAX_PARTICIPANTS, atSite, choose, invitable, involvedIds, mayInvite, parseUsernames, placesLeft, resolveUsernames, search, withRole,
+  LIST_LIMIT, MAX_PARTICIPANTS, SEARCH_LIMIT, choose, invitablePath, latestOnly, listProblem, lookupPath, mayInvite, merge,
+  notChosen, parseUsernames, placesLeft, roleFilters, searchFilters, siteFilters,
 } from '../js/office/invitees.js';
 
-/** @param {string} username @param {string} role @param {Partial<import('../js/office/invitees.js').Person>} [more] */
-const person = (username, role, more = {}) => ({ id: `id-${username}`, username, display_name: `Name ${username}`, role, site_id: null, disabled: false, ...more });
+/** @typedef {import('../js/office/invitees.js').Person} Person */
 
-const people = [
-  person('coord', 'coordinator', { site_id: 'city' }),
-  person('spec', 'specialist', { site_id: 'city' }),
-  person('neuro', 'specialist', { site_id: 'city', display_name: '张神内' }),
-  person('doc', 'doctor', { site_id: 'east' }),
-  person('west', 'doctor', { site_id: 'west' }),
-  person('west-2', 'doctor', { site_id: 'west' }),
-  person('trainee', 'viewer', { site_id: 'west' }),
-  person('trainee-2', 'viewer'),
-  person('off', 'viewer', { disabled: true }),
-];
+/** @param {string} username @param {string} role @param {Partial<Person>} [more] @returns {Person} */
+const person = (username, role, more = {}) => ({ id: `id-${username}`, username, display_name: `Name ${username}`, role, site_id: null, ...more });
 
 /** A scheduled consultation: doc asked, coord scheduled, spec leads. @param {object} [more] */
 const consultation = (more = {}) => ({
@@ -53,24 +44,45 @@ test('invitations only while requested, scheduled or live', () => {
   for (const status of ['ended', 'reported', 'rejected', 'cancelled', 'no_show']) assert.equal(mayInvite(consultation({ status }), coord), false, status);
 });
 
-test('people already on the consultation and disabled accounts cannot be invited', () => {
-  const c = consultation({ participants: ['id-trainee'] });
-  assert.deepEqual([...involvedIds(c)].sort(), ['id-coord', 'id-doc', 'id-spec', 'id-trainee']);
-  const names = invitable(people, c).map((p) => p.username);
-  for (const gone of ['coord', 'spec', 'doc', 'trainee', 'off']) assert.ok(!names.includes(gone), gone);
-  assert.deepEqual(names.slice().sort(), ['neuro', 'trainee-2', 'west', 'west-2'].sort());
+test('the invitable search path: only the filters given, encoded; the lookup path', () => {
+  const id = '0195f2c4a1b27c3e9d4f5a6b7c8d9e0f';
+  assert.equal(invitablePath(id, {}), `/v1/consultations/${id}/invitable`);
+  assert.equal(invitablePath(id, { q: ' 张神 ', limit: 30 }), `/v1/consultations/${id}/invitable?q=${encodeURIComponent('张神')}&limit=30`);
+  assert.equal(invitablePath(id, { site_id: 'abc', role: 'doctor', limit: 200 }), `/v1/consultations/${id}/invitable?site_id=abc&role=doctor&limit=200`);
+  assert.equal(invitablePath(id, { q: 'a&b=c' }), `/v1/consultations/${id}/invitable?q=a%26b%3Dc`);
+  assert.equal(invitablePath(id, { q: '   ', role: '' }), `/v1/consultations/${id}/invitable`);
+  assert.equal(invitablePath('a/b', {}), '/v1/consultations/a%2Fb/invitable');
+  assert.equal(lookupPath(id), `/v1/consultations/${id}/invitable/lookup`);
 });
 
-test('search by display name or username, case-insensitive; a blank query finds nobody', () => {
-  assert.deepEqual(search(people, '张神').map((p) => p.username), ['neuro']);
-  assert.deepEqual(search(people, 'WEST').map((p) => p.username), ['west', 'west-2']);
-  assert.deepEqual(search(people, '   '), []);
+test('searches: a name (none when blank), a site\'s doctors and specialists, a role; at most a page each', () => {
+  assert.deepEqual(searchFilters('  West '), { q: 'West', limit: SEARCH_LIMIT });
+  assert.equal(searchFilters(' \n '), null);
+  assert.deepEqual(siteFilters('west'), [
+    { site_id: 'west', role: 'doctor', limit: LIST_LIMIT },
+    { site_id: 'west', role: 'specialist', limit: LIST_LIMIT },
+  ]);
+  assert.deepEqual(roleFilters('viewer'), [{ role: 'viewer', limit: LIST_LIMIT }]);
+  assert.equal(LIST_LIMIT, 200, 'the server takes at most 200 at once');
 });
 
-test('a site gives its doctors and specialists; a role gives everyone with it', () => {
-  assert.deepEqual(atSite(people, 'west').map((p) => p.username), ['west', 'west-2']);
-  assert.deepEqual(atSite(people, 'city').map((p) => p.username), ['spec', 'neuro']);
-  assert.deepEqual(withRole(people, 'viewer').map((p) => p.username), ['trainee', 'trainee-2', 'off']);
+test('answers merged: each person once, in the server\'s order, and how many were not sent', () => {
+  const doctors = { items: [person('west', 'doctor', { display_name: '刘医生' }), person('west-2', 'doctor', { display_name: '王医生' })], total: 5 };
+  const specialists = { items: [person('neuro', 'specialist', { display_name: '张神内' }), person('heart', 'specialist', { display_name: '李心内' })], total: 2 };
+  const both = merge([doctors, specialists]);
+  // Code point order, as the server sorts: 刘 U+5218 < 张 U+5F20 < 李 U+674E < 王 U+738B.
+  assert.deepEqual(both.people.map((p) => p.username), ['west', 'neuro', 'heart', 'west-2']);
+  assert.equal(both.hidden, 3, '3 doctors matched but were not sent');
+  // One answer keeps its order as sent; the same person twice is listed once.
+  const one = merge([{ items: [person('b', 'viewer'), person('a', 'viewer')], total: 2 }]);
+  assert.deepEqual(one.people.map((p) => p.username), ['b', 'a']);
+  assert.equal(one.hidden, 0);
+  const twice = merge([{ items: [person('a', 'doctor')], total: 1 }, { items: [person('a', 'doctor')], total: 1 }]);
+  assert.deepEqual(twice.people.map((p) => p.username), ['a']);
+  assert.deepEqual(merge([]), { people: [], hidden: 0 });
+  // Same name: by username.
+  const same = merge([{ items: [person('z', 'doctor', { display_name: 'X' })], total: 1 }, { items: [person('y', 'specialist', { display_name: 'X' })], total: 1 }]);
+  assert.deepEqual(same.people.map((p) => p.username), ['y', 'z']);
 });
 
 test('pasted usernames: lines, commas (also Chinese), spaces; lower case; each once', () => {
@@ -78,20 +90,36 @@ test('pasted usernames: lines, commas (also Chinese), spaces; lower case; each o
   assert.deepEqual(parseUsernames(' \n , '), []);
 });
 
-test('every pasted name is accounted for: found, unknown, disabled or already on it', () => {
-  const r = resolveUsernames(['west', 'nobody', 'off', 'doc', 'trainee-2'], people, consultation());
-  assert.deepEqual(r.found.map((p) => p.username), ['west', 'trainee-2']);
-  assert.deepEqual(r.unknown, ['nobody']);
-  assert.deepEqual(r.disabled.map((p) => p.username), ['off']);
-  assert.deepEqual(r.already.map((p) => p.username), ['doc']);
+test('a pasted list needs at least one name and at most 500', () => {
+  assert.equal(listProblem([]), 'empty');
+  assert.equal(listProblem(['a']), null);
+  assert.equal(listProblem(Array.from({ length: MAX_PARTICIPANTS }, (_, i) => `u${i}`)), null);
+  assert.equal(listProblem(Array.from({ length: MAX_PARTICIPANTS + 1 }, (_, i) => `u${i}`)), 'too_many');
 });
 
-test('choosing adds each person once and counts the new ones', () => {
+test('choosing adds each person once and counts the new ones; the rest are offered', () => {
+  const doctors = [person('doc', 'doctor'), person('west', 'doctor'), person('west-2', 'doctor')];
+  /** @type {Map<string, Person>} */
   const chosen = new Map();
-  assert.equal(choose(chosen, withRole(people, 'doctor')), 3);
-  assert.equal(choose(chosen, atSite(people, 'west')), 0);
-  assert.equal(choose(chosen, [people[1]]), 1);
+  assert.equal(choose(chosen, doctors), 3);
+  assert.equal(choose(chosen, doctors.slice(1)), 0);
+  assert.equal(choose(chosen, [person('neuro', 'specialist')]), 1);
   assert.equal(chosen.size, 4);
+  chosen.delete('id-west');
+  assert.deepEqual(notChosen(chosen, [...doctors, person('trainee', 'viewer')]).map((p) => p.username), ['west', 'trainee']);
+});
+
+test('only the latest request\'s answer counts', () => {
+  const start = latestOnly();
+  const first = start();
+  assert.equal(first(), true);
+  const second = start();
+  assert.equal(first(), false, 'a later request makes the first answer stale');
+  assert.equal(second(), true);
+  // Another list (another panel) counts on its own.
+  const other = latestOnly()();
+  assert.equal(other(), true);
+  assert.equal(second(), true);
 });
 
 test('at most 500 invited participants in all', () => {

@@ -2,27 +2,31 @@
 // teaching session, other sites for a case discussion. People are chosen by name, by site (its
 // doctors), by role, or from a pasted list of usernames (unknown names are listed back); the
 // choice is shown (count and names) and sent as one `invite` call (api.md, lifecycle actions).
-// Finding people needs the user directory (GET /v1/users), which only coordinators (and
-// admins, who may not invite) can read: a host or requester is told to ask the centre.
+// Everyone who may invite (the record's coordinator, a host, the requester) finds people
+// through GET /v1/consultations/{id}/invitable and POST …/invitable/lookup, which list only
+// active people not on the consultation yet; sites come from GET /v1/sites. The rules and the
+// requests' shapes are in invitees.js.
 import { ApiError, api, me } from '../api.js';
-import { errorBox, form, h, options, showBanner } from '../dom.js';
+import { errParams, errorBox, form, h, options, showBanner } from '../dom.js';
 import { label, t } from '../i18n.js';
 import {
-  INVITE_ROLES, MAX_PARTICIPANTS, atSite, choose, invitable, mayInvite, parseUsernames, placesLeft,
-  resolveUsernames, search, withRole,
+  INVITE_ROLES, LIST_LIMIT, MAX_PARTICIPANTS, choose, invitablePath, latestOnly, listProblem, lookupPath, mayInvite, merge,
+  notChosen, parseUsernames, placesLeft, roleFilters, searchFilters, siteFilters,
 } from './invitees.js';
 import { refresh } from './nav.js';
-import { loadDirectory, loadSites, nameOf, siteById } from './people.js';
+import { loadSites, remember, siteById, userById } from './people.js';
 
 /** @typedef {import('./invitees.js').Person} Person */
+/** @typedef {import('./invitees.js').InvitableFilters} InvitableFilters */
+/** @typedef {import('./invitees.js').Lookup} Lookup */
 /** @typedef {{ id: string, name: string }} Site */
-/** @typedef {{ people: Person[], sites: Site[] }} Directory */
-
-/** Search results shown at most; more means "type more of the name". */
-const SHOWN_MATCHES = 30;
+/** @typedef {(people: Person[]) => number} Add */
 
 /** Why the dialog is there, by kind of consultation. */
 const HINTS = { teaching: 'invite.hint_teaching', case_discussion: 'invite.hint_discussion', consultation: 'invite.hint_consultation' };
+
+/** Milliseconds of quiet typing before a search is sent (one request per name, not per key). */
+const TYPING_PAUSE_MS = 150;
 
 /** The button that opens the dialog, or null when the signed-in user may not invite now. */
 export function inviteButton(c) {
@@ -33,20 +37,28 @@ export function inviteButton(c) {
 }
 
 /**
- * The people and sites to choose from, or null when this user may not list users. Only
- * coordinators get here with the right to list; the server has the last word (403).
- * @returns {Promise<Directory | null>}
+ * Names of people found, for messages that name them (a refused invitee). Known records (the
+ * directory's, with more fields) are kept as they are.
+ * @param {Person[]} people
  */
-async function loadDirectoryFor() {
-  if (me()?.role !== 'coordinator') return null;
-  try {
-    const [people, sites] = await Promise.all([loadDirectory(true), loadSites()]);
-    return { people, sites };
-  } catch (e) {
-    if (e?.status === 403) return null;
-    throw e;
-  }
+function rememberNames(people) {
+  remember(people.filter((p) => !userById(p.id)));
 }
+
+/**
+ * People the consultation can take, by one or more searches (GET …/invitable), merged.
+ * @param {any} c @param {InvitableFilters[]} searches
+ * @returns {Promise<{ people: Person[], hidden: number }>}
+ */
+async function findInvitable(c, searches) {
+  const pages = await Promise.all(searches.map((f) => api('GET', invitablePath(c.id, f))));
+  const found = merge(pages);
+  rememberNames(found.people);
+  return found;
+}
+
+/** An error of a search or lookup, in the user's language. @param {any} e */
+const loadError = (e) => errorBox(e, 'invite-load-error', errParams(e));
 
 /** @param {any} c the consultation @param {HTMLElement} opener */
 async function openDialog(c, opener) {
@@ -61,27 +73,16 @@ async function openDialog(c, opener) {
   // Inside the page's view: a route change removes it with the page.
   (opener.closest('[data-testid="view"]') || document.body).append(dialog);
   dialog.showModal();
-  let dir;
+  /** @type {Site[]} */
+  let sites;
   try {
-    dir = await loadDirectoryFor();
+    sites = await loadSites();
   } catch (e) {
-    body.replaceChildren(errorBox(e, 'invite-error'));
+    body.replaceChildren(errorBox(e, 'invite-error', errParams(e)));
     return;
   }
   if (!dialog.isConnected) return;
-  body.replaceChildren(...(dir ? picker(c, dir, dialog) : noDirectory(c, dialog)).filter(Boolean));
-}
-
-/**
- * What a host or requester sees: the directory is the centre's.
- * @param {any} c @param {HTMLDialogElement} dialog @returns {HTMLElement[]}
- */
-function noDirectory(c, dialog) {
-  return [
-    h('p', { class: 'warn', role: 'status', testid: 'invite-no-directory' }, t('invite.no_directory')),
-    c.coordinator && h('p', { class: 'small', testid: 'invite-coordinator' }, t('invite.ask_coordinator', { name: nameOf(c.coordinator) })),
-    h('div', { class: 'actions' }, h('button', { type: 'button', testid: 'invite-cancel', onclick: () => dialog.close() }, t('invite.ok'))),
-  ];
+  body.replaceChildren(...picker(c, sites, dialog));
 }
 
 /** One line about a person: name, username, role, site. @param {Person} p */
@@ -92,17 +93,17 @@ function personLine(p) {
 
 /**
  * The four ways to choose, the choice, and the send button.
- * @param {any} c @param {Directory} dir @param {HTMLDialogElement} dialog
+ * @param {any} c @param {Site[]} sites @param {HTMLDialogElement} dialog
  * @returns {HTMLElement[]}
  */
-function picker(c, dir, dialog) {
-  const pool = invitable(dir.people, c);
+function picker(c, sites, dialog) {
   /** @type {Map<string, Person>} */
   const chosen = new Map();
   const feedback = h('p', { class: 'small', role: 'status', 'aria-live': 'polite', testid: 'invite-feedback' });
+  /** @type {Array<() => void>} */
   const views = [];
   const update = () => { for (const v of views) v(); };
-  /** Adds people to the choice and says how many were new. @param {Person[]} people */
+  /** Adds people to the choice and says how many were new. @type {Add} */
   const add = (people) => {
     const n = choose(chosen, people);
     feedback.textContent = n ? t('invite.added', { n }) : t('invite.added_none');
@@ -110,15 +111,15 @@ function picker(c, dir, dialog) {
     update();
     return n;
   };
+  /** @param {string} id */
   const remove = (id) => { chosen.delete(id); update(); };
-  const notChosen = (list) => list.filter((p) => !chosen.has(p.id));
 
-  /** @type {Array<{ mode: string, title: string, panel: HTMLElement }>} */
+  /** @type {Array<{ mode: string, title: string, panel: HTMLElement, shown?: () => void }>} */
   const modes = [
-    { mode: 'person', title: t('invite.by_person'), panel: byPerson(pool, chosen, add, views) },
-    { mode: 'site', title: t('invite.by_site'), panel: bySite(pool, dir.sites, notChosen, add, views) },
-    { mode: 'role', title: t('invite.by_role'), panel: byRole(pool, notChosen, add, views) },
-    { mode: 'bulk', title: t('invite.by_list'), panel: byList(dir.people, c, add) },
+    { mode: 'person', title: t('invite.by_person'), ...byPerson(c, chosen, add, views) },
+    { mode: 'site', title: t('invite.by_site'), ...bySite(c, sites, chosen, add, views) },
+    { mode: 'role', title: t('invite.by_role'), ...byRole(c, chosen, add, views) },
+    { mode: 'bulk', title: t('invite.by_list'), ...byList(c, add) },
   ];
   const tabs = modes.map(({ mode, title, panel }, i) => {
     panel.hidden = i !== 0;
@@ -127,6 +128,7 @@ function picker(c, dir, dialog) {
       tabs.forEach((b, j) => b.setAttribute('aria-pressed', String(j === i)));
       modes.forEach((m, j) => { m.panel.hidden = j !== i; });
       feedback.textContent = '';
+      modes[i].shown?.();
     });
     return tab;
   });
@@ -138,78 +140,158 @@ function picker(c, dir, dialog) {
   ];
 }
 
-/** By name or username: type, then add a match. */
-function byPerson(pool, chosen, add, views) {
+/**
+ * By name or username: type, then add a match. The server searches (at most a page of
+ * matches; more means "type more"); the results list carries the query it answers
+ * (data-query) and is emptied while a new one is asked.
+ * @param {any} c @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
+ */
+function byPerson(c, chosen, add, views) {
   const query = h('input', { type: 'search', autocomplete: 'off', testid: 'invite-search', placeholder: t('invite.search_placeholder'), 'aria-label': t('invite.search') });
-  const results = h('ul', { class: 'picklist', testid: 'invite-results' });
+  const results = h('ul', { class: 'picklist', testid: 'invite-results', 'aria-live': 'polite' });
+  const fresh = latestOnly();
+  /** @type {{ q: string, people: Person[], hidden: number } | { q: string, error: any } | null} */
+  let answer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let pause;
   const show = () => {
-    const found = search(pool, query.value);
-    results.replaceChildren(...found.slice(0, SHOWN_MATCHES).map((p) => h('li', { testid: 'invite-match', 'data-username': p.username },
+    if (!answer) { results.replaceChildren(); delete results.dataset.query; return; }
+    results.dataset.query = answer.q;
+    if ('error' in answer) { results.replaceChildren(h('li', {}, loadError(answer.error))); return; }
+    const { people, hidden } = answer;
+    results.replaceChildren(...people.map((p) => h('li', { testid: 'invite-match', 'data-username': p.username },
       h('span', { class: 'grow' }, personLine(p)),
       h('button', {
         type: 'button', class: 'ghost small', testid: 'invite-person-add', 'data-username': p.username, disabled: chosen.has(p.id),
         onclick: () => { add([p]); query.focus(); },
       }, t(chosen.has(p.id) ? 'invite.is_chosen' : 'invite.add')))));
-    if (query.value.trim() && !found.length) results.append(h('li', { class: 'muted', testid: 'invite-no-match' }, t('invite.no_match')));
-    if (found.length > SHOWN_MATCHES) results.append(h('li', { class: 'muted small' }, t('invite.more_matches', { n: found.length - SHOWN_MATCHES })));
+    if (!people.length) results.append(h('li', { class: 'muted', testid: 'invite-no-match' }, t('invite.no_match')));
+    if (hidden) results.append(h('li', { class: 'muted small', testid: 'invite-more-matches' }, t('invite.more_matches', { n: hidden })));
   };
-  query.addEventListener('input', show);
+  const search = async () => {
+    const filters = searchFilters(query.value);
+    const current = fresh();
+    if (!filters) { answer = null; show(); results.removeAttribute('aria-busy'); return; }
+    const q = filters.q ?? '';
+    try {
+      const found = await findInvitable(c, [filters]);
+      if (current()) answer = { q, ...found };
+    } catch (e) {
+      if (current()) answer = { q, error: e };
+    }
+    if (current()) { show(); results.removeAttribute('aria-busy'); }
+  };
+  query.addEventListener('input', () => {
+    // Nothing stale on show: the old matches go at once, the new ones come with the answer.
+    fresh();
+    answer = null;
+    show();
+    results.setAttribute('aria-busy', 'true');
+    clearTimeout(pause);
+    pause = setTimeout(search, TYPING_PAUSE_MS);
+  });
   query.addEventListener('keydown', (e) => {
     if (e.key !== 'Enter') return;
     e.preventDefault();
-    const found = search(pool, query.value);
-    if (found.length === 1) add(found);
+    // The one match of what is typed, once its answer is in.
+    if (answer && !('error' in answer) && answer.q === query.value.trim() && answer.people.length === 1 && !answer.hidden) add(answer.people);
   });
   views.push(show);
-  return h('div', { class: 'mode', testid: 'invite-panel-person' },
+  const panel = h('div', { class: 'mode', testid: 'invite-panel-person' },
     h('label', { class: 'field' }, h('span', {}, t('invite.search')), query, h('small', {}, t('invite.search_hint'))), results);
-}
-
-/** By site: all its active doctors and specialists not on the consultation yet. */
-function bySite(pool, sites, notChosen, add, views) {
-  const site = h('select', { testid: 'invite-site', 'aria-label': t('invite.site') },
-    sites.map((s) => h('option', { value: s.id }, s.name)));
-  const addAll = h('button', { type: 'button', testid: 'invite-site-add' });
-  const names = h('p', { class: 'small muted', testid: 'invite-site-names' });
-  const show = () => {
-    const list = notChosen(atSite(pool, site.value));
-    addAll.textContent = t('invite.site_add', { n: list.length });
-    addAll.dataset.count = String(list.length);
-    addAll.disabled = !list.length;
-    names.textContent = list.length ? list.map((p) => p.display_name).join('、') : t('invite.site_none');
-  };
-  site.addEventListener('change', show);
-  addAll.addEventListener('click', () => add(notChosen(atSite(pool, site.value))));
-  views.push(show);
-  return h('div', { class: 'mode', testid: 'invite-panel-site' },
-    sites.length
-      ? [h('label', { class: 'field' }, h('span', {}, t('invite.site')), site, h('small', {}, t('invite.site_hint'))), names, h('div', { class: 'actions' }, addAll)]
-      : h('p', { class: 'muted' }, t('invite.no_sites')));
-}
-
-/** By role: e.g. every trainee. */
-function byRole(pool, notChosen, add, views) {
-  const role = h('select', { testid: 'invite-role', 'aria-label': t('invite.role') }, options('role', INVITE_ROLES, INVITE_ROLES[0]));
-  const addAll = h('button', { type: 'button', testid: 'invite-role-add' });
-  const show = () => {
-    const list = notChosen(withRole(pool, role.value));
-    addAll.textContent = t('invite.role_add', { n: list.length, role: label('role', role.value) });
-    addAll.dataset.count = String(list.length);
-    addAll.disabled = !list.length;
-  };
-  role.addEventListener('change', show);
-  addAll.addEventListener('click', () => add(notChosen(withRole(pool, role.value))));
-  views.push(show);
-  return h('div', { class: 'mode', testid: 'invite-panel-role' },
-    h('label', { class: 'field' }, h('span', {}, t('invite.role')), role, h('small', {}, t('invite.role_hint'))), h('div', { class: 'actions' }, addAll));
+  return { panel };
 }
 
 /**
- * From a pasted list of usernames. Every name is accounted for: added, unknown, disabled, or
- * already on the consultation; the unknown ones stay in the box to be corrected.
- * @param {Person[]} everyone the whole directory (disabled users too, to say why they are left out)
+ * A list loaded by searches (a site's doctors, a role), offered as one "add all" button: its
+ * count (data-count, absent while loading) is of those not chosen yet, and those the server
+ * did not send (over a page) are counted in words, never dropped silently.
+ * @param {any} c @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
+ * @param {{ testid: string, searches: () => InvitableFilters[], text: (n: number) => string, names?: HTMLElement }} how
  */
-function byList(everyone, c, add) {
+function addAllList(c, chosen, add, views, how) {
+  const button = h('button', { type: 'button', testid: `${how.testid}-add` });
+  const more = h('p', { class: 'warn small', testid: `${how.testid}-more`, hidden: true });
+  const error = h('div', {});
+  const fresh = latestOnly();
+  /** @type {{ people: Person[], hidden: number } | { error: any } | null} null while loading */
+  let list = null;
+  const show = () => {
+    const ready = list && !('error' in list) ? list : null;
+    const offered = ready ? notChosen(chosen, ready.people) : [];
+    error.replaceChildren(...(list && 'error' in list ? [loadError(list.error)] : []));
+    button.hidden = Boolean(list && 'error' in list);
+    button.textContent = ready ? how.text(offered.length) : t('common.loading');
+    if (ready) button.dataset.count = String(offered.length);
+    else delete button.dataset.count;
+    button.disabled = !offered.length;
+    more.hidden = !ready?.hidden;
+    more.dataset.hidden = String(ready?.hidden ?? 0);
+    more.textContent = t('invite.not_shown', { n: ready?.hidden ?? 0, max: LIST_LIMIT });
+    if (how.names) how.names.textContent = !ready ? '' : offered.length ? offered.map((p) => p.display_name).join('、') : t('invite.site_none');
+  };
+  const load = async () => {
+    const current = fresh();
+    list = null;
+    show();
+    try {
+      const found = await findInvitable(c, how.searches());
+      if (current()) list = found;
+    } catch (e) {
+      if (current()) list = { error: e };
+    }
+    if (current()) show();
+  };
+  button.addEventListener('click', () => { if (list && !('error' in list)) add(notChosen(chosen, list.people)); });
+  views.push(show);
+  let loaded = false;
+  /** Loads the list the first time its panel is shown. */
+  const shown = () => { if (!loaded) { loaded = true; load(); } };
+  return { button, more, error, load, shown };
+}
+
+/**
+ * By site: all its active doctors and specialists not on the consultation yet.
+ * @param {any} c @param {Site[]} sites @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
+ */
+function bySite(c, sites, chosen, add, views) {
+  if (!sites.length) return { panel: h('div', { class: 'mode', testid: 'invite-panel-site' }, h('p', { class: 'muted' }, t('invite.no_sites'))) };
+  const site = h('select', { testid: 'invite-site', 'aria-label': t('invite.site') },
+    sites.map((s) => h('option', { value: s.id }, s.name)));
+  const names = h('p', { class: 'small muted', testid: 'invite-site-names' });
+  const list = addAllList(c, chosen, add, views, {
+    testid: 'invite-site', names, searches: () => siteFilters(site.value), text: (n) => t('invite.site_add', { n }),
+  });
+  site.addEventListener('change', () => list.load());
+  const panel = h('div', { class: 'mode', testid: 'invite-panel-site' },
+    h('label', { class: 'field' }, h('span', {}, t('invite.site')), site, h('small', {}, t('invite.site_hint'))),
+    names, list.more, list.error, h('div', { class: 'actions' }, list.button));
+  return { panel, shown: list.shown };
+}
+
+/**
+ * By role: e.g. every trainee.
+ * @param {any} c @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
+ */
+function byRole(c, chosen, add, views) {
+  const role = h('select', { testid: 'invite-role', 'aria-label': t('invite.role') }, options('role', INVITE_ROLES, INVITE_ROLES[0]));
+  const list = addAllList(c, chosen, add, views, {
+    testid: 'invite-role', searches: () => roleFilters(role.value), text: (n) => t('invite.role_add', { n, role: label('role', role.value) }),
+  });
+  role.addEventListener('change', () => list.load());
+  const panel = h('div', { class: 'mode', testid: 'invite-panel-role' },
+    h('label', { class: 'field' }, h('span', {}, t('invite.role')), role, h('small', {}, t('invite.role_hint'))),
+    list.more, list.error, h('div', { class: 'actions' }, list.button));
+  return { panel, shown: list.shown };
+}
+
+/**
+ * From a pasted list of usernames, looked up by the server (POST …/invitable/lookup). Every
+ * name is accounted for: added, unknown, disabled, or already on the consultation; the unknown
+ * ones stay in the box to be corrected.
+ * @param {any} c @param {Add} add
+ */
+function byList(c, add) {
   const text = h('textarea', { rows: 6, testid: 'invite-bulk', placeholder: t('invite.list_placeholder'), 'aria-label': t('invite.list') });
   const check = h('button', { type: 'button', testid: 'invite-bulk-add' }, t('invite.list_add'));
   const report = h('div', { class: 'list-report', testid: 'invite-bulk-report', 'aria-live': 'polite' });
@@ -219,28 +301,44 @@ function byList(everyone, c, add) {
    */
   const block = (cls, testid, title, items) => items.length > 0 && h('div', { class: cls, testid: `${testid}-block` },
     h('p', {}, title), h('ul', { class: 'names' }, items.map(([username, line]) => h('li', { testid, 'data-username': username }, line))));
-  check.addEventListener('click', () => {
+  check.addEventListener('click', async () => {
     const names = parseUsernames(text.value);
-    if (!names.length) { report.replaceChildren(h('p', { class: 'warn', testid: 'invite-bulk-empty' }, t('invite.list_empty'))); return; }
-    if (names.length > MAX_PARTICIPANTS) {
+    const problem = listProblem(names);
+    if (problem === 'empty') { report.replaceChildren(h('p', { class: 'warn', testid: 'invite-bulk-empty' }, t('invite.list_empty'))); return; }
+    if (problem === 'too_many') {
       report.replaceChildren(h('p', { class: 'error', testid: 'invite-bulk-too-many' }, t('invite.list_too_many', { n: names.length, max: MAX_PARTICIPANTS })));
       return;
     }
-    const r = resolveUsernames(names, everyone, c);
+    check.disabled = true;
+    report.replaceChildren(h('p', { class: 'muted', testid: 'invite-bulk-loading' }, t('common.loading')));
+    /** @type {Lookup} */
+    let r;
+    try {
+      r = await api('POST', lookupPath(c.id), { usernames: names });
+    } catch (e) {
+      report.replaceChildren(loadError(e));
+      return;
+    } finally {
+      check.disabled = false;
+    }
+    rememberNames([...r.found, ...r.already]);
     const added = add(r.found);
     /** @param {Person} p @returns {[string, string]} */
     const who = (p) => [p.username, `${p.username} (${p.display_name})`];
+    /** @param {string} n @returns {[string, string]} */
+    const plain = (n) => [n, n];
     report.replaceChildren(...[
       h('p', { class: 'ok', testid: 'invite-bulk-found', 'data-count': String(r.found.length) }, t('invite.list_found', { n: r.found.length, added })),
-      block('error', 'invite-unknown', t('invite.list_unknown', { n: r.unknown.length }), r.unknown.map((n) => [n, n])),
-      block('warn', 'invite-disabled', t('invite.list_disabled', { n: r.disabled.length }), r.disabled.map(who)),
+      block('error', 'invite-unknown', t('invite.list_unknown', { n: r.unknown.length }), r.unknown.map(plain)),
+      block('warn', 'invite-disabled', t('invite.list_disabled', { n: r.disabled.length }), r.disabled.map(plain)),
       block('muted small', 'invite-already', t('invite.list_already', { n: r.already.length }), r.already.map(who)),
     ].filter(Boolean));
     text.value = r.unknown.join('\n');
   });
-  return h('div', { class: 'mode', testid: 'invite-panel-bulk' },
+  const panel = h('div', { class: 'mode', testid: 'invite-panel-bulk' },
     h('label', { class: 'field' }, h('span', {}, t('invite.list')), text, h('small', {}, t('invite.list_hint', { max: MAX_PARTICIPANTS }))),
     h('div', { class: 'actions' }, check), report);
+  return { panel };
 }
 
 /**

@@ -1,12 +1,31 @@
 // Who may be invited to a consultation, and how a choice of people is made: the rules of
-// api.md's `invite` action (who may invite, in which statuses, at most 500 participants) and
-// the picking itself (by name, by site, by role, from a pasted list of usernames). Pure data
-// and logic, no DOM and no requests: the dialog (invite.js) shows it, node unit tests pin it.
+// api.md's `invite` action (who may invite, in which statuses, at most 500 participants), the
+// requests that find people (GET …/invitable by name, site or role; a pasted list of
+// usernames for POST …/invitable/lookup) and the choice itself. The server decides who can be
+// invited (active, not on the consultation yet, never an administrator); this module only
+// asks and keeps the choice. Pure data and logic, no DOM and no requests: the dialog
+// (invite.js) shows it, node unit tests pin it.
 
 /**
- * A user record as GET /v1/users lists it (api.md §Users).
+ * A person as GET /v1/consultations/{id}/invitable lists them (api.md §Consultations).
  * @typedef {{ id: string, username: string, display_name: string, role: string,
- *   site_id?: string | null, specialty?: string | null, disabled?: boolean }} Person
+ *   site_id: string | null }} Person
+ */
+
+/**
+ * One answer of GET …/invitable: the first `limit` matches, and how many matched in all.
+ * @typedef {{ items: Person[], total: number }} InvitablePage
+ */
+
+/**
+ * The filters of one GET …/invitable (all optional; blank ones are left out of the query).
+ * @typedef {{ q?: string, site_id?: string, role?: string, limit?: number }} InvitableFilters
+ */
+
+/**
+ * The answer of POST …/invitable/lookup: every pasted name is found (to invite), unknown,
+ * disabled, or already on the consultation.
+ * @typedef {{ found: Person[], unknown: string[], disabled: string[], already: Person[] }} Lookup
  */
 
 /**
@@ -27,6 +46,12 @@ export const SITE_ROLES = ['doctor', 'specialist'];
 /** Roles offered by the "by role" choice, trainees (viewers) first: the usual audience. */
 export const INVITE_ROLES = ['viewer', 'doctor', 'specialist', 'coordinator'];
 
+/** Matches of a search by name shown at most; more means "type more of the name". */
+export const SEARCH_LIMIT = 30;
+
+/** People listed at most by site or by role: the server's largest page. */
+export const LIST_LIMIT = 200;
+
 /**
  * Whether `user` may invite to `c` now, by the server's rule: the consultation's coordinator
  * (any coordinator while it has none), a host (lead specialist, its coordinator, the
@@ -43,58 +68,83 @@ export function mayInvite(c, user) {
 }
 
 /**
- * Everyone already on the consultation: requester, coordinator, specialists, participants.
- * @param {InviteTarget} c
- * @returns {Set<string>}
- */
-export function involvedIds(c) {
-  const ids = new Set([c.requester, ...c.specialists, ...c.participants]);
-  if (c.coordinator) ids.add(c.coordinator);
-  return ids;
-}
-
-/**
  * How many more people the consultation can take.
  * @param {InviteTarget} c
  */
 export const placesLeft = (c) => Math.max(0, MAX_PARTICIPANTS - c.participants.length);
 
 /**
- * The people who can be invited: active and not on the consultation yet, sorted by name.
- * @param {Person[]} people
- * @param {InviteTarget} c
- * @returns {Person[]}
+ * The path of GET /v1/consultations/{id}/invitable with these filters; blank ones left out
+ * (the server takes no other parameter).
+ * @param {string} id
+ * @param {InvitableFilters} filters
  */
-export function invitable(people, c) {
-  const on = involvedIds(c);
-  return people.filter((p) => !p.disabled && !on.has(p.id))
-    .sort((a, b) => a.display_name.localeCompare(b.display_name, 'zh-CN') || a.username.localeCompare(b.username));
+export function invitablePath(id, filters) {
+  const query = new URLSearchParams();
+  for (const key of /** @type {Array<keyof InvitableFilters>} */ (['q', 'site_id', 'role', 'limit'])) {
+    const value = String(filters[key] ?? '').trim();
+    if (value) query.set(key, value);
+  }
+  const qs = query.toString();
+  return `/v1/consultations/${encodeURIComponent(id)}/invitable${qs ? `?${qs}` : ''}`;
 }
 
 /**
- * People whose name or username contains `query` (case does not matter); none for a blank query.
- * @param {Person[]} people
- * @param {string} query
+ * The path of POST /v1/consultations/{id}/invitable/lookup.
+ * @param {string} id
  */
-export function search(people, query) {
-  const q = query.trim().toLowerCase();
-  if (!q) return [];
-  return people.filter((p) => p.display_name.toLowerCase().includes(q) || p.username.includes(q));
+export const lookupPath = (id) => `/v1/consultations/${encodeURIComponent(id)}/invitable/lookup`;
+
+/**
+ * The search for a typed name or username, or null for a blank one (nobody is listed then).
+ * @param {string} text
+ * @returns {InvitableFilters | null}
+ */
+export function searchFilters(text) {
+  const q = text.trim();
+  return q ? { q, limit: SEARCH_LIMIT } : null;
 }
 
 /**
- * The doctors and specialists of a site.
- * @param {Person[]} people
+ * The searches behind "all doctors of a site": one per clinical role, as many as one page holds.
  * @param {string} siteId
+ * @returns {InvitableFilters[]}
  */
-export const atSite = (people, siteId) => people.filter((p) => p.site_id === siteId && SITE_ROLES.includes(p.role));
+export const siteFilters = (siteId) => SITE_ROLES.map((role) => ({ site_id: siteId, role, limit: LIST_LIMIT }));
 
 /**
- * The people with a role.
- * @param {Person[]} people
+ * The search behind "everyone with a role".
  * @param {string} role
+ * @returns {InvitableFilters[]}
  */
-export const withRole = (people, role) => people.filter((p) => p.role === role);
+export const roleFilters = (role) => [{ role, limit: LIST_LIMIT }];
+
+/**
+ * The server's order: by display name, then username (code point order, as Rust compares).
+ * @param {Person} a @param {Person} b
+ */
+function byName(a, b) {
+  if (a.display_name !== b.display_name) return a.display_name < b.display_name ? -1 : 1;
+  return a.username < b.username ? -1 : a.username > b.username ? 1 : 0;
+}
+
+/**
+ * The answers of one or more searches as one list (each person once, in the server's order),
+ * and how many matched but were not sent (`total` over the page): said, never dropped silently.
+ * @param {InvitablePage[]} pages
+ * @returns {{ people: Person[], hidden: number }}
+ */
+export function merge(pages) {
+  /** @type {Map<string, Person>} */
+  const people = new Map();
+  let hidden = 0;
+  for (const page of pages) {
+    for (const p of page.items) if (!people.has(p.id)) people.set(p.id, p);
+    hidden += Math.max(0, page.total - page.items.length);
+  }
+  const list = [...people.values()];
+  return { people: pages.length > 1 ? list.sort(byName) : list, hidden };
+}
 
 /**
  * Usernames from pasted text: one per line, or separated by commas (also ， 、 ; and spaces),
@@ -112,27 +162,21 @@ export function parseUsernames(text) {
 }
 
 /**
- * Pasted usernames looked up in the directory. Nothing is dropped silently: each name is found
- * (to invite), unknown, disabled, or already on the consultation.
+ * Why a pasted list cannot be looked up, or null: nothing in it, or more than one invite takes.
  * @param {string[]} names
- * @param {Person[]} people every user (the directory)
- * @param {InviteTarget} c
- * @returns {{ found: Person[], unknown: string[], disabled: Person[], already: Person[] }}
+ * @returns {'empty' | 'too_many' | null}
  */
-export function resolveUsernames(names, people, c) {
-  const byName = new Map(people.map((p) => [p.username.toLowerCase(), p]));
-  const on = involvedIds(c);
-  /** @type {{ found: Person[], unknown: string[], disabled: Person[], already: Person[] }} */
-  const out = { found: [], unknown: [], disabled: [], already: [] };
-  for (const name of names) {
-    const p = byName.get(name);
-    if (!p) out.unknown.push(name);
-    else if (p.disabled) out.disabled.push(p);
-    else if (on.has(p.id)) out.already.push(p);
-    else out.found.push(p);
-  }
-  return out;
+export function listProblem(names) {
+  if (!names.length) return 'empty';
+  return names.length > MAX_PARTICIPANTS ? 'too_many' : null;
 }
+
+/**
+ * The people of `people` not chosen yet.
+ * @param {Map<string, Person>} chosen
+ * @param {Person[]} people
+ */
+export const notChosen = (chosen, people) => people.filter((p) => !chosen.has(p.id));
 
 /**
  * Adds people to a choice (id → person), each once; returns how many were new.
@@ -145,4 +189,18 @@ export function choose(chosen, people) {
     if (!chosen.has(p.id)) { chosen.set(p.id, p); added++; }
   }
   return added;
+}
+
+/**
+ * Tells answers that arrive out of order apart: each call of the returned function starts a
+ * request and returns a check that is true only while no later request has started (a
+ * slow answer for "张" must not replace the one for "张神内").
+ * @returns {() => () => boolean}
+ */
+export function latestOnly() {
+  let last = 0;
+  return () => {
+    const mine = ++last;
+    return () => mine === last;
+  };
 }

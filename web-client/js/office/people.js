@@ -1,5 +1,6 @@
 // Who is who: user and site records the screens have seen, by id, so ids are shown as names.
-// Admins and coordinators can list every user; others learn names from consultation reports.
+// Admins and coordinators can list every user; others learn names from consultation reports
+// and from the invite dialog's searches (invite.js).
 import { api, me } from '../api.js';
 
 /** @type {Map<string, any>} user id → user */
