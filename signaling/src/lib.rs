@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod consult;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod limit;
 pub mod listen;
@@ -117,7 +118,9 @@ impl Server {
         };
         let sfu = huizhen_sfu::Sfu::new(config_media(&config.media)).map_err(StartError::Media)?;
         let recorder = recorder_for(&config);
+        let events = events::Events::default();
         let hub = Hub::new(Context {
+            events: events.clone(),
             store: store.clone(),
             sfu: sfu.clone(),
             recorder: recorder.clone(),
@@ -132,6 +135,7 @@ impl Server {
         });
         let per_minute = config.auth.max_failed_logins_per_minute.max(1);
         let inner = Inner {
+            events,
             http_limiter: KeyedLimiter::new(config.limits.http_requests_per_second, config.limits.http_burst),
             // A bucket of `per_minute` failures refilling at that rate per minute.
             login_limiter: KeyedLimiter::new(0, per_minute).with_period(Duration::from_secs(60)),
@@ -165,6 +169,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let st = self.state.clone();
         let hub = st.hub.clone();
+        let events = st.events.clone();
         // Recordings a crash left unfinished are finalised now; expired ones go hourly.
         let bg = st.clone();
         let housekeeping = tokio::spawn(async move {
@@ -187,6 +192,8 @@ impl Server {
             shutdown.await;
             tracing::info!("shutting down: closing rooms");
             hub.shutdown().await;
+            // Event streams never end by themselves: the drain would wait them out.
+            events.close();
         };
         listen::serve(listener, app, limits, closing, Duration::from_secs(10)).await;
         // Upgraded sockets are not tracked by the HTTP server: give each its `closing` message.

@@ -46,6 +46,7 @@ pub async fn transition(
     store: &DynStore,
     rules: &Rules,
     metrics: &Metrics,
+    events: &crate::events::Events,
     id: &ConsultationId,
     actor: &Actor,
     action: Action,
@@ -64,6 +65,7 @@ pub async fn transition(
             Ok(()) => {
                 metrics.transitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(consultation = %id, actor = %actor.id, action = action.name(), status = next.status.as_str(), "consultation changed");
+                events.publish(&next, action.name());
                 return Ok(next);
             }
             Err(StoreError::VersionConflict) => continue,

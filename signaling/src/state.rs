@@ -24,6 +24,8 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub audit: AuditSink,
     pub hub: Hub,
+    /// Consultation changes for the office pages' event streams.
+    pub events: crate::events::Events,
     pub sfu: huizhen_sfu::Sfu,
     pub recorder: huizhen_recorder::Recorder,
     pub http_limiter: KeyedLimiter,

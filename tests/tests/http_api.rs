@@ -598,3 +598,108 @@ async fn whoever_may_invite_finds_people_to_invite() {
         .expect(409, "invalid_state");
     srv.stop().await;
 }
+
+/// A server-sent event stream (`GET /v1/events`) read event by event.
+struct EventStream {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl EventStream {
+    async fn open(srv: &TestServer, token: &str) -> EventStream {
+        let resp = reqwest::Client::new().get(srv.url("/v1/events")).bearer_auth(token).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let mut s = EventStream { resp, buf: String::new() };
+        assert_eq!(s.next().await.0, "ready");
+        s
+    }
+
+    /// The next event (its name and data); comments (keep-alives) are skipped. Fails after
+    /// 10 s without one: the push is meant to arrive within 2 s.
+    async fn next(&mut self) -> (String, Value) {
+        loop {
+            if let Some(at) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..at + 2).collect();
+                let (mut event, mut data) = (String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(e) = line.strip_prefix("event:") {
+                        event = e.trim().to_owned();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim());
+                    }
+                }
+                if event.is_empty() {
+                    continue;
+                }
+                return (event, serde_json::from_str(&data).unwrap());
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), self.resp.chunk())
+                .await
+                .expect("an event within 10 s")
+                .unwrap()
+                .expect("the stream is open");
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next consultation change.
+    async fn change(&mut self) -> Value {
+        let (event, data) = self.next().await;
+        assert_eq!(event, "consultation", "{data}");
+        data
+    }
+}
+
+/// Issue 14: office pages hear of the changes that concern their user as they happen (server-
+/// sent events), and of nothing else; no case text travels with them.
+#[tokio::test]
+async fn changes_are_pushed_to_those_they_concern() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let east = api.login("doctor-east").await;
+    let west = api.login("doctor-west").await;
+    let coord = api.login("coordinator").await;
+    let spec = api.login("cardiologist").await;
+    let neuro = api.login("neurologist").await;
+    let cardio_id = api.user_id(&coord, "cardiologist").await;
+    let neuro_id = api.user_id(&coord, "neurologist").await;
+    let mut neuro_events = EventStream::open(&srv, &neuro).await;
+    let mut east_events = EventStream::open(&srv, &east).await;
+    let mut west_events = EventStream::open(&srv, &west).await;
+    let mut coord_events = EventStream::open(&srv, &coord).await;
+    let mut spec_events = EventStream::open(&srv, &spec).await;
+    reqwest::Client::new().get(srv.url("/v1/events")).send().await.map(|r| assert_eq!(r.status(), 401)).unwrap();
+
+    // A request reaches the centre (and its doctor); accepting it reaches the doctor and the
+    // specialist now on it.
+    let c = request(&api, &east, "routine").await;
+    for events in [&mut coord_events, &mut east_events] {
+        let e = events.change().await;
+        assert_eq!((&e["id"], &e["action"], &e["status"]), (&c["id"], &json!("request"), &json!("requested")));
+        assert!(e.get("summary").is_none(), "no case text in an event: {e}");
+    }
+    let accept = json!({ "specialists": [cardio_id], "start": in_minutes(10), "duration_minutes": 30 });
+    api.post(&path(&c, "accept"), &coord, accept).await.ok();
+    let e = east_events.change().await;
+    assert_eq!((&e["action"], &e["status"]), (&json!("accept"), &json!("scheduled")));
+    let e = spec_events.change().await;
+    assert_eq!((&e["id"], &e["action"], &e["specialists"]), (&c["id"], &json!("accept"), &json!([cardio_id])));
+    assert_eq!(coord_events.change().await["action"], "accept");
+
+    // Another county's doctor heard of none of it: the next change on its stream is its own.
+    let mine = request(&api, &west, "urgent").await;
+    let e = west_events.change().await;
+    assert_eq!((&e["id"], &e["action"]), (&mine["id"], &json!("request")));
+    assert_eq!(coord_events.change().await["id"], mine["id"], "the centre hears of every request");
+
+    // An emergency assigned to a specialist reaches that specialist first of all.
+    let emergency = request(&api, &east, "emergency").await;
+    let e = coord_events.change().await;
+    assert_eq!((&e["id"], &e["action"], &e["status"]), (&emergency["id"], &json!("emergency_opened"), &json!("live")));
+    api.post(&path(&emergency, "assign"), &coord, json!({ "specialists": [neuro_id] })).await.ok();
+    let e = neuro_events.change().await;
+    assert_eq!((&e["id"], &e["action"], &e["urgency"]), (&emergency["id"], &json!("assign"), &json!("emergency")));
+    assert_eq!(e["specialists"], json!([neuro_id]));
+    srv.stop().await;
+}

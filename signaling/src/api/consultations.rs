@@ -85,6 +85,7 @@ async fn request(
     }
     st.store.commit_consultation(&c, None, &audit).await?;
     st.metrics.transitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    st.events.publish(&c, if c.status == Status::Live { "emergency_opened" } else { "request" });
     Ok((StatusCode::CREATED, Json(c)))
 }
 
@@ -298,7 +299,7 @@ async fn act(
         Action::Reschedule { .. } => st.store.get_consultation(&id).await?,
         _ => None,
     };
-    let c = service::transition(&st.store, &st.rules, &st.metrics, &id, &s.actor(), action).await?;
+    let c = service::transition(&st.store, &st.rules, &st.metrics, &st.events, &id, &s.actor(), action).await?;
     if ends {
         st.hub.end_room(&c.id, s.user.id.as_str()).await;
     }

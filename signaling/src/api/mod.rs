@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod consultations;
+pub mod events;
 pub mod invitable;
 pub mod recordings;
 
@@ -30,6 +31,7 @@ pub fn router(st: AppState) -> Router {
     let v1 = Router::new()
         .merge(accounts::routes())
         .merge(consultations::routes())
+        .merge(events::routes())
         .merge(invitable::routes())
         .merge(recordings::routes())
         .route("/rtc", get(crate::rtc::session::upgrade))
@@ -178,6 +180,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
 /// from the store on each request, so a disabled account or a logout takes effect at once.
 pub struct Session {
     pub user: User,
+    /// When the session token ends (Unix seconds): a long-lived answer (the event stream) ends
+    /// with it, and the client comes back with a fresh one.
+    pub expires_at: i64,
 }
 
 impl Session {
@@ -206,7 +211,7 @@ impl FromRequestParts<AppState> for Session {
             _ => AppError::unauthorized("invalid_token", "the session token is not valid"),
         })?;
         let user = current_user(st, &claims).await?;
-        Ok(Session { user })
+        Ok(Session { user, expires_at: claims.exp })
     }
 }
 

@@ -57,6 +57,7 @@ pub enum RoomCmd {
 const OUTBOUND_QUEUE: usize = 256;
 
 pub struct Context {
+    pub events: crate::events::Events,
     pub store: DynStore,
     pub sfu: huizhen_sfu::Sfu,
     pub recorder: huizhen_recorder::Recorder,
@@ -516,7 +517,10 @@ async fn end_consultation(ctx: &Context, id: Option<&ConsultationId>, by: &str) 
     // A host who ends a call that was never formally started ends a call that did happen:
     // record the start first, so the lifecycle stays complete.
     if c.status == crate::consult::model::Status::Scheduled {
-        crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, id, &actor, Action::Start).await?;
+        crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, &ctx.events, id, &actor, Action::Start)
+            .await?;
     }
-    crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, id, &actor, Action::End).await.map(|_| ())
+    crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, &ctx.events, id, &actor, Action::End)
+        .await
+        .map(|_| ())
 }
