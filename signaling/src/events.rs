@@ -55,13 +55,20 @@ impl Change {
 #[derive(Clone)]
 pub struct Events {
     tx: broadcast::Sender<Arc<Change>>,
+    /// Users whose sessions were revoked (disabled, role changed, signed out, new password):
+    /// their streams end at once, as their tokens no longer open one.
+    revoked: broadcast::Sender<UserId>,
     /// Set when the server stops: every stream ends, so the shutdown need not wait for them.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Default for Events {
     fn default() -> Self {
-        Self { tx: broadcast::channel(BACKLOG).0, closing: Arc::new(tokio::sync::watch::channel(false).0) }
+        Self {
+            tx: broadcast::channel(BACKLOG).0,
+            revoked: broadcast::channel(64).0,
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
+        }
     }
 }
 
@@ -73,6 +80,15 @@ impl Events {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.tx.subscribe()
+    }
+
+    /// Ends `user`'s streams.
+    pub fn revoke(&self, user: &UserId) {
+        let _ = self.revoked.send(user.clone());
+    }
+
+    pub fn revocations(&self) -> broadcast::Receiver<UserId> {
+        self.revoked.subscribe()
     }
 
     /// Resolves once the server is stopping.

@@ -701,5 +701,19 @@ async fn changes_are_pushed_to_those_they_concern() {
     let e = neuro_events.change().await;
     assert_eq!((&e["id"], &e["action"], &e["urgency"]), (&emergency["id"], &json!("assign"), &json!("emergency")));
     assert_eq!(e["specialists"], json!([neuro_id]));
+
+    // A disabled account's stream ends at once (its token no longer opens one).
+    let admin = api.login_as("admin", &srv.admin_password).await;
+    let west_id = api.user_id(&coord, "doctor-west").await;
+    api.send("PATCH", &format!("/v1/users/{west_id}"), Some(&admin), Some(json!({ "disabled": true }))).await.ok();
+    let end = tokio::time::timeout(std::time::Duration::from_secs(10), west_events.resp.chunk()).await.unwrap();
+    assert!(matches!(end, Ok(None)), "the stream ended: {end:?}");
+    reqwest::Client::new()
+        .get(srv.url("/v1/events"))
+        .bearer_auth(&west)
+        .send()
+        .await
+        .map(|r| assert_eq!(r.status(), 401))
+        .unwrap();
     srv.stop().await;
 }

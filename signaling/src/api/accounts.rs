@@ -114,6 +114,7 @@ async fn logout(State(st): State<AppState>, s: Session) -> Result<StatusCode, Ap
     let mut u = s.user;
     u.token_generation += 1;
     st.store.update_user(&u).await?;
+    st.events.revoke(&u.id);
     st.audit.record(AuditEntry::new(u.id.as_str(), "auth.logout", Timestamp::now()));
     Ok(StatusCode::NO_CONTENT)
 }
@@ -142,6 +143,7 @@ async fn change_password(
     u.password_hash = st.passwords.hash(b.new_password).await?;
     u.token_generation += 1;
     st.store.update_user(&u).await?;
+    st.events.revoke(&u.id);
     st.audit.record(AuditEntry::new(u.id.as_str(), "auth.password_changed", Timestamp::now()));
     Ok(Json(tokens(&st, &u)?))
 }
@@ -420,6 +422,9 @@ async fn update_user(
     st.store.update_user(&u).await?;
     if out_of_rooms {
         st.hub.revoke_everywhere(u.id.as_str()).await;
+    }
+    if revoke || out_of_rooms {
+        st.events.revoke(&u.id);
     }
     st.audit.record(AuditEntry::new(s.user.id.as_str(), "admin.user_updated", Timestamp::now()).target(u.id.as_str()));
     Ok(Json(UserView::from(&u)))
