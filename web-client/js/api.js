@@ -1,10 +1,14 @@
 // The HTTP API: JSON in and out, the session in sessionStorage, one refresh when the access
-// token has expired. Every failure becomes an ApiError with the server's `code`.
+// token has expired. Every failure becomes an ApiError with the server's `code`. Streams
+// (GET /v1/events) are opened here too, with the same token and the same refresh.
 
 const KEY = 'huizhen.session';
 let session = load();
 let refreshing = null;
 const signedOut = [];
+const refreshed = [];
+/** A stream is opened with a fresh token when its own has less than this left (seconds). */
+const STREAM_MIN_TOKEN_SECS = 10;
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -33,6 +37,9 @@ export function me() { return session?.user ?? null; }
 /** `fn(error)` runs when the server ends the session (revoked, refresh expired). */
 export function onSignedOut(fn) { signedOut.push(fn); }
 
+/** `fn()` runs after the access token was refreshed (streams opened with the old one reopen). */
+export function onTokenRefreshed(fn) { refreshed.push(fn); }
+
 function endSession(err) {
   save(null);
   for (const fn of signedOut) fn(err);
@@ -60,7 +67,12 @@ async function send(method, path, body, token) {
 
 async function refresh() {
   refreshing ??= send('POST', '/v1/auth/refresh', { refresh_token: session.refresh_token })
-    .then(save, (e) => {
+    .then((s) => {
+      save(s);
+      for (const fn of refreshed) {
+        try { fn(); } catch (err) { console.error('huizhen: a token listener failed', err); }
+      }
+    }, (e) => {
       if (e.status === 401) {
         // The refresh token is gone too: expired (the user was away for hours), or revoked.
         const ended = new ApiError(401, e.code === 'token_expired' ? 'session_expired' : e.code, e.message);
@@ -90,6 +102,58 @@ export async function api(method, path, body) {
       if (e.code !== 'token_expired' || !session?.refresh_token) throw e;
       await refresh();
       return await send(method, path, body, session.access_token);
+    }
+  } catch (e) {
+    if (e.status === 401 && session) endSession(e);
+    throw e;
+  }
+}
+
+/** A non-2xx answer as an ApiError with the server's code. @param {Response} res */
+async function failure(res) {
+  let data = null;
+  try { data = await res.json(); } catch { /* not JSON */ }
+  return new ApiError(res.status, data?.code || 'http_error', data?.message || `HTTP ${res.status}`, data?.details);
+}
+
+/** Seconds the access token has left by this machine's clock; Infinity when unknown. */
+function tokenSecondsLeft() {
+  const at = Date.parse(session?.expires_at ?? '');
+  return Number.isNaN(at) ? Infinity : (at - Date.now()) / 1000;
+}
+
+/** @param {string} path @param {string} token @param {AbortSignal} signal @returns {Promise<Response>} */
+async function get(path, token, signal) {
+  let res;
+  try {
+    res = await fetch(path, { headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` }, signal, cache: 'no-store' });
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw new ApiError(0, 'network', 'the server cannot be reached');
+  }
+  if (!res.ok) throw await failure(res);
+  return res;
+}
+
+/**
+ * Opens a streamed GET (server-sent events) with the session's token and returns the Response,
+ * its body unread. Tokens are handled as in api(): one refresh on 401 token_expired; any other
+ * 401 ends the session. A token about to expire is refreshed first: the server ends a stream
+ * when its token expires, so one opened with an old token would end at once.
+ * @param {string} path
+ * @param {AbortSignal} signal aborts the request and the stream
+ * @returns {Promise<Response>}
+ */
+export async function openStream(path, signal) {
+  if (!session) throw new ApiError(401, 'token_missing', 'sign in first');
+  try {
+    if (session.refresh_token && tokenSecondsLeft() < STREAM_MIN_TOKEN_SECS) await refresh();
+    try {
+      return await get(path, session.access_token, signal);
+    } catch (e) {
+      if (e.code !== 'token_expired' || !session?.refresh_token) throw e;
+      await refresh();
+      return await get(path, session.access_token, signal);
     }
   } catch (e) {
     if (e.status === 401 && session) endSession(e);

@@ -16,6 +16,7 @@ import { setRerender } from './office/nav.js';
 import { forget, nameOf } from './office/people.js';
 import { reportView } from './office/report.js';
 import { requestForm } from './office/request.js';
+import { followChanges, stopFollowing } from './office/updates.js';
 
 const view = document.getElementById('view');
 const header = document.getElementById('header');
@@ -96,6 +97,7 @@ function switchLanguage(l) {
 
 async function signOut() {
   stopWatching();
+  stopFollowing();
   await logout();
   forget();
   loginNotice = null;
@@ -104,13 +106,21 @@ async function signOut() {
   route();
 }
 
-async function route() {
+/**
+ * Shows the current route. `quiet` (nav.update(): a change someone else made) renders it again
+ * in place: the banner stays, no "loading" first, a failure keeps what is shown, and the call
+ * is never touched.
+ * @param {{ quiet?: boolean }} [opts]
+ */
+async function route({ quiet = false } = {}) {
+  if (quiet && call) return;
   const mine = ++seq;
   const current = () => mine === seq;
-  clearBanner();
+  if (!quiet) clearBanner();
   if (call) { const c = call; call = null; c.unmount(); }
   renderHeader();
   watchEmergencies(t('app.title'));
+  followChanges();
   const path = location.hash.slice(1) || '/';
   if (!me()) {
     if (path !== '/') returnTo = location.hash;
@@ -141,6 +151,7 @@ async function route() {
   } catch (e) {
     if (!current()) return;
     if (!me()) { renderLogin(); return; }
+    if (quiet) return;
     view.replaceChildren(h('section', { class: 'card narrow' },
       h('h1', {}, t('error.title')), errorBox(e, 'view-error'), h('a', { href: '#/', class: 'button', testid: 'back' }, t('common.home'))));
   }
@@ -191,6 +202,7 @@ function noticeKey(err) {
 onSignedOut((err) => {
   loginNotice = err.code === 'token_missing' ? null : err;
   stopWatching();
+  stopFollowing();
   forget();
   if (call) { const c = call; call = null; c.unmount(); }
   // Come back here after signing in again, unless this was the home page anyway.
@@ -199,7 +211,7 @@ onSignedOut((err) => {
   renderLogin();
 });
 setRerender(route);
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => route());
 window.addEventListener('unhandledrejection', (e) => {
   showBanner(e.reason instanceof ApiError ? e.reason : t('error.unexpected'));
 });

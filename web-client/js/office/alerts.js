@@ -1,13 +1,20 @@
-// How the emergency button reaches the consultation centre: while a coordinator is signed in,
-// the page asks every few seconds for live emergencies that have no specialist yet and shows
-// them in a banner on every screen (the call included) and in the window title, until a
-// coordinator assigns someone. A chime sounds when one appears and every 30 s while it waits,
-// until someone assigns a specialist or silences it: a desk is not always watched.
+// Emergency alerts on every screen (the call included): a banner in #alerts and the window
+// title. Two kinds:
+// - Coordinators: how the emergency button reaches the consultation centre. While a
+//   coordinator is signed in, the page asks every few seconds (and at once when a change to an
+//   emergency is pushed, updates.js) for live emergencies that have no specialist yet, until a
+//   coordinator assigns someone. A chime sounds when one appears and every 30 s while it
+//   waits, until someone assigns a specialist or silences it: a desk is not always watched.
+// - Specialists (issue 14): an emergency that was just made theirs (pushed, or found live when
+//   the push channel connects; updates.js). A chime, a desktop notification if allowed
+//   (desktop.js), a banner with the way into the room, until they open it, join it or dismiss
+//   it, or it ends. Once acknowledged it is not raised again in this tab.
 import { api, me } from '../api.js';
 import { h } from '../dom.js';
 import { fmtClock, label, t } from '../i18n.js';
+import { enableButton, notifyDesktop } from './desktop.js';
 import { refresh } from './nav.js';
-import { loadDirectory, loadSites, nameOf, siteById, userById } from './people.js';
+import { loadDirectory, loadSites, nameOf, remember, rememberSites, siteById, userById } from './people.js';
 
 const EVERY_MS = 4000;
 const CHIME_EVERY_MS = 30000;
@@ -18,6 +25,16 @@ let baseTitle = '';
 const silenced = new Set();
 /** Emergencies already chimed for, with when. */
 const chimed = new Map();
+/**
+ * Emergencies made the signed-in specialist's, in the order they came: what the banner shows
+ * (the consultation and its site once read), where the news came from ('push': the change
+ * itself; 'catch-up': found live when the stream connected or polled) and when it was shown.
+ * @type {Map<string, { id: string, c: any, site: any, source: string, shownAt: number }>}
+ */
+const assigned = new Map();
+/** Emergencies the specialist acknowledged (opened, joined, dismissed) in this tab. */
+const SEEN_KEY = 'huizhen.emergencies-seen';
+const seen = new Set(loadSeen());
 /** @type {AudioContext | null} */
 let audio = null;
 /** What the chime did, for the browser tests: `played` counts chimes that reached the speaker. */
@@ -100,23 +117,116 @@ async function poll() {
 function render() {
   const box = document.getElementById('alerts');
   if (!box) return;
-  const list = me()?.role === 'coordinator' ? current : [];
-  document.title = list.length ? `${t('alert.title_prefix', { n: list.length })} ${baseTitle}` : baseTitle;
-  box.hidden = list.length === 0;
-  box.replaceChildren(...list.map((c) => {
-    const u = userById(c.requester);
-    const site = u?.site_id ? siteById(u.site_id)?.name : null;
-    return h('div', { class: 'alert', role: 'alert', testid: 'emergency-alert', 'data-id': c.id },
-      h('strong', {}, t('alert.emergency')), ' ',
-      t('alert.text', { specialty: label('specialty', c.specialty), who: [nameOf(c.requester), site].filter(Boolean).join(' · '), time: fmtClock(c.start || c.created_at) }),
-      h('span', { class: 'spacer' }),
-      silenced.has(c.id) ? null : h('button', {
-        type: 'button', class: 'small', testid: 'emergency-alert-silence',
-        onclick: () => { silenced.add(c.id); render(); },
-      }, t('alert.silence')),
-      ' ',
-      h('a', { class: 'button danger', href: `#/c/${c.id}`, testid: 'emergency-alert-open' }, t('alert.open')));
-  }));
+  const waiting = me()?.role === 'coordinator' ? current : [];
+  const mine = me() ? [...assigned.values()] : [];
+  const n = waiting.length + mine.length;
+  document.title = n ? `${t('alert.title_prefix', { n })} ${baseTitle}` : baseTitle;
+  box.hidden = n === 0;
+  box.replaceChildren(...mine.map(assignedAlert), ...waiting.map(waitingAlert));
+}
+
+/** A live emergency with no specialist yet (coordinators). */
+function waitingAlert(c) {
+  const u = userById(c.requester);
+  const site = u?.site_id ? siteById(u.site_id)?.name : null;
+  return h('div', { class: 'alert', role: 'alert', testid: 'emergency-alert', 'data-id': c.id },
+    h('strong', {}, t('alert.emergency')), ' ',
+    t('alert.text', { specialty: label('specialty', c.specialty), who: [nameOf(c.requester), site].filter(Boolean).join(' · '), time: fmtClock(c.start || c.created_at) }),
+    h('span', { class: 'spacer' }),
+    silenced.has(c.id) ? null : h('button', {
+      type: 'button', class: 'small', testid: 'emergency-alert-silence',
+      onclick: () => { silenced.add(c.id); render(); },
+    }, t('alert.silence')),
+    ' ',
+    h('a', { class: 'button danger', href: `#/c/${c.id}`, testid: 'emergency-alert-open' }, t('alert.open')));
+}
+
+/** An emergency now the signed-in specialist's: what it is, and the ways in. */
+function assignedAlert(a) {
+  const c = a.c;
+  const who = c ? [nameOf(c.requester), a.site?.name].filter((x) => x && x !== c.requester).join(' · ') : '';
+  return h('div', {
+    class: 'alert', role: 'alert', testid: 'assigned-alert',
+    'data-id': a.id, 'data-source': a.source, 'data-shown-at': String(a.shownAt),
+  },
+  h('strong', {}, t('alert.mine')), ' ',
+  c ? t(who ? 'alert.mine_text' : 'alert.mine_text_anonymous', { specialty: label('specialty', c.specialty), who, time: fmtClock(c.start || c.created_at) })
+    : t('alert.mine_hint'),
+  h('span', { class: 'spacer' }),
+  enableButton(render),
+  h('button', { type: 'button', class: 'small', testid: 'assigned-alert-dismiss', onclick: () => acknowledge(a.id) }, t('alert.dismiss')),
+  ' ',
+  h('a', { class: 'button', href: `#/c/${a.id}`, testid: 'assigned-alert-open', onclick: () => acknowledge(a.id) }, t('alert.view')),
+  ' ',
+  h('a', { class: 'button danger', href: `#/c/${a.id}/call`, testid: 'assigned-alert-join', onclick: () => acknowledge(a.id) }, t('alert.join_now')));
+}
+
+/**
+ * Raises the alert for an emergency now the signed-in specialist's (updates.js): a chime, a
+ * desktop notification if allowed, the banner at once (what it is follows once read).
+ * Nothing if it is raised or was acknowledged already, or the page is in its room.
+ * @param {string} id
+ * @param {'push' | 'catch-up'} source
+ */
+export function alertAssigned(id, source) {
+  if (assigned.has(id) || seen.has(id)) return;
+  if (location.hash === `#/c/${id}/call`) {
+    acknowledge(id);
+    return;
+  }
+  assigned.set(id, { id, c: null, site: null, source, shownAt: Date.now() });
+  render();
+  chime();
+  notifyDesktop({ title: t('alert.mine'), body: t('alert.mine_hint'), tag: `emergency-${id}`, hash: `#/c/${id}` });
+  describe(id);
+}
+
+/** Reads what the banner says of the emergency (specialty, who asked, when). */
+async function describe(id) {
+  try {
+    const report = await api('GET', `/v1/consultations/${encodeURIComponent(id)}/report`);
+    remember(report.people);
+    if (report.requester_site) rememberSites([report.requester_site]);
+    const a = assigned.get(id);
+    if (!a) return;
+    a.c = report.consultation;
+    a.site = report.requester_site ?? null;
+    render();
+  } catch {
+    // The banner stands without the details; the consultation's page has them.
+  }
+}
+
+/** Takes an emergency's banner down: it ended, or is no longer the specialist's. @param {string} id */
+export function dropAssigned(id) {
+  if (assigned.delete(id)) render();
+}
+
+/** The specialist saw it: down, and not raised again in this tab. @param {string} id */
+function acknowledge(id) {
+  seen.add(id);
+  try { sessionStorage.setItem(SEEN_KEY, JSON.stringify([...seen])); } catch { /* storage disabled */ }
+  dropAssigned(id);
+}
+
+// Gone to the emergency's page or into its room, whichever way: the specialist has seen it.
+window.addEventListener('hashchange', () => {
+  const here = location.hash.match(/^#\/c\/([^/]+)/)?.[1];
+  if (here && assigned.has(here)) acknowledge(here);
+});
+
+function loadSeen() {
+  try {
+    const v = JSON.parse(sessionStorage.getItem(SEEN_KEY) || '[]');
+    return Array.isArray(v) ? v.filter((x) => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Asks at once for the emergencies that wait for a specialist (a change was pushed). */
+export function checkEmergencies() {
+  if (timer) poll();
 }
 
 /** Stops watching (sign-out). */
@@ -126,5 +236,8 @@ export function stopWatching() {
   current = [];
   silenced.clear();
   chimed.clear();
+  assigned.clear();
+  seen.clear();
+  try { sessionStorage.removeItem(SEEN_KEY); } catch { /* storage disabled */ }
   render();
 }

@@ -73,7 +73,7 @@ export async function detailView(id) {
   if (u.role === 'coordinator' && OPEN.includes(c.status)) {
     specialists = await activeSpecialists().catch((e) => { showBanner(e); return []; });
   }
-  return h('div', { testid: 'detail', 'data-id': c.id, 'data-status': c.status },
+  return h('div', { testid: 'detail', 'data-id': c.id, 'data-status': c.status, 'data-version': String(c.version) },
     h('div', { class: 'toolbar' },
       h('a', { href: '#/', class: 'back', testid: 'back' }, `← ${t('common.back')}`),
       h('span', { class: 'spacer' }),

@@ -3,8 +3,9 @@
 import { api, me } from '../api.js';
 import { h, options, showBanner } from '../dom.js';
 import { fmtClock, fmtTime, label, shanghaiMidnight, t } from '../i18n.js';
+import { enableButton } from './desktop.js';
 import { STATUSES } from './enums.js';
-import { refresh } from './nav.js';
+import { refresh, update } from './nav.js';
 import { emergencyPanel } from './request.js';
 
 const filter = { status: '', mine: false };
@@ -117,11 +118,20 @@ export async function specialistHome() {
   return [
     h('h1', {}, t('specialist.title', { name: me().display_name })),
     h('p', { class: 'muted small' }, fmtTime(new Date()), ' · ', t('common.zone_note')),
+    // An emergency assigned to the specialist is alerted on the page (alerts.js); on the
+    // desktop too once they allow it, asked only when they press this.
+    desktopHint(),
     section(t('specialist.today'), 'day-today', todays, { join: true, clock: true }, t('specialist.today_empty')),
     section(t('specialist.upcoming'), 'day-upcoming', upcoming.items, { join: true }, t('specialist.upcoming_empty')),
     section(t('specialist.awaiting'), 'day-awaiting', ended, {}, t('specialist.awaiting_empty')),
     h('p', {}, h('a', { href: '#/all', testid: 'all-link' }, t('list.see_all'))),
   ];
+}
+
+/** "Enable desktop alerts", while the browser can still ask; null otherwise. */
+function desktopHint() {
+  const button = enableButton(() => update());
+  return button && h('p', { class: 'muted small', testid: 'desktop-alerts' }, t('desktop.why'), ' ', button);
 }
 
 export async function viewerHome() {

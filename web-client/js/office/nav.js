@@ -1,13 +1,20 @@
 // The router's hooks for screens: re-render the current route after a change, go to a route.
 // (A separate module so screens need not import app.js, which starts the app.)
 
+/** @type {(opts?: { quiet?: boolean }) => any} */
 let rerender = () => {};
 
-/** Called once by app.js. */
+/** Called once by app.js. @param {(opts?: { quiet?: boolean }) => any} fn */
 export function setRerender(fn) { rerender = fn; }
 
 /** Renders the current route again (after a lifecycle step, a language switch…). */
 export function refresh() { return rerender(); }
+
+/**
+ * Renders the current route again in place, for a change someone else made (a pushed change,
+ * a poll): the page banner stays, no "loading" first, and a failure keeps what is shown.
+ */
+export function update() { return rerender({ quiet: true }); }
 
 /** Goes to `hash` (e.g. '#/c/<id>'), rendering it even if it is the current route. */
 export function go(hash) {
