@@ -147,16 +147,21 @@ pub struct ServerTurns {
     pub slowest_bucket_ms: f64,
 }
 
+/// The server's `/metrics` page.
+async fn metrics(addr: &str) -> Result<String> {
+    Ok(reqwest::get(format!("http://{addr}/metrics")).await?.error_for_status()?.text().await?)
+}
+
 /// A counter from the server's `/metrics`.
 async fn counter(addr: &str, name: &str) -> Result<u64> {
-    let text = reqwest::get(format!("http://{addr}/metrics")).await?.error_for_status()?.text().await?;
+    let text = metrics(addr).await?;
     let line = text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')).context("no such counter")?;
     Ok(line.trim().parse()?)
 }
 
 /// `huizhen_media_turn_seconds` from the server's `/metrics`: (upper bound in s, cumulative).
 async fn turn_histogram(addr: &str) -> Result<Vec<(f64, u64)>> {
-    let text = reqwest::get(format!("http://{addr}/metrics")).await?.error_for_status()?.text().await?;
+    let text = metrics(addr).await?;
     let mut out = Vec::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("huizhen_media_turn_seconds_bucket{le=\"") else { continue };

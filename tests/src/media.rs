@@ -446,6 +446,21 @@ impl MediaPeer {
         f(&self.state.lock().unwrap())
     }
 
+    /// The port of the host candidate in the latest subscribe offer: which media worker (one
+    /// socket and port each) the subscribe connection is on.
+    pub fn subscribe_port(&self) -> Option<u16> {
+        let sdp = self.snapshot(|s| {
+            s.messages
+                .iter()
+                .rev()
+                .find(|m| m["type"] == "subscribe_offer")
+                .and_then(|m| m["sdp"].as_str().map(str::to_owned))
+        })?;
+        let line = sdp.lines().find(|l| l.starts_with("a=candidate:") && l.contains(" typ host"))?;
+        // a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ host
+        line.split_whitespace().nth(5)?.parse().ok()
+    }
+
     /// Packets received from tracks whose payload tag is `tag`.
     pub fn packets_tagged(&self, tag: &str) -> u64 {
         self.snapshot(|s| s.received.values().filter(|r| r.tags.iter().any(|t| t == tag)).map(|r| r.packets).sum())
@@ -853,23 +868,26 @@ async fn remote_key(t: &Arc<dyn TrackRemote>) -> String {
 }
 
 pub(crate) async fn read_remote(t: Arc<dyn TrackRemote>, key: String, state: Arc<Mutex<PeerState>>) {
-    {
-        let mut st = state.lock().unwrap();
-        let r = st.received.entry(key.clone()).or_default();
-        r.stream = key.split('/').next().unwrap_or("").to_owned();
-        r.track = key.clone();
-    }
+    track_of(&mut state.lock().unwrap().received, &key);
     while let Some(ev) = t.poll().await {
         if let TrackRemoteEvent::OnRtpPacket(p) = ev {
-            let mut st = state.lock().unwrap();
-            record_packet(st.received.entry(key.clone()).or_default(), &key, &p);
+            record_packet(track_of(&mut state.lock().unwrap().received, &key), &p);
         }
     }
 }
 
+/// What arrived of track `key` (`participant/track`), named when first seen.
+pub(crate) fn track_of<'a>(received: &'a mut HashMap<String, Received>, key: &str) -> &'a mut Received {
+    received.entry(key.to_owned()).or_insert_with(|| Received {
+        stream: key.split('/').next().unwrap_or("").to_owned(),
+        track: key.to_owned(),
+        ..Default::default()
+    })
+}
+
 /// A packet that arrived on track `key`, read in full (payload included).
-pub(crate) fn record_packet(r: &mut Received, key: &str, p: &rtp::Packet) {
-    record_clear(r, key, p.header.sequence_number, p.header.ssrc);
+pub(crate) fn record_packet(r: &mut Received, p: &rtp::Packet) {
+    record_clear(r, p.header.sequence_number, p.header.ssrc);
     if let Some(log) = SEND_LOG.get()
         && let Some(us) = log.latency_us(&p.payload)
         && r.latencies_us.len() < 200_000
@@ -894,11 +912,7 @@ pub(crate) fn record_packet(r: &mut Received, key: &str, p: &rtp::Packet) {
 
 /// A packet that arrived on track `key`, known only by its clear header (the load swarm's
 /// viewers that do not decrypt).
-pub(crate) fn record_clear(r: &mut Received, key: &str, seq: u16, ssrc: u32) {
-    if r.track.is_empty() {
-        r.stream = key.split('/').next().unwrap_or("").to_owned();
-        r.track = key.to_owned();
-    }
+pub(crate) fn record_clear(r: &mut Received, seq: u16, ssrc: u32) {
     r.packets += 1;
     r.first_at.get_or_insert_with(std::time::Instant::now);
     r.seqs.push(seq);

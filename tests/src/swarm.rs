@@ -37,7 +37,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::media::{MediaPeer, PeerState, record_clear, record_packet};
+use crate::media::{MediaPeer, PeerState, record_clear, record_packet, track_of};
 use huizhen_sfu::plane::conn::Identity;
 
 type State = Arc<Mutex<PeerState>>;
@@ -271,7 +271,7 @@ fn run(socket: UdpSocket, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic
                 let (seq, ssrc) = (u16::from_be_bytes([d[2], d[3]]), u32::from_be_bytes([d[8], d[9], d[10], d[11]]));
                 if let Some(key) = v.tracks.get(&ssrc) {
                     let mut st = v.state.lock().unwrap_or_else(|p| p.into_inner());
-                    record_clear(st.received.entry(key.clone()).or_default(), key, seq, ssrc);
+                    record_clear(track_of(&mut st.received, key), seq, ssrc);
                 }
                 continue;
             }
@@ -385,7 +385,7 @@ fn drain(socket: &UdpSocket, at: Ipv4Addr, v: &mut Viewer) {
                 && let Some(key) = v.tracks.get(&p.header.ssrc)
             {
                 let mut st = v.state.lock().unwrap_or_else(|p| p.into_inner());
-                record_packet(st.received.entry(key.clone()).or_default(), key, &p);
+                record_packet(track_of(&mut st.received, key), &p);
             }
         }
         if !moved {

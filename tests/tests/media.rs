@@ -489,7 +489,7 @@ async fn floor_and_mute(srv: TestServer, spread: bool) {
         let ports: Vec<u16> = sfu.media_addrs().iter().map(|a| a.port()).collect();
         let home = sfu.worker_of("floor");
         for (who, peer, worker) in [("trainee", &trainee, 1 - home), ("other", &other, home)] {
-            let port = subscribe_offer_port(peer);
+            let port = peer.subscribe_port().expect("a subscribe offer");
             assert_eq!(port, ports[worker], "{who} is on worker {worker}");
         }
     }
@@ -553,17 +553,6 @@ async fn floor_and_mute(srv: TestServer, spread: bool) {
         p.close().await;
     }
     srv.stop().await;
-}
-
-/// The port of the host candidate in the first subscribe offer a peer got.
-fn subscribe_offer_port(peer: &MediaPeer) -> u16 {
-    let sdp = peer.snapshot(|s| {
-        s.messages.iter().find(|m| m["type"] == "subscribe_offer").map(|m| m["sdp"].as_str().unwrap().to_owned())
-    });
-    let sdp = sdp.expect("a subscribe offer");
-    let line = sdp.lines().find(|l| l.starts_with("a=candidate:") && l.contains(" typ host")).unwrap();
-    // a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ host
-    line.split_whitespace().nth(5).unwrap().parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

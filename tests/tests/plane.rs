@@ -128,17 +128,6 @@ async fn rooms_on_different_workers_each_announce_their_worker_port() {
     srv.stop().await;
 }
 
-/// The port of the host candidate in the latest subscribe offer a peer got.
-fn offered_port(peer: &MediaPeer) -> u16 {
-    let sdp = peer.snapshot(|s| {
-        s.messages.iter().rev().find(|m| m["type"] == "subscribe_offer").map(|m| m["sdp"].as_str().unwrap().to_owned())
-    });
-    let sdp = sdp.expect("a subscribe offer");
-    let line = sdp.lines().find(|l| l.starts_with("a=candidate:") && l.contains(" typ host")).unwrap();
-    // a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ host
-    line.split_whitespace().nth(5).unwrap().parse().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_broadcast_spreads_its_viewers_over_two_workers() {
     use std::sync::atomic::Ordering::Relaxed;
@@ -176,7 +165,7 @@ async fn one_broadcast_spreads_its_viewers_over_two_workers() {
     .await;
     for (i, v) in viewers.iter().enumerate() {
         let worker = if i == 0 { home } else { away };
-        assert_eq!(offered_port(v), ports[worker], "v{i}'s connection is on worker {worker}");
+        assert_eq!(v.subscribe_port().unwrap(), ports[worker], "v{i}'s connection is on worker {worker}");
     }
     assert_eq!(sfu.room_count(), 2, "the room has a part on each worker");
     assert_eq!(sfu.stats().published_tracks.load(Relaxed), 2, "a relayed track is counted where it is published");
@@ -209,7 +198,7 @@ async fn one_broadcast_spreads_its_viewers_over_two_workers() {
     eventually("the other worker's part of the room is gone", MEDIA_WAIT, || async { sfu.room_count() == 1 }).await;
     let v3 = MediaPeer::join(&srv.ws_url(&token(&srv, "spread", "v3", false)), vec![]).await;
     eventually("a new viewer on the other worker sees the host", MEDIA_WAIT, || async { sees(&v3, (0, 0)) }).await;
-    assert_eq!(offered_port(&v3), ports[away]);
+    assert_eq!(v3.subscribe_port().unwrap(), ports[away]);
     let v0 = viewers.pop().unwrap();
     let at = (v0.packets_tagged("host/cam"), v0.packets_tagged("host/mic"));
     eventually("the home worker's viewer still sees the host", MEDIA_WAIT, || async { sees(&v0, at) }).await;
