@@ -112,7 +112,10 @@ pub fn next_estimate(
 /// from where a loss burst left it took 15–30 s to reach a layer the link carried all along
 /// (the falling REMB of a layer change pins it low too). Lifting it lets the selector climb
 /// (one layer per `UP_HOLD`); if the link cannot carry more, loss or REMB brings it down again
-/// at once, and the next lift waits twice as long.
+/// at once, and the next lift waits twice as long — when the link was clean before the lift,
+/// so that the loss came with the extra rate. A lift on a link that was already losing packets
+/// and then lost more says nothing about its capacity (random loss): doubling then made the
+/// climb after 20 s of 10% loss wait 20-60 s once the loss was gone.
 const LIFT_AFTER: Duration = Duration::from_secs(5);
 const LIFT_AFTER_MAX: Duration = Duration::from_secs(60);
 /// A cut this soon after a lift means the lift was too early.
@@ -129,12 +132,22 @@ pub struct Downlink {
     /// How long the link has shown no congestion (loss under 10%, no falling REMB).
     calm: Duration,
     lift_after: Duration,
-    lifted_at: Option<Instant>,
+    /// Whether every reading of the current calm was under `LOSS_LOW`.
+    calm_clean: bool,
+    /// When the limit was last lifted, and whether the link was clean before.
+    lifted_at: Option<(Instant, bool)>,
 }
 
 impl Default for Downlink {
     fn default() -> Self {
-        Self { estimate: None, last_remb: 0, calm: Duration::ZERO, lift_after: LIFT_AFTER, lifted_at: None }
+        Self {
+            estimate: None,
+            last_remb: 0,
+            calm: Duration::ZERO,
+            lift_after: LIFT_AFTER,
+            calm_clean: true,
+            lifted_at: None,
+        }
     }
 }
 
@@ -158,19 +171,22 @@ impl Downlink {
         let cut = next.is_some_and(|n| self.estimate.is_none_or(|e| n < e));
         if cut {
             self.calm = Duration::ZERO;
-            if self.lifted_at.is_some_and(|t| now.saturating_duration_since(t) < LIFT_FAILED_WITHIN) {
+            self.calm_clean = true;
+            if self.lifted_at.is_some_and(|(t, clean)| clean && now.saturating_duration_since(t) < LIFT_FAILED_WITHIN) {
                 self.lift_after = (self.lift_after * 2).min(LIFT_AFTER_MAX);
             }
             self.lifted_at = None;
         } else if fraction_lost.is_none_or(|l| l <= LOSS_HIGH) {
             self.calm += elapsed;
+            self.calm_clean &= fraction_lost.is_none_or(|l| l < LOSS_LOW);
         }
         self.estimate = next;
         if self.estimate.is_some() && self.calm >= self.lift_after {
             self.estimate = None;
+            self.lifted_at = Some((now, self.calm_clean));
             self.calm = Duration::ZERO;
-            self.lifted_at = Some(now);
-        } else if self.lifted_at.is_some_and(|t| now.saturating_duration_since(t) >= LIFT_FAILED_WITHIN) {
+            self.calm_clean = true;
+        } else if self.lifted_at.is_some_and(|(t, _)| now.saturating_duration_since(t) >= LIFT_FAILED_WITHIN) {
             // The lift held: the next one need not wait longer.
             self.lift_after = LIFT_AFTER;
             self.lifted_at = None;
@@ -247,46 +263,81 @@ pub struct Fallback {
     active: bool,
     /// How long, without a break, the loss has counted towards the next switch.
     run: Duration,
-    /// The worst receiver report (loss after repair) during that run.
-    worst_reported: f64,
+    /// The receiver reports' loss after repair in the last `SEVERE_FOR` of that run, reading
+    /// by reading.
+    repaired: std::collections::VecDeque<(Duration, Repaired)>,
 }
 
-/// A receiver report at least this bad during the run: the loss is not all repaired. NACKs
-/// alone do not tell loss from reordering (100 ms of jitter made a fifth of the packets NACKed
-/// while every one arrived, and video played on).
+/// Loss after repair at least this high over the last `SEVERE_FOR`: the loss is not all
+/// repaired. NACKs alone do not tell loss from reordering (100 ms of jitter made a fifth of the
+/// packets NACKed while every one arrived, and video played on).
 const REPORTED_SEVERE: f64 = 0.10;
+
+/// What the receiver reports of one reading say about the packets sent: how many more the
+/// receiver counts as lost (RFC 3550's cumulative number lost, which goes down again when late
+/// packets arrive) out of how many more it expected (its highest sequence number's advance).
+/// Over several reports this is the loss after repair even on a link that reorders: each
+/// report's own "fraction lost" counts the packets still on their way as lost (a 100 ms jitter
+/// read as 16-20% in every other report while nothing was lost), and the next one does not
+/// take them back.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Repaired {
+    pub lost: i64,
+    pub expected: u64,
+}
+
+impl Repaired {
+    fn add(self, other: Self) -> Self {
+        Self { lost: self.lost + other.lost, expected: self.expected + other.expected }
+    }
+
+    /// None when no packet was expected.
+    pub fn fraction(self) -> Option<f64> {
+        (self.expected > 0).then(|| (self.lost.max(0) as f64 / self.expected as f64).min(1.0))
+    }
+}
 
 impl Fallback {
     pub fn active(&self) -> bool {
         self.active
     }
 
-    /// `reported`: a receiver report's loss in this reading, if one came; `on_lowest`: every
+    /// `repaired`: what this reading's receiver reports said; `on_lowest`: every
     /// video the subscriber receives is already on its lowest layer (a lower layer is tried
-    /// before video stops); `elapsed`: the interval the loss is of. Returns the new state when
-    /// it changes.
-    pub fn update(
-        &mut self,
-        fraction_lost: f64,
-        reported: Option<f64>,
-        on_lowest: bool,
-        elapsed: Duration,
-    ) -> Option<bool> {
+    /// before video stops); `since`: the time since the previous reading. Returns the new state
+    /// when it changes.
+    pub fn update(&mut self, fraction_lost: f64, repaired: Repaired, on_lowest: bool, since: Duration) -> Option<bool> {
+        // While video plays, readings come every half second and one covers at most its window
+        // (the first one does not count the time since the subscriber joined). During audio
+        // only, the signal is the audio's receiver report, one every 2.5-7.5 s (RFC 3550's
+        // randomised interval), each about the whole time since the last: one clean report
+        // over `CLEAR_FOR` is enough. Counting each as 2 s kept video off for 13-17 s after the
+        // loss had ended.
+        let elapsed = since.min(if self.active { CLEAR_FOR } else { Duration::from_secs(2) });
         let counts = if self.active { fraction_lost < LOSS_LOW } else { fraction_lost >= LOSS_SEVERE && on_lowest };
         if counts {
             self.run += elapsed;
-            self.worst_reported = self.worst_reported.max(reported.unwrap_or(0.0));
+            self.repaired.push_back((elapsed, repaired));
+            let mut kept = self.repaired.iter().map(|(d, _)| *d).sum::<Duration>();
+            while let Some((d, _)) = self.repaired.front().copied().filter(|(d, _)| kept - *d >= SEVERE_FOR) {
+                kept -= d;
+                self.repaired.pop_front();
+            }
         } else {
             self.run = Duration::ZERO;
-            self.worst_reported = 0.0;
+            self.repaired.clear();
         }
         let needed = if self.active { CLEAR_FOR } else { SEVERE_FOR };
-        if self.run < needed || (!self.active && self.worst_reported < REPORTED_SEVERE) {
+        let unrepaired = || {
+            let sum = self.repaired.iter().fold(Repaired::default(), |a, (_, r)| a.add(*r));
+            sum.fraction().is_some_and(|f| f >= REPORTED_SEVERE)
+        };
+        if self.run < needed || (!self.active && !unrepaired()) {
             return None;
         }
         self.active = !self.active;
         self.run = Duration::ZERO;
-        self.worst_reported = 0.0;
+        self.repaired.clear();
         Some(self.active)
     }
 }
@@ -306,14 +357,15 @@ mod tests {
         let at = |n: u32| t0 + half * n;
         // A loss burst: cut to 540k (sending 600k at 20% loss).
         assert_eq!(d.update(at(1), 0, Some(0.2), 600_000, half), Some(540_000));
-        // Calm (6% NACKed holds the estimate but is no congestion) for 5 s: lifted.
+        // A clean link for 5 s: lifted (the estimate grew meanwhile, but not past twice what is
+        // sent).
         let mut n = 2;
-        while d.update(at(n), 0, Some(0.06), 150_000, half).is_some() {
+        while d.update(at(n), 0, Some(0.0), 600_000, half).is_some() {
             n += 1;
             assert!(n <= 12, "lifted within 5 s");
         }
         assert_eq!(n, 11);
-        // Cut again 2 s after the lift: the next lift waits 10 s.
+        // Cut again 2 s after the lift: the extra rate brought the loss, the next lift waits 10 s.
         assert!(d.update(at(15), 0, Some(0.3), 1_500_000, half).is_some());
         let mut m = 16;
         while d.update(at(m), 0, Some(0.0), 1_500_000, half).is_some() {
@@ -321,6 +373,60 @@ mod tests {
             assert!(m <= 40, "lifted within 10 s");
         }
         assert_eq!(m, 35, "10 s of calm, in which the estimate also grew");
+    }
+
+    #[test]
+    fn a_lift_that_fails_on_a_link_already_losing_packets_does_not_wait_longer() {
+        let t0 = Instant::now();
+        let half = SEC / 2;
+        let at = |n: u32| t0 + half * n;
+        let mut d = Downlink::default();
+        let mut n = 0;
+        // Random loss: 6% NACKed holds the estimate but is no congestion; after 5 s it is
+        // lifted, and the next reading over 10% cuts it again. Three rounds: every lift 5 s
+        // after the cut before it.
+        for _ in 0..3 {
+            n += 1;
+            assert!(d.update(at(n), 0, Some(0.2), 600_000, half).is_some(), "cut");
+            let cut_at = n;
+            while d.update(at(n + 1), 0, Some(0.06), 150_000, half).is_some() {
+                n += 1;
+            }
+            n += 1;
+            assert_eq!(n - cut_at, 10, "lifted 5 s after the cut");
+        }
+        // The loss ends: a clean link is lifted 5 s after the last cut, not 10-40 s.
+        n += 1;
+        assert!(d.update(at(n), 0, Some(0.2), 600_000, half).is_some());
+        let cut_at = n;
+        while d.update(at(n + 1), 0, Some(0.0), 600_000, half).is_some() {
+            n += 1;
+        }
+        assert_eq!(n + 1 - cut_at, 10);
+    }
+
+    #[test]
+    fn one_clean_audio_report_over_the_whole_wait_ends_audio_only() {
+        let mut f = Fallback::default();
+        let half = Duration::from_millis(500);
+        for _ in 0..6 {
+            f.update(0.25, rep(20), true, half);
+        }
+        assert!(f.active());
+        // Receiver reports 3.5 s apart, the first still lossy: one clean one over 3.5 s is not
+        // yet 4 s.
+        assert_eq!(f.update(0.05, rep(5), true, Duration::from_millis(3500)), None);
+        assert_eq!(f.update(0.0, rep(0), true, Duration::from_millis(3500)), None);
+        assert_eq!(f.update(0.0, rep(0), true, Duration::from_millis(3500)), Some(false));
+        // Back on: a report 7 s after the last, clean over all of it, ends it at once.
+        for _ in 0..6 {
+            f.update(0.25, rep(20), true, half);
+        }
+        assert!(f.active());
+        assert_eq!(f.update(0.0, rep(0), true, Duration::from_secs(7)), Some(false));
+        // While video plays a reading counts for at most 2 s: one late reading is not 3 s of
+        // severe loss.
+        assert_eq!(f.update(0.25, rep(20), true, Duration::from_secs(10)), None);
     }
 
     #[test]
@@ -356,39 +462,48 @@ mod tests {
         let mut f = Fallback::default();
         let sec = Duration::from_secs(1);
         // Severe loss while a higher layer is still being tried: no fallback yet.
-        assert_eq!(f.update(0.3, None, false, sec), None);
-        assert_eq!(f.update(0.2, None, true, sec), None);
-        assert_eq!(f.update(0.2, None, true, sec), None);
+        assert_eq!(f.update(0.3, NONE, false, sec), None);
+        assert_eq!(f.update(0.2, NONE, true, sec), None);
+        assert_eq!(f.update(0.2, NONE, true, sec), None);
         // A good second in between starts the count again.
-        assert_eq!(f.update(0.05, None, true, sec), None);
-        assert_eq!(f.update(0.2, None, true, sec), None);
-        assert_eq!(f.update(0.16, Some(0.12), true, sec), None);
-        assert_eq!(f.update(0.25, None, true, sec), Some(true));
+        assert_eq!(f.update(0.05, NONE, true, sec), None);
+        assert_eq!(f.update(0.2, NONE, true, sec), None);
+        assert_eq!(f.update(0.16, rep(12), true, sec), None);
+        assert_eq!(f.update(0.25, NONE, true, sec), Some(true));
         assert!(f.active());
         // Moderate loss keeps it; only 4 s under 2% end it, in half-second intervals too.
         for lost in [0.08, 0.01, 0.01, 0.01, 0.05, 0.0, 0.0, 0.0] {
-            assert_eq!(f.update(lost, None, true, sec), None, "{lost}");
+            assert_eq!(f.update(lost, NONE, true, sec), None, "{lost}");
         }
-        assert_eq!(f.update(0.0, None, true, sec / 2), None);
-        assert_eq!(f.update(0.0, None, true, sec / 2), Some(false));
+        assert_eq!(f.update(0.0, NONE, true, sec / 2), None);
+        assert_eq!(f.update(0.0, NONE, true, sec / 2), Some(false));
         assert!(!f.active());
     }
 
     #[test]
     fn nacks_without_a_bad_report_are_reordering_not_loss() {
         let mut f = Fallback::default();
+        let sec = Duration::from_secs(1);
         for _ in 0..20 {
-            assert_eq!(f.update(0.2, Some(0.0), true, Duration::from_secs(1)), None);
+            assert_eq!(f.update(0.2, rep(0), true, sec), None);
         }
-        assert_eq!(f.update(0.2, Some(0.06), true, Duration::from_secs(1)), None, "6% after repair: still no");
-        assert_eq!(f.update(0.2, Some(0.12), true, Duration::from_secs(1)), Some(true));
+        // Jitter: a report counts the packets still on their way as lost, the next one takes
+        // them back. Each report alone read 16%; together nothing was lost.
+        for _ in 0..10 {
+            assert_eq!(f.update(0.2, rep(16), true, sec), None);
+            assert_eq!(f.update(0.2, rep(-16), true, sec), None);
+        }
+        assert_eq!(f.update(0.2, rep(6), true, sec), None, "6% after repair: still no");
+        assert_eq!(f.update(0.2, rep(6), true, sec), None);
+        // 12% over the last 3 s: not repaired.
+        assert_eq!(f.update(0.2, rep(24), true, sec), Some(true));
     }
 
     #[test]
     fn ten_percent_loss_never_stops_video() {
         let mut f = Fallback::default();
         for _ in 0..60 {
-            assert_eq!(f.update(0.10, Some(0.1), true, Duration::from_secs(1)), None);
+            assert_eq!(f.update(0.10, rep(10), true, Duration::from_secs(1)), None);
         }
     }
 
@@ -428,6 +543,12 @@ mod tests {
     }
 
     const NO_REMB: (u64, u64) = (0, 0);
+    const NONE: Repaired = Repaired { lost: 0, expected: 0 };
+
+    /// A reading whose reports counted `percent` of 100 packets lost.
+    fn rep(percent: i64) -> Repaired {
+        Repaired { lost: percent, expected: 100 }
+    }
 
     #[test]
     fn remb_that_follows_the_incoming_rate_does_not_pin_the_low_layer() {

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
@@ -27,6 +27,11 @@ pub struct LinkReport {
     pub reports: AtomicU32,
     /// Packets the remote asked to have resent (NACK) since the last read.
     pub nacked: AtomicU64,
+    /// Since the last read, over every stream with an earlier report to compare with: how
+    /// much its cumulative number lost grew (less when late packets arrived) and how far its
+    /// highest sequence number advanced (see `bwe::Repaired`).
+    pub cumulative_lost: AtomicI64,
+    pub expected: AtomicU64,
     /// Latest REMB estimate in bits/s (0: none received).
     pub remb_bps: AtomicU64,
     /// Packets the remote asked to have resent, (media SSRC, sequence number), not yet
@@ -50,8 +55,9 @@ pub struct KeyframeRequestTap {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
     link: Arc<LinkReport>,
-    /// Per SSRC, the extended highest sequence number of its last report block.
-    highest: std::collections::HashMap<u32, u32>,
+    /// Per SSRC, the extended highest sequence number and cumulative number lost of its last
+    /// report block.
+    highest: std::collections::HashMap<u32, (u32, i32)>,
 }
 
 impl KeyframeRequestTap {
@@ -90,14 +96,29 @@ impl KeyframeRequestTap {
         for r in reports {
             // A block about a stream that received nothing since the last one (video stopped
             // for audio only) says 0 lost and means nothing; it must not read as a clean link.
-            let before = self.highest.insert(r.ssrc, r.last_sequence_number);
-            if before == Some(r.last_sequence_number) {
+            let lost = cumulative_lost(r.total_lost);
+            let before = self.highest.insert(r.ssrc, (r.last_sequence_number, lost));
+            if before.is_some_and(|(seq, _)| seq == r.last_sequence_number) {
                 continue;
+            }
+            if let Some((seq, lost_before)) = before {
+                let advanced = r.last_sequence_number.wrapping_sub(seq);
+                // A sequence number going back is a restarted stream, not news about the link.
+                if advanced < 1 << 31 {
+                    self.link.expected.fetch_add(u64::from(advanced), Relaxed);
+                    self.link.cumulative_lost.fetch_add(i64::from(lost) - i64::from(lost_before), Relaxed);
+                }
             }
             self.link.fraction_lost.fetch_max(r.fraction_lost, Relaxed);
             self.link.reports.fetch_add(1, Relaxed);
         }
     }
+}
+
+/// RFC 3550's cumulative number lost is a signed 24-bit number (duplicates make it negative);
+/// the parser hands over the raw bits.
+fn cumulative_lost(raw: u32) -> i32 {
+    ((raw << 8) as i32) >> 8
 }
 
 pub fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
@@ -177,6 +198,33 @@ mod tap_tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn cumulative_loss_is_read_as_the_advance_between_reports() {
+        let link = Arc::new(LinkReport::default());
+        let mut tap = KeyframeRequestTap::new(link.clone());
+        let block = |seq: u32, total_lost: u32| ReceiverReport {
+            reports: vec![ReceptionReport { ssrc: 7, last_sequence_number: seq, total_lost, ..Default::default() }],
+            ..Default::default()
+        };
+        let take = || (link.cumulative_lost.swap(0, Relaxed), link.expected.swap(0, Relaxed));
+        tap.observe(&block(1000, 3));
+        assert_eq!(take(), (0, 0), "a first report has nothing to compare with");
+        tap.observe(&block(1100, 19));
+        assert_eq!(take(), (16, 100), "16 of the next 100 counted lost");
+        // The late ones arrived: the count goes back down.
+        tap.observe(&block(1200, 5));
+        assert_eq!(take(), (-14, 100));
+        // Duplicates made the count negative: 24-bit two's complement.
+        tap.observe(&block(1300, 0xFF_FFFE));
+        assert_eq!(take(), (-7, 100));
+        // A sequence number far behind is a restarted stream: no news.
+        tap.observe(&block(u32::MAX, 0));
+        assert_eq!(take(), (0, 0));
+        // Wrapping of the extended sequence number is an advance.
+        tap.observe(&block(49, 2));
+        assert_eq!(take(), (2, 50));
     }
 
     #[test]

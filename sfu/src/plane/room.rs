@@ -1050,11 +1050,15 @@ impl Room {
             {
                 let reported =
                     (link.reports.swap(0, Relaxed) > 0).then(|| f64::from(link.fraction_lost.swap(0, Relaxed)) / 256.0);
+                let repaired = crate::bwe::Repaired {
+                    lost: link.cumulative_lost.swap(0, Relaxed),
+                    expected: link.expected.swap(0, Relaxed),
+                };
                 let nack_rate = m.nacks.add(link.nacked.swap(0, Relaxed), packets);
                 let lost = crate::bwe::link_loss(reported, nack_rate);
                 let remb = link.remb_bps.load(Relaxed);
                 let estimate = m.downlink.update(now, remb, lost, sent, since);
-                tracing::debug!(subscriber = %id, remb, ?reported, ?nack_rate, packets, sending = sent, ?estimate, "downlink estimate");
+                tracing::debug!(subscriber = %id, remb, ?reported, repaired = ?repaired.fraction(), ?nack_rate, packets, sending = sent, ?estimate, "downlink estimate");
                 // Video stops on the loss before repair (NACKs: the reports read 0 while
                 // resends hide a 20% loss) and comes back on the audio's reports (audio is
                 // not resent, and without video there are no NACKs).
@@ -1062,11 +1066,12 @@ impl Room {
                 if videos > 0
                     && let Some(l) = signal
                 {
-                    // A reading covers at most its window (the first one does not count the
-                    // time since the subscriber joined).
-                    let span = now.saturating_duration_since(m.fallback_at).min(Duration::from_secs(2));
+                    let since = now.saturating_duration_since(m.fallback_at);
                     m.fallback_at = now;
-                    if let Some(active) = m.fallback.update(l, reported, on_lowest, span) {
+                    if let Some(active) = m.fallback.update(l, repaired, on_lowest, since) {
+                        // NACK counts from before the switch would be read as the link of now
+                        // when video resumes (a 20% loss 40 s old cut the estimate again).
+                        m.nacks = crate::bwe::NackWindow::default();
                         tracing::info!(subscriber = %id, lost = l, active, "audio-only fallback");
                         let _ = m.events.send(SfuEvent::AudioOnly { active });
                     }
