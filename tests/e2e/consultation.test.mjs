@@ -3,7 +3,8 @@
 // early arriver waits in the lobby until the host (the lead specialist) admits them, each sees
 // and hears the other, chat both ways, the doctor reloads mid-call and is back with video, the
 // host ends for all, the specialist signs an opinion, the doctor records the plan, the report.
-// The doctor's page is in Chinese, the specialist's in English. Also: joining before the
+// The doctor's page is in Chinese, the specialist's in English; both fill the viewport at
+// 1280×800 and 1024×768 (no page scroll, toolbar with leave and end on screen, large tiles). Also: joining before the
 // window opens shows when it opens, then joins by itself into the lobby, where the host declines
 // the doctor (the page says so); a page whose camera is denied can still join listen-only.
 //
@@ -13,7 +14,7 @@ import {
   apiClient, launchBrowser, newPage, note, onCleanup, pageErrors, runTest, shot, signIn, startServer, until,
 } from './lib/harness.mjs';
 import {
-  audioHeard, callState, chatShown, joinCall, networkChecked, openCall, precallReady, remoteVideo, sendChat, snapshot, startRelay, videoPlaying,
+  audioHeard, callFits, callState, chatShown, joinCall, networkChecked, openCall, precallReady, remoteVideo, sendChat, snapshot, startRelay, videoPlaying,
 } from './lib/call.mjs';
 
 // The office steps go through the office screens, never around them: a helper that fails to
@@ -100,6 +101,23 @@ await runTest(T, async (summary) => {
     summary.checks.media = { doctorSees: dv, specialistSees: sv, doctorHears: da, specialistHears: sa };
     await shot(doctor, `${T}-doctor-call`);
     await shot(specialist, `${T}-specialist-call`);
+  });
+
+  // The call of two fills a laptop's and a tablet's screen, in Chinese (the doctor) and in
+  // English (the host, with end for all): no page scroll, the toolbar on screen, large tiles.
+  await summary.step('the call fills the viewport at 1280×800 and 1024×768', async () => {
+    /** @type {Record<string, any>} */
+    const fit = {};
+    for (const [page, who, host] of /** @type {const} */ ([[doctor, 'doctor', false], [specialist, 'specialist', true]])) {
+      for (const [width, height] of [[1280, 800], [1024, 768]]) {
+        await page.setViewportSize({ width, height });
+        const l = await callFits(page, { host });
+        fit[`${who}@${width}x${height}`] = { stageShare: l.stageShare, coverage: l.coverage, toolbarRows: l.toolbarRows, tiles: l.tiles.map((x) => `${x.w}x${x.h}`) };
+        await shot(page, `${T}-${who}-fit-${width}x${height}`);
+      }
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+    summary.checks.fit = fit;
   });
 
   await summary.step('chat both ways', async () => {

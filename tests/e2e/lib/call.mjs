@@ -206,3 +206,141 @@ export async function startRelay(target) {
     stop: () => new Promise((r) => { for (const s of live) s.destroy(); server.close(() => r()); }),
   };
 }
+
+/**
+ * Where the call sits in the viewport: the page's scroll size, the call's blocks, the toolbar's
+ * buttons and the tiles, as the browser lays them out (getBoundingClientRect).
+ * @param {Page} page
+ */
+export async function callLayout(page) {
+  return page.evaluate(async () => {
+    // Measure a settled frame: the grid's shape follows a resize through a ResizeObserver,
+    // whose change is laid out in the frame after the resize.
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const vw = innerWidth;
+    const vh = innerHeight;
+    /** @param {DOMRect} r */
+    const inView = (r) => r.width > 0 && r.height > 0 && r.left >= -0.5 && r.top >= -0.5 && r.right <= vw + 0.5 && r.bottom <= vh + 0.5;
+    /** @param {string} id */
+    const byId = (id) => /** @type {HTMLElement | null} */ (document.querySelector(`[data-testid="${id}"]`));
+    /** @param {HTMLElement | null} el */
+    const shown = (el) => Boolean(el && el.offsetParent !== null && inView(el.getBoundingClientRect()));
+    /** @param {DOMRect} r */
+    const box = (r) => ({ x: Math.round(r.left), y: Math.round(r.top), w: Math.round(r.width), h: Math.round(r.height) });
+    const blocks = Object.fromEntries(['call', 'stage', 'controls', 'participants', 'chat-input', 'call-status']
+      .map((id) => [id, byId(id) ? inView(/** @type {HTMLElement} */ (byId(id)).getBoundingClientRect()) : null]));
+    const toolbar = [...document.querySelectorAll('[data-testid="controls"] button, [data-testid="controls"] select')]
+      .filter((el) => /** @type {HTMLElement} */ (el).offsetParent !== null);
+    const offscreen = toolbar.filter((el) => !inView(el.getBoundingClientRect())).map((el) => /** @type {HTMLElement} */ (el).dataset.testid || el.tagName);
+    const stageEl = /** @type {HTMLElement} */ (byId('stage'));
+    const stage = stageEl.getBoundingClientRect();
+    const tiles = [...document.querySelectorAll('[data-testid="tile"]')].map((el) => {
+      const t = /** @type {HTMLElement} */ (el);
+      const r = t.getBoundingClientRect();
+      const inside = r.left >= stage.left - 0.5 && r.top >= stage.top - 0.5 && r.right <= stage.right + 0.5 && r.bottom <= stage.bottom + 0.5;
+      return { participant: t.dataset.participant, source: t.dataset.source, local: t.dataset.local === 'true', place: t.dataset.place, area: r.width * r.height, inside, ...box(r) };
+    });
+    const tileArea = tiles.reduce((s, t) => s + t.area, 0);
+    // What the tiles may use: the stage inside its padding.
+    const pad = getComputedStyle(stageEl);
+    const inner = (stage.width - parseFloat(pad.paddingLeft) - parseFloat(pad.paddingRight)) * (stage.height - parseFloat(pad.paddingTop) - parseFloat(pad.paddingBottom));
+    return {
+      viewport: `${vw}x${vh}`,
+      scroll: { width: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight },
+      blocks,
+      offscreen,
+      // Items of one row share their middle (align-items: center); 10 px apart is another row.
+      toolbarRows: new Set(toolbar.map((el) => { const r = el.getBoundingClientRect(); return Math.round((r.top + r.bottom) / 20); })).size,
+      leave: shown(byId('ctl-leave')),
+      end: byId('ctl-end') ? shown(byId('ctl-end')) : null,
+      layout: stageEl.dataset.layout,
+      stage: box(stage),
+      /** Of the viewport, the share the stage has; of the stage (inside its padding), the share its tiles cover. */
+      stageShare: Number(((stage.width * stage.height) / (vw * vh)).toFixed(3)),
+      coverage: Number((tileArea / inner).toFixed(3)),
+      tiles,
+    };
+  });
+}
+
+/**
+ * Waits until the call fits the viewport as hospital screens need it: no page scroll either
+ * way, the call's blocks and every toolbar button inside the viewport, leave (and end, for a
+ * host) on screen, the stage a good part of the screen and its tiles a good part of the stage,
+ * no tile outside the stage. Returns the layout; on failure the error names what was wrong.
+ * The coverage floor is geometry's: n 16:9 tiles in the best grid cover at least about half of
+ * any landscape or portrait stage (two tiles in a 16:9 stage: side by side or stacked, 50%,
+ * less the gap); a grid of fixed-size tiles in a corner of the stage falls well below it.
+ * @param {Page} page
+ * @param {{ host: boolean, minStageShare?: number, minCoverage?: number, deadlineMs?: number }} opts
+ */
+export async function callFits(page, { host, minStageShare = 0.35, minCoverage = 0.45, deadlineMs = 5000 }) {
+  /** @type {any} */
+  let last = null;
+  /** @type {string[]} */
+  let problems = [];
+  try {
+    return await until('the call to fit the viewport', async () => {
+      const l = (last = await callLayout(page));
+      const [vw, vh] = l.viewport.split('x').map(Number);
+      problems = [];
+      if (l.scroll.height > vh) problems.push(`the page scrolls down (${l.scroll.height} > ${vh})`);
+      if (l.scroll.width > vw) problems.push(`the page scrolls sideways (${l.scroll.width} > ${vw})`);
+      for (const [id, ok] of Object.entries(l.blocks)) if (ok === false) problems.push(`${id} is not inside the viewport`);
+      if (l.offscreen.length) problems.push(`toolbar items off screen: ${l.offscreen.join(', ')}`);
+      if (!l.leave) problems.push('leave is not on screen');
+      if (host && !l.end) problems.push('end for all is not on screen');
+      if (l.stageShare < minStageShare) problems.push(`the stage has only ${l.stageShare} of the viewport`);
+      if (l.coverage < minCoverage) problems.push(`the tiles cover only ${l.coverage} of the stage`);
+      const out = l.tiles.filter((t) => !t.inside);
+      if (out.length) problems.push(`tiles outside the stage: ${out.map((t) => `${t.participant}/${t.source}`).join(', ')}`);
+      return problems.length ? null : l;
+    }, deadlineMs, 100);
+  } catch (e) {
+    throw new Error(`${/** @type {Error} */ (e).message}: ${problems.join('; ')}; layout: ${JSON.stringify(last)}`);
+  }
+}
+
+/**
+ * Records the set_layer requests a page sends on its signaling socket and the server's acks,
+ * from the WebSocket frames themselves (what went over the wire, not what the page says it
+ * sent). Call before the page joins.
+ * @param {Page} page
+ */
+export function watchLayers(page) {
+  /** @type {{ id: string, track: string, layer: string, at: number }[]} */
+  const sent = [];
+  /** @type {Set<string>} */
+  const acked = new Set();
+  /** @param {string | Buffer} payload */
+  const parse = (payload) => { try { return JSON.parse(String(payload)); } catch { return null; } };
+  page.on('websocket', (ws) => {
+    ws.on('framesent', ({ payload }) => {
+      const m = parse(payload);
+      if (m?.type === 'set_layer') sent.push({ id: m.id, track: m.track, layer: m.layer, at: Date.now() });
+    });
+    ws.on('framereceived', ({ payload }) => {
+      const m = parse(payload);
+      if (m?.type === 'ack' && m.id) acked.add(m.id);
+    });
+  });
+  return {
+    sent,
+    /**
+     * Waits until, since `since` (Date.now()), the page asked for `layer` on `track` and the
+     * server acknowledged it; returns that request.
+     * @param {string} track @param {string} layer @param {number} since
+     */
+    async asked(track, layer, since, deadlineMs = 10000) {
+      return until(`set_layer ${layer} for ${track}, acknowledged`, async () => {
+        const last = sent.filter((m) => m.at >= since && m.track === track).at(-1);
+        return last && last.layer === layer && acked.has(last.id) ? last : null;
+      }, deadlineMs, 100);
+    },
+    /** The layer last asked for `track` (acknowledged), or null. @param {string} track */
+    current(track) {
+      const last = sent.filter((m) => m.track === track && acked.has(m.id)).at(-1);
+      return last ? last.layer : null;
+    },
+  };
+}

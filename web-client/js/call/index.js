@@ -5,6 +5,7 @@ import { h } from './dom.js';
 import { openMedia } from './devices.js';
 import { PreCall } from './precall.js';
 import { CallRoom } from './room.js';
+import { guardLeaving } from './leaving.js';
 
 /**
  * While a call is on, sessionStorage remembers it (and the devices chosen) so that a reload
@@ -54,9 +55,12 @@ export async function mount(container, opts) {
     root.replaceChildren(pre.el);
     pre.start().catch(() => {});
   }
+  // A click on the header's links during the call asks before it leaves.
+  const unguard = guardLeaving(root, () => room);
   return {
     unmount() {
       gone = true;
+      unguard();
       pre?.destroy();
       room?.destroy();
       const w = /** @type {any} */ (window);

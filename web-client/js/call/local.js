@@ -95,6 +95,7 @@ export async function toggleScreen(/** @type {CallRoom} */ room) {
     await room.media.negotiatePublish();
   }
   room.layout = 'speaker';
+  room.pinned = null;
   room.renderControls();
   room.render();
 }

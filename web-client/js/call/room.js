@@ -10,7 +10,7 @@ import { cameraConstraints, canPickSpeaker, errorName, stopStream } from './devi
 import { MediaSession } from './media.js';
 import { RoomSocket, SignalError, socketUrl } from './signaling.js';
 import { addCamera, removeCameras, setCamera, setMic, stopScreen, switchCamera, toggleScreen } from './local.js';
-import { applyLayers, confirmRemove, renderControls, renderPeople, renderStage } from './view.js';
+import { applyLayers, confirmRemove, fitGrid, renderControls, renderPeople, renderStage } from './view.js';
 import { recSnapshot, renderRecording } from './recording.js';
 import { emptyRec, initialState, isFinal, nameOf, reduce } from './state.js';
 
@@ -55,7 +55,27 @@ export class CallRoom {
     this.unmatched = new Map();
     /** Set by finish(): the final screen is up (the state's phase may turn final just before). */
     this.finished = false;
-    this.layout = this.teaching ? 'speaker' : 'grid';
+    /**
+     * The viewer's layout choice (layout.js): a teaching broadcast shows the lecturer large;
+     * a consultation is a grid that shows a shared screen large by itself.
+     * @type {import('./layout.js').ViewMode}
+     */
+    this.layout = this.teaching ? 'speaker' : 'auto';
+    /** @type {string | null} the tile this viewer pinned as the large view (no one else sees it) */
+    this.pinned = null;
+    /** @type {import('./layout.js').Arrangement} what the stage shows now (view.js) */
+    this.arrangement = { layout: this.teaching ? 'speaker' : 'grid', main: null, pinned: null, places: {} };
+    /** @type {import('./tiles.js').TileActions} */
+    this.tileActions = { togglePin: (key) => this.togglePin(key), toggleFullscreen: (tile) => this.toggleFullscreen(tile) };
+    // Leaving full screen (Esc, the button, the browser) puts the tiles back in their places
+    // and the tile's layer back to what its place needs.
+    this.onFullscreen = () => { if (!this.destroyed) this.render(); };
+    document.addEventListener('fullscreenchange', this.onFullscreen);
+    // Esc leaves full screen. Desktop browsers do that themselves (the page never sees the
+    // key); a browser without that chrome (a kiosk, an embedded view, headless) passes it on.
+    /** @param {KeyboardEvent} e */
+    this.onKey = (e) => { if (e.key === 'Escape' && !e.defaultPrevented) this.leaveFullscreen(); };
+    document.addEventListener('keydown', this.onKey);
     /** @type {string} auto | high | medium | low | off */
     this.layerPref = 'auto';
     /** @type {Map<string, string>} track id → layer last asked for */
@@ -132,13 +152,16 @@ export class CallRoom {
     this.side = h('aside', { class: 'side' },
       this.lobbySection,
       this.recAnswers,
-      h('section', { class: 'panel' }, h('h2', {}, t('call.people.title')), this.peopleList),
+      h('section', { class: 'panel people-panel' }, h('h2', {}, t('call.people.title')), this.peopleList),
       h('section', { class: 'panel chat' }, this.chatTitle, this.chatLog, this.chatForm));
     this.waiting = h('div', { class: 'card waiting', testid: 'lobby-wait', hidden: true },
       h('h2', {}, t('call.lobby.waiting_title')), h('p', {}, t('call.lobby.waiting_text')),
       h('button', { class: 'ghost', testid: 'lobby-leave', onclick: () => this.leave() }, t('call.ctl.leave')));
     this.finalBox = h('div', { class: 'card final', testid: 'call-final', hidden: true });
-    this.body = h('div', { class: 'call-body' }, h('div', { class: 'stage-col' }, this.stage, this.controls), this.side);
+    this.body = h('div', { class: 'call-body' }, this.stage, this.side, this.controls);
+    // The grid's shape follows the stage's size (a window resized, a tablet turned).
+    this.resizer = new ResizeObserver(() => fitGrid(this));
+    this.resizer.observe(this.main);
     this.el = h('section', { class: 'call', testid: 'call', dataset: { kind: this.c.kind } },
       h('header', { class: 'call-head' },
         h('strong', { class: 'call-title' }, t(this.teaching ? 'call.title.teaching' : 'call.title.call')),
@@ -283,6 +306,7 @@ export class CallRoom {
     this.localTracks.forEach((tr) => tr.stop());
     this.setState({ ...this.state, rec: emptyRec() });
     renderRecording(this);
+    this.leaveFullscreen();
     this.finalBox.hidden = false;
     this.finalBox.dataset.state = state;
     this.finalBox.replaceChildren(
@@ -349,11 +373,10 @@ export class CallRoom {
         this.audios.delete(effect.id);
         break;
       case 'showScreen':
-        // Shared imaging is what everyone needs to read: show it large (the grid stays a click away).
-        if (this.layout !== 'speaker') {
-          this.layout = 'speaker';
-          this.renderControls();
-        }
+        // Shared imaging is what everyone needs to read: a new share takes the large view, over
+        // a pin too (the grid, or a pin, stays a click away). The render effect follows.
+        if (this.layout === 'grid') this.layout = 'auto';
+        this.pinned = null;
         break;
       case 'subscribeOffer':
         await this.media?.onSubscribeOffer(effect.sdp);
@@ -569,6 +592,34 @@ export class CallRoom {
   /** @param {string} name */
   stopScreen(name) { return stopScreen(this, name); }
 
+  // ---- the stage: layout, pin, full screen ----
+
+  /** The viewer picks grid or speaker view; a pin goes (the choice is what they want to see). @param {import('./layout.js').ViewMode} mode */
+  setLayout(mode) {
+    this.layout = mode;
+    this.pinned = null;
+    this.render();
+  }
+
+  /** Pins a tile as this viewer's large view, or unpins it. @param {string} key */
+  togglePin(key) {
+    this.pinned = this.pinned === key ? null : key;
+    this.render();
+  }
+
+  /** Shows a tile alone on the screen (imaging needs every pixel), or leaves full screen. @param {import('./tiles.js').Tile} tile */
+  toggleFullscreen(tile) {
+    if (tile.fullscreen) {
+      this.leaveFullscreen();
+      return;
+    }
+    tile.el.requestFullscreen().catch((e) => this.say(t('call.error.fullscreen', { name: errorName(e) }), 'error'));
+  }
+
+  leaveFullscreen() {
+    if (document.fullscreenElement && this.el.contains(document.fullscreenElement)) document.exitFullscreen().catch(() => {});
+  }
+
   toggleHand() {
     const raised = !this.me?.hand_raised;
     this.socket?.request({ type: 'raise_hand', raised }).catch((e) => this.say(signalText(e), 'error'));
@@ -659,6 +710,7 @@ export class CallRoom {
       tracks: [...this.tracks.values()].map((r) => ({ id: r.id, participant: r.participant, kind: r.kind, source: r.source, muted: r.muted, received: this.incoming.has(r.id) })),
       published: this.media ? [...this.media.sent.keys()] : [],
       layers: Object.fromEntries(this.layersSent),
+      view: { layout: this.arrangement.layout, mode: this.layout, main: this.arrangement.main, pinned: this.pinned },
       layerCap: this.layerCap(),
       audioOnly: this.audioOnly,
       reconnects: this.reconnects,
@@ -673,6 +725,10 @@ export class CallRoom {
     clearTimeout(this.retryTimer);
     clearTimeout(this.noticeTimer);
     this.intervals.forEach(clearInterval);
+    this.leaveFullscreen();
+    document.removeEventListener('fullscreenchange', this.onFullscreen);
+    document.removeEventListener('keydown', this.onKey);
+    this.resizer.disconnect();
     this.socket?.close();
     this.media?.close();
     stopStream(this.local);

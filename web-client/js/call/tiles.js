@@ -1,9 +1,11 @@
-// The stage: one tile per participant (camera or initials), one per extra video (a second
+// The stage: one tile per participant (camera or surname), one per extra video (a second
 // camera, a screen share), laid out as a grid or as one large view with thumbnails. Tiles
 // and their <video> elements live as long as what they show: a layout change moves them, it
-// never recreates them (a recreated video would flash black and restart decoding).
+// never recreates them (a recreated video would flash black and restart decoding). Each tile
+// has its own buttons: pin (this viewer's large view) and full screen.
 import { t } from '../i18n.js';
-import { h, videoEl } from './dom.js';
+import { h, icon, videoEl } from './dom.js';
+import { initialsOf } from './initials.js';
 
 /**
  * @typedef {object} TileInfo
@@ -23,17 +25,29 @@ import { h, videoEl } from './dom.js';
  * @property {boolean} speaking
  */
 
+/**
+ * What a tile's buttons do (CallRoom's).
+ * @typedef {object} TileActions
+ * @property {(key: string) => void} togglePin
+ * @property {(tile: Tile) => void} toggleFullscreen
+ */
+
 export class Tile {
-  /** @param {TileInfo} info */
-  constructor(info) {
+  /** @param {TileInfo} info @param {TileActions} actions */
+  constructor(info, actions) {
     this.key = info.key;
     this.video = videoEl('tile-video');
-    this.initials = h('div', { class: 'initials', 'aria-hidden': 'true' });
+    this.avatar = h('span', { class: 'avatar', testid: 'tile-avatar' });
+    this.initials = h('div', { class: 'initials', 'aria-hidden': 'true' }, this.avatar);
+    this.pinButton = h('button', { type: 'button', class: 'tile-btn', testid: 'tile-pin', onclick: () => actions.togglePin(this.key) }, icon('pin'));
+    this.fullButton = h('button', { type: 'button', class: 'tile-btn', testid: 'tile-fullscreen', onclick: () => actions.toggleFullscreen(this) }, icon('expand'), icon('shrink'));
+    this.pinned = false;
     this.label = h('span', { class: 'tile-name', testid: 'tile-name' });
     this.badges = h('span', { class: 'tile-badges' });
     this.quality = h('span', { class: 'quality', testid: 'tile-quality', role: 'img' },
       h('i', {}), h('i', {}), h('i', {}));
     this.el = h('figure', { class: 'tile', testid: 'tile' }, this.video, this.initials,
+      h('div', { class: 'tile-actions' }, this.pinButton, this.fullButton),
       h('figcaption', {}, this.label, this.badges, this.quality));
     /** @type {MediaStream | null} */
     this.stream = null;
@@ -64,12 +78,14 @@ export class Tile {
     this.video.hidden = !showVideo;
     this.video.classList.toggle('mirror', info.local && info.source === 'person');
     this.initials.hidden = showVideo;
-    this.initials.textContent = initialsOf(info.name);
+    this.avatar.textContent = initialsOf(info.name);
     let name = info.name;
     if (info.local) name = t('call.tile.you', { name });
     if (info.source === 'screen') name = t('call.tile.screen_of', { name: info.name });
     if (info.source === 'camera2') name = t('call.tile.camera2_of', { name: info.name });
     this.label.textContent = name;
+    this.shownName = name;
+    this.setButtons();
     const badges = [];
     if (info.source === 'person') {
       if (info.host) badges.push(h('span', { class: 'badge host' }, t('call.tile.host')));
@@ -83,11 +99,32 @@ export class Tile {
     this.quality.setAttribute('aria-label', info.quality ? t(`call.quality.${info.quality}`) : '');
     this.quality.title = info.quality ? t(`call.quality.${info.quality}`) : '';
   }
-}
 
-/** Up to two letters of a name for a tile without video (CJK names: the last two characters). */
-function initialsOf(/** @type {string} */ name) {
-  const n = (name || '?').replace(/\(.*\)|（.*）/g, '').trim();
-  if (/[\u3400-\u9fff]/.test(n)) return [...n.replace(/\s.*$/, '')].slice(0, 2).join('');
-  return n.split(/\s+/).map((w) => w[0] ?? '').join('').slice(0, 2).toUpperCase();
+  /** Marks this tile as the viewer's pinned one (or not). @param {boolean} pinned */
+  setPinned(pinned) {
+    if (this.pinned === pinned) return;
+    this.pinned = pinned;
+    this.setButtons();
+  }
+
+  /** Whether this tile is the page's full-screen element. */
+  get fullscreen() {
+    return document.fullscreenElement === this.el;
+  }
+
+  /** The buttons' state and names (the name says whose tile, for screen readers). */
+  setButtons() {
+    const name = this.shownName ?? '';
+    this.el.dataset.pinned = String(this.pinned);
+    this.pinButton.setAttribute('aria-pressed', String(this.pinned));
+    const pinText = t(this.pinned ? 'call.tile.unpin' : 'call.tile.pin', { name });
+    this.pinButton.setAttribute('aria-label', pinText);
+    this.pinButton.title = pinText;
+    const full = this.fullscreen;
+    this.el.dataset.fullscreen = String(full);
+    this.fullButton.setAttribute('aria-pressed', String(full));
+    const fullText = full ? t('call.tile.exit_fullscreen') : t('call.tile.fullscreen', { name });
+    this.fullButton.setAttribute('aria-label', fullText);
+    this.fullButton.title = fullText;
+  }
 }

@@ -1,26 +1,27 @@
 // What the call looks like: the stage (tiles in a grid or one large view with thumbnails,
-// each asking the server for the layer its size needs), the participant list with the host's
-// actions, the lobby, and the control bar. Functions of the CallRoom they draw.
+// each asking the server for the layer its size needs; layout.js decides both), the
+// participant list with the host's actions, the lobby, and the control bar. Functions of the
+// CallRoom they draw.
 import { t } from '../i18n.js';
 import { h } from './dom.js';
 import { Tile } from './tiles.js';
+import { arrange, gridShape, layerFor } from './layout.js';
 import { recordButton } from './recording.js';
 
 /** @typedef {import('./room.js').CallRoom} CallRoom */
 /** @typedef {import('./signaling.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./room.js').RemoteTrack} RemoteTrack */
 
-const LAYERS = ['off', 'low', 'medium', 'high'];
-
-/** Sends set_layer where a tile's wish changed. */
+/** Sends set_layer where a tile's wish changed (layout.js decides the wish). */
 export function applyLayers(/** @type {CallRoom} */ room) {
   if (!room.socket || !room.media) return;
-  const cap = room.layerCap();
+  const cap = /** @type {import('./layout.js').Layer} */ (room.layerCap());
+  const remoteVideos = [...room.tiles.values()].filter((x) => x.info?.stream && !x.info.local).length;
   for (const [key, tile] of room.tiles) {
     const trackId = tile.info?.trackId;
     if (!trackId || tile.info?.local) continue;
-    const base = tile.el.dataset.place === 'main' ? 'high' : tile.el.dataset.place === 'grid' ? gridLayer(room) : 'low';
-    const layer = LAYERS[Math.min(LAYERS.indexOf(base), LAYERS.indexOf(cap))];
+    const place = room.arrangement.places[key] ?? 'grid';
+    const layer = layerFor(place, { remoteVideos, fullscreen: tile.fullscreen, cap });
     tile.el.dataset.layer = layer;
     if (room.layersSent.get(trackId) === layer) continue;
     room.layersSent.set(trackId, layer);
@@ -30,12 +31,6 @@ export function applyLayers(/** @type {CallRoom} */ room) {
       else console.warn('[call] set_layer', key, e);
     });
   }
-}
-
-/** The layer for a grid tile: the more tiles share the screen, the fewer pixels each needs. */
-export function gridLayer(/** @type {CallRoom} */ room) {
-  const n = [...room.tiles.values()].filter((x) => x.info?.stream && !x.info.local).length;
-  return n <= 2 ? 'high' : n <= 6 ? 'medium' : 'low';
 }
 
 /**
@@ -77,7 +72,10 @@ export function tileInfos(/** @type {CallRoom} */ room) {
   return out;
 }
 
-/** Brings the tiles up to date and places them: grid, or one large view with thumbnails. */
+/**
+ * Brings the tiles up to date and places them (layout.js's arrangement): a grid sized to the
+ * stage, or one large view with a strip of thumbnails.
+ */
 export function renderStage(/** @type {CallRoom} */ room) {
   if (room.destroyed) return;
   const infos = tileInfos(room);
@@ -87,34 +85,56 @@ export function renderStage(/** @type {CallRoom} */ room) {
   }
   for (const info of infos) {
     const tile = room.tiles.get(info.key);
-    if (tile) tile.update(info); else room.tiles.set(info.key, new Tile(info));
+    if (tile) tile.update(info); else room.tiles.set(info.key, new Tile(info, room.tileActions));
   }
-  // The large view: a screen share first (imaging wants pixels), then the active speaker,
-  // then the first remote person with video, then anyone.
-  const remote = infos.filter((i) => !i.local);
-  const mainInfo = remote.find((i) => i.source === 'screen') ?? infos.find((i) => i.source === 'screen')
-    ?? remote.find((i) => i.participant === room.speaker && i.source === 'person')
-    ?? remote.find((i) => i.stream) ?? remote[0] ?? infos[0];
-  room.stage.dataset.layout = room.layout;
+  const a = arrange(infos.map((i) => ({ key: i.key, participant: i.participant, source: i.source, local: i.local, video: Boolean(i.stream) })),
+    { mode: room.layout, pinned: room.pinned, speaker: room.speaker });
+  // A pin on a tile that went (its participant left) is forgotten, not revived by a return.
+  if (room.pinned && !a.pinned) room.pinned = null;
+  const layoutChanged = room.arrangement.layout !== a.layout;
+  room.arrangement = a;
+  room.stage.dataset.layout = a.layout;
+  room.stage.dataset.pinned = a.pinned ?? '';
   room.stage.dataset.count = String(infos.length);
-  if (room.layout === 'speaker' && mainInfo) {
-    const main = /** @type {Tile} */ (room.tiles.get(mainInfo.key));
-    main.el.dataset.place = 'main';
-    const others = infos.filter((i) => i.key !== mainInfo.key).map((i) => /** @type {Tile} */ (room.tiles.get(i.key)));
-    others.forEach((x) => { x.el.dataset.place = 'thumb'; });
-    keepChildren(room.main, [main.el]);
-    keepChildren(room.thumbs, others.map((x) => x.el));
-    room.thumbs.hidden = others.length === 0;
-  } else {
-    const all = infos.map((i) => /** @type {Tile} */ (room.tiles.get(i.key)));
-    all.forEach((x) => { x.el.dataset.place = 'grid'; });
-    keepChildren(room.main, all.map((x) => x.el));
-    keepChildren(room.thumbs, []);
-    room.thumbs.hidden = true;
+  const tileOf = (/** @type {string} */ key) => /** @type {Tile} */ (room.tiles.get(key));
+  for (const [key, tile] of room.tiles) {
+    tile.el.dataset.place = a.places[key] ?? 'grid';
+    tile.setPinned(a.pinned === key);
+  }
+  // Moving the full-screen tile in the DOM would drop it out of full screen: the places wait
+  // until the viewer leaves full screen (fullscreenchange renders again).
+  if (!infos.some((i) => tileOf(i.key).fullscreen)) {
+    if (a.main) {
+      const others = infos.filter((i) => i.key !== a.main).map((i) => tileOf(i.key).el);
+      keepChildren(room.main, [tileOf(a.main).el]);
+      keepChildren(room.thumbs, others);
+      room.thumbs.hidden = others.length === 0;
+    } else {
+      keepChildren(room.main, infos.map((i) => tileOf(i.key).el));
+      keepChildren(room.thumbs, []);
+      room.thumbs.hidden = true;
+    }
   }
   room.main.dataset.tiles = String(room.main.childElementCount);
+  fitGrid(room);
+  if (layoutChanged) room.renderControls();
   room.applyLayers();
   room.renderPeople();
+}
+
+/**
+ * Sizes the grid to the stage: the column and row count that make the tiles largest (the
+ * tiles take their size from these in call.css). Runs on every render and whenever the stage
+ * changes size (a ResizeObserver in CallRoom).
+ */
+export function fitGrid(/** @type {CallRoom} */ room) {
+  const n = room.main.childElementCount;
+  const { clientWidth: w, clientHeight: hgt } = room.main;
+  if (!n || !w || !hgt) return;
+  const gap = parseFloat(getComputedStyle(room.main).columnGap) || 0;
+  const g = gridShape(n, w, hgt, { gap });
+  room.main.style.setProperty('--cols', String(g.cols));
+  room.main.style.setProperty('--rows', String(g.rows));
 }
 
 /**
@@ -187,6 +207,7 @@ export function renderControls(/** @type {CallRoom} */ room) {
   const cam = room.localTracks.get('cam');
   const sharing = [...room.localTracks.keys()].some((n) => n.startsWith('screen'));
   const extraCams = [...room.localTracks.keys()].filter((n) => /^cam\d+$/.test(n)).length;
+  const shown = room.arrangement.layout;
   /** @param {string} testid @param {string} text @param {() => any} fn @param {Record<string, any>} [attrs] */
   const btn = (testid, text, fn, attrs = {}) => h('button', {
     class: 'ctl', testid, ...attrs,
@@ -207,11 +228,14 @@ export function renderControls(/** @type {CallRoom} */ room) {
     publish && btn('ctl-add-camera', t(extraCams ? 'call.ctl.remove_cameras' : 'call.ctl.add_camera'), () => (extraCams ? room.removeCameras() : room.addCamera().then(() => room.renderControls()))),
     publish && navigator.mediaDevices && 'getDisplayMedia' in navigator.mediaDevices && btn('ctl-screen', t(sharing ? 'call.ctl.stop_share' : 'call.ctl.share'), () => room.toggleScreen(), { dataset: { sharing: String(sharing) } }),
     btn('ctl-hand', t(me?.hand_raised ? 'call.ctl.lower_hand' : 'call.ctl.raise_hand'), () => room.toggleHand(), { dataset: { raised: String(Boolean(me?.hand_raised)) } }),
-    btn('ctl-layout', t(room.layout === 'grid' ? 'call.ctl.speaker_view' : 'call.ctl.grid_view'), () => { room.layout = room.layout === 'grid' ? 'speaker' : 'grid'; room.renderControls(); room.render(); }, { dataset: { layout: room.layout } }),
+    // The button offers the other layout than the one shown; choosing either drops a pin.
+    btn('ctl-layout', t(shown === 'grid' ? 'call.ctl.speaker_view' : 'call.ctl.grid_view'), () => { room.setLayout(shown === 'grid' ? 'speaker' : 'grid'); }, { dataset: { layout: shown } }),
     h('label', { class: 'layer-pick' }, h('span', { class: 'small' }, t('call.layer.label')), layer),
-    h('span', { class: 'spacer' }),
-    recordButton(room, btn),
-    btn('ctl-leave', t('call.ctl.leave'), () => room.leave(), { class: 'ctl ghost' }),
-    me?.host && end,
+    // Leaving and ending stay together at the end of the bar, on one line of their own if the
+    // bar wraps, so that they are always on screen.
+    h('span', { class: 'ctl-exit' },
+      recordButton(room, btn),
+      btn('ctl-leave', t('call.ctl.leave'), () => room.leave(), { class: 'ctl ghost' }),
+      me?.host && end),
   ].filter(Boolean));
 }
