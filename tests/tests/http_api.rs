@@ -338,6 +338,9 @@ async fn bad_input_gets_coded_errors() {
     api.post("/v1/consultations", &doctor, bad_time).await.expect(422, "invalid_field");
     let backwards = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "wished": { "from": in_minutes(60), "to": in_minutes(30) } });
     api.post("/v1/consultations", &doctor, backwards).await.expect(422, "wished_reversed");
+    let past = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "wished": { "from": in_minutes(-120), "to": in_minutes(-60) } });
+    let e = api.post("/v1/consultations", &doctor, past).await.expect(422, "wished_in_past");
+    assert_eq!(e["details"]["field"], "wished");
     let long = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y".repeat(4001) });
     // Each rule has its code, its field and its numbers, for the client to say in Chinese.
     let e = api.post("/v1/consultations", &doctor, long).await.expect(422, "text_too_long");

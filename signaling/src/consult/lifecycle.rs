@@ -251,6 +251,12 @@ pub fn new_request(
     {
         return Err(invalid("wished_reversed", "wished", json!({}), "wished.to must be after wished.from"));
     }
+    // A wish that has already passed cannot be met (a scheduler would have to ask again).
+    if let Some(w) = input.wished
+        && w.to < now - START_SKEW
+    {
+        return Err(invalid("wished_in_past", "wished", json!({}), "the preferred time has passed"));
+    }
     if input.participants.len() > MAX_PARTICIPANTS {
         return Err(too_many_participants());
     }
