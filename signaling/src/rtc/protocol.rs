@@ -21,12 +21,15 @@ pub enum ClientMessage {
     Ping {
         id: String,
     },
-    /// To everyone in the room, or privately to one participant (`to`).
+    /// To everyone in the room, privately to one participant (`to`), or to the hosts
+    /// (`to_hosts`: a question, kept for a host who is not there yet).
     Chat {
         id: String,
         text: String,
         #[serde(default)]
         to: Option<String>,
+        #[serde(default)]
+        to_hosts: bool,
     },
     RaiseHand {
         id: String,
@@ -213,6 +216,33 @@ pub struct RecordingStatus {
     pub excluded: Vec<String>,
 }
 
+/// One chat message as the room sends it, and keeps it for those who come back.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChatLine {
+    pub from: String,
+    pub from_name: String,
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A question to the hosts.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub to_hosts: bool,
+    pub at: Timestamp,
+}
+
+impl ChatLine {
+    /// Whether `who` (a host or not) may read it.
+    pub fn readable_by(&self, who: &str, host: bool) -> bool {
+        if self.from == who {
+            return true;
+        }
+        match &self.to {
+            Some(to) => to == who,
+            None => !self.to_hosts || host,
+        }
+    }
+}
+
 /// Server → client.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -291,13 +321,11 @@ pub enum ServerMessage {
         code: String,
         message: String,
     },
-    Chat {
-        from: String,
-        from_name: String,
-        text: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        to: Option<String>,
-        at: Timestamp,
+    Chat(ChatLine),
+    /// After `hello` or `admitted`: the room's chat so far that this participant may read
+    /// (it replaces what the client shows; the room keeps it for its life, in memory only).
+    ChatHistory {
+        messages: Vec<ChatLine>,
     },
     /// The consultation was ended for all; the socket closes after this.
     Ended {
@@ -370,7 +398,7 @@ mod tests {
         let m: ClientMessage = serde_json::from_value(json!({ "type": "hello", "id": "1", "version": 1 })).unwrap();
         assert_eq!(m, ClientMessage::Hello { id: "1".into(), version: 1 });
         let m: ClientMessage = serde_json::from_value(json!({ "type": "chat", "id": "2", "text": "hi" })).unwrap();
-        assert_eq!(m, ClientMessage::Chat { id: "2".into(), text: "hi".into(), to: None });
+        assert_eq!(m, ClientMessage::Chat { id: "2".into(), text: "hi".into(), to: None, to_hosts: false });
         let m: ClientMessage =
             serde_json::from_value(json!({ "type": "admit", "id": "3", "participant": "u1" })).unwrap();
         assert_eq!(m, ClientMessage::Admit { id: "3".into(), participant: "u1".into() });
@@ -400,11 +428,15 @@ mod tests {
             (json!({ "type": "ping", "id": "p" }), C::Ping { id: s("p") }),
             (
                 json!({ "type": "chat", "id": "c", "text": "影像已上传" }),
-                C::Chat { id: s("c"), text: s("影像已上传"), to: None },
+                C::Chat { id: s("c"), text: s("影像已上传"), to: None, to_hosts: false },
             ),
             (
                 json!({ "type": "chat", "id": "c", "text": "私聊", "to": "u2" }),
-                C::Chat { id: s("c"), text: s("私聊"), to: Some(s("u2")) },
+                C::Chat { id: s("c"), text: s("私聊"), to: Some(s("u2")), to_hosts: false },
+            ),
+            (
+                json!({ "type": "chat", "id": "q", "text": "请问", "to_hosts": true }),
+                C::Chat { id: s("q"), text: s("请问"), to: None, to_hosts: true },
             ),
             (json!({ "type": "raise_hand", "id": "r", "raised": true }), C::RaiseHand { id: s("r"), raised: true }),
             (json!({ "type": "admit", "id": "a", "participant": "u1" }), C::Admit { id: s("a"), participant: s("u1") }),
@@ -568,13 +600,41 @@ mod tests {
                 json!({ "type": "recording_failed", "code": "disk_full", "message": "no space" }),
             ),
             (
-                S::Chat { from: s("u1"), from_name: s("李医生"), text: s("私聊"), to: Some(s("u2")), at },
+                S::Chat(ChatLine {
+                    from: s("u1"),
+                    from_name: s("李医生"),
+                    text: s("私聊"),
+                    to: Some(s("u2")),
+                    to_hosts: false,
+                    at,
+                }),
                 json!({ "type": "chat", "from": "u1", "from_name": "李医生", "text": "私聊", "to": "u2",
                         "at": "2026-03-05T02:14:07.512Z" }),
             ),
             (
-                S::Chat { from: s("u1"), from_name: s("李医生"), text: s("hi"), to: None, at },
+                S::Chat(ChatLine {
+                    from: s("u1"),
+                    from_name: s("李医生"),
+                    text: s("hi"),
+                    to: None,
+                    to_hosts: false,
+                    at,
+                }),
                 json!({ "type": "chat", "from": "u1", "from_name": "李医生", "text": "hi", "at": "2026-03-05T02:14:07.512Z" }),
+            ),
+            (
+                S::ChatHistory {
+                    messages: vec![ChatLine {
+                        from: s("u3"),
+                        from_name: s("学员"),
+                        text: s("请问"),
+                        to: None,
+                        to_hosts: true,
+                        at,
+                    }],
+                },
+                json!({ "type": "chat_history", "messages": [{ "from": "u3", "from_name": "学员", "text": "请问",
+                        "to_hosts": true, "at": "2026-03-05T02:14:07.512Z" }] }),
             ),
             (S::Ended { by: s("u2") }, json!({ "type": "ended", "by": "u2" })),
             (S::Closing { reason: s("shutdown") }, json!({ "type": "closing", "reason": "shutdown" })),
@@ -620,7 +680,7 @@ mod tests {
             assert_eq!(got, want, "{msg:?}");
             kinds.insert(want["type"].as_str().unwrap().to_owned());
         }
-        assert_eq!(kinds.len(), 29, "every server message type is pinned: {kinds:?}");
+        assert_eq!(kinds.len(), 30, "every server message type is pinned: {kinds:?}");
     }
 
     #[test]

@@ -64,6 +64,9 @@ struct Member {
     disconnected_at: Option<Instant>,
 }
 
+/// Chat messages a room keeps for those who reload or come later.
+const CHAT_KEPT: usize = 500;
+
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub max_participants: usize,
@@ -82,6 +85,9 @@ pub struct Room {
     /// A host gave (or took) the right to publish: it outlasts a reload, unlike the token's.
     floor: HashMap<String, bool>,
     recording: Option<RecState>,
+    /// The chat so far (the last `CHAT_KEPT`), for those who reload or come later: the room
+    /// owns it for its life and nothing writes it anywhere (it may name the patient).
+    chat: std::collections::VecDeque<ChatLine>,
     /// A start is on its way (the recorder is being set up).
     recording_starting: bool,
 }
@@ -117,6 +123,7 @@ impl Room {
             floor: HashMap::new(),
             recording: None,
             recording_starting: false,
+            chat: std::collections::VecDeque::new(),
         }
     }
 
@@ -223,7 +230,7 @@ impl Room {
                 out.push(Output::Send(req.conn, h));
             }
             if self.members.get(&req.identity).is_some_and(|m| m.state == JoinState::Joined) {
-                self.tell_recording(req.conn, &mut out);
+                self.catch_up(&req.identity, req.conn, &mut out);
             }
             // Others learn of the new presence and of any change in name or rights.
             self.announce_updated(&req.identity, &mut out);
@@ -254,7 +261,7 @@ impl Room {
             out.push(Output::Send(req.conn, h));
         }
         if state == JoinState::Joined {
-            self.tell_recording(req.conn, &mut out);
+            self.catch_up(&req.identity, req.conn, &mut out);
         }
         match state {
             JoinState::Joined => self.announce_joined(&req.identity, &mut out),
@@ -346,7 +353,10 @@ impl Room {
         match msg {
             ClientMessage::Hello { .. } => out.push(err("already_joined", "hello was already sent on this socket")),
             ClientMessage::Ping { id } => out.push(Output::Send(conn, ServerMessage::Pong { id })),
-            ClientMessage::Chat { text, to, .. } => {
+            ClientMessage::Chat { to: Some(_), to_hosts: true, .. } => {
+                out.push(err("invalid_message", "a message goes to one participant or to the hosts, not both"));
+            }
+            ClientMessage::Chat { text, to, to_hosts, .. } => {
                 if !my_grants.can_publish_data {
                     out.push(err("forbidden", "your token does not allow sending messages"));
                 } else if text.trim().is_empty() {
@@ -363,13 +373,15 @@ impl Room {
                     ));
                 } else {
                     let from_name = self.members.get(&me).map(|m| m.info.name.clone()).unwrap_or_default();
-                    let chat = ServerMessage::Chat {
+                    let line = ChatLine {
                         from: me.clone(),
                         from_name,
                         text,
                         to: to.clone(),
+                        to_hosts,
                         at: jiff::Timestamp::now(),
                     };
+                    let chat = ServerMessage::Chat(line.clone());
                     match to {
                         Some(target) => match self.members.get(&target) {
                             Some(t) if t.state == JoinState::Joined => {
@@ -379,12 +391,28 @@ impl Room {
                                 if target != me {
                                     out.push(Output::Send(conn, chat));
                                 }
+                                self.keep(line);
                                 out.push(ack);
                             }
                             _ => out.push(err("unknown_participant", "no such participant in the room")),
                         },
+                        // A question reaches the hosts there now, and those who join later
+                        // read it in their history.
+                        None if to_hosts => {
+                            for m in
+                                self.members.values().filter(|m| m.state == JoinState::Joined && m.grants.room_admin)
+                            {
+                                if let Some(c) = m.conn.filter(|c| *c != conn) {
+                                    out.push(Output::Send(c, chat.clone()));
+                                }
+                            }
+                            out.push(Output::Send(conn, chat));
+                            self.keep(line);
+                            out.push(ack);
+                        }
                         None => {
                             self.broadcast(&chat, None, &mut out);
+                            self.keep(line);
                             out.push(ack);
                         }
                     }
@@ -413,7 +441,7 @@ impl Room {
                     self.admitted.insert(participant.clone());
                     if let Some(c) = c {
                         out.push(Output::Send(c, ServerMessage::Admitted { participants: self.visible() }));
-                        self.tell_recording(c, &mut out);
+                        self.catch_up(&participant, c, &mut out);
                     }
                     self.announce_joined(&participant, &mut out);
                     self.to_hosts(&ServerMessage::LobbyLeft { participant_id: participant.clone() }, &mut out);
@@ -633,11 +661,25 @@ impl Room {
         }
     }
 
-    /// A participant coming in while the room is recorded is told at once (and asked).
-    fn tell_recording(&self, conn: ConnId, out: &mut Vec<Output>) {
+    /// What a participant coming into the room proper (joined, admitted or back after a
+    /// reload) is told at once: the recording, if one runs (and they are asked), and the chat
+    /// so far that they may read.
+    fn catch_up(&self, who: &str, conn: ConnId, out: &mut Vec<Output>) {
         if self.recording.is_some() {
             out.push(Output::Send(conn, ServerMessage::Recording { status: self.recording_status() }));
         }
+        let host = self.members.get(who).is_some_and(|m| m.grants.room_admin);
+        let messages: Vec<ChatLine> = self.chat.iter().filter(|l| l.readable_by(who, host)).cloned().collect();
+        if !messages.is_empty() {
+            out.push(Output::Send(conn, ServerMessage::ChatHistory { messages }));
+        }
+    }
+
+    fn keep(&mut self, line: ChatLine) {
+        if self.chat.len() == CHAT_KEPT {
+            self.chat.pop_front();
+        }
+        self.chat.push_back(line);
     }
 
     pub fn is_recording(&self) -> bool {
@@ -748,6 +790,62 @@ mod tests {
         })
         .unwrap()
     }
+    fn chat(r: &mut Room, conn: ConnId, text: &str, to: Option<&str>, to_hosts: bool) -> Vec<Output> {
+        r.message(conn, ClientMessage::Chat { id: "c".into(), text: text.into(), to: to.map(Into::into), to_hosts })
+    }
+    fn history(out: &[Output], conn: ConnId) -> Vec<String> {
+        sent_to(out, conn)
+            .into_iter()
+            .filter_map(|m| match m {
+                ServerMessage::ChatHistory { messages } => Some(messages.iter().map(|l| l.text.clone()).collect()),
+                _ => None,
+            })
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// Issue 14: chat survives a reload for the room's life, and a question sent before any
+    /// host was there reaches the host who comes.
+    #[test]
+    fn the_chat_so_far_reaches_those_who_come_back_or_come_later() {
+        let mut r = Room::new(
+            "r".into(),
+            Limits { max_participants: 5, chat_chars: 100, reconnect_grace: Duration::from_secs(30) },
+        );
+        join(&mut r, 1, "a", false, true);
+        join(&mut r, 2, "b", false, true);
+        chat(&mut r, 1, "hello all", None, false);
+        chat(&mut r, 1, "just for b", Some("b"), false);
+        // No host yet: the question is taken (acked), shown to its sender, and kept.
+        let out = chat(&mut r, 2, "a question", None, true);
+        assert!(sent_to(&out, 2).iter().any(|m| matches!(m, ServerMessage::Ack { .. })));
+        assert_eq!(sent_to(&out, 1).len(), 0, "another participant does not read a question to the hosts");
+        let out = chat(&mut r, 2, "both", Some("a"), true);
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "invalid_message", .. }));
+        // The host comes: the public message and the question, not the private one.
+        let out = join(&mut r, 3, "host", true, true);
+        assert_eq!(history(&out, 3), ["hello all", "a question"]);
+        // A question now reaches the host at once.
+        let out = chat(&mut r, 1, "second question", None, true);
+        assert!(sent_to(&out, 3).iter().any(|m| matches!(m, ServerMessage::Chat(l) if l.to_hosts)));
+        assert_eq!(sent_to(&out, 2).len(), 0);
+        // b reloads: its own messages, the public one and the one to it, none of a's question.
+        let out = join(&mut r, 4, "b", false, true);
+        assert_eq!(history(&out, 4), ["hello all", "just for b", "a question"]);
+        // Someone waiting in the lobby reads nothing until admitted.
+        let out = join(&mut r, 5, "late", false, false);
+        assert_eq!(history(&out, 5), Vec::<String>::new());
+        let out = r.message(3, ClientMessage::Admit { id: "x".into(), participant: "late".into() });
+        assert_eq!(history(&out, 5), ["hello all"]);
+        // The room keeps the last CHAT_KEPT.
+        for i in 0..CHAT_KEPT {
+            chat(&mut r, 1, &format!("m{i}"), None, false);
+        }
+        let out = join(&mut r, 6, "a", false, true);
+        let h = history(&out, 6);
+        assert_eq!((h.len(), h[0].as_str()), (CHAT_KEPT, "m0"));
+    }
+
     fn sent_to(out: &[Output], conn: ConnId) -> Vec<&ServerMessage> {
         out.iter()
             .filter_map(|o| match o {
@@ -765,7 +863,7 @@ mod tests {
         let out = join(&mut r, 2, "doc", false, false);
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Hello { state: JoinState::Lobby, .. }));
         assert!(matches!(sent_to(&out, 1)[0], ServerMessage::LobbyWaiting { .. }));
-        let out = r.message(2, ClientMessage::Chat { id: "c".into(), text: "hi".into(), to: None });
+        let out = r.message(2, ClientMessage::Chat { id: "c".into(), text: "hi".into(), to: None, to_hosts: false });
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "in_lobby", .. }));
         let out = r.message(1, ClientMessage::Admit { id: "a".into(), participant: "doc".into() });
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Admitted { .. }));
@@ -818,7 +916,8 @@ mod tests {
             live: true,
         });
         assert_eq!(refused.err(), Some(JoinRefused::Full));
-        let out = r.message(2, ClientMessage::Chat { id: "x".into(), text: "0123456789x".into(), to: None });
+        let out =
+            r.message(2, ClientMessage::Chat { id: "x".into(), text: "0123456789x".into(), to: None, to_hosts: false });
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "message_too_long", .. }));
         let out = r.message(1, ClientMessage::Remove { id: "x".into(), participant: "b".into() });
         assert!(matches!(sent_to(&out, 3)[0], ServerMessage::Removed { .. }));
