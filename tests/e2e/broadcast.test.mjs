@@ -4,6 +4,14 @@
 // publish (no controls; a publish on a trainee's own token is refused by the server), send
 // questions privately to the moderator, raise a hand, and the moderator lets one speak: that
 // trainee's page then publishes and the surgeon sees and hears them.
+// A reload brings the surgeon's cameras back as they were (the issue "the web client as
+// hospital staff meet it"): the browser runs with four fake cameras; the surgeon picks the
+// third before joining, moves the main camera with "switch camera" to the fourth, adds a camera
+// (which takes the first, free), mutes the microphone, reloads, and is back publishing mic, cam
+// and cam2 on the fourth and first devices, muted; the trainees then receive both cameras.
+// (Chromium's second fake camera is a depth camera whose 16-bit frames WebRTC does not encode,
+// and the third sends MJPEG: the cameras published are the first and the fourth, plain I420.)
+// The call reads 教学查房 / Teaching rounds, not a broadcast.
 //
 //   node tests/e2e/broadcast.test.mjs     (prints a JSON summary; exit code 1 on failure)
 
@@ -35,7 +43,7 @@ await runTest(T, async (summary) => {
       }));
     }
     const doctor = await api.login('doctor-east');
-    const c = await api.call(doctor, 'POST', '/v1/consultations', { kind: 'teaching', specialty: 'general_surgery', urgency: 'routine', summary: 'E2E: 腹腔镜胆囊切除术教学直播' });
+    const c = await api.call(doctor, 'POST', '/v1/consultations', { kind: 'teaching', specialty: 'general_surgery', urgency: 'routine', summary: 'E2E: 腹腔镜胆囊切除术教学查房' });
     await api.call(coord, 'POST', `/v1/consultations/${c.id}/accept`, { specialists: [surgeonUser.id], start: new Date(Date.now() + 5 * 60e3).toISOString(), duration_minutes: 60 });
     await api.call(coord, 'POST', `/v1/consultations/${c.id}/invite`, { participants: trainees.map((t) => t.id) });
     // Live at once: trainees go straight in instead of waiting to be admitted one by one.
@@ -44,25 +52,65 @@ await runTest(T, async (summary) => {
   });
   summary.consultation = id;
 
-  const browser = await launchBrowser({ capture: '640x360' });
+  // Four fake cameras (Chromium's fake capture takes a device count; the last
+  // --use-fake-device-for-media-stream on the command line wins).
+  const browser = await launchBrowser({ capture: '640x360', args: ['--use-fake-device-for-media-stream=device-count=4'] });
   const surgeon = await newPage(browser, { name: `${T}-surgeon`, lang: 'zh-CN' });
   const pages = [];
   for (let i = 0; i < trainees.length; i++) {
     pages.push(await newPage(browser, { name: `${T}-trainee-${i + 1}`, lang: i % 2 ? 'zh-CN' : 'en', viewport: { width: 1024, height: 768 } }));
   }
 
-  // 2. The surgeon joins and publishes two cameras (the operating field and the room).
-  await summary.step('surgeon joins with two cameras', async () => {
+  /** Waits until the surgeon publishes mic, cam and cam2 over a connected publish connection. */
+  const publishingAll = () => until('the surgeon to publish mic, cam and cam2', async () => {
+    const s = await snapshot(surgeon);
+    return ['mic', 'cam', 'cam2'].every((n) => s?.published.includes(n)) && s.pc.publish === 'connected' ? s : null;
+  }, 20000);
+
+  // 2. The surgeon joins and publishes two cameras (the operating field and the room): the
+  // main camera chosen on the pre-call screen, then switched in the call to the fourth device,
+  // the extra camera on the first.
+  const devices = await summary.step('surgeon joins with two cameras', async () => {
     await signIn(surgeon, srv.origin, 'surgeon');
     await openCall(surgeon, srv.origin, id);
     await precallReady(surgeon);
+    const cameras = await surgeon.getByTestId('precall-camera').locator('option').evaluateAll((os) => os.map((o) => /** @type {HTMLOptionElement} */ (o).value));
+    if (cameras.length !== 4) throw new Error(`the browser should offer four fake cameras, offers ${cameras.length}`);
+    await surgeon.getByTestId('precall-camera').selectOption(cameras[2]);
+    await until('the preview to show the camera chosen', async () => (await surgeon.getByTestId('precall-preview').evaluate((v) => /** @type {any} */ (v).srcObject?.getVideoTracks()[0]?.getSettings().deviceId)) === cameras[2], 10000, 100);
     await surgeon.getByTestId('join-call').click();
     await callState(surgeon, 'joined');
+    const title = await surgeon.getByTestId('call-title').innerText();
+    if (title !== '教学查房') throw new Error(`a teaching session's call should read 教学查房, reads "${title}"`);
+    const first = (await snapshot(surgeon)).local.cam.deviceId;
+    if (first !== cameras[2]) throw new Error('the call should send the camera chosen before joining');
+    await surgeon.getByTestId('ctl-switch-camera').click();
+    await until('the main camera to move to the next device', async () => (await snapshot(surgeon)).local.cam?.deviceId === cameras[3], 10000, 100);
     await surgeon.getByTestId('ctl-add-camera').click();
-    await until('the surgeon to publish mic, cam and cam2', async () => {
-      const s = await snapshot(surgeon);
-      return ['mic', 'cam', 'cam2'].every((n) => s?.published.includes(n)) && s.pc.publish === 'connected' ? s.published : null;
-    }, 20000);
+    await surgeon.getByTestId('ctl-mic').click();
+    const s = await publishingAll();
+    const local = { cam: s.local.cam.deviceId, cam2: s.local.cam2.deviceId };
+    if (local.cam !== cameras[3] || local.cam2 !== cameras[0]) throw new Error(`the main camera should be the fourth device and the extra one the first: ${JSON.stringify({ local, cameras })}`);
+    if (!s.micMuted || s.local.mic.enabled) throw new Error('the microphone should be muted');
+    return local;
+  });
+  summary.checks.cameras = devices;
+
+  // 2b. A reload: straight back into the call with both cameras on their devices, muted as before.
+  await summary.step('surgeon reloads: cameras and mute come back as they were', async () => {
+    await surgeon.reload();
+    await callState(surgeon, 'joined', 30000);
+    const s = await publishingAll();
+    const back = { cam: s.local.cam.deviceId, cam2: s.local.cam2.deviceId };
+    if (back.cam !== devices.cam || back.cam2 !== devices.cam2) throw new Error(`the cameras came back on other devices: before ${JSON.stringify(devices)}, after ${JSON.stringify(back)}`);
+    if (!s.micMuted || s.local.mic.enabled || (await surgeon.getByTestId('ctl-mic').getAttribute('data-muted')) !== 'true') throw new Error('the microphone should still be muted after the reload');
+    const offer = await surgeon.getByTestId('ctl-add-camera').innerText();
+    if (offer !== '移除额外摄像头') throw new Error(`with the extra camera back, the bar should offer to remove it, offers "${offer}"`);
+    summary.checks.afterReload = { ...back, micMuted: s.micMuted };
+    await shot(surgeon, `${T}-surgeon-after-reload`);
+    // Speaking again for the rest of the class.
+    await surgeon.getByTestId('ctl-mic').click();
+    await until('the microphone to be on', async () => !(await snapshot(surgeon)).micMuted, 5000, 100);
   });
 
   // 3. Trainees: a watch page without publishing controls; the low layer chosen.
@@ -76,6 +124,8 @@ await runTest(T, async (summary) => {
       await p.getByTestId('join-call').click();
       await callState(p, 'joined', 30000);
       await p.getByTestId('layer-select').selectOption('low');
+      const title = await p.getByTestId('call-title').innerText();
+      if (title !== (i % 2 ? '教学查房' : 'Teaching rounds')) throw new Error(`trainee ${i + 1}'s call title reads "${title}"`);
     }));
     for (const p of pages) {
       for (const id of ['ctl-mic', 'ctl-camera', 'ctl-screen', 'ctl-add-camera', 'ctl-end']) {

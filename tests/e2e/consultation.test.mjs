@@ -7,6 +7,12 @@
 // 1280×800 and 1024×768 (no page scroll, toolbar with leave and end on screen, large tiles). Also: joining before the
 // window opens shows when it opens, then joins by itself into the lobby, where the host declines
 // the doctor (the page says so); a page whose camera is denied can still join listen-only.
+// The staff's wishes (issue "the web client as hospital staff meet it"): a speaker test plays a
+// tone through the chosen output device; the lobby shows the waiting doctor their own camera;
+// a language switch on the pre-call screen and in the call rewrites the screen at once while
+// the media keeps playing; a reload says goodbye (a `leave` on the wire) and the others see a
+// passing note that the doctor left and joined again; the end of the call leads the specialist
+// to the opinion form and the doctor to the plan form, focused.
 //
 //   node tests/e2e/consultation.test.mjs     (prints a JSON summary; exit code 1 on failure)
 
@@ -14,7 +20,8 @@ import {
   apiClient, launchBrowser, newPage, note, onCleanup, pageErrors, runTest, shot, signIn, startServer, until,
 } from './lib/harness.mjs';
 import {
-  audioHeard, callFits, callState, chatShown, joinCall, networkChecked, openCall, precallReady, remoteVideo, sendChat, snapshot, startRelay, videoPlaying,
+  audioHeard, callFits, callState, chatShown, joinCall, networkChecked, openCall, precallReady, previewPlaying, remoteVideo, sendChat, snapshot, startRelay,
+  leavesSent, recordLeaves, switchLanguage, toastShown, videoPlaying,
 } from './lib/call.mjs';
 
 // The office steps go through the office screens, never around them: a helper that fails to
@@ -41,6 +48,8 @@ await runTest(T, async (summary) => {
   const doctor = await newPage(browser, { name: `${T}-doctor`, lang: 'zh-CN' });
   const specialist = await newPage(browser, { name: `${T}-specialist`, lang: 'en' });
   const coordinator = await newPage(browser, { name: `${T}-coordinator`, lang: 'zh-CN' });
+  // The doctor's page notes the leaves it sends (the goodbye on a reload).
+  await recordLeaves(doctor);
 
   // 1. Request (doctor, UI) and schedule (coordinator, UI) five minutes ahead: inside the join
   // window, still `scheduled`, so the first non-host to arrive waits in the lobby.
@@ -71,6 +80,44 @@ await runTest(T, async (summary) => {
     if (!(preview > 0)) throw new Error('the pre-call preview shows no video');
     summary.checks.precall = { network: net, previewWidth: preview };
     await shot(doctor, `${T}-doctor-precall`);
+    // The speaker test: a tone through the output device chosen (Chromium's fake devices offer
+    // several; the test picks one that is not the default, so the sink must be set).
+    const speakers = await doctor.getByTestId('precall-speaker').locator('option').evaluateAll((os) => os.map((o) => /** @type {HTMLOptionElement} */ (o).value));
+    const sink = speakers.find((v) => v && v !== 'default');
+    if (!sink) throw new Error(`no speaker besides the default to test with: ${JSON.stringify(speakers)}`);
+    await doctor.getByTestId('precall-speaker').selectOption(sink);
+    await doctor.getByTestId('precall-speaker-test').click();
+    const test = doctor.getByTestId('precall-speaker-test');
+    await until('the test tone to play to its end', async () => {
+      const st = await test.getAttribute('data-state');
+      if (st === 'failed') throw new Error(`the speaker test failed: ${await doctor.getByTestId('precall-speaker-test-status').innerText()}`);
+      return st === 'played';
+    }, 10000, 100);
+    const playedOn = await test.getAttribute('data-sink');
+    if (playedOn !== sink) throw new Error(`the tone should play on the chosen speaker ${sink}, played on "${playedOn}"`);
+    const heardText = await doctor.getByTestId('precall-speaker-test-status').innerText();
+    if (!heardText.includes('听到提示音')) throw new Error(`the speaker test should ask whether the tone was heard: "${heardText}"`);
+    summary.checks.speakerTest = { sink, text: heardText };
+    await shot(doctor, `${T}-doctor-speaker-test`);
+    // A language switch rewrites the pre-call screen in place: the preview goes on playing.
+    const framesBefore = await previewPlaying(doctor, '[data-testid="precall-preview"]', { what: 'the pre-call preview' });
+    await switchLanguage(doctor, 'en');
+    const en = {
+      title: await doctor.getByTestId('precall-title').innerText(),
+      join: await doctor.getByTestId('join-call').innerText(),
+      window: await doctor.getByTestId('join-window').innerText(),
+      net: await doctor.getByTestId('net-ws').innerText(),
+      speakerTest: await doctor.getByTestId('precall-speaker-test-status').innerText(),
+    };
+    if (en.title !== 'Before you join' || en.join !== 'Join the call' || !/room is open/i.test(en.window) || !/Signaling/i.test(en.net) || !/hear the tone/.test(en.speakerTest)) {
+      throw new Error(`the pre-call screen is not in English after the switch: ${JSON.stringify(en)}`);
+    }
+    const framesAfter = await previewPlaying(doctor, '[data-testid="precall-preview"]', { what: 'the pre-call preview after the switch', frames: framesBefore.frames + 10 });
+    await shot(doctor, `${T}-doctor-precall-en`);
+    await switchLanguage(doctor, 'zh-CN');
+    const zhTitle = await doctor.getByTestId('precall-title').innerText();
+    if (zhTitle !== '入会前检查') throw new Error(`the pre-call title is not Chinese again: "${zhTitle}"`);
+    summary.checks.precallLanguage = { en, previewFrames: [framesBefore.frames, framesAfter.frames] };
     await openCall(specialist, srv.origin, id);
     await precallReady(specialist);
     await networkChecked(specialist);
@@ -81,6 +128,9 @@ await runTest(T, async (summary) => {
   await summary.step('lobby and admit', async () => {
     const s = await joinCall(doctor);
     if (s !== 'lobby') throw new Error(`the doctor should wait in the lobby of a scheduled consultation, got ${s}`);
+    // Waiting, the doctor sees their own camera.
+    const own = await previewPlaying(doctor, '[data-testid="lobby-preview"]', { what: 'the doctor\'s own camera in the lobby' });
+    summary.checks.lobbyPreview = own;
     await shot(doctor, `${T}-doctor-lobby`);
     const hs = await joinCall(specialist);
     if (hs !== 'joined') throw new Error(`the host should join at once, got ${hs}`);
@@ -127,10 +177,59 @@ await runTest(T, async (summary) => {
     await chatShown(doctor, 'Seen: inferior STEMI, start dual antiplatelet therapy.');
   });
 
-  // 5. A reload rejoins the same call (the route is in the URL), with video again.
+  // A language switch in the call: controls, status, lists, chat and tiles in English at once,
+  // the socket and the media untouched (the same <video> goes on presenting frames).
+  await summary.step('language switch during the call', async () => {
+    const before = await snapshot(doctor);
+    const framesBefore = await remoteVideo(doctor, cardiologist.id);
+    const zh = await doctor.getByTestId('ctl-leave').innerText();
+    await switchLanguage(doctor, 'en');
+    const myTile = doctor.locator(`[data-testid="tile"][data-participant="${doctorUser.id}"][data-local="true"] [data-testid="tile-name"]`);
+    const mine = doctor.locator('[data-testid="chat-message"]', { hasText: '心电图已上传，请查看。' }).getByTestId('chat-meta');
+    const en = {
+      leave: await doctor.getByTestId('ctl-leave').innerText(),
+      status: await doctor.getByTestId('call-status').innerText(),
+      people: await doctor.getByTestId('people-title').innerText(),
+      chat: await doctor.getByTestId('chat-title').innerText(),
+      chatPlaceholder: await doctor.getByTestId('chat-input').getAttribute('placeholder'),
+      myChat: await mine.innerText(),
+      myTile: await myTile.innerText(),
+      title: await doctor.getByTestId('call-title').innerText(),
+    };
+    const want = { leave: 'Leave', status: 'In the call', people: 'Participants', chat: 'Chat', title: 'Consultation call' };
+    for (const [k, v] of Object.entries(want)) if (en[/** @type {keyof typeof en} */ (k)] !== v) throw new Error(`after the switch ${k} reads "${en[/** @type {keyof typeof en} */ (k)]}", not "${v}" (was "${zh}" for leave)`);
+    if (!en.myChat.startsWith('Me ·') || !en.myTile.endsWith('(you)') || !/everyone/i.test(en.chatPlaceholder ?? '')) throw new Error(`chat and tile not in English: ${JSON.stringify(en)}`);
+    // The media goes on: the same video element keeps presenting frames, no new socket.
+    await until('the specialist\'s video to keep playing through the switch', async () => {
+      const r = await remoteVideo(doctor, cardiologist.id);
+      return r && framesBefore && r.frames >= framesBefore.frames + 20 && r.brightness > 40 ? r : null;
+    }, 15000, 200);
+    await audioHeard(doctor, cardiologist.id);
+    const after = await snapshot(doctor);
+    if (after.reconnects !== before.reconnects || after.received.hello !== before.received.hello || after.pc.subscribe !== 'connected') {
+      throw new Error(`the switch touched the connection: ${JSON.stringify({ before: [before.reconnects, before.received.hello], after: [after.reconnects, after.received.hello, after.pc] })}`);
+    }
+    await shot(doctor, `${T}-doctor-call-en`);
+    await switchLanguage(doctor, 'zh-CN');
+    const back = await doctor.getByTestId('ctl-leave').innerText();
+    if (back !== '离开' || (await doctor.getByTestId('call-status').innerText()) !== '通话中') throw new Error(`not Chinese again: leave "${back}"`);
+    summary.checks.callLanguage = en;
+  });
+
+  // 5. A reload rejoins the same call (the route is in the URL), with video again. The page
+  // says goodbye as it goes (pagehide: a `leave`), so the specialist sees at once that the
+  // doctor left, then that they joined again.
   await summary.step('doctor reloads and rejoins', async () => {
     const before = await snapshot(specialist);
+    const reloadAt = Date.now();
     await doctor.reload();
+    const left = await toastShown(specialist, doctorUser.id, 'left');
+    const back = await toastShown(specialist, doctorUser.id, 'joined', 30000);
+    await shot(specialist, `${T}-specialist-notes-left-joined`);
+    if (!left.endsWith(' left') || !back.endsWith(' joined')) throw new Error(`the notes should say left and joined in English: "${left}", "${back}"`);
+    const leaves = (await leavesSent(doctor)).filter((l) => l.at >= reloadAt);
+    if (!leaves.some((l) => l.open)) throw new Error(`the reloading page sent no leave on its open socket: ${JSON.stringify(leaves)}`);
+    summary.checks.comings = { left, joined: back };
     await callState(doctor, 'joined', 30000);
     const after = await snapshot(doctor);
     if (!after?.me || after.me.id !== doctorUser.id) throw new Error('the reloaded page is not back in the call as the doctor');
@@ -139,6 +238,7 @@ await runTest(T, async (summary) => {
     await audioHeard(specialist, doctorUser.id);
     summary.checks.reload = { participantsBefore: before.participants.length, participantsAfter: after.participants.length };
     await shot(doctor, `${T}-doctor-after-reload`);
+    await shot(specialist, `${T}-specialist-sees-rejoin`);
   });
 
   // 5b. Audio only by hand (the weak-link fallback): video of the others stops arriving,
@@ -197,10 +297,37 @@ await runTest(T, async (summary) => {
     await Promise.all([callState(doctor, 'ended'), callState(specialist, 'ended')]);
     const c = await api.call(tok.doctor, 'GET', `/v1/consultations/${id}`);
     if (c.status !== 'ended') throw new Error(`consultation should be ended, is ${c.status}`);
+    // The way on is the next step of each: the specialist's opinion, the doctor's plan.
+    const next = {
+      specialist: [await specialist.getByTestId('call-final-back').getAttribute('data-next'), await specialist.getByTestId('call-final-back').innerText()],
+      doctor: [await doctor.getByTestId('call-final-back').getAttribute('data-next'), await doctor.getByTestId('call-final-back').innerText()],
+    };
+    if (next.specialist.join() !== 'opinion,Write your opinion' || next.doctor.join() !== 'plan,记录诊疗方案') throw new Error(`the end of the call should lead to the opinion and the plan: ${JSON.stringify(next)}`);
+    summary.checks.afterCall = next;
     await shot(doctor, `${T}-doctor-ended`);
+    await shot(specialist, `${T}-specialist-ended`);
   });
 
-  // 9. Opinion, plan, report.
+  // 9. From the end of the call to the form each has to fill (focused, on screen), then the
+  // opinion, the plan and the report.
+  await summary.step('the end of the call leads to the opinion and the plan', async () => {
+    /** @param {import('playwright-core').Page} page @param {string} form */
+    const landed = async (page, form) => {
+      await page.getByTestId('call-final-back').click();
+      return until(`the ${form} form to be focused on screen`, async () => {
+        const where = await page.evaluate(() => {
+          const el = /** @type {HTMLElement | null} */ (document.activeElement);
+          const r = el?.getBoundingClientRect();
+          return { hash: location.hash, focused: el?.dataset.testid ?? null, inView: Boolean(r && r.top >= 0 && r.bottom <= innerHeight) };
+        });
+        return where.hash === `#/c/${id}?form=${form}` && where.focused === `${form}-text` && where.inView ? where : null;
+      }, 15000, 100);
+    };
+    summary.checks.landed = { specialist: await landed(specialist, 'opinion'), doctor: await landed(doctor, 'plan') };
+    await shot(specialist, `${T}-specialist-lands-on-opinion`);
+    await shot(doctor, `${T}-doctor-lands-on-plan`);
+  });
+
   await summary.step('opinion, plan, report', async () => {
     const opinion = 'Inferior STEMI. Recommend PCI transfer within 90 minutes; aspirin 300 mg, ticagrelor 180 mg.';
     const plan = '已转上级医院行PCI；双抗治疗已开始。';

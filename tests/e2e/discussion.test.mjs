@@ -110,6 +110,10 @@ await runTest(T, async (summary) => {
       await precallReady(p, 30000);
       await p.getByTestId('join-call').click();
       await callState(p, 'joined', 30000);
+      // The call is named by the consultation's kind, in the page's language.
+      const title = await p.getByTestId('call-title').innerText();
+      const want = SITES.indexOf(u) % 2 ? 'Case discussion' : '病例讨论';
+      if (title !== want) throw new Error(`${u}'s call title reads "${title}", not "${want}"`);
     }));
   });
 

@@ -6,6 +6,9 @@
 // the day; a consultation ended through the API gets a signed opinion, a plan and a printable
 // report; the administrator manages sites, users and reads the audit log; wrong passwords,
 // expired and revoked sessions, unknown pages and consultations show a clear message.
+// A preferred time already over is refused by the request form before anything is sent, in
+// Chinese and in English; the Chinese pages use the agreed terms (排期台, 待排期, 诊疗方案,
+// 指派专家; none of 排班, 治疗方案, 加入专家).
 //
 //   node tests/e2e/office.test.mjs          (scripts/e2e.sh installs what it needs first)
 //
@@ -20,6 +23,17 @@ import {
 import {
   dragToSlot, emergency, goto, openDetail, openReport, recordPlan, requestConsultation, scheduleRequest, showSlot, waitForStatus, writeOpinion,
 } from './lib/office.mjs';
+import { switchLanguage } from './lib/call.mjs';
+
+/** Words the Chinese pages no longer use (the catalogue test checks the catalogue; this, what is shown). */
+const OLD_WORDS = ['排班', '治疗方案', '加入专家', '教学直播'];
+
+/** Throws if the page shows any of OLD_WORDS. @param {import('playwright-core').Page} page @param {string} where */
+async function noOldWords(page, where) {
+  const text = await page.locator('body').innerText();
+  const found = OLD_WORDS.filter((w) => text.includes(w));
+  if (found.length) throw new Error(`${where} shows ${found.join(', ')}`);
+}
 
 // Known, so the test can sign the expired session of the "expired link" case itself.
 const JWT_SECRET = 'e2e-office-test-secret-0123456789abcdef';
@@ -115,6 +129,32 @@ await runTest('office', async (s) => {
     await goto(doctor, '#/new');
     await doctor.getByTestId('request-form').waitFor();
     await shot(doctor, 'office-request-form');
+    // A preferred time that is already over: refused on the form, before anything is sent.
+    const mineBefore = (await api.call(tok.doctorEast, 'GET', '/v1/consultations')).items.length;
+    const yesterday = (/** @type {number} */ h) => new Date(Date.now() - 86400e3 + 8 * 3600e3).toISOString().slice(0, 11) + `${String(h).padStart(2, '0')}:00`;
+    /** @param {RegExp} re */
+    const refusedPast = async (re) => {
+      await doctor.getByTestId('request-summary').fill('期望时间已过的申请');
+      await doctor.getByTestId('request-wished-from').fill(yesterday(9));
+      await doctor.getByTestId('request-wished-to').fill(yesterday(11));
+      await doctor.getByTestId('request-submit').click();
+      const err = doctor.getByTestId('request-error');
+      const text = await textOf(err, re, `the past preferred time refused (${re})`);
+      if ((await err.getAttribute('data-code')) !== 'wished_in_past') throw new Error(`refused as ${await err.getAttribute('data-code')}, not wished_in_past`);
+      if ((await doctor.getByTestId('request-wished-to').getAttribute('aria-invalid')) !== 'true') throw new Error('the preferred time is not marked invalid');
+      if (new URL(doctor.url()).hash !== '#/new') throw new Error(`the form should stay: ${doctor.url()}`);
+      return text;
+    };
+    const pastZh = await refusedPast(/期望时间已过/);
+    await shot(doctor, 'office-request-past-time-zh');
+    await switchLanguage(doctor, 'en');
+    await doctor.getByTestId('request-form').waitFor();
+    const pastEn = await refusedPast(/preferred time has passed/);
+    await shot(doctor, 'office-request-past-time-en');
+    await switchLanguage(doctor, 'zh-CN');
+    const mineAfter = (await api.call(tok.doctorEast, 'GET', '/v1/consultations')).items.length;
+    if (mineAfter !== mineBefore) throw new Error(`a refused request reached the server (${mineBefore} → ${mineAfter})`);
+    s.checks.pastPreferredTime = { zh: pastZh, en: pastEn };
     requestId = await requestConsultation(doctor, { specialty: 'cardiology', urgency: 'urgent', summary: '患者男，62 岁，反复胸闷 3 月，请心内科会诊。' });
     await waitForStatus(doctor, requestId, 'requested');
     await textOf(doctor.getByTestId('detail-status'), /待受理/, 'the status in Chinese');
@@ -208,6 +248,24 @@ await runTest('office', async (s) => {
     s.checks.emergencyAlert = { chimes: await coordinator.evaluate(() => window.hzAlerts?.played) };
   });
 
+  await s.step('the Chinese pages use the agreed terms', async () => {
+    const page = await newPage(browser, { name: 'office-coordinator-zh', lang: 'zh-CN' });
+    await signIn(page, origin, 'coordinator');
+    await page.getByTestId('calendar').waitFor();
+    const desk = await page.getByTestId('nav-desk').innerText();
+    if (desk !== '排期台') throw new Error(`the desk is called "${desk}"`);
+    await textOf(page.getByTestId('view'), /待排期申请/, 'the queue as 待排期申请');
+    await noOldWords(page, 'the coordinator\'s desk');
+    await shot(page, 'office-coordinator-desk-zh');
+    // The live emergency's assign step.
+    await openDetail(page, emergencyId);
+    const assign = await page.getByTestId('assign-submit').innerText();
+    if (assign !== '指派专家') throw new Error(`the assign button reads "${assign}"`);
+    await noOldWords(page, 'the emergency\'s page');
+    s.checks.wording = { desk, assign };
+    await page.close();
+  });
+
   await s.step('the specialist sees the day', async () => {
     const page = await newPage(browser, { name: 'office-specialist', lang: 'zh-CN' });
     await signIn(page, origin, 'cardiologist');
@@ -247,6 +305,11 @@ await runTest('office', async (s) => {
     await writeOpinion(page, c.id, '考虑急性阑尾炎，建议急诊腹腔镜阑尾切除术。', { sign: true });
     if (await page.getByTestId('opinion-text').count()) throw new Error('a signed opinion can still be edited');
     await page.close();
+    // The doctor's home asks for the plan by its one name.
+    await goto(doctor, '#/');
+    const needed = await textOf(doctor.getByTestId('plan-needed'), /诊疗方案/, 'the plan asked for as 诊疗方案');
+    await noOldWords(doctor, 'the doctor\'s home');
+    s.checks.planNeeded = needed;
     await recordPlan(doctor, c.id, '转上级医院手术治疗。');
     await shot(doctor, 'office-detail-reported');
     const report = await openReport(doctor, c.id);

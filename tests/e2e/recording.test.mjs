@@ -7,7 +7,9 @@
 // download, checked against the manifest's size and sha256), and an admin deletes it.
 // Last, a consultation whose recording is `required` starts recording by itself and refuses
 // the host's stop with the reason; a recorder that fails (a size limit) shows hosts a banner.
-// The host's page is in Chinese, the guest's in English.
+// The host's page is in Chinese, the guest's in English. A viewer (the demo trainee, who
+// only watches and sends nothing) sees the indicator and is told why they are not asked, but
+// gets no consent prompt.
 //
 //   node tests/e2e/recording.test.mjs     (prints a JSON summary; exit code 1 on failure)
 
@@ -32,6 +34,7 @@ await runTest(T, async (summary) => {
   };
   const hostUser = await api.user(tok.coordinator, 'doctor-east');
   const guestUser = await api.user(tok.coordinator, 'doctor-west');
+  const viewerUser = await api.user(tok.coordinator, 'trainee');
 
   // 1. An emergency (live at once, its requester hosts) with recording allowed; the second
   // doctor is invited by the coordinator.
@@ -41,7 +44,7 @@ await runTest(T, async (summary) => {
       summary: 'E2E 录制：急性胸痛，需远程会诊。',
     });
     if (c.status !== 'live') throw new Error(`an emergency should be live at once, is ${c.status}`);
-    await api.call(tok.coordinator, 'POST', `/v1/consultations/${c.id}/invite`, { participants: [guestUser.id] });
+    await api.call(tok.coordinator, 'POST', `/v1/consultations/${c.id}/invite`, { participants: [guestUser.id, viewerUser.id] });
     return c.id;
   });
   summary.consultation = id;
@@ -49,6 +52,7 @@ await runTest(T, async (summary) => {
   const browser = await launchBrowser({ capture: '320x180' });
   const host = await newPage(browser, { name: `${T}-host`, lang: 'zh-CN' });
   const guest = await newPage(browser, { name: `${T}-guest`, lang: 'en' });
+  const viewer = await newPage(browser, { name: `${T}-viewer`, lang: 'zh-CN', viewport: { width: 1024, height: 768 } });
   const indicator = (page) => page.getByTestId('recording-indicator');
   const recState = async (page) => (await snapshot(page))?.recording ?? null;
 
@@ -65,6 +69,17 @@ await runTest(T, async (summary) => {
       await callState(guest, 'joined');
     }
     await videoPlaying(guest, hostUser.id, { what: 'the host on the guest\'s page', deadlineMs: 30000 });
+    // The viewer watches: no camera, no microphone (the pre-call screen says so).
+    await signIn(viewer, srv.origin, 'trainee');
+    await openCall(viewer, srv.origin, id);
+    await precallReady(viewer);
+    await viewer.getByTestId('precall-role').waitFor();
+    if ((await joinCall(viewer)) === 'lobby') {
+      await host.locator(`[data-testid="lobby-entry"][data-participant="${viewerUser.id}"]`).getByTestId('lobby-admit').click();
+      await callState(viewer, 'joined');
+    }
+    const vs = await snapshot(viewer);
+    if (vs.me.can_publish || vs.published.length) throw new Error(`the viewer should only watch: ${JSON.stringify({ canPublish: vs.me.can_publish, published: vs.published })}`);
     // The record button is for hosts with the grant only.
     await host.getByTestId('ctl-record').waitFor();
     if (await guest.getByTestId('ctl-record').count()) throw new Error('the guest (no can_record) must not get a record button');
@@ -97,6 +112,17 @@ await runTest(T, async (summary) => {
     const text = await prompt.innerText();
     if (!/left out of the recording/.test(text)) throw new Error(`the prompt should explain declining: "${text}"`);
     if (await host.getByTestId('recording-consent').count()) throw new Error('the host who started the recording should not be asked');
+    // The viewer: the indicator and a note saying why they are not asked; no prompt. The note
+    // and the prompt are drawn together (recording.js), so once the note shows, a prompt would too.
+    const why = viewer.locator('[data-testid="recording-excluded-note"][data-why="watching"]');
+    await until('the viewer\'s indicator and note', async () => (await indicator(viewer).getAttribute('data-active')) === 'true' && await why.isVisible(), 15000, 150);
+    const viewerNote = await why.innerText();
+    if (!viewerNote.includes('无需同意')) throw new Error(`the viewer should be told why they are not asked: "${viewerNote}"`);
+    if (await viewer.getByTestId('recording-consent').count()) throw new Error('a viewer who sends nothing must not be asked to consent');
+    const vrec = await recState(viewer);
+    if (!vrec?.active || vrec.id !== hs.id || vrec.consent !== null) throw new Error(`the viewer's recording state: ${JSON.stringify(vrec)}`);
+    summary.checks.viewer = { note: viewerNote, indicator: await indicator(viewer).innerText() };
+    await shot(viewer, `${T}-viewer-recording-no-prompt`);
     if ((await host.getByTestId('ctl-record').innerText()) === label) throw new Error('the record button should now offer to stop');
     summary.checks.started = { recording: hs.id, hostButtonBefore: label, guestIndicator: `${guestLabel} ${guestMeta}`, prompt: text };
     await shot(guest, `${T}-guest-consent-prompt`);
@@ -137,7 +163,11 @@ await runTest(T, async (summary) => {
       return s && !s.active && (await indicator(p).getAttribute('data-active')) === 'false' && (await indicator(p).innerText()).trim() === '';
     }, 15000, 150)));
     if (await guest.getByTestId('recording-excluded-note').isVisible()) throw new Error('the "not recorded" note should go with the recording');
+    await until('the viewer\'s indicator and note to go', async () => (await indicator(viewer).getAttribute('data-active')) === 'false' && !(await viewer.getByTestId('recording-excluded-note').isVisible()), 10000, 150);
+    if (await viewer.getByTestId('recording-consent').count()) throw new Error('the viewer was asked after all');
     await shot(guest, `${T}-guest-after-stop`);
+    await viewer.getByTestId('ctl-leave').click();
+    await callState(viewer, 'left');
   });
 
   // 6. The consultation page lists the recording with its files once they are finalised.
@@ -246,7 +276,7 @@ await runTest(T, async (summary) => {
     if (errs.length) throw new Error(`uncaught errors on the page: ${errs.join('; ')}`);
   });
 
-  for (const [n, p] of [['host', host], ['guest', guest]]) {
+  for (const [n, p] of [['host', host], ['guest', guest], ['viewer', viewer]]) {
     const errs = pageErrors(p);
     if (errs.length) throw new Error(`uncaught errors on the ${n}'s page: ${errs.join('; ')}`);
   }

@@ -3,7 +3,9 @@
 // call, mounted at #/c/<id>/call).
 //
 // Routes: #/ (the role's home) · #/all · #/new · #/c/<id> · #/c/<id>/report · #/c/<id>/call ·
-// #/admin/users|sites|audit. Anything else gets a "not found" page.
+// #/admin/users|sites|audit. Anything else gets a "not found" page. A route may carry
+// parameters after '?': #/c/<id>?form=opinion|plan opens the consultation at that form (the
+// way on from the end of a call, call/after.js).
 import { ApiError, login, logout, me, onSignedOut } from './api.js';
 import { clearBanner, errorBox, form, field, h, setErrorParams, showBanner } from './dom.js';
 import { LANGS, initI18n, label, lang, setLang, t } from './i18n.js';
@@ -29,12 +31,12 @@ let returnTo = null;
 let call = null;
 
 const ID = '([A-Za-z0-9_-]{1,64})';
-/** @type {Array<[RegExp, (m: RegExpMatchArray) => any]>} */
+/** @type {Array<[RegExp, (m: RegExpMatchArray, params: URLSearchParams) => any]>} */
 const ROUTES = [
   [/^\/$/, () => home()],
   [/^\/all$/, () => listView()],
   [/^\/new$/, () => requestForm()],
-  [new RegExp(`^/c/${ID}$`), (m) => detailView(m[1])],
+  [new RegExp(`^/c/${ID}$`), (m, params) => detailView(m[1], { form: params.get('form') })],
   [new RegExp(`^/c/${ID}/report$`), (m) => reportView(m[1])],
   [/^\/admin\/?(users|sites|audit)?$/, (m) => adminView(m[1] || 'users')],
 ];
@@ -121,7 +123,8 @@ async function route({ quiet = false } = {}) {
   renderHeader();
   watchEmergencies(t('app.title'));
   followChanges();
-  const path = location.hash.slice(1) || '/';
+  const [path, query = ''] = (location.hash.slice(1) || '/').split('?');
+  const params = new URLSearchParams(query);
   if (!me()) {
     if (path !== '/') returnTo = location.hash;
     renderLogin();
@@ -146,8 +149,16 @@ async function route({ quiet = false } = {}) {
   if (!view.firstChild || view.dataset.route !== path) view.replaceChildren(h('p', { class: 'muted', testid: 'loading' }, t('common.loading')));
   view.dataset.route = path;
   try {
-    const nodes = await found[1](found[0]);
-    if (current()) view.replaceChildren(...[nodes].flat(Infinity).filter((n) => n != null && n !== false));
+    const nodes = await found[1](found[0], params);
+    if (!current()) return;
+    view.replaceChildren(...[nodes].flat(Infinity).filter((n) => n != null && n !== false));
+    // The field a route asked for (data-autofocus) is brought into view and focused, only when
+    // the user came here: a change pushed by someone else must not move their page.
+    const focus = quiet ? null : /** @type {HTMLElement | null} */ (view.querySelector('[data-autofocus]'));
+    if (focus) {
+      focus.scrollIntoView({ block: 'center' });
+      focus.focus({ preventScroll: true });
+    }
   } catch (e) {
     if (!current()) return;
     if (!me()) { renderLogin(); return; }

@@ -2,7 +2,7 @@
 //   node --test web-client/test/*.test.mjs   (scripts/e2e.sh runs it)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { emptyRec, initialState, isFinal, reduce } from '../js/call/state.js';
+import { asksConsent, emptyRec, initialState, isFinal, reduce } from '../js/call/state.js';
 
 /** @param {string} id @param {Partial<import('../js/call/state.js').ParticipantInfo>} [more] */
 const person = (id, more = {}) => ({ id, name: `name-${id}`, host: false, can_publish: true, presence: 'online', hand_raised: false, ...more });
@@ -65,8 +65,13 @@ test('hello in the lobby waits, then admitted builds the room', () => {
 test('participant_joined, _updated and _left', () => {
   let s = joined();
   const dave = person('dave');
-  s = reduce(s, { type: 'participant_joined', participant: dave }).state;
+  const came = reduce(s, { type: 'participant_joined', participant: dave });
+  s = came.state;
   assert.deepEqual(s.participants.get('dave'), dave);
+  assert.deepEqual(came.effects, [
+    { kind: 'render', part: 'stage' },
+    { kind: 'toast', text: { key: 'call.toast.joined', params: { name: 'name-dave' } }, what: 'joined', participant: 'dave' },
+  ]);
   const step = reduce(s, { type: 'participant_updated', participant: { ...dave, hand_raised: true } });
   assert.equal(step.state.participants.get('dave')?.hand_raised, true);
   assert.deepEqual(kinds(step.effects), ['render:stage']);
@@ -76,18 +81,44 @@ test('participant_joined, _updated and _left', () => {
   assert.equal(left.state.participants.has('dave'), false);
   // Their tracks go with them; everyone else's stay.
   assert.deepEqual([...left.state.tracks.keys()], ['bob/cam']);
-  assert.deepEqual(kinds(left.effects), ['render:stage']);
+  assert.deepEqual(left.effects, [
+    { kind: 'render', part: 'stage' },
+    { kind: 'toast', text: { key: 'call.toast.left', params: { name: 'name-dave' } }, what: 'left', participant: 'dave' },
+  ]);
+});
+
+test('who came and went: a note for the others, by reason; none for watchers, unknowns or the end', () => {
+  const s = joined();
+  const timeout = reduce(s, { type: 'participant_left', participant_id: 'bob', reason: 'timeout' });
+  assert.deepEqual(timeout.effects.at(-1), { kind: 'toast', text: { key: 'call.toast.left', params: { name: 'name-bob' } }, what: 'left', participant: 'bob' });
+  const removed = reduce(s, { type: 'participant_left', participant_id: 'bob', reason: 'removed' });
+  assert.deepEqual(removed.effects.at(-1), { kind: 'toast', text: { key: 'call.toast.removed', params: { name: 'name-bob' } }, what: 'removed', participant: 'bob' });
+  // The consultation ended: `ended` itself tells this page.
+  assert.deepEqual(kinds(reduce(s, { type: 'participant_left', participant_id: 'bob', reason: 'ended' }).effects), ['render:stage']);
+  // Nobody we knew.
+  assert.deepEqual(kinds(reduce(s, { type: 'participant_left', participant_id: 'ghost', reason: 'left' }).effects), ['render:stage']);
+  // A trainee who only watches comes and goes in the list alone.
+  const trainee = person('tina', { can_publish: false });
+  const inClass = reduce(s, { type: 'participant_joined', participant: trainee });
+  assert.deepEqual(kinds(inClass.effects), ['render:stage']);
+  assert.deepEqual(kinds(reduce(inClass.state, { type: 'participant_left', participant_id: 'tina', reason: 'left' }).effects), ['render:stage']);
+  // A host who watches is still told about.
+  const hostWatching = person('hank', { can_publish: false, host: true });
+  assert.deepEqual(kinds(reduce(s, { type: 'participant_joined', participant: hostWatching }).effects), ['render:stage', 'toast']);
+  // Someone already shown who joins again (a reload) is not announced twice.
+  assert.deepEqual(kinds(reduce(s, { type: 'participant_joined', participant: bob }).effects), ['render:stage']);
 });
 
 test('participant_updated about me: the floor given and taken back', () => {
   let s = reduce(initialState(), { type: 'hello', id: 'h1', version: 1, room: 'r', you: carol, state: 'joined', resumed: false, participants: [me, carol], lobby: [] }).state;
   const promoted = reduce(s, { type: 'participant_updated', participant: { ...carol, can_publish: true } });
   assert.equal(promoted.state.me?.can_publish, true);
-  assert.deepEqual(kinds(promoted.effects), ['promoted', 'render:controls', 'render:stage']);
+  // The recording part too: whether I am asked to consent depends on whether I publish.
+  assert.deepEqual(kinds(promoted.effects), ['promoted', 'render:controls', 'render:recording', 'render:stage']);
   s = promoted.state;
   const demoted = reduce(s, { type: 'participant_updated', participant: { ...carol, can_publish: false } });
   assert.equal(demoted.state.me?.can_publish, false);
-  assert.deepEqual(kinds(demoted.effects), ['demoted', 'render:controls', 'render:stage']);
+  assert.deepEqual(kinds(demoted.effects), ['demoted', 'render:controls', 'render:recording', 'render:stage']);
   const hand = reduce(s, { type: 'participant_updated', participant: { ...carol, can_publish: true, hand_raised: true } });
   assert.deepEqual(kinds(hand.effects), ['render:controls', 'render:stage']);
 });
@@ -201,6 +232,27 @@ test('recording: started by someone else, consent answers, stopped', () => {
   const stopped = reduce(excluded.state, { type: 'recording', active: false, excluded: [] });
   assert.deepEqual({ active: stopped.state.rec.active, id: stopped.state.rec.id, by: stopped.state.rec.by, answers: stopped.state.rec.answers.size }, { active: false, id: null, by: null, answers: 0 });
   assert.deepEqual(stopped.effects[0], { kind: 'notice', text: { key: 'call.rec.stopped_notice' }, level: 'info' });
+});
+
+test('recording: someone who only watches is told, not asked', () => {
+  const watching = reduce(initialState(), { type: 'hello', id: 'h1', version: 1, room: 'r', you: carol, state: 'joined', resumed: false, participants: [me, carol], lobby: [] }).state;
+  const started = reduce(watching, { type: 'recording', active: true, recording: 'rec1', by: 'me', started_at: 'x', excluded: [] });
+  assert.deepEqual(started.effects[0], { kind: 'notice', text: { key: 'call.rec.started_notice_watching', params: { name: 'name-me' } }, level: 'warn' });
+  assert.equal(asksConsent(started.state, null), false);
+  // Given the floor while recording: now their media is captured, so they are asked.
+  const promoted = reduce(started.state, { type: 'participant_updated', participant: { ...carol, can_publish: true } });
+  assert.equal(asksConsent(promoted.state, null), true);
+});
+
+test('asksConsent: while recording, joined, publishing, not yet answered', () => {
+  const rec = reduce(joined(), { type: 'recording', active: true, recording: 'rec1', by: 'bob', started_at: 'x', excluded: [] }).state;
+  assert.equal(asksConsent(rec, null), true);
+  assert.equal(asksConsent(rec, true), false);
+  assert.equal(asksConsent(rec, false), false);
+  assert.equal(asksConsent(joined(), null), false, 'not recording');
+  assert.equal(asksConsent({ ...rec, phase: 'lobby' }, null), false, 'in the lobby');
+  assert.equal(asksConsent({ ...rec, phase: 'reconnecting' }, null), false, 'between sockets');
+  assert.equal(asksConsent({ ...rec, me: null }, null), false, 'before hello');
 });
 
 test('recording: no notice to whoever started it; a failure is kept until a new start', () => {

@@ -344,3 +344,70 @@ export function watchLayers(page) {
     },
   };
 }
+
+/**
+ * Waits until the <video> matching `selector` (a local preview: the pre-call screen's, the
+ * lobby's) presents frames: more than `frames` counted with requestVideoFrameCallback since
+ * the first look, with a picture. Returns { frames, width, height }.
+ * @param {Page} page @param {string} selector @param {{ what?: string, frames?: number, deadlineMs?: number }} [opts]
+ */
+export async function previewPlaying(page, selector, { what = selector, frames = 15, deadlineMs = 15000 } = {}) {
+  return until(`${what} to play`, async () => page.evaluate(({ selector, frames }) => {
+    const v = /** @type {any} */ (document.querySelector(selector));
+    if (!v || !v.srcObject || v.offsetParent === null) return null;
+    if (!v.__e2e) {
+      v.__e2e = { frames: 0 };
+      const onFrame = () => { v.__e2e.frames++; v.requestVideoFrameCallback(onFrame); };
+      v.requestVideoFrameCallback(onFrame);
+    }
+    return v.__e2e.frames > frames && v.videoWidth > 0 ? { frames: v.__e2e.frames, width: v.videoWidth, height: v.videoHeight } : null;
+  }, { selector, frames }), deadlineMs, 200);
+}
+
+/**
+ * Switches the page's language with the header's switch (as a user does) and waits until the
+ * app has taken it (the document's lang).
+ * @param {Page} page @param {'zh-CN' | 'en'} lang
+ */
+export async function switchLanguage(page, lang) {
+  await page.getByTestId('lang-switch').selectOption(lang);
+  await until(`the page to switch to ${lang}`, async () => (await page.evaluate(() => document.documentElement.lang)) === lang, 5000, 50);
+}
+
+/**
+ * Makes the page note every `leave` it hands to an open WebSocket, in sessionStorage, which
+ * outlives a reload of the tab: a frame sent while the page unloads (pagehide) is not reported
+ * by the browser's devtools protocol, so the page's own WebSocket.send is watched instead (as
+ * the harness wraps getUserMedia). Call before the page loads; read with leavesSent().
+ * @param {Page} page
+ */
+export async function recordLeaves(page) {
+  await page.addInitScript(() => {
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      try {
+        if (typeof data === 'string' && JSON.parse(data)?.type === 'leave') {
+          const list = JSON.parse(sessionStorage.getItem('e2e.leaves') ?? '[]');
+          list.push({ at: Date.now(), open: this.readyState === WebSocket.OPEN });
+          sessionStorage.setItem('e2e.leaves', JSON.stringify(list));
+        }
+      } catch { /* not JSON, or no storage: not a leave we can note */ }
+      return send.call(this, data);
+    };
+  });
+}
+
+/** The leaves the page sent so far (recordLeaves()). @param {Page} page @returns {Promise<{ at: number, open: boolean }[]>} */
+export async function leavesSent(page) {
+  return page.evaluate(() => JSON.parse(sessionStorage.getItem('e2e.leaves') ?? '[]'));
+}
+
+/**
+ * Waits until a passing note (toast) about `participant` saying `what` (joined, left, removed)
+ * is shown on the page; returns its text.
+ * @param {Page} page @param {string} participant @param {string} what
+ */
+export async function toastShown(page, participant, what, deadlineMs = 10000) {
+  const note = page.locator(`[data-testid="call-toast"][data-participant="${participant}"][data-what="${what}"]`);
+  return until(`a note that ${participant} ${what}`, async () => ((await note.count()) ? note.first().innerText() : null), deadlineMs, 50);
+}

@@ -67,6 +67,27 @@ export async function openMedia(want) {
   return { stream, videoError, audioError };
 }
 
+/**
+ * Opens the extra cameras a reload brings back (saved.js), each on its own device. One that
+ * cannot be opened (unplugged since, taken by another program) is left out rather than
+ * replaced by another camera, which would only show the main camera's picture twice.
+ * @param {{ name: string, deviceId?: string }[]} cameras
+ * @returns {Promise<[string, MediaStreamTrack][]>} name → track, in the order given
+ */
+export async function openCameras(cameras) {
+  /** @type {[string, MediaStreamTrack][]} */
+  const out = [];
+  if (!navigator.mediaDevices?.getUserMedia) return out;
+  for (const cam of cameras) {
+    try {
+      const s = await navigator.mediaDevices.getUserMedia({ video: cameraConstraints(cam.deviceId) });
+      const track = s.getVideoTracks()[0];
+      if (track) out.push([cam.name, track]);
+    } catch { /* left out, see above */ }
+  }
+  return out;
+}
+
 /** @param {unknown} e */
 export function errorName(e) {
   return e && typeof e === 'object' && 'name' in e ? String(e.name) : 'Error';

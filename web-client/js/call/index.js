@@ -2,14 +2,16 @@
 // at #/c/<id>/call; everything below this module belongs to the call.
 import { api } from '../api.js';
 import { h } from './dom.js';
-import { openMedia } from './devices.js';
+import { openCameras, openMedia } from './devices.js';
 import { PreCall } from './precall.js';
 import { CallRoom } from './room.js';
 import { guardLeaving } from './leaving.js';
+import { parseSaved } from './saved.js';
 
 /**
- * While a call is on, sessionStorage remembers it (and the devices chosen) so that a reload
- * goes straight back into the same call; only leaving or the end forgets it.
+ * While a call is on, sessionStorage remembers it, with what the page sends (saved.js: the
+ * cameras and their devices, the mute state, the speaker), so that a reload goes straight back
+ * into the same call as it was; only leaving or the end forgets it.
  * @param {string} id
  */
 const activeKey = (id) => `huizhen.call.${id}`;
@@ -32,11 +34,16 @@ export async function mount(container, opts) {
 
   /** @param {import('./precall.js').JoinChoice} choice */
   const startCall = (choice) => {
-    if (gone) return;
-    remember(id, choice);
+    if (gone) {
+      choice.stream.getTracks().forEach((tr) => tr.stop());
+      choice.extraCameras?.forEach(([, tr]) => tr.stop());
+      return;
+    }
     room = new CallRoom(consultation, choice, {
       onFinished: () => forget(id),
+      onLocalChange: (s) => remember(id, s),
     });
+    remember(id, room.localState());
     root.replaceChildren(room.el);
     exposeForTests(room);
     room.start().catch(() => {});
@@ -44,8 +51,16 @@ export async function mount(container, opts) {
 
   const saved = recall(id);
   if (saved) {
+    // The devices as they were: the main camera (as last switched), each extra camera on its
+    // own device, the microphone; a device gone since falls back as openMedia/openCameras say.
     const { stream } = await openMedia({ video: saved.video, audio: saved.audio, cameraId: saved.cameraId, micId: saved.micId });
-    startCall({ ...saved, stream, video: stream.getVideoTracks().length > 0, audio: stream.getAudioTracks().length > 0 });
+    const extraCameras = await openCameras(saved.extraCameras);
+    startCall({
+      stream, extraCameras,
+      video: stream.getVideoTracks().length > 0, audio: stream.getAudioTracks().length > 0,
+      cameraId: saved.cameraId, micId: saved.micId, speakerId: saved.speakerId,
+      micMuted: saved.micMuted, camMuted: saved.camMuted,
+    });
   } else {
     pre = new PreCall(consultation, (choice) => {
       pre?.destroy();
@@ -57,10 +72,18 @@ export async function mount(container, opts) {
   }
   // A click on the header's links during the call asks before it leaves.
   const unguard = guardLeaving(root, () => room);
+  // A language switch (app.js) writes the screens again in place: the call goes on.
+  const onLang = () => { pre?.relabel(); room?.relabel(); };
+  window.addEventListener('huizhen:lang', onLang);
+  // Closing or reloading the page: the others see us go at once (room.js).
+  const onPageHide = () => room?.sayGoodbye();
+  window.addEventListener('pagehide', onPageHide);
   return {
     unmount() {
       gone = true;
       unguard();
+      window.removeEventListener('huizhen:lang', onLang);
+      window.removeEventListener('pagehide', onPageHide);
       pre?.destroy();
       room?.destroy();
       const w = /** @type {any} */ (window);
@@ -69,10 +92,10 @@ export async function mount(container, opts) {
   };
 }
 
-/** @param {string} id @param {import('./precall.js').JoinChoice} c */
-function remember(id, c) {
+/** @param {string} id @param {import('./saved.js').SavedCall} saved */
+function remember(id, saved) {
   try {
-    sessionStorage.setItem(activeKey(id), JSON.stringify({ video: c.video, audio: c.audio, cameraId: c.cameraId, micId: c.micId, speakerId: c.speakerId }));
+    sessionStorage.setItem(activeKey(id), JSON.stringify(saved));
   } catch { /* storage off: a reload shows the pre-call screen */ }
 }
 
@@ -81,10 +104,10 @@ function forget(id) {
   try { sessionStorage.removeItem(activeKey(id)); } catch { /* storage off */ }
 }
 
-/** @param {string} id @returns {{ video: boolean, audio: boolean, cameraId?: string, micId?: string, speakerId?: string } | null} */
+/** @param {string} id @returns {import('./saved.js').SavedCall | null} */
 function recall(id) {
   try {
-    return JSON.parse(sessionStorage.getItem(activeKey(id)) || 'null');
+    return parseSaved(sessionStorage.getItem(activeKey(id)));
   } catch {
     return null;
   }

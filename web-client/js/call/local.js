@@ -29,7 +29,7 @@ export function setCamera(/** @type {CallRoom} */ room, off) {
 export async function switchCamera(/** @type {CallRoom} */ room) {
   const { cameras } = await listDevices();
   const current = room.localTracks.get('cam');
-  if (!current || cameras.length < 2) { room.say(t('call.notice.one_camera')); return; }
+  if (!current || cameras.length < 2) { room.say(() => t('call.notice.one_camera')); return; }
   const i = cameras.findIndex((d) => d.deviceId === current.getSettings().deviceId);
   const next = cameras[(i + 1) % cameras.length];
   const s = await navigator.mediaDevices.getUserMedia({ video: cameraConstraints(next.deviceId) });
@@ -82,7 +82,7 @@ export async function toggleScreen(/** @type {CallRoom} */ room) {
   try {
     stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
   } catch (e) {
-    if (errorName(e) !== 'NotAllowedError') room.say(t('call.error.screen', { name: errorName(e) }), 'error');
+    if (errorName(e) !== 'NotAllowedError') room.say(() => t('call.error.screen', { name: errorName(e) }), 'error');
     return;
   }
   const track = stream.getVideoTracks()[0];

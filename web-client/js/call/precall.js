@@ -1,9 +1,12 @@
-// Before the call: devices with a live preview and a microphone meter, a network check, the
-// join window (with an automatic retry when it opens) and the join button.
+// Before the call: devices with a live preview and a microphone meter, a speaker test, a
+// network check, the join window (with an automatic retry when it opens) and the join button.
+// Every text follows a language switch (relabel()) without reopening a device.
 import { api } from '../api.js';
 import { errorText, fmtTime, t } from '../i18n.js';
 import { h, videoEl } from './dom.js';
-import { canPickSpeaker, errorName, levelMeter, listDevices, openMedia, stopStream } from './devices.js';
+import { audioContext, canPickSpeaker, errorName, levelMeter, listDevices, openMedia, stopStream } from './devices.js';
+import { Labels } from './labels.js';
+import { toneSamples } from './tone.js';
 
 /**
  * @typedef {object} JoinChoice
@@ -13,7 +16,13 @@ import { canPickSpeaker, errorName, levelMeter, listDevices, openMedia, stopStre
  * @property {string} [cameraId]
  * @property {string} [micId]
  * @property {string} [speakerId]
+ * @property {[string, MediaStreamTrack][]} [extraCameras] after a reload: cam2… reopened on their devices
+ * @property {boolean} [micMuted] after a reload: the microphone was muted
+ * @property {boolean} [camMuted] after a reload: the camera was off
  */
+
+/** @typedef {'pending' | 'ok' | 'warn' | 'fail' | 'skip'} NetState */
+/** A network check's row: its state, its text (a function: written again on a language switch), the round trip in ms. @typedef {{ state: NetState, text: () => string, ms?: string }} NetRow */
 
 /** How often a closed join window is asked again while the page waits (besides at opens_at). */
 const WINDOW_POLL_MS = 30_000;
@@ -44,43 +53,74 @@ export class PreCall {
     this.join0 = null;
     /** @type {{ videoError: string | null, audioError: string | null }} */
     this.mediaErrors = { videoError: null, audioError: null };
+    /** @type {'idle' | 'opening' | 'shown'} what the media message shows (renderMedia) */
+    this.mediaView = 'idle';
+    /** @type {() => Node[]} the join window's message, built again on a language switch */
+    this.windowView = () => [];
+    /** @type {Record<'rtt' | 'ws' | 'ice', NetRow> | null} the network check's rows */
+    this.net = null;
+    /** @type {{ audio: HTMLAudioElement, source: AudioBufferSourceNode | null } | null} the speaker test's tone while it plays */
+    this.testing = null;
+    /** @type {'idle' | 'playing' | 'played' | 'failed'} */
+    this.testState = 'idle';
+    this.testError = '';
+    const L = (this.labels = new Labels());
 
     this.preview = videoEl('precall-preview');
-    this.previewOff = h('div', { class: 'preview-off initials', testid: 'precall-preview-off', hidden: true }, t('call.precall.no_video'));
+    this.previewOff = L.set(h('div', { class: 'preview-off initials', testid: 'precall-preview-off', hidden: true }), 'call.precall.no_video');
     this.cameraSel = /** @type {HTMLSelectElement} */ (h('select', { testid: 'precall-camera', onchange: () => this.reopen('video') }));
     this.micSel = /** @type {HTMLSelectElement} */ (h('select', { testid: 'precall-mic', onchange: () => this.reopen('audio') }));
     this.speakerSel = /** @type {HTMLSelectElement} */ (h('select', { testid: 'precall-speaker', onchange: () => this.applySpeaker() }));
     this.videoOn = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', checked: true, testid: 'precall-video-on', onchange: () => this.toggle('video') }));
     this.audioOn = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', checked: true, testid: 'precall-audio-on', onchange: () => this.toggle('audio') }));
     this.levelBar = h('span', { class: 'level-bar' });
-    this.level = h('div', { class: 'level', testid: 'mic-level', role: 'meter', 'aria-label': t('call.precall.mic_level'), dataset: { level: '0' } }, this.levelBar);
+    this.level = L.set(h('div', { class: 'level', testid: 'mic-level', role: 'meter', dataset: { level: '0' } }, this.levelBar), 'call.precall.mic_level', 'aria-label');
     this.mediaMsg = h('div', { testid: 'precall-media-status', 'aria-live': 'polite' });
     this.windowMsg = h('div', { testid: 'join-window', 'aria-live': 'polite' });
     this.netList = h('ul', { class: 'netcheck', testid: 'network-check' });
-    this.joinBtn = /** @type {HTMLButtonElement} */ (h('button', { testid: 'join-call', disabled: true, onclick: () => this.join(true, true) }, t('call.precall.join')));
-    this.previewBox = h('div', { class: 'preview-box' }, this.preview, this.previewOff, h('p', { class: 'muted small' }, t('call.precall.preview_note')));
-    this.roleNote = h('p', { class: 'muted small', testid: 'precall-role', hidden: true });
-    this.speakerField = h('label', { class: 'field' }, h('span', {}, t('call.precall.speaker')), this.speakerSel);
+    this.joinBtn = L.set(/** @type {HTMLButtonElement} */ (h('button', { testid: 'join-call', disabled: true, onclick: () => this.join(true, true) })), 'call.precall.join');
+    this.previewBox = h('div', { class: 'preview-box' }, this.preview, this.previewOff, L.set(h('p', { class: 'muted small' }), 'call.precall.preview_note'));
+    this.roleNote = L.set(h('p', { class: 'muted small', testid: 'precall-role', hidden: true }), 'call.precall.audience_note');
+    this.speakerField = h('label', { class: 'field' }, L.set(h('span', {}), 'call.precall.speaker'), this.speakerSel);
     this.speakerField.hidden = !canPickSpeaker;
+    // The speaker test: a short tone through the speaker chosen above (where the browser lets a
+    // page choose; elsewhere through the default one).
+    this.testBtn = L.set(/** @type {HTMLButtonElement} */ (h('button', { type: 'button', class: 'ghost', testid: 'precall-speaker-test', dataset: { state: 'idle' }, onclick: () => { this.testSpeaker(); } })), 'call.precall.speaker_test');
+    this.testMsg = h('span', { class: 'small muted', testid: 'precall-speaker-test-status', 'aria-live': 'polite' });
+    this.speakerTest = h('div', { class: 'field speaker-test' }, h('span', { class: 'row' }, this.testBtn, this.testMsg));
     this.deviceBox = h('div', { class: 'devices' },
-      h('label', { class: 'field' }, h('span', {}, t('call.precall.camera')), this.cameraSel),
-      h('label', { class: 'field' }, h('span', {}, t('call.precall.mic')), this.micSel),
+      h('label', { class: 'field' }, L.set(h('span', {}), 'call.precall.camera'), this.cameraSel),
+      h('label', { class: 'field' }, L.set(h('span', {}), 'call.precall.mic'), this.micSel),
       this.speakerField,
+      this.speakerTest,
       h('div', { class: 'toggles' },
-        h('label', { class: 'check' }, this.videoOn, t('call.precall.video_on')),
-        h('label', { class: 'check' }, this.audioOn, t('call.precall.audio_on'))),
-      h('div', { class: 'field' }, h('span', {}, t('call.precall.mic_level')), this.level));
+        h('label', { class: 'check' }, this.videoOn, L.set(h('span', {}), 'call.precall.video_on')),
+        h('label', { class: 'check' }, this.audioOn, L.set(h('span', {}), 'call.precall.audio_on'))),
+      h('div', { class: 'field' }, L.set(h('span', {}), 'call.precall.mic_level'), this.level));
     this.el = h('section', { class: 'precall', testid: 'precall' },
-      h('h1', {}, t('call.precall.title')),
+      L.set(h('h1', { testid: 'precall-title' }), 'call.precall.title'),
       h('div', { class: 'precall-grid' },
         this.previewBox,
         h('div', { class: 'card' }, this.roleNote, this.deviceBox, this.mediaMsg)),
       h('div', { class: 'card' },
-        h('h2', {}, t('call.net.title')), this.netList),
+        L.set(h('h2', {}), 'call.net.title'), this.netList),
       h('div', { class: 'card join-card' }, this.windowMsg,
         h('div', { class: 'actions' },
-          h('a', { href: `#/c/${consultation.id}`, class: 'button ghost', testid: 'precall-back' }, t('call.common.back')),
+          L.set(h('a', { href: `#/c/${consultation.id}`, class: 'button ghost', testid: 'precall-back' }), 'call.common.back'),
           this.joinBtn)));
+  }
+
+  /** The language changed (app.js): every text again, in place; devices and checks go on. */
+  relabel() {
+    if (this.destroyed) return;
+    this.labels.apply();
+    this.renderWindow();
+    this.renderMedia();
+    this.renderNet();
+    this.renderSpeakerTest();
+    for (const sel of [this.cameraSel, this.micSel, this.speakerSel]) {
+      for (const o of sel.options) if (o.dataset.labelKey) o.textContent = t(o.dataset.labelKey, { n: o.dataset.n ?? '' });
+    }
   }
 
   async start() {
@@ -102,8 +142,7 @@ export class PreCall {
       this.audience = !j.grants.can_publish;
       this.windowOpen = true;
       this.roleNote.hidden = !this.audience;
-      this.roleNote.textContent = t('call.precall.audience_note');
-      this.windowMsg.replaceChildren(h('p', { class: 'ok', testid: 'join-window-open' }, t('call.precall.window_open')));
+      this.showWindow(() => [h('p', { class: 'ok', testid: 'join-window-open' }, t('call.precall.window_open'))]);
       this.windowMsg.dataset.state = 'open';
     } catch (e) {
       if (this.destroyed) return;
@@ -112,14 +151,14 @@ export class PreCall {
       const opens = err?.details?.opens_at;
       if (err?.code === 'join_window_not_open') {
         this.windowMsg.dataset.state = 'not_open';
-        this.windowMsg.replaceChildren(h('p', { class: 'warn', testid: 'join-window-wait' },
+        this.showWindow(() => [h('p', { class: 'warn', testid: 'join-window-wait' },
           opens ? t('call.precall.opens_at', { time: fmtTime(opens) }) : t('call.precall.not_scheduled'),
-          ' ', t('call.precall.auto_retry')));
+          ' ', t('call.precall.auto_retry'))]);
         const wait = opens ? Math.max(1000, Date.parse(opens) - Date.now() + 1000) : WINDOW_POLL_MS;
         this.timers.push(setTimeout(() => this.recheck(), Math.min(wait, WINDOW_POLL_MS)));
       } else {
         this.windowMsg.dataset.state = err?.code === 'join_window_closed' ? 'closed' : 'error';
-        this.windowMsg.replaceChildren(h('p', { class: 'error', testid: 'join-window-error' }, errorText(err)));
+        this.showWindow(() => [h('p', { class: 'error', testid: 'join-window-error' }, errorText(err))]);
         if (err?.code !== 'join_window_closed' && err?.code !== 'consultation_not_found' && err?.code !== 'not_participant') {
           this.timers.push(setTimeout(() => this.recheck(), WINDOW_POLL_MS));
         }
@@ -149,11 +188,21 @@ export class PreCall {
     this.joinBtn.disabled = !(this.windowOpen && this.mediaReady);
   }
 
+  /** @param {() => Node[]} view the join window's message, in the current language */
+  showWindow(view) {
+    this.windowView = view;
+    this.renderWindow();
+  }
+
+  renderWindow() {
+    this.windowMsg.replaceChildren(...this.windowView());
+  }
+
   // ---- devices ----
 
   /** An audience member sends nothing: no camera or microphone is opened, only the speaker chosen. */
   async watchOnly() {
-    this.deviceBox.replaceChildren(this.speakerField);
+    this.deviceBox.replaceChildren(this.speakerField, this.speakerTest);
     this.previewBox.hidden = true;
     this.el.classList.add('watch-only');
     await this.fillDevices().catch(() => {});
@@ -162,7 +211,8 @@ export class PreCall {
   }
 
   async openDevices() {
-    this.mediaMsg.replaceChildren(h('p', { class: 'muted' }, t('call.precall.opening')));
+    this.mediaView = 'opening';
+    this.renderMedia();
     const { stream, videoError, audioError } = await openMedia({ video: true, audio: true });
     if (this.destroyed) { stopStream(stream); return; }
     this.stream = stream;
@@ -186,6 +236,20 @@ export class PreCall {
   showMediaState(videoError, audioError) {
     this.showPreview();
     this.mediaErrors = { videoError, audioError };
+    this.mediaView = 'shown';
+    this.renderMedia();
+    if (videoError) { this.videoOn.checked = false; this.videoOn.disabled = true; }
+    if (audioError) { this.audioOn.checked = false; this.audioOn.disabled = true; }
+  }
+
+  /** The devices' message: opening, or what was refused and how to join anyway. */
+  renderMedia() {
+    if (this.mediaView === 'idle') return;
+    if (this.mediaView === 'opening') {
+      this.mediaMsg.replaceChildren(h('p', { class: 'muted' }, t('call.precall.opening')));
+      return;
+    }
+    const { videoError, audioError } = this.mediaErrors;
     if (!videoError && !audioError) {
       this.mediaMsg.replaceChildren();
       this.mediaMsg.dataset.state = 'ok';
@@ -200,14 +264,14 @@ export class PreCall {
       h('div', { class: 'actions' },
         !audioError && h('button', { class: 'ghost', testid: 'join-no-camera', onclick: () => this.join(false, true) }, t('call.precall.join_no_camera')),
         h('button', { class: 'ghost', testid: 'join-listen-only', onclick: () => this.join(false, false) }, t('call.precall.join_listen_only'))));
-    if (videoError) { this.videoOn.checked = false; this.videoOn.disabled = true; }
-    if (audioError) { this.audioOn.checked = false; this.audioOn.disabled = true; }
   }
 
   async fillDevices() {
     const d = await listDevices();
     const fill = (/** @type {HTMLSelectElement} */ sel, /** @type {MediaDeviceInfo[]} */ list, /** @type {string | undefined} */ current, /** @type {string} */ key) => {
-      sel.replaceChildren(...list.map((dev, i) => h('option', { value: dev.deviceId, selected: dev.deviceId === current },
+      // A device without a label (no permission yet) is named from the catalogue: marked so
+      // that a language switch names it again.
+      sel.replaceChildren(...list.map((dev, i) => h('option', { value: dev.deviceId, selected: dev.deviceId === current, dataset: dev.label ? {} : { labelKey: key, n: String(i + 1) } },
         dev.label || t(key, { n: i + 1 }))));
       sel.disabled = list.length === 0;
     };
@@ -261,14 +325,96 @@ export class PreCall {
     if (canPickSpeaker && this.speakerSel.value) v.setSinkId(this.speakerSel.value).catch(() => {});
   }
 
+  // ---- speaker test ----
+
+  /**
+   * Plays a short tone through the chosen speaker: Web Audio makes it (tone.js), a media
+   * element plays it, because only a media element takes setSinkId.
+   */
+  async testSpeaker() {
+    this.stopTest();
+    const audio = /** @type {HTMLAudioElement & { setSinkId?: (id: string) => Promise<void>, sinkId?: string }} */ (new Audio());
+    /** @type {{ audio: HTMLAudioElement, source: AudioBufferSourceNode | null }} */
+    const mine = { audio, source: null };
+    this.testing = mine;
+    /** @param {'played' | 'failed'} state @param {string} [error] */
+    const done = (state, error) => {
+      if (this.testing !== mine) return; // stopped, or a newer test runs
+      this.stopTest();
+      this.setTest(state, error);
+    };
+    this.setTest('playing');
+    try {
+      const ctx = audioContext();
+      const samples = toneSamples({ rate: ctx.sampleRate });
+      const buffer = ctx.createBuffer(1, samples.length, ctx.sampleRate);
+      buffer.copyToChannel(samples, 0);
+      const source = ctx.createBufferSource();
+      source.buffer = buffer;
+      mine.source = source;
+      const out = ctx.createMediaStreamDestination();
+      source.connect(out);
+      audio.srcObject = out.stream;
+      if (canPickSpeaker && this.speakerSel.value && audio.setSinkId) await audio.setSinkId(this.speakerSel.value);
+      this.testBtn.dataset.sink = audio.sinkId ?? '';
+      await audio.play();
+      source.addEventListener('ended', () => done('played'));
+      source.start();
+    } catch (e) {
+      done('failed', errorName(e));
+    }
+  }
+
+  /** @param {'idle' | 'playing' | 'played' | 'failed'} state @param {string} [error] */
+  setTest(state, error = '') {
+    this.testState = state;
+    this.testError = error;
+    this.renderSpeakerTest();
+  }
+
+  stopTest() {
+    const tst = this.testing;
+    if (!tst) return;
+    this.testing = null;
+    try { tst.source?.stop(); } catch { /* not started */ }
+    tst.source?.disconnect();
+    tst.audio.pause();
+    tst.audio.srcObject = null;
+  }
+
+  renderSpeakerTest() {
+    this.testBtn.dataset.state = this.testState;
+    this.testBtn.disabled = this.testState === 'playing';
+    const key = { idle: '', playing: 'call.precall.speaker_test_playing', played: 'call.precall.speaker_test_played', failed: 'call.precall.speaker_test_failed' }[this.testState];
+    this.testMsg.textContent = key ? t(key, { name: this.testError }) : '';
+    this.testMsg.className = `small ${this.testState === 'failed' ? 'error' : 'muted'}`;
+  }
+
   // ---- network check ----
 
+  /** The network check's rows as they stand, in the current language. */
+  renderNet() {
+    const net = this.net;
+    if (!net) return;
+    this.netList.replaceChildren(...(/** @type {const} */ (['rtt', 'ws', 'ice'])).map((key) => {
+      const { state, text, ms } = net[key];
+      return h('li', { testid: `net-${key}`, dataset: ms === undefined ? { state } : { state, ms } },
+        h('span', { class: 'dot', dataset: { state } }), h('strong', {}, t(`call.net.${key}`)), ' ', text());
+    }));
+  }
+
   async networkCheck() {
-    /** @param {string} key @param {string} state @param {string} text */
-    const item = (key, state, text) => h('li', { testid: `net-${key}`, dataset: { state } },
-      h('span', { class: 'dot', dataset: { state } }), h('strong', {}, t(`call.net.${key}`)), ' ', text);
-    const rows = { rtt: item('rtt', 'pending', t('call.net.checking')), ws: item('ws', 'pending', t('call.net.checking')), ice: item('ice', 'pending', t('call.net.checking')) };
-    this.netList.replaceChildren(rows.rtt, rows.ws, rows.ice);
+    const checking = () => t('call.net.checking');
+    /** @type {Record<'rtt' | 'ws' | 'ice', NetRow>} */
+    const net = { rtt: { state: 'pending', text: checking }, ws: { state: 'pending', text: checking }, ice: { state: 'pending', text: checking } };
+    this.net = net;
+    /** @param {'rtt' | 'ws' | 'ice'} key @param {NetState} state @param {() => string} text @param {string} [ms] */
+    const set = (key, state, text, ms) => {
+      if (this.net !== net) return; // a newer check runs
+      net[key] = ms === undefined ? { state, text } : { state, text, ms };
+      this.renderNet();
+    };
+    this.renderNet();
     // Round trip: several small requests; the median ignores one slow outlier.
     const times = [];
     for (let i = 0; i < 5 && !this.destroyed; i++) {
@@ -280,31 +426,33 @@ export class PreCall {
     }
     times.sort((a, b) => a - b);
     const rtt = times.length ? Math.round(times[Math.floor(times.length / 2)]) : null;
-    rows.rtt.replaceWith(rows.rtt = item('rtt', rtt == null ? 'fail' : rtt < 150 ? 'ok' : 'warn',
-      rtt == null ? t('call.net.unreachable') : t('call.net.rtt_ms', { ms: rtt })));
-    rows.rtt.dataset.ms = String(rtt ?? '');
+    set('rtt', rtt == null ? 'fail' : rtt < 150 ? 'ok' : 'warn',
+      () => (rtt == null ? t('call.net.unreachable') : t('call.net.rtt_ms', { ms: rtt })), String(rtt ?? ''));
     // WebSocket: a hello with an unsupported version is refused by the server before anyone
     // joins the room, so it proves the socket path works without entering the call.
+    /** @type {NetState} */
     let wsState = 'skip';
-    let wsText = t('call.net.ws_later');
+    let wsKey = 'call.net.ws_later';
     if (this.join0) {
       const ok = await probeSocket(this.join0);
       wsState = ok ? 'ok' : 'fail';
-      wsText = ok ? t('call.net.ws_ok') : t('call.net.ws_fail');
+      wsKey = ok ? 'call.net.ws_ok' : 'call.net.ws_fail';
     }
-    rows.ws.replaceWith(rows.ws = item('ws', wsState, wsText));
+    set('ws', wsState, () => t(wsKey));
     const servers = /** @type {RTCIceServer[]} */ (this.join0?.ice_servers ?? []);
     const urls = servers.flatMap((s) => [s.urls].flat());
     const turn = urls.filter((u) => /^turns?:/.test(u)).length;
     const stun = urls.filter((u) => /^stun:/.test(u)).length;
+    /** @type {NetState} */
     let iceState = turn ? 'ok' : 'warn';
-    let iceText = turn ? t('call.net.turn_configured', { n: turn }) : stun ? t('call.net.stun_only') : t('call.net.direct_only');
+    const base = () => (turn ? t('call.net.turn_configured', { n: turn }) : stun ? t('call.net.stun_only') : t('call.net.direct_only'));
+    let iceText = base;
     if (turn) {
       const relay = await gatherRelay(servers);
       iceState = relay ? 'ok' : 'warn';
-      iceText += ' · ' + t(relay ? 'call.net.turn_ok' : 'call.net.turn_fail');
+      iceText = () => `${base()} · ${t(relay ? 'call.net.turn_ok' : 'call.net.turn_fail')}`;
     }
-    rows.ice.replaceWith(item('ice', iceState, iceText));
+    set('ice', iceState, iceText);
   }
 
   // ---- join ----
@@ -327,6 +475,7 @@ export class PreCall {
 
   destroy() {
     this.destroyed = true;
+    this.stopTest();
     this.timers.forEach(clearTimeout);
     if (this.meterTimer) clearInterval(this.meterTimer);
     this.meter?.stop();

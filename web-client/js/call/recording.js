@@ -5,6 +5,7 @@
 // (the `recording`, `recording_consent` and `recording_failed` messages).
 import { fmtClock, t } from '../i18n.js';
 import { h } from './dom.js';
+import { asksConsent } from './state.js';
 
 /** @typedef {import('./room.js').CallRoom} CallRoom */
 
@@ -53,7 +54,7 @@ export async function toggleRecording(room) {
   try {
     await room.socket.request({ type });
   } catch (e) {
-    room.say(room.signalText(e), 'error');
+    room.say(() => room.signalText(e), 'error');
   } finally {
     room.recBusy = false;
     room.renderControls();
@@ -73,7 +74,7 @@ async function answer(room, consent) {
     const code = /** @type {any} */ (e)?.code;
     if (code !== 'not_recording') {
       try { sessionStorage.removeItem(answerKey(rid)); } catch { /* storage off */ }
-      room.say(room.signalText(e), 'error');
+      room.say(() => room.signalText(e), 'error');
     }
   }
   renderRecording(room);
@@ -104,8 +105,9 @@ export function renderRecording(room) {
     ind.removeAttribute('title');
   }
 
-  // The consent prompt: once per recording, for everyone who has not answered.
-  const ask = rec.active && rec.id && room.phase === 'joined' && myConsent(room) === null;
+  // The consent prompt: once per recording, for everyone who sends media and has not answered
+  // (someone who only watches is told, not asked: state.js's asksConsent).
+  const ask = asksConsent(room.state, myConsent(room));
   if (ask && !room.consentBox) {
     const agree = h('button', { testid: 'recording-consent-agree', onclick: () => answer(room, true) }, t('call.rec.consent_agree'));
     room.consentBox = h('div', { class: 'modal-back', testid: 'recording-consent' },
@@ -123,9 +125,12 @@ export function renderRecording(room) {
     room.consentBox = null;
   }
 
-  // What I am told after declining (also in the header badge).
-  room.recNote.hidden = !(rec.active && excluded);
-  room.recNote.textContent = rec.active && excluded ? t('call.rec.excluded_text') : '';
+  // What I am told after declining (also in the header badge), or, watching only, why I am
+  // not asked.
+  const watching = rec.active && room.phase === 'joined' && !excluded && room.me !== null && !room.me.can_publish;
+  room.recNote.hidden = !(rec.active && (excluded || watching));
+  room.recNote.dataset.why = excluded ? 'excluded' : watching ? 'watching' : '';
+  room.recNote.textContent = rec.active && excluded ? t('call.rec.excluded_text') : watching ? t('call.rec.watching_text') : '';
 
   // Hosts: who answered what.
   const answers = [...rec.answers.values()];

@@ -3,9 +3,12 @@
 // bandwidth fallback (lower layers, then audio only). What server messages do to the call's
 // state is state.js (`reduce`); this class runs the effects it returns and keeps the DOM, the
 // socket and the media.
-import { api } from '../api.js';
+import { api, me as signedIn } from '../api.js';
 import { errorText, fmtTime, t } from '../i18n.js';
-import { h } from './dom.js';
+import { h, videoEl } from './dom.js';
+import { afterCall } from './after.js';
+import { Labels } from './labels.js';
+import { relabelToasts, toast } from './toasts.js';
 import { cameraConstraints, canPickSpeaker, errorName, stopStream } from './devices.js';
 import { MediaSession } from './media.js';
 import { RoomSocket, SignalError, socketUrl } from './signaling.js';
@@ -13,6 +16,7 @@ import { addCamera, removeCameras, setCamera, setMic, stopScreen, switchCamera, 
 import { applyLayers, confirmRemove, fitGrid, renderControls, renderPeople, renderStage } from './view.js';
 import { recSnapshot, renderRecording } from './recording.js';
 import { emptyRec, initialState, isFinal, nameOf, reduce } from './state.js';
+import { toSaved } from './saved.js';
 
 /** @typedef {import('./signaling.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./precall.js').JoinChoice} JoinChoice */
@@ -29,7 +33,8 @@ export class CallRoom {
   /**
    * @param {any} consultation
    * @param {JoinChoice} choice
-   * @param {{ onFinished: (state: string) => void }} hooks
+   * @param {{ onFinished: (state: string) => void, onLocalChange?: (saved: import('./saved.js').SavedCall) => void }} hooks
+   *   onLocalChange: what this page sends changed (a camera added or switched, a mute), for a reload to restore
    */
   constructor(consultation, choice, hooks) {
     this.c = consultation;
@@ -44,8 +49,21 @@ export class CallRoom {
     const v = this.local.getVideoTracks()[0];
     if (a) this.localTracks.set('mic', a);
     if (v) this.localTracks.set('cam', v);
-    this.micMuted = false;
-    this.camMuted = false;
+    // After a reload: the extra cameras reopened on their devices (index.js), and the mute
+    // state as it was; publishLocal() sends both.
+    for (const [name, track] of choice.extraCameras ?? []) this.localTracks.set(name, track);
+    this.micMuted = Boolean(choice.micMuted);
+    this.camMuted = Boolean(choice.camMuted);
+    if (a) a.enabled = !this.micMuted;
+    if (v) v.enabled = !this.camMuted;
+    /** Every catalogue text of the call's fixed parts, written again on a language switch. */
+    this.labels = new Labels();
+    /** @type {{ m: import('./state.js').ChatMessage, mine: boolean, toName: string | null }[]} the chat so far, drawn again on a language switch */
+    this.chatItems = [];
+    /** @type {string | (() => string)} what the notice bar shows (a function: written again on a language switch) */
+    this.noticeText = '';
+    /** @type {{ state: import('./state.js').FinalPhase, text?: string | (() => string) } | null} the end, once finished */
+    this.final = null;
     this.screenSeq = 0;
     /** @type {CallState} phase, people, tracks, speaker, recording: replaced, never changed in place */
     this.state = initialState();
@@ -132,31 +150,41 @@ export class CallRoom {
     this.myQuality = h('span', { class: 'quality mine', testid: 'my-quality', role: 'img' }, h('i', {}), h('i', {}), h('i', {}));
     this.recording = h('span', { class: 'rec-slot', testid: 'recording-indicator', 'aria-live': 'polite' });
     this.notice = h('div', { class: 'call-notice', testid: 'call-notice', role: 'status', 'aria-live': 'polite', hidden: true });
-    this.audioOnlyBanner = h('div', { class: 'call-notice warn', testid: 'audio-only', role: 'status', hidden: true }, t('call.notice.audio_only'));
+    const L = this.labels;
+    this.audioOnlyBanner = L.set(h('div', { class: 'call-notice warn', testid: 'audio-only', role: 'status', hidden: true }), 'call.notice.audio_only');
     this.recNote = h('div', { class: 'call-notice warn', testid: 'recording-excluded-note', role: 'status', hidden: true });
     this.recFailed = h('div', { class: 'call-notice error rec-failed', testid: 'recording-failed', role: 'alert', hidden: true });
     this.recAnswerList = h('ul', { class: 'people', testid: 'recording-answers-list' });
-    this.recAnswers = h('section', { class: 'panel', testid: 'recording-answers', hidden: true }, h('h2', {}, t('call.rec.answers_title')), this.recAnswerList);
+    this.recAnswers = h('section', { class: 'panel', testid: 'recording-answers', hidden: true }, L.set(h('h2', {}), 'call.rec.answers_title'), this.recAnswerList);
     this.main = h('div', { class: 'stage-main', testid: 'stage-main' });
     this.thumbs = h('div', { class: 'stage-thumbs', testid: 'stage-thumbs' });
-    this.stage = h('div', { class: 'stage', testid: 'stage' }, this.main, this.thumbs);
+    /** Who joined or left: passing notes over the stage's corner (toasts.js). */
+    this.toasts = h('div', { class: 'call-toasts', testid: 'call-toasts', 'aria-live': 'polite' });
+    this.stage = h('div', { class: 'stage', testid: 'stage' }, this.main, this.thumbs, this.toasts);
     this.peopleList = h('ul', { class: 'people', testid: 'participants' });
     this.lobbyList = h('ul', { class: 'people', testid: 'lobby' });
-    this.lobbySection = h('section', { class: 'panel', testid: 'lobby-panel', hidden: true }, h('h2', {}, t('call.lobby.title')), this.lobbyList);
+    this.lobbySection = h('section', { class: 'panel', testid: 'lobby-panel', hidden: true }, L.set(h('h2', {}), 'call.lobby.title'), this.lobbyList);
     this.chatLog = h('ol', { class: 'chat-log', testid: 'chat-log', 'aria-live': 'polite' });
-    this.chatInput = /** @type {HTMLInputElement} */ (h('input', { testid: 'chat-input', maxlength: 2000, autocomplete: 'off', 'aria-label': t('call.chat.placeholder'), placeholder: t('call.chat.placeholder') }));
-    this.chatForm = h('form', { class: 'chat-form', testid: 'chat-form' }, this.chatInput, h('button', { type: 'submit', testid: 'chat-send' }, t('call.chat.send')));
+    this.chatInput = /** @type {HTMLInputElement} */ (h('input', { testid: 'chat-input', maxlength: 2000, autocomplete: 'off' }));
+    this.chatForm = h('form', { class: 'chat-form', testid: 'chat-form' }, this.chatInput, L.set(h('button', { type: 'submit', testid: 'chat-send' }), 'call.chat.send'));
     this.chatForm.addEventListener('submit', (e) => { e.preventDefault(); this.sendChat(); });
-    this.chatTitle = h('h2', {}, t('call.chat.title'));
+    // The chat's title and placeholder depend on the mode too (renderPeople writes them).
+    this.chatTitle = h('h2', { testid: 'chat-title' }, t('call.chat.title'));
     this.controls = h('div', { class: 'controls', testid: 'controls', role: 'toolbar' });
     this.side = h('aside', { class: 'side' },
       this.lobbySection,
       this.recAnswers,
-      h('section', { class: 'panel people-panel' }, h('h2', {}, t('call.people.title')), this.peopleList),
+      h('section', { class: 'panel people-panel' }, L.set(h('h2', { testid: 'people-title' }), 'call.people.title'), this.peopleList),
       h('section', { class: 'panel chat' }, this.chatTitle, this.chatLog, this.chatForm));
+    // While waiting to be admitted: my own camera, muted and mirrored, to fix the picture
+    // before the host lets me in (the pre-call preview's stream, now the call's).
+    this.lobbyPreview = videoEl('lobby-preview');
+    this.lobbyPreview.classList.add('mirror');
     this.waiting = h('div', { class: 'card waiting', testid: 'lobby-wait', hidden: true },
-      h('h2', {}, t('call.lobby.waiting_title')), h('p', {}, t('call.lobby.waiting_text')),
-      h('button', { class: 'ghost', testid: 'lobby-leave', onclick: () => this.leave() }, t('call.ctl.leave')));
+      L.set(h('h2', {}), 'call.lobby.waiting_title'), L.set(h('p', {}), 'call.lobby.waiting_text'),
+      h('div', { class: 'lobby-preview', hidden: !this.localTracks.get('cam') },
+        this.lobbyPreview, L.set(h('p', { class: 'muted small' }), 'call.lobby.preview_note')),
+      L.set(h('button', { class: 'ghost', testid: 'lobby-leave', onclick: () => this.leave() }), 'call.ctl.leave'));
     this.finalBox = h('div', { class: 'card final', testid: 'call-final', hidden: true });
     this.body = h('div', { class: 'call-body' }, this.stage, this.side, this.controls);
     // The grid's shape follows the stage's size (a window resized, a tablet turned).
@@ -164,9 +192,10 @@ export class CallRoom {
     this.resizer.observe(this.main);
     this.el = h('section', { class: 'call', testid: 'call', dataset: { kind: this.c.kind } },
       h('header', { class: 'call-head' },
-        h('strong', { class: 'call-title' }, t(this.teaching ? 'call.title.teaching' : 'call.title.call')),
+        // Named by the consultation's kind: a teaching session is 教学查房, not a broadcast.
+        L.set(h('strong', { class: 'call-title', testid: 'call-title' }), titleKey(this.c.kind)),
         this.status, this.recording, h('span', { class: 'spacer' }),
-        h('span', { class: 'small' }, t('call.my_link')), this.myQuality),
+        L.set(h('span', { class: 'small' }), 'call.my_link'), this.myQuality),
       this.notice, this.audioOnlyBanner, this.recFailed, this.recNote, this.waiting, this.finalBox, this.body);
     this.renderControls();
     this.setStatus('connecting');
@@ -181,16 +210,52 @@ export class CallRoom {
     const inRoom = state === 'joined' || state === 'reconnecting';
     this.body.hidden = !inRoom && state !== 'connecting';
     this.waiting.hidden = state !== 'lobby';
+    this.showLobbyPreview(state === 'lobby');
   }
 
-  /** A short message in the user's language; errors stay until the next one. @param {string} text @param {string} [kind] */
+  /** Plays my camera in the lobby while I wait, and stops drawing it once I am in. @param {boolean} on */
+  showLobbyPreview(on) {
+    const cam = this.localTracks.get('cam');
+    const stream = on && cam ? this.localStream('cam', cam) : null;
+    /** @type {HTMLElement} */ (this.lobbyPreview.parentElement).hidden = !stream;
+    if (this.lobbyPreview.srcObject === stream) return;
+    this.lobbyPreview.srcObject = stream;
+    if (stream) this.lobbyPreview.play().catch(() => {});
+  }
+
+  /**
+   * A short message in the user's language; errors stay until the next one. A function for
+   * `text` is called again on a language switch while the message is shown.
+   * @param {string | (() => string)} text @param {string} [kind]
+   */
   say(text, kind = 'info') {
     this.notice.hidden = false;
     this.notice.className = `call-notice ${kind}`;
     this.notice.dataset.kind = kind;
-    this.notice.textContent = text;
+    this.noticeText = text;
+    this.notice.textContent = typeof text === 'function' ? text() : text;
     clearTimeout(this.noticeTimer);
     if (kind !== 'error') this.noticeTimer = setTimeout(() => { this.notice.hidden = true; }, 6000);
+  }
+
+  /**
+   * The language changed (app.js's `huizhen:lang`): every text of the call is written again in
+   * place. Nothing is rebuilt that plays media or holds input: tiles update their captions, the
+   * chat log is drawn again from its messages, the socket and the media are not touched.
+   */
+  relabel() {
+    if (this.destroyed) return;
+    this.labels.apply();
+    this.status.textContent = t(`call.state.${this.phase}`);
+    if (!this.notice.hidden && this.noticeText) this.notice.textContent = typeof this.noticeText === 'function' ? this.noticeText() : this.noticeText;
+    this.renderFinal();
+    if (this.myQuality.dataset.level) this.onMyQuality(this.myQuality.dataset.level);
+    this.chatLog.replaceChildren(...this.chatItems.map((c) => this.chatEntry(c.m, c.mine, c.toName)));
+    relabelToasts(this.toasts);
+    // The consent prompt is built once per recording: build it again in the new language.
+    if (this.consentBox) { this.consentBox.remove(); this.consentBox = null; }
+    renderRecording(this);
+    this.render();
   }
 
   // ---- connection ----
@@ -209,10 +274,10 @@ export class CallRoom {
     } catch (e) {
       const err = /** @type {any} */ (e);
       if (['join_window_closed', 'consultation_not_found', 'not_participant'].includes(err?.code)) {
-        this.finish(err?.details?.status ? 'ended' : 'closed', errorText(err));
+        this.finish(err?.details?.status ? 'ended' : 'closed', () => errorText(err));
         return;
       }
-      this.say(errorText(err), 'error');
+      this.say(() => errorText(err), 'error');
       this.retry();
       return;
     }
@@ -266,14 +331,14 @@ export class CallRoom {
     if (isFinal(this.phase)) return;
     // 4000: the server refused our protocol; trying again would loop.
     if (code === 4000) {
-      this.finish('refused', t('call.final.protocol'));
+      this.finish('refused', () => t('call.final.protocol'));
       return;
     }
     if (this.phase === 'lobby') {
       // Leaving the lobby drops the waiting entry; coming back puts us there again.
       this.setStatus('connecting');
     }
-    this.say(t('call.notice.reconnecting'), 'warn');
+    this.say(() => t('call.notice.reconnecting'), 'warn');
     this.reconnects++;
     this.retry();
   }
@@ -292,7 +357,7 @@ export class CallRoom {
     this.render();
   }
 
-  /** @param {import('./state.js').FinalPhase} state @param {string} [text] */
+  /** @param {import('./state.js').FinalPhase} state @param {string | (() => string)} [text] a function: written again on a language switch */
   finish(state, text) {
     if (this.finished) return;
     this.finished = true;
@@ -307,13 +372,27 @@ export class CallRoom {
     this.setState({ ...this.state, rec: emptyRec() });
     renderRecording(this);
     this.leaveFullscreen();
+    this.final = text ? { state, text } : { state };
     this.finalBox.hidden = false;
     this.finalBox.dataset.state = state;
+    this.renderFinal();
+    this.hooks.onFinished(state);
+    // The way on is the step that follows the call for this user (after.js): it has the focus,
+    // so Enter takes them there.
+    /** @type {HTMLElement | null} */ (this.finalBox.querySelector('[data-testid="call-final-back"]'))?.focus();
+  }
+
+  /** The end of the call: why, and the way on (the opinion, the plan, or the consultation). */
+  renderFinal() {
+    if (!this.final) return;
+    const { state, text } = this.final;
+    const next = afterCall(this.c, signedIn()?.id ?? null, state);
+    this.finalBox.dataset.next = next.form ?? 'detail';
     this.finalBox.replaceChildren(
       h('h2', {}, t(`call.final.${state}`)),
-      text && h('p', { testid: 'call-final-text' }, text),
-      h('a', { class: 'button', href: `#/c/${this.c.id}`, testid: 'call-final-back' }, t('call.final.back')));
-    this.hooks.onFinished(state);
+      text && h('p', { testid: 'call-final-text' }, typeof text === 'function' ? text() : text),
+      h('a', { class: 'button', href: next.href, testid: 'call-final-back', dataset: { next: next.form ?? 'detail' } },
+        t(next.form ? `call.final.to_${next.form}` : 'call.final.back')));
   }
 
   // ---- server messages ----
@@ -336,9 +415,16 @@ export class CallRoom {
       case 'render':
         this.renderPart(effect.part);
         break;
-      case 'notice':
-        this.say(this.text(effect.text), effect.level);
+      case 'notice': {
+        const text = effect.text;
+        this.say(() => this.text(text), effect.level);
         break;
+      }
+      case 'toast': {
+        const text = effect.text;
+        toast(this.toasts, () => this.text(text), { what: effect.what, participant: effect.participant });
+        break;
+      }
       case 'lobby':
         this.setStatus('lobby');
         break;
@@ -347,11 +433,13 @@ export class CallRoom {
         break;
       case 'resumed':
         // Only worth saying when this page had lost its socket (a reload resumes silently).
-        if (this.reconnects) this.say(t('call.notice.reconnected'));
+        if (this.reconnects) this.say(() => t('call.notice.reconnected'));
         break;
-      case 'finish':
-        this.finish(effect.phase, effect.text && this.text(effect.text));
+      case 'finish': {
+        const text = effect.text;
+        this.finish(effect.phase, text && (() => this.text(text)));
         break;
+      }
       case 'chat':
         this.onChat(effect.message, effect.mine, effect.toName);
         break;
@@ -359,7 +447,7 @@ export class CallRoom {
         this.setMic(true);
         break;
       case 'promoted':
-        this.onPromoted().catch((e) => this.say(t('call.error.media', { message: String(e?.message ?? e) }), 'error'));
+        this.onPromoted().catch((e) => this.say(() => t('call.error.media', { message: String(e?.message ?? e) }), 'error'));
         break;
       case 'demoted':
         this.onDemoted();
@@ -421,7 +509,7 @@ export class CallRoom {
   enterRoom() {
     this.setStatus('joined');
     renderRecording(this);
-    this.startMedia().catch((e) => this.say(t('call.error.media', { message: String(e?.message ?? e) }), 'error'));
+    this.startMedia().catch((e) => this.say(() => t('call.error.media', { message: String(e?.message ?? e) }), 'error'));
     this.render();
   }
 
@@ -451,14 +539,14 @@ export class CallRoom {
 
   /** A host let us speak: open the microphone (and camera) and publish. */
   async onPromoted() {
-    this.say(t('call.notice.promoted'));
+    this.say(() => t('call.notice.promoted'));
     if (this.localTracks.size === 0) {
       let stream = null;
       try {
         stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: cameraConstraints(undefined) });
       } catch {
         try { stream = await navigator.mediaDevices.getUserMedia({ audio: true }); } catch (e) {
-          this.say(t('call.error.no_mic', { name: errorName(e) }), 'error');
+          this.say(() => t('call.error.no_mic', { name: errorName(e) }), 'error');
           return;
         }
       }
@@ -473,7 +561,7 @@ export class CallRoom {
   }
 
   onDemoted() {
-    this.say(t('call.notice.demoted'));
+    this.say(() => t('call.notice.demoted'));
     // The server has already unpublished our tracks and closed the publish connection.
     this.media?.closePublish();
     for (const tr of this.localTracks.values()) tr.stop();
@@ -529,11 +617,11 @@ export class CallRoom {
     const msg = { type: 'chat', text };
     if (this.asksModerator()) {
       const host = this.moderator();
-      if (!host) { this.say(t('call.chat.no_moderator'), 'error'); return; }
+      if (!host) { this.say(() => t('call.chat.no_moderator'), 'error'); return; }
       msg.to = host.id;
     }
     this.socket.request(msg).then(() => { this.chatInput.value = ''; },
-      (e) => this.say(signalText(e), 'error'));
+      (e) => this.say(() => signalText(e), 'error'));
   }
 
   /** A trainee's chat is Q&A: it goes privately to the moderator. */
@@ -551,12 +639,18 @@ export class CallRoom {
    * @param {import('./state.js').ChatMessage} m @param {boolean} mine @param {string | null} toName
    */
   onChat(m, mine, toName) {
+    this.chatItems.push({ m, mine, toName });
+    this.chatLog.append(this.chatEntry(m, mine, toName));
+    this.chatLog.scrollTop = this.chatLog.scrollHeight;
+  }
+
+  /** One chat message as the log shows it. @param {import('./state.js').ChatMessage} m @param {boolean} mine @param {string | null} toName */
+  chatEntry(m, mine, toName) {
     const priv = Boolean(m.to);
     const who = mine ? t('call.chat.me') : m.from_name;
-    this.chatLog.append(h('li', { class: `chat-msg${mine ? ' mine' : ''}${priv ? ' private' : ''}`, testid: 'chat-message', dataset: { from: m.from, private: String(priv) } },
-      h('span', { class: 'chat-meta' }, who, priv ? ` · ${t(mine ? 'call.chat.private_to' : 'call.chat.private', { name: toName ?? t('call.common.someone') })}` : '', ' · ', fmtTime(m.at)),
-      h('span', { class: 'chat-text', testid: 'chat-text' }, m.text)));
-    this.chatLog.scrollTop = this.chatLog.scrollHeight;
+    return h('li', { class: `chat-msg${mine ? ' mine' : ''}${priv ? ' private' : ''}`, testid: 'chat-message', dataset: { from: m.from, private: String(priv) } },
+      h('span', { class: 'chat-meta', testid: 'chat-meta' }, who, priv ? ` · ${t(mine ? 'call.chat.private_to' : 'call.chat.private', { name: toName ?? t('call.common.someone') })}` : '', ' · ', fmtTime(m.at)),
+      h('span', { class: 'chat-text', testid: 'chat-text' }, m.text));
   }
 
   /** @param {string} id */
@@ -573,19 +667,34 @@ export class CallRoom {
   // ---- local controls ----
 
   /** @param {boolean} muted */
-  setMic(muted) { return setMic(this, muted); }
+  setMic(muted) { setMic(this, muted); this.localChanged(); }
 
   /** @param {boolean} off */
-  setCamera(off) { return setCamera(this, off); }
+  setCamera(off) { setCamera(this, off); this.localChanged(); }
 
   /** Moves the main camera to the next camera device. */
-  switchCamera() { return switchCamera(this); }
+  async switchCamera() { await switchCamera(this); this.localChanged(); }
 
   /** Publishes one more camera as its own track (cam2, cam3…): a second view of the patient or the field. */
-  addCamera() { return addCamera(this); }
+  async addCamera() { await addCamera(this); this.localChanged(); }
 
   /** Stops every extra camera. */
-  removeCameras() { return removeCameras(this); }
+  async removeCameras() { await removeCameras(this); this.localChanged(); }
+
+  /** What this page sends, as a reload must bring it back (saved.js). */
+  localState() {
+    return toSaved({
+      tracks: [...this.localTracks].map(([name, tr]) => [name, { kind: tr.kind, deviceId: tr.getSettings().deviceId }]),
+      micMuted: this.micMuted,
+      camMuted: this.camMuted,
+      speakerId: this.choice.speakerId,
+    });
+  }
+
+  /** Tells index.js that what this page sends changed (it saves it for a reload). */
+  localChanged() {
+    if (!this.finished && !this.destroyed) this.hooks.onLocalChange?.(this.localState());
+  }
 
   toggleScreen() { return toggleScreen(this); }
 
@@ -613,7 +722,7 @@ export class CallRoom {
       this.leaveFullscreen();
       return;
     }
-    tile.el.requestFullscreen().catch((e) => this.say(t('call.error.fullscreen', { name: errorName(e) }), 'error'));
+    tile.el.requestFullscreen().catch((e) => this.say(() => t('call.error.fullscreen', { name: errorName(e) }), 'error'));
   }
 
   leaveFullscreen() {
@@ -622,7 +731,7 @@ export class CallRoom {
 
   toggleHand() {
     const raised = !this.me?.hand_raised;
-    this.socket?.request({ type: 'raise_hand', raised }).catch((e) => this.say(signalText(e), 'error'));
+    this.socket?.request({ type: 'raise_hand', raised }).catch((e) => this.say(() => signalText(e), 'error'));
   }
 
   leave() {
@@ -631,11 +740,24 @@ export class CallRoom {
     this.finish('left');
   }
 
+  /**
+   * The page is going away (closed, reloaded, navigated off): say goodbye to the room so that
+   * the others see us go at once (protocol.md §4 `leave`; the browser's close frame 1001 counts
+   * as a leave too, but is not sent by every browser on every way out). The call stays
+   * remembered: a reload joins again as it did before (index.js). The page may also be kept
+   * in the back-forward cache: the server closes this socket after the leave, and the
+   * normal reconnect brings the call back if the page is shown again.
+   */
+  sayGoodbye() {
+    if (this.finished || this.destroyed || !this.socket || this.socket.closed) return;
+    this.socket.request({ type: 'leave' }).catch(() => {});
+  }
+
   async endForAll() {
     try {
       await this.socket?.request({ type: 'end_consultation' });
     } catch (e) {
-      this.say(signalText(e), 'error');
+      this.say(() => signalText(e), 'error');
     }
   }
 
@@ -643,7 +765,7 @@ export class CallRoom {
 
   /** @param {string} type @param {string} participant @param {Record<string, any>} [extra] */
   hostAction(type, participant, extra = {}) {
-    this.socket?.request({ type, participant, ...extra }).catch((e) => this.say(signalText(e), 'error'));
+    this.socket?.request({ type, participant, ...extra }).catch((e) => this.say(() => signalText(e), 'error'));
   }
 
   // ---- bandwidth ----
@@ -717,6 +839,10 @@ export class CallRoom {
       received: { ...this.received },
       pc: { publish: this.media?.pub?.connectionState ?? null, subscribe: this.media?.sub?.connectionState ?? null },
       recording: recSnapshot(this),
+      // What this page sends and from which device (device ids, never media).
+      local: Object.fromEntries([...this.localTracks].map(([name, tr]) => [name, { kind: tr.kind, deviceId: tr.getSettings().deviceId ?? null, enabled: tr.enabled }])),
+      micMuted: this.micMuted,
+      camMuted: this.camMuted,
     };
   }
 
@@ -735,7 +861,13 @@ export class CallRoom {
     this.localTracks.forEach((tr) => tr.stop());
     for (const a of this.audios.values()) a.srcObject = null;
     for (const tile of this.tiles.values()) tile.video.srcObject = null;
+    this.lobbyPreview.srcObject = null;
   }
+}
+
+/** The call's title for a consultation kind (docs/api.md: consultation, case_discussion, teaching). @param {string} kind */
+function titleKey(kind) {
+  return ['consultation', 'case_discussion', 'teaching'].includes(kind) ? `call.title.${kind}` : 'call.title.consultation';
 }
 
 /** A signaling error in the user's language. @param {unknown} e */

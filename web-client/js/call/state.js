@@ -132,10 +132,13 @@ export function isFinal(phase) {
 /** @typedef {{ key: string, params?: Record<string, string | null> }} Text */
 /** What the view must draw again. @typedef {'stage' | 'people' | 'controls' | 'recording' | 'audioOnly' | 'myQuality'} ViewPart */
 
+/** Who came or went, for a passing note in the call (not the notice bar). @typedef {'joined' | 'left' | 'removed'} Coming */
+
 /**
  * A side effect for CallRoom to run, in list order.
  * @typedef {{ kind: 'render', part: ViewPart }
  *   | { kind: 'notice', text: Text, level: NoticeLevel }
+ *   | { kind: 'toast', text: Text, what: Coming, participant: string }
  *   | { kind: 'lobby' }
  *   | { kind: 'enterRoom' }
  *   | { kind: 'resumed' }
@@ -219,12 +222,22 @@ export function reduce(s, m) {
     }
     case 'admitted':
       return { state: { ...s, phase: 'joined', participants: byId(m.participants) }, effects: [{ kind: 'enterRoom' }] };
-    case 'participant_joined':
+    case 'participant_joined': {
+      const step = onParticipant(s, m.participant);
+      // A reload joins again: someone already shown is not announced twice.
+      if (!s.participants.has(m.participant.id) && tellsComings(s, m.participant)) step.effects.push(coming('joined', m.participant));
+      return step;
+    }
     case 'participant_updated':
       return onParticipant(s, m.participant);
     case 'participant_left': {
+      const who = s.participants.get(m.participant_id);
       const tracks = new Map([...s.tracks].filter(([, tr]) => tr.participant !== m.participant_id));
-      return { state: { ...s, participants: without(s.participants, m.participant_id), tracks }, effects: [render('stage')] };
+      /** @type {Effect[]} */
+      const effects = [render('stage')];
+      // `ended`: the consultation ended, which this page is told by `ended` itself.
+      if (who && m.reason !== 'ended' && tellsComings(s, who)) effects.push(coming(m.reason === 'removed' ? 'removed' : 'left', who));
+      return { state: { ...s, participants: without(s.participants, m.participant_id), tracks }, effects };
     }
     case 'lobby_waiting':
       return {
@@ -322,6 +335,8 @@ function onParticipant(s, p) {
     if (!before.can_publish && p.can_publish) effects.push({ kind: 'promoted' });
     if (before.can_publish && !p.can_publish) effects.push({ kind: 'demoted' });
     effects.push(render('controls'));
+    // Whether I am asked to consent to a running recording depends on whether I send media.
+    if (before.can_publish !== p.can_publish) effects.push(render('recording'));
   }
   effects.push(render('stage'));
   return { state, effects };
@@ -357,14 +372,41 @@ function onRecording(s, m) {
   if (rec.id !== before) rec.answers = new Map();
   /** @type {Effect[]} */
   const effects = [];
-  // Told once per recording, and not to whoever started it.
+  // Told once per recording, and not to whoever started it; someone who only watches sends
+  // nothing to record and is told so instead of being asked.
   if (rec.active && rec.id !== before && before === null && rec.by !== s.me?.id) {
-    effects.push(notice('call.rec.started_notice', { name: nameOf(s, rec.by ?? '') }, 'warn'));
+    const key = s.me && !s.me.can_publish ? 'call.rec.started_notice_watching' : 'call.rec.started_notice';
+    effects.push(notice(key, { name: nameOf(s, rec.by ?? '') }, 'warn'));
   }
   if (!rec.active && before) effects.push(notice('call.rec.stopped_notice'));
   if (rec.active) rec.failed = null;
   effects.push(render('recording'));
   return { state: { ...s, rec }, effects };
+}
+
+/**
+ * Whether the consent prompt is due: a recording runs, I am in the room, I send media (someone
+ * who only watches has nothing of theirs recorded: protocol.md §12 asks the members whose
+ * media is captured), and I have not answered (`answer`: true, false or null).
+ * @param {CallState} s @param {boolean | null} answer
+ */
+export function asksConsent(s, answer) {
+  return s.rec.active && s.rec.id !== null && s.phase === 'joined' && Boolean(s.me?.can_publish) && answer === null;
+}
+
+/**
+ * Whether the room says that someone came or went: not about me, and not about members who
+ * only watch (a class of trainees coming and going would bury the call in notes; the
+ * participant list shows them).
+ * @param {CallState} s @param {ParticipantInfo} p
+ */
+function tellsComings(s, p) {
+  return p.id !== s.me?.id && (p.can_publish || p.host);
+}
+
+/** @param {Coming} what @param {ParticipantInfo} p @returns {Effect} */
+function coming(what, p) {
+  return { kind: 'toast', text: { key: `call.toast.${what}`, params: { name: p.name } }, what, participant: p.id };
 }
 
 /** @param {CallState} s @param {FinalPhase} phase @param {Text} [text] @returns {Step} */

@@ -187,6 +187,7 @@ export function renderPeople(/** @type {CallRoom} */ room) {
   const ask = room.asksModerator();
   room.chatTitle.textContent = t(ask ? 'call.chat.qa_title' : 'call.chat.title');
   room.chatInput.placeholder = t(ask ? 'call.chat.qa_placeholder' : 'call.chat.placeholder');
+  room.chatInput.setAttribute('aria-label', room.chatInput.placeholder);
   room.chatForm.dataset.mode = ask ? 'qa' : 'room';
 }
 
@@ -211,7 +212,7 @@ export function renderControls(/** @type {CallRoom} */ room) {
   /** @param {string} testid @param {string} text @param {() => any} fn @param {Record<string, any>} [attrs] */
   const btn = (testid, text, fn, attrs = {}) => h('button', {
     class: 'ctl', testid, ...attrs,
-    onclick: () => { Promise.resolve().then(fn).catch((e) => room.say(t('call.error.media', { message: String(e?.message ?? e) }), 'error')); },
+    onclick: () => { Promise.resolve().then(fn).catch((e) => room.say(() => t('call.error.media', { message: String(e?.message ?? e) }), 'error')); },
   }, text);
   const layer = /** @type {HTMLSelectElement} */ (h('select', { testid: 'layer-select', 'aria-label': t('call.layer.label'), onchange: () => { room.layerPref = layer.value; room.layersSent.clear(); room.applyLayers(); } },
     ['auto', 'high', 'medium', 'low', 'off'].map((v) => h('option', { value: v, selected: v === room.layerPref }, t(`call.layer.${v}`)))));

@@ -65,7 +65,12 @@ export function opinionsBlock(c) {
   ];
 }
 
-export async function detailView(id) {
+/**
+ * @param {string} id
+ * @param {{ form?: string | null }} [opts] `form`: opinion or plan, the form to land on (the
+ *   route's ?form=, from the end of a call): app.js scrolls to it and focuses its text
+ */
+export async function detailView(id, opts = {}) {
   const report = await loadReport(id);
   const c = report.consultation;
   const u = me();
@@ -89,7 +94,7 @@ export async function detailView(id) {
       h('p', { class: 'text', testid: 'summary' }, c.summary)),
     (c.opinions.length || c.plan) && h('section', { class: 'card', testid: 'opinions' }, opinionsBlock(c)),
     recordingsSection(c),
-    actionsSection(c, specialists));
+    actionsSection(c, specialists, opts.form ?? null));
 }
 
 // The pre-call screen (js/call) shows the join window and its errors; here only the way in.
@@ -168,7 +173,8 @@ function reasonForm(c, action) {
   return stepForm(c, action, `action.${action}.title`, field('field.reason', reason), () => ({ reason: reason.value }), { danger: true });
 }
 
-function actionsSection(c, specialists) {
+/** @param {any} c @param {any[]} specialists @param {string | null} land the form to focus (opinion, plan) */
+function actionsSection(c, specialists, land) {
   const u = me();
   const coordinator = u.role === 'coordinator';
   const host = c.specialists[0] === u.id || c.coordinator === u.id || (c.urgency === 'emergency' && c.requester === u.id);
@@ -188,14 +194,14 @@ function actionsSection(c, specialists) {
   if (coordinator && c.status === 'scheduled') steps.push(stepForm(c, 'no_show', null, null, null, { confirm: 'action.no_show.confirm' }));
   const own = c.opinions.find((o) => o.author === u.id);
   if (u.role === 'specialist' && c.specialists.includes(u.id) && ['live', 'ended'].includes(c.status) && !own?.signed_at) {
-    const text = h('textarea', { rows: 8, maxlength: 20000, value: own?.text || '', testid: 'opinion-text' });
+    const text = h('textarea', { rows: 8, maxlength: 20000, value: own?.text || '', testid: 'opinion-text', 'data-autofocus': land === 'opinion' || null });
     const sign = h('button', { type: 'submit', 'data-sign': 'true', testid: 'opinion-sign' }, t('action.opinion.sign'));
     steps.push(stepForm(c, 'opinion', 'action.opinion.title', field('field.opinion', text, t('action.opinion.hint')),
       () => ({ text: text.value, sign: false }),
       { button: 'action.opinion.draft', testid: 'opinion-draft', extra: sign, signBody: () => ({ text: text.value, sign: true }) }));
   }
   if (requester && c.status === 'ended') {
-    const text = h('textarea', { rows: 6, maxlength: 20000, required: true, testid: 'plan-text' });
+    const text = h('textarea', { rows: 6, maxlength: 20000, required: true, testid: 'plan-text', 'data-autofocus': land === 'plan' || null });
     const hint = c.opinions.some((o) => o.signed_at) ? null : t('action.plan.needs_opinion');
     steps.push(stepForm(c, 'plan', 'action.plan.title', field('field.plan', text, hint), () => ({ text: text.value })));
   }

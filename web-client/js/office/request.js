@@ -6,6 +6,7 @@ import { field, form, h, options } from '../dom.js';
 import { shanghaiToInstant, t } from '../i18n.js';
 import { KINDS, RECORDING, SPECIALTIES, URGENCIES } from './enums.js';
 import { go } from './nav.js';
+import { wishedProblem } from './wished.js';
 
 export function requestForm() {
   if (me().role !== 'doctor') return h('p', { class: 'muted', testid: 'view-error' }, t('request.doctors_only'));
@@ -36,7 +37,16 @@ export function requestForm() {
       kind: kind.value, specialty: specialty.value, urgency: urgency.value,
       recording: recording.value, summary: summary.value,
     };
-    if (Boolean(from.value) !== Boolean(to.value)) throw new ApiError(0, 'wished_incomplete', 'both ends of the preferred time are needed');
+    // Checked here first (wished.js): a time already over, reversed or half given is refused
+    // with its reason before anything is sent.
+    const problem = wishedProblem(from.value, to.value, Date.now());
+    for (const input of [from, to]) {
+      if (problem) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
+    }
+    if (problem) {
+      (problem === 'wished_reversed' || problem === 'wished_in_past' ? to : from).focus();
+      throw new ApiError(0, problem, 'the preferred time cannot be used');
+    }
     if (from.value) body.wished = { from: shanghaiToInstant(from.value), to: shanghaiToInstant(to.value) };
     const c = await api('POST', '/v1/consultations', body);
     // An emergency is live already: its room is where the doctor is needed.
