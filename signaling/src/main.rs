@@ -7,6 +7,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use huizhen::config::Config;
 
+/// See signaling/Cargo.toml: glibc's per-thread arenas kept freed memory.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "huizhen", version, about = "Huizhen (会诊) telemedicine consultation server")]
 struct Cli {
