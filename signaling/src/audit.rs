@@ -77,6 +77,10 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     pub consultation: Option<ConsultationId>,
     pub action: Option<String>,
+    /// Only records at or after this instant.
+    pub from: Option<jiff::Timestamp>,
+    /// Only records before this instant.
+    pub to: Option<jiff::Timestamp>,
 }
 
 /// How far back one filtered query may scan, so a filter that matches nothing stays cheap.
@@ -90,13 +94,20 @@ pub async fn query(store: &DynStore, q: &AuditQuery) -> StoreResult<Page<AuditRe
     let mut hi = q.before.unwrap_or(len + 1).min(len + 1);
     let floor = hi.saturating_sub(SCAN_LIMIT).max(1);
     let mut items = Vec::new();
-    while hi > floor && items.len() < limit {
+    // Records are appended in time order, so the scan stops at the first one before `from`.
+    let mut older_than_from = false;
+    while hi > floor && items.len() < limit && !older_than_from {
         let lo = hi.saturating_sub(CHUNK).max(floor);
         let mut chunk = store.audit_range(lo, hi).await?;
         chunk.reverse();
         for r in chunk {
             let e = &r.entry;
-            let keep = q.actor.as_ref().is_none_or(|a| &e.actor == a)
+            if q.from.is_some_and(|f| e.at < f) {
+                older_than_from = true;
+                break;
+            }
+            let keep = q.to.is_none_or(|t| e.at < t)
+                && q.actor.as_ref().is_none_or(|a| &e.actor == a)
                 && q.consultation.as_ref().is_none_or(|c| e.consultation.as_ref() == Some(c))
                 && q.action.as_ref().is_none_or(|a| &e.action == a);
             if keep && items.len() < limit {

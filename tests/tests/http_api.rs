@@ -429,6 +429,7 @@ async fn parallel_guesses_are_charged_before_the_password_is_checked() {
 async fn failed_logins_are_throttled_and_audited() {
     let srv = TestServer::start_with(|c| c.auth.max_failed_logins_per_minute = 3).await;
     let api = srv.api();
+    let before = Timestamp::now();
     for _ in 0..3 {
         api.login_full("doctor-east", "wrong-password").await.expect(401, "invalid_credentials");
     }
@@ -441,6 +442,16 @@ async fn failed_logins_are_throttled_and_audited() {
     srv.state.audit.flush().await;
     let failed = api.get("/v1/audit?action=auth.login_failed", &admin).await.ok();
     assert_eq!(failed["items"].as_array().unwrap().len(), 4);
+    // A date range (issue 14: the audit page's filter).
+    let count = |v: &Value| v["items"].as_array().unwrap().len();
+    let since = api.get(&format!("/v1/audit?action=auth.login_failed&from={before}"), &admin).await.ok();
+    assert_eq!(count(&since), 4);
+    let until = api.get(&format!("/v1/audit?action=auth.login_failed&to={before}"), &admin).await.ok();
+    assert_eq!(count(&until), 0);
+    let later = in_minutes(1);
+    let none = api.get(&format!("/v1/audit?action=auth.login_failed&from={later}"), &admin).await.ok();
+    assert_eq!(count(&none), 0);
+    api.get(&format!("/v1/audit?from={later}&to={before}"), &admin).await.expect(422, "range_reversed");
     let ok = api.get("/v1/audit?action=auth.login", &admin).await.ok();
     assert!(ok["items"].as_array().unwrap().len() >= 2);
     srv.stop().await;

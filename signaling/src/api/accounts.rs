@@ -463,6 +463,11 @@ async fn audit(
     _h: HeaderMap,
 ) -> Result<Json<Value>, AppError> {
     s.require(&[Role::Admin])?;
+    if let (Some(f), Some(t)) = (q.from, q.to)
+        && t <= f
+    {
+        return Err(AppError::field("range_reversed", "to", json!({}), "to must be after from"));
+    }
     let page = crate::audit::query(&st.store, &q).await?;
     Ok(Json(json!({ "items": page.items, "total": page.total, "next_before": page.next_offset })))
 }
