@@ -458,6 +458,18 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                         active.exclude(&participant).await;
                     }
                 }
+                Output::Start { by } => {
+                    // A host came in: the consultation starts now, recorded in the store off
+                    // the room task (the room already lets invited members in).
+                    if let Some(cid) = consultation.clone() {
+                        let h = hub.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = start_consultation(&h.inner.ctx, &cid, &by).await {
+                                tracing::warn!(consultation = %cid, code = e.code, "the host's arrival did not start the consultation");
+                            }
+                        });
+                    }
+                }
                 Output::EndRequested { conn, request, by } => {
                     // Committing the end goes through the store: off the room task; the room
                     // ends when `Done::Ended` says it is committed.
@@ -496,6 +508,23 @@ fn stop_first(recording: bool, by: &str, outputs: Vec<Output>) -> Vec<Output> {
     all
 }
 
+/// Starts a scheduled consultation when its first host comes into the room (issue 14: the
+/// report shows the real start, not the end twice). Already live or ended: nothing to do.
+async fn start_consultation(ctx: &Context, id: &ConsultationId, by: &str) -> Result<(), crate::error::AppError> {
+    let Some(c) = ctx.store.get_consultation(id).await? else { return Ok(()) };
+    if c.status != crate::consult::model::Status::Scheduled {
+        return Ok(());
+    }
+    let Some(u) = ctx.store.get_user(&UserId(by.to_owned())).await? else { return Ok(()) };
+    let actor = Actor { id: u.id, role: u.role };
+    match crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, &ctx.events, id, &actor, Action::Start).await
+    {
+        // Someone else started it meanwhile (the coordinator, or an end that starts first).
+        Err(e) if e.code == "invalid_state" => Ok(()),
+        r => r.map(|_| ()),
+    }
+}
+
 /// Ends the consultation in the store (if the room belongs to one) before the room closes.
 async fn end_consultation(ctx: &Context, id: Option<&ConsultationId>, by: &str) -> Result<(), crate::error::AppError> {
     let Some(id) = id else { return Ok(()) };
@@ -517,8 +546,15 @@ async fn end_consultation(ctx: &Context, id: Option<&ConsultationId>, by: &str) 
     // A host who ends a call that was never formally started ends a call that did happen:
     // record the start first, so the lifecycle stays complete.
     if c.status == crate::consult::model::Status::Scheduled {
-        crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, &ctx.events, id, &actor, Action::Start)
-            .await?;
+        match crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, &ctx.events, id, &actor, Action::Start)
+            .await
+        {
+            // The host's arrival started it meanwhile.
+            Err(e) if e.code == "invalid_state" => {}
+            r => {
+                r?;
+            }
+        }
     }
     crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, &ctx.events, id, &actor, Action::End)
         .await

@@ -45,6 +45,11 @@ pub enum Output {
     ExcludeFromRecording {
         participant: String,
     },
+    /// The first host came into a room whose consultation was not under way yet: the shell
+    /// starts it in the store (as this host), so its real start is recorded.
+    Start {
+        by: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +93,10 @@ pub struct Room {
     /// The chat so far (the last `CHAT_KEPT`), for those who reload or come later: the room
     /// owns it for its life and nothing writes it anywhere (it may name the patient).
     chat: std::collections::VecDeque<ChatLine>,
+    /// The consultation is under way: it was live when someone joined, or a host came in
+    /// (which starts it). From then on invited members come straight in; those who came
+    /// before it wait in the lobby until a host admits them.
+    live: bool,
     /// A start is on its way (the recorder is being set up).
     recording_starting: bool,
 }
@@ -124,6 +133,7 @@ impl Room {
             recording: None,
             recording_starting: false,
             chat: std::collections::VecDeque::new(),
+            live: false,
         }
     }
 
@@ -240,7 +250,13 @@ impl Room {
         if self.members.len() >= self.limits.max_participants {
             return Err(JoinRefused::Full);
         }
-        let waits = !req.grants.room_admin && !req.live && !self.admitted.contains(&req.identity);
+        let waits = !req.grants.room_admin && !req.live && !self.live && !self.admitted.contains(&req.identity);
+        if req.live {
+            self.live = true;
+        } else if req.grants.room_admin && !self.live {
+            self.live = true;
+            out.push(Output::Start { by: req.identity.clone() });
+        }
         let state = if waits { JoinState::Lobby } else { JoinState::Joined };
         if !waits {
             self.admitted.insert(req.identity.clone());
@@ -832,11 +848,14 @@ mod tests {
         // b reloads: its own messages, the public one and the one to it, none of a's question.
         let out = join(&mut r, 4, "b", false, true);
         assert_eq!(history(&out, 4), ["hello all", "just for b", "a question"]);
-        // Someone waiting in the lobby reads nothing until admitted.
-        let out = join(&mut r, 5, "late", false, false);
-        assert_eq!(history(&out, 5), Vec::<String>::new());
-        let out = r.message(3, ClientMessage::Admit { id: "x".into(), participant: "late".into() });
-        assert_eq!(history(&out, 5), ["hello all"]);
+        // Someone waiting in the lobby (before any host came) reads nothing until admitted.
+        let mut early = room();
+        let out = join(&mut early, 1, "late", false, false);
+        assert_eq!(history(&out, 1), Vec::<String>::new());
+        join(&mut early, 2, "host", true, false);
+        chat(&mut early, 2, "welcome", None, false);
+        let out = early.message(2, ClientMessage::Admit { id: "x".into(), participant: "late".into() });
+        assert_eq!(history(&out, 1), ["welcome"]);
         // The room keeps the last CHAT_KEPT.
         for i in 0..CHAT_KEPT {
             chat(&mut r, 1, &format!("m{i}"), None, false);
@@ -858,24 +877,50 @@ mod tests {
 
     #[test]
     fn early_arrival_waits_until_a_host_admits() {
-        let mut r = room();
-        join(&mut r, 1, "host", true, false);
+        let mut r = Room::new(
+            "r".into(),
+            Limits { max_participants: 5, chat_chars: 10, reconnect_grace: Duration::from_secs(30) },
+        );
+        // Before the consultation is under way, those who come wait in the lobby.
         let out = join(&mut r, 2, "doc", false, false);
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Hello { state: JoinState::Lobby, .. }));
-        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::LobbyWaiting { .. }));
+        assert!(!out.iter().any(|o| matches!(o, Output::Start { .. })));
+        join(&mut r, 5, "early", false, false);
         let out = r.message(2, ClientMessage::Chat { id: "c".into(), text: "hi".into(), to: None, to_hosts: false });
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "in_lobby", .. }));
+        // The first host comes: the consultation starts (the shell commits it), the host sees
+        // who waits, and they still wait for the host to let them in.
+        let out = join(&mut r, 1, "host", true, false);
+        assert!(out.iter().any(|o| matches!(o, Output::Start { by } if by == "host")));
+        match sent_to(&out, 1)[0] {
+            ServerMessage::Hello { lobby, .. } => assert_eq!(lobby.len(), 2),
+            m => panic!("{m:?}"),
+        }
         let out = r.message(1, ClientMessage::Admit { id: "a".into(), participant: "doc".into() });
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Admitted { .. }));
         // Only hosts admit.
-        join(&mut r, 4, "late", false, false);
-        let out = r.message(2, ClientMessage::Admit { id: "a".into(), participant: "late".into() });
+        let out = r.message(2, ClientMessage::Admit { id: "a".into(), participant: "early".into() });
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "forbidden", .. }));
+        // Once it is under way, an invited member comes straight in; a second host starts
+        // nothing again.
+        let out = join(&mut r, 4, "late", false, false);
+        assert!(matches!(sent_to(&out, 4)[0], ServerMessage::Hello { state: JoinState::Joined, .. }));
+        let out = join(&mut r, 6, "host2", true, false);
+        assert!(!out.iter().any(|o| matches!(o, Output::Start { .. })));
         // A reload after admission goes straight back in.
         let out = r.disconnected(2, false, Instant::now());
         assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantUpdated { .. }));
         let out = join(&mut r, 3, "doc", false, false);
         assert!(matches!(sent_to(&out, 3)[0], ServerMessage::Hello { state: JoinState::Joined, resumed: true, .. }));
+    }
+
+    #[test]
+    fn a_live_consultation_starts_nothing() {
+        let mut r = room();
+        let out = join(&mut r, 1, "host", true, true);
+        assert!(!out.iter().any(|o| matches!(o, Output::Start { .. })));
+        let out = join(&mut r, 2, "doc", false, true);
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Hello { state: JoinState::Joined, .. }));
     }
 
     #[test]
