@@ -42,6 +42,8 @@ export function facts(c, site) {
     ['field.start', end ? `${fmtRange(c.start, end)} (${t('common.minutes', { n: c.duration_minutes })})` : t('list.not_scheduled')],
     c.started_at && ['field.started_at', fmtTime(c.started_at)],
     c.ended_at && ['field.ended_at', fmtTime(c.ended_at)],
+    // How long it really ran (the room starts it when the first host comes in).
+    c.started_at && c.ended_at && ['field.actual_duration', t('common.minutes', { n: Math.max(0, Math.round((toDate(c.ended_at).getTime() - toDate(c.started_at).getTime()) / 60e3)) })],
     c.reason && ['field.reason', c.reason],
     ['field.created_at', fmtTime(c.created_at)],
   ].filter(Boolean);
