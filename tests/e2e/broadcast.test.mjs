@@ -2,8 +2,10 @@
 // trainees (teaching audience: joins without can_publish) in the real web client. Trainees
 // receive video (frames advancing, not black) at the low layer they choose, have no way to
 // publish (no controls; a publish on a trainee's own token is refused by the server), send
-// questions privately to the moderator, raise a hand, and the moderator lets one speak: that
-// trainee's page then publishes and the surgeon sees and hears them.
+// questions to the moderators (`to_hosts`: other trainees never see them), raise a hand, and the
+// moderator lets one speak: that trainee's page then publishes and the surgeon sees and hears them.
+// A question waits for the moderator: the first trainee joins before the surgeon and asks; the
+// surgeon sees the question on joining, and again (once) after a reload.
 // A reload brings the surgeon's cameras back as they were (the issue "the web client as
 // hospital staff meet it"): the browser runs with four fake cameras; the surgeon picks the
 // third before joining, moves the main camera with "switch camera" to the fourth, adds a camera
@@ -61,6 +63,39 @@ await runTest(T, async (summary) => {
     pages.push(await newPage(browser, { name: `${T}-trainee-${i + 1}`, lang: i % 2 ? 'zh-CN' : 'en', viewport: { width: 1024, height: 768 } }));
   }
 
+  const early = 'Will the recording of this session be available afterwards?';
+  /** The chat lines on a page with `text`, once the page has read the room's chat history. @param {import('playwright-core').Page} page @param {string} text */
+  const linesWith = async (page, text) => {
+    await until('the chat history to arrive', async () => ((await snapshot(page))?.received.chat_history ?? 0) >= 1, 15000, 100);
+    return page.locator('[data-testid="chat-message"]', { hasText: text });
+  };
+
+  // 1b. A trainee comes in before the moderator and asks: the question is accepted with no host
+  // in the room, and shown to the asker as a question to the moderators.
+  await summary.step('a trainee asks before the moderator is there', async () => {
+    const p = pages[0];
+    await signIn(p, srv.origin, trainees[0].username, PASSWORD);
+    await openCall(p, srv.origin, id);
+    await precallReady(p, 30000);
+    await p.getByTestId('join-call').click();
+    await callState(p, 'joined', 30000);
+    const s = await snapshot(p);
+    if (s.participants.some((/** @type {any} */ x) => x.host)) throw new Error('a host is in the room already: the question would not wait');
+    if ((await p.getByTestId('chat-form').getAttribute('data-mode')) !== 'qa') throw new Error('the trainee chat is not in Q&A mode');
+    await sendChat(p, early);
+    await chatShown(p, early);
+    const mine = p.locator('[data-testid="chat-message"]', { hasText: early });
+    const meta = await mine.getByTestId('chat-meta').innerText();
+    if ((await mine.getAttribute('data-question')) !== 'true' || !meta.includes('question to the moderators')) {
+      throw new Error(`the asker's log should show a question to the moderators: "${meta}"`);
+    }
+    if (await p.getByTestId('call-notice').isVisible() && (await p.getByTestId('call-notice').getAttribute('data-kind')) === 'error') {
+      throw new Error(`the question was refused: ${await p.getByTestId('call-notice').innerText()}`);
+    }
+    if ((await p.getByTestId('chat-input').inputValue()) !== '') throw new Error('the question stayed in the input: not acknowledged');
+    summary.checks.earlyQuestion = { meta };
+  });
+
   /** Waits until the surgeon publishes mic, cam and cam2 over a connected publish connection. */
   const publishingAll = () => until('the surgeon to publish mic, cam and cam2', async () => {
     const s = await snapshot(surgeon);
@@ -92,6 +127,15 @@ await runTest(T, async (summary) => {
     const local = { cam: s.local.cam.deviceId, cam2: s.local.cam2.deviceId };
     if (local.cam !== cameras[3] || local.cam2 !== cameras[0]) throw new Error(`the main camera should be the fourth device and the extra one the first: ${JSON.stringify({ local, cameras })}`);
     if (!s.micMuted || s.local.mic.enabled) throw new Error('the microphone should be muted');
+    // The question asked before the surgeon came, from the trainee, marked as a question.
+    await chatShown(surgeon, early);
+    const q = await linesWith(surgeon, early);
+    const meta = await q.getByTestId('chat-meta').innerText();
+    if ((await q.count()) !== 1 || (await q.getAttribute('data-question')) !== 'true' || (await q.getAttribute('data-from')) !== trainees[0].id || !meta.includes('学员提问')) {
+      throw new Error(`the early question should reach the moderator once, as a trainee's question: ${await q.count()} shown, "${meta}"`);
+    }
+    summary.checks.earlyQuestionSeen = meta;
+    await shot(surgeon, `${T}-surgeon-early-question`);
     return local;
   });
   summary.checks.cameras = devices;
@@ -106,6 +150,9 @@ await runTest(T, async (summary) => {
     if (!s.micMuted || s.local.mic.enabled || (await surgeon.getByTestId('ctl-mic').getAttribute('data-muted')) !== 'true') throw new Error('the microphone should still be muted after the reload');
     const offer = await surgeon.getByTestId('ctl-add-camera').innerText();
     if (offer !== '移除额外摄像头') throw new Error(`with the extra camera back, the bar should offer to remove it, offers "${offer}"`);
+    // The question is still there after the reload, once.
+    const q = await linesWith(surgeon, early);
+    if ((await q.count()) !== 1) throw new Error(`after the reload the early question should show once, shows ${await q.count()} times`);
     summary.checks.afterReload = { ...back, micMuted: s.micMuted };
     await shot(surgeon, `${T}-surgeon-after-reload`);
     // Speaking again for the rest of the class.
@@ -113,16 +160,19 @@ await runTest(T, async (summary) => {
     await until('the microphone to be on', async () => !(await snapshot(surgeon)).micMuted, 5000, 100);
   });
 
-  // 3. Trainees: a watch page without publishing controls; the low layer chosen.
+  // 3. Trainees: a watch page without publishing controls; the low layer chosen. (The first
+  // is in the room already: 1b.)
   await summary.step('trainees join the watch page', async () => {
     await Promise.all(pages.map(async (p, i) => {
-      await signIn(p, srv.origin, trainees[i].username, PASSWORD);
-      await openCall(p, srv.origin, id);
-      await precallReady(p, 30000);
-      await p.getByTestId('precall-role').waitFor();
-      if (i === 0) await shot(p, `${T}-trainee-precall`);
-      await p.getByTestId('join-call').click();
-      await callState(p, 'joined', 30000);
+      if (i > 0) {
+        await signIn(p, srv.origin, trainees[i].username, PASSWORD);
+        await openCall(p, srv.origin, id);
+        await precallReady(p, 30000);
+        await p.getByTestId('precall-role').waitFor();
+        if (i === 1) await shot(p, `${T}-trainee-precall`);
+        await p.getByTestId('join-call').click();
+        await callState(p, 'joined', 30000);
+      }
       await p.getByTestId('layer-select').selectOption('low');
       const title = await p.getByTestId('call-title').innerText();
       if (title !== (i % 2 ? '教学查房' : 'Teaching rounds')) throw new Error(`trainee ${i + 1}'s call title reads "${title}"`);
@@ -182,20 +232,22 @@ await runTest(T, async (summary) => {
     summary.checks.publishRefused = seen.result;
   });
 
-  // 5. Q&A: a question goes to the moderator only; a hand goes up.
+  // 5. Q&A: a question goes to the moderators only; a hand goes up.
   await summary.step('Q&A to the moderator, raised hand', async () => {
     const q = 'Why clip the cystic artery before the duct?';
     if ((await pages[0].getByTestId('chat-form').getAttribute('data-mode')) !== 'qa') throw new Error('the trainee chat is not in Q&A mode');
     await sendChat(pages[0], q);
     await chatShown(surgeon, q);
     const msg = surgeon.locator('[data-testid="chat-message"]', { hasText: q });
-    if ((await msg.getAttribute('data-private')) !== 'true' || (await msg.getAttribute('data-from')) !== trainees[0].id) {
-      throw new Error('the question did not arrive as a private message from the trainee');
+    if ((await msg.getAttribute('data-question')) !== 'true' || (await msg.getAttribute('data-from')) !== trainees[0].id) {
+      throw new Error('the question did not arrive as a question from the trainee');
     }
-    // Another trainee must not see it (the round trip of a later room message proves delivery).
+    // Another trainee must not see it, nor the one asked before (the round trip of a later
+    // room message proves delivery; the history that trainee got on joining came before).
     await sendChat(surgeon, '请大家注意胆囊三角的解剖。');
     await chatShown(pages[1], '请大家注意胆囊三角的解剖。');
-    if ((await pages[1].getByTestId('chat-text').allInnerTexts()).includes(q)) throw new Error('another trainee saw a private question');
+    const seen = await pages[1].getByTestId('chat-text').allInnerTexts();
+    if (seen.includes(q) || seen.includes(early)) throw new Error('another trainee saw a question to the moderators');
     await pages[0].getByTestId('ctl-hand').click();
     await surgeon.locator(`[data-testid="participant"][data-participant="${trainees[0].id}"][data-hand="true"]`).waitFor();
     await shot(surgeon, `${T}-surgeon-question`);

@@ -12,7 +12,9 @@
 // a language switch on the pre-call screen and in the call rewrites the screen at once while
 // the media keeps playing; a reload says goodbye (a `leave` on the wire) and the others see a
 // passing note that the doctor left and joined again; the end of the call leads the specialist
-// to the opinion form and the doctor to the plan form, focused.
+// to the opinion form and the doctor to the plan form, focused. The chat sent before the reload
+// is shown again after it (the room's chat_history), each line once, and again after the
+// network drop's reconnect.
 //
 //   node tests/e2e/consultation.test.mjs     (prints a JSON summary; exit code 1 on failure)
 
@@ -29,6 +31,21 @@ import {
 import * as office from './lib/office.mjs';
 
 const T = 'consultation';
+/** The chat lines of 'chat both ways', which a reload and a reconnect must show again, once each. */
+const CHAT = ['心电图已上传，请查看。', 'Seen: inferior STEMI, start dual antiplatelet therapy.'];
+
+/**
+ * Waits until the page has read the room's chat history `atLeast` times (a reload starts the
+ * count again), then checks that each line of CHAT is shown exactly once.
+ * @param {import('playwright-core').Page} page @param {number} atLeast @param {string} when
+ */
+async function chatBackOnce(page, atLeast, when) {
+  await until(`the chat history ${when}`, async () => ((await snapshot(page))?.received.chat_history ?? 0) >= atLeast, 15000, 100);
+  const texts = await page.getByTestId('chat-text').allInnerTexts();
+  const counts = CHAT.map((line) => texts.filter((x) => x === line).length);
+  if (counts.some((n) => n !== 1)) throw new Error(`${when}, each chat line should show once: ${JSON.stringify({ counts, texts })}`);
+  return texts.length;
+}
 
 await runTest(T, async (summary) => {
   const srv = await summary.step('start server', () => startServer({ demo: true }));
@@ -171,10 +188,10 @@ await runTest(T, async (summary) => {
   });
 
   await summary.step('chat both ways', async () => {
-    await sendChat(doctor, '心电图已上传，请查看。');
-    await chatShown(specialist, '心电图已上传，请查看。');
-    await sendChat(specialist, 'Seen: inferior STEMI, start dual antiplatelet therapy.');
-    await chatShown(doctor, 'Seen: inferior STEMI, start dual antiplatelet therapy.');
+    await sendChat(doctor, CHAT[0]);
+    await chatShown(specialist, CHAT[0]);
+    await sendChat(specialist, CHAT[1]);
+    await chatShown(doctor, CHAT[1]);
   });
 
   // A language switch in the call: controls, status, lists, chat and tiles in English at once,
@@ -233,6 +250,10 @@ await runTest(T, async (summary) => {
     await callState(doctor, 'joined', 30000);
     const after = await snapshot(doctor);
     if (!after?.me || after.me.id !== doctorUser.id) throw new Error('the reloaded page is not back in the call as the doctor');
+    // The chat came back with the room's history, each line once.
+    summary.checks.chatAfterReload = await chatBackOnce(doctor, 1, 'after the reload');
+    const mine = await doctor.locator('[data-testid="chat-message"]', { hasText: CHAT[0] }).getAttribute('class');
+    if (!/\bmine\b/.test(mine ?? '')) throw new Error('after the reload the doctor\'s own line is not shown as theirs');
     await videoPlaying(doctor, cardiologist.id, { what: 'the specialist on the reloaded doctor page' });
     await videoPlaying(specialist, doctorUser.id, { what: 'the doctor again on the specialist\'s page' });
     await audioHeard(specialist, doctorUser.id);
@@ -276,6 +297,8 @@ await runTest(T, async (summary) => {
     await callState(doctor, 'joined', 30000);
     const s = await snapshot(doctor);
     if (!(s.reconnects >= 1)) throw new Error('the page did not count a reconnect');
+    // The new socket gets the history again: it replaces the log, nothing twice.
+    summary.checks.chatAfterReconnect = await chatBackOnce(doctor, 2, 'after the reconnect');
     await videoPlaying(doctor, cardiologist.id, { what: 'the specialist after the doctor\'s reconnect' });
     await videoPlaying(specialist, doctorUser.id, { what: 'the doctor on the specialist\'s page after the reconnect' });
     summary.checks.reconnect = { reconnects: s.reconnects };

@@ -10,7 +10,8 @@
 // events stream blocked (page.route aborts /v1/events) a doctor's page still updates, by
 // polling, and the stream takes over again once unblocked. Against a server whose session
 // tokens last 20 s, the stream ends with its token and is opened again with a fresh one, and
-// changes keep coming.
+// changes keep coming. A language switch rewrites the banner and the notices on screen at once,
+// in place (the same notice, now in the other language).
 //
 // Every page carries a marker on `window` set after sign-in: it survives only if the page was
 // never reloaded or navigated away from.
@@ -21,6 +22,7 @@
 
 import { apiClient, launchBrowser, newPage, note, pageErrors, runTest, shot, signIn, startServer, until } from './lib/harness.mjs';
 import { openDetail, waitForStatus } from './lib/office.mjs';
+import { switchLanguage } from './lib/call.mjs';
 
 const BANNER_BUDGET_MS = 2000;
 /** The poll interval for the page whose stream is blocked (events.js reads this key; tests only). */
@@ -97,6 +99,11 @@ await runTest('events', async (s) => {
 
     // What it says (in Chinese, the specialty once read) and the ways in.
     await textOf(alert, /急诊会诊已指派给您.*神经内科/s, 'the banner in Chinese, naming the specialty');
+    // A language switch: the banner is in English at once, then in Chinese again.
+    await switchLanguage(page, 'en');
+    await textOf(alert, /Emergency assigned to you!.*Neurology/s, 'the banner in English after the switch', 5000);
+    await switchLanguage(page, 'zh-CN');
+    await textOf(alert, /急诊会诊已指派给您.*神经内科/s, 'the banner in Chinese again', 5000);
     if ((await alert.getByTestId('assigned-alert-join').getAttribute('href')) !== `#/c/${e.id}/call`) throw new Error('"join now" does not lead to the room');
     if ((await alert.getByTestId('assigned-alert-open').getAttribute('href')) !== `#/c/${e.id}`) throw new Error('the banner does not link the consultation');
     const chimes = await until('the chime', async () => (await page.evaluate(() => window.hzAlerts?.played)) || null, 5000, 50);
@@ -141,6 +148,17 @@ await runTest('events', async (s) => {
     const accepted = page.locator(`[data-testid="change-notice"][data-id="${r.id}"][data-action="accept"]`);
     await textOf(accepted, /Your Cardiology request was accepted: scheduled for/i, 'the notice of the acceptance');
     await shot(page, 'events-doctor-accepted');
+    // A language switch writes the notice again at once: the same notice, now in Chinese (its
+    // link too), then in English again.
+    await accepted.evaluate((el) => { /** @type {any} */ (el).e2eSame = true; });
+    await switchLanguage(page, 'zh-CN');
+    const acceptedZh = await textOf(accepted, /您的心血管内科会诊申请已受理，安排在/, 'the notice in Chinese after the switch', 5000);
+    if ((await accepted.getByTestId('change-notice-open').innerText()) !== '查看') throw new Error('the notice\'s link did not follow the switch');
+    if (!(await accepted.evaluate((el) => /** @type {any} */ (el).e2eSame === true))) throw new Error('the notice was shown anew instead of written again in place');
+    await shot(page, 'events-doctor-accepted-zh');
+    await switchLanguage(page, 'en');
+    await textOf(accepted, /Your Cardiology request was accepted/, 'the notice in English again', 5000);
+    s.checks.noticeLanguage = acceptedZh;
 
     // A new time: the page follows, and says so.
     const version = await page.getByTestId('detail').getAttribute('data-version');

@@ -4,7 +4,9 @@
 // after a drop on a busy slot is refused; the doctor presses the emergency button and the
 // coordinator's screen raises the alarm until a specialist is assigned; the specialist sees
 // the day; a consultation ended through the API gets a signed opinion, a plan and a printable
-// report; the administrator manages sites, users and reads the audit log; wrong passwords,
+// report; the administrator manages sites (a time zone from the list) and users (name, site,
+// a password reset signed in with) and reads the audit log as sentences in both languages,
+// filtered by days, exported as CSV; wrong passwords,
 // expired and revoked sessions, unknown pages and consultations show a clear message.
 // A preferred time already over is refused by the request form before anything is sent, in
 // Chinese and in English; the Chinese pages use the agreed terms (排期台, 待排期, 诊疗方案,
@@ -85,6 +87,8 @@ async function checkCatalogues() {
 
 await runTest('office', async (s) => {
   s.checks.catalogueKeys = await s.step('the catalogues match the screens', checkCatalogues);
+  // Every audit record of this run is made after this instant (the audit days' check).
+  const testStart = Date.now();
   const server = await s.step('start the server', () => startServer({ extraToml: `jwt_secret = "${JWT_SECRET}"` }));
   const { origin } = server;
   const api = apiClient(origin);
@@ -325,6 +329,7 @@ await runTest('office', async (s) => {
 
   await s.step('the administrator manages users and sites and reads the audit log', async () => {
     if (!server.adminPassword) throw new Error('the server printed no admin password');
+    const adminTok = await api.login('admin', server.adminPassword);
     const page = await newPage(browser, { name: 'office-admin', lang: 'en' });
     await signIn(page, origin, 'admin', server.adminPassword);
     await page.getByTestId('user-table').waitFor();
@@ -337,10 +342,45 @@ await runTest('office', async (s) => {
     const row = page.locator('[data-testid="user-row"][data-username="doctor-north"]');
     await row.waitFor();
     await api.login('doctor-north', 'north-password-1');
+
+    // Edit the name and the site, and reset the password; a password too short is refused by
+    // the server and the form says so in English, by its code, with nothing saved.
+    const township = (await api.call(adminTok, 'GET', '/v1/sites')).items.find((x) => x.name.startsWith('南镇'));
+    const north = () => api.call(adminTok, 'GET', '/v1/users?role=doctor').then((r) => r.items.find((u) => u.username === 'doctor-north'));
+    await row.getByTestId('user-row-edit').click();
+    const edit = page.locator('[data-testid="user-edit-row"][data-username="doctor-north"]');
+    await edit.getByTestId('user-edit-name').fill('Dr North (South Township)');
+    await edit.getByTestId('user-edit-site').selectOption(township.id);
+    await edit.getByTestId('user-edit-password').fill('short');
+    await edit.getByTestId('user-edit-save').click();
+    const editError = edit.getByTestId('user-edit-error');
+    const refusedText = await textOf(editError, /password must have 10 to 256 characters/, 'the short password refused in English');
+    if ((await editError.getAttribute('data-code')) !== 'password_length') throw new Error(`refused as ${await editError.getAttribute('data-code')}, not password_length`);
+    if ((await north()).display_name !== 'Dr North') throw new Error('a refused edit changed the user');
+    await shot(page, 'office-admin-user-edit-refused');
+    await edit.getByTestId('user-edit-password').fill('north-password-2');
+    await edit.getByTestId('user-edit-save').click();
+    await until('the row to show the new name and site', async () => (await row.getByTestId('user-row-name').innerText()) === 'Dr North (South Township)'
+      && (await row.getByTestId('user-row-site').innerText()) === township.name);
+    const edited = await north();
+    if (edited.display_name !== 'Dr North (South Township)' || edited.site_id !== township.id) throw new Error(`the edit was not saved: ${JSON.stringify(edited)}`);
+    const banner = await page.locator('#banner').innerText();
+    if (!/password of Dr North \(South Township\) was reset/.test(banner)) throw new Error(`the banner should say the password was reset: "${banner}"`);
+    const oldRefused = await api.request(null, 'POST', '/v1/auth/login', { username: 'doctor-north', password: 'north-password-1' });
+    if (oldRefused.status !== 401) throw new Error(`the old password still signs in: ${oldRefused.status}`);
+    // The new password signs in, in the browser, under the new name.
+    const northPage = await newPage(browser, { name: 'office-north', lang: 'zh-CN' });
+    await signIn(northPage, origin, 'doctor-north', 'north-password-2');
+    const who = await northPage.getByTestId('user-name').innerText();
+    if (!who.startsWith('Dr North (South Township)')) throw new Error(`signed in with the new password, the header reads "${who}"`);
+    await northPage.close();
+    await shot(page, 'office-admin-user-edited');
+    s.checks.userEdit = { refused: refusedText, signedInAs: who };
+
     page.once('dialog', (d) => d.accept());
     await row.getByTestId('user-row-toggle').click();
     await until('the user to show disabled', async () => (await page.locator('[data-testid="user-row"][data-username="doctor-north"]').getAttribute('data-disabled')) === 'true');
-    const refused = await api.request(null, 'POST', '/v1/auth/login', { username: 'doctor-north', password: 'north-password-1' });
+    const refused = await api.request(null, 'POST', '/v1/auth/login', { username: 'doctor-north', password: 'north-password-2' });
     if (refused.status !== 401) throw new Error(`a disabled user signed in: ${refused.status}`);
     // A role change from the table.
     page.once('dialog', (d) => d.accept());
@@ -348,25 +388,107 @@ await runTest('office', async (s) => {
     await until('the role change to be saved', async () => (await api.call(tok.coordinator, 'GET', '/v1/users?role=viewer')).items.some((u) => u.username === 'doctor-south'));
     await shot(page, 'office-admin-users');
 
+    // A site with a time zone chosen from the list (Asia/Shanghai unless changed), then moved to
+    // another zone in the table.
     await page.getByTestId('admin-tab-sites').click();
     await page.getByTestId('site-table').waitFor();
+    const zoneSelect = page.getByTestId('site-zone');
+    if ((await zoneSelect.inputValue()) !== 'Asia/Shanghai') throw new Error(`a new site's zone should default to Asia/Shanghai, is ${await zoneSelect.inputValue()}`);
+    const zones = await zoneSelect.locator('option').count();
+    if (zones < 100) throw new Error(`the time zone list offers ${zones} zones: not the browser's list`);
     await page.getByTestId('site-name').fill('北乡卫生院 North Township Clinic');
     await page.getByTestId('site-level').selectOption('township');
+    await zoneSelect.selectOption('Asia/Urumqi');
     await page.getByTestId('site-submit').click();
     // Site names are editable in the table: read the inputs.
     await until('the new site in the table', async () => (await page.getByTestId('site-row-name').evaluateAll((els) => els.map((e) => /** @type {HTMLInputElement} */ (e).value)))
       .includes('北乡卫生院 North Township Clinic'));
+    const created = (await api.call(adminTok, 'GET', '/v1/sites')).items.find((x) => x.name === '北乡卫生院 North Township Clinic');
+    if (created?.time_zone !== 'Asia/Urumqi') throw new Error(`the site was created in ${created?.time_zone}, not the zone chosen`);
+    const siteRow = page.locator(`[data-testid="site-row"][data-id="${created.id}"]`);
+    if ((await siteRow.getByTestId('site-row-zone').inputValue()) !== 'Asia/Urumqi') throw new Error('the table does not show the site\'s zone');
+    await siteRow.getByTestId('site-row-zone').selectOption('Asia/Shanghai');
+    await siteRow.getByTestId('site-save').click();
+    await until('the site\'s new zone to be saved', async () => (await api.call(adminTok, 'GET', `/v1/sites/${created.id}`)).time_zone === 'Asia/Shanghai');
+    await until('the table to show the new zone', async () => (await page.locator(`[data-testid="site-row"][data-id="${created.id}"]`).getAttribute('data-zone')) === 'Asia/Shanghai');
     await shot(page, 'office-admin-sites');
+    s.checks.siteZone = { created: created.time_zone, changedTo: 'Asia/Shanghai', offered: zones };
 
+    // The audit log reads as sentences, in English and in Chinese.
     await page.getByTestId('admin-tab-audit').click();
-    await page.getByTestId('audit-table').waitFor();
+    await page.getByTestId('audit-list').waitFor();
     await page.getByTestId('audit-action').selectOption('consultation.accept');
     await page.getByTestId('audit-apply').click();
-    await until('the audit log filtered to accepts', async () => {
+    const accepts = await until('the audit log filtered to accepts', async () => {
       const actions = await page.getByTestId('audit-row').evaluateAll((els) => els.map((e) => e.getAttribute('data-action')));
-      return actions.length >= 3 && actions.every((a) => a === 'consultation.accept');
+      return actions.length >= 3 && actions.every((a) => a === 'consultation.accept') ? actions.length : null;
     });
+    const first = page.getByTestId('audit-row').first();
+    const ref = `#${(await first.getAttribute('data-consultation'))?.slice(-8)}`;
+    const en = await first.getByTestId('audit-sentence').innerText();
+    if (en !== `会诊中心 王协调 scheduled consultation ${ref}`) throw new Error(`the English sentence reads "${en}"`);
+    const time = await first.getByTestId('audit-time').innerText();
+    if (!/^\(\d{4}-\d{2}-\d{2} \d{2}:\d{2}\)$/.test(time)) throw new Error(`the time reads "${time}"`);
+    await shot(page, 'office-admin-audit-en');
+    await switchLanguage(page, 'zh-CN');
+    const zh = await textOf(page.getByTestId('audit-sentence').first(), /安排了会诊/, 'the Chinese sentence');
+    if (zh !== `会诊中心 王协调 安排了会诊 ${ref}`) throw new Error(`the Chinese sentence reads "${zh}"`);
     await shot(page, 'office-admin-audit');
+    s.checks.auditSentences = { en, zh, time };
+
+    // The CSV export of what the filter matches: BOM, header, a row per record.
+    const want = (await api.call(adminTok, 'GET', '/v1/audit?action=consultation.accept&limit=1000')).items;
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('audit-export').click()]);
+    const file = await readFile(/** @type {string} */ (await download.path()));
+    if (file[0] !== 0xef || file[1] !== 0xbb || file[2] !== 0xbf) throw new Error('the CSV has no UTF-8 byte-order mark');
+    const lines = file.toString('utf8').slice(1).split('\r\n');
+    if (lines.pop() !== '') throw new Error('the CSV does not end with a line break');
+    if (lines[0] !== '时间（北京时间）,操作人,操作代码,记录,会诊编号,对象') throw new Error(`the CSV header reads "${lines[0]}"`);
+    const rows = lines.slice(1);
+    if (rows.length < want.length || want.length < 3) throw new Error(`the CSV has ${rows.length} rows, the filter matches ${want.length}`);
+    for (const r of want) {
+      const line = rows.find((l) => l.includes(`,consultation.accept,会诊中心 王协调 安排了会诊 #${r.consultation.slice(-8)},${r.consultation},`));
+      if (!line || !line.startsWith('20') || !line.includes(',会诊中心 王协调,')) throw new Error(`the CSV lacks the record of ${r.consultation}: ${rows.join(' | ')}`);
+    }
+    if (!download.suggestedFilename().endsWith('.csv')) throw new Error(`the file is named ${download.suggestedFilename()}`);
+    s.checks.csv = { rows: rows.length, matches: want.length, name: download.suggestedFilename() };
+
+    // A user's change reads with the user's name.
+    await page.getByTestId('audit-action').selectOption('admin.user_updated');
+    await page.getByTestId('audit-apply').click();
+    await page.locator('[data-testid="audit-sentence"]', { hasText: '修改了用户 Dr North (South Township)' }).first().waitFor();
+
+    // Days: whole days in Beijing. The days of this test hold its records; the day before it
+    // began holds none; days to come hold none and say so; a reversed range is refused.
+    const day = (/** @type {number} */ ms) => new Date(ms + 8 * 3600e3).toISOString().slice(0, 10);
+    /** @param {string} from @param {string} to */
+    const filterDays = async (from, to) => {
+      await page.getByTestId('audit-from').fill(from);
+      await page.getByTestId('audit-to').fill(to);
+      const [req] = await Promise.all([page.waitForRequest((r) => r.url().includes('/v1/audit?')), page.getByTestId('audit-apply').click()]);
+      return new URL(req.url()).searchParams;
+    };
+    await page.getByTestId('audit-action').selectOption('consultation.accept');
+    const sent = await filterDays(day(testStart), day(Date.now()));
+    const wantFrom = new Date(`${day(testStart)}T00:00:00+08:00`).toISOString();
+    const wantTo = new Date(new Date(`${day(Date.now())}T00:00:00+08:00`).getTime() + 86400e3).toISOString();
+    if (sent.get('from') !== wantFrom || sent.get('to') !== wantTo) throw new Error(`the days were sent as ${sent.get('from')} – ${sent.get('to')}, not ${wantFrom} – ${wantTo}`);
+    await until('the accepts of these days', async () => (await page.getByTestId('audit-row').count()) === accepts);
+    const before = day(testStart - 86400e3);
+    await filterDays(before, before);
+    await page.getByTestId('audit-empty').waitFor();
+    if (await page.getByTestId('audit-row').count()) throw new Error('the day before the test began shows records');
+    const later = [day(Date.now() + 2 * 86400e3), day(Date.now() + 3 * 86400e3)];
+    await filterDays(later[0], later[1]);
+    const empty = await textOf(page.getByTestId('audit-empty'), new RegExp(`${later[0]} 至 ${later[1]} 期间没有符合条件的审计记录`), 'the empty message naming the days');
+    if (await page.getByTestId('audit-row').count()) throw new Error('days to come show records');
+    if (!(await page.getByTestId('audit-export').isDisabled())) throw new Error('an empty list offers an export');
+    await shot(page, 'office-admin-audit-future');
+    await page.getByTestId('audit-from').fill(later[1]);
+    await page.getByTestId('audit-to').fill(later[0]);
+    await page.getByTestId('audit-apply').click();
+    const reversed = await textOf(page.getByTestId('audit-filter-error'), /结束时间须晚于开始时间/, 'the reversed days refused');
+    s.checks.auditDays = { sent: [sent.get('from'), sent.get('to')], empty, reversed };
     await page.close();
   });
 

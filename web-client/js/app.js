@@ -87,11 +87,12 @@ function renderHeader() {
 
 function switchLanguage(l) {
   setLang(l);
-  // A call in progress is not torn down for a language switch: the call screens get an event.
+  // What stays on screen across routes follows at once, in place: a call in progress (not torn
+  // down for a language switch), the notices (notices.js) and the alerts (alerts.js).
+  window.dispatchEvent(new CustomEvent('huizhen:lang', { detail: { lang: lang() } }));
   if (call) {
     renderHeader();
     watchEmergencies(t('app.title'));
-    window.dispatchEvent(new CustomEvent('huizhen:lang', { detail: { lang: lang() } }));
     return;
   }
   route();

@@ -2,7 +2,7 @@
 //   node --test web-client/test/*.test.mjs   (scripts/e2e.sh runs it)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { asksConsent, emptyRec, initialState, isFinal, reduce } from '../js/call/state.js';
+import { CHAT_KEPT, asksConsent, emptyRec, initialState, isFinal, reduce } from '../js/call/state.js';
 
 /** @param {string} id @param {Partial<import('../js/call/state.js').ParticipantInfo>} [more] */
 const person = (id, more = {}) => ({ id, name: `name-${id}`, host: false, can_publish: true, presence: 'online', hand_raised: false, ...more });
@@ -264,13 +264,8 @@ test('recording: no notice to whoever started it; a failure is kept until a new 
   assert.equal(again.state.rec.failed, null);
 });
 
-test('chat, mute_requested, closing, media and media_closed are effects only', () => {
+test('mute_requested, closing, media and media_closed are effects only', () => {
   const s = joined();
-  const chat = reduce(s, { type: 'chat', from: 'bob', from_name: 'name-bob', text: 'hi', to: 'me', at: '2026-03-05T02:14:07.512Z' });
-  assert.equal(chat.state, s);
-  assert.deepEqual(chat.effects, [{ kind: 'chat', message: { type: 'chat', from: 'bob', from_name: 'name-bob', text: 'hi', to: 'me', at: '2026-03-05T02:14:07.512Z' }, mine: false, toName: 'name-me' }]);
-  const own = reduce(s, { type: 'chat', from: 'me', from_name: 'name-me', text: 'hi', at: 'x' });
-  assert.deepEqual(own.effects[0], { kind: 'chat', message: { type: 'chat', from: 'me', from_name: 'name-me', text: 'hi', at: 'x' }, mine: true, toName: null });
   assert.deepEqual(kinds(reduce(s, { type: 'mute_requested', by: 'bob' }).effects), ['muteMic', 'notice']);
   assert.deepEqual(reduce(s, { type: 'closing', reason: 'bye' }).effects, [{ kind: 'notice', text: { key: 'call.notice.server_closing' }, level: 'warn' }]);
   assert.deepEqual(reduce(s, { type: 'subscribe_offer', sdp: 'v=0' }).effects, [{ kind: 'subscribeOffer', sdp: 'v=0' }]);
@@ -283,9 +278,79 @@ test('chat, mute_requested, closing, media and media_closed are effects only', (
   }
 });
 
+test('chat: each message is appended to the log and handed to the view', () => {
+  const s = joined();
+  const chat = reduce(s, { type: 'chat', from: 'bob', from_name: 'name-bob', text: 'hi', to: 'me', at: '2026-03-05T02:14:07.512Z' });
+  const item = { line: { from: 'bob', from_name: 'name-bob', text: 'hi', to: 'me', at: '2026-03-05T02:14:07.512Z' }, mine: false, toName: 'name-me' };
+  assert.deepEqual(chat.state.chat, [item]);
+  assert.deepEqual(chat.effects, [{ kind: 'chat', item }]);
+  const own = reduce(chat.state, { type: 'chat', from: 'me', from_name: 'name-me', text: 'hello all', at: 'x' });
+  assert.deepEqual(own.effects, [{ kind: 'chat', item: { line: { from: 'me', from_name: 'name-me', text: 'hello all', at: 'x' }, mine: true, toName: null } }]);
+  assert.deepEqual(own.state.chat.map((c) => c.line.text), ['hi', 'hello all']);
+  assert.deepEqual(s.chat, [], 'the state before is untouched');
+});
+
+test('chat: a question to the hosts is kept as one, for the asker and the host', () => {
+  const trainee = person('tr', { can_publish: false });
+  const asker = reduce(initialState(), { type: 'hello', id: 'h', version: 1, room: 'r', you: trainee, state: 'joined', resumed: false, participants: [trainee], lobby: [] }).state;
+  const q = { type: /** @type {const} */ ('chat'), from: 'tr', from_name: 'name-tr', text: 'why?', to_hosts: true, at: 'x' };
+  const mine = reduce(asker, q);
+  assert.deepEqual(mine.effects, [{ kind: 'chat', item: { line: { from: 'tr', from_name: 'name-tr', text: 'why?', to_hosts: true, at: 'x' }, mine: true, toName: null } }]);
+  const host = reduce(joined(), q);
+  assert.equal(host.state.chat[0].mine, false);
+  assert.equal(host.state.chat[0].line.to_hosts, true);
+  // `to_hosts: false` and whatever else a newer server may add are not kept.
+  const plain = reduce(joined(), /** @type {any} */ ({ type: 'chat', from: 'bob', from_name: 'b', text: 't', to_hosts: false, at: 'y', extra: 1 }));
+  assert.deepEqual(plain.state.chat[0].line, { from: 'bob', from_name: 'b', text: 't', at: 'y' });
+});
+
+test('chat_history replaces the log (no line twice after a reload or a new socket) and asks for a redraw', () => {
+  let s = joined();
+  s = reduce(s, { type: 'chat', from: 'bob', from_name: 'name-bob', text: 'first', at: 'a' }).state;
+  s = reduce(s, { type: 'chat', from: 'me', from_name: 'name-me', text: 'second', at: 'b' }).state;
+  // The socket comes back: hello, then the history, which holds both lines and one more.
+  s = reduce(s, { type: 'hello', id: 'h2', version: 1, room: 'r', you: me, state: 'joined', resumed: true, participants: [me, bob], lobby: [] }).state;
+  assert.equal(s.chat.length, 2, 'hello alone keeps the log');
+  const history = reduce(s, { type: 'chat_history', messages: [
+    { from: 'bob', from_name: 'name-bob', text: 'first', at: 'a' },
+    { from: 'me', from_name: 'name-me', text: 'second', at: 'b' },
+    { from: 'tr', from_name: 'name-tr', text: 'a question', to_hosts: true, at: 'c' },
+  ] });
+  assert.deepEqual(history.state.chat.map((c) => [c.line.text, c.mine]), [['first', false], ['second', true], ['a question', false]]);
+  assert.deepEqual(kinds(history.effects), ['render:chat']);
+  // Received twice (a resumed socket): still each line once.
+  const again = reduce(history.state, { type: 'chat_history', messages: history.state.chat.map((c) => c.line) });
+  assert.deepEqual(again.state.chat, history.state.chat);
+});
+
+test('chat_history: a private message names its addressee, even one who has left', () => {
+  const s = joined(); // me and bob in the room; dave has left
+  const { state } = reduce(s, { type: 'chat_history', messages: [
+    { from: 'dave', from_name: 'Dave', text: 'bye', at: 'a' },
+    { from: 'me', from_name: 'name-me', text: 'to dave', to: 'dave', at: 'b' },
+    { from: 'me', from_name: 'name-me', text: 'to bob', to: 'bob', at: 'c' },
+    { from: 'bob', from_name: 'name-bob', text: 'to me', to: 'me', at: 'd' },
+    { from: 'me', from_name: 'name-me', text: 'to a stranger', to: 'zed', at: 'e' },
+  ] });
+  assert.deepEqual(state.chat.map((c) => c.toName), [null, 'Dave', 'name-bob', 'name-me', null]);
+});
+
+test('chat: the log keeps the last CHAT_KEPT lines, as the room does', () => {
+  const many = Array.from({ length: CHAT_KEPT + 3 }, (_, i) => ({ from: 'bob', from_name: 'b', text: `m${i}`, at: String(i) }));
+  const { state } = reduce(joined(), { type: 'chat_history', messages: many });
+  assert.equal(state.chat.length, CHAT_KEPT);
+  assert.equal(state.chat[0].line.text, 'm3');
+  const more = reduce(state, { type: 'chat', from: 'bob', from_name: 'b', text: 'last', at: 'z' }).state;
+  assert.equal(more.chat.length, CHAT_KEPT);
+  assert.deepEqual([more.chat[0].line.text, more.chat[CHAT_KEPT - 1].line.text], ['m4', 'last']);
+  // A history that is not a list reads as an empty one.
+  assert.deepEqual(reduce(state, /** @type {any} */ ({ type: 'chat_history' })).state.chat, []);
+});
+
 test('reduce never changes its input', () => {
   const base = reduce(joined(), { type: 'track_published', track: { id: 'bob/mic', participant: 'bob', kind: 'audio', codec: 'audio/opus', simulcast: false } }).state;
-  const withRec = reduce(base, { type: 'recording', active: true, recording: 'rec1', by: 'bob', started_at: 'x', excluded: [] }).state;
+  const withChat = reduce(base, { type: 'chat', from: 'bob', from_name: 'name-bob', text: 'hi', at: 'x' }).state;
+  const withRec = reduce(withChat, { type: 'recording', active: true, recording: 'rec1', by: 'bob', started_at: 'x', excluded: [] }).state;
   /** @type {any[]} */
   const messages = [
     { type: 'hello', id: 'h', version: 1, room: 'r', you: me, state: 'lobby', resumed: false, participants: [], lobby: [] },
@@ -306,6 +371,8 @@ test('reduce never changes its input', () => {
     { type: 'recording', active: false, excluded: [] },
     { type: 'recording_consent', participant: 'bob', name: 'name-bob', consent: true },
     { type: 'recording_failed', code: 'disk_full', message: 'full' },
+    { type: 'chat', from: 'bob', from_name: 'name-bob', text: 'more', to: 'me', at: 'y' },
+    { type: 'chat_history', messages: [{ from: 'bob', from_name: 'name-bob', text: 'hi', at: 'x' }, { from: 'me', from_name: 'name-me', text: 'q', to_hosts: true, at: 'y' }] },
     { type: 'ended', by: 'bob' },
     { type: 'error', code: 'room_full', message: '' },
   ];

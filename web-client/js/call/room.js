@@ -58,8 +58,6 @@ export class CallRoom {
     if (v) v.enabled = !this.camMuted;
     /** Every catalogue text of the call's fixed parts, written again on a language switch. */
     this.labels = new Labels();
-    /** @type {{ m: import('./state.js').ChatMessage, mine: boolean, toName: string | null }[]} the chat so far, drawn again on a language switch */
-    this.chatItems = [];
     /** @type {string | (() => string)} what the notice bar shows (a function: written again on a language switch) */
     this.noticeText = '';
     /** @type {{ state: import('./state.js').FinalPhase, text?: string | (() => string) } | null} the end, once finished */
@@ -250,7 +248,7 @@ export class CallRoom {
     if (!this.notice.hidden && this.noticeText) this.notice.textContent = typeof this.noticeText === 'function' ? this.noticeText() : this.noticeText;
     this.renderFinal();
     if (this.myQuality.dataset.level) this.onMyQuality(this.myQuality.dataset.level);
-    this.chatLog.replaceChildren(...this.chatItems.map((c) => this.chatEntry(c.m, c.mine, c.toName)));
+    this.renderChat();
     relabelToasts(this.toasts);
     // The consent prompt is built once per recording: build it again in the new language.
     if (this.consentBox) { this.consentBox.remove(); this.consentBox = null; }
@@ -441,7 +439,7 @@ export class CallRoom {
         break;
       }
       case 'chat':
-        this.onChat(effect.message, effect.mine, effect.toName);
+        this.onChat(effect.item);
         break;
       case 'muteMic':
         this.setMic(true);
@@ -489,6 +487,7 @@ export class CallRoom {
       case 'controls': this.renderControls(); break;
       case 'recording': renderRecording(this); break;
       case 'audioOnly': this.audioOnlyBanner.hidden = !this.audioOnly; break;
+      case 'chat': this.renderChat(); break;
       case 'myQuality': {
         const q = this.me && this.quality.get(this.me.id);
         if (q) this.onMyQuality(q);
@@ -615,41 +614,41 @@ export class CallRoom {
     if (!text || !this.socket) return;
     /** @type {Record<string, any>} */
     const msg = { type: 'chat', text };
-    if (this.asksModerator()) {
-      const host = this.moderator();
-      if (!host) { this.say(() => t('call.chat.no_moderator'), 'error'); return; }
-      msg.to = host.id;
-    }
+    // A question goes to the hosts as such, whether or not one is in the room yet: the server
+    // keeps it for a host who comes later (protocol.md §4 `chat`).
+    if (this.asksModerator()) msg.to_hosts = true;
     this.socket.request(msg).then(() => { this.chatInput.value = ''; },
       (e) => this.say(() => signalText(e), 'error'));
   }
 
-  /** A trainee's chat is Q&A: it goes privately to the moderator. */
+  /** A trainee's chat is Q&A: questions to the moderators, which only they (and the asker) read. */
   asksModerator() {
     return this.teaching && !this.me?.host && !this.me?.can_publish;
   }
 
-  moderator() {
-    const hosts = [...this.participants.values()].filter((p) => p.host && p.id !== this.me?.id);
-    return hosts.find((p) => p.presence === 'online') ?? hosts[0] ?? null;
-  }
-
-  /**
-   * Appends a chat message to the log (the log is the DOM's: chat is not call state).
-   * @param {import('./state.js').ChatMessage} m @param {boolean} mine @param {string | null} toName
-   */
-  onChat(m, mine, toName) {
-    this.chatItems.push({ m, mine, toName });
-    this.chatLog.append(this.chatEntry(m, mine, toName));
+  /** Appends one new chat line (the state has it already). @param {import('./state.js').ChatItem} item */
+  onChat(item) {
+    this.chatLog.append(this.chatEntry(item));
     this.chatLog.scrollTop = this.chatLog.scrollHeight;
   }
 
-  /** One chat message as the log shows it. @param {import('./state.js').ChatMessage} m @param {boolean} mine @param {string | null} toName */
-  chatEntry(m, mine, toName) {
+  /** Draws the whole chat log from the state (the history came, or the language changed). */
+  renderChat() {
+    this.chatLog.replaceChildren(...this.state.chat.map((c) => this.chatEntry(c)));
+    this.chatLog.scrollTop = this.chatLog.scrollHeight;
+  }
+
+  /** One chat line as the log shows it. @param {import('./state.js').ChatItem} item */
+  chatEntry({ line: m, mine, toName }) {
     const priv = Boolean(m.to);
+    const question = !priv && Boolean(m.to_hosts);
     const who = mine ? t('call.chat.me') : m.from_name;
-    return h('li', { class: `chat-msg${mine ? ' mine' : ''}${priv ? ' private' : ''}`, testid: 'chat-message', dataset: { from: m.from, private: String(priv) } },
-      h('span', { class: 'chat-meta', testid: 'chat-meta' }, who, priv ? ` · ${t(mine ? 'call.chat.private_to' : 'call.chat.private', { name: toName ?? t('call.common.someone') })}` : '', ' · ', fmtTime(m.at)),
+    let to = '';
+    if (priv) to = ` · ${t(mine ? 'call.chat.private_to' : 'call.chat.private', { name: toName ?? t('call.common.someone') })}`;
+    else if (question) to = ` · ${t(mine ? 'call.chat.question_mine' : 'call.chat.question')}`;
+    const kind = `${mine ? ' mine' : ''}${priv ? ' private' : ''}${question ? ' question' : ''}`;
+    return h('li', { class: `chat-msg${kind}`, testid: 'chat-message', dataset: { from: m.from, private: String(priv), question: String(question) } },
+      h('span', { class: 'chat-meta', testid: 'chat-meta' }, who, to, ' · ', fmtTime(m.at)),
       h('span', { class: 'chat-text', testid: 'chat-text' }, m.text));
   }
 

@@ -50,7 +50,8 @@
  * @typedef {{ type: 'recording', active: boolean, recording?: string, by?: string, started_at?: string, excluded: string[] }} RecordingMessage
  * @typedef {{ type: 'recording_consent', participant: string, name: string, consent: boolean }} RecordingConsentMessage
  * @typedef {{ type: 'recording_failed', code: string, message: string }} RecordingFailedMessage
- * @typedef {{ type: 'chat', from: string, from_name: string, text: string, to?: string, at: string }} ChatMessage
+ * @typedef {{ type: 'chat', from: string, from_name: string, text: string, to?: string, to_hosts?: boolean, at: string }} ChatMessage
+ * @typedef {{ type: 'chat_history', messages: ChatLine[] }} ChatHistoryMessage
  * @typedef {{ type: 'ended', by: string }} EndedMessage
  * @typedef {{ type: 'closing', reason: string }} ClosingMessage
  * @typedef {{ type: 'publish_answer', id: string, sdp: string }} PublishAnswerMessage
@@ -71,13 +72,28 @@
  * @typedef {HelloMessage | AckMessage | PongMessage | ErrorMessage | ParticipantJoinedMessage
  *   | ParticipantUpdatedMessage | ParticipantLeftMessage | LobbyWaitingMessage | LobbyLeftMessage
  *   | AdmittedMessage | DeclinedMessage | RemovedMessage | MuteRequestedMessage | RecordingMessage
- *   | RecordingConsentMessage | RecordingFailedMessage | ChatMessage | EndedMessage | ClosingMessage
+ *   | RecordingConsentMessage | RecordingFailedMessage | ChatMessage | ChatHistoryMessage | EndedMessage | ClosingMessage
  *   | PublishAnswerMessage | SubscribeOfferMessage | TrickleMessage | TrackPublishedMessage
  *   | TrackUnpublishedMessage | TrackMutedMessage | ConnectionQualityMessage | ActiveSpeakerMessage
  *   | AudioOnlyMessage | MediaClosedMessage} ServerMessage
  */
 
+/**
+ * One chat message as the room keeps it: a `chat` event without its type (`chat_history`
+ * sends them so). `to`: privately to that participant; `to_hosts`: a question to the hosts.
+ * @typedef {{ from: string, from_name: string, text: string, to?: string, to_hosts?: boolean, at: string }} ChatLine
+ */
+
 // ---- the call's state ----
+
+/** The room keeps its last 500 messages (protocol.md §4 `chat`): the log keeps no more either. */
+export const CHAT_KEPT = 500;
+
+/**
+ * One line of the chat log: the message, whether I sent it, and the name of whom a private
+ * message went to (null: unknown, shown as "someone").
+ * @typedef {{ line: ChatLine, mine: boolean, toName: string | null }} ChatItem
+ */
 
 /** @typedef {'ended' | 'left' | 'removed' | 'declined' | 'replaced' | 'refused' | 'closed'} FinalPhase */
 /** @typedef {'connecting' | 'reconnecting' | 'lobby' | 'joined' | FinalPhase} Phase */
@@ -125,12 +141,13 @@ export function isFinal(phase) {
  * @property {string | null} speaker the active speaker
  * @property {boolean} audioOnly the server stopped our video because our link loses too much
  * @property {RecState} rec
+ * @property {ChatItem[]} chat the chat log, oldest first (at most CHAT_KEPT)
  */
 
 /** @typedef {'info' | 'warn' | 'error'} NoticeLevel */
 /** A text to show: an i18n key and its parameters; a `name` of null means "someone". */
 /** @typedef {{ key: string, params?: Record<string, string | null> }} Text */
-/** What the view must draw again. @typedef {'stage' | 'people' | 'controls' | 'recording' | 'audioOnly' | 'myQuality'} ViewPart */
+/** What the view must draw again. @typedef {'stage' | 'people' | 'controls' | 'recording' | 'audioOnly' | 'myQuality' | 'chat'} ViewPart */
 
 /** Who came or went, for a passing note in the call (not the notice bar). @typedef {'joined' | 'left' | 'removed'} Coming */
 
@@ -143,7 +160,7 @@ export function isFinal(phase) {
  *   | { kind: 'enterRoom' }
  *   | { kind: 'resumed' }
  *   | { kind: 'finish', phase: FinalPhase, text?: Text }
- *   | { kind: 'chat', message: ChatMessage, mine: boolean, toName: string | null }
+ *   | { kind: 'chat', item: ChatItem }
  *   | { kind: 'muteMic' }
  *   | { kind: 'promoted' }
  *   | { kind: 'demoted' }
@@ -174,6 +191,7 @@ export function initialState() {
     speaker: null,
     audioOnly: false,
     rec: emptyRec(),
+    chat: [],
   };
 }
 
@@ -247,8 +265,15 @@ export function reduce(s, m) {
     case 'lobby_left':
       return { state: { ...s, lobby: without(s.lobby, m.participant_id) }, effects: [render('people')] };
     case 'chat': {
-      const toName = m.to ? nameOf(s, m.to) : null;
-      return { state: s, effects: [{ kind: 'chat', message: m, mine: m.from === s.me?.id, toName }] };
+      // One more line: appended to the log as it is (the view adds it, nothing is redrawn).
+      const item = chatItem(s, toLine(m), s.chat.map((c) => c.line));
+      return { state: { ...s, chat: [...s.chat, item].slice(-CHAT_KEPT) }, effects: [{ kind: 'chat', item }] };
+    }
+    case 'chat_history': {
+      // What the room kept that I may read. It replaces the log: a reload or a new socket gets
+      // it again, and what this page showed before is in it (no line twice).
+      const lines = (Array.isArray(m.messages) ? m.messages : []).map(toLine).slice(-CHAT_KEPT);
+      return { state: { ...s, chat: lines.map((l) => chatItem(s, l, lines)) }, effects: [render('chat')] };
     }
     case 'recording':
       return onRecording(s, m);
@@ -407,6 +432,27 @@ function tellsComings(s, p) {
 /** @param {Coming} what @param {ParticipantInfo} p @returns {Effect} */
 function coming(what, p) {
   return { kind: 'toast', text: { key: `call.toast.${what}`, params: { name: p.name } }, what, participant: p.id };
+}
+
+/** A chat message's own fields, without its type or anything else the server may add. @param {ChatLine} m @returns {ChatLine} */
+function toLine(m) {
+  /** @type {ChatLine} */
+  const line = { from: String(m.from), from_name: String(m.from_name ?? ''), text: String(m.text ?? ''), at: String(m.at ?? '') };
+  if (m.to) line.to = String(m.to);
+  if (m.to_hosts) line.to_hosts = true;
+  return line;
+}
+
+/**
+ * A chat line for the log. A private message names its addressee from the room, else from
+ * the chat itself (someone who left still has their name on what they wrote).
+ * @param {CallState} s @param {ChatLine} line @param {ChatLine[]} others the lines it is shown with
+ * @returns {ChatItem}
+ */
+function chatItem(s, line, others) {
+  const to = line.to;
+  const toName = to ? (nameOf(s, to) ?? (to === s.me?.id ? s.me.name : null) ?? others.findLast((l) => l.from === to)?.from_name ?? null) : null;
+  return { line, mine: line.from === s.me?.id, toName };
 }
 
 /** @param {CallState} s @param {FinalPhase} phase @param {Text} [text] @returns {Step} */

@@ -1,10 +1,14 @@
-// The administrator's pages: sites, users (create, disable, change role) and the audit log.
+// The administrator's pages: sites (create, rename, level, time zone), users (create, edit the
+// name, site and specialty, reset the password, disable, change role) and the audit log
+// (audit.js).
 import { api, me } from '../api.js';
-import { field, form, h, options, showBanner } from '../dom.js';
+import { errorBox, field, form, h, options, showBanner } from '../dom.js';
 import { fmtTime, label, t } from '../i18n.js';
-import { AUDIT_ACTIONS, LEVELS, ROLES, SPECIALTIES } from './enums.js';
+import { auditView } from './audit.js';
+import { LEVELS, ROLES, SPECIALTIES } from './enums.js';
 import { refresh } from './nav.js';
-import { loadDirectory, loadSites, nameOf, siteById } from './people.js';
+import { loadDirectory, loadSites, siteById } from './people.js';
+import { DEFAULT_ZONE, zoneGroups, zoneLabel } from './zones.js';
 
 const TABS = ['users', 'sites', 'audit'];
 
@@ -28,18 +32,18 @@ async function sitesView() {
   const sites = await loadSites(true);
   const name = h('input', { required: true, maxlength: 200, testid: 'site-name' });
   const level = h('select', { testid: 'site-level' }, options('level', LEVELS, 'township'));
-  const zone = h('input', { value: 'Asia/Shanghai', required: true, testid: 'site-zone' });
+  const zone = zoneSelect(DEFAULT_ZONE, { testid: 'site-zone' });
   const create = form({ class: 'card', testid: 'site-form' }, [
     h('h2', {}, t('admin.site_new')),
-    h('div', { class: 'grid' }, field('admin.site_name', name), field('admin.level', level), field('admin.time_zone', zone)),
+    h('div', { class: 'grid' }, field('admin.site_name', name), field('admin.level', level), field('admin.time_zone', zone, t('admin.zone_hint'))),
     h('div', { class: 'actions' }, h('button', { type: 'submit', testid: 'site-submit' }, t('admin.create'))),
   ], async () => {
-    await api('POST', '/v1/sites', { name: name.value.trim(), level: level.value, time_zone: zone.value.trim() });
+    await api('POST', '/v1/sites', { name: name.value.trim(), level: level.value, time_zone: zone.value });
     await refresh();
     showBanner(t('action.done'), 'notice');
   });
   return [
-    h('section', { class: 'card' },
+    h('section', { class: 'card table-card' },
       h('table', { class: 'table', testid: 'site-table' },
         h('thead', {}, h('tr', {}, ['admin.site_name', 'admin.level', 'admin.time_zone', 'admin.created_at', 'admin.actions'].map((k) => h('th', {}, t(k))))),
         h('tbody', {}, sites.map(siteRow)))),
@@ -47,24 +51,46 @@ async function sitesView() {
   ];
 }
 
+/**
+ * A time zone chooser: the browser's zones by region, each with its offset now, the site's
+ * own zone among them (a free-text name the server does not know is refused: unknown_time_zone).
+ * @param {string} current @param {Record<string, any>} attrs
+ */
+function zoneSelect(current, attrs) {
+  /** @type {string[]} */
+  let supported = [];
+  try { supported = /** @type {any} */ (Intl).supportedValuesOf('timeZone'); } catch { /* an old browser: the default and the current zone */ }
+  const now = Date.now();
+  return h('select', { class: 'zone-select', ...attrs }, zoneGroups(supported, current).map(([region, zones]) => h('optgroup', { label: region },
+    zones.map((z) => h('option', { value: z, selected: z === current }, zoneLabel(z, now))))));
+}
+
 function siteRow(s) {
   const name = h('input', { value: s.name, maxlength: 200, 'aria-label': t('admin.site_name'), testid: 'site-row-name' });
   const level = h('select', { 'aria-label': t('admin.level'), testid: 'site-row-level' }, options('level', LEVELS, s.level));
+  const zone = zoneSelect(s.time_zone, { 'aria-label': t('admin.time_zone'), testid: 'site-row-zone' });
   const save = h('button', { type: 'button', class: 'ghost', testid: 'site-save' }, t('admin.save'));
-  save.onclick = () => patch(save, `/v1/sites/${s.id}`, { name: name.value.trim(), level: level.value });
-  return h('tr', { testid: 'site-row', 'data-id': s.id }, h('td', {}, name), h('td', {}, level), h('td', {}, s.time_zone), h('td', {}, fmtTime(s.created_at)), h('td', {}, save));
+  save.onclick = () => {
+    /** @type {Record<string, string>} */
+    const body = { name: name.value.trim(), level: level.value };
+    if (zone.value !== s.time_zone) body.time_zone = zone.value;
+    patch(save, `/v1/sites/${s.id}`, body, t('admin.site_saved', { name: body.name }));
+  };
+  return h('tr', { testid: 'site-row', 'data-id': s.id, 'data-zone': s.time_zone },
+    h('td', {}, name), h('td', {}, level), h('td', {}, zone), h('td', {}, fmtTime(s.created_at)), h('td', {}, save));
 }
 
-async function patch(button, path, body) {
-  button.disabled = true;
+/** Sends a change from a table row; the page is shown again with it. @param {HTMLElement} button @param {string} path @param {any} body @param {string} [done] */
+async function patch(button, path, body, done = t('action.done')) {
+  /** @type {any} */ (button).disabled = true;
   try {
     await api('PATCH', path, body);
     await refresh();
-    showBanner(t('action.done'), 'notice');
+    showBanner(done, 'notice');
   } catch (e) {
     showBanner(e);
   } finally {
-    button.disabled = false;
+    /** @type {any} */ (button).disabled = false;
   }
 }
 
@@ -72,13 +98,12 @@ async function patch(button, path, body) {
 
 async function usersView() {
   const [users, sites] = await Promise.all([loadDirectory(true), loadSites()]);
-  const siteOptions = (selected) => [h('option', { value: '' }, '—'), sites.map((s) => h('option', { value: s.id, selected: s.id === selected }, s.name))];
   const username = h('input', { required: true, maxlength: 64, autocomplete: 'off', testid: 'user-username' });
   const display = h('input', { required: true, maxlength: 100, testid: 'user-display-name' });
   const role = h('select', { testid: 'user-role' }, options('role', ROLES, 'doctor'));
   const password = h('input', { type: 'password', required: true, minlength: 10, autocomplete: 'new-password', testid: 'user-password' });
-  const site = h('select', { testid: 'user-site' }, siteOptions(null));
-  const specialty = h('select', { testid: 'user-specialty' }, h('option', { value: '' }, '—'), options('specialty', SPECIALTIES, ''));
+  const site = h('select', { testid: 'user-site' }, siteOptions(sites, null));
+  const specialty = h('select', { testid: 'user-specialty' }, specialtyOptions(null));
   const create = form({ class: 'card', testid: 'user-form' }, [
     h('h2', {}, t('admin.user_new')),
     h('div', { class: 'grid' },
@@ -97,12 +122,28 @@ async function usersView() {
     h('section', { class: 'card table-card' },
       h('table', { class: 'table', testid: 'user-table' },
         h('thead', {}, h('tr', {}, ['admin.username', 'admin.display_name', 'admin.role', 'admin.site', 'field.specialty', 'admin.state', 'admin.actions'].map((k) => h('th', {}, t(k))))),
-        h('tbody', {}, users.map((u) => userRow(u))))),
+        h('tbody', {}, users.map((u) => userRows(u, sites))))),
     create,
   ];
 }
 
-function userRow(u) {
+/**
+ * The sites to choose from. "—" (none) only while none is set: the API cannot clear a user's
+ * site once set (docs/api.md, PATCH /v1/users).
+ * @param {any[]} sites @param {string | null} selected
+ */
+function siteOptions(sites, selected) {
+  return [!selected && h('option', { value: '' }, '—'), sites.map((s) => h('option', { value: s.id, selected: s.id === selected }, s.name))];
+}
+
+/** The specialties to choose from; one the list does not have (set elsewhere) stays offered. "—" as for sites. @param {string | null} selected */
+function specialtyOptions(selected) {
+  const values = selected && !SPECIALTIES.includes(selected) ? [...SPECIALTIES, selected] : SPECIALTIES;
+  return [!selected && h('option', { value: '' }, '—'), options('specialty', values, selected ?? '')];
+}
+
+/** A user's row, and the edit form under it (hidden until "edit"). @param {any} u @param {any[]} sites */
+function userRows(u, sites) {
   const self = u.id === me().id;
   const role = h('select', { 'aria-label': t('admin.role'), testid: 'user-row-role', disabled: self }, options('role', ROLES, u.role));
   role.onchange = () => {
@@ -116,75 +157,60 @@ function userRow(u) {
     if (!u.disabled && !window.confirm(t('admin.disable_confirm', { name: u.display_name }))) return;
     patch(toggle, `/v1/users/${u.id}`, { disabled: !u.disabled });
   };
-  return h('tr', { testid: 'user-row', 'data-username': u.username, 'data-disabled': String(u.disabled), class: u.disabled ? 'disabled' : null },
-    h('td', {}, u.username), h('td', {}, u.display_name), h('td', {}, role),
-    h('td', {}, u.site_id ? (siteById(u.site_id)?.name ?? u.site_id) : '—'),
-    h('td', {}, label('specialty', u.specialty) || '—'),
-    h('td', { testid: 'user-row-state' }, t(u.disabled ? 'admin.disabled' : 'admin.active')),
-    h('td', {}, toggle));
-}
-
-// ---- audit ----
-
-const audit = { actor: '', action: '', consultation: '' };
-
-async function auditView() {
-  const users = await loadDirectory();
-  const q = new URLSearchParams({ limit: '50' });
-  for (const [k, v] of Object.entries(audit)) if (v) q.set(k, v);
-  const page = await api('GET', `/v1/audit?${q}`);
-  const actor = h('select', { testid: 'audit-actor' }, h('option', { value: '' }, t('admin.anyone')),
-    users.map((u) => h('option', { value: u.id, selected: u.id === audit.actor }, `${u.display_name} (${u.username})`)),
-    h('option', { value: 'system', selected: audit.actor === 'system' }, t('admin.system')),
-    h('option', { value: 'unknown', selected: audit.actor === 'unknown' }, t('admin.unknown_actor')));
-  const action = h('select', { testid: 'audit-action' }, h('option', { value: '' }, t('admin.any_action')),
-    AUDIT_ACTIONS.map((a) => h('option', { value: a, selected: a === audit.action }, actionLabel(a))));
-  const consultation = h('input', { value: audit.consultation, pattern: '[0-9a-f]{32}', placeholder: t('admin.consultation_id'), testid: 'audit-consultation' });
-  const filters = form({ class: 'card filters', testid: 'audit-filter-form' }, [
-    h('div', { class: 'grid' }, field('admin.actor', actor), field('admin.action', action), field('admin.consultation', consultation)),
-    h('div', { class: 'actions' },
-      h('button', { type: 'button', class: 'ghost', testid: 'audit-clear', onclick: () => { Object.assign(audit, { actor: '', action: '', consultation: '' }); refresh(); } }, t('admin.clear')),
-      h('button', { type: 'submit', testid: 'audit-apply' }, t('admin.apply'))),
-  ], async () => {
-    Object.assign(audit, { actor: actor.value, action: action.value, consultation: consultation.value.trim() });
-    await refresh();
-  });
-  const tbody = h('tbody', {}, page.items.map(auditRow));
-  let next = page.next_before;
-  const more = h('button', { class: 'ghost', testid: 'audit-more', hidden: next == null }, t('list.more'));
-  more.onclick = async () => {
-    more.disabled = true;
-    try {
-      q.set('before', String(next));
-      const p = await api('GET', `/v1/audit?${q}`);
-      tbody.append(...p.items.map(auditRow));
-      next = p.next_before;
-      more.hidden = next == null;
-    } catch (e) { showBanner(e); } finally { more.disabled = false; }
+  const editRow = h('tr', { class: 'edit-row', testid: 'user-edit-row', 'data-username': u.username, hidden: true },
+    h('td', { colspan: 7 }, userEditForm(u, sites, self, () => { editRow.hidden = true; edit.setAttribute('aria-expanded', 'false'); })));
+  const edit = h('button', { type: 'button', class: 'ghost', testid: 'user-row-edit', 'aria-expanded': 'false' }, t('admin.edit'));
+  edit.onclick = () => {
+    editRow.hidden = !editRow.hidden;
+    edit.setAttribute('aria-expanded', String(!editRow.hidden));
+    if (!editRow.hidden) /** @type {HTMLElement | null} */ (editRow.querySelector('input'))?.focus();
   };
-  return [
-    filters,
-    h('p', { class: 'muted small', testid: 'audit-total' }, t('admin.audit_total', { shown: page.items.length, n: page.total })),
-    h('section', { class: 'card table-card' },
-      page.items.length
-        ? h('table', { class: 'table', testid: 'audit-table' },
-          h('thead', {}, h('tr', {}, ['admin.seq', 'admin.at', 'admin.actor', 'admin.action', 'admin.consultation', 'admin.target', 'admin.detail'].map((k) => h('th', {}, t(k))))),
-          tbody)
-        : h('p', { class: 'muted', testid: 'audit-empty' }, t('admin.audit_empty'))),
-    more,
-  ];
+  const row = h('tr', { testid: 'user-row', 'data-username': u.username, 'data-disabled': String(u.disabled), class: u.disabled ? 'disabled' : null },
+    h('td', {}, u.username), h('td', { testid: 'user-row-name' }, u.display_name), h('td', {}, role),
+    h('td', { testid: 'user-row-site' }, u.site_id ? (siteById(u.site_id)?.name ?? u.site_id) : '—'),
+    h('td', { testid: 'user-row-specialty' }, label('specialty', u.specialty) || '—'),
+    h('td', { testid: 'user-row-state' }, t(u.disabled ? 'admin.disabled' : 'admin.active')),
+    h('td', { class: 'row-actions' }, edit, ' ', toggle));
+  return [row, editRow];
 }
 
-function actionLabel(a) {
-  const key = `audit.${a}`;
-  const l = t(key);
-  return l === key ? a : `${l} (${a})`;
-}
-
-function auditRow(r) {
-  const who = (id) => (id === 'system' ? t('admin.system') : id === 'unknown' ? t('admin.unknown_actor') : nameOf(id));
-  return h('tr', { testid: 'audit-row', 'data-action': r.action },
-    h('td', {}, String(r.seq)), h('td', {}, fmtTime(r.at)), h('td', {}, who(r.actor)), h('td', {}, actionLabel(r.action)),
-    h('td', {}, r.consultation ? h('code', { title: r.consultation }, r.consultation.slice(-8)) : ''),
-    h('td', {}, r.target ? who(r.target) : ''), h('td', {}, r.detail ?? ''));
+/**
+ * Edits a user's name, site and specialty, and resets their password (a new password signs
+ * them out everywhere: the server revokes their tokens). Only what changed is sent; a refusal
+ * shows in the form, in the user's language, by its code.
+ * @param {any} u @param {any[]} sites @param {boolean} self @param {() => void} close
+ */
+function userEditForm(u, sites, self, close) {
+  const display = h('input', { value: u.display_name, testid: 'user-edit-name' });
+  const site = h('select', { testid: 'user-edit-site' }, siteOptions(sites, u.site_id ?? null));
+  const specialty = h('select', { testid: 'user-edit-specialty' }, specialtyOptions(u.specialty ?? null));
+  // No browser checks (required, minlength): the server's refusal says what is wrong, in the
+  // user's language (name_length, password_length), where the browser's would use its own.
+  const password = h('input', { type: 'password', autocomplete: 'new-password', testid: 'user-edit-password' });
+  const f = form({ class: 'edit-form', testid: 'user-edit-form' }, [
+    h('h3', {}, t('admin.user_edit_title', { name: u.username })),
+    h('div', { class: 'grid' },
+      field('admin.display_name', display), field('admin.site', site), field('field.specialty', specialty),
+      field('admin.new_password', password, self ? t('admin.own_password_hint') : t('admin.new_password_hint'))),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'ghost', testid: 'user-edit-cancel', onclick: close }, t('common.cancel')),
+      h('button', { type: 'submit', testid: 'user-edit-save' }, t('admin.save'))),
+  ], async () => {
+    /** @type {Record<string, string>} */
+    const body = {};
+    const name = display.value.trim();
+    if (name !== u.display_name) body.display_name = name;
+    if (site.value && site.value !== u.site_id) body.site_id = site.value;
+    if (specialty.value && specialty.value !== u.specialty) body.specialty = specialty.value;
+    if (password.value) body.password = password.value;
+    if (!Object.keys(body).length) {
+      f.append(errorBox(t('admin.nothing_changed'), 'user-edit-error'));
+      return;
+    }
+    await api('PATCH', `/v1/users/${u.id}`, body);
+    await refresh();
+    const shown = body.display_name ?? u.display_name;
+    showBanner(body.password ? t('admin.password_reset_done', { name: shown }) : t('admin.user_saved', { name: shown }), 'notice');
+  });
+  return f;
 }

@@ -224,6 +224,10 @@ function loadSeen() {
   }
 }
 
+// A language switch (app.js) writes the banners and the window title again at once, the call
+// screen included (which the switch does not re-route).
+window.addEventListener('huizhen:lang', () => render());
+
 /** Asks at once for the emergencies that wait for a specialist (a change was pushed). */
 export function checkEmergencies() {
   if (timer) poll();

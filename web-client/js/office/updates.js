@@ -138,7 +138,7 @@ function apply(held) {
     // The user's own step is usually what is going on (it renders the page itself): tell
     // them only if they are still busy on the retry.
     if (held) {
-      showNotice('pending', [t('updates.pending'), ' ', h('button', {
+      showNotice('pending', () => [t('updates.pending'), ' ', h('button', {
         type: 'button', class: 'ghost small', testid: 'update-pending-show',
         onclick: () => { cancelUpdate(); update(); },
       }, t('updates.show'))], { testid: 'update-pending', sticky: true });
@@ -178,8 +178,9 @@ async function tellRequester(c, news) {
     return; // gone, or no longer visible: nothing to tell
   }
   if (consultation.requester !== me()?.id) return;
-  const text = t(`updates.${news}`, { specialty: label('specialty', consultation.specialty), time: fmtTime(consultation.start) });
-  showNotice(`news-${c.id}`, [text, ' ', h('a', { href: `#/c/${c.id}`, testid: 'change-notice-open' }, t('updates.open'))], {
+  // Written in the current language each time (a switch writes it again): specialty and time too.
+  const text = () => t(`updates.${news}`, { specialty: label('specialty', consultation.specialty), time: fmtTime(consultation.start) });
+  showNotice(`news-${c.id}`, () => [text(), ' ', h('a', { href: `#/c/${c.id}`, testid: 'change-notice-open' }, t('updates.open'))], {
     testid: 'change-notice', attrs: { 'data-id': c.id, 'data-action': c.action },
   });
 }
