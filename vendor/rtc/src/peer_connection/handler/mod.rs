@@ -304,21 +304,43 @@ impl RTCPeerConnection {
     fn pump_reads(&mut self, msg: Option<TaggedRTCMessageInternal>) {
         let mut intermediate_routs = VecDeque::<TaggedRTCMessageInternal>::new();
 
+        // HUIZHEN PATCH (HUIZHEN-PATCH.md, "A shorter read walk for media"): an SRTP or SRTCP
+        // datagram (first byte 128-191, RFC 7983) passes the DTLS, SCTP and data-channel
+        // handlers untouched, each queueing and dequeueing it whole; it skips them.
+        let media = matches!(&msg, Some(TaggedRTCMessageInternal { message: RTCMessageInternal::Raw(b), .. })
+            if b.first().is_some_and(|x| (128..=191).contains(x)));
+
         if let Some(msg) = msg {
             intermediate_routs.push_back(msg);
         }
 
         use sansio::Protocol;
-        for_each_handler!(forward: process_handler!(self, handler, {
-            while let Some(msg) = intermediate_routs.pop_front() {
-                if let Err(err) = handler.handle_read(msg) {
-                    warn!("{}.handle_read got error: {}", handler.name(), err);
+        macro_rules! walk {
+            ($handler:ident) => {{
+                while let Some(msg) = intermediate_routs.pop_front() {
+                    if let Err(err) = $handler.handle_read(msg) {
+                        warn!("{}.handle_read got error: {}", $handler.name(), err);
+                    }
                 }
-            }
-            while let Some(msg) = handler.poll_read() {
-                intermediate_routs.push_back(msg);
-            }
-        }));
+                while let Some(msg) = $handler.poll_read() {
+                    intermediate_routs.push_back(msg);
+                }
+            }};
+        }
+        if media {
+            process_handler_list!(
+                call_macro: process_handler!(self, handler, { walk!(handler) }),
+                [
+                    get_demuxer_handler,
+                    get_ice_handler,
+                    get_srtp_handler,
+                    get_interceptor_handler,
+                    get_endpoint_handler
+                ]
+            );
+        } else {
+            for_each_handler!(forward: process_handler!(self, handler, { walk!(handler) }));
+        }
 
         // Finally, put intermediate_routs into RTCPeerConnection's routs
         while let Some(msg) = intermediate_routs.pop_front() {
