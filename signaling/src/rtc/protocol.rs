@@ -40,6 +40,10 @@ pub enum ClientMessage {
         id: String,
         participant: String,
     },
+    /// Host only: let everyone waiting in the lobby in.
+    AdmitAll {
+        id: String,
+    },
     /// Host only: turn a waiting participant away.
     Decline {
         id: String,
@@ -147,6 +151,7 @@ impl ClientMessage {
             | ClientMessage::Chat { id, .. }
             | ClientMessage::RaiseHand { id, .. }
             | ClientMessage::Admit { id, .. }
+            | ClientMessage::AdmitAll { id }
             | ClientMessage::Decline { id, .. }
             | ClientMessage::Remove { id, .. }
             | ClientMessage::SetCanPublish { id, .. }
@@ -440,6 +445,7 @@ mod tests {
             ),
             (json!({ "type": "raise_hand", "id": "r", "raised": true }), C::RaiseHand { id: s("r"), raised: true }),
             (json!({ "type": "admit", "id": "a", "participant": "u1" }), C::Admit { id: s("a"), participant: s("u1") }),
+            (json!({ "type": "admit_all", "id": "aa" }), C::AdmitAll { id: s("aa") }),
             (
                 json!({ "type": "decline", "id": "d", "participant": "u1" }),
                 C::Decline { id: s("d"), participant: s("u1") },
@@ -501,7 +507,7 @@ mod tests {
             assert_eq!(got, want, "{wire}");
             kinds.insert(wire["type"].as_str().unwrap().to_owned());
         }
-        assert_eq!(kinds.len(), 20, "every client message type is pinned: {kinds:?}");
+        assert_eq!(kinds.len(), 21, "every client message type is pinned: {kinds:?}");
     }
 
     /// Every server message serialises to exactly this JSON.

@@ -444,28 +444,31 @@ impl Room {
                 }
                 out.push(ack);
             }
-            ClientMessage::Admit { participant, .. } | ClientMessage::Decline { participant, .. }
+            ClientMessage::Admit { .. } | ClientMessage::AdmitAll { .. } | ClientMessage::Decline { .. }
                 if !my_grants.room_admin =>
             {
-                let _ = participant;
                 out.push(err("forbidden", "only a host may admit or decline"));
             }
-            ClientMessage::Admit { participant, .. } => match self.members.get_mut(&participant) {
-                Some(m) if m.state == JoinState::Lobby => {
-                    m.state = JoinState::Joined;
-                    let c = m.conn;
-                    self.admitted.insert(participant.clone());
-                    if let Some(c) = c {
-                        out.push(Output::Send(c, ServerMessage::Admitted { participants: self.visible() }));
-                        self.catch_up(&participant, c, &mut out);
-                    }
-                    self.announce_joined(&participant, &mut out);
-                    self.to_hosts(&ServerMessage::LobbyLeft { participant_id: participant.clone() }, &mut out);
-                    out.push(Output::Audit { actor: me, action: "admit", target: Some(participant) });
+            ClientMessage::Admit { participant, .. } => {
+                if self.admit(&me, &participant, &mut out) {
                     out.push(ack);
+                } else {
+                    out.push(err("unknown_participant", "no one by that id waits in the lobby"));
                 }
-                _ => out.push(err("unknown_participant", "no one by that id waits in the lobby")),
-            },
+            }
+            // A class of trainees who came before the start: let them all in at once.
+            ClientMessage::AdmitAll { .. } => {
+                let waiting: Vec<String> = self
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.state == JoinState::Lobby)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for participant in waiting {
+                    self.admit(&me, &participant, &mut out);
+                }
+                out.push(ack);
+            }
             ClientMessage::Decline { participant, .. } => match self.members.get(&participant) {
                 Some(m) if m.state == JoinState::Lobby => {
                     if let Some(c) = m.conn {
@@ -691,6 +694,24 @@ impl Room {
         }
     }
 
+    /// Lets `participant` in from the lobby, as host `by`; false if they were not waiting.
+    fn admit(&mut self, by: &str, participant: &str, out: &mut Vec<Output>) -> bool {
+        let Some(m) = self.members.get_mut(participant).filter(|m| m.state == JoinState::Lobby) else {
+            return false;
+        };
+        m.state = JoinState::Joined;
+        let c = m.conn;
+        self.admitted.insert(participant.to_owned());
+        if let Some(c) = c {
+            out.push(Output::Send(c, ServerMessage::Admitted { participants: self.visible() }));
+            self.catch_up(participant, c, out);
+        }
+        self.announce_joined(participant, out);
+        self.to_hosts(&ServerMessage::LobbyLeft { participant_id: participant.to_owned() }, out);
+        out.push(Output::Audit { actor: by.to_owned(), action: "admit", target: Some(participant.to_owned()) });
+        true
+    }
+
     fn keep(&mut self, line: ChatLine) {
         if self.chat.len() == CHAT_KEPT {
             self.chat.pop_front();
@@ -912,6 +933,29 @@ mod tests {
         assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantUpdated { .. }));
         let out = join(&mut r, 3, "doc", false, false);
         assert!(matches!(sent_to(&out, 3)[0], ServerMessage::Hello { state: JoinState::Joined, resumed: true, .. }));
+    }
+
+    #[test]
+    fn a_host_admits_everyone_waiting_at_once() {
+        let mut r = Room::new(
+            "r".into(),
+            Limits { max_participants: 5, chat_chars: 10, reconnect_grace: Duration::from_secs(30) },
+        );
+        join(&mut r, 2, "t1", false, false);
+        join(&mut r, 3, "t2", false, false);
+        join(&mut r, 1, "host", true, false);
+        let out = r.message(2, ClientMessage::AdmitAll { id: "x".into() });
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "in_lobby", .. }));
+        let out = r.message(1, ClientMessage::AdmitAll { id: "a".into() });
+        for conn in [2, 3] {
+            assert!(matches!(sent_to(&out, conn)[0], ServerMessage::Admitted { .. }));
+        }
+        let admits = out.iter().filter(|o| matches!(o, Output::Audit { action: "admit", .. })).count();
+        assert_eq!(admits, 2, "each admission is audited");
+        assert!(sent_to(&out, 1).iter().any(|m| matches!(m, ServerMessage::Ack { .. })));
+        // Nobody waits now: it is still answered.
+        let out = r.message(1, ClientMessage::AdmitAll { id: "b".into() });
+        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::Ack { .. }));
     }
 
     #[test]
