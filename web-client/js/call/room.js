@@ -161,7 +161,10 @@ export class CallRoom {
     this.stage = h('div', { class: 'stage', testid: 'stage' }, this.main, this.thumbs, this.toasts);
     this.peopleList = h('ul', { class: 'people', testid: 'participants' });
     this.lobbyList = h('ul', { class: 'people', testid: 'lobby' });
-    this.lobbySection = h('section', { class: 'panel', testid: 'lobby-panel', hidden: true }, L.set(h('h2', {}), 'call.lobby.title'), this.lobbyList);
+    // A class of trainees who came before the start is let in with one click (`admit_all`).
+    this.lobbyAdmitAll = L.set(h('button', { type: 'button', class: 'small', testid: 'lobby-admit-all', hidden: true,
+      onclick: () => this.socket?.request({ type: 'admit_all' }).catch((e) => this.say(() => signalText(e), 'error')) }), 'call.lobby.admit_all');
+    this.lobbySection = h('section', { class: 'panel', testid: 'lobby-panel', hidden: true }, L.set(h('h2', {}), 'call.lobby.title'), this.lobbyAdmitAll, this.lobbyList);
     this.chatLog = h('ol', { class: 'chat-log', testid: 'chat-log', 'aria-live': 'polite' });
     this.chatInput = /** @type {HTMLInputElement} */ (h('input', { testid: 'chat-input', maxlength: 2000, autocomplete: 'off' }));
     this.chatForm = h('form', { class: 'chat-form', testid: 'chat-form' }, this.chatInput, L.set(h('button', { type: 'submit', testid: 'chat-send' }), 'call.chat.send'));

@@ -180,6 +180,7 @@ export function renderPeople(/** @type {CallRoom} */ room) {
   }));
   room.lobbySection.hidden = !host || room.lobby.size === 0;
   room.lobbySection.dataset.count = String(room.lobby.size);
+  room.lobbyAdmitAll.hidden = room.lobby.size < 2;
   room.lobbyList.replaceChildren(...[...room.lobby.values()].map((p) => h('li', { testid: 'lobby-entry', dataset: { participant: p.id } },
     h('span', { class: 'grow' }, p.name),
     h('button', { class: 'small', testid: 'lobby-admit', onclick: () => room.hostAction('admit', p.id) }, t('call.lobby.admit')),
