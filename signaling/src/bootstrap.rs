@@ -25,6 +25,7 @@ pub async fn ensure_admin(st: &AppState) -> Result<Option<String>, AppError> {
         password: pw.clone(),
         site_id: None,
         specialty: None,
+        must_change_password: true,
     };
     match create_user_record(st, body).await {
         Ok(u) => {
@@ -54,6 +55,7 @@ pub async fn reset_password(store: &DynStore, username: &str) -> Result<(User, S
         .await
         .map_err(|e| crate::auth::password::HashError::Failed(e.to_string()))??;
     user.token_generation += 1;
+    user.must_change_password = true;
     store.update_user(&user).await?;
     store
         .append_audit(&AuditEntry::new("system:cli", "admin.password_reset", Timestamp::now()).target(user.id.as_str()))
@@ -103,6 +105,7 @@ pub async fn seed_demo(st: &AppState) -> Result<Vec<(String, Role)>, AppError> {
             password: DEMO_PASSWORD.into(),
             site_id: Some(site.clone()),
             specialty: specialty.map(str::to_owned),
+            must_change_password: false,
         };
         match create_user_record(st, body).await {
             Ok(_) => made.push((username.to_owned(), role)),

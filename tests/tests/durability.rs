@@ -16,7 +16,18 @@ async fn embedded_store_survives_kill_9_and_restart() {
     let doctor = api.login("doctor-east").await;
     let body = json!({ "kind": "consultation", "specialty": "neurology", "urgency": "urgent", "summary": "s" });
     let c = api.post("/v1/consultations", &doctor, body).await.ok();
+    // The first start's password opens nothing but its own replacement (issue 14).
     let admin = api.login_as("admin", &admin_pw).await;
+    assert_eq!(api.get("/v1/me", &admin).await.ok()["must_change_password"], true);
+    api.get("/v1/sites", &admin).await.expect(403, "password_change_required");
+    let same = json!({ "old_password": admin_pw, "new_password": admin_pw });
+    api.post("/v1/me/password", &admin, same).await.expect(422, "password_unchanged");
+    let own = format!("{admin_pw}-own");
+    let body = json!({ "old_password": admin_pw, "new_password": own });
+    let changed = api.post("/v1/me/password", &admin, body).await.ok();
+    assert_eq!(changed["user"]["must_change_password"], false);
+    let admin_pw = own;
+    let admin = changed["access_token"].as_str().unwrap().to_owned();
     let site = api.post("/v1/sites", &admin, json!({ "name": "新站点", "level": "county" })).await.ok();
     // The answer came back, so the commit is durable: kill without any chance to flush.
     p.kill9();
@@ -103,6 +114,10 @@ async fn a_lost_admin_password_is_reset_from_the_command_line() {
     api.get("/v1/me", &old_session).await.expect(401, "session_revoked");
     api.login_full("admin", &old_pw).await.expect(401, "invalid_credentials");
     let admin = api.login_as("admin", &new_pw).await;
+    // A password reset from the command line is a one-time one too.
+    api.get("/v1/audit", &admin).await.expect(403, "password_change_required");
+    let body = json!({ "old_password": new_pw, "new_password": format!("{new_pw}-own") });
+    let admin = api.post("/v1/me/password", &admin, body).await.ok()["access_token"].as_str().unwrap().to_owned();
     let audit = api.get("/v1/audit?action=admin.password_reset", &admin).await.ok();
     let items = audit["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{audit}");

@@ -181,6 +181,16 @@ export async function login(username, password) {
   return session.user;
 }
 
+/**
+ * Sets a new password. The server signs every other session of the user out and answers with
+ * fresh tokens for this one, kept as the session.
+ * @param {string} oldPassword @param {string} newPassword
+ */
+export async function changePassword(oldPassword, newPassword) {
+  save(await api('POST', '/v1/me/password', { old_password: oldPassword, new_password: newPassword }));
+  return session.user;
+}
+
 /** Signs out on the server (this revokes every session of the user), then locally. */
 export async function logout() {
   try { await api('POST', '/v1/auth/logout'); } catch { /* signed out locally anyway */ }

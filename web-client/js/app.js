@@ -16,6 +16,7 @@ import { detailView } from './office/detail.js';
 import { doctorHome, listView, specialistHome, viewerHome } from './office/home.js';
 import { setRerender } from './office/nav.js';
 import { forget, nameOf } from './office/people.js';
+import { passwordView } from './office/password.js';
 import { reportView } from './office/report.js';
 import { requestForm } from './office/request.js';
 import { followChanges, stopFollowing } from './office/updates.js';
@@ -39,6 +40,7 @@ const ROUTES = [
   [new RegExp(`^/c/${ID}$`), (m, params) => detailView(m[1], { form: params.get('form') })],
   [new RegExp(`^/c/${ID}/report$`), (m) => reportView(m[1])],
   [/^\/admin\/?(users|sites|audit)?$/, (m) => adminView(m[1] || 'users')],
+  [/^\/password$/, () => passwordView({ forced: false, done: () => { if (location.hash === '#/') route(); else location.hash = '#/'; } })],
 ];
 
 // The person an error names (a busy specialist, an invitee who was disabled meanwhile).
@@ -81,6 +83,7 @@ function renderHeader() {
       testid: 'lang-switch', 'aria-label': t('app.language'),
       onchange: (e) => switchLanguage(e.target.value),
     }, LANGS.map((l) => h('option', { value: l, selected: l === lang() }, t(`lang.${l}`)))),
+    u && !u.must_change_password && h('a', { href: '#/password', class: 'small', testid: 'change-password' }, t('password.link')),
     u && h('button', { class: 'ghost', testid: 'logout', onclick: signOut }, t('auth.logout')),
   ].filter(Boolean));
 }
@@ -122,6 +125,12 @@ async function route({ quiet = false } = {}) {
   if (!quiet) clearBanner();
   if (call) { const c = call; call = null; c.unmount(); }
   renderHeader();
+  // A one-time password: nothing else until its user has set their own.
+  if (me()?.must_change_password) {
+    view.dataset.route = '/password';
+    view.replaceChildren(passwordView({ forced: true, done: () => route() }));
+    return;
+  }
   watchEmergencies(t('app.title'));
   followChanges();
   const [path, query = ''] = (location.hash.slice(1) || '/').split('?');

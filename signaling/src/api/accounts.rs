@@ -136,11 +136,20 @@ async fn change_password(
     ApiJson(b): ApiJson<PasswordBody>,
 ) -> Result<Json<Value>, AppError> {
     password::check_strength(&b.new_password).map_err(|m| password_rule("new_password", m))?;
+    if b.new_password == b.old_password {
+        return Err(AppError::field(
+            "password_unchanged",
+            "new_password",
+            json!({}),
+            "the new password must differ from the current one",
+        ));
+    }
     if !st.passwords.verify(b.old_password, s.user.password_hash.clone()).await? {
         return Err(AppError::forbidden("invalid_credentials", "the current password is wrong"));
     }
     let mut u = s.user;
     u.password_hash = st.passwords.hash(b.new_password).await?;
+    u.must_change_password = false;
     u.token_generation += 1;
     st.store.update_user(&u).await?;
     st.events.revoke(&u.id);
@@ -322,6 +331,7 @@ pub async fn create_user_record(st: &AppState, b: UserBodyOwned) -> Result<User,
         password_hash: st.passwords.hash(b.password).await?,
         token_generation: 0,
         created_at: Timestamp::now(),
+        must_change_password: b.must_change_password,
     };
     check_site(st, &user.site_id).await?;
     st.store.create_user(&user).await.map_err(|e| match e {
@@ -339,6 +349,8 @@ pub struct UserBodyOwned {
     pub password: String,
     pub site_id: Option<SiteId>,
     pub specialty: Option<String>,
+    /// A one-time password its user must replace at first sign-in.
+    pub must_change_password: bool,
 }
 
 async fn create_user(
@@ -356,6 +368,7 @@ async fn create_user(
             password: b.password,
             site_id: b.site_id,
             specialty: b.specialty,
+            must_change_password: false,
         },
     )
     .await?;

@@ -198,6 +198,9 @@ impl Session {
     }
 }
 
+/// What a session whose password is a one-time one may call.
+const ALLOWED_BEFORE_PASSWORD_CHANGE: [&str; 3] = ["/v1/me", "/v1/me/password", "/v1/auth/logout"];
+
 impl FromRequestParts<AppState> for Session {
     type Rejection = AppError;
 
@@ -211,6 +214,16 @@ impl FromRequestParts<AppState> for Session {
             _ => AppError::unauthorized("invalid_token", "the session token is not valid"),
         })?;
         let user = current_user(st, &claims).await?;
+        // A one-time password opens only what it takes to replace it (and to see who you are,
+        // and to sign out).
+        // Under `nest("/v1")` the request's own URI has lost its prefix; the original has it.
+        let path = parts.extensions.get::<axum::extract::OriginalUri>().map_or(parts.uri.path(), |u| u.0.path());
+        if user.must_change_password && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&path) {
+            return Err(AppError::forbidden(
+                "password_change_required",
+                "set your own password first (POST /v1/me/password)",
+            ));
+        }
         Ok(Session { user, expires_at: claims.exp })
     }
 }

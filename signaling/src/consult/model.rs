@@ -46,6 +46,10 @@ pub struct User {
     /// Bumped on logout and password change; refresh tokens carry it, so old ones stop working.
     pub token_generation: u64,
     pub created_at: Timestamp,
+    /// The password is a one-time one (the first start's, or one reset from the command line):
+    /// until its user sets their own, a session may do nothing else (issue 14).
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 /// What the API shows of a user: never the password hash.
@@ -59,6 +63,7 @@ pub struct UserView {
     pub specialty: Option<String>,
     pub disabled: bool,
     pub created_at: Timestamp,
+    pub must_change_password: bool,
 }
 
 impl From<&User> for UserView {
@@ -72,6 +77,7 @@ impl From<&User> for UserView {
             specialty: u.specialty.clone(),
             disabled: u.disabled,
             created_at: u.created_at,
+            must_change_password: u.must_change_password,
         }
     }
 }

@@ -83,6 +83,7 @@ mod tests {
             disabled: false,
             password_hash: String::new(),
             token_generation: 0,
+            must_change_password: false,
             created_at: t("2026-01-01T00:00:00Z"),
         }
     }

@@ -19,6 +19,7 @@ fn user(name: &str, role: Role) -> User {
         disabled: false,
         password_hash: "x".into(),
         token_generation: 0,
+        must_change_password: false,
         created_at: Timestamp::now(),
     }
 }

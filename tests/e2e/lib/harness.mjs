@@ -106,7 +106,7 @@ export async function until(what, probe, deadlineMs = 15000, everyMs = 250) {
  * worker's UDP port (0: any free port; it overrides `media.udp_port` in the file).
  * The log goes to artifacts/<logName>.log (default `<test>-server`).
  */
-export async function startServer({ demo = true, extraToml = '', mediaIp = '127.0.0.1', listen = '127.0.0.1:0', udpPort = 0, logName = `${TEST_NAME}-server` } = {}) {
+export async function startServer({ demo = true, extraToml = '', mediaIp = '127.0.0.1', listen = '127.0.0.1:0', udpPort = 0, logName = `${TEST_NAME}-server`, keepOneTimeAdmin = false } = {}) {
   try {
     await access(BIN, fsConstants.X_OK);
   } catch {
@@ -164,13 +164,23 @@ export async function startServer({ demo = true, extraToml = '', mediaIp = '127.
       reject(new Error(`server exited (${code ?? sig}) before it was ready; see artifacts/${logName}.log`));
     });
   });
-  const adminPassword = out.match(/username: admin\s+password: (\S+)/)?.[1] ?? null;
+  // The first start's admin password is a one-time one: it opens nothing until replaced. The
+  // administrator sets their own through the API here (`adminPassword`), unless the test walks
+  // that step itself (`keepOneTimeAdmin`: then `adminPassword` is still the one-time one).
+  const oneTimeAdminPassword = out.match(/username: admin\s+password: (\S+)/)?.[1] ?? null;
+  let adminPassword = oneTimeAdminPassword;
+  if (oneTimeAdminPassword && !keepOneTimeAdmin) {
+    const api = apiClient(`http://${addr}`);
+    const tok = await api.login('admin', oneTimeAdminPassword);
+    adminPassword = `${oneTimeAdminPassword}-own`;
+    await api.call(tok, 'POST', '/v1/me/password', { old_password: oneTimeAdminPassword, new_password: adminPassword });
+  }
   /** Mints a room token with the CLI (`huizhen token`), e.g. mint(['--room', r, '--identity', n, '--publish']). */
   const mint = async (tokenArgs) => {
     const { stdout } = await execFileP(BIN, ['token', '--config', config, '--data-dir', dataDir, ...tokenArgs], { env });
     return stdout.trim();
   };
-  return { origin: `http://${addr}`, addr, dataDir, config, adminPassword, pid: child.pid, child, stop, mint };
+  return { origin: `http://${addr}`, addr, dataDir, config, adminPassword, oneTimeAdminPassword, pid: child.pid, child, stop, mint };
 }
 
 // ---- API client ----------------------------------------------------------------------------
