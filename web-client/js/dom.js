@@ -2,8 +2,13 @@
 // never parsed as HTML), form fields, error boxes, the page banner.
 import { errorText, label, t } from './i18n.js';
 
+/** Attributes set as properties (their attribute only sets the initial state, or none exists). */
+const PROPERTIES = ['value', 'checked', 'disabled', 'required', 'selected', 'hidden', 'muted', 'autoplay', 'playsInline'];
+
 /**
- * Builds an element: h('button', { onclick, testid: 'x' }, 'text', child…). Text is never HTML.
+ * Builds an element: h('button', { onclick, testid: 'x', dataset: {…} }, 'text', child…). Text
+ * is never HTML: names and chat come from other people. The one element builder of the whole
+ * client (the call's screens use it too).
  * @template {keyof HTMLElementTagNameMap} K
  * @param {K} tag
  * @param {Record<string, any> | null} [attrs]
@@ -14,11 +19,12 @@ export function h(tag, attrs, ...kids) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v == null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.className = v;
     else if (k === 'testid') el.dataset.testid = v;
-    else if (['value', 'checked', 'disabled', 'required', 'selected', 'hidden'].includes(k)) el[k] = v;
-    else el.setAttribute(k, v === true ? '' : v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (PROPERTIES.includes(k)) /** @type {any} */ (el)[k] = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
   }
   for (const c of kids.flat(Infinity)) {
     if (c != null && c !== false) el.append(c instanceof Node ? c : String(c));
