@@ -253,10 +253,24 @@ await runTest(T, async (summary) => {
     await shot(surgeon, `${T}-surgeon-question`);
   });
 
-  // 6. The moderator lets the trainee speak: the trainee's page publishes, the surgeon gets it.
+  // 6. The moderator lets the trainee speak. The trainee is asked first: declining gives the
+  // floor back (the moderator's list shows it), accepting opens the camera and microphone and
+  // the surgeon gets them.
   await summary.step('the moderator promotes a trainee', async () => {
     const row = surgeon.locator(`[data-testid="participant"][data-participant="${trainees[0].id}"]`);
     await row.getByTestId('host-promote').click();
+    const ask = pages[0].getByTestId('floor-ask');
+    await ask.waitFor();
+    await shot(pages[0], `${T}-trainee-asked`);
+    await pages[0].getByTestId('floor-ask-no').click();
+    await until('the floor to be given back', async () => {
+      const s = await snapshot(pages[0]);
+      if (s?.published.length) throw new Error(`a trainee who declined published ${s.published}`);
+      return s && !s.me.can_publish;
+    }, 10000);
+    await row.getByTestId('host-promote').waitFor();
+    await row.getByTestId('host-promote').click();
+    await pages[0].getByTestId('floor-ask-yes').click();
     await until('the promoted trainee to publish', async () => {
       const s = await snapshot(pages[0]);
       return s?.me.can_publish && s.published.includes('mic') && s.published.includes('cam') ? s.published : null;

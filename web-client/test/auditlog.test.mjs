@@ -113,9 +113,15 @@ test('the client knows every action the server writes (signaling/src)', async ()
     // AuditEntry::new(actor, "auth.login", …)
     for (const [, a] of text.matchAll(/AuditEntry::new\(\s*[^,()]*(?:\([^)]*\))?[^,()]*,\s*"([a-z_]+\.[a-z_]+)"/g)) found.add(a);
     // The room's Output::Audit { action: "admit" | if … { "floor_given" } else { "floor_taken" } }, written as room.<action>.
-    for (const m of text.matchAll(/Output::Audit\s*\{[^}]*?\baction:([^\n]*)/g)) {
-      const line = m[1].split(/\btarget\b/)[0];
-      for (const [, a] of line.matchAll(/"([a-z_]+)"/g)) found.add(`room.${a}`);
+    // The action may span lines (rustfmt breaks an if/else chain): every string before the
+    // `target` field.
+    for (const m of text.matchAll(/Output::Audit\s*\{([^]*?)\btarget\b/g)) {
+      const from = m[1].search(/\baction\s*:/);
+      if (from < 0) continue;
+      const rest = m[1].slice(from + 'action'.length);
+      const end = rest.search(/\bactor\s*:/);
+      const action = end < 0 ? rest : rest.slice(0, end);
+      for (const [, a] of action.matchAll(/"([a-z_]+)"/g)) found.add(`room.${a}`);
     }
     // Lifecycle steps: Action::name() and audit_for(&actor, "request", …), written as consultation.<name>.
     const names = /pub fn name\(&self\)[^]*?\n {4}\}\n/.exec(text)?.[0] ?? '';

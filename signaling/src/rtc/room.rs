@@ -495,7 +495,10 @@ impl Room {
                 }
             }
             ClientMessage::SetCanPublish { participant, allowed, .. } => {
-                if !my_grants.room_admin {
+                // Anyone may give the floor back (a trainee asked to speak who declines); only
+                // a host gives it, or takes it from someone else.
+                let declining = participant == me && !allowed;
+                if !my_grants.room_admin && !declining {
                     out.push(err("forbidden", "only a host may give or take the floor"));
                 } else if let Some(m) =
                     self.members.get_mut(&participant).filter(|m| m.state == JoinState::Joined && !m.grants.hidden)
@@ -507,8 +510,14 @@ impl Room {
                     // The participant hears it too: its session passes the right on to the SFU.
                     self.broadcast(&ServerMessage::ParticipantUpdated { participant: info }, None, &mut out);
                     out.push(Output::Audit {
+                        action: if declining {
+                            "floor_declined"
+                        } else if allowed {
+                            "floor_given"
+                        } else {
+                            "floor_taken"
+                        },
                         actor: me,
-                        action: if allowed { "floor_given" } else { "floor_taken" },
                         target: Some(participant),
                     });
                     out.push(ack);
@@ -1044,6 +1053,24 @@ mod tests {
             assert!(sent_to(&out, conn).iter().any(|m| matches!(m,
                 ServerMessage::ParticipantUpdated { participant } if participant.id == "trainee" && participant.can_publish)));
         }
+        assert!(out.iter().any(|o| matches!(o, Output::Audit { action: "floor_given", .. })));
+        // The trainee may give it back (asked to speak, they decline), and nothing more.
+        let take_hosts = ClientMessage::SetCanPublish { id: "d".into(), participant: "host".into(), allowed: false };
+        let out = r.message(2, take_hosts);
+        assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "forbidden", .. }));
+        let decline = ClientMessage::SetCanPublish { id: "d".into(), participant: "trainee".into(), allowed: false };
+        let out = r.message(2, decline);
+        assert!(sent_to(&out, 1).iter().any(|m| matches!(m,
+            ServerMessage::ParticipantUpdated { participant } if participant.id == "trainee" && !participant.can_publish)));
+        assert!(out.iter().any(|o| matches!(o, Output::Audit { action: "floor_declined", .. })));
+        let out =
+            r.message(2, ClientMessage::SetCanPublish { id: "g".into(), participant: "trainee".into(), allowed: true });
+        assert!(
+            matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "forbidden", .. }),
+            "giving it is the host's"
+        );
+        let out = r
+            .message(1, ClientMessage::SetCanPublish { id: "f2".into(), participant: "trainee".into(), allowed: true });
         assert!(out.iter().any(|o| matches!(o, Output::Audit { action: "floor_given", .. })));
         // A reload brings a token without the right; the room remembers the host's decision.
         let out = r.join(req(3)).unwrap();

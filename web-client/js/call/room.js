@@ -5,7 +5,7 @@
 // socket and the media.
 import { api, me as signedIn } from '../api.js';
 import { errorText, fmtTime, t } from '../i18n.js';
-import { h, videoEl } from './dom.js';
+import { confirmDialog, h, videoEl } from './dom.js';
 import { afterCall } from './after.js';
 import { Labels } from './labels.js';
 import { relabelToasts, toast } from './toasts.js';
@@ -541,6 +541,18 @@ export class CallRoom {
 
   /** A host let us speak: open the microphone (and camera) and publish. */
   async onPromoted() {
+    // Asked first: the camera and microphone open only if the trainee agrees. Declining gives
+    // the floor back (the host sees it), and a host may ask again.
+    const accept = await confirmDialog({
+      testid: 'floor-ask', title: t('call.floor.ask_title'), text: t('call.floor.ask_text'),
+      yes: t('call.floor.accept'), no: t('call.floor.decline'),
+    });
+    if (this.destroyed || this.finished) return;
+    if (!accept) {
+      const id = this.me?.id;
+      if (id) this.socket?.request({ type: 'set_can_publish', participant: id, allowed: false }).catch((e) => this.say(() => signalText(e), 'error'));
+      return;
+    }
     this.say(() => t('call.notice.promoted'));
     if (this.localTracks.size === 0) {
       let stream = null;

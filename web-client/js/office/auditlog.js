@@ -24,7 +24,7 @@
 /** Whose id a record's target is, by action (the rest name a recording, or nothing). */
 const USER_TARGET = new Set([
   'admin.bootstrap', 'admin.password_reset', 'admin.user_created', 'admin.user_updated',
-  ...['admit', 'decline', 'remove', 'floor_given', 'floor_taken', 'mute_request', 'rights_revoked', 'rights_narrowed'].map((a) => `room.${a}`),
+  ...['admit', 'decline', 'remove', 'floor_given', 'floor_taken', 'floor_declined', 'mute_request', 'rights_revoked', 'rights_narrowed'].map((a) => `room.${a}`),
 ]);
 const SITE_TARGET = new Set(['admin.site_created', 'admin.site_updated']);
 

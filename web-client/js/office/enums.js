@@ -13,7 +13,7 @@ export const AUDIT_ACTIONS = [
   ...['request', 'emergency_opened', 'accept', 'reject', 'reschedule', 'assign', 'invite', 'cancel', 'start', 'end', 'no_show', 'opinion_draft', 'opinion_sign', 'plan']
     .map((a) => `consultation.${a}`),
   'consultation.join_token',
-  ...['join', 'lobby_wait', 'rejoin', 'admit', 'decline', 'remove', 'leave', 'leave_timeout', 'floor_given', 'floor_taken', 'mute_request',
+  ...['join', 'lobby_wait', 'rejoin', 'admit', 'decline', 'remove', 'leave', 'leave_timeout', 'floor_given', 'floor_taken', 'floor_declined', 'mute_request',
     'rights_revoked', 'rights_narrowed', 'recording_start', 'recording_stop', 'recording_consent', 'recording_decline', 'recording_failed'].map((a) => `room.${a}`),
   ...['list', 'link', 'download', 'access_denied', 'delete', 'expire', 'recovered'].map((a) => `recording.${a}`),
 ];
