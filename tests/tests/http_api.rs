@@ -331,11 +331,16 @@ async fn bad_input_gets_coded_errors() {
         .expect(413, "body_too_large");
     let unknown =
         json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "patient_name": "z" });
-    api.post("/v1/consultations", &doctor, unknown).await.expect(422, "invalid_field");
+    let e = api.post("/v1/consultations", &doctor, unknown).await.expect(422, "invalid_field");
+    assert_eq!(e["details"]["field"], "patient_name", "a shape error names its field: {e}");
+    let missing = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine" });
+    let e = api.post("/v1/consultations", &doctor, missing).await.expect(422, "invalid_field");
+    assert_eq!(e["details"]["field"], "summary", "{e}");
     let bad_kind = json!({ "kind": "surgery", "specialty": "x", "urgency": "routine", "summary": "y" });
     api.post("/v1/consultations", &doctor, bad_kind).await.expect(422, "invalid_field");
     let bad_time = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "wished": { "from": "tomorrow", "to": "later" } });
-    api.post("/v1/consultations", &doctor, bad_time).await.expect(422, "invalid_field");
+    let e = api.post("/v1/consultations", &doctor, bad_time).await.expect(422, "invalid_field");
+    assert_eq!(e["details"]["field"], "wished.from", "{e}");
     let backwards = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "wished": { "from": in_minutes(60), "to": in_minutes(30) } });
     api.post("/v1/consultations", &doctor, backwards).await.expect(422, "wished_reversed");
     let past = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "wished": { "from": in_minutes(-120), "to": in_minutes(-60) } });

@@ -167,13 +167,35 @@ pub fn body_too_large(limit: usize) -> AppError {
 }
 
 pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
-    serde_json::from_slice(body).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => AppError::invalid(e.to_string()),
-            Category::Syntax | Category::Eof | Category::Io => AppError::bad_request("malformed_json", e.to_string()),
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        json_error(e.into_inner(), &path)
+    })?;
+    de.end().map_err(|e| json_error(e, "."))?;
+    Ok(value)
+}
+
+/// A body that is not JSON is `malformed_json`; JSON of the wrong shape is `invalid_field`,
+/// naming the field (`details.field`: its path, such as `wished.from`, or the unknown field's
+/// name) so that a client can point at it (issue 14: shape errors named no field).
+fn json_error(e: serde_json::Error, path: &str) -> AppError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => {
+            let message = e.to_string();
+            // The path names an unknown field itself; a missing one only in the message.
+            let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+            let field = match (missing, path) {
+                (Some(name), ".") => name.to_owned(),
+                (Some(name), p) => format!("{p}.{name}"),
+                (None, p) => p.to_owned(),
+            };
+            let err = AppError::invalid(message);
+            if field == "." { err } else { err.with_details(json!({ "field": field })) }
         }
-    })
+        Category::Syntax | Category::Eof | Category::Io => AppError::bad_request("malformed_json", e.to_string()),
+    }
 }
 
 /// The signed-in user, from `Authorization: Bearer <session token>`. The user is read again
