@@ -24,7 +24,11 @@ async fn two_minutes_of_churn_lose_nothing_and_leak_nothing() {
         assert!(s.tasks <= base.tasks + 2, "tasks grow round after round:\n{table}");
         assert!(s.fds <= base.fds + 3, "file descriptors grow round after round:\n{table}");
     }
+    // Memory: the allocator's caches fill over the first rounds (mimalloc: 50 -> 80 MiB over
+    // eight rounds, then flat), so the second half of the run is held to the first half's
+    // peak: a leak keeps growing past it, a warm-up does not.
+    let half = r.samples.len() / 2;
+    let peak = r.samples[1..half.max(2)].iter().map(|s| s.rss_kib).max().unwrap_or(base.rss_kib);
     let last = r.samples.last().unwrap();
-    // Memory is given back to the allocator, not always to the system: a bound, not equality.
-    assert!(last.rss_kib <= base.rss_kib * 5 / 4, "RSS grows round after round:\n{table}");
+    assert!(last.rss_kib <= peak * 6 / 5, "RSS grows round after round:\n{table}");
 }
