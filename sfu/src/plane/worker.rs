@@ -190,10 +190,12 @@ impl Worker {
                                 self.drain(id, now);
                             }
                         }
+                        // Fewer than asked for: the socket is empty (the next turn's wait
+                        // finds it so without reading).
+                        if n < RECV_BATCH {
+                            break;
+                        }
                     }
-                    // Read until the socket says it is empty: only that clears tokio's
-                    // readiness (stopping at a short batch made the next wait return at once,
-                    // for a turn that read nothing).
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     // An ICMP error for an earlier send, reported on this call: nothing to read.
                     Err(e) => tracing::trace!(error = %e, "media socket read"),
