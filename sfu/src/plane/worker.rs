@@ -26,10 +26,6 @@ const TICK: Duration = Duration::from_millis(500);
 /// Datagrams read per turn before the turn's writes go out: bounds the delay a packet waits in
 /// a turn while keeping the batches that make a turn cheap.
 const MAX_DATAGRAMS_PER_TURN: usize = 256;
-/// Datagrams read per `recvmmsg` call.
-const RECV_BATCH: usize = 32;
-/// The largest datagram read whole (a bigger one is truncated, and then fails its checks).
-const RECV_SIZE: usize = 2048;
 /// Commands run per turn, so a join storm cannot hold up forwarding for long.
 const MAX_COMMANDS_PER_TURN: usize = 32;
 /// Queue of commands to a worker.
@@ -125,7 +121,7 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self) {
-        let mut recv = RecvBatch::new();
+        let mut buf = vec![0u8; 2048];
         let mut due: Vec<ConnId> = Vec::new();
         let mut next_tick = Instant::now() + TICK;
         let mut turn: Option<Instant> = None;
@@ -178,22 +174,11 @@ impl Worker {
             while let Ok(batch) = self.relay_rx.try_recv() {
                 self.relayed(batch, now);
             }
-            let mut read = 0;
-            while read < MAX_DATAGRAMS_PER_TURN {
-                match recv.read(&self.io.socket) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        read += n;
-                        for i in 0..n {
-                            let (len, from) = recv.got[i];
-                            if let Some(id) = self.io.deliver(from, &recv.bufs[i][..len], now) {
-                                self.drain(id, now);
-                            }
-                        }
-                        // Fewer than asked for: the socket is empty (the next turn's wait
-                        // finds it so without reading).
-                        if n < RECV_BATCH {
-                            break;
+            for _ in 0..MAX_DATAGRAMS_PER_TURN {
+                match self.io.socket.try_recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        if let Some(id) = self.io.deliver(from, &buf[..n], now) {
+                            self.drain(id, now);
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -284,51 +269,5 @@ impl Worker {
         let before = self.rooms.len();
         self.rooms.retain(|_, r| !r.is_empty());
         self.io.stats.rooms.fetch_sub(before - self.rooms.len(), Relaxed);
-    }
-}
-
-/// The buffers of one `recvmmsg` call, kept for the worker's life.
-struct RecvBatch {
-    bufs: Vec<Vec<u8>>,
-    headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
-    /// Per datagram read: its length and sender.
-    got: Vec<(usize, SocketAddr)>,
-}
-
-impl RecvBatch {
-    fn new() -> Self {
-        Self {
-            bufs: (0..RECV_BATCH).map(|_| vec![0u8; RECV_SIZE]).collect(),
-            headers: nix::sys::socket::MultiHeaders::preallocate(RECV_BATCH, None),
-            got: Vec::with_capacity(RECV_BATCH),
-        }
-    }
-
-    /// Reads what the socket has, up to `RECV_BATCH` datagrams, into `bufs` and `got`. Through
-    /// tokio's `try_io`, so that an empty socket clears its readiness.
-    fn read(&mut self, socket: &tokio::net::UdpSocket) -> std::io::Result<usize> {
-        use std::io::IoSliceMut;
-        use std::os::fd::AsRawFd;
-
-        use nix::sys::socket::{MsgFlags, recvmmsg};
-
-        let Self { bufs, headers, got } = self;
-        socket.try_io(tokio::io::Interest::READABLE, || {
-            let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-            let results = recvmmsg(socket.as_raw_fd(), headers, iovs.iter_mut(), MsgFlags::MSG_DONTWAIT, None)
-                .map_err(std::io::Error::from)?;
-            got.clear();
-            for r in results {
-                // A datagram without an IP sender (none on a UDP socket) is routed nowhere.
-                let from = r.address.and_then(|a| {
-                    a.as_sockaddr_in()
-                        .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
-                        .or_else(|| a.as_sockaddr_in6().map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6))))
-                });
-                let from = from.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-                got.push((r.bytes.min(RECV_SIZE), from));
-            }
-            Ok(got.len())
-        })
     }
 }
