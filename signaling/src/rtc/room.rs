@@ -415,14 +415,11 @@ impl Room {
                         // A question reaches the hosts there now, and those who join later
                         // read it in their history.
                         None if to_hosts => {
-                            for m in
-                                self.members.values().filter(|m| m.state == JoinState::Joined && m.grants.room_admin)
-                            {
-                                if let Some(c) = m.conn.filter(|c| *c != conn) {
-                                    out.push(Output::Send(c, chat.clone()));
-                                }
+                            self.to_hosts(&chat, &mut out);
+                            // A host asking is among the hosts already.
+                            if !my_grants.room_admin {
+                                out.push(Output::Send(conn, chat));
                             }
-                            out.push(Output::Send(conn, chat));
                             self.keep(line);
                             out.push(ack);
                         }
