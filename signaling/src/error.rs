@@ -155,6 +155,8 @@ mod tests {
         // lifecycle.rs: its field rules (a bare `invalid(`), made into `AppError::field` by
         // service.rs.
         "invalid(",
+        // lifecycle.rs: a guest link that does not open (service.rs gives it its status).
+        "LifecycleError::GuestLink {",
     ];
 
     /// The text of a call's arguments: from after `(` to its matching `)` (strings skipped).

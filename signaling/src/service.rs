@@ -25,6 +25,10 @@ impl From<LifecycleError> for AppError {
             LifecycleError::OpinionSigned => AppError::conflict("opinion_signed", msg),
             LifecycleError::NoSignedOpinion => AppError::conflict("no_signed_opinion", msg),
             LifecycleError::InvalidCharacters { field } => AppError::invalid_characters(field, msg),
+            LifecycleError::GuestLink { code, .. } => match code {
+                "guest_link_not_found" | "guest_link_invalid" => AppError::not_found(code, msg),
+                _ => AppError::new(axum::http::StatusCode::GONE, code, msg),
+            },
             LifecycleError::StartTooFar => {
                 AppError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "start_out_of_range", msg)
             }
@@ -51,16 +55,51 @@ pub async fn transition(
     actor: &Actor,
     action: Action,
 ) -> Result<Consultation, AppError> {
+    step(store, rules, metrics, events, id, actor, true, action).await
+}
+
+/// A guest came through link `link` and gave `name`: the link is used from now on. The
+/// signed link stood for the guest (`api::guests`), who is no account and sees no record.
+pub async fn guest_arrived(
+    store: &DynStore,
+    rules: &Rules,
+    metrics: &Metrics,
+    events: &crate::events::Events,
+    id: &ConsultationId,
+    link: &str,
+    name: String,
+) -> Result<Consultation, AppError> {
+    let guest = Actor {
+        id: crate::ids::UserId(crate::consult::model::guest_identity(link)),
+        role: crate::consult::model::Role::Viewer,
+    };
+    step(store, rules, metrics, events, id, &guest, false, Action::GuestArrived { id: link.to_owned(), name }).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn step(
+    store: &DynStore,
+    rules: &Rules,
+    metrics: &Metrics,
+    events: &crate::events::Events,
+    id: &ConsultationId,
+    actor: &Actor,
+    must_see: bool,
+    action: Action,
+) -> Result<Consultation, AppError> {
     for _ in 0..3 {
         let Some(current) = store.get_consultation(id).await? else {
             return Err(not_found());
         };
-        if !current.visible_to(&actor.id, actor.role) {
+        if must_see && !current.visible_to(&actor.id, actor.role) {
             return Err(not_found());
         }
         let now = Timestamp::now();
         let next = lifecycle::apply(&current, actor, action.clone(), now, rules)?;
-        let audit = audit_for(actor, action.name(), &next, now);
+        let mut audit = audit_for(actor, action.name(), &next, now);
+        if let Some(t) = action.target() {
+            audit = audit.target(t);
+        }
         match store.commit_consultation(&next, Some(current.version), &[audit]).await {
             Ok(()) => {
                 metrics.transitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -497,3 +497,106 @@ async fn a_required_recording_waits_for_the_store_then_starts() {
     assert_eq!(status["active"], true, "the required recording started once the store was back: {status}");
     srv.stop().await;
 }
+
+/// Issue 14: a guest without an account comes through a one-time link, gives a name, waits in
+/// the lobby even while the consultation is live, and is admitted by a host. The link opens
+/// for no one else; withdrawing it takes the guest out and voids their tokens; the guest sees
+/// nothing of the record; every step is audited without the name.
+#[tokio::test]
+async fn a_guest_comes_through_a_one_time_link_and_waits_to_be_admitted() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let made = api
+        .post(
+            &format!("/v1/consultations/{}/guest_links", c.id),
+            &c.doctor,
+            json!({ "label": "外院专家", "valid_hours": 4 }),
+        )
+        .await;
+    assert_eq!(made.status, 201);
+    let made = made.ok();
+    let link = made["token"].as_str().unwrap().to_owned();
+    let link_id = made["link"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["path"], format!("/#/guest/{link}"));
+    assert!(made["link"]["used_at"].is_null());
+    // Only those who may invite make links: a stranger to the consultation may not.
+    let other = api.login("doctor-west").await;
+    api.post(&format!("/v1/consultations/{}/guest_links", c.id), &other, json!({}))
+        .await
+        .expect(404, "consultation_not_found");
+    api.post(&format!("/v1/consultations/{}/guest_links", c.id), &c.doctor, json!({ "valid_hours": 0 }))
+        .await
+        .expect(422, "guest_link_validity");
+
+    // The host is in: the consultation is live. The guest still waits in the lobby.
+    let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    let body = json!({ "link": link, "name": "  王教授 " });
+    let arrived = api.send("POST", "/v1/guest/session", None, Some(body.clone())).await.ok();
+    let guest = arrived["token"].as_str().unwrap().to_owned();
+    assert_eq!(arrived["consultation"]["name"], "王教授");
+    assert!(arrived["consultation"].get("summary").is_none(), "a guest sees nothing of the case");
+    // One person per link.
+    api.send("POST", "/v1/guest/session", None, Some(body)).await.expect(410, "guest_link_used");
+    api.send("POST", "/v1/guest/session", None, Some(json!({ "link": "x.y.z", "name": "a" })))
+        .await
+        .expect(404, "guest_link_invalid");
+    // The guest's token is no session: nothing else of the API opens with it.
+    api.get(&format!("/v1/consultations/{}", c.id), &guest).await.expect(401, "invalid_token");
+    let view = api.get("/v1/guest/consultation", &guest).await.ok();
+    assert_eq!(view["status"], "live");
+    let joined = api.post("/v1/guest/join", &guest, json!({})).await.ok();
+    let guest_id = joined["identity"].as_str().unwrap().to_owned();
+    assert_eq!(guest_id, format!("guest-{link_id}"));
+    assert_eq!(joined["grants"]["room_admin"], false);
+    let (mut g, hello) = Ws::join(&srv.ws_url(joined["token"].as_str().unwrap())).await;
+    assert_eq!(hello["state"], "lobby", "a guest waits even though the consultation is live");
+    let waiting = host.recv_type("lobby_waiting").await;
+    assert_eq!(waiting["participant"]["name"], "王教授");
+    assert_eq!(waiting["participant"]["guest"], true);
+    let r = host.request(json!({ "type": "admit", "participant": guest_id })).await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    g.recv_type("admitted").await;
+
+    // Withdrawn: the guest is taken out, and neither token opens anything any more.
+    api.post(&format!("/v1/consultations/{}/guest_links/{link_id}/revoke", c.id), &c.doctor, json!({})).await.ok();
+    assert_eq!(g.recv_type("removed").await["by"], "system");
+    api.post("/v1/guest/join", &guest, json!({})).await.expect(410, "guest_link_revoked");
+    let err = Ws::connect(&srv.ws_url(joined["token"].as_str().unwrap())).await.err().unwrap().to_string();
+    assert!(err.contains("403"), "a withdrawn guest's room token no longer opens the room: {err}");
+
+    // The trail has each step, with the link's id and never the name or label.
+    let admin = api.login_as("admin", &srv.admin_password).await;
+    let audit = api.get(&format!("/v1/audit?consultation={}&limit=200", c.id), &admin).await.ok().to_string();
+    for action in [
+        "consultation.guest_link_create",
+        "consultation.guest_arrived",
+        "consultation.guest_join_token",
+        "consultation.guest_link_revoke",
+    ] {
+        assert!(audit.contains(action), "{action} is audited: {audit}");
+    }
+    assert!(audit.contains(&link_id));
+    assert!(!audit.contains("王教授") && !audit.contains("外院专家"), "no names in the audit trail");
+    srv.stop().await;
+}
+
+/// Issue 14: with `auto_admit` on, invited members who come before any host go straight in
+/// (a teaching broadcast's audience); without it they wait in the lobby.
+#[tokio::test]
+async fn auto_admission_lets_early_arrivals_straight_in() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let coord = api.login("coordinator").await;
+    // Only the consultation's hosts (and its coordinator) change how the room admits.
+    api.post(&format!("/v1/consultations/{}/settings", c.id), &c.doctor, json!({ "auto_admit": true }))
+        .await
+        .expect(403, "forbidden_role");
+    let set =
+        api.post(&format!("/v1/consultations/{}/settings", c.id), &coord, json!({ "auto_admit": true })).await.ok();
+    assert_eq!(set["auto_admit"], true);
+    let (_doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
+    assert_eq!(hello["state"], "joined", "no host yet, and still in");
+    srv.stop().await;
+}

@@ -27,7 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/specialists/{id}/bookings", get(bookings))
 }
 
-fn parse_cid(raw: &str) -> Result<ConsultationId, AppError> {
+pub(super) fn parse_cid(raw: &str) -> Result<ConsultationId, AppError> {
     ConsultationId::parse(raw).ok_or_else(not_found)
 }
 
@@ -217,6 +217,12 @@ struct PlanBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SettingsBody {
+    auto_admit: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Empty {}
 
 fn body<T: for<'de> Deserialize<'de>>(raw: &axum::body::Bytes) -> Result<T, AppError> {
@@ -288,6 +294,7 @@ async fn act(
             Action::Opinion { text: b.text, sign: b.sign }
         }
         "plan" => Action::Plan { text: body::<PlanBody>(&raw)?.text },
+        "settings" => Action::Settings { auto_admit: body::<SettingsBody>(&raw)?.auto_admit },
         _ => {
             return Err(AppError::not_found("no_such_endpoint", "no such consultation action"));
         }
@@ -339,6 +346,39 @@ async fn join(State(st): State<AppState>, s: Session, Path(id): Path<String>) ->
         });
     }
     let now = Timestamp::now();
+    join_window(&st, &c, now)?;
+    let grants = crate::consult::rights::room_grants(&c, &s.user).ok_or_else(not_found)?;
+    let ttl = st.config.auth.room_token_ttl_secs;
+    let (token, expires_at) = st.keys.user_room(s.user.id.as_str(), &s.user.display_name, &c.id, grants, ttl, now)?;
+    st.audit.record(AuditEntry::new(s.user.id.as_str(), "consultation.join_token", now).consultation(&c.id));
+    Ok(Json(joined(&st, &c, s.user.id.as_str(), grants, token, expires_at, now)))
+}
+
+/// What `/join` (and a guest's join) answers: the room token and how to reach the room.
+pub(super) fn joined(
+    st: &AppState,
+    c: &Consultation,
+    identity: &str,
+    grants: crate::auth::Grants,
+    token: String,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> Value {
+    json!({
+        "token": token,
+        "expires_at": expires_at,
+        "room": c.id,
+        "identity": identity,
+        "grants": grants,
+        "signaling_path": "/v1/rtc",
+        "ice_servers": ice_servers(&st.config.media, identity, now),
+        "protocol_version": crate::rtc::protocol::PROTOCOL_VERSION,
+    })
+}
+
+/// Room tokens are handed out only while the room is open: from `join_early_minutes` before
+/// the start to the end of the slot, or while live.
+pub(super) fn join_window(st: &AppState, c: &Consultation, now: Timestamp) -> Result<(), AppError> {
     match c.status {
         Status::Live => {}
         Status::Scheduled => {
@@ -360,20 +400,7 @@ async fn join(State(st): State<AppState>, s: Session, Path(id): Path<String>) ->
                 .with_details(json!({ "status": c.status })));
         }
     }
-    let grants = crate::consult::rights::room_grants(&c, &s.user).ok_or_else(not_found)?;
-    let ttl = st.config.auth.room_token_ttl_secs;
-    let (token, expires_at) = st.keys.user_room(s.user.id.as_str(), &s.user.display_name, &c.id, grants, ttl, now)?;
-    st.audit.record(AuditEntry::new(s.user.id.as_str(), "consultation.join_token", now).consultation(&c.id));
-    Ok(Json(json!({
-        "token": token,
-        "expires_at": expires_at,
-        "room": c.id,
-        "identity": s.user.id,
-        "grants": grants,
-                "signaling_path": "/v1/rtc",
-        "ice_servers": ice_servers(&st.config.media, s.user.id.as_str(), now),
-        "protocol_version": crate::rtc::protocol::PROTOCOL_VERSION,
-    })))
+    Ok(())
 }
 
 /// STUN and TURN servers for the client, TURN with credentials valid for `turn_ttl_secs`.

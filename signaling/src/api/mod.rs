@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod consultations;
 pub mod events;
+pub mod guests;
 pub mod invitable;
 pub mod recordings;
 
@@ -32,6 +33,7 @@ pub fn router(st: AppState) -> Router {
         .merge(accounts::routes())
         .merge(consultations::routes())
         .merge(events::routes())
+        .merge(guests::routes())
         .merge(invitable::routes())
         .merge(recordings::routes())
         .route("/rtc", get(crate::rtc::session::upgrade))

@@ -23,6 +23,10 @@ pub enum TokenType {
     Room,
     /// A short-lived link to one recording file, so the browser can stream it to disk.
     Download,
+    /// A one-time link for a guest without an account (what the inviter hands out).
+    GuestLink,
+    /// What a guest holds once they came through their link: asks for room tokens.
+    Guest,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -64,6 +68,22 @@ pub struct RoomClaims {
     /// gave them.
     #[serde(default)]
     pub account: bool,
+    /// Issued to a guest who came through this link (its id): the socket checks again that
+    /// the link was not withdrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<String>,
+}
+
+/// A guest link (`GuestLink`) or a guest's own token (`Guest`): which link, into which
+/// consultation. Whether the link still works is in the record, not here.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GuestClaims {
+    /// The link's id.
+    pub sub: String,
+    pub room: ConsultationId,
+    pub typ: TokenType,
+    pub iat: i64,
+    pub exp: i64,
 }
 
 /// One recording file, for one user, for a minute: what a download link carries. The user's
@@ -154,7 +174,7 @@ impl Keys {
         ttl_secs: u64,
         now: Timestamp,
     ) -> Result<(String, Timestamp), SignError> {
-        self.room_token(identity, name, room, grants, ttl_secs, now, false)
+        self.room_token(identity, name, room, grants, ttl_secs, now, false, None)
     }
 
     /// A room token for the account `identity`, whose rights the socket checks again.
@@ -167,7 +187,50 @@ impl Keys {
         ttl_secs: u64,
         now: Timestamp,
     ) -> Result<(String, Timestamp), SignError> {
-        self.room_token(identity, name, room, grants, ttl_secs, now, true)
+        self.room_token(identity, name, room, grants, ttl_secs, now, true, None)
+    }
+
+    /// A room token for the guest who came through `link`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn guest_room(
+        &self,
+        identity: &str,
+        name: &str,
+        room: &ConsultationId,
+        grants: Grants,
+        ttl_secs: u64,
+        now: Timestamp,
+        link: &str,
+    ) -> Result<(String, Timestamp), SignError> {
+        self.room_token(identity, name, room, grants, ttl_secs, now, false, Some(link.to_owned()))
+    }
+
+    /// A guest link (`TokenType::GuestLink`) or a guest's own token (`TokenType::Guest`),
+    /// valid until `expires_at`.
+    pub fn guest(
+        &self,
+        link: &str,
+        room: &ConsultationId,
+        typ: TokenType,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<String, SignError> {
+        let claims = GuestClaims {
+            sub: link.to_owned(),
+            room: room.clone(),
+            typ,
+            iat: now.as_second(),
+            exp: expires_at.as_second(),
+        };
+        self.encode(&claims)
+    }
+
+    pub fn verify_guest(&self, token: &str, typ: TokenType) -> Result<GuestClaims, TokenError> {
+        let c: GuestClaims = self.decode(token)?;
+        if c.typ != typ {
+            return Err(TokenError::WrongType);
+        }
+        Ok(c)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -180,6 +243,7 @@ impl Keys {
         ttl_secs: u64,
         now: Timestamp,
         account: bool,
+        guest: Option<String>,
     ) -> Result<(String, Timestamp), SignError> {
         let exp = now.as_second() + ttl_secs as i64;
         let claims = RoomClaims {
@@ -191,6 +255,7 @@ impl Keys {
             iat: now.as_second(),
             exp,
             account,
+            guest,
         };
         Ok((self.encode(&claims)?, Timestamp::from_second(exp).unwrap_or(now)))
     }

@@ -102,6 +102,24 @@ pub enum Action {
     Plan {
         text: String,
     },
+    /// A one-time link for a guest without an account; `id` is fresh, made by the caller.
+    CreateGuestLink {
+        id: String,
+        label: String,
+        expires_at: Timestamp,
+    },
+    RevokeGuestLink {
+        id: String,
+    },
+    /// The guest came through link `id` and gave `name`: the link is used from now on.
+    GuestArrived {
+        id: String,
+        name: String,
+    },
+    /// How the room treats those who come before a host.
+    Settings {
+        auto_admit: bool,
+    },
 }
 
 impl Action {
@@ -120,9 +138,30 @@ impl Action {
             Action::Opinion { sign: false, .. } => "opinion_draft",
             Action::Opinion { sign: true, .. } => "opinion_sign",
             Action::Plan { .. } => "plan",
+            Action::CreateGuestLink { .. } => "guest_link_create",
+            Action::RevokeGuestLink { .. } => "guest_link_revoke",
+            Action::GuestArrived { .. } => "guest_arrived",
+            Action::Settings { .. } => "settings",
+        }
+    }
+
+    /// What the step acted on, for the audit trail: ids only.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Action::CreateGuestLink { id, .. } | Action::RevokeGuestLink { id } | Action::GuestArrived { id, .. } => {
+                Some(id)
+            }
+            _ => None,
         }
     }
 }
+
+/// At most this many guest links per consultation, used, revoked and expired ones included.
+pub const MAX_GUEST_LINKS: usize = 50;
+pub const MAX_GUEST_LABEL_CHARS: usize = 60;
+pub const MAX_GUEST_NAME_CHARS: usize = 40;
+/// How long a guest link may stay open: a week.
+pub const MAX_GUEST_LINK_HOURS: i64 = 7 * 24;
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum LifecycleError {
@@ -143,6 +182,9 @@ pub enum LifecycleError {
     StartTooFar,
     #[error("{field} contains a control, zero-width or direction-changing character")]
     InvalidCharacters { field: &'static str },
+    /// The guest link is unknown, revoked, expired or used (`code` says which).
+    #[error("{message}")]
+    GuestLink { code: &'static str, message: &'static str },
 }
 
 fn invalid(
@@ -288,6 +330,8 @@ pub fn new_request(
         updated_at: now,
         started_at: emergency.then_some(now),
         ended_at: None,
+        guests: Vec::new(),
+        auto_admit: false,
     })
 }
 
@@ -458,6 +502,88 @@ pub fn apply(
             let text = check_text("text", TextKind::Prose, &text, MAX_TEXT_CHARS, true)?;
             n.plan = Some(Plan { author: actor.id.clone(), text, recorded_at: now });
             n.status = Reported;
+        }
+        Action::CreateGuestLink { id, label, expires_at } => {
+            may_invite(c, actor)?;
+            let label = check_text("label", TextKind::Name, &label, MAX_GUEST_LABEL_CHARS, false)?;
+            if c.guests.len() >= MAX_GUEST_LINKS {
+                return Err(invalid(
+                    "too_many_guest_links",
+                    "guests",
+                    json!({ "max": MAX_GUEST_LINKS }),
+                    format!("at most {MAX_GUEST_LINKS} guest links per consultation"),
+                ));
+            }
+            let longest = now + SignedDuration::from_hours(MAX_GUEST_LINK_HOURS);
+            if expires_at <= now || expires_at > longest {
+                return Err(invalid(
+                    "guest_link_validity",
+                    "valid_hours",
+                    json!({ "min": 1, "max": MAX_GUEST_LINK_HOURS }),
+                    format!("a guest link is valid for 1 to {MAX_GUEST_LINK_HOURS} hours"),
+                ));
+            }
+            n.guests.push(GuestLink {
+                id,
+                label,
+                created_by: actor.id.clone(),
+                created_at: now,
+                expires_at,
+                revoked_at: None,
+                used_at: None,
+                guest_name: None,
+            });
+        }
+        Action::RevokeGuestLink { id } => {
+            may_invite(c, actor)?;
+            let Some(g) = n.guests.iter_mut().find(|g| g.id == id) else {
+                return Err(LifecycleError::GuestLink { code: "guest_link_not_found", message: "no such guest link" });
+            };
+            // Revoking twice is revoking once: the first time stays on record.
+            g.revoked_at.get_or_insert(now);
+        }
+        Action::GuestArrived { id, name } => {
+            // The guest is no actor with a role: the signed link stood for them (api::guests).
+            if c.status.is_closed() {
+                return Err(wrong_state());
+            }
+            let name = check_text("name", TextKind::Name, &name, MAX_GUEST_NAME_CHARS, true)?;
+            let Some(g) = n.guests.iter_mut().find(|g| g.id == id) else {
+                return Err(LifecycleError::GuestLink {
+                    code: "guest_link_invalid",
+                    message: "this guest link is not valid",
+                });
+            };
+            if g.revoked_at.is_some() {
+                return Err(LifecycleError::GuestLink {
+                    code: "guest_link_revoked",
+                    message: "this guest link has been withdrawn",
+                });
+            }
+            if now >= g.expires_at {
+                return Err(LifecycleError::GuestLink {
+                    code: "guest_link_expired",
+                    message: "this guest link has expired",
+                });
+            }
+            if g.used_at.is_some() {
+                return Err(LifecycleError::GuestLink {
+                    code: "guest_link_used",
+                    message: "this guest link has been used already; ask for a new one",
+                });
+            }
+            g.used_at = Some(now);
+            g.guest_name = Some(name);
+        }
+        Action::Settings { auto_admit } => {
+            let its_coordinator = coordinator && c.coordinator.as_ref().is_none_or(|k| *k == actor.id);
+            if !(its_coordinator || c.is_host(&actor.id)) {
+                return Err(forbidden());
+            }
+            if c.status.is_closed() {
+                return Err(wrong_state());
+            }
+            n.auto_admit = auto_admit;
         }
     }
     n.version = c.version + 1;

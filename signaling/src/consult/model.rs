@@ -205,6 +205,49 @@ pub struct Consultation {
     pub updated_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
+    /// Links for people without an account (an outside expert, the patient's family).
+    #[serde(default)]
+    pub guests: Vec<GuestLink>,
+    /// Invited members who come before a host go straight in instead of waiting in the
+    /// lobby (a teaching broadcast's audience). Guests always wait to be admitted.
+    #[serde(default)]
+    pub auto_admit: bool,
+}
+
+/// A one-time link into one consultation for someone without an account (issue 14). The
+/// link itself is a signed token naming this id; the record says whether it still works.
+/// The label and the name the guest gave may name people: like the summary, they are never
+/// logged and never put in the audit trail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuestLink {
+    pub id: String,
+    /// What the inviter wrote to tell links apart ("外院专家", "患者家属").
+    pub label: String,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    /// When the guest first came through it, and the name they gave: from then on the link
+    /// opens for no one else.
+    pub used_at: Option<Timestamp>,
+    pub guest_name: Option<String>,
+}
+
+impl GuestLink {
+    /// The room identity of whoever came through this link.
+    pub fn identity(&self) -> String {
+        guest_identity(&self.id)
+    }
+
+    /// Not revoked and not expired (used or not).
+    pub fn open_at(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// Guests' room identities: never a user id (those are 32 hex digits without a dash).
+pub fn guest_identity(link: &str) -> String {
+    format!("guest-{link}")
 }
 
 impl Consultation {

@@ -25,6 +25,25 @@ pub fn room_grants(c: &Consultation, user: &User) -> Option<Grants> {
     })
 }
 
+/// The grants of the guest who came through link `link`, or `None` when it gives no place
+/// (withdrawn, never used, or the consultation is over). A guest speaks and shows like an
+/// invited doctor, except in a teaching broadcast, where they watch; never hosts or records.
+/// Expiry ends the link, not a guest already in: their own token runs out with it.
+pub fn guest_grants(c: &Consultation, link: &str) -> Option<Grants> {
+    let g = c.guests.iter().find(|g| g.id == link)?;
+    if g.revoked_at.is_some() || g.used_at.is_none() || c.status.is_closed() {
+        return None;
+    }
+    Some(Grants {
+        can_publish: c.kind != Kind::Teaching,
+        can_subscribe: true,
+        can_publish_data: true,
+        can_record: false,
+        room_admin: false,
+        hidden: false,
+    })
+}
+
 /// What both allow: a token's grants narrowed to what its holder may still do.
 pub fn narrow(token: Grants, now: Grants) -> Grants {
     Grants {

@@ -194,6 +194,9 @@ pub struct ParticipantInfo {
     pub can_publish: bool,
     pub presence: Presence,
     pub hand_raised: bool,
+    /// Came through a guest link: no account behind the name (shown as such).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub guest: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -523,6 +526,7 @@ mod tests {
             can_publish: false,
             presence: Presence::Reconnecting,
             hand_raised: true,
+            guest: false,
         };
         let pj = json!({ "id": "u1", "name": "李医生", "host": true, "can_publish": false, "presence": "reconnecting", "hand_raised": true });
         let candidate: IceCandidate = serde_json::from_value(
@@ -698,6 +702,7 @@ mod tests {
             can_publish: true,
             presence: Presence::Online,
             hand_raised: false,
+            guest: false,
         };
         let hello = ServerMessage::Hello {
             id: "1".into(),

@@ -111,6 +111,10 @@ pub struct JoinRequest {
     pub hello_id: String,
     /// The consultation is under way; early arrivals (before it is live) wait in the lobby.
     pub live: bool,
+    /// The consultation lets early arrivals straight in (its `auto_admit` setting).
+    pub auto_admit: bool,
+    /// Came through a guest link: waits in the lobby until a host admits them, always.
+    pub guest: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -250,7 +254,8 @@ impl Room {
         if self.members.len() >= self.limits.max_participants {
             return Err(JoinRefused::Full);
         }
-        let waits = !req.grants.room_admin && !req.live && !self.live && !self.admitted.contains(&req.identity);
+        let early = !req.live && !self.live && !req.auto_admit;
+        let waits = !req.grants.room_admin && !self.admitted.contains(&req.identity) && (req.guest || early);
         if req.live {
             self.live = true;
         } else if req.grants.room_admin && !self.live {
@@ -268,6 +273,7 @@ impl Room {
             can_publish: req.grants.can_publish,
             presence: Presence::Online,
             hand_raised: false,
+            guest: req.guest,
         };
         self.members.insert(
             req.identity.clone(),
@@ -830,6 +836,8 @@ mod tests {
             grants: grants(admin),
             hello_id: "h".into(),
             live,
+            auto_admit: false,
+            guest: false,
         })
         .unwrap()
     }
@@ -1009,6 +1017,8 @@ mod tests {
             grants: grants(false),
             hello_id: "h".into(),
             live: true,
+            auto_admit: false,
+            guest: false,
         });
         assert_eq!(refused.err(), Some(JoinRefused::Full));
         let out =
@@ -1023,6 +1033,8 @@ mod tests {
             grants: grants(false),
             hello_id: "h".into(),
             live: true,
+            auto_admit: false,
+            guest: false,
         });
         assert_eq!(again.err(), Some(JoinRefused::Removed));
     }
@@ -1039,6 +1051,8 @@ mod tests {
             grants: watcher,
             hello_id: "h".into(),
             live: true,
+            auto_admit: false,
+            guest: false,
         };
         r.join(req(2)).unwrap();
         let give = ClientMessage::SetCanPublish { id: "f".into(), participant: "trainee".into(), allowed: true };
@@ -1089,6 +1103,8 @@ mod tests {
             grants: recorder,
             hello_id: "h".into(),
             live: true,
+            auto_admit: false,
+            guest: false,
         })
         .unwrap();
         join(&mut r, 2, "doc", false, true);

@@ -56,6 +56,16 @@ pub async fn upgrade(
         Some(c) => c.status == crate::consult::model::Status::Live,
         None => true,
     };
+    let auto_admit = consultation.as_ref().is_some_and(|c| c.auto_admit);
+    if let Some(link) = &claims.guest {
+        // A guest's place is the link's: withdrawn since the token was issued, it is gone.
+        match consultation.as_ref().and_then(|c| crate::consult::rights::guest_grants(c, link)) {
+            Some(g) => claims.grants = crate::consult::rights::narrow(claims.grants, g),
+            None => {
+                return Err(AppError::forbidden("guest_link_revoked", "this guest link has been withdrawn"));
+            }
+        }
+    }
     if claims.account {
         // The token says what its holder could do when it was issued; the record and the
         // account say what they may do now (a reschedule may have replaced them, an admin
@@ -84,7 +94,7 @@ pub async fn upgrade(
     Ok(ws
         .max_message_size(HARD_FRAME_LIMIT)
         .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| run(st, socket, claims, live)))
+        .on_upgrade(move |socket| run(st, socket, claims, Entry { live, auto_admit })))
 }
 
 fn text(msg: &ServerMessage) -> Message {
@@ -108,9 +118,15 @@ pub mod close_code {
     pub const REFUSED: u16 = 4003;
 }
 
-async fn run(st: AppState, mut socket: WebSocket, claims: RoomClaims, live: bool) {
+/// What the record said about the room when the socket opened.
+struct Entry {
+    live: bool,
+    auto_admit: bool,
+}
+
+async fn run(st: AppState, mut socket: WebSocket, claims: RoomClaims, entry: Entry) {
     st.metrics.ws_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    session(&st, &mut socket, claims, live).await;
+    session(&st, &mut socket, claims, entry).await;
     st.metrics.ws_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
@@ -134,7 +150,7 @@ fn parse(raw: &str, limit: usize) -> Result<ClientMessage, Refusal> {
     Ok(msg)
 }
 
-async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live: bool) {
+async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, entry: Entry) {
     let limits = &st.config.limits;
     let hello_timeout = Duration::from_secs(st.config.signaling.hello_timeout_secs);
     // 1. hello
@@ -178,7 +194,9 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, live
         name: claims.name.clone(),
         grants: claims.grants,
         hello_id,
-        live,
+        live: entry.live,
+        auto_admit: entry.auto_admit,
+        guest: claims.guest.is_some(),
     };
     let room = match st.hub.join(claims.room.as_str(), req, tx).await {
         Ok(room) => room,

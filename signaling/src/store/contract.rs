@@ -51,6 +51,8 @@ pub fn scheduled(requester: &UserId, specialists: &[UserId], start_min: i64, min
         updated_at: base,
         started_at: None,
         ended_at: None,
+        guests: Vec::new(),
+        auto_admit: false,
     }
 }
 
