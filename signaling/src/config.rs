@@ -179,8 +179,11 @@ pub struct Limits {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignalingConfig {
-    /// How long a participant whose socket dropped stays in the room as `reconnecting`.
+    /// How long a participant whose socket dropped keeps their place in the room.
     pub reconnect_grace_secs: u64,
+    /// How long the others see them as `reconnecting` before they are told they left (issue
+    /// 14: a killed page showed as a ghost for the whole grace). At most the grace.
+    pub away_after_secs: u64,
     /// Seconds a new socket has to send its `hello`.
     pub hello_timeout_secs: u64,
 }
@@ -246,7 +249,7 @@ impl Default for Limits {
 
 impl Default for SignalingConfig {
     fn default() -> Self {
-        Self { reconnect_grace_secs: 30, hello_timeout_secs: 10 }
+        Self { reconnect_grace_secs: 30, away_after_secs: 5, hello_timeout_secs: 10 }
     }
 }
 

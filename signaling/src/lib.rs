@@ -130,6 +130,7 @@ impl Server {
                 max_participants: config.limits.room_participants,
                 chat_chars: config.limits.chat_chars,
                 reconnect_grace: Duration::from_secs(config.signaling.reconnect_grace_secs),
+                away_after: Duration::from_secs(config.signaling.away_after_secs),
             },
             rules: rules.clone(),
         });

@@ -198,6 +198,24 @@ async fn dropped_participant_times_out_after_grace() {
     srv.stop().await;
 }
 
+/// Issue 14: a socket that dies without a 1001 shows as reconnecting, then after
+/// `away_after_secs` as gone; the member still comes back within the grace, as an arrival.
+#[tokio::test]
+async fn a_socket_gone_quiet_is_shown_gone_before_the_grace_ends() {
+    let srv = TestServer::start_with(|c| c.signaling.away_after_secs = 1).await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, doc, doc_id) = host_and_admitted_doctor(&srv, &api, &c).await;
+    doc.close().await;
+    assert_eq!(host.recv_type("participant_updated").await["participant"]["presence"], "reconnecting");
+    let left = host.recv_type("participant_left").await;
+    assert_eq!(left["reason"], "timeout");
+    let (_doc, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.doctor).await)).await;
+    assert_eq!(hello["resumed"], true, "the place was kept");
+    assert_eq!(host.recv_type("participant_joined").await["participant"]["id"], doc_id);
+    srv.stop().await;
+}
+
 /// A closed page is gone at once (the browser closes its socket with 1001); only a socket
 /// that dies without saying so keeps a place for the reconnect grace (30 s here).
 #[tokio::test]
@@ -543,8 +561,11 @@ async fn a_guest_comes_through_a_one_time_link_and_waits_to_be_admitted() {
         .expect(404, "guest_link_invalid");
     // The guest's token is no session: nothing else of the API opens with it.
     api.get(&format!("/v1/consultations/{}", c.id), &guest).await.expect(401, "invalid_token");
-    let view = api.get("/v1/guest/consultation", &guest).await.ok();
-    assert_eq!(view["status"], "live");
+    // The host's arrival starts the consultation (committed off the room's task).
+    huizhen_tests::eventually("the consultation is live", std::time::Duration::from_secs(10), || async {
+        api.get("/v1/guest/consultation", &guest).await.ok()["status"] == "live"
+    })
+    .await;
     let joined = api.post("/v1/guest/join", &guest, json!({})).await.ok();
     let guest_id = joined["identity"].as_str().unwrap().to_owned();
     assert_eq!(guest_id, format!("guest-{link_id}"));

@@ -546,15 +546,7 @@ async fn end_consultation(ctx: &Context, id: Option<&ConsultationId>, by: &str) 
     // A host who ends a call that was never formally started ends a call that did happen:
     // record the start first, so the lifecycle stays complete.
     if c.status == crate::consult::model::Status::Scheduled {
-        match crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, &ctx.events, id, &actor, Action::Start)
-            .await
-        {
-            // The host's arrival started it meanwhile.
-            Err(e) if e.code == "invalid_state" => {}
-            r => {
-                r?;
-            }
-        }
+        start_consultation(ctx, id, by).await?;
     }
     crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, &ctx.events, id, &actor, Action::End)
         .await

@@ -67,6 +67,9 @@ struct Member {
     state: JoinState,
     conn: Option<ConnId>,
     disconnected_at: Option<Instant>,
+    /// Gone for longer than `away_after`: the others were told they left, though their place
+    /// (admission, floor, the room itself) is kept for the rest of the grace period.
+    away: bool,
 }
 
 /// Chat messages a room keeps for those who reload or come later.
@@ -77,6 +80,9 @@ pub struct Limits {
     pub max_participants: usize,
     pub chat_chars: usize,
     pub reconnect_grace: Duration,
+    /// A socket that dropped without a word (a killed page, a lost network) shows as
+    /// reconnecting for this long, then as gone; a return within the grace still comes back.
+    pub away_after: Duration,
 }
 
 pub struct Room {
@@ -152,7 +158,7 @@ impl Room {
     fn visible(&self) -> Vec<ParticipantInfo> {
         self.members
             .values()
-            .filter(|m| m.state == JoinState::Joined && !m.grants.hidden)
+            .filter(|m| m.state == JoinState::Joined && !m.grants.hidden && !m.away)
             .map(|m| m.info.clone())
             .collect()
     }
@@ -196,6 +202,7 @@ impl Room {
         if let Some(m) = self.members.get(identity)
             && m.state == JoinState::Joined
             && !m.grants.hidden
+            && !m.away
         {
             self.broadcast(&ServerMessage::ParticipantUpdated { participant: m.info.clone() }, Some(identity), out);
         }
@@ -240,6 +247,8 @@ impl Room {
             m.info.can_publish = req.grants.can_publish;
             m.disconnected_at = None;
             m.info.presence = Presence::Online;
+            // The others were told this member had gone: to them it is a new arrival.
+            let was_away = std::mem::take(&mut m.away);
             if let Some(h) = self.hello(&req.identity, true, &req.hello_id) {
                 out.push(Output::Send(req.conn, h));
             }
@@ -247,7 +256,11 @@ impl Room {
                 self.catch_up(&req.identity, req.conn, &mut out);
             }
             // Others learn of the new presence and of any change in name or rights.
-            self.announce_updated(&req.identity, &mut out);
+            if was_away {
+                self.announce_joined(&req.identity, &mut out);
+            } else {
+                self.announce_updated(&req.identity, &mut out);
+            }
             out.push(Output::Audit { actor: req.identity, action: "rejoin", target: None });
             return Ok(out);
         }
@@ -277,7 +290,14 @@ impl Room {
         };
         self.members.insert(
             req.identity.clone(),
-            Member { info: info.clone(), grants: req.grants, state, conn: Some(req.conn), disconnected_at: None },
+            Member {
+                info: info.clone(),
+                grants: req.grants,
+                state,
+                conn: Some(req.conn),
+                disconnected_at: None,
+                away: false,
+            },
         );
         if let Some(h) = self.hello(&req.identity, false, &req.hello_id) {
             out.push(Output::Send(req.conn, h));
@@ -614,7 +634,7 @@ impl Room {
         let mut out = Vec::new();
         if let Some(m) = self.members.remove(identity) {
             match m.state {
-                JoinState::Joined if !m.grants.hidden => self.broadcast(
+                JoinState::Joined if !m.grants.hidden && !m.away => self.broadcast(
                     &ServerMessage::ParticipantLeft { participant_id: identity.to_owned(), reason },
                     None,
                     &mut out,
@@ -654,8 +674,28 @@ impl Room {
         out
     }
 
-    /// Drops members whose grace period ran out.
+    /// Tells the others who has been gone for `away_after`, and drops members whose grace
+    /// period ran out.
     pub fn tick(&mut self, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        let away_after = self.limits.away_after;
+        let newly_away: Vec<String> = self
+            .members
+            .iter_mut()
+            .filter(|(_, m)| {
+                !m.away && m.disconnected_at.is_some_and(|t| now.saturating_duration_since(t) >= away_after)
+            })
+            .map(|(id, m)| {
+                m.away = true;
+                (id.clone(), m.grants.hidden)
+            })
+            .filter(|(_, hidden)| !hidden)
+            .map(|(id, _)| id)
+            .collect();
+        for id in newly_away {
+            let left = ServerMessage::ParticipantLeft { participant_id: id, reason: LeaveReason::Timeout };
+            self.broadcast(&left, None, &mut out);
+        }
         let grace = self.limits.reconnect_grace;
         let gone: Vec<String> = self
             .members
@@ -663,7 +703,8 @@ impl Room {
             .filter(|(_, m)| m.disconnected_at.is_some_and(|t| now.saturating_duration_since(t) >= grace))
             .map(|(id, _)| id.clone())
             .collect();
-        gone.iter().flat_map(|id| self.drop_member(id, LeaveReason::Timeout)).collect()
+        out.extend(gone.iter().flat_map(|id| self.drop_member(id, LeaveReason::Timeout)));
+        out
     }
 
     /// The consultation is over: tell everyone and close every socket.
@@ -817,7 +858,15 @@ mod tests {
     use super::*;
 
     fn room() -> Room {
-        Room::new("r".into(), Limits { max_participants: 3, chat_chars: 10, reconnect_grace: Duration::from_secs(30) })
+        Room::new(
+            "r".into(),
+            Limits {
+                max_participants: 3,
+                chat_chars: 10,
+                reconnect_grace: Duration::from_secs(30),
+                away_after: Duration::from_secs(5),
+            },
+        )
     }
     fn grants(admin: bool) -> Grants {
         Grants {
@@ -861,7 +910,12 @@ mod tests {
     fn the_chat_so_far_reaches_those_who_come_back_or_come_later() {
         let mut r = Room::new(
             "r".into(),
-            Limits { max_participants: 5, chat_chars: 100, reconnect_grace: Duration::from_secs(30) },
+            Limits {
+                max_participants: 5,
+                chat_chars: 100,
+                reconnect_grace: Duration::from_secs(30),
+                away_after: Duration::from_secs(5),
+            },
         );
         join(&mut r, 1, "a", false, true);
         join(&mut r, 2, "b", false, true);
@@ -914,7 +968,12 @@ mod tests {
     fn early_arrival_waits_until_a_host_admits() {
         let mut r = Room::new(
             "r".into(),
-            Limits { max_participants: 5, chat_chars: 10, reconnect_grace: Duration::from_secs(30) },
+            Limits {
+                max_participants: 5,
+                chat_chars: 10,
+                reconnect_grace: Duration::from_secs(30),
+                away_after: Duration::from_secs(5),
+            },
         );
         // Before the consultation is under way, those who come wait in the lobby.
         let out = join(&mut r, 2, "doc", false, false);
@@ -953,7 +1012,12 @@ mod tests {
     fn a_host_admits_everyone_waiting_at_once() {
         let mut r = Room::new(
             "r".into(),
-            Limits { max_participants: 5, chat_chars: 10, reconnect_grace: Duration::from_secs(30) },
+            Limits {
+                max_participants: 5,
+                chat_chars: 10,
+                reconnect_grace: Duration::from_secs(30),
+                away_after: Duration::from_secs(5),
+            },
         );
         join(&mut r, 2, "t1", false, false);
         join(&mut r, 3, "t2", false, false);
@@ -987,11 +1051,44 @@ mod tests {
         join(&mut r, 1, "a", false, true);
         join(&mut r, 2, "b", false, true);
         let t0 = Instant::now();
-        r.disconnected(2, false, t0);
-        assert!(r.tick(t0 + Duration::from_secs(29)).is_empty());
-        let out = r.tick(t0 + Duration::from_secs(30));
+        let out = r.disconnected(2, false, t0);
+        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantUpdated { .. }), "reconnecting");
+        assert!(r.tick(t0 + Duration::from_secs(4)).is_empty());
+        // After `away_after` the others are told b left; b keeps a place for the grace.
+        let out = r.tick(t0 + Duration::from_secs(5));
         assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantLeft { reason: LeaveReason::Timeout, .. }));
+        assert!(r.tick(t0 + Duration::from_secs(6)).is_empty(), "told once");
+        assert_eq!(r.len(), 2);
+        // At the end of the grace b is dropped without a second word to the others.
+        let out = r.tick(t0 + Duration::from_secs(30));
+        assert!(sent_to(&out, 1).is_empty());
+        assert!(out.iter().any(|o| matches!(o, Output::Audit { action: "leave_timeout", .. })));
         assert_eq!(r.len(), 1);
+    }
+
+    /// Issue 14: a page killed without a close frame shows as reconnecting for 5 s, then as
+    /// gone; if it comes back within the grace, the others see it arrive again.
+    #[test]
+    fn a_member_gone_quiet_is_announced_gone_and_comes_back_as_new() {
+        let mut r = room();
+        join(&mut r, 1, "a", false, true);
+        join(&mut r, 2, "b", false, true);
+        let t0 = Instant::now();
+        r.disconnected(2, false, t0);
+        r.tick(t0 + Duration::from_secs(5));
+        let out = join(&mut r, 3, "b", false, true);
+        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantJoined { .. }));
+        match sent_to(&out, 3)[0] {
+            ServerMessage::Hello { resumed, participants, .. } => {
+                assert!(*resumed);
+                assert_eq!(participants.len(), 2);
+            }
+            other => panic!("expected hello, got {other:?}"),
+        }
+        // A quick return (within `away_after`) is only a change of presence.
+        r.disconnected(3, false, t0 + Duration::from_secs(10));
+        let out = join(&mut r, 4, "b", false, true);
+        assert!(matches!(sent_to(&out, 1)[0], ServerMessage::ParticipantUpdated { .. }));
     }
 
     #[test]
