@@ -2,6 +2,9 @@
 // never parsed as HTML), form fields, error boxes, the page banner.
 import { errorText, label, t } from './i18n.js';
 
+/** @typedef {import('./i18n.js').ErrorLike} ErrorLike */
+/** @typedef {import('./i18n.js').Params} Params */
+
 /** Attributes set as properties (their attribute only sets the initial state, or none exists). */
 const PROPERTIES = ['value', 'checked', 'disabled', 'required', 'selected', 'hidden', 'muted', 'autoplay', 'playsInline'];
 
@@ -32,33 +35,50 @@ export function h(tag, attrs, ...kids) {
   return el;
 }
 
-/** <option>s for an enum group, labelled from the catalogue. */
+/**
+ * <option>s for an enum group, labelled from the catalogue.
+ * @param {string} group
+ * @param {readonly string[]} values
+ * @param {string | null} [selected]
+ */
 export const options = (group, values, selected) =>
   values.map((v) => h('option', { value: v, selected: v === selected }, label(group, v)));
 
-/** A labelled form control with an optional hint under it. */
+/**
+ * A labelled form control with an optional hint under it.
+ * @param {string} key
+ * @param {Node} control
+ * @param {string | Node | null} [hint]
+ */
 export function field(key, control, hint) {
   return h('label', { class: 'field' }, h('span', {}, t(key)), control, hint && h('small', {}, hint));
 }
 
-/** An error in the user's language, from an ApiError (by its code) or a plain string. */
+/**
+ * An error in the user's language, from an ApiError (by its code) or a plain string.
+ * @param {unknown} err
+ * @param {Params} [params]
+ */
 export function errorBox(err, testid = 'form-error', params = {}) {
-  return h('p', { class: 'error', role: 'alert', testid, 'data-code': err?.code || null },
+  return h('p', { class: 'error', role: 'alert', testid, 'data-code': /** @type {ErrorLike | null | undefined} */ (err)?.code || null },
     typeof err === 'string' ? err : errorText(err, params));
 }
 
+/** @typedef {(err: ErrorLike | null | undefined) => Params} ParamsOf */
+/** @type {ParamsOf} */
 let paramsOf = (_err) => ({});
-/** Sets how error parameters (e.g. {name} for specialist_busy) are found for an error. */
+/** Sets how error parameters (e.g. {name} for specialist_busy) are found for an error. @param {ParamsOf} fn */
 export function setErrorParams(fn) { paramsOf = fn; }
-export const errParams = (err) => paramsOf(err);
+/** @param {unknown} err an ApiError, or whatever else was thrown */
+export const errParams = (err) => paramsOf(/** @type {ErrorLike | null | undefined} */ (err));
 
-/** Shows a message above the page: an ApiError, or a string with kind 'notice'. */
+/** Shows a message above the page: an ApiError, or a string with kind 'notice'. @param {unknown} err */
 export function showBanner(err, kind = 'error') {
   const banner = document.getElementById('banner');
   if (!banner) return;
   banner.replaceChildren(typeof err === 'string' ? err : errorText(err, errParams(err)));
   banner.className = kind;
-  banner.dataset.code = typeof err === 'string' ? '' : (err?.code || '');
+  banner.dataset.code = typeof err === 'string' ? '' : (/** @type {ErrorLike | null | undefined} */ (err)?.code || '');
   banner.hidden = false;
 }
 
@@ -90,7 +110,12 @@ export async function submitting(form, fn) {
   }
 }
 
-/** A form whose submit runs `fn` through submitting(). */
+/**
+ * A form whose submit runs `fn` through submitting().
+ * @param {Record<string, any> | null} attrs
+ * @param {any[]} kids
+ * @param {(e: SubmitEvent) => Promise<any>} fn
+ */
 export function form(attrs, kids, fn) {
   const f = h('form', attrs, kids);
   f.addEventListener('submit', (e) => {

@@ -92,12 +92,13 @@ export function renderRecording(room) {
     const since = rec.startedAt ? fmtClock(rec.startedAt) : '';
     const who = rec.by ? room.nameOf(rec.by) : '';
     ind.className = 'rec-slot rec-on';
-    ind.replaceChildren(...[
+    // filter(Boolean) leaves only the elements (TypeScript cannot tell).
+    ind.replaceChildren(.../** @type {HTMLElement[]} */ ([
       h('span', { class: 'rec-dot', 'aria-hidden': 'true' }),
       h('strong', { testid: 'recording-label' }, t('call.rec.on')),
       h('span', { class: 'small rec-meta', testid: 'recording-meta' }, who && since ? t('call.rec.by_since', { name: who, time: since }) : since ? t('call.rec.since', { time: since }) : ''),
       excluded && h('span', { class: 'badge rec-excluded', testid: 'recording-excluded' }, t('call.rec.not_recorded_you')),
-    ].filter(Boolean));
+    ].filter(Boolean)));
     ind.title = t('call.rec.on');
   } else {
     ind.className = 'rec-slot';

@@ -10,8 +10,12 @@ import { refresh } from './nav.js';
 import { loadDirectory, loadSites, siteById } from './people.js';
 import { DEFAULT_ZONE, zoneGroups, zoneLabel } from './zones.js';
 
+/** @typedef {import('./people.js').User} User */
+/** @typedef {import('./people.js').Site} Site */
+
 const TABS = ['users', 'sites', 'audit'];
 
+/** @param {string} active */
 function tabs(active) {
   return h('nav', { class: 'tabs', 'aria-label': t('admin.title') },
     TABS.map((k) => h('a', {
@@ -20,6 +24,7 @@ function tabs(active) {
     }, t(`admin.${k}`))));
 }
 
+/** @param {string} section */
 export async function adminView(section) {
   if (me().role !== 'admin') return h('p', { class: 'error', testid: 'view-error' }, t('error.forbidden_role'));
   const body = section === 'sites' ? await sitesView() : section === 'audit' ? await auditView() : await usersView();
@@ -65,6 +70,7 @@ function zoneSelect(current, attrs) {
     zones.map((z) => h('option', { value: z, selected: z === current }, zoneLabel(z, now))))));
 }
 
+/** @param {Site} s */
 function siteRow(s) {
   const name = h('input', { value: s.name, maxlength: 200, 'aria-label': t('admin.site_name'), testid: 'site-row-name' });
   const level = h('select', { 'aria-label': t('admin.level'), testid: 'site-row-level' }, options('level', LEVELS, s.level));
@@ -111,6 +117,7 @@ async function usersView() {
       field('admin.password', password, t('admin.password_hint')), field('admin.site', site), field('field.specialty', specialty)),
     h('div', { class: 'actions' }, h('button', { type: 'submit', testid: 'user-submit' }, t('admin.create'))),
   ], async () => {
+    /** @type {{ username: string, display_name: string, role: string, password: string, site_id?: string, specialty?: string }} */
     const body = { username: username.value.trim(), display_name: display.value.trim(), role: role.value, password: password.value };
     if (site.value) body.site_id = site.value;
     if (specialty.value) body.specialty = specialty.value;
@@ -130,7 +137,7 @@ async function usersView() {
 /**
  * The sites to choose from. "—" (none) only while none is set: the API cannot clear a user's
  * site once set (docs/api.md, PATCH /v1/users).
- * @param {any[]} sites @param {string | null} selected
+ * @param {Site[]} sites @param {string | null} selected
  */
 function siteOptions(sites, selected) {
   return [!selected && h('option', { value: '' }, '—'), sites.map((s) => h('option', { value: s.id, selected: s.id === selected }, s.name))];
@@ -142,7 +149,7 @@ function specialtyOptions(selected) {
   return [!selected && h('option', { value: '' }, '—'), options('specialty', values, selected ?? '')];
 }
 
-/** A user's row, and the edit form under it (hidden until "edit"). @param {any} u @param {any[]} sites */
+/** A user's row, and the edit form under it (hidden until "edit"). @param {User} u @param {Site[]} sites */
 function userRows(u, sites) {
   const self = u.id === me().id;
   const role = h('select', { 'aria-label': t('admin.role'), testid: 'user-row-role', disabled: self }, options('role', ROLES, u.role));
@@ -178,7 +185,7 @@ function userRows(u, sites) {
  * Edits a user's name, site and specialty, and resets their password (a new password signs
  * them out everywhere: the server revokes their tokens). Only what changed is sent; a refusal
  * shows in the form, in the user's language, by its code.
- * @param {any} u @param {any[]} sites @param {boolean} self @param {() => void} close
+ * @param {User} u @param {Site[]} sites @param {boolean} self @param {() => void} close
  */
 function userEditForm(u, sites, self, close) {
   const display = h('input', { value: u.display_name, testid: 'user-edit-name' });

@@ -16,9 +16,13 @@ import { enableButton, notifyDesktop } from './desktop.js';
 import { refresh } from './nav.js';
 import { loadDirectory, loadSites, nameOf, remember, rememberSites, siteById, userById } from './people.js';
 
+/** @typedef {import('./people.js').ListedConsultation} ListedConsultation */
+
 const EVERY_MS = 4000;
 const CHIME_EVERY_MS = 30000;
+/** @type {ReturnType<typeof setInterval> | null} */
 let timer = null;
+/** @type {ListedConsultation[]} */
 let current = [];
 let baseTitle = '';
 /** Emergencies the coordinator silenced on this page. */
@@ -26,10 +30,14 @@ const silenced = new Set();
 /** Emergencies already chimed for, with when. */
 const chimed = new Map();
 /**
+ * @typedef {{ id: string, c: import('./people.js').Consultation | null, site: import('./people.js').Site | null,
+ *   source: string, shownAt: number }} Assigned
+ */
+/**
  * Emergencies made the signed-in specialist's, in the order they came: what the banner shows
  * (the consultation and its site once read), where the news came from ('push': the change
  * itself; 'catch-up': found live when the stream connected or polled) and when it was shown.
- * @type {Map<string, { id: string, c: any, site: any, source: string, shownAt: number }>}
+ * @type {Map<string, Assigned>}
  */
 const assigned = new Map();
 /** Emergencies the specialist acknowledged (opened, joined, dismissed) in this tab. */
@@ -50,15 +58,16 @@ async function chime() {
       stats.blocked++;
       return;
     }
+    const ctx = audio; // set: the callback below cannot see that of `audio`
     const t0 = audio.currentTime;
     [[880, 0], [660, 0.25]].forEach(([f, at]) => {
-      const osc = audio.createOscillator();
-      const gain = audio.createGain();
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
       osc.frequency.value = f;
       gain.gain.setValueAtTime(0.0001, t0 + at);
       gain.gain.exponentialRampToValueAtTime(0.3, t0 + at + 0.02);
       gain.gain.exponentialRampToValueAtTime(0.0001, t0 + at + 0.24);
-      osc.connect(gain).connect(audio.destination);
+      osc.connect(gain).connect(ctx.destination);
       osc.start(t0 + at);
       osc.stop(t0 + at + 0.25);
     });
@@ -69,7 +78,7 @@ async function chime() {
   }
 }
 
-/** Chimes for emergencies that are new, or still waiting since the last chime. */
+/** Chimes for emergencies that are new, or still waiting since the last chime. @param {ListedConsultation[]} list */
 function maybeChime(list) {
   const now = Date.now();
   for (const id of chimed.keys()) if (!list.some((c) => c.id === id)) chimed.delete(id);
@@ -79,7 +88,7 @@ function maybeChime(list) {
   chime();
 }
 
-/** Starts or stops watching, as fits the signed-in user; safe to call on every route. */
+/** Starts or stops watching, as fits the signed-in user; safe to call on every route. @param {string} title */
 export function watchEmergencies(title) {
   baseTitle = title;
   const coordinator = me()?.role === 'coordinator';
@@ -97,6 +106,7 @@ export function watchEmergencies(title) {
 async function poll() {
   if (me()?.role !== 'coordinator') return;
   try {
+    /** @type {import('./people.js').ConsultationPage} */
     const r = await api('GET', '/v1/consultations?status=live&order=desc&limit=100');
     const found = r.items.filter((c) => c.urgency === 'emergency' && c.specialists.length === 0);
     if (found.some((c) => !userById(c.requester))) await Promise.all([loadDirectory(true), loadSites()]).catch(() => {});
@@ -125,7 +135,7 @@ function render() {
   box.replaceChildren(...mine.map(assignedAlert), ...waiting.map(waitingAlert));
 }
 
-/** A live emergency with no specialist yet (coordinators). */
+/** A live emergency with no specialist yet (coordinators). @param {ListedConsultation} c */
 function waitingAlert(c) {
   const u = userById(c.requester);
   const site = u?.site_id ? siteById(u.site_id)?.name : null;
@@ -141,7 +151,7 @@ function waitingAlert(c) {
     h('a', { class: 'button danger', href: `#/c/${c.id}`, testid: 'emergency-alert-open' }, t('alert.open')));
 }
 
-/** An emergency now the signed-in specialist's: what it is, and the ways in. */
+/** An emergency now the signed-in specialist's: what it is, and the ways in. @param {Assigned} a */
 function assignedAlert(a) {
   const c = a.c;
   const who = c ? [nameOf(c.requester), a.site?.name].filter((x) => x && x !== c.requester).join(' · ') : '';
@@ -181,9 +191,10 @@ export function alertAssigned(id, source) {
   describe(id);
 }
 
-/** Reads what the banner says of the emergency (specialty, who asked, when). */
+/** Reads what the banner says of the emergency (specialty, who asked, when). @param {string} id */
 async function describe(id) {
   try {
+    /** @type {import('./people.js').Report} */
     const report = await api('GET', `/v1/consultations/${encodeURIComponent(id)}/report`);
     remember(report.people);
     if (report.requester_site) rememberSites([report.requester_site]);

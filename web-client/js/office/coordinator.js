@@ -10,13 +10,22 @@ import { errorText, fmtClock, fmtDay, fmtTime, instantToShanghai, label, shangha
 import { refresh } from './nav.js';
 import { activeSpecialists, loadSites, nameOf, siteById, userById } from './people.js';
 
+/** @typedef {import('./people.js').User} User */
+/** @typedef {import('./people.js').Site} Site */
+/** @typedef {import('./people.js').Consultation} Consultation */
+/** @typedef {import('./people.js').ListedConsultation} ListedConsultation */
+/** @typedef {import('./people.js').ConsultationPage} ConsultationPage */
+/** A specialist's booked slot (GET /v1/specialists/{id}/bookings). @typedef {{ consultation: string, start: string, end: string }} Booking */
+
 const SLOT_MIN = 30;
 const SLOTS = 16; // eight hours: fits a tablet in landscape with a little scrolling
 const DURATIONS = [30, 60, 90, 120];
+/** @type {{ start: Date | null, duration: number, selected: string | null }} */
 const cal = { start: null, duration: 30, selected: null };
 
-const floorSlot = (ms) => new Date(Math.floor(ms / (SLOT_MIN * 60e3)) * SLOT_MIN * 60e3);
+const floorSlot = (/** @type {number} */ ms) => new Date(Math.floor(ms / (SLOT_MIN * 60e3)) * SLOT_MIN * 60e3);
 
+/** @param {ListedConsultation} c */
 function requesterLine(c) {
   const u = userById(c.requester);
   const site = u?.site_id ? siteById(u.site_id) : null;
@@ -25,12 +34,14 @@ function requesterLine(c) {
 
 export async function coordinatorHome() {
   cal.start ??= floorSlot(Date.now());
+  /** @type {[ConsultationPage, ConsultationPage, User[], Site[]]} */
   const [queue, live, specialists] = await Promise.all([
     api('GET', '/v1/consultations?status=requested&order=asc&limit=100'),
     api('GET', '/v1/consultations?status=live&order=desc&limit=100'),
     activeSpecialists(),
     loadSites().catch(() => []),
   ]);
+  /** @type {Booking[][]} */
   const bookings = await Promise.all(specialists.map((s) => api('GET', `/v1/specialists/${s.id}/bookings`).then((r) => r.items)));
   if (cal.selected && !queue.items.some((c) => c.id === cal.selected)) cal.selected = null;
   const emergencies = live.items.filter((c) => c.urgency === 'emergency');
@@ -44,6 +55,7 @@ export async function coordinatorHome() {
   ];
 }
 
+/** @param {ListedConsultation[]} items */
 function emergencySection(items) {
   return h('section', { class: 'card alarm', testid: 'emergency-list' },
     h('h2', {}, t('coord.emergencies')),
@@ -55,6 +67,7 @@ function emergencySection(items) {
         h('time', { datetime: c.start || c.created_at }, fmtClock(c.start || c.created_at)))))));
 }
 
+/** @param {ListedConsultation[]} items */
 function queueSection(items) {
   const list = h('ul', { class: 'queue', testid: 'queue' });
   for (const c of items) {
@@ -74,8 +87,9 @@ function queueSection(items) {
       h('div', { class: 'small muted' }, c.wished ? t('coord.wished', { time: `${fmtTime(c.wished.from)}` }) : t('coord.requested_at', { time: fmtTime(c.created_at) }))),
     h('div', { class: 'queue-actions' }, pick, h('a', { href: `#/c/${c.id}`, class: 'small', testid: 'queue-open' }, t('coord.open'))));
     item.addEventListener('dragstart', (e) => {
-      e.dataTransfer.setData('text/plain', c.id);
-      e.dataTransfer.effectAllowed = 'move';
+      const data = /** @type {DataTransfer} */ (e.dataTransfer); // a drag event always carries one
+      data.setData('text/plain', c.id);
+      data.effectAllowed = 'move';
       document.body.classList.add('dragging');
       markSpecialty(c.specialty);
     });
@@ -87,19 +101,24 @@ function queueSection(items) {
     items.length ? [h('p', { class: 'small muted' }, t('coord.queue_hint')), list] : h('p', { class: 'muted', testid: 'queue-empty' }, t('coord.queue_empty')));
 }
 
-/** Highlights the calendar rows of specialists of the request's specialty. */
+/** Highlights the calendar rows of specialists of the request's specialty. @param {string | null} specialty */
 function markSpecialty(specialty) {
   for (const tr of document.querySelectorAll('[data-testid="calendar-row"]')) {
     tr.classList.toggle('match', specialty != null && /** @type {HTMLElement} */ (tr).dataset.specialty === specialty);
   }
 }
 
+/**
+ * Drawn after coordinatorHome set cal.start, hence the casts of it to Date.
+ * @param {User[]} specialists @param {Booking[][]} bookings @param {HTMLElement} message
+ * @param {string | undefined} pickedSpecialty
+ */
 function calendarSection(specialists, bookings, message, pickedSpecialty) {
-  const slots = Array.from({ length: SLOTS }, (_, i) => new Date(cal.start.getTime() + i * SLOT_MIN * 60e3));
-  const shift = (hours) => () => { cal.start = new Date(cal.start.getTime() + hours * 3600e3); refresh(); };
+  const slots = Array.from({ length: SLOTS }, (_, i) => new Date(/** @type {Date} */ (cal.start).getTime() + i * SLOT_MIN * 60e3));
+  const shift = (/** @type {number} */ hours) => () => { cal.start = new Date(/** @type {Date} */ (cal.start).getTime() + hours * 3600e3); refresh(); };
   const day = h('input', {
-    type: 'date', testid: 'calendar-day', 'aria-label': t('coord.day'), value: instantToShanghai(cal.start).slice(0, 10),
-    onchange: (e) => {
+    type: 'date', testid: 'calendar-day', 'aria-label': t('coord.day'), value: instantToShanghai(/** @type {Date} */ (cal.start)).slice(0, 10),
+    onchange: (/** @type {Event & { target: HTMLInputElement }} */ e) => {
       if (!e.target.value) return;
       // A chosen day opens at 08:00 Beijing time, the start of a clinic day.
       cal.start = new Date(`${e.target.value}T08:00:00+08:00`);
@@ -108,7 +127,7 @@ function calendarSection(specialists, bookings, message, pickedSpecialty) {
   });
   const duration = h('select', {
     testid: 'calendar-duration', 'aria-label': t('schedule.duration'),
-    onchange: (e) => { cal.duration = Number(e.target.value); },
+    onchange: (/** @type {Event & { target: HTMLSelectElement }} */ e) => { cal.duration = Number(e.target.value); },
   }, DURATIONS.map((m) => h('option', { value: String(m), selected: m === cal.duration }, t('common.minutes', { n: m }))));
   const now = Date.now();
   const head = h('tr', {}, h('th', { class: 'who' }, t('field.specialists')),
@@ -146,6 +165,7 @@ function calendarSection(specialists, bookings, message, pickedSpecialty) {
       h('span', { class: 'key free' }), t('coord.key_free'), h('span', { class: 'key busy' }), t('coord.key_busy'), h('span', { class: 'key past' }), t('coord.key_past')));
 }
 
+/** @param {User} sp @param {Date} start @param {Booking | undefined} booking @param {boolean} past @param {HTMLElement} message */
 function slotButton(sp, start, booking, past, message) {
   const time = fmtClock(start);
   const text = booking ? t('coord.busy') : '';
@@ -156,14 +176,14 @@ function slotButton(sp, start, booking, past, message) {
     title: booking ? t('coord.busy_title', { name: sp.display_name, time: `${fmtClock(booking.start)}–${fmtClock(booking.end)}` }) : `${sp.display_name} ${time}`,
     'aria-label': `${sp.display_name} ${fmtDay(start)} ${time} ${booking ? t('coord.key_busy') : t('coord.key_free')}`,
   }, text);
-  const accepts = (e) => !past && e.dataTransfer?.types.includes('text/plain');
-  b.addEventListener('dragover', (e) => { if (accepts(e)) { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; } });
+  const accepts = (/** @type {DragEvent} */ e) => !past && e.dataTransfer?.types.includes('text/plain');
+  b.addEventListener('dragover', (e) => { if (accepts(e)) { e.preventDefault(); /** @type {DataTransfer} */ (e.dataTransfer).dropEffect = 'move'; } });
   b.addEventListener('dragenter', (e) => { if (accepts(e)) b.classList.add('over'); });
   b.addEventListener('dragleave', () => b.classList.remove('over'));
   b.addEventListener('drop', (e) => {
     e.preventDefault();
     b.classList.remove('over');
-    const id = e.dataTransfer.getData('text/plain');
+    const id = /** @type {DataTransfer} */ (e.dataTransfer).getData('text/plain'); // a drop always carries one
     if (id) schedule(id, sp, start, message);
   });
   b.addEventListener('click', () => {
@@ -174,9 +194,11 @@ function slotButton(sp, start, booking, past, message) {
   return b;
 }
 
+/** @param {string} id @param {User} sp @param {Date} start @param {HTMLElement} message */
 async function schedule(id, sp, start, message) {
   message.replaceChildren(h('p', { class: 'muted' }, t('common.saving')));
   try {
+    /** @type {Consultation} */
     const c = await api('POST', `/v1/consultations/${id}/accept`, {
       specialists: [sp.id], start: start.toISOString(), duration_minutes: cal.duration,
     });
@@ -184,10 +206,11 @@ async function schedule(id, sp, start, message) {
     await refresh();
     showBanner(t('coord.scheduled', { specialty: label('specialty', c.specialty), name: sp.display_name, time: fmtTime(c.start) }), 'notice');
   } catch (e) {
-    const params = { name: e?.details?.specialist ? nameOf(e.details.specialist) : sp.display_name };
+    const err = /** @type {import('../i18n.js').ErrorLike | null | undefined} */ (e);
+    const params = { name: err?.details?.specialist ? nameOf(err.details.specialist) : sp.display_name };
     message.replaceChildren(errorBox(e, 'calendar-error', params));
     message.scrollIntoView({ block: 'nearest' });
-    if (e?.code === 'invalid_state') showBanner(errorText(e));
+    if (err?.code === 'invalid_state') showBanner(errorText(e));
   }
 }
 

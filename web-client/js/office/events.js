@@ -43,11 +43,13 @@ const stats = { opened: 0, ready: 0, changes: 0, resyncs: 0, failures: 0, polls:
 /** @type {any} */ (window).hzEvents = stats;
 
 /**
- * The running channel, or null.
- * @type {{ handlers: Handlers, attempt: AbortController | null, stopped: boolean,
+ * A running channel.
+ * @typedef {{ handlers: Handlers, attempt: AbortController | null, stopped: boolean,
  *   reopen: boolean, delay: number, attempts: number, live: boolean,
- *   poll: ReturnType<typeof setInterval> | null, wake: (() => void) | null } | null}
+ *   poll: ReturnType<typeof setInterval> | null, wake: (() => void) | null }} Run
  */
+
+/** The running channel, or null. @type {Run | null} */
 let run = null;
 
 /** @param {string} state */
@@ -59,6 +61,7 @@ function setState(state) {
 /** Opens the channel unless it is open; `handlers` are kept for its whole life. @param {Handlers} handlers */
 export function connectEvents(handlers) {
   if (run) return;
+  /** @type {Run} */
   const r = { handlers, attempt: null, stopped: false, reopen: false, delay: FIRST_DELAY_MS, attempts: 0, live: false, poll: null, wake: null };
   run = r;
   loop(r);
@@ -85,7 +88,7 @@ onTokenRefreshed(() => {
   r.attempt.abort();
 });
 
-/** @param {any} r */
+/** @param {Run} r */
 async function loop(r) {
   while (!r.stopped) {
     r.attempts++;
@@ -99,7 +102,7 @@ async function loop(r) {
       await readStream(r, attempt);
     } catch (e) {
       // 401: the session is over (api.js ended it, app.js shows the sign-in form).
-      unauthorised = e?.status === 401;
+      unauthorised = /** @type {{ status?: number } | null | undefined} */ (e)?.status === 401;
       if (!r.stopped && !r.reopen) stats.failures++;
     }
     r.live = false;
@@ -127,7 +130,7 @@ async function loop(r) {
 /**
  * One stream, from the request to its end: resolves when the server ends it, throws when the
  * request fails or the connection is dropped.
- * @param {any} r
+ * @param {Run} r
  * @param {AbortController} attempt
  */
 async function readStream(r, attempt) {
@@ -159,7 +162,7 @@ async function readStream(r, attempt) {
   }
 }
 
-/** @param {any} r @param {import('./sse.js').SseEvent} e */
+/** @param {Run} r @param {import('./sse.js').SseEvent} e */
 function dispatch(r, e) {
   if (r.stopped) return;
   try {
@@ -170,7 +173,7 @@ function dispatch(r, e) {
   }
 }
 
-/** @param {any} r @param {import('./sse.js').SseEvent} e */
+/** @param {Run} r @param {import('./sse.js').SseEvent} e */
 function handle(r, e) {
   if (e.event === 'ready') {
     r.live = true;
@@ -190,7 +193,7 @@ function handle(r, e) {
   }
 }
 
-/** @param {any} r */
+/** @param {Run} r */
 function startPolling(r) {
   if (r.poll) return;
   stats.polling = true;
@@ -200,7 +203,7 @@ function startPolling(r) {
   }, pollMs());
 }
 
-/** @param {any} r */
+/** @param {Run} r */
 function stopPolling(r) {
   if (r.poll) clearInterval(r.poll);
   r.poll = null;

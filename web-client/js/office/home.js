@@ -8,11 +8,16 @@ import { STATUSES } from './enums.js';
 import { refresh, update } from './nav.js';
 import { emergencyPanel } from './request.js';
 
+/** @typedef {import('./people.js').ListedConsultation} ListedConsultation */
+/** @typedef {import('./people.js').ConsultationPage} ConsultationPage */
+/** @typedef {{ join?: boolean, clock?: boolean }} RowOpts */
+
 const filter = { status: '', mine: false };
 
 /**
  * One consultation in a list. Lists never show the case summary: it is patient data, shown
  * only in the detail view. `join` adds the way into the room for open consultations.
+ * @param {ListedConsultation} c @param {RowOpts} [opts]
  */
 export function row(c, { join = false, clock = false } = {}) {
   const when = c.start ? (clock ? fmtClock(c.start) : fmtTime(c.start)) : t('list.not_scheduled');
@@ -27,9 +32,13 @@ export function row(c, { join = false, clock = false } = {}) {
     canJoin && h('a', { class: 'button join-small', href: `#/c/${c.id}/call`, testid: 'row-join' }, t('join.short')));
 }
 
-/** A list of consultations from `query`, with "load more". */
+/**
+ * A list of consultations from `query`, with "load more".
+ * @param {Record<string, string>} query @param {string} testid @param {RowOpts & { empty?: string }} [opts]
+ */
 async function pagedList(query, testid, opts = {}) {
   const q = new URLSearchParams({ limit: '20', ...query });
+  /** @type {ConsultationPage} */
   const page = await api('GET', `/v1/consultations?${q}`);
   const ul = h('ul', { class: 'list', testid });
   ul.append(...page.items.map((c) => row(c, opts)));
@@ -39,6 +48,7 @@ async function pagedList(query, testid, opts = {}) {
     more.disabled = true;
     try {
       q.set('offset', String(next));
+      /** @type {ConsultationPage} */
       const p = await api('GET', `/v1/consultations?${q}`);
       ul.append(...p.items.map((c) => row(c, opts)));
       next = p.next_offset;
@@ -54,7 +64,7 @@ async function pagedList(query, testid, opts = {}) {
 function statusFilter() {
   return h('select', {
     testid: 'status-filter', 'aria-label': t('list.filter'),
-    onchange: (e) => { filter.status = e.target.value; refresh(); },
+    onchange: (/** @type {Event & { target: HTMLSelectElement }} */ e) => { filter.status = e.target.value; refresh(); },
   }, h('option', { value: '' }, t('list.all')), options('status', STATUSES, filter.status));
 }
 
@@ -71,7 +81,7 @@ export async function listView() {
       statusFilter(),
       coordinator && h('label', { class: 'check' }, h('input', {
         type: 'checkbox', checked: filter.mine, testid: 'mine-only',
-        onchange: (e) => { filter.mine = e.target.checked; refresh(); },
+        onchange: (/** @type {Event & { target: HTMLInputElement }} */ e) => { filter.mine = e.target.checked; refresh(); },
       }), t('list.mine_only'))),
     list.nodes,
     h('p', { class: 'muted small' }, t('list.total', { n: list.total }), ' · ', t('common.zone_note')),
@@ -79,6 +89,7 @@ export async function listView() {
 }
 
 export async function doctorHome() {
+  /** @type {Record<string, string>} */
   const query = filter.status ? { status: filter.status } : {};
   const [list, waiting] = await Promise.all([
     pagedList(query, 'consultation-list', { join: true, empty: t('doctor.empty') }),
@@ -102,6 +113,7 @@ export async function doctorHome() {
 export async function specialistHome() {
   const today = shanghaiMidnight();
   const tomorrow = shanghaiMidnight(new Date(), 1);
+  /** @type {ConsultationPage[]} */
   const [day, upcoming, opinions] = await Promise.all([
     api('GET', `/v1/consultations?${new URLSearchParams({ from: today.toISOString(), to: tomorrow.toISOString(), order: 'asc', limit: '100' })}`),
     api('GET', `/v1/consultations?${new URLSearchParams({ from: tomorrow.toISOString(), status: 'scheduled', order: 'asc', limit: '20' })}`),
@@ -111,6 +123,7 @@ export async function specialistHome() {
   const todays = [...day.items.filter((c) => c.status === 'live'), ...day.items.filter((c) => c.status !== 'live')];
   // An emergency opened earlier and still live belongs on today's list too.
   for (const c of opinions.items) if (c.status === 'live' && !todays.some((x) => x.id === c.id)) todays.unshift(c);
+  /** @param {string} title @param {string} testid @param {ListedConsultation[]} items @param {RowOpts} opts @param {string} empty */
   const section = (title, testid, items, opts, empty) => h('section', { class: 'card', testid },
     h('h2', {}, title, ' ', h('span', { class: 'count' }, String(items.length))),
     items.length ? h('ul', { class: 'list' }, items.map((c) => row(c, opts))) : h('p', { class: 'muted', testid: `${testid}-empty` }, empty));

@@ -16,19 +16,20 @@ import {
 import { refresh } from './nav.js';
 import { loadSites, remember, siteById, userById } from './people.js';
 
+/** @typedef {import('./people.js').Consultation} Consultation */
 /** @typedef {import('./invitees.js').Person} Person */
 /** @typedef {import('./invitees.js').InvitableFilters} InvitableFilters */
 /** @typedef {import('./invitees.js').Lookup} Lookup */
 /** @typedef {{ id: string, name: string }} Site */
 /** @typedef {(people: Person[]) => number} Add */
 
-/** Why the dialog is there, by kind of consultation. */
+/** Why the dialog is there, by kind of consultation. @type {Record<string, string>} */
 const HINTS = { teaching: 'invite.hint_teaching', case_discussion: 'invite.hint_discussion', consultation: 'invite.hint_consultation' };
 
 /** Milliseconds of quiet typing before a search is sent (one request per name, not per key). */
 const TYPING_PAUSE_MS = 150;
 
-/** The button that opens the dialog, or null when the signed-in user may not invite now. */
+/** The button that opens the dialog, or null when the signed-in user may not invite now. @param {Consultation} c */
 export function inviteButton(c) {
   if (!mayInvite(c, me())) return null;
   const button = h('button', { type: 'button', class: 'ghost', testid: 'invite-open' }, t('invite.button'));
@@ -47,7 +48,7 @@ function rememberNames(people) {
 
 /**
  * People the consultation can take, by one or more searches (GET …/invitable), merged.
- * @param {any} c @param {InvitableFilters[]} searches
+ * @param {Consultation} c @param {InvitableFilters[]} searches
  * @returns {Promise<{ people: Person[], hidden: number }>}
  */
 async function findInvitable(c, searches) {
@@ -57,10 +58,10 @@ async function findInvitable(c, searches) {
   return found;
 }
 
-/** An error of a search or lookup, in the user's language. @param {any} e */
+/** An error of a search or lookup, in the user's language. @param {unknown} e */
 const loadError = (e) => errorBox(e, 'invite-load-error', errParams(e));
 
-/** @param {any} c the consultation @param {HTMLElement} opener */
+/** @param {Consultation} c @param {HTMLElement} opener */
 async function openDialog(c, opener) {
   const body = h('div', { class: 'dialog-body' }, h('p', { class: 'muted', testid: 'invite-loading' }, t('common.loading')));
   const close = h('button', { type: 'button', class: 'ghost', testid: 'invite-close', 'aria-label': t('invite.close') }, '×');
@@ -93,7 +94,7 @@ function personLine(p) {
 
 /**
  * The four ways to choose, the choice, and the send button.
- * @param {any} c @param {Site[]} sites @param {HTMLDialogElement} dialog
+ * @param {Consultation} c @param {Site[]} sites @param {HTMLDialogElement} dialog
  * @returns {HTMLElement[]}
  */
 function picker(c, sites, dialog) {
@@ -144,7 +145,7 @@ function picker(c, sites, dialog) {
  * By name or username: type, then add a match. The server searches (at most a page of
  * matches; more means "type more"); the results list carries the query it answers
  * (data-query) and is emptied while a new one is asked.
- * @param {any} c @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
+ * @param {Consultation} c @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
  */
 function byPerson(c, chosen, add, views) {
   const query = h('input', { type: 'search', autocomplete: 'off', testid: 'invite-search', placeholder: t('invite.search_placeholder'), 'aria-label': t('invite.search') });
@@ -206,7 +207,7 @@ function byPerson(c, chosen, add, views) {
  * A list loaded by searches (a site's doctors, a role), offered as one "add all" button: its
  * count (data-count, absent while loading) is of those not chosen yet, and those the server
  * did not send (over a page) are counted in words, never dropped silently.
- * @param {any} c @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
+ * @param {Consultation} c @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
  * @param {{ testid: string, searches: () => InvitableFilters[], text: (n: number) => string, names?: HTMLElement }} how
  */
 function addAllList(c, chosen, add, views, how) {
@@ -252,7 +253,7 @@ function addAllList(c, chosen, add, views, how) {
 
 /**
  * By site: all its active doctors and specialists not on the consultation yet.
- * @param {any} c @param {Site[]} sites @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
+ * @param {Consultation} c @param {Site[]} sites @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
  */
 function bySite(c, sites, chosen, add, views) {
   if (!sites.length) return { panel: h('div', { class: 'mode', testid: 'invite-panel-site' }, h('p', { class: 'muted' }, t('invite.no_sites'))) };
@@ -271,7 +272,7 @@ function bySite(c, sites, chosen, add, views) {
 
 /**
  * By role: e.g. every trainee.
- * @param {any} c @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
+ * @param {Consultation} c @param {Map<string, Person>} chosen @param {Add} add @param {Array<() => void>} views
  */
 function byRole(c, chosen, add, views) {
   const role = h('select', { testid: 'invite-role', 'aria-label': t('invite.role') }, options('role', INVITE_ROLES, INVITE_ROLES[0]));
@@ -289,7 +290,7 @@ function byRole(c, chosen, add, views) {
  * From a pasted list of usernames, looked up by the server (POST …/invitable/lookup). Every
  * name is accounted for: added, unknown, disabled, or already on the consultation; the unknown
  * ones stay in the box to be corrected.
- * @param {any} c @param {Add} add
+ * @param {Consultation} c @param {Add} add
  */
 function byList(c, add) {
   const text = h('textarea', { rows: 6, testid: 'invite-bulk', placeholder: t('invite.list_placeholder'), 'aria-label': t('invite.list') });
@@ -327,12 +328,13 @@ function byList(c, add) {
     const who = (p) => [p.username, `${p.username} (${p.display_name})`];
     /** @param {string} n @returns {[string, string]} */
     const plain = (n) => [n, n];
-    report.replaceChildren(...[
+    // filter(Boolean) leaves only the elements (TypeScript cannot tell).
+    report.replaceChildren(.../** @type {HTMLElement[]} */ ([
       h('p', { class: 'ok', testid: 'invite-bulk-found', 'data-count': String(r.found.length) }, t('invite.list_found', { n: r.found.length, added })),
       block('error', 'invite-unknown', t('invite.list_unknown', { n: r.unknown.length }), r.unknown.map(plain)),
       block('warn', 'invite-disabled', t('invite.list_disabled', { n: r.disabled.length }), r.disabled.map(plain)),
       block('muted small', 'invite-already', t('invite.list_already', { n: r.already.length }), r.already.map(who)),
-    ].filter(Boolean));
+    ].filter(Boolean)));
     text.value = r.unknown.join('\n');
   });
   const panel = h('div', { class: 'mode', testid: 'invite-panel-bulk' },
@@ -343,7 +345,7 @@ function byList(c, add) {
 
 /**
  * The choice so far (count and names, each removable) and the one `invite` call.
- * @param {any} c @param {Map<string, Person>} chosen @param {(id: string) => void} remove
+ * @param {Consultation} c @param {Map<string, Person>} chosen @param {(id: string) => void} remove
  * @param {Array<() => void>} views @param {HTMLDialogElement} dialog
  */
 function choiceForm(c, chosen, remove, views, dialog) {

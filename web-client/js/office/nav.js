@@ -16,7 +16,7 @@ export function refresh() { return rerender(); }
  */
 export function update() { return rerender({ quiet: true }); }
 
-/** Goes to `hash` (e.g. '#/c/<id>'), rendering it even if it is the current route. */
+/** Goes to `hash` (e.g. '#/c/<id>'), rendering it even if it is the current route. @param {string} hash */
 export function go(hash) {
   if (location.hash === hash) return rerender();
   location.hash = hash;

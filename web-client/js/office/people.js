@@ -3,32 +3,55 @@
 // and from the invite dialog's searches (invite.js).
 import { api, me } from '../api.js';
 
-/** @type {Map<string, any>} user id → user */
+/**
+ * The API's records as the office screens read them (docs/api.md). A user may be known only
+ * as an invitable person (invitees.js), hence the optional fields.
+ * @typedef {{ id: string, username: string, display_name: string, role: string,
+ *   site_id?: string | null, specialty?: string | null, disabled?: boolean, created_at?: string }} User
+ * @typedef {{ id: string, name: string, level: string, time_zone: string, created_at: string }} Site
+ * @typedef {{ author: string, text: string, updated_at: string, signed_at: string | null }} Opinion
+ * @typedef {{ author: string, text: string, recorded_at: string }} Plan
+ * @typedef {{ id: string, version: number, kind: string, specialty: string, urgency: string,
+ *   summary: string, wished: { from: string, to: string } | null, recording: string, status: string,
+ *   requester: string, requester_site: string | null, coordinator: string | null,
+ *   specialists: string[], participants: string[], start: string | null,
+ *   duration_minutes: number | null, reason: string | null, opinions: Opinion[], plan: Plan | null,
+ *   created_at: string, updated_at: string, started_at: string | null, ended_at: string | null }} Consultation
+ * @typedef {Omit<Consultation, 'summary' | 'opinions' | 'plan' | 'reason'>} ListedConsultation a list item: no clinical text
+ * @typedef {{ items: ListedConsultation[], total: number, next_offset: number | null }} ConsultationPage
+ * @typedef {{ consultation: Consultation, people: User[], requester_site: Site | null }} Report
+ */
+
+/** @type {Map<string, User>} user id → user */
 const users = new Map();
-/** @type {Map<string, any>} site id → site */
+/** @type {Map<string, Site>} site id → site */
 const sites = new Map();
+/** @type {Promise<User[]> | null} */
 let directory = null; // Promise of the full user list (admin, coordinator)
+/** @type {Promise<Site[]> | null} */
 let siteList = null;
 
+/** @param {User[] | null | undefined} list */
 export function remember(list) {
   for (const u of list || []) if (u?.id) users.set(u.id, u);
 }
 
+/** @param {Site[] | null | undefined} list */
 export function rememberSites(list) {
   for (const s of list || []) if (s?.id) sites.set(s.id, s);
 }
 
-export const userById = (id) => users.get(id) ?? null;
-export const siteById = (id) => sites.get(id) ?? null;
+export const userById = (/** @type {string} */ id) => users.get(id) ?? null;
+export const siteById = (/** @type {string} */ id) => sites.get(id) ?? null;
 
-/** A user's display name, or the id when the user is not known here. */
+/** A user's display name, or the id when the user is not known here. @param {string | null | undefined} id */
 export function nameOf(id) {
   if (!id) return '—';
   if (id === me()?.id) return me().display_name;
   return users.get(id)?.display_name ?? id;
 }
 
-/** Every user (admin and coordinator only), loaded once per sign-in. */
+/** Every user (admin and coordinator only), loaded once per sign-in. @returns {Promise<User[]>} */
 export function loadDirectory(force = false) {
   const role = me()?.role;
   if (role !== 'admin' && role !== 'coordinator') return Promise.resolve([]);
@@ -45,6 +68,7 @@ export async function activeSpecialists() {
   return all.filter((u) => u.role === 'specialist' && !u.disabled);
 }
 
+/** @returns {Promise<Site[]>} */
 export function loadSites(force = false) {
   if (force || !siteList) {
     siteList = api('GET', '/v1/sites').then((r) => { rememberSites(r.items); return r.items; });

@@ -7,11 +7,21 @@ import { errorBox, h, showBanner } from '../dom.js';
 import { errorText, fmtTime, label, t } from '../i18n.js';
 import { nameOf } from './people.js';
 
+/** @typedef {import('./people.js').ListedConsultation} ListedConsultation */
+/**
+ * A recording as GET …/recordings lists it (api.md §Recordings), the fields shown here.
+ * @typedef {{ name: string, kind: string, participants: string[], duration_ms: number, bytes: number }} RecordingFile
+ * @typedef {{ files: RecordingFile[], problems: unknown[], recovered: boolean }} Manifest
+ * @typedef {{ id: string, state: string, started_at: string, started_by: string, stopped_at: string | null,
+ *   stopped_by: string | null, excluded: string[], encrypted: boolean, failure: string | null,
+ *   manifest: Manifest | null }} Recording
+ */
+
 /** Re-reads the list this often while a stopped recording is being finalised. */
 const POLL_MS = 3000;
 const POLL_MAX = 60;
 
-/** Whether the signed-in user may list the recordings (saves a refused, audited request). */
+/** Whether the signed-in user may list the recordings (saves a refused, audited request). @param {ListedConsultation} c */
 function mayList(c) {
   const u = me();
   if (!u) return false;
@@ -42,6 +52,7 @@ function fmtDuration(ms) {
 /**
  * The section, filled in when the list arrives; null when this user cannot see recordings or
  * the consultation is never recorded.
+ * @param {ListedConsultation} c
  */
 export function recordingsSection(c) {
   if (c.recording === 'off' || !mayList(c)) return null;
@@ -50,14 +61,16 @@ export function recordingsSection(c) {
   const section = h('section', { class: 'card', testid: 'recordings', hidden: true },
     h('div', { class: 'toolbar' }, h('h2', { class: 'grow' }, t('recordings.title')), refreshBtn), body);
   let polls = 0;
-  let timer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
   const load = async () => {
     clearTimeout(timer);
+    /** @type {Recording[]} */
     let items;
     try {
       items = (await api('GET', `/v1/consultations/${encodeURIComponent(c.id)}/recordings`)).items ?? [];
     } catch (e) {
-      if (e?.status === 403) { section.remove(); return; }
+      if (/** @type {{ status?: number } | null | undefined} */ (e)?.status === 403) { section.remove(); return; }
       section.hidden = false;
       body.replaceChildren(errorBox(e, 'recordings-error'));
       return;
@@ -78,6 +91,7 @@ export function recordingsSection(c) {
   return section;
 }
 
+/** @param {ListedConsultation} c @param {Recording} r @param {() => void} reload */
 function recordingItem(c, r, reload) {
   const admin = me()?.role === 'admin';
   const files = r.manifest?.files ?? [];
@@ -87,7 +101,7 @@ function recordingItem(c, r, reload) {
   const stoppedBy = r.stopped_by === 'system' ? t('recordings.by_system') : r.stopped_by ? nameOf(r.stopped_by) : null;
   const del = admin && r.state === 'complete' && h('button', {
     type: 'button', class: 'danger small', testid: 'recording-delete',
-    onclick: async (e) => {
+    onclick: async (/** @type {Event} */ e) => {
       if (!window.confirm(t('recordings.delete_confirm'))) return;
       const b = /** @type {HTMLButtonElement} */ (e.currentTarget);
       b.disabled = true;
@@ -113,7 +127,8 @@ function recordingItem(c, r, reload) {
     r.excluded?.length && h('p', { class: 'small', testid: 'recording-excluded' }, t('recordings.excluded', { names: r.excluded.map(nameOf).join('、') })),
     r.failure && h('p', { class: 'warn small', testid: 'recording-failure' }, t('recordings.failure', { reason: String(r.failure) })),
     r.manifest?.recovered && h('p', { class: 'warn small' }, t('recordings.recovered')),
-    (r.manifest?.problems ?? []).length > 0 && h('ul', { class: 'small muted' }, r.manifest.problems.map((p) => h('li', {}, typeof p === 'string' ? p : JSON.stringify(p)))),
+    // Problems counted: the manifest is there (TypeScript cannot tell).
+    (r.manifest?.problems ?? []).length > 0 && h('ul', { class: 'small muted' }, /** @type {Manifest} */ (r.manifest).problems.map((p) => h('li', {}, typeof p === 'string' ? p : JSON.stringify(p)))),
     !r.manifest
       ? h('p', { class: 'muted small', testid: 'recording-pending' }, t(r.state === 'complete' ? 'recordings.no_files' : 'recordings.not_ready'))
       : files.length
@@ -123,6 +138,7 @@ function recordingItem(c, r, reload) {
         : h('p', { class: 'muted small' }, t('recordings.no_files')));
 }
 
+/** @param {ListedConsultation} c @param {Recording} r @param {RecordingFile} f */
 function fileRow(c, r, f) {
   const who = f.kind === 'composite' ? t('recordings.composite') : (f.participants ?? []).map(nameOf).join('、') || f.name;
   const status = h('span', { class: 'small muted', testid: 'recording-download-status' });
@@ -132,6 +148,7 @@ function fileRow(c, r, f) {
       btn.disabled = true;
       status.textContent = t('recordings.downloading');
       try {
+        /** @type {{ url: string, expires_at: string }} */
         const link = await api('POST', `/v1/consultations/${encodeURIComponent(c.id)}/recordings/${encodeURIComponent(r.id)}/files/${encodeURIComponent(f.name)}/link`);
         followDownload(link.url, `${r.id}-${f.name}`);
         status.textContent = '';

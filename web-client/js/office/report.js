@@ -5,7 +5,11 @@ import { fmtTime, label, t } from '../i18n.js';
 import { factList, facts, loadReport } from './detail.js';
 import { nameOf } from './people.js';
 
+/** @typedef {import('./people.js').Consultation} Consultation */
+
+/** @param {string} id */
 export async function reportView(id) {
+  /** @type {import('./people.js').Report} */
   const report = await loadReport(id);
   const c = report.consultation;
   const signed = c.opinions.filter((o) => o.signed_at);
@@ -38,6 +42,7 @@ export async function reportView(id) {
     h('footer', { class: 'report-foot muted small' }, t('common.zone_note')));
 }
 
+/** @param {Consultation} c @param {string} id */
 function partOf(c, id) {
   const parts = [];
   if (c.requester === id) parts.push(t('field.requester'));

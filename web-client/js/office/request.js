@@ -33,6 +33,7 @@ export function requestForm() {
       h('a', { href: '#/', class: 'button ghost', testid: 'back' }, t('common.cancel')),
       h('button', { type: 'submit', testid: 'request-submit' }, t('request.submit'))),
   ], async () => {
+    /** @type {{ kind: string, specialty: string, urgency: string, recording: string, summary: string, wished?: { from: string, to: string } }} */
     const body = {
       kind: kind.value, specialty: specialty.value, urgency: urgency.value,
       recording: recording.value, summary: summary.value,
