@@ -25,6 +25,8 @@ need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# A Chinese font (1.6 MB): without one the zh-CN screenshots show boxes for every character.
+if ! (command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .); then need+=(fonts-wqy-microhei); fi
 if ((${#need[@]})); then
   echo "installing: ${need[*]}" >&2
   $sudo apt-get update -qq >&2
