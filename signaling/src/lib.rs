@@ -110,6 +110,11 @@ impl Server {
         store: DynStore,
         secret: &auth::secret::SigningKey,
     ) -> Result<Server, StartError> {
+        // Patient data is sealed at rest with the recordings' key, when one is set (issue 15).
+        let store = store::sealed::wrap(
+            store,
+            huizhen_recorder::crypt::MasterKey::from_hex(&config.recording.encryption_key).ok(),
+        );
         let metrics = Arc::new(Metrics::default());
         let audit = AuditSink::start(store.clone());
         let rules = Rules {

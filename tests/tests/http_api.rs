@@ -333,8 +333,9 @@ async fn bad_input_gets_coded_errors() {
         json!({ "kind": "consultation", "specialty": "x", "urgency": "routine", "summary": "y", "patient_name": "z" });
     let e = api.post("/v1/consultations", &doctor, unknown).await.expect(422, "invalid_field");
     assert_eq!(e["details"]["field"], "patient_name", "a shape error names its field: {e}");
+    // Without a patient block the summary is what the specialist reads: required.
     let missing = json!({ "kind": "consultation", "specialty": "x", "urgency": "routine" });
-    let e = api.post("/v1/consultations", &doctor, missing).await.expect(422, "invalid_field");
+    let e = api.post("/v1/consultations", &doctor, missing).await.expect(422, "text_required");
     assert_eq!(e["details"]["field"], "summary", "{e}");
     let bad_kind = json!({ "kind": "surgery", "specialty": "x", "urgency": "routine", "summary": "y" });
     api.post("/v1/consultations", &doctor, bad_kind).await.expect(422, "invalid_field");
@@ -735,4 +736,101 @@ async fn changes_are_pushed_to_those_they_concern() {
         .map(|r| assert_eq!(r.status(), 401))
         .unwrap();
     srv.stop().await;
+}
+
+/// Issue 15: the request's patient block is checked field by field; the record has a readable
+/// number; lists show a masked name, sex and age only; the requesting site finds its cases by
+/// patient number; with a key set, neither the name nor the complaint is on disk in the clear,
+/// and the audit trail never has them.
+#[tokio::test]
+async fn the_patient_block_is_checked_masked_numbered_found_and_sealed_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = huizhen_tests::test_config(dir.path());
+    config.recording.encryption_key = "3c".repeat(32);
+    let srv = TestServer::start_config(config).await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let patient = json!({
+        "name": "欧阳小明", "sex": "male", "birth_date": "1958-04-02", "number": "ZY-20260042",
+        "chief_complaint": "胸闷气短三天", "history": "高血压十年", "diagnosis": "急性冠脉综合征？",
+        "purpose": "明确诊断及下一步治疗"
+    });
+    let body =
+        |p: Value| json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "routine", "patient": p });
+    let made = api.post("/v1/consultations", &doctor, body(patient.clone())).await;
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    let c = made.ok();
+    let number = c["number"].as_str().unwrap().to_owned();
+    let year = Timestamp::now().to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap()).year();
+    assert!(number.starts_with(&format!("HZ-{year}-")) && number.len() == 14, "{number}");
+    assert_eq!(c["patient"]["name"], "欧阳小明");
+    let second = api
+        .post(
+            "/v1/consultations",
+            &doctor,
+            body(json!({ "name": "李四", "sex": "female", "birth_date": "2026-03-01" })),
+        )
+        .await
+        .ok();
+    let n1: u64 = number[8..].parse().unwrap();
+    let n2: u64 = second["number"].as_str().unwrap()[8..].parse().unwrap();
+    assert_eq!(n2, n1 + 1, "numbers follow each other");
+
+    // Each rule names its field; a summary is then optional, without a patient it is not.
+    let mut bad = patient.clone();
+    bad["birth_date"] = json!("2999-01-01");
+    let e = api.post("/v1/consultations", &doctor, body(bad)).await.expect(422, "birth_date_in_future");
+    assert_eq!(e["details"]["field"], "patient.birth_date");
+    let mut bad = patient.clone();
+    bad["number"] = json!("12 34");
+    api.post("/v1/consultations", &doctor, body(bad)).await.expect(422, "patient_number_invalid");
+    let mut bad = patient.clone();
+    bad["blood_type"] = json!("A");
+    api.post("/v1/consultations", &doctor, body(bad)).await.expect(422, "invalid_field");
+    let none = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "routine" });
+    api.post("/v1/consultations", &doctor, none).await.expect(422, "text_required");
+
+    // Lists: a masked name, sex and age; never the patient block.
+    let list = api.get("/v1/consultations?limit=10", &doctor).await.ok();
+    let row = list["items"].as_array().unwrap().iter().find(|i| i["id"] == c["id"]).unwrap().clone();
+    assert!(row.get("patient").is_none() && row.get("summary").is_none());
+    assert_eq!(row["patient_summary"]["masked_name"], "欧**明");
+    assert_eq!(row["patient_summary"]["sex"], "male");
+    assert!(row["patient_summary"]["age_years"].as_i64().unwrap() >= 68);
+    // Found by the site's number (letter case aside); another doctor finds nothing of it.
+    let found = api.get("/v1/consultations?patient_number=zy-20260042", &doctor).await.ok();
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["items"][0]["id"], c["id"]);
+    let west = api.login("doctor-west").await;
+    assert_eq!(api.get("/v1/consultations?patient_number=ZY-20260042", &west).await.ok()["total"], 0);
+
+    // Nothing of the patient in the audit trail.
+    let admin = api.login_as("admin", &srv.admin_password).await;
+    let audit = api.get("/v1/audit?limit=200", &admin).await.ok().to_string();
+    assert!(!audit.contains("欧阳小明") && !audit.contains("胸闷气短") && !audit.contains("ZY-20260042"));
+    // Read back through the seal: the whole block, and nothing of the sealed form.
+    let again = api.get(&format!("/v1/consultations/{}", c["id"].as_str().unwrap()), &doctor).await.ok();
+    assert_eq!(again["patient"], c["patient"]);
+    assert!(again.get("sealed").is_none());
+    srv.stop().await;
+
+    // At rest: not a byte of the name, the complaint or the number in the clear.
+    let mut files = vec![dir.path().to_path_buf()];
+    let mut checked = 0;
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        for secret in ["欧阳小明", "胸闷气短", "ZY-20260042", "高血压十年"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in the clear in {}",
+                p.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 0);
 }

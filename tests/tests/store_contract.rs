@@ -37,7 +37,8 @@ contract_tests!(
     versions_are_checked,
     specialist_cannot_be_double_booked,
     lists_filter_and_page,
-    audit_is_append_only_and_atomic
+    audit_is_append_only_and_atomic,
+    numbers_count_per_series_and_never_repeat
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

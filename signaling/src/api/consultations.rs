@@ -77,7 +77,8 @@ async fn request(
     check_users(&st, "participants", &input.participants, None).await?;
     let actor = s.actor();
     let now = Timestamp::now();
-    let c = lifecycle::new_request(&actor, s.user.site_id.clone(), input, now, &st.rules)?;
+    let mut c = lifecycle::new_request(&actor, s.user.site_id.clone(), input, now, &st.rules)?;
+    c.number = Some(report_number(&st, &c, now).await?);
     let mut audit = vec![service::audit_for(&actor, "request", &c, now)];
     if c.status == Status::Live {
         audit.push(service::audit_for(&actor, "emergency_opened", &c, now));
@@ -87,6 +88,21 @@ async fn request(
     st.metrics.transitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     st.events.publish(&c, if c.status == Status::Live { "emergency_opened" } else { "request" });
     Ok((StatusCode::CREATED, Json(c)))
+}
+
+/// `HZ-2026-000123`: the year the request was made at the requesting site (Beijing time for a
+/// site without a zone), and its place in that year's series.
+async fn report_number(st: &AppState, c: &Consultation, now: Timestamp) -> Result<String, AppError> {
+    let zone = match &c.requester_site {
+        Some(id) => st.store.get_site(id).await?.map(|s| s.time_zone),
+        None => None,
+    };
+    let tz = zone.and_then(|z| jiff::tz::TimeZone::get(&z).ok()).unwrap_or_else(|| {
+        jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+    });
+    let year = now.to_zoned(tz).year();
+    let n = st.store.next_number(&format!("report-{year}")).await?;
+    Ok(format!("HZ-{year}-{n:06}"))
 }
 
 #[derive(Deserialize)]
@@ -100,7 +116,13 @@ struct ListQuery {
     order: Option<String>,
     offset: Option<usize>,
     limit: Option<usize>,
+    /// The requesting site's patient number (门诊号 / 住院号): exact, letter case ignored.
+    patient_number: Option<String>,
 }
+
+/// How many of the newest visible consultations a search by patient number looks through
+/// (the number is patient data, sealed at rest: no index holds it).
+const PATIENT_SEARCH_DEPTH: usize = 5000;
 
 async fn list(
     State(st): State<AppState>,
@@ -137,23 +159,59 @@ async fn list(
         offset,
         limit,
     };
-    let page = st.store.list_consultations(&query).await?;
-    // Lists carry no clinical text: the case summary, opinions and plan are read one
-    // consultation at a time, by someone who opened it.
+    let page = match q.patient_number.as_deref().map(str::trim) {
+        None | Some("") => st.store.list_consultations(&query).await?,
+        Some(number) => by_patient_number(&st, query, number).await?,
+    };
+    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    // Lists carry no clinical text: the case summary, the patient, opinions and plan are read
+    // one consultation at a time, by someone who opened it. The patient shows as a masked
+    // name, sex and age, enough to tell cases apart.
     let items: Vec<Value> = page
         .items
         .iter()
         .map(|c| {
             let mut v = serde_json::to_value(c).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
-                for k in ["summary", "opinions", "plan", "reason"] {
+                for k in ["summary", "opinions", "plan", "reason", "patient", "guests"] {
                     o.remove(k);
+                }
+                if let Some(p) = &c.patient {
+                    o.insert("patient_summary".into(), json!(p.summary(today)));
                 }
             }
             v
         })
         .collect();
     Ok(Json(json!({ "items": items, "total": page.total, "next_offset": page.next_offset })))
+}
+
+/// The page of `query` among the consultations whose patient number is `number`, looking
+/// through the newest `PATIENT_SEARCH_DEPTH` the caller may see.
+async fn by_patient_number(
+    st: &AppState,
+    query: ConsultationQuery,
+    number: &str,
+) -> Result<crate::store::Page<Consultation>, AppError> {
+    let mut scan = ConsultationQuery { ascending: false, offset: 0, limit: 200, ..query.clone() };
+    let mut found = Vec::new();
+    loop {
+        let page = st.store.list_consultations(&scan).await?;
+        found.extend(page.items.into_iter().filter(|c| {
+            c.patient.as_ref().and_then(|p| p.number.as_deref()).is_some_and(|n| n.eq_ignore_ascii_case(number))
+        }));
+        match page.next_offset {
+            Some(next) if next < PATIENT_SEARCH_DEPTH => scan.offset = next,
+            _ => break,
+        }
+    }
+    if query.ascending {
+        found.reverse();
+    }
+    let total = found.len();
+    let items: Vec<Consultation> = found.into_iter().skip(query.offset).take(query.limit).collect();
+    let next = query.offset + items.len();
+    Ok(crate::store::Page { items, total, next_offset: (next < total).then_some(next) })
 }
 
 async fn get_one(

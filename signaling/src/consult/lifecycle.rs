@@ -56,6 +56,7 @@ pub struct RequestInput {
     pub kind: Kind,
     pub specialty: String,
     pub urgency: Urgency,
+    #[serde(default)]
     pub summary: String,
     #[serde(default)]
     pub wished: Option<Window>,
@@ -64,6 +65,8 @@ pub struct RequestInput {
     /// Other sites or trainees to invite (user ids).
     #[serde(default)]
     pub participants: Vec<UserId>,
+    #[serde(default)]
+    pub patient: Option<super::patient::Patient>,
 }
 
 #[derive(Clone, Debug)]
@@ -287,7 +290,11 @@ pub fn new_request(
         return Err(LifecycleError::Forbidden { action: "request" });
     }
     let specialty = check_text("specialty", TextKind::Name, &input.specialty, 100, true)?;
-    let summary = check_text("summary", TextKind::Prose, &input.summary, MAX_SUMMARY_CHARS, true)?;
+    // With the patient block the clinical question is in its fields; the summary is then a
+    // free note. Without it, the summary is all the specialist has.
+    let summary = check_text("summary", TextKind::Prose, &input.summary, MAX_SUMMARY_CHARS, input.patient.is_none())?;
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let patient = input.patient.map(|p| p.checked(today)).transpose()?;
     if let Some(w) = input.wished
         && w.to <= w.from
     {
@@ -312,7 +319,9 @@ pub fn new_request(
         kind: input.kind,
         specialty,
         urgency: input.urgency,
+        number: None,
         summary,
+        patient,
         wished: input.wished,
         recording: input.recording,
         status: if emergency { Status::Live } else { Status::Requested },
@@ -332,6 +341,7 @@ pub fn new_request(
         ended_at: None,
         guests: Vec::new(),
         auto_admit: false,
+        sealed: None,
     })
 }
 
@@ -626,6 +636,7 @@ mod tests {
             wished: None,
             recording: RecordingPolicy::Off,
             participants: vec![],
+            patient: None,
         };
         new_request(&actor("doc", Role::Doctor), None, input, t("2026-01-01T00:00:00Z"), &Rules::default()).unwrap()
     }

@@ -1,4 +1,5 @@
 //! The consultation domain: records and their lifecycle.
 pub mod lifecycle;
 pub mod model;
+pub mod patient;
 pub mod rights;

@@ -183,8 +183,16 @@ pub struct Consultation {
     pub kind: Kind,
     pub specialty: String,
     pub urgency: Urgency,
+    /// The readable number reports carry (`HZ-2026-000123`: per year, per deployment), given
+    /// when the request is made. Records from before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
     /// Case summary: patient data. Never logged, never put in the audit trail.
     pub summary: String,
+    /// Who the consultation is about (issue 15): patient data, like the summary. Optional:
+    /// teaching sessions and case discussions may have none, and older records have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<super::patient::Patient>,
     pub wished: Option<Window>,
     pub recording: RecordingPolicy,
     pub status: Status,
@@ -212,6 +220,20 @@ pub struct Consultation {
     /// lobby (a teaching broadcast's audience). Guests always wait to be admitted.
     #[serde(default)]
     pub auto_admit: bool,
+    /// At rest only: the summary and the patient, sealed (`store::sealed`). Never set in a
+    /// record the rest of the server sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedCase>,
+}
+
+/// The case's patient data as stored when a key is set: AES-256-GCM under a key derived from
+/// the master key and a fresh salt per write.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SealedCase {
+    /// Base64 of the 16-byte salt.
+    pub salt: String,
+    /// Base64 of the sealed JSON.
+    pub data: String,
 }
 
 /// A one-time link into one consultation for someone without an account (issue 14). The

@@ -116,6 +116,7 @@ mod tests {
             wished: None,
             recording: RecordingPolicy::Allowed,
             participants: vec![],
+            patient: None,
         };
         let doc = Actor { id: UserId("doc".into()), role: Role::Doctor };
         let c = new_request(&doc, None, input, t("2026-01-01T00:00:00Z"), &Rules::default()).unwrap();

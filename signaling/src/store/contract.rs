@@ -52,7 +52,10 @@ pub fn scheduled(requester: &UserId, specialists: &[UserId], start_min: i64, min
         started_at: None,
         ended_at: None,
         guests: Vec::new(),
+        number: None,
+        patient: None,
         auto_admit: false,
+        sealed: None,
     }
 }
 
@@ -251,4 +254,26 @@ pub async fn audit_is_append_only_and_atomic(s: &dyn Store) {
     assert_eq!(all[1].entry, e);
     assert_eq!(s.audit_range(2, 3).await.unwrap().len(), 1);
     assert!(s.audit_range(3, 3).await.unwrap().is_empty());
+}
+
+/// Report numbers: each series counts from 1 on its own, with no number given twice even to
+/// writers racing.
+pub async fn numbers_count_per_series_and_never_repeat(s: &dyn Store) {
+    assert_eq!(s.next_number("report-2026").await.unwrap(), 1);
+    assert_eq!(s.next_number("report-2026").await.unwrap(), 2);
+    assert_eq!(s.next_number("report-2027").await.unwrap(), 1);
+    let racing = futures_join(s, "race", 20).await;
+    let mut sorted = racing.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, (1..=20).collect::<Vec<u64>>(), "every number once: {racing:?}");
+}
+
+async fn futures_join(s: &dyn Store, series: &str, n: usize) -> Vec<u64> {
+    let calls = (0..n).map(|_| s.next_number(series));
+    let mut out = Vec::new();
+    for r in futures_util::future::join_all(calls).await {
+        out.push(r.unwrap());
+    }
+    out
 }

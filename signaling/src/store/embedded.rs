@@ -25,6 +25,8 @@ const BY_TIME: TableDefinition<(i64, &str), &str> = TableDefinition::new("by_tim
 const BOOKINGS: TableDefinition<(&str, i64, &str), i64> = TableDefinition::new("bookings_by_start");
 const MAX_SLOT_MS: i64 = crate::consult::lifecycle::MAX_DURATION as i64 * 60_000;
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// series → the last number given (`Store::next_number`).
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -348,6 +350,22 @@ impl Store for EmbeddedStore {
             let seq = append_audit_tx(&tx, std::slice::from_ref(&entry))?;
             tx.commit().map_err(io)?;
             Ok(seq)
+        })
+        .await
+    }
+
+    async fn next_number(&self, series: &str) -> StoreResult<u64> {
+        let series = series.to_owned();
+        self.run(move |db| {
+            let tx = db.begin_write().map_err(io)?;
+            let next = {
+                let mut t = tx.open_table(COUNTERS).map_err(io)?;
+                let next = t.get(series.as_str()).map_err(io)?.map(|v| v.value()).unwrap_or(0) + 1;
+                t.insert(series.as_str(), next).map_err(io)?;
+                next
+            };
+            tx.commit().map_err(io)?;
+            Ok(next)
         })
         .await
     }

@@ -4,6 +4,7 @@
 pub mod contract;
 pub mod embedded;
 pub mod redis;
+pub mod sealed;
 
 use std::sync::Arc;
 
@@ -199,6 +200,10 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_len(&self) -> StoreResult<u64>;
     /// Records with `from <= seq < to`, oldest first.
     async fn audit_range(&self, from: u64, to: u64) -> StoreResult<Vec<AuditRecord>>;
+
+    /// The next number of `series` (1, 2, 3…), atomically across every node: the readable
+    /// report numbers (issue 15). A number taken by a write that then fails is not reused.
+    async fn next_number(&self, series: &str) -> StoreResult<u64>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -7,7 +7,8 @@
 //! `p cs:s:{status}` the same per status · `p inv:{user}` and `p inv:{user}:s:{status}` zsets of a
 //! user's ids by sort time · `p busy:{specialist}` hash id → booking and `p bz:{specialist}` zset
 //! id by booking start ·
-//! `p user:{id}`, `p username:{name}`, `p users` · `p site:{id}`, `p sites` · `p audit` list.
+//! `p user:{id}`, `p username:{name}`, `p users` · `p site:{id}`, `p sites` · `p audit` list ·
+//! `p n:{series}` counter (`next_number`).
 
 use std::time::Duration;
 
@@ -365,6 +366,11 @@ impl Store for RedisStore {
         let key = self.key(&["audit"]);
         let body = encode(entry);
         self.call(|mut c| async move { c.rpush(key, body).await }).await
+    }
+
+    async fn next_number(&self, series: &str) -> StoreResult<u64> {
+        let key = self.key(&["n:", series]);
+        self.call(|mut c| async move { c.incr(key, 1u64).await }).await
     }
 
     async fn audit_len(&self) -> StoreResult<u64> {
