@@ -131,6 +131,13 @@ pub struct AuthConfig {
     pub room_token_ttl_secs: u64,
     /// Failed logins per username per minute before further attempts get 429.
     pub max_failed_logins_per_minute: u32,
+    /// The Ed25519 key signed opinions are signed with (issue 15): 64 hex digits (its seed).
+    /// Empty: generated on first start as `data_dir/report-signing.key`. Nodes of one
+    /// deployment set the same key, so each verifies what another signed.
+    pub report_signing_key: String,
+    /// The name signatures give their key. Empty: `hz-` and the first 16 hex digits of the
+    /// SHA-256 of the public key.
+    pub report_key_id: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -216,6 +223,8 @@ impl Default for AuthConfig {
             refresh_ttl_secs: 12 * 3600,
             room_token_ttl_secs: 600,
             max_failed_logins_per_minute: 5,
+            report_signing_key: String::new(),
+            report_key_id: String::new(),
         }
     }
 }
@@ -341,6 +350,15 @@ impl Config {
         }
         if self.limits.http_header_timeout_secs == 0 || self.limits.http_body_timeout_secs == 0 {
             return bad("limits.http_header_timeout_secs and http_body_timeout_secs must be at least 1");
+        }
+        let rk = self.auth.report_signing_key.trim();
+        if !rk.is_empty() && (rk.len() != 64 || !rk.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return bad("auth.report_signing_key must be 64 hex digits (an Ed25519 seed)");
+        }
+        if self.auth.report_key_id.len() > 64
+            || !self.auth.report_key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return bad("auth.report_key_id is up to 64 letters, digits, - and _");
         }
         if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 32 {
             return bad("jwt_secret must be at least 32 characters");

@@ -140,7 +140,9 @@ impl Server {
             rules: rules.clone(),
         });
         let per_minute = config.auth.max_failed_logins_per_minute.max(1);
+        let report_key = auth::report_key::ReportKey::load_or_create(&config)?;
         let inner = Inner {
+            report_key,
             events,
             http_limiter: KeyedLimiter::new(config.limits.http_requests_per_second, config.limits.http_burst),
             // A bucket of `per_minute` failures refilling at that rate per minute.

@@ -45,6 +45,17 @@ enum Cmd {
         #[arg(long)]
         username: String,
     },
+    /// Check the signed opinions of a saved report (the JSON of GET /v1/consultations/{id} or
+    /// …/report). Exit status 0 when every signed opinion verifies.
+    VerifyReport {
+        /// The saved report.
+        #[arg(long)]
+        report: PathBuf,
+        /// The published keys (the JSON of GET /v1/signing-keys); default: this server's own
+        /// key, from the configuration or the data directory.
+        #[arg(long)]
+        keys: Option<PathBuf>,
+    },
     /// Mint a room token for scripts and tests.
     Token {
         /// Room (consultation id).
@@ -200,6 +211,28 @@ async fn main() -> anyhow::Result<()> {
                 "\n  Password reset for {}; every session of this account is signed out.\n  new password: {pw}\n  (shown once; change it after signing in)\n",
                 user.username
             );
+        }
+        Cmd::VerifyReport { report, keys } => {
+            let text = std::fs::read(report).with_context(|| format!("cannot read {}", report.display()))?;
+            let v: serde_json::Value = serde_json::from_slice(&text).context("the report is not JSON")?;
+            // A /report answer wraps the consultation; a consultation is one.
+            let c: huizhen::consult::model::Consultation =
+                serde_json::from_value(v.get("consultation").cloned().unwrap_or(v))
+                    .context("the file holds no consultation")?;
+            let keys: Vec<huizhen::auth::report_key::PublicKey> = match keys {
+                Some(path) => {
+                    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let v: serde_json::Value = serde_json::from_slice(&text).context("the keys file is not JSON")?;
+                    serde_json::from_value(v.get("keys").cloned().unwrap_or(v))
+                        .context("the keys file holds no keys")?
+                }
+                None => vec![huizhen::auth::report_key::ReportKey::load_or_create(&load_config(&cli, &[])?)?.public()],
+            };
+            let out = huizhen::api::signing::verdicts(&keys, &c);
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            if out["valid"] != serde_json::Value::Bool(true) {
+                std::process::exit(1);
+            }
         }
         Cmd::Token { room, identity, name, publish, subscribe, data, admin, hidden, record, ttl } => {
             let config = load_config(&cli, &[])?;

@@ -55,7 +55,23 @@ pub async fn transition(
     actor: &Actor,
     action: Action,
 ) -> Result<Consultation, AppError> {
-    step(store, rules, metrics, events, id, actor, true, action).await
+    step(store, rules, metrics, events, id, actor, true, action, &|_| {}).await
+}
+
+/// As [`transition`], with `finish` applied to the new record before it is committed (and
+/// again on each retry): what the lifecycle, being pure, cannot do itself, such as signing.
+#[allow(clippy::too_many_arguments)]
+pub async fn transition_then(
+    store: &DynStore,
+    rules: &Rules,
+    metrics: &Metrics,
+    events: &crate::events::Events,
+    id: &ConsultationId,
+    actor: &Actor,
+    action: Action,
+    finish: &(dyn Fn(&mut Consultation) + Send + Sync),
+) -> Result<Consultation, AppError> {
+    step(store, rules, metrics, events, id, actor, true, action, finish).await
 }
 
 /// A guest came through link `link` and gave `name`: the link is used from now on. The
@@ -73,7 +89,8 @@ pub async fn guest_arrived(
         id: crate::ids::UserId(crate::consult::model::guest_identity(link)),
         role: crate::consult::model::Role::Viewer,
     };
-    step(store, rules, metrics, events, id, &guest, false, Action::GuestArrived { id: link.to_owned(), name }).await
+    let action = Action::GuestArrived { id: link.to_owned(), name };
+    step(store, rules, metrics, events, id, &guest, false, action, &|_| {}).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -86,6 +103,7 @@ async fn step(
     actor: &Actor,
     must_see: bool,
     action: Action,
+    finish: &(dyn Fn(&mut Consultation) + Send + Sync),
 ) -> Result<Consultation, AppError> {
     for _ in 0..3 {
         let Some(current) = store.get_consultation(id).await? else {
@@ -95,7 +113,8 @@ async fn step(
             return Err(not_found());
         }
         let now = Timestamp::now();
-        let next = lifecycle::apply(&current, actor, action.clone(), now, rules)?;
+        let mut next = lifecycle::apply(&current, actor, action.clone(), now, rules)?;
+        finish(&mut next);
         let mut audit = audit_for(actor, action.name(), &next, now);
         if let Some(t) = action.target() {
             audit = audit.target(t);

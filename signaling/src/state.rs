@@ -31,6 +31,8 @@ pub struct Inner {
     pub http_limiter: KeyedLimiter,
     pub login_limiter: KeyedLimiter,
     pub passwords: crate::auth::password::PasswordWork,
+    /// Signs opinions (issue 15).
+    pub report_key: crate::auth::report_key::ReportKey,
 }
 
 impl std::ops::Deref for AppState {

@@ -117,12 +117,18 @@ async fn whole_lifecycle(srv: TestServer) {
     assert_eq!(c["status"], "ended");
     api.post(&path(&c, "join"), &doctor, json!({})).await.expect(403, "join_window_closed");
 
-    api.post(&path(&c, "opinion"), &doctor, json!({ "text": "x", "sign": true })).await.expect(403, "forbidden_role");
+    let pw = huizhen_tests::DEMO_PASSWORD;
+    api.post(&path(&c, "opinion"), &doctor, json!({ "text": "x", "sign": true, "password": pw }))
+        .await
+        .expect(403, "forbidden_role");
     api.post(&path(&c, "plan"), &doctor, json!({ "text": "plan" })).await.expect(409, "no_signed_opinion");
     api.post(&path(&c, "opinion"), &spec, json!({ "text": "draft" })).await.ok();
-    let c = api.post(&path(&c, "opinion"), &spec, json!({ "text": "建议冠脉造影", "sign": true })).await.ok();
+    let c = api
+        .post(&path(&c, "opinion"), &spec, json!({ "text": "建议冠脉造影", "sign": true, "password": pw }))
+        .await
+        .ok();
     assert!(c["opinions"][0]["signed_at"].is_string());
-    api.post(&path(&c, "opinion"), &spec, json!({ "text": "changed", "sign": true }))
+    api.post(&path(&c, "opinion"), &spec, json!({ "text": "changed", "sign": true, "password": pw }))
         .await
         .expect(409, "opinion_signed");
     api.post(&path(&c, "plan"), &coord, json!({ "text": "plan" })).await.expect(403, "forbidden_role");
@@ -833,4 +839,86 @@ async fn the_patient_block_is_checked_masked_numbered_found_and_sealed_at_rest()
         checked += 1;
     }
     assert!(checked > 0);
+}
+
+/// Issue 15: signing an opinion asks for the password again; the server signs it with its
+/// Ed25519 key; the API and `huizhen verify-report` (with the published keys) check it; an
+/// opinion changed in the store afterwards no longer verifies.
+#[tokio::test]
+async fn a_signed_opinion_needs_the_password_verifies_and_a_changed_one_does_not() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let spec = api.login("cardiologist").await;
+    let cardio = api.user_id(&coord, "cardiologist").await;
+    let patient = json!({ "name": "王五", "sex": "male", "birth_date": "1950-01-01", "chief_complaint": "胸痛" });
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "routine", "patient": patient });
+    let c = api.post("/v1/consultations", &doctor, body).await.ok();
+    let accept = json!({ "specialists": [cardio], "start": in_minutes(5), "duration_minutes": 30 });
+    let c = api.post(&path(&c, "accept"), &coord, accept).await.ok();
+    let c = api.post(&path(&c, "start"), &spec, json!({})).await.ok();
+    let id = c["id"].as_str().unwrap().to_owned();
+
+    let text = "考虑急性冠脉综合征，建议转上级医院行冠脉造影。";
+    let e = api
+        .post(&path(&c, "opinion"), &spec, json!({ "text": text, "sign": true }))
+        .await
+        .expect(422, "password_required");
+    assert_eq!(e["details"]["field"], "password");
+    api.post(&path(&c, "opinion"), &spec, json!({ "text": text, "sign": true, "password": "wrong-password" }))
+        .await
+        .expect(403, "invalid_credentials");
+    let unsigned = api.get(&format!("/v1/consultations/{id}"), &spec).await.ok();
+    assert!(unsigned["opinions"].as_array().unwrap().is_empty(), "nothing signed with a wrong password");
+    let body = json!({ "text": text, "sign": true, "password": huizhen_tests::DEMO_PASSWORD });
+    let c = api.post(&path(&c, "opinion"), &spec, body).await.ok();
+    let sig = &c["opinions"][0]["signature"];
+    assert_eq!(sig["algorithm"], "ed25519");
+    assert_eq!(sig["signer_name"], "李心内 主任医师");
+    assert_eq!(sig["fingerprint"].as_str().unwrap().len(), 16);
+
+    // The published key, open to anyone; the check, for those who may read the consultation.
+    let keys = api.send("GET", "/v1/signing-keys", None, None).await.ok();
+    assert_eq!(keys["keys"][0]["key_id"], sig["key_id"]);
+    let v = api.get(&format!("/v1/consultations/{id}/verify"), &doctor).await.ok();
+    assert_eq!((v["valid"].clone(), v["signed"].clone()), (json!(true), json!(1)));
+    assert_eq!(v["opinions"][0]["verdict"], "valid");
+    let other = api.login("doctor-west").await;
+    api.get(&format!("/v1/consultations/{id}/verify"), &other).await.expect(404, "consultation_not_found");
+
+    // The command line, offline, with a saved report and the published keys.
+    let dir = tempfile::tempdir().unwrap();
+    let report = api.get(&format!("/v1/consultations/{id}/report"), &doctor).await.ok();
+    std::fs::write(dir.path().join("report.json"), report.to_string()).unwrap();
+    std::fs::write(dir.path().join("keys.json"), keys.to_string()).unwrap();
+    let verify = |file: &str| {
+        std::process::Command::new(huizhen_tests::huizhen_binary())
+            .args(["--data-dir", dir.path().to_str().unwrap(), "verify-report", "--report"])
+            .arg(dir.path().join(file))
+            .arg("--keys")
+            .arg(dir.path().join("keys.json"))
+            .output()
+            .unwrap()
+    };
+    let ok = verify("report.json");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let mut forged = report.clone();
+    forged["consultation"]["opinions"][0]["text"] = json!("建议保守治疗。");
+    std::fs::write(dir.path().join("forged.json"), forged.to_string()).unwrap();
+    let bad = verify("forged.json");
+    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stdout));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("\"invalid\""));
+
+    // Someone changes the stored opinion behind the server's back: the check says so.
+    let cid = huizhen::ids::ConsultationId(id.clone());
+    let mut stored = srv.state.store.get_consultation(&cid).await.unwrap().unwrap();
+    stored.opinions[0].text = "建议保守治疗。".into();
+    let version = stored.version;
+    stored.version += 1;
+    srv.state.store.commit_consultation(&stored, Some(version), &[]).await.unwrap();
+    let v = api.get(&format!("/v1/consultations/{id}/verify"), &doctor).await.ok();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["opinions"][0]["verdict"], "invalid");
+    srv.stop().await;
 }

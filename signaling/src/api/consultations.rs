@@ -265,6 +265,9 @@ struct OpinionBody {
     text: String,
     #[serde(default)]
     sign: bool,
+    /// Signing asks for the signer's password again (issue 15).
+    #[serde(default)]
+    password: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -349,6 +352,9 @@ async fn act(
         }
         "opinion" => {
             let b: OpinionBody = body(&raw)?;
+            if b.sign {
+                confirm_password(&st, &s, b.password).await?;
+            }
             Action::Opinion { text: b.text, sign: b.sign }
         }
         "plan" => Action::Plan { text: body::<PlanBody>(&raw)?.text },
@@ -364,7 +370,18 @@ async fn act(
         Action::Reschedule { .. } => st.store.get_consultation(&id).await?,
         _ => None,
     };
-    let c = service::transition(&st.store, &st.rules, &st.metrics, &st.events, &id, &s.actor(), action).await?;
+    // A signed opinion carries the server's signature from the moment it is signed.
+    let signer = s.user.clone();
+    let key = &st.report_key;
+    let sign = move |c: &mut Consultation| {
+        let fresh =
+            c.opinions.iter().position(|o| o.author == signer.id && o.signed_at.is_some() && o.signature.is_none());
+        if let Some(i) = fresh {
+            c.opinions[i].signature = key.sign(c, &c.opinions[i], &signer.display_name);
+        }
+    };
+    let c =
+        service::transition_then(&st.store, &st.rules, &st.metrics, &st.events, &id, &s.actor(), action, &sign).await?;
     if ends {
         st.hub.end_room(&c.id, s.user.id.as_str()).await;
     }
@@ -374,6 +391,37 @@ async fn act(
         }
     }
     Ok(Json(c))
+}
+
+/// The signer's password, asked again before a signature: a session left open on a ward PC
+/// must not sign an opinion. Failures share the sign-in throttle.
+async fn confirm_password(st: &AppState, s: &Session, password: Option<String>) -> Result<(), AppError> {
+    let Some(password) = password.filter(|p| !p.is_empty()) else {
+        return Err(AppError::field(
+            "password_required",
+            "password",
+            json!({}),
+            "signing an opinion asks for your password again",
+        ));
+    };
+    if password.len() > crate::auth::password::MAX_LEN {
+        return Err(AppError::forbidden("invalid_credentials", "the password is wrong"));
+    }
+    let key = s.user.username.to_lowercase();
+    let now = std::time::Instant::now();
+    if !st.login_limiter.take(&key, now) {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many wrong passwords; wait a minute",
+        ));
+    }
+    if st.passwords.verify(password, s.user.password_hash.clone()).await? {
+        st.login_limiter.give_back(&key, now);
+        return Ok(());
+    }
+    st.audit.record(AuditEntry::new(s.user.id.as_str(), "auth.sign_password_failed", Timestamp::now()));
+    Err(AppError::forbidden("invalid_credentials", "the password is wrong"))
 }
 
 /// Everyone involved reads the report; the consultation centre too.

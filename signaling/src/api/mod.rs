@@ -7,6 +7,7 @@ pub mod events;
 pub mod guests;
 pub mod invitable;
 pub mod recordings;
+pub mod signing;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -36,6 +37,7 @@ pub fn router(st: AppState) -> Router {
         .merge(guests::routes())
         .merge(invitable::routes())
         .merge(recordings::routes())
+        .merge(signing::routes())
         .route("/rtc", get(crate::rtc::session::upgrade))
         .fallback(|| async { AppError::not_found("no_such_endpoint", "no such endpoint") });
     Router::new()

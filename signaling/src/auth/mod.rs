@@ -5,6 +5,7 @@
 //! (opens the signaling socket of one consultation, with grants).
 
 pub mod password;
+pub mod report_key;
 pub mod secret;
 pub mod turn;
 

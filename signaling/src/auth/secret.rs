@@ -62,13 +62,19 @@ pub fn load_or_create(config: &Config) -> Result<SigningKey, SecretError> {
     if !config.jwt_secret.is_empty() {
         return SigningKey::new(config.jwt_secret.as_bytes());
     }
-    let path = config.data_dir.join(FILE_NAME);
+    stored(&config.data_dir, FILE_NAME)
+}
+
+/// The key kept in `dir/name` (64 hex digits, as text), created with a fresh random key on
+/// first use: the token key, and the report signing key's seed (`report_key`).
+pub fn stored(dir: &Path, name: &str) -> Result<SigningKey, SecretError> {
+    let path = dir.join(name);
     let io = |source| SecretError::Io { path: path.clone(), source };
     match read_stored(&path)? {
         Some(key) => Ok(key),
         None => {
-            std::fs::create_dir_all(&config.data_dir).map_err(io)?;
-            create(&config.data_dir, &path).map_err(io)?;
+            std::fs::create_dir_all(dir).map_err(io)?;
+            create(dir, name, &path).map_err(io)?;
             // Another process may have won the race to create it: whatever is on disk is the key.
             read_stored(&path)?.ok_or_else(|| io(std::io::ErrorKind::NotFound.into()))
         }
@@ -91,13 +97,13 @@ fn read_stored(path: &Path) -> Result<Option<SigningKey>, SecretError> {
 
 /// Writes a fresh random key to a private temporary file, syncs it, then links it into place.
 /// A link (unlike a rename) never replaces a key another process put there first.
-fn create(dir: &Path, path: &Path) -> std::io::Result<()> {
+fn create(dir: &Path, name: &str, path: &Path) -> std::io::Result<()> {
     let mut bytes = [0u8; MIN_LEN];
     rand::fill(&mut bytes);
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let mut suffix = [0u8; 8];
     rand::fill(&mut suffix);
-    let tmp = dir.join(format!(".{FILE_NAME}.{}.tmp", u64::from_le_bytes(suffix)));
+    let tmp = dir.join(format!(".{name}.{}.tmp", u64::from_le_bytes(suffix)));
     let written = write_private(&tmp, hex.as_bytes()).and_then(|()| match std::fs::hard_link(&tmp, path) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         other => other,

@@ -496,6 +496,7 @@ pub fn apply(
                     text,
                     updated_at: now,
                     signed_at: sign.then_some(now),
+                    signature: None,
                 }),
             }
         }

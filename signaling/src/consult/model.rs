@@ -166,6 +166,10 @@ pub struct Opinion {
     pub updated_at: Timestamp,
     /// Once set the opinion is part of the record and can no longer change.
     pub signed_at: Option<Timestamp>,
+    /// The server's signature over it, made when the specialist signed with their password
+    /// (issue 15). Opinions signed before that carry the time only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::auth::report_key::OpinionSignature>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
