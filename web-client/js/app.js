@@ -1,9 +1,11 @@
 // The browser app's frame: the header, sign-in, the router, session expiry. The screens live
-// in js/office/ (home pages, requests, scheduling, reports, administration) and js/call/ (the
-// call, mounted at #/c/<id>/call).
+// in js/office/ (home pages, requests, scheduling, reports, administration), js/call/ (the
+// call, mounted at #/c/<id>/call) and js/guest/ (a guest's page, #/guest/<link>: no sign-in,
+// no office, only that consultation's call).
 //
 // Routes: #/ (the role's home) · #/all · #/new · #/c/<id> · #/c/<id>/report · #/c/<id>/call ·
-// #/admin/users|sites|audit. Anything else gets a "not found" page. A route may carry
+// #/admin/users|sites|audit · #/guest/<link> and #/guest (a guest's page; the latter after the
+// link was used). Anything else gets a "not found" page. A route may carry
 // parameters after '?': #/c/<id>?form=opinion|plan opens the consultation at that form (the
 // way on from the end of a call, call/after.js).
 import { ApiError, login, logout, me, onSignedOut } from './api.js';
@@ -30,6 +32,8 @@ let loginNotice = null;
 let returnTo = null;
 /** The mounted call screen (#/c/<id>/call), unmounted when the route changes. */
 let call = null;
+/** The mounted guest's page (#/guest…), unmounted when the route changes. */
+let guest = null;
 
 const ID = '([A-Za-z0-9_-]{1,64})';
 /** @type {Array<[RegExp, (m: RegExpMatchArray, params: URLSearchParams) => any]>} */
@@ -72,17 +76,30 @@ function navLinks(role) {
   return links.map(([href, key]) => h('a', { href, class: here === href ? 'nav active' : 'nav', testid: `nav-${key.split('.')[1]}` }, t(key)));
 }
 
+/** The header of a guest's page: the name of the app and the language, no link anywhere. */
+function renderGuestHeader() {
+  header.replaceChildren(
+    h('span', { class: 'brand', testid: 'brand' }, t('app.title')),
+    h('span', { class: 'spacer' }),
+    languageSwitch());
+}
+
+function languageSwitch() {
+  return h('select', {
+    testid: 'lang-switch', 'aria-label': t('app.language'),
+    onchange: (e) => switchLanguage(e.target.value),
+  }, LANGS.map((l) => h('option', { value: l, selected: l === lang() }, t(`lang.${l}`))));
+}
+
 function renderHeader() {
+  if (guest) { renderGuestHeader(); return; }
   const u = me();
   header.replaceChildren(...[
     h('a', { href: '#/', class: 'brand', testid: 'brand' }, t('app.title')),
     u && h('nav', { class: 'links' }, navLinks(u.role)),
     h('span', { class: 'spacer' }),
     u && h('span', { class: 'who', testid: 'user-name', 'data-role': u.role }, `${u.display_name} · ${label('role', u.role)}`),
-    h('select', {
-      testid: 'lang-switch', 'aria-label': t('app.language'),
-      onchange: (e) => switchLanguage(e.target.value),
-    }, LANGS.map((l) => h('option', { value: l, selected: l === lang() }, t(`lang.${l}`)))),
+    languageSwitch(),
     u && !u.must_change_password && h('a', { href: '#/password', class: 'small', testid: 'change-password' }, t('password.link')),
     u && h('button', { class: 'ghost', testid: 'logout', onclick: signOut }, t('auth.logout')),
   ].filter(Boolean));
@@ -93,6 +110,11 @@ function switchLanguage(l) {
   // What stays on screen across routes follows at once, in place: a call in progress (not torn
   // down for a language switch), the notices (notices.js) and the alerts (alerts.js).
   window.dispatchEvent(new CustomEvent('huizhen:lang', { detail: { lang: lang() } }));
+  // A guest's page writes itself again (js/guest/page.js); it has no office alerts.
+  if (guest) {
+    renderHeader();
+    return;
+  }
   if (call) {
     renderHeader();
     watchEmergencies(t('app.title'));
@@ -119,11 +141,31 @@ async function signOut() {
  * @param {{ quiet?: boolean }} [opts]
  */
 async function route({ quiet = false } = {}) {
-  if (quiet && call) return;
+  if (quiet && (call || guest)) return;
   const mine = ++seq;
   const current = () => mine === seq;
   if (!quiet) clearBanner();
   if (call) { const c = call; call = null; c.unmount(); }
+  if (guest) { const g = guest; guest = null; g.unmount(); }
+  const [path, query = ''] = (location.hash.slice(1) || '/').split('?');
+  const params = new URLSearchParams(query);
+  // A guest's page stands apart from the office: whoever may be signed in in this tab, no
+  // office header, alerts or pushed changes, and no sign-in asked for.
+  const guestRoute = path.match(/^\/guest(?:\/([^/]+))?$/);
+  if (guestRoute) {
+    stopWatching();
+    stopFollowing();
+    renderGuestHeader();
+    view.dataset.route = '/guest';
+    try {
+      const mod = await import('./guest/page.js');
+      const mounted = await mod.mountGuest(view, { link: guestRoute[1] ?? null });
+      if (current()) { guest = mounted; renderHeader(); } else mounted.unmount();
+    } catch (e) {
+      if (current()) view.replaceChildren(h('section', { class: 'card narrow' }, h('h1', {}, t('error.title')), errorBox(e, 'view-error')));
+    }
+    return;
+  }
   renderHeader();
   // A one-time password: nothing else until its user has set their own.
   if (me()?.must_change_password) {
@@ -133,8 +175,6 @@ async function route({ quiet = false } = {}) {
   }
   watchEmergencies(t('app.title'));
   followChanges();
-  const [path, query = ''] = (location.hash.slice(1) || '/').split('?');
-  const params = new URLSearchParams(query);
   if (!me()) {
     if (path !== '/') returnTo = location.hash;
     renderLogin();
@@ -221,6 +261,8 @@ function noticeKey(err) {
 // ---- start ----
 
 onSignedOut((err) => {
+  // A guest's page has nothing of the session (js/guest/api.js): it goes on.
+  if (guest) return;
   loginNotice = err.code === 'token_missing' ? null : err;
   stopWatching();
   stopFollowing();

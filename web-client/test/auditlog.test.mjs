@@ -53,13 +53,32 @@ test('actors and subjects are named: users, sites, the system, the command line,
   assert.equal(actorName('system', en), 'System');
   assert.equal(actorName('system:cli', en), 'System (command line)');
   assert.equal(actorName('unknown', en), 'Unknown user');
-  assert.equal(actorName('guest-7', en), 'guest-7', 'a CLI-minted token\'s identity, as it is');
+  assert.equal(actorName('operator-7', en), 'operator-7', 'a CLI-minted token\'s identity, as it is');
   assert.equal(targetName(rec({ action: 'room.admit', target: CHEN }), en), '陈医生 (东县)');
   assert.equal(targetName(rec({ action: 'admin.site_updated', target: SITE }), en), '东县人民医院');
   assert.equal(targetName(rec({ action: 'room.recording_start', target: 'rec1' }), en), 'rec1');
   assert.equal(targetName(rec({ action: 'room.admit', target: 'someone-gone' }), en), 'someone-gone');
   assert.equal(sentence(rec({ action: 'room.admit', target: CHEN, consultation: CONSULTATION }), en), '会诊中心 王协调 let 陈医生 (东县) into consultation #7c8d9e0f');
   assert.equal(sentence(rec({ action: 'admin.user_updated', actor: 'system:cli', target: CHEN }), words(await catalogue('zh-CN'))), '系统（命令行） 修改了用户 陈医生 (东县)');
+});
+
+test('a guest (guest-<link id>) reads as a guest with the link\'s short reference, never as the raw id', async () => {
+  const en = words(await catalogue('en'));
+  const zh = words(await catalogue('zh-CN'));
+  const LINK = 'aa0dbfee1a1c4c338283d8e1efd59f32';
+  assert.equal(actorName(`guest-${LINK}`, en), 'Guest #efd59f32');
+  assert.equal(actorName(`guest-${LINK}`, zh), '访客 #efd59f32');
+  assert.equal(actorName('guest-7', en), 'Guest #7');
+  assert.equal(actorName('guest-', en), 'guest-', 'not a guest identity: as it is');
+  // The guest's arrival and room pass: the guest as actor, the link as target.
+  assert.equal(sentence(rec({ action: 'consultation.guest_arrived', actor: `guest-${LINK}`, consultation: CONSULTATION, target: LINK }), en),
+    'Guest #efd59f32 came to consultation #7c8d9e0f through guest link #efd59f32');
+  assert.equal(sentence(rec({ action: 'consultation.guest_link_create', consultation: CONSULTATION, target: LINK }), zh),
+    '会诊中心 王协调 为会诊 #7c8d9e0f 创建了访客链接 #efd59f32');
+  assert.equal(targetName(rec({ action: 'consultation.guest_link_revoke', target: LINK }), en), '#efd59f32');
+  // A host admitting a guest: the room's target is the guest's identity.
+  assert.equal(sentence(rec({ action: 'room.admit', consultation: CONSULTATION, target: `guest-${LINK}` }), en),
+    '会诊中心 王协调 let Guest #efd59f32 into consultation #7c8d9e0f');
 });
 
 test('an action this client does not know still reads, with or without a consultation', async () => {

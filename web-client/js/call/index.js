@@ -1,8 +1,10 @@
 // The call screens: before the call, in the call, the teaching broadcast. Mounted by app.js
-// at #/c/<id>/call; everything below this module belongs to the call.
+// at #/c/<id>/call, and by a guest's page (js/guest/) with the guest's way in (entry.js);
+// everything below this module belongs to the call.
 import { api } from '../api.js';
 import { h } from './dom.js';
 import { openCameras, openMedia } from './devices.js';
+import { memberEntry } from './entry.js';
 import { PreCall } from './precall.js';
 import { CallRoom } from './room.js';
 import { guardLeaving } from './leaving.js';
@@ -18,12 +20,16 @@ const activeKey = (id) => `huizhen.call.${id}`;
 
 /**
  * @param {HTMLElement} container
- * @param {{ consultationId: string }} opts
+ * @param {{ consultationId: string } | { entry: import('./entry.js').Entry, onFinished?: (phase: string) => void }} opts
+ *   a signed-in member's call by the consultation's id, or another way in (a guest's);
+ *   onFinished: the call is over for this page (its phase: ended, left, removed…)
  * @returns {Promise<{ unmount: () => void }>}
  */
 export async function mount(container, opts) {
-  const id = opts.consultationId;
-  const consultation = await api('GET', `/v1/consultations/${encodeURIComponent(id)}`);
+  const entry = 'entry' in opts ? opts.entry
+    : memberEntry(await api('GET', `/v1/consultations/${encodeURIComponent(opts.consultationId)}`));
+  const id = entry.consultation.id;
+  const finished = 'entry' in opts ? opts.onFinished : undefined;
   const root = h('div', { class: 'call-root', testid: 'call-root' });
   container.replaceChildren(root);
   /** @type {PreCall | null} */
@@ -39,8 +45,8 @@ export async function mount(container, opts) {
       choice.extraCameras?.forEach(([, tr]) => tr.stop());
       return;
     }
-    room = new CallRoom(consultation, choice, {
-      onFinished: () => forget(id),
+    room = new CallRoom(entry, choice, {
+      onFinished: (phase) => { forget(id); finished?.(phase); },
       onLocalChange: (s) => remember(id, s),
     });
     remember(id, room.localState());
@@ -62,7 +68,7 @@ export async function mount(container, opts) {
       micMuted: saved.micMuted, camMuted: saved.camMuted,
     });
   } else {
-    pre = new PreCall(consultation, (choice) => {
+    pre = new PreCall(entry, (choice) => {
       pre?.destroy();
       pre = null;
       startCall(choice);

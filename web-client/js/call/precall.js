@@ -1,10 +1,10 @@
 // Before the call: devices with a live preview and a microphone meter, a speaker test, a
 // network check, the join window (with an automatic retry when it opens) and the join button.
 // Every text follows a language switch (relabel()) without reopening a device.
-import { api } from '../api.js';
 import { errorText, fmtTime, t } from '../i18n.js';
 import { h, videoEl } from './dom.js';
 import { audioContext, canPickSpeaker, errorName, levelMeter, listDevices, openMedia, stopStream } from './devices.js';
+import { NO_WAY_IN } from './entry.js';
 import { Labels } from './labels.js';
 import { toneSamples } from './tone.js';
 
@@ -29,11 +29,12 @@ const WINDOW_POLL_MS = 30_000;
 
 export class PreCall {
   /**
-   * @param {any} consultation
+   * @param {import('./entry.js').Entry} entry how this page comes in (entry.js)
    * @param {(choice: JoinChoice) => void} onJoin
    */
-  constructor(consultation, onJoin) {
-    this.c = consultation;
+  constructor(entry, onJoin) {
+    this.entry = entry;
+    this.c = entry.consultation;
     this.onJoin = onJoin;
     /** @type {MediaStream} */
     this.stream = new MediaStream();
@@ -106,7 +107,7 @@ export class PreCall {
         L.set(h('h2', {}), 'call.net.title'), this.netList),
       h('div', { class: 'card join-card' }, this.windowMsg,
         h('div', { class: 'actions' },
-          L.set(h('a', { href: `#/c/${consultation.id}`, class: 'button ghost', testid: 'precall-back' }), 'call.common.back'),
+          entry.back && L.set(h('a', { href: entry.back, class: 'button ghost', testid: 'precall-back' }), 'call.common.back'),
           this.joinBtn)));
   }
 
@@ -135,7 +136,7 @@ export class PreCall {
 
   async checkWindow() {
     try {
-      const j = await api('POST', `/v1/consultations/${this.c.id}/join`, {});
+      const j = await this.entry.join();
       if (this.destroyed) return;
       this.grants = j.grants;
       this.join0 = j;
@@ -159,7 +160,7 @@ export class PreCall {
       } else {
         this.windowMsg.dataset.state = err?.code === 'join_window_closed' ? 'closed' : 'error';
         this.showWindow(() => [h('p', { class: 'error', testid: 'join-window-error' }, errorText(err))]);
-        if (err?.code !== 'join_window_closed' && err?.code !== 'consultation_not_found' && err?.code !== 'not_participant') {
+        if (!NO_WAY_IN.includes(err?.code)) {
           this.timers.push(setTimeout(() => this.recheck(), WINDOW_POLL_MS));
         }
       }

@@ -3,10 +3,9 @@
 // bandwidth fallback (lower layers, then audio only). What server messages do to the call's
 // state is state.js (`reduce`); this class runs the effects it returns and keeps the DOM, the
 // socket and the media.
-import { api, me as signedIn } from '../api.js';
 import { errorText, fmtTime, t } from '../i18n.js';
 import { confirmDialog, h, videoEl } from './dom.js';
-import { afterCall } from './after.js';
+import { NO_WAY_IN } from './entry.js';
 import { Labels } from './labels.js';
 import { relabelToasts, toast } from './toasts.js';
 import { cameraConstraints, canPickSpeaker, errorName, stopStream } from './devices.js';
@@ -31,12 +30,15 @@ const PONG_TIMEOUT_MS = 8000;
 
 export class CallRoom {
   /**
-   * @param {any} consultation
+   * @param {import('./entry.js').Entry} entry how this page comes in (entry.js): the
+   *   consultation, the room tokens, the way on at the end
    * @param {JoinChoice} choice
    * @param {{ onFinished: (state: string) => void, onLocalChange?: (saved: import('./saved.js').SavedCall) => void }} hooks
    *   onLocalChange: what this page sends changed (a camera added or switched, a mute), for a reload to restore
    */
-  constructor(consultation, choice, hooks) {
+  constructor(entry, choice, hooks) {
+    this.entry = entry;
+    const consultation = entry.consultation;
     this.c = consultation;
     this.choice = choice;
     this.hooks = hooks;
@@ -271,10 +273,10 @@ export class CallRoom {
     if (this.destroyed) return;
     let join;
     try {
-      join = await api('POST', `/v1/consultations/${this.c.id}/join`, {});
+      join = await this.entry.join();
     } catch (e) {
       const err = /** @type {any} */ (e);
-      if (['join_window_closed', 'consultation_not_found', 'not_participant'].includes(err?.code)) {
+      if (NO_WAY_IN.includes(err?.code)) {
         this.finish(err?.details?.status ? 'ended' : 'closed', () => errorText(err));
         return;
       }
@@ -387,12 +389,13 @@ export class CallRoom {
   renderFinal() {
     if (!this.final) return;
     const { state, text } = this.final;
-    const next = afterCall(this.c, signedIn()?.id ?? null, state);
-    this.finalBox.dataset.next = next.form ?? 'detail';
+    // The way on (after.js), if this page has one: a guest's has none.
+    const next = this.entry.after(state);
+    this.finalBox.dataset.next = next ? next.form ?? 'detail' : '';
     this.finalBox.replaceChildren(
       h('h2', {}, t(`call.final.${state}`)),
       text && h('p', { testid: 'call-final-text' }, typeof text === 'function' ? text() : text),
-      h('a', { class: 'button', href: next.href, testid: 'call-final-back', dataset: { next: next.form ?? 'detail' } },
+      next && h('a', { class: 'button', href: next.href, testid: 'call-final-back', dataset: { next: next.form ?? 'detail' } },
         t(next.form ? `call.final.to_${next.form}` : 'call.final.back')));
   }
 

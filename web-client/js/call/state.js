@@ -14,6 +14,7 @@
  * @property {boolean} can_publish
  * @property {'online' | 'reconnecting'} presence
  * @property {boolean} hand_raised
+ * @property {boolean} [guest] came through a guest link: no account behind the name (sent only when true)
  */
 
 /**

@@ -20,6 +20,7 @@ import { initialsOf } from './initials.js';
  * @property {boolean} videoMuted
  * @property {boolean} hand
  * @property {boolean} host
+ * @property {boolean} [guest] came through a guest link (a person's tile says so)
  * @property {string} presence
  * @property {string | null} quality
  * @property {boolean} speaking
@@ -63,6 +64,7 @@ export class Tile {
     d.local = String(info.local);
     d.track = info.trackId ?? '';
     d.presence = info.presence;
+    d.guest = String(Boolean(info.guest));
     d.speaking = String(info.speaking);
     d.quality = info.quality ?? '';
     d.videoMuted = String(info.videoMuted);
@@ -89,6 +91,8 @@ export class Tile {
     const badges = [];
     if (info.source === 'person') {
       if (info.host) badges.push(h('span', { class: 'badge host' }, t('call.tile.host')));
+      // No account stands behind a guest's name (they typed it): everyone sees that it is one.
+      if (info.guest) badges.push(h('span', { class: 'badge guest', testid: 'tile-guest' }, t('call.tile.guest')));
       if (info.micMuted) badges.push(h('span', { class: 'badge muted', testid: 'tile-mic-muted', title: t('call.tile.mic_muted') }, t('call.tile.mic_muted')));
       if (info.hand) badges.push(h('span', { class: 'badge hand', testid: 'tile-hand' }, t('call.tile.hand')));
       if (info.presence === 'reconnecting') badges.push(h('span', { class: 'badge warn', testid: 'tile-reconnecting' }, t('call.tile.reconnecting')));

@@ -51,7 +51,7 @@ export function tileInfos(/** @type {CallRoom} */ room) {
       const cam = room.localTracks.get('cam');
       // An audience member without camera or microphone does not need a tile of their own.
       if (!p.can_publish && room.localTracks.size === 0) continue;
-      out.push({ key: p.id, participant: p.id, name: p.name, source: 'person', stream: cam ? room.localStream('cam', cam) : null, trackId: null, local: true, micMuted: room.micMuted || !room.localTracks.has('mic'), videoMuted: room.camMuted || !cam, hand: p.hand_raised, host: p.host, presence: p.presence, quality: q, speaking: room.speaker === p.id });
+      out.push({ key: p.id, participant: p.id, name: p.name, source: 'person', stream: cam ? room.localStream('cam', cam) : null, trackId: null, local: true, micMuted: room.micMuted || !room.localTracks.has('mic'), videoMuted: room.camMuted || !cam, hand: p.hand_raised, host: p.host, guest: p.guest, presence: p.presence, quality: q, speaking: room.speaker === p.id });
       for (const [name, tr] of room.localTracks) {
         if (name === 'cam' || name === 'mic') continue;
         out.push({ key: `${p.id}/${name}`, participant: p.id, name: p.name, source: name.startsWith('screen') ? 'screen' : 'camera2', stream: room.localStream(name, tr), trackId: null, local: true, micMuted: false, videoMuted: false, hand: false, host: p.host, presence: p.presence, quality: null, speaking: false });
@@ -63,7 +63,7 @@ export function tileInfos(/** @type {CallRoom} */ room) {
     const mic = mine.find((r) => r.kind === 'audio');
     // Audience members with nothing to show stay in the list, not on the stage.
     if (!p.can_publish && !mine.length && !p.host) continue;
-    out.push({ key: p.id, participant: p.id, name: p.name, source: 'person', stream: cam ? room.remoteStream(cam) : null, trackId: cam?.id ?? null, local: false, micMuted: mic ? mic.muted : mine.length > 0, videoMuted: !cam || cam.muted || !room.receiving(cam), hand: p.hand_raised, host: p.host, presence: p.presence, quality: q, speaking: room.speaker === p.id });
+    out.push({ key: p.id, participant: p.id, name: p.name, source: 'person', stream: cam ? room.remoteStream(cam) : null, trackId: cam?.id ?? null, local: false, micMuted: mic ? mic.muted : mine.length > 0, videoMuted: !cam || cam.muted || !room.receiving(cam), hand: p.hand_raised, host: p.host, guest: p.guest, presence: p.presence, quality: q, speaking: room.speaker === p.id });
     for (const r of mine) {
       if (r.kind !== 'video' || r === cam) continue;
       out.push({ key: r.id, participant: p.id, name: p.name, source: r.source === 'screen' ? 'screen' : 'camera2', stream: room.remoteStream(r), trackId: r.id, local: false, micMuted: false, videoMuted: r.muted || !room.receiving(r), hand: false, host: p.host, presence: p.presence, quality: null, speaking: false });
@@ -170,9 +170,10 @@ export function renderPeople(/** @type {CallRoom} */ room) {
       }
       if (!p.host) actions.push(h('button', { class: 'ghost small danger-text', testid: 'host-remove', onclick: () => room.confirmRemove(p) }, t('call.host.remove')));
     }
-    return h('li', { testid: 'participant', dataset: { participant: p.id, host: String(p.host), canPublish: String(p.can_publish), hand: String(p.hand_raised), presence: p.presence } },
+    return h('li', { testid: 'participant', dataset: { participant: p.id, host: String(p.host), guest: String(Boolean(p.guest)), canPublish: String(p.can_publish), hand: String(p.hand_raised), presence: p.presence } },
       h('span', { class: 'grow' }, p.name, p.id === me?.id ? ` ${t('call.people.you')}` : ''),
       p.host && h('span', { class: 'badge host' }, t('call.tile.host')),
+      p.guest && h('span', { class: 'badge guest', testid: 'participant-guest' }, t('call.tile.guest')),
       p.hand_raised && h('span', { class: 'badge hand', testid: 'participant-hand' }, t('call.tile.hand')),
       p.presence === 'reconnecting' && h('span', { class: 'badge warn' }, t('call.tile.reconnecting')),
       q && h('span', { class: 'quality', role: 'img', title: t(`call.quality.${q}`), 'aria-label': t(`call.quality.${q}`), dataset: { level: q } }, h('i', {}), h('i', {}), h('i', {})),
@@ -181,8 +182,10 @@ export function renderPeople(/** @type {CallRoom} */ room) {
   room.lobbySection.hidden = !host || room.lobby.size === 0;
   room.lobbySection.dataset.count = String(room.lobby.size);
   room.lobbyAdmitAll.hidden = room.lobby.size < 2;
-  room.lobbyList.replaceChildren(...[...room.lobby.values()].map((p) => h('li', { testid: 'lobby-entry', dataset: { participant: p.id } },
+  room.lobbyList.replaceChildren(...[...room.lobby.values()].map((p) => h('li', { testid: 'lobby-entry', dataset: { participant: p.id, guest: String(Boolean(p.guest)) } },
     h('span', { class: 'grow' }, p.name),
+    // A guest typed their name themselves: the host sees that before letting them in.
+    p.guest && h('span', { class: 'badge guest', testid: 'lobby-guest' }, t('call.tile.guest')),
     h('button', { class: 'small', testid: 'lobby-admit', onclick: () => room.hostAction('admit', p.id) }, t('call.lobby.admit')),
     h('button', { class: 'ghost small', testid: 'lobby-decline', onclick: () => room.hostAction('decline', p.id) }, t('call.lobby.decline')))));
   const ask = room.asksModerator();

@@ -27,25 +27,38 @@ const USER_TARGET = new Set([
   ...['admit', 'decline', 'remove', 'floor_given', 'floor_taken', 'floor_declined', 'mute_request', 'rights_revoked', 'rights_narrowed'].map((a) => `room.${a}`),
 ]);
 const SITE_TARGET = new Set(['admin.site_created', 'admin.site_updated']);
+/** Actions whose target is a guest link's id (api.md §Guest links). */
+const GUEST_LINK_TARGET = new Set(['consultation.guest_link_create', 'consultation.guest_link_revoke', 'consultation.guest_arrived', 'consultation.guest_join_token']);
 
 /** A consultation's short reference: its last 8 hex digits (the random part of a UUIDv7). @param {string | undefined} id */
 export function shortRef(id) {
   return id ? `#${id.slice(-8)}` : '';
 }
 
-/** Who did it: a user's name, the system, or the id as it is (a CLI-minted room token's identity). @param {string} actor @param {Words} w */
+/**
+ * A guest's room identity (`guest-<link id>`, api.md §Guest links) as "Guest #1a2b3c4d" (the
+ * link's short reference: the name they typed is never in the trail), or null for any other id.
+ * @param {string} id @param {Words} w
+ */
+export function guestName(id, w) {
+  const link = /^guest-([0-9a-z]+)$/.exec(id)?.[1];
+  return link ? w.t('audit.actor.guest', { ref: shortRef(link) }) : null;
+}
+
+/** Who did it: a user's name, the system, a guest, or the id as it is (a CLI-minted room token's identity). @param {string} actor @param {Words} w */
 export function actorName(actor, w) {
   if (actor === 'system') return w.t('admin.system');
   if (actor === 'system:cli') return w.t('audit.actor.cli');
   if (actor === 'unknown') return w.t('admin.unknown_actor');
-  return w.user(actor) ?? actor;
+  return w.user(actor) ?? guestName(actor, w) ?? actor;
 }
 
-/** What the action was done to, named: a user, a site, or the id as it is (a recording). @param {AuditRecord} r @param {Words} w */
+/** What the action was done to, named: a user (or a guest), a site, a guest link by its short reference, or the id as it is (a recording). @param {AuditRecord} r @param {Words} w */
 export function targetName(r, w) {
   if (!r.target) return '';
-  if (USER_TARGET.has(r.action)) return w.user(r.target) ?? r.target;
+  if (USER_TARGET.has(r.action)) return w.user(r.target) ?? guestName(r.target, w) ?? r.target;
   if (SITE_TARGET.has(r.action)) return w.site(r.target) ?? r.target;
+  if (GUEST_LINK_TARGET.has(r.action)) return shortRef(r.target);
   return r.target;
 }
 

@@ -1,11 +1,13 @@
 // One consultation: its facts, the opinions and the plan, the way into the room, and the
 // lifecycle steps the signed-in user may take (accept/reject/reschedule/assign for
 // coordinators, start/end for hosts, the opinion for specialists, the plan for the doctor),
-// and the invitation of further participants (invite.js).
+// the invitation of further participants (invite.js), guest links and how the room admits
+// people (guests.js).
 import { api, me } from '../api.js';
 import { field, h, options, showBanner, submitting } from '../dom.js';
 import { fmtRange, fmtTime, instantToShanghai, label, shanghaiToInstant, t, toDate } from '../i18n.js';
 import { OPEN, RECORDING } from './enums.js';
+import { guestLinksSection, roomSettingsSection } from './guests.js';
 import { inviteButton } from './invite.js';
 import { refresh } from './nav.js';
 import { activeSpecialists, nameOf, remember, rememberSites } from './people.js';
@@ -80,6 +82,10 @@ export async function detailView(id, opts = {}) {
   if (u.role === 'coordinator' && OPEN.includes(c.status)) {
     specialists = await activeSpecialists().catch((e) => { showBanner(e); return []; });
   }
+  // A teaching session's audience coming in before the lecturer is the usual case: its
+  // admission setting stands out, next to the way in; other kinds have it further down.
+  const settings = roomSettingsSection(c);
+  const teaching = c.kind === 'teaching';
   return h('div', { testid: 'detail', 'data-id': c.id, 'data-status': c.status, 'data-version': String(c.version) },
     h('div', { class: 'toolbar' },
       h('a', { href: '#/', class: 'back', testid: 'back' }, `← ${t('common.back')}`),
@@ -90,11 +96,14 @@ export async function detailView(id, opts = {}) {
       h('span', { class: `badge status-${c.status}`, testid: 'detail-status' }, label('status', c.status)),
       c.urgency !== 'routine' && h('span', { class: `badge urgency-${c.urgency}` }, label('urgency', c.urgency))),
     joinSection(c),
+    teaching && settings,
     h('section', { class: 'card' },
       factList(facts(c, report.requester_site)),
       h('h2', {}, t('field.summary')),
       h('p', { class: 'text', testid: 'summary' }, c.summary)),
     (c.opinions.length || c.plan) && h('section', { class: 'card', testid: 'opinions' }, opinionsBlock(c)),
+    guestLinksSection(c),
+    !teaching && settings,
     recordingsSection(c),
     actionsSection(c, specialists, opts.form ?? null));
 }
