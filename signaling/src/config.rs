@@ -36,6 +36,37 @@ pub struct Config {
     pub signaling: SignalingConfig,
     pub media: MediaConfig,
     pub recording: RecordingConfig,
+    pub attachments: AttachmentsConfig,
+}
+
+/// Files attached to consultations (issue 15). Sealed at rest with
+/// `recording.encryption_key` when one is set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentsConfig {
+    /// Where they are kept. Empty: `data_dir/attachments`.
+    pub dir: PathBuf,
+    /// All of one consultation's attachments together, in bytes.
+    pub max_bytes_per_consultation: u64,
+    /// One DICOM file, which the check reads whole into memory.
+    pub max_dicom_file_bytes: u64,
+    /// What a zipped series may unpack to (a zip bomb stops here).
+    pub max_zip_unpacked_bytes: u64,
+    /// Files in a zipped series.
+    pub max_zip_files: usize,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        let l = crate::attachments::Limits::default();
+        Self {
+            dir: PathBuf::new(),
+            max_bytes_per_consultation: 500 << 20,
+            max_dicom_file_bytes: l.dicom_file_bytes,
+            max_zip_unpacked_bytes: l.zip_unpacked_bytes,
+            max_zip_files: l.zip_files,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -212,6 +243,7 @@ impl Default for Config {
             signaling: SignalingConfig::default(),
             media: MediaConfig::default(),
             recording: RecordingConfig::default(),
+            attachments: AttachmentsConfig::default(),
         }
     }
 }

@@ -207,6 +207,14 @@ mod tests {
                 "recording_busy",
                 "media_unavailable",
                 "recording_error",
+                // Attachments' checks reach the API through `AttachError::code()`.
+                "attachment_type_refused",
+                "attachment_dicom_invalid",
+                "attachment_zip_invalid",
+                "attachment_zip_not_dicom",
+                "attachment_zip_too_large",
+                "attachment_zip_too_many_files",
+                "attachment_dicom_too_large",
             ]
             .map(String::from),
         );

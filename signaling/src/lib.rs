@@ -2,6 +2,7 @@
 //! stores, audit. `main.rs` only parses the command line and calls into here.
 
 pub mod api;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
@@ -182,6 +183,9 @@ impl Server {
         let bg = st.clone();
         let housekeeping = tokio::spawn(async move {
             api::recordings::recover(&bg).await;
+            // Attachments a crash left half-written go; nothing refers to them.
+            let root = api::attachments::root(&bg);
+            let _ = tokio::task::spawn_blocking(move || attachments::sweep_partials(&root)).await;
             let mut hourly = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 hourly.tick().await;

@@ -2,6 +2,7 @@
 //! `docs/api.md`.
 
 pub mod accounts;
+pub mod attachments;
 pub mod consultations;
 pub mod events;
 pub mod guests;
@@ -32,6 +33,7 @@ use crate::state::AppState;
 pub fn router(st: AppState) -> Router {
     let v1 = Router::new()
         .merge(accounts::routes())
+        .merge(attachments::routes())
         .merge(consultations::routes())
         .merge(events::routes())
         .merge(guests::routes())
@@ -314,4 +316,30 @@ fn serde_urlencoded_like<T: DeserializeOwned>(q: &str) -> Result<T, AppError> {
     )
     .map(|axum::extract::Query(v)| v)
     .map_err(|e| AppError::invalid(format!("query: {}", e.body_text())))
+}
+
+/// A response body read off the async threads a chunk at a time (decrypting as it goes when
+/// `reader` does): recordings and attachments, which may be large.
+pub fn read_into_body(mut reader: impl std::io::Read + Send + 'static, what: &'static str) -> axum::body::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, what, "a read failed mid-download");
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    axum::body::Body::from_stream(stream)
 }

@@ -2,7 +2,6 @@
 //! encrypted), delete. Only the consultation's participants and admins; every access is
 //! audited, since a recording is part of the medical record.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -158,33 +157,13 @@ async fn send_file(
 ) -> Result<Response, AppError> {
     let rec = st.recorder.clone();
     let (cid, r, n) = (c.id.as_str().to_owned(), rid.clone(), name.clone());
-    let (mut reader, entry) = blocking(move || rec.open(&cid, &r, &n)).await?;
+    let (reader, entry) = blocking(move || rec.open(&cid, &r, &n)).await?;
     st.audit.record(
         AuditEntry::new(user.id.as_str(), "recording.download", jiff::Timestamp::now())
             .consultation(&c.id)
             .target(format!("{rid}/{name}")),
     );
-    // Read (and decrypt) off the async threads, a chunk at a time, into the response.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(4);
-    tokio::task::spawn_blocking(move || {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match std::io::Read::read(&mut reader, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if tx.blocking_send(Ok(axum::body::Bytes::copy_from_slice(&buf[..n]))).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "recording read failed mid-download");
-                    let _ = tx.blocking_send(Err(e));
-                    break;
-                }
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let body = super::read_into_body(reader, "recording");
     Ok((
         [
             (header::CONTENT_TYPE, entry.content_type.clone()),
@@ -192,7 +171,7 @@ async fn send_file(
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{rid}-{}\"", entry.name)),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
-        Body::from_stream(stream),
+        body,
     )
         .into_response())
 }

@@ -123,6 +123,10 @@ pub enum Action {
     Settings {
         auto_admit: bool,
     },
+    /// A file, stored and checked (`api::attachments`), joins the case.
+    Attach {
+        attachment: Attachment,
+    },
 }
 
 impl Action {
@@ -145,6 +149,7 @@ impl Action {
             Action::RevokeGuestLink { .. } => "guest_link_revoke",
             Action::GuestArrived { .. } => "guest_arrived",
             Action::Settings { .. } => "settings",
+            Action::Attach { .. } => "attach",
         }
     }
 
@@ -154,6 +159,7 @@ impl Action {
             Action::CreateGuestLink { id, .. } | Action::RevokeGuestLink { id } | Action::GuestArrived { id, .. } => {
                 Some(id)
             }
+            Action::Attach { attachment } => Some(&attachment.id),
             _ => None,
         }
     }
@@ -165,6 +171,7 @@ pub const MAX_GUEST_LABEL_CHARS: usize = 60;
 pub const MAX_GUEST_NAME_CHARS: usize = 40;
 /// How long a guest link may stay open: a week.
 pub const MAX_GUEST_LINK_HOURS: i64 = 7 * 24;
+pub const MAX_ATTACHMENTS: usize = 200;
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum LifecycleError {
@@ -341,6 +348,7 @@ pub fn new_request(
         ended_at: None,
         guests: Vec::new(),
         auto_admit: false,
+        attachments: Vec::new(),
         sealed: None,
     })
 }
@@ -586,6 +594,18 @@ pub fn apply(
             g.used_at = Some(now);
             g.guest_name = Some(name);
         }
+        Action::Attach { attachment } => {
+            may_attach(c, actor)?;
+            if c.attachments.len() >= MAX_ATTACHMENTS {
+                return Err(invalid(
+                    "too_many_attachments",
+                    "attachments",
+                    json!({ "max": MAX_ATTACHMENTS }),
+                    format!("at most {MAX_ATTACHMENTS} attachments per consultation"),
+                ));
+            }
+            n.attachments.push(attachment);
+        }
         Action::Settings { auto_admit } => {
             let its_coordinator = coordinator && c.coordinator.as_ref().is_none_or(|k| *k == actor.id);
             if !(its_coordinator || c.is_host(&actor.id)) {
@@ -600,6 +620,20 @@ pub fn apply(
     n.version = c.version + 1;
     n.updated_at = now;
     Ok(n)
+}
+
+/// Whether `actor` may attach files to `c` now: anyone taking part who is not only watching
+/// (a viewer), and the consultation centre, from the request until it is reported; never to
+/// one rejected, cancelled or not held.
+pub fn may_attach(c: &Consultation, actor: &Actor) -> Result<(), LifecycleError> {
+    let part = c.involves(&actor.id) || actor.role == Role::Coordinator;
+    if !part || actor.role == Role::Viewer {
+        return Err(LifecycleError::Forbidden { action: "attach" });
+    }
+    if matches!(c.status, Status::Rejected | Status::Cancelled | Status::NoShow) {
+        return Err(LifecycleError::WrongState { action: "attach", status: c.status.as_str() });
+    }
+    Ok(())
 }
 
 /// Whether `actor` may invite people into `c` now: its coordinator (any coordinator while it

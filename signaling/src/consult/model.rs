@@ -224,10 +224,30 @@ pub struct Consultation {
     /// lobby (a teaching broadcast's audience). Guests always wait to be admitted.
     #[serde(default)]
     pub auto_admit: bool,
+    /// Files attached to the case (issue 15): their names may name the patient.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
     /// At rest only: the summary and the patient, sealed (`store::sealed`). Never set in a
     /// record the rest of the server sees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<SealedCase>,
+}
+
+/// One attached file; the file itself is in the attachments directory (`attachments.rs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: String,
+    /// The name it was uploaded with: patient data (sealed with the case).
+    pub name: String,
+    pub kind: crate::attachments::Kind,
+    pub size: u64,
+    /// Hex SHA-256 of the file as uploaded.
+    pub sha256: String,
+    pub uploaded_by: UserId,
+    pub uploaded_at: Timestamp,
+    /// What a DICOM attachment holds (files, modalities, frames): nothing that names anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dicom: Option<crate::attachments::DicomInfo>,
 }
 
 /// The case's patient data as stored when a key is set: AES-256-GCM under a key derived from

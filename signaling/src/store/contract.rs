@@ -55,6 +55,7 @@ pub fn scheduled(requester: &UserId, specialists: &[UserId], start_min: i64, min
         number: None,
         patient: None,
         auto_admit: false,
+        attachments: Vec::new(),
         sealed: None,
     }
 }

@@ -2,6 +2,7 @@
 //! below never holds a consultation's summary or patient block in the clear: this wrapper
 //! seals them on every write and opens them on every read, so the rest of the server, and
 //! both stores' own logic (bookings, indexes, versions), see plain records and never a key.
+//! Attachments' names are sealed with them (a file name often names the patient).
 //! The sealed text names its consultation: a blob copied into another record does not open.
 
 use std::sync::Arc;
@@ -35,6 +36,9 @@ struct Case {
     id: ConsultationId,
     summary: String,
     patient: Option<Patient>,
+    /// The attachments' names, by id (a file name often names the patient).
+    #[serde(default)]
+    names: Vec<(String, String)>,
 }
 
 impl Sealed {
@@ -49,7 +53,8 @@ impl Sealed {
 
 fn seal(key: &MasterKey, c: &Consultation) -> Consultation {
     let mut out = c.clone();
-    let case = Case { id: c.id.clone(), summary: std::mem::take(&mut out.summary), patient: out.patient.take() };
+    let names = out.attachments.iter_mut().map(|a| (a.id.clone(), std::mem::take(&mut a.name))).collect();
+    let case = Case { id: c.id.clone(), summary: std::mem::take(&mut out.summary), patient: out.patient.take(), names };
     let salt = random_salt();
     let data = key.file_key(&salt).seal(0, true, &super::encode(&case));
     out.sealed = Some(SealedCase { salt: B64.encode(salt), data: B64.encode(data) });
@@ -73,6 +78,11 @@ fn open(key: &MasterKey, mut c: Consultation) -> StoreResult<Consultation> {
     }
     c.summary = case.summary;
     c.patient = case.patient;
+    for (id, name) in case.names {
+        if let Some(a) = c.attachments.iter_mut().find(|a| a.id == id) {
+            a.name = name;
+        }
+    }
     Ok(c)
 }
 
