@@ -12,11 +12,12 @@ export const AUDIT_ACTIONS = [
   'admin.bootstrap', 'admin.demo_seeded', 'admin.password_reset', 'admin.site_created', 'admin.site_updated', 'admin.user_created', 'admin.user_updated',
   ...['request', 'emergency_opened', 'accept', 'reject', 'reschedule', 'assign', 'invite', 'cancel', 'start', 'end', 'no_show', 'opinion_draft', 'opinion_sign', 'plan']
     .map((a) => `consultation.${a}`),
-  ...['guest_link_create', 'guest_link_revoke', 'guest_arrived', 'settings'].map((a) => `consultation.${a}`),
+  ...['guest_link_create', 'guest_link_revoke', 'guest_arrived', 'settings', 'attach'].map((a) => `consultation.${a}`),
   'consultation.join_token', 'consultation.guest_join_token',
   ...['join', 'lobby_wait', 'rejoin', 'admit', 'decline', 'remove', 'leave', 'leave_timeout', 'floor_given', 'floor_taken', 'floor_declined', 'mute_request',
     'rights_revoked', 'rights_narrowed', 'recording_start', 'recording_stop', 'recording_consent', 'recording_decline', 'recording_failed'].map((a) => `room.${a}`),
   ...['list', 'link', 'download', 'access_denied', 'delete', 'expire', 'recovered'].map((a) => `recording.${a}`),
+  'attachment.download',
 ];
 /** Statuses in which the room can still be joined. */
 export const OPEN = ['requested', 'scheduled', 'live'];
