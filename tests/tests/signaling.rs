@@ -549,6 +549,8 @@ async fn a_guest_comes_through_a_one_time_link_and_waits_to_be_admitted() {
 
     // The host is in: the consultation is live. The guest still waits in the lobby.
     let (mut host, _) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &c.spec).await)).await;
+    let check = api.send("POST", "/v1/guest/check", None, Some(json!({ "link": link }))).await.ok();
+    assert_eq!(check["kind"], "consultation", "a check does not use the link");
     let body = json!({ "link": link, "name": "  王教授 " });
     let arrived = api.send("POST", "/v1/guest/session", None, Some(body.clone())).await.ok();
     let guest = arrived["token"].as_str().unwrap().to_owned();
@@ -556,6 +558,7 @@ async fn a_guest_comes_through_a_one_time_link_and_waits_to_be_admitted() {
     assert!(arrived["consultation"].get("summary").is_none(), "a guest sees nothing of the case");
     // One person per link.
     api.send("POST", "/v1/guest/session", None, Some(body)).await.expect(410, "guest_link_used");
+    api.send("POST", "/v1/guest/check", None, Some(json!({ "link": link }))).await.expect(410, "guest_link_used");
     api.send("POST", "/v1/guest/session", None, Some(json!({ "link": "x.y.z", "name": "a" })))
         .await
         .expect(404, "guest_link_invalid");

@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/consultations/{id}/guest_links", post(create))
         .route("/consultations/{id}/guest_links/{link}", get(link_again))
         .route("/consultations/{id}/guest_links/{link}/revoke", post(revoke))
+        .route("/guest/check", post(check))
         .route("/guest/session", post(arrive))
         .route("/guest/consultation", get(consultation))
         .route("/guest/join", post(join))
@@ -123,6 +124,40 @@ fn guest_view(c: &Consultation, g: &GuestLink) -> Value {
         "name": g.guest_name,
         "expires_at": g.expires_at,
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody {
+    link: String,
+}
+
+/// `POST /v1/guest/check`: whether the link still opens, without using it, so the guest's
+/// page can say so before asking for a name. Open: when, and in what form; otherwise the
+/// code `/v1/guest/session` would give.
+async fn check(State(st): State<AppState>, ApiJson(b): ApiJson<CheckBody>) -> Result<Json<Value>, AppError> {
+    let claims = st.keys.verify_guest(&b.link, TokenType::GuestLink).map_err(|e| match e {
+        TokenError::Expired => AppError::new(StatusCode::GONE, "guest_link_expired", "this guest link has expired"),
+        _ => invalid_link(),
+    })?;
+    let c = st.store.get_consultation(&claims.room).await?.ok_or_else(invalid_link)?;
+    let g = c.guests.iter().find(|g| g.id == claims.sub).ok_or_else(invalid_link)?;
+    let gone = |code, m: &str| Err(AppError::new(StatusCode::GONE, code, m.to_owned()));
+    if g.revoked_at.is_some() {
+        return gone("guest_link_revoked", "this guest link has been withdrawn");
+    }
+    if Timestamp::now() >= g.expires_at {
+        return gone("guest_link_expired", "this guest link has expired");
+    }
+    if g.used_at.is_some() {
+        return gone("guest_link_used", "this guest link has been used already; ask for a new one");
+    }
+    if c.status.is_closed() {
+        return Err(AppError::forbidden("join_window_closed", "this consultation is over"));
+    }
+    Ok(Json(
+        json!({ "kind": c.kind, "status": c.status, "start": c.start, "duration_minutes": c.duration_minutes, "expires_at": g.expires_at }),
+    ))
 }
 
 /// `POST /v1/guest/session`: the guest came through the link and gave a name. The link is
