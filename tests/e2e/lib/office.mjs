@@ -2,7 +2,7 @@
 // opinion, plan, report. Each waits for the screen to show the result and throws with the
 // message the screen showed when it refuses. Pages must be signed in (harness.signIn).
 
-import { until } from './harness.mjs';
+import { DEMO_PASSWORD, until } from './harness.mjs';
 
 const SLOT_MS = 30 * 60e3;
 
@@ -54,11 +54,34 @@ export async function waitForStatus(page, id, status, ms = 15000) {
   }, ms, 100);
 }
 
+/** The patient a consultation (会诊) names when a test does not say: the form asks for one. */
+export const DEFAULT_PATIENT = {
+  name: '测试患者', sex: 'male', birth_date: '1964-05-20',
+  chief_complaint: '胸闷 3 月。', history: '活动后胸闷，休息可缓解。', diagnosis: '冠心病？', purpose: '明确诊断，制定治疗方案。',
+};
+
+/**
+ * Fills the request form's patient block (opening it first for a kind where it is optional).
+ * Fields left out of `patient` stay as they are.
+ */
+export async function fillPatient(page, patient) {
+  const add = page.getByTestId('patient-add');
+  if (await add.isVisible()) await add.click();
+  await page.getByTestId('patient-body').waitFor();
+  for (const [k, v] of Object.entries(patient)) {
+    const el = page.getByTestId(`patient-${k}`);
+    if (k === 'sex') await el.selectOption(v);
+    else await el.fill(v);
+  }
+}
+
 /**
  * A doctor requests a consultation through the request form; returns its id. An emergency
- * goes straight to the room (#/c/<id>/call); anything else to its detail page.
+ * goes straight to the room (#/c/<id>/call); anything else to its detail page. A consultation
+ * names its patient (DEFAULT_PATIENT unless `patient` says otherwise); the other kinds only
+ * when given one.
  */
-export async function requestConsultation(page, { kind = 'consultation', specialty = 'cardiology', urgency = 'routine', summary = 'Patient summary for the e2e test.', recording = 'off' } = {}) {
+export async function requestConsultation(page, { kind = 'consultation', specialty = 'cardiology', urgency = 'routine', summary = 'Patient summary for the e2e test.', recording = 'off', patient = kind === 'consultation' ? DEFAULT_PATIENT : null } = {}) {
   await goto(page, '#/new');
   const form = page.getByTestId('request-form');
   await form.waitFor();
@@ -66,6 +89,7 @@ export async function requestConsultation(page, { kind = 'consultation', special
   await page.getByTestId('request-specialty').selectOption(specialty);
   await page.getByTestId('request-urgency').selectOption(urgency);
   await page.getByTestId('request-recording').selectOption(recording);
+  if (patient) await fillPatient(page, patient);
   await page.getByTestId('request-summary').fill(summary);
   await page.getByTestId('request-submit').click();
   return until('the request to be created', async () => {
@@ -172,14 +196,34 @@ export async function dragToSlot(page, id, specialist, at, duration = 30) {
   }, 15000, 100);
 }
 
-/** A specialist writes (and with sign: true signs) their opinion on the detail page. */
-export async function writeOpinion(page, id, text, { sign = false } = {}) {
+/**
+ * Signs the opinion being written: the sign button opens the password dialog, the password goes
+ * in, and the dialog closes once signed. Throws with the dialog's error (its data-code first,
+ * e.g. "invalid_credentials: …") when it refuses; the dialog then stays open.
+ */
+export async function signWithPassword(page, password = DEMO_PASSWORD) {
+  const dialog = page.getByTestId('sign-dialog');
+  if (!await dialog.isVisible()) await page.getByTestId('opinion-sign').click();
+  await dialog.waitFor();
+  await page.getByTestId('sign-password').fill(password);
+  await page.getByTestId('sign-submit').click();
+  await until('the signing to be answered', async () => {
+    const err = dialog.getByTestId('sign-error');
+    if (await err.count() && await err.isVisible()) throw new Error(`${await err.getAttribute('data-code')}: ${await err.innerText()}`);
+    return (await dialog.count()) === 0;
+  }, 15000, 100);
+}
+
+/**
+ * A specialist writes (and with sign: true signs, through the password dialog) their opinion
+ * on the detail page.
+ */
+export async function writeOpinion(page, id, text, { sign = false, password = DEMO_PASSWORD } = {}) {
   await openDetail(page, id);
   await page.getByTestId('opinion-text').fill(text);
   if (sign) {
-    // Signing asks for confirmation: a signed opinion is frozen.
-    page.once('dialog', (d) => d.accept());
-    await page.getByTestId('opinion-sign').click();
+    // Signing asks for the password again: a signed opinion is frozen and legally binding.
+    await signWithPassword(page, password);
   } else {
     await page.getByTestId('opinion-draft').click();
   }

@@ -8,6 +8,7 @@ import { api } from '../api.js';
 import { errorBox, h, showBanner } from '../dom.js';
 import { errorText, fmtClock, fmtDay, fmtTime, instantToShanghai, label, shanghaiMidnight, t, toDate } from '../i18n.js';
 import { refresh } from './nav.js';
+import { patientLine } from './patient.js';
 import { activeSpecialists, loadSites, nameOf, siteById, userById } from './people.js';
 
 /** @typedef {import('./people.js').User} User */
@@ -24,6 +25,19 @@ const DURATIONS = [30, 60, 90, 120];
 const cal = { start: null, duration: 30, selected: null };
 
 const floorSlot = (/** @type {number} */ ms) => new Date(Math.floor(ms / (SLOT_MIN * 60e3)) * SLOT_MIN * 60e3);
+
+/**
+ * The report number and the patient as lists have them (masked name, sex, age), or null for
+ * a request without either (one made before numbers, a discussion without a patient).
+ * @param {ListedConsultation} c
+ */
+function caseLine(c) {
+  if (!c.number && !c.patient_summary) return null;
+  return h('div', { class: 'small row-case' },
+    c.number && h('span', { class: 'number', testid: 'row-number' }, c.number),
+    c.number && c.patient_summary && ' · ',
+    patientLine(c));
+}
 
 /** @param {ListedConsultation} c */
 function requesterLine(c) {
@@ -62,7 +76,7 @@ function emergencySection(items) {
     h('ul', { class: 'list' }, items.map((c) => h('li', { testid: 'emergency-item', 'data-id': c.id },
       h('a', { href: `#/c/${c.id}`, class: 'row' },
         h('span', { class: 'badge urgency-emergency' }, label('urgency', 'emergency')),
-        h('span', { class: 'grow' }, h('strong', {}, label('specialty', c.specialty)), ' · ', requesterLine(c)),
+        h('span', { class: 'grow' }, h('strong', {}, label('specialty', c.specialty)), ' · ', requesterLine(c), caseLine(c)),
         h('span', {}, c.specialists.length ? c.specialists.map(nameOf).join('、') : h('strong', { class: 'danger-text' }, t('coord.needs_specialist'))),
         h('time', { datetime: c.start || c.created_at }, fmtClock(c.start || c.created_at)))))));
 }
@@ -83,6 +97,7 @@ function queueSection(items) {
     h('div', { class: 'grow' },
       h('div', {}, h('strong', {}, label('specialty', c.specialty)), ' · ', label('kind', c.kind), ' ',
         c.urgency !== 'routine' && h('span', { class: `badge urgency-${c.urgency}` }, label('urgency', c.urgency))),
+      caseLine(c),
       h('div', { class: 'small muted' }, requesterLine(c)),
       h('div', { class: 'small muted' }, c.wished ? t('coord.wished', { time: `${fmtTime(c.wished.from)}` }) : t('coord.requested_at', { time: fmtTime(c.created_at) }))),
     h('div', { class: 'queue-actions' }, pick, h('a', { href: `#/c/${c.id}`, class: 'small', testid: 'queue-open' }, t('coord.open'))));

@@ -2,7 +2,8 @@
 // lifecycle steps the signed-in user may take (accept/reject/reschedule/assign for
 // coordinators, start/end for hosts, the opinion for specialists, the plan for the doctor),
 // the invitation of further participants (invite.js), guest links and how the room admits
-// people (guests.js).
+// people (guests.js). The patient's card (patient.js); a signed opinion shows its signature
+// (signature.js), and signing asks for the password again (sign.js).
 import { api, me } from '../api.js';
 import { field, h, options, showBanner, submitting } from '../dom.js';
 import { fmtRange, fmtTime, instantToShanghai, label, shanghaiToInstant, t, toDate } from '../i18n.js';
@@ -11,7 +12,10 @@ import { guestLinksSection, roomSettingsSection } from './guests.js';
 import { inviteButton } from './invite.js';
 import { refresh } from './nav.js';
 import { activeSpecialists, nameOf, remember, rememberSites } from './people.js';
+import { patientFacts } from './patient.js';
 import { recordingsSection } from './recordings.js';
+import { signDialog } from './sign.js';
+import { signatureLine } from './signature.js';
 
 /** The consultation's report (consultation, people, requester site), names remembered. */
 export async function loadReport(id) {
@@ -32,6 +36,8 @@ export function slotEnd(c) {
 export function facts(c, site) {
   const end = slotEnd(c);
   return [
+    // The readable report number (none on records from before numbers).
+    c.number && ['field.number', c.number],
     ['field.kind', label('kind', c.kind)],
     ['field.specialty', label('specialty', c.specialty)],
     ['field.urgency', label('urgency', c.urgency)],
@@ -62,7 +68,8 @@ export function opinionsBlock(c) {
     c.opinions.length ? c.opinions.map((o) => h('article', { class: 'opinion', testid: 'opinion', 'data-signed': o.signed_at ? 'true' : 'false' },
       h('header', {}, h('strong', {}, nameOf(o.author)), ' · ',
         o.signed_at ? t('detail.signed_at', { time: fmtTime(o.signed_at) }) : t('detail.draft', { time: fmtTime(o.updated_at) })),
-      h('p', { class: 'text', testid: 'opinion-body' }, o.text))) : h('p', { class: 'muted' }, t('detail.no_opinion')),
+      h('p', { class: 'text', testid: 'opinion-body' }, o.text),
+      signatureLine(o))) : h('p', { class: 'muted' }, t('detail.no_opinion')),
     c.plan && [h('h2', {}, t('detail.plan')),
       h('p', { class: 'muted small' }, `${nameOf(c.plan.author)} · ${fmtTime(c.plan.recorded_at)}`),
       h('p', { class: 'text', testid: 'plan' }, c.plan.text)],
@@ -99,8 +106,9 @@ export async function detailView(id, opts = {}) {
     teaching && settings,
     h('section', { class: 'card' },
       factList(facts(c, report.requester_site)),
-      h('h2', {}, t('field.summary')),
-      h('p', { class: 'text', testid: 'summary' }, c.summary)),
+      c.patient && [h('h2', {}, t('field.patient')), patientFacts(c.patient)],
+      // Optional when the patient block carries the clinical question.
+      c.summary && [h('h2', {}, t('field.summary')), h('p', { class: 'text', testid: 'summary' }, c.summary)]),
     (c.opinions.length || c.plan) && h('section', { class: 'card', testid: 'opinions' }, opinionsBlock(c)),
     guestLinksSection(c),
     !teaching && settings,
@@ -128,14 +136,15 @@ function stepForm(c, action, titleKey, controls, body, opts = {}) {
     titleKey && h('h3', {}, t(titleKey)), controls, h('div', { class: 'actions' }, opts.extra, submit));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    const signing = /** @type {HTMLElement | null} */ (e.submitter)?.dataset.sign === 'true';
+    const submitter = /** @type {HTMLElement | null} */ (e.submitter);
+    // Signing is final and legally binding: it asks for the password again, in its own
+    // dialog (sign.js), which sends the step itself.
+    if (submitter?.dataset.sign === 'true') { signDialog(c, opts.signText, submitter); return; }
     if (opts.confirm && !window.confirm(t(opts.confirm))) return;
-    if (signing && !window.confirm(t('action.opinion.confirm'))) return;
-    const send = signing ? opts.signBody : body;
     submitting(form, async () => {
-      await api('POST', `/v1/consultations/${c.id}/${action}`, send ? send() : {});
+      await api('POST', `/v1/consultations/${c.id}/${action}`, body ? body() : {});
       await refresh();
-      showBanner(t(signing ? 'action.opinion.signed' : 'action.done'), 'notice');
+      showBanner(t('action.done'), 'notice');
     });
   });
   return form;
@@ -209,7 +218,7 @@ function actionsSection(c, specialists, land) {
     const sign = h('button', { type: 'submit', 'data-sign': 'true', testid: 'opinion-sign' }, t('action.opinion.sign'));
     steps.push(stepForm(c, 'opinion', 'action.opinion.title', field('field.opinion', text, t('action.opinion.hint')),
       () => ({ text: text.value, sign: false }),
-      { button: 'action.opinion.draft', testid: 'opinion-draft', extra: sign, signBody: () => ({ text: text.value, sign: true }) }));
+      { button: 'action.opinion.draft', testid: 'opinion-draft', extra: sign, signText: () => text.value }));
   }
   if (requester && c.status === 'ended') {
     const text = h('textarea', { rows: 6, maxlength: 20000, required: true, testid: 'plan-text', 'data-autofocus': land === 'plan' || null });

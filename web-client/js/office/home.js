@@ -1,18 +1,21 @@
 // The home pages that are lists: the doctor's requests (with the emergency button), the
-// specialist's day, the trainee's consultations, and the full filtered list (#/all).
+// specialist's day, the trainee's consultations, and the full filtered list (#/all). Rows
+// show the report number and the patient as lists have it (masked name, sex, age); the
+// doctor's list and #/all find a case by the patient's number (门诊号/住院号).
 import { api, me } from '../api.js';
-import { h, options, showBanner } from '../dom.js';
+import { form, h, options, showBanner } from '../dom.js';
 import { fmtClock, fmtTime, label, shanghaiMidnight, t } from '../i18n.js';
 import { enableButton } from './desktop.js';
 import { STATUSES } from './enums.js';
 import { refresh, update } from './nav.js';
+import { patientLine } from './patient.js';
 import { emergencyPanel } from './request.js';
 
 /** @typedef {import('./people.js').ListedConsultation} ListedConsultation */
 /** @typedef {import('./people.js').ConsultationPage} ConsultationPage */
 /** @typedef {{ join?: boolean, clock?: boolean }} RowOpts */
 
-const filter = { status: '', mine: false };
+const filter = { status: '', mine: false, number: '' };
 
 /**
  * One consultation in a list. Lists never show the case summary: it is patient data, shown
@@ -26,7 +29,11 @@ export function row(c, { join = false, clock = false } = {}) {
     h('a', { href: `#/c/${c.id}`, class: 'row' },
       h('span', { class: `badge status-${c.status}` }, label('status', c.status)),
       h('span', { class: 'grow' },
-        h('strong', {}, label('specialty', c.specialty)), ' · ', label('kind', c.kind)),
+        h('strong', {}, label('specialty', c.specialty)), ' · ', label('kind', c.kind),
+        (c.number || c.patient_summary) && h('small', { class: 'row-case' },
+          c.number && h('span', { class: 'number', testid: 'row-number' }, c.number),
+          c.number && c.patient_summary && ' · ',
+          patientLine(c))),
       h('span', { class: `badge urgency-${c.urgency}` }, label('urgency', c.urgency)),
       h('time', { datetime: c.start || '' }, when)),
     canJoin && h('a', { class: 'button join-small', href: `#/c/${c.id}/call`, testid: 'row-join' }, t('join.short')));
@@ -68,13 +75,44 @@ function statusFilter() {
   }, h('option', { value: '' }, t('list.all')), options('status', STATUSES, filter.status));
 }
 
+/**
+ * The search by the patient's number at the requesting hospital (门诊号/住院号; the server
+ * matches it whole, letter case ignored), and while one is on, what it looked for and the way
+ * back to the whole list.
+ */
+function numberSearch() {
+  const input = h('input', {
+    type: 'search', value: filter.number, maxlength: 32, autocomplete: 'off', testid: 'patient-number-search',
+    'aria-label': t('list.search_number'), placeholder: t('list.search_number'), title: t('list.search_hint'),
+  });
+  const clear = () => { filter.number = ''; refresh(); };
+  return [
+    form({ class: 'search', role: 'search', testid: 'patient-number-form' }, [
+      input,
+      h('button', { type: 'submit', class: 'ghost', testid: 'patient-number-submit' }, t('list.search')),
+    ], async () => { filter.number = input.value.trim(); await refresh(); }),
+    filter.number && h('p', { class: 'muted small searching', testid: 'patient-number-active' },
+      t('list.found_number', { number: filter.number }), ' ',
+      h('button', { type: 'button', class: 'ghost small', testid: 'patient-number-clear', onclick: clear }, t('list.search_clear'))),
+  ];
+}
+
+/** The list's query by the patient's number, if one is searched for. @param {Record<string, string>} query */
+function withNumber(query) {
+  if (filter.number) query.patient_number = filter.number;
+  return query;
+}
+
 /** Every consultation the user may see, filtered by status (coordinators: the whole queue). */
 export async function listView() {
   const coordinator = me().role === 'coordinator';
+  /** @type {Record<string, string>} */
   const query = {};
   if (filter.status) query.status = filter.status;
   if (coordinator && filter.mine) query.mine = 'true';
-  const list = await pagedList(query, 'consultation-list', { join: true });
+  const list = await pagedList(withNumber(query), 'consultation-list', {
+    join: true, empty: filter.number ? t('list.no_match_number', { number: filter.number }) : undefined,
+  });
   return [
     h('h1', {}, t(coordinator && !filter.mine ? 'list.all_title' : 'list.mine')),
     h('div', { class: 'toolbar' },
@@ -82,7 +120,8 @@ export async function listView() {
       coordinator && h('label', { class: 'check' }, h('input', {
         type: 'checkbox', checked: filter.mine, testid: 'mine-only',
         onchange: (/** @type {Event & { target: HTMLInputElement }} */ e) => { filter.mine = e.target.checked; refresh(); },
-      }), t('list.mine_only'))),
+      }), t('list.mine_only')),
+      numberSearch()),
     list.nodes,
     h('p', { class: 'muted small' }, t('list.total', { n: list.total }), ' · ', t('common.zone_note')),
   ];
@@ -92,7 +131,9 @@ export async function doctorHome() {
   /** @type {Record<string, string>} */
   const query = filter.status ? { status: filter.status } : {};
   const [list, waiting] = await Promise.all([
-    pagedList(query, 'consultation-list', { join: true, empty: t('doctor.empty') }),
+    pagedList(withNumber(query), 'consultation-list', {
+      join: true, empty: filter.number ? t('list.no_match_number', { number: filter.number }) : t('doctor.empty'),
+    }),
     api('GET', '/v1/consultations?status=ended&limit=50'),
   ]);
   return [
@@ -104,6 +145,7 @@ export async function doctorHome() {
       h('span', { class: 'spacer' }),
       statusFilter(),
       h('a', { class: 'button', href: '#/new', testid: 'new-request' }, t('request.new'))),
+    h('div', { class: 'toolbar' }, numberSearch()),
     list.nodes,
     h('p', { class: 'muted small' }, t('list.total', { n: list.total }), ' · ', t('common.zone_note')),
   ];

@@ -8,8 +8,8 @@ export const SEXES = /** @type {const} */ (['male', 'female', 'unknown']);
 export const CLINICAL = /** @type {const} */ (['chief_complaint', 'history', 'diagnosis', 'purpose']);
 /** Every field of the block, in the order the form and the detail page show them. */
 export const PATIENT_FIELDS = /** @type {const} */ (['name', 'sex', 'birth_date', 'number', ...CLINICAL]);
-/** What a block needs whenever it is given (the API's own rules). */
-const ALWAYS = ['name', 'sex', 'birth_date'];
+/** What a block needs whenever it is given (the API's own rules). @type {readonly PatientField[]} */
+export const ALWAYS = ['name', 'sex', 'birth_date'];
 
 /** @typedef {typeof PATIENT_FIELDS[number]} PatientField */
 /** @typedef {Record<PatientField, string>} PatientValues the form's raw values ('' when empty) */

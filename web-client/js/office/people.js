@@ -9,15 +9,17 @@ import { api, me } from '../api.js';
  * @typedef {{ id: string, username: string, display_name: string, role: string,
  *   site_id?: string | null, specialty?: string | null, disabled?: boolean, created_at?: string }} User
  * @typedef {{ id: string, name: string, level: string, time_zone: string, created_at: string }} Site
- * @typedef {{ author: string, text: string, updated_at: string, signed_at: string | null }} Opinion
+ * @typedef {{ author: string, text: string, updated_at: string, signed_at: string | null,
+ *   signature?: import('./verdicts.js').Signature | null }} Opinion an opinion; `signature` once signed with the password (issue 15)
  * @typedef {{ author: string, text: string, recorded_at: string }} Plan
- * @typedef {{ id: string, version: number, kind: string, specialty: string, urgency: string,
- *   summary: string, wished: { from: string, to: string } | null, recording: string, status: string,
+ * @typedef {{ id: string, version: number, kind: string, number?: string | null, specialty: string, urgency: string,
+ *   summary: string, patient?: import('./patientfacts.js').Patient | null,
+ *   patient_summary?: import('./patientfacts.js').PatientSummary | null, wished: { from: string, to: string } | null, recording: string, status: string,
  *   requester: string, requester_site: string | null, coordinator: string | null,
  *   specialists: string[], participants: string[], start: string | null,
  *   duration_minutes: number | null, reason: string | null, opinions: Opinion[], plan: Plan | null,
  *   created_at: string, updated_at: string, started_at: string | null, ended_at: string | null }} Consultation
- * @typedef {Omit<Consultation, 'summary' | 'opinions' | 'plan' | 'reason'>} ListedConsultation a list item: no clinical text
+ * @typedef {Omit<Consultation, 'summary' | 'opinions' | 'plan' | 'reason' | 'patient'>} ListedConsultation a list item: no clinical text, the patient only as patient_summary
  * @typedef {{ items: ListedConsultation[], total: number, next_offset: number | null }} ConsultationPage
  * @typedef {{ consultation: Consultation, people: User[], requester_site: Site | null }} Report
  */

@@ -1,9 +1,13 @@
 // The printable consultation report (#/c/<id>/report): the consultation, who took part, the
-// times, the opinions and the plan. The print stylesheet hides everything else.
+// times, the patient, the opinions with their signatures and the plan. The print stylesheet
+// hides everything else. "Verify signatures" asks the server whether each signature still
+// holds over what the report shows (signature.js).
 import { h } from '../dom.js';
 import { fmtTime, label, t } from '../i18n.js';
 import { factList, facts, loadReport } from './detail.js';
+import { patientFacts } from './patient.js';
 import { nameOf } from './people.js';
+import { signatureLine, verifyControls } from './signature.js';
 
 /** @typedef {import('./people.js').Consultation} Consultation */
 
@@ -14,14 +18,18 @@ export async function reportView(id) {
   const c = report.consultation;
   const signed = c.opinions.filter((o) => o.signed_at);
   const drafts = c.opinions.filter((o) => !o.signed_at);
+  // The verdicts go on the opinions shown: the section the result is put in.
+  const verify = verifyControls(c, () => verify.result.parentElement);
   return h('article', { class: 'report', testid: 'report', 'data-id': c.id, 'data-status': c.status },
     h('div', { class: 'toolbar no-print' },
       h('a', { href: `#/c/${c.id}`, testid: 'back' }, `← ${t('report.back')}`),
       h('span', { class: 'spacer' }),
+      signed.length > 0 && verify.button,
       h('button', { type: 'button', testid: 'print', onclick: () => window.print() }, t('report.print'))),
     h('header', { class: 'report-head' },
       h('h1', {}, t('report.title')),
-      h('p', { class: 'muted' }, `${report.requester_site ? `${report.requester_site.name} · ` : ''}${t('report.number', { id: c.id })}`),
+      // The readable number (HZ-2026-000123); the id on records from before numbers.
+      h('p', { class: 'muted', testid: 'report-number' }, `${report.requester_site ? `${report.requester_site.name} · ` : ''}${t('report.number', { id: c.number || c.id })}`),
       h('p', {}, h('span', { class: `badge status-${c.status}`, testid: 'report-status' }, label('status', c.status)), ' ',
         t('report.generated', { time: fmtTime(new Date()) }))),
     h('section', {}, h('h2', {}, t('report.consultation')), factList(facts(c, report.requester_site))),
@@ -30,12 +38,15 @@ export async function reportView(id) {
         h('thead', {}, h('tr', {}, h('th', {}, t('admin.display_name')), h('th', {}, t('admin.role')), h('th', {}, t('report.part')))),
         h('tbody', {}, report.people.map((p) => h('tr', {},
           h('td', {}, p.display_name), h('td', {}, label('role', p.role)), h('td', {}, partOf(c, p.id))))))),
-    h('section', {}, h('h2', {}, t('field.summary')), h('p', { class: 'text', testid: 'report-summary' }, c.summary)),
+    c.patient && h('section', { testid: 'report-patient' }, h('h2', {}, t('field.patient')), patientFacts(c.patient, 'report-patient')),
+    c.summary && h('section', {}, h('h2', {}, t('field.summary')), h('p', { class: 'text', testid: 'report-summary' }, c.summary)),
     h('section', { testid: 'report-opinions' }, h('h2', {}, t('detail.opinions')),
-      signed.length ? signed.map((o) => h('div', { class: 'opinion', testid: 'report-opinion' },
+      signed.length ? signed.map((o) => h('div', { class: 'opinion', testid: 'report-opinion', 'data-author': o.author },
         h('p', { class: 'muted small' }, `${nameOf(o.author)} · ${t('detail.signed_at', { time: fmtTime(o.signed_at) })}`),
-        h('p', { class: 'text' }, o.text))) : h('p', { class: 'muted' }, t('report.no_signed')),
-      drafts.length > 0 && h('p', { class: 'muted small' }, t('report.drafts', { n: drafts.length }))),
+        h('p', { class: 'text' }, o.text),
+        signatureLine(o, 'report-signature'))) : h('p', { class: 'muted' }, t('report.no_signed')),
+      drafts.length > 0 && h('p', { class: 'muted small' }, t('report.drafts', { n: drafts.length })),
+      verify.result),
     h('section', { testid: 'report-plan' }, h('h2', {}, t('detail.plan')),
       c.plan ? [h('p', { class: 'muted small' }, `${nameOf(c.plan.author)} · ${fmtTime(c.plan.recorded_at)}`), h('p', { class: 'text', testid: 'report-plan-text' }, c.plan.text)]
         : h('p', { class: 'muted' }, t('report.no_plan'))),

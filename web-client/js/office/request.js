@@ -1,11 +1,14 @@
 // The doctor's two ways to ask for help: a request the centre schedules, and the emergency
 // button, which opens a live consultation at once (docs/api.md: an `emergency` is created
 // `live`) and takes the doctor straight into its room while the centre assigns specialists.
+// A consultation (会诊) names its patient (patient.js): the API keeps the block optional, the
+// form does not; a case discussion or teaching round may add one.
 import { ApiError, api, me } from '../api.js';
 import { field, form, h, options } from '../dom.js';
 import { shanghaiToInstant, t } from '../i18n.js';
 import { KINDS, RECORDING, SPECIALTIES, URGENCIES } from './enums.js';
 import { go } from './nav.js';
+import { patientForm } from './patient.js';
 import { wishedProblem } from './wished.js';
 
 export function requestForm() {
@@ -15,6 +18,13 @@ export function requestForm() {
   const urgency = h('select', { testid: 'request-urgency' }, options('urgency', URGENCIES, 'routine'));
   const recording = h('select', { testid: 'request-recording' }, options('recording', RECORDING, 'off'));
   const summary = h('textarea', { rows: 6, maxlength: 4000, required: true, testid: 'request-summary' });
+  const summaryHint = h('small', {}, t('request.summary_hint'));
+  const patient = patientForm(kind.value, (used) => {
+    // The server asks for the summary only of a request without a patient block.
+    summary.required = !used;
+    summaryHint.textContent = t(used ? 'request.summary_hint_optional' : 'request.summary_hint');
+  });
+  kind.onchange = () => patient.setKind(kind.value);
   const from = h('input', { type: 'datetime-local', testid: 'request-wished-from' });
   const to = h('input', { type: 'datetime-local', testid: 'request-wished-to' });
   const warn = h('p', { class: 'warn', hidden: true, testid: 'emergency-warning' }, t('request.emergency_warning'));
@@ -25,7 +35,8 @@ export function requestForm() {
       field('field.kind', kind), field('field.specialty', specialty),
       field('field.urgency', urgency), field('field.recording', recording)),
     warn,
-    field('field.summary', summary, t('request.summary_hint')),
+    patient.el,
+    field('field.summary', summary, summaryHint),
     h('fieldset', {}, h('legend', {}, t('field.wished')),
       h('div', { class: 'grid' }, field('request.wished_from', from), field('request.wished_to', to)),
       h('small', {}, t('request.wished_hint'))),
@@ -33,7 +44,7 @@ export function requestForm() {
       h('a', { href: '#/', class: 'button ghost', testid: 'back' }, t('common.cancel')),
       h('button', { type: 'submit', testid: 'request-submit' }, t('request.submit'))),
   ], async () => {
-    /** @type {{ kind: string, specialty: string, urgency: string, recording: string, summary: string, wished?: { from: string, to: string } }} */
+    /** @type {{ kind: string, specialty: string, urgency: string, recording: string, summary: string, wished?: { from: string, to: string }, patient?: import('./patient.js').Patient }} */
     const body = {
       kind: kind.value, specialty: specialty.value, urgency: urgency.value,
       recording: recording.value, summary: summary.value,
@@ -49,9 +60,18 @@ export function requestForm() {
       throw new ApiError(0, problem, 'the preferred time cannot be used');
     }
     if (from.value) body.wished = { from: shanghaiToInstant(from.value), to: shanghaiToInstant(to.value) };
-    const c = await api('POST', '/v1/consultations', body);
-    // An emergency is live already: its room is where the doctor is needed.
-    go(c.status === 'live' ? `#/c/${c.id}/call` : `#/c/${c.id}`);
+    patient.clearErrors();
+    try {
+      const p = patient.value();
+      if (p) body.patient = p;
+      const c = await api('POST', '/v1/consultations', body);
+      // An emergency is live already: its room is where the doctor is needed.
+      go(c.status === 'live' ? `#/c/${c.id}/call` : `#/c/${c.id}`);
+    } catch (e) {
+      // An error about a patient field (the form's check or the server's details.field
+      // "patient.<x>") shows under that field; anything else below the form, as before.
+      if (!patient.showError(e)) throw e;
+    }
   });
 }
 
