@@ -178,6 +178,9 @@ pub struct ConsultationConfig {
     pub join_early_minutes: u32,
     /// Slot length booked for an emergency, which has no scheduled end.
     pub emergency_duration_minutes: u32,
+    /// The deployment's IANA time zone: where "today" is for dates of birth and ages, and the
+    /// year of report numbers for sites without a zone of their own.
+    pub time_zone: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -263,7 +266,7 @@ impl Default for AuthConfig {
 
 impl Default for ConsultationConfig {
     fn default() -> Self {
-        Self { join_early_minutes: 15, emergency_duration_minutes: 60 }
+        Self { join_early_minutes: 15, emergency_duration_minutes: 60, time_zone: "Asia/Shanghai".into() }
     }
 }
 
@@ -391,6 +394,9 @@ impl Config {
             || !self.auth.report_key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return bad("auth.report_key_id is up to 64 letters, digits, - and _");
+        }
+        if jiff::tz::TimeZone::get(&self.consultation.time_zone).is_err() {
+            return bad("consultation.time_zone is not a known IANA time zone (e.g. Asia/Shanghai)");
         }
         if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 32 {
             return bad("jwt_secret must be at least 32 characters");

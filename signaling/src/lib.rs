@@ -121,6 +121,9 @@ impl Server {
         let rules = Rules {
             join_early_minutes: config.consultation.join_early_minutes,
             emergency_duration_minutes: config.consultation.emergency_duration_minutes,
+            // Checked with the rest of the configuration.
+            time_zone: jiff::tz::TimeZone::get(&config.consultation.time_zone)
+                .unwrap_or_else(|_| consult::lifecycle::beijing()),
         };
         let sfu = huizhen_sfu::Sfu::new(config_media(&config.media)).map_err(StartError::Media)?;
         let recorder = recorder_for(&config);

@@ -97,9 +97,7 @@ async fn report_number(st: &AppState, c: &Consultation, now: Timestamp) -> Resul
         Some(id) => st.store.get_site(id).await?.map(|s| s.time_zone),
         None => None,
     };
-    let tz = zone.and_then(|z| jiff::tz::TimeZone::get(&z).ok()).unwrap_or_else(|| {
-        jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
-    });
+    let tz = zone.and_then(|z| jiff::tz::TimeZone::get(&z).ok()).unwrap_or_else(|| st.rules.time_zone.clone());
     let year = now.to_zoned(tz).year();
     let n = st.store.next_number(&format!("report-{year}")).await?;
     Ok(format!("HZ-{year}-{n:06}"))
@@ -163,7 +161,7 @@ async fn list(
         None | Some("") => st.store.list_consultations(&query).await?,
         Some(number) => by_patient_number(&st, query, number).await?,
     };
-    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today = st.rules.today(Timestamp::now());
     // Lists carry no clinical text: the case summary, the patient, opinions and plan are read
     // one consultation at a time, by someone who opened it. The patient shows as a masked
     // name, sex and age, enough to tell cases apart.
@@ -353,7 +351,7 @@ async fn act(
         "opinion" => {
             let b: OpinionBody = body(&raw)?;
             if b.sign {
-                confirm_password(&st, &s, b.password).await?;
+                confirm_password(&st, &s, &id, b.password).await?;
             }
             Action::Opinion { text: b.text, sign: b.sign }
         }
@@ -395,7 +393,12 @@ async fn act(
 
 /// The signer's password, asked again before a signature: a session left open on a ward PC
 /// must not sign an opinion. Failures share the sign-in throttle.
-async fn confirm_password(st: &AppState, s: &Session, password: Option<String>) -> Result<(), AppError> {
+async fn confirm_password(
+    st: &AppState,
+    s: &Session,
+    id: &ConsultationId,
+    password: Option<String>,
+) -> Result<(), AppError> {
     let Some(password) = password.filter(|p| !p.is_empty()) else {
         return Err(AppError::field(
             "password_required",
@@ -420,7 +423,8 @@ async fn confirm_password(st: &AppState, s: &Session, password: Option<String>) 
         st.login_limiter.give_back(&key, now);
         return Ok(());
     }
-    st.audit.record(AuditEntry::new(s.user.id.as_str(), "auth.sign_password_failed", Timestamp::now()));
+    st.audit
+        .record(AuditEntry::new(s.user.id.as_str(), "auth.sign_password_failed", Timestamp::now()).consultation(id));
     Err(AppError::forbidden("invalid_credentials", "the password is wrong"))
 }
 

@@ -39,10 +39,20 @@ pub fn verdicts(keys: &[crate::auth::report_key::PublicKey], c: &Consultation) -
             })
         })
         .collect();
-    // Valid: something was signed, and every signature holds.
-    let signed: Vec<_> = c.opinions.iter().filter(|o| o.signed_at.is_some()).collect();
+    // Valid: at least one opinion carries a signature, and every signature holds. Opinions
+    // signed before signatures existed (a time, no signature) are counted apart: they can be
+    // neither confirmed nor refuted, and do not make a later report fail.
+    let signed: Vec<_> = c.opinions.iter().filter(|o| o.signature.is_some()).collect();
+    let unsigned = c.opinions.iter().filter(|o| o.signed_at.is_some() && o.signature.is_none()).count();
     let valid = !signed.is_empty() && signed.iter().all(|o| verify_with(keys, c, o) == Verdict::Valid);
-    json!({ "consultation": c.id, "number": c.number, "signed": signed.len(), "valid": valid, "opinions": opinions })
+    json!({
+        "consultation": c.id,
+        "number": c.number,
+        "signed": signed.len(),
+        "signed_without_signature": unsigned,
+        "valid": valid,
+        "opinions": opinions,
+    })
 }
 
 /// `GET /v1/consultations/{id}/verify`

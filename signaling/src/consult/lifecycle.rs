@@ -23,11 +23,26 @@ use crate::ids::{ConsultationId, SiteId, UserId};
 pub struct Rules {
     pub join_early_minutes: u32,
     pub emergency_duration_minutes: u32,
+    /// Where "today" is (a date of birth today is not in the future; an age turns at local
+    /// midnight): the deployment's zone, Beijing time by default.
+    pub time_zone: jiff::tz::TimeZone,
+}
+
+/// Beijing time, the zone of every consortium this serves unless configured otherwise.
+pub fn beijing() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or_else(|_| jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
 }
 
 impl Default for Rules {
     fn default() -> Self {
-        Self { join_early_minutes: 15, emergency_duration_minutes: 60 }
+        Self { join_early_minutes: 15, emergency_duration_minutes: 60, time_zone: beijing() }
+    }
+}
+
+impl Rules {
+    /// The calendar date at `now` where the deployment is.
+    pub fn today(&self, now: Timestamp) -> jiff::civil::Date {
+        now.to_zoned(self.time_zone.clone()).date()
     }
 }
 
@@ -300,7 +315,7 @@ pub fn new_request(
     // With the patient block the clinical question is in its fields; the summary is then a
     // free note. Without it, the summary is all the specialist has.
     let summary = check_text("summary", TextKind::Prose, &input.summary, MAX_SUMMARY_CHARS, input.patient.is_none())?;
-    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today = rules.today(now);
     let patient = input.patient.map(|p| p.checked(today)).transpose()?;
     if let Some(w) = input.wished
         && w.to <= w.from
