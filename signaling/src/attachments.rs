@@ -204,28 +204,41 @@ pub fn open(path: &Path, key: Option<&MasterKey>) -> Result<Box<dyn Read + Send>
     })
 }
 
+/// What a check found: the kind, and for DICOM a summary and its images in viewing order.
+pub type Checked = (Kind, Option<DicomInfo>, Vec<crate::dicom_view::Image>);
+
 /// Checks a stored attachment is what its first bytes say; the kind and, for DICOM, what it
 /// holds. The caller removes the file when this fails.
-pub fn check(path: &Path, key: Option<&MasterKey>, limits: Limits) -> Result<(Kind, Option<DicomInfo>), AttachError> {
+///
+/// The files of a zipped series are also kept one by one (sealed like the rest) in
+/// [`files_dir`], so that showing one slice reads one file, not the zip up to it.
+pub fn check(path: &Path, key: Option<&MasterKey>, limits: Limits) -> Result<Checked, AttachError> {
     let mut r = open(path, key)?;
     let mut head = Vec::with_capacity(132);
     r.by_ref().take(132).read_to_end(&mut head)?;
     let kind = sniff(&head).ok_or(AttachError::TypeRefused)?;
     let mut whole = std::io::Cursor::new(head).chain(r);
+    let mut images = Vec::new();
     let info = match kind {
         Kind::Pdf | Kind::Jpeg | Kind::Png => None,
         Kind::Dicom => {
             let mut info = DicomInfo::default();
-            read_dicom(&mut whole, limits.dicom_file_bytes, &mut info)?;
+            read_dicom(&mut whole, limits.dicom_file_bytes, &mut info, &mut images)?;
+            // The only file is the attachment itself: nothing more to keep.
             Some(info)
         }
-        Kind::DicomZip => Some(check_zip(&mut whole, limits)?),
+        Kind::DicomZip => Some(check_zip(&mut whole, limits, &mut images, &files_dir(path), key)?),
     };
-    Ok((kind, info))
+    Ok((kind, info, crate::dicom_view::ordered(images)))
 }
 
 /// One DICOM file, read whole by dicom-rs (a truncated one fails), at most `max` bytes.
-fn read_dicom(r: &mut dyn Read, max: u64, info: &mut DicomInfo) -> Result<(), AttachError> {
+fn read_dicom(
+    r: &mut dyn Read,
+    max: u64,
+    info: &mut DicomInfo,
+    images: &mut Vec<crate::dicom_view::Image>,
+) -> Result<Vec<u8>, AttachError> {
     let mut bytes = Vec::new();
     r.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
@@ -234,29 +247,26 @@ fn read_dicom(r: &mut dyn Read, max: u64, info: &mut DicomInfo) -> Result<(), At
     if bytes.get(128..132) != Some(b"DICM") {
         return Err(AttachError::DicomInvalid("no DICM preamble".into()));
     }
-    let obj = dicom_object::OpenFileOptions::new()
-        .read_preamble(dicom_object::file::ReadPreamble::Always)
-        .from_reader(bytes.as_slice())
-        .map_err(|e| AttachError::DicomInvalid(e.to_string()))?;
-    let text = |name: &str| {
-        obj.element_by_name(name)
-            .ok()
-            .and_then(|e| e.to_str().ok())
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-    };
-    if let Some(m) = text("Modality")
-        && !info.modalities.contains(&m)
+    let obj = crate::dicom_view::parse(&bytes)?;
+    let image = crate::dicom_view::describe(&obj, info.files);
+    if let Some(m) = &image.modality
+        && !info.modalities.contains(m)
     {
-        info.modalities.push(m);
+        info.modalities.push(m.clone());
     }
-    let frames = text("NumberOfFrames").and_then(|f| f.parse::<u32>().ok()).unwrap_or(1);
-    info.frames = info.frames.saturating_add(frames);
+    info.frames = info.frames.saturating_add(image.frames);
     info.files += 1;
-    Ok(())
+    images.push(image);
+    Ok(bytes)
 }
 
-fn check_zip(mut r: &mut dyn Read, limits: Limits) -> Result<DicomInfo, AttachError> {
+fn check_zip(
+    mut r: &mut dyn Read,
+    limits: Limits,
+    images: &mut Vec<crate::dicom_view::Image>,
+    one_by_one: &Path,
+    key: Option<&MasterKey>,
+) -> Result<DicomInfo, AttachError> {
     let mut info = DicomInfo::default();
     let mut unpacked = 0u64;
     let mut files = 0usize;
@@ -281,17 +291,20 @@ fn check_zip(mut r: &mut dyn Read, limits: Limits) -> Result<DicomInfo, AttachEr
             return Err(AttachError::ZipNotDicom(name));
         }
         let mut rest = std::io::Cursor::new(head).chain(&mut counted);
-        let read = read_dicom(&mut rest, limits.dicom_file_bytes, &mut info);
+        let read = read_dicom(&mut rest, limits.dicom_file_bytes, &mut info, images);
         // The rest of the entry is read (and counted) whatever the parser left.
         std::io::copy(&mut counted, &mut std::io::sink()).map_err(|e| AttachError::ZipInvalid(e.to_string()))?;
         unpacked += counted.n;
         if unpacked > limits.zip_unpacked_bytes {
             return Err(AttachError::ZipTooLarge { max: limits.zip_unpacked_bytes });
         }
-        match read {
+        let bytes = match read {
             Err(AttachError::DicomInvalid(_)) => return Err(AttachError::ZipNotDicom(name)),
             other => other?,
-        }
+        };
+        let mut w = Writer::create(one_by_one.join((info.files - 1).to_string()), key)?;
+        w.write(&bytes)?;
+        w.finish()?;
     }
     if files == 0 {
         return Err(AttachError::ZipInvalid("the zip is empty".into()));
@@ -312,14 +325,35 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Removes `.part` files a crash left in `root` (one level of consultation folders).
+/// Where a zipped series' files are kept one by one.
+pub fn files_dir(path: &Path) -> PathBuf {
+    path.with_extension("files")
+}
+
+/// Where an attachment's image index is kept (`dicom_view`).
+pub fn index_path(path: &Path) -> PathBuf {
+    path.with_extension("index")
+}
+
+/// Removes an attachment and everything kept beside it.
+pub fn remove(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(index_path(path));
+    let _ = std::fs::remove_dir_all(files_dir(path));
+}
+
+/// Removes what a crash left half-made in `root`: `.part` files, and a series' files kept one
+/// by one whose attachment never came to be.
 pub fn sweep_partials(root: &Path) {
     let Ok(dirs) = std::fs::read_dir(root) else { return };
     for d in dirs.flatten() {
         let Ok(files) = std::fs::read_dir(d.path()) else { continue };
         for f in files.flatten() {
-            if f.path().extension().is_some_and(|e| e == "part") {
-                let _ = std::fs::remove_file(f.path());
+            let p = f.path();
+            if p.extension().is_some_and(|e| e == "part") {
+                let _ = std::fs::remove_file(&p);
+            } else if p.extension().is_some_and(|e| e == "files") && !p.with_extension("").exists() {
+                let _ = std::fs::remove_dir_all(&p);
             }
         }
     }

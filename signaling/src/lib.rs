@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod consult;
+pub mod dicom_view;
 pub mod error;
 pub mod events;
 pub mod ids;

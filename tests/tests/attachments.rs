@@ -110,8 +110,10 @@ async fn only_what_the_content_shows_is_kept_and_nothing_refused_stays_behind() 
     let series = zipped(&[("S1/IM1", ct_slice(1)), ("S1/IM2", ct_slice(2)), ("S1/IM3", ct_slice(3))]);
     let z = upload(&api, &doctor, &id, "series.zip", series).await.ok();
     assert_eq!((z["kind"].clone(), z["dicom"]["files"].clone()), (json!("dicom_zip"), json!(3)));
+    // The attachments, the images' index of the two DICOM ones, and the series' three files
+    // kept one by one.
     let kept = files(&store).len();
-    assert_eq!(kept, 3);
+    assert_eq!(kept, 3 + 2 + 3, "{:?}", files(&store));
 
     // Refused, each with its code, and nothing left behind.
     let mut elf = b"\x7fELF\x02\x01\x01\x00".to_vec();
@@ -140,11 +142,52 @@ async fn only_what_the_content_shows_is_kept_and_nothing_refused_stays_behind() 
     upload(&api, &doctor, &id, "big.pdf", big).await.expect(413, "attachment_quota_exceeded");
     upload(&api, &doctor, &id, "", b"%PDF-1.4".to_vec()).await.expect(422, "attachment_name_invalid");
     assert_eq!(files(&store).len(), kept, "nothing refused stays on disk: {:?}", files(&store));
+    for f in files(&store) {
+        let raw = std::fs::read(&f).unwrap();
+        assert!(!raw.windows(6).any(|w| w == b"Ouyang"), "no patient name in the clear: {}", f.display());
+    }
+
+    // The series as images: in viewing order, rendered at the window asked for.
+    let aid = z["id"].as_str().unwrap();
+    let base = format!("/v1/consultations/{id}/attachments/{aid}/images");
+    let index = api.get(&base, &doctor).await.ok();
+    assert_eq!(index["images"].as_array().unwrap().len(), 3);
+    assert_eq!(index["images"][0]["rows"], 16);
+    assert_eq!(index["presets"][0]["name"], "lung");
+    let png = |q: &str| {
+        let url = srv.url(&format!("{base}/{q}"));
+        let token = doctor.clone();
+        async move {
+            let r = reqwest::Client::new().get(&url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            assert_eq!(r.headers()["content-type"], "image/png");
+            image::load_from_memory(&r.bytes().await.unwrap()).unwrap().to_luma8()
+        }
+    };
+    // A window over the slice's whole ramp (0..2040) maps its first pixel dark, its last light.
+    let full = png("0?window=custom&center=1020&width=2040").await;
+    assert_eq!(full.dimensions(), (16, 16));
+    assert!(full.get_pixel(0, 0)[0] < 10 && full.get_pixel(15, 15)[0] > 245, "{:?}", full.as_raw());
+    // Bone and brain windows show different things of the same slice.
+    assert_ne!(png("1?window=bone").await.as_raw(), png("1?window=brain").await.as_raw());
+    let thumb = png("2?thumb=true").await;
+    assert!(thumb.width() <= 128 && thumb.height() <= 128);
+    api.get(&format!("{base}/0?window=custom&center=10"), &doctor).await.expect(422, "window_invalid");
+    api.get(&format!("{base}/0?window=sunset"), &doctor).await.expect(422, "window_invalid");
+    api.get(&format!("{base}/0?frame=1"), &doctor).await.expect(404, "image_not_found");
+    api.get(&format!("{base}/9"), &doctor).await.expect(404, "image_not_found");
+    api.get(&format!("/v1/consultations/{id}/attachments/{}/images", a["id"].as_str().unwrap()), &doctor)
+        .await
+        .expect(404, "attachment_not_dicom");
+    // The file's patient tags, for those who may read the record.
+    let tags = api.get(&format!("{base}/0/tags"), &doctor).await.ok();
+    assert_eq!(tags["patient_name"], "Ouyang^Xiaoming");
 
     // Only those who take part (and admins) read them; each download is audited.
     let west = api.login("doctor-west").await;
     let other = reqwest::Client::new().get(&url).bearer_auth(&west).send().await.unwrap();
     assert_eq!(other.status(), 404);
+    api.get(&format!("{base}/0"), &west).await.expect(404, "consultation_not_found");
     let list = api.get(&format!("/v1/consultations/{id}"), &doctor).await.ok();
     assert_eq!(list["attachments"].as_array().unwrap().len(), 3);
     assert_eq!(list["attachments"][0]["name"], "ecg.pdf");

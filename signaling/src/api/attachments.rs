@@ -27,6 +27,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/consultations/{id}/attachments", post(upload))
         .route("/consultations/{id}/attachments/{aid}", get(download))
+        .route("/consultations/{id}/attachments/{aid}/images", get(images))
+        .route("/consultations/{id}/attachments/{aid}/images/{n}", get(image))
+        .route("/consultations/{id}/attachments/{aid}/images/{n}/tags", get(tags))
 }
 
 const MAX_NAME_CHARS: usize = 200;
@@ -188,14 +191,24 @@ async fn upload(
     let checked = tokio::task::spawn_blocking(move || attachments::check(&p, k.as_ref(), limits))
         .await
         .map_err(|_| AppError::internal())?;
-    let (kind, dicom) = match checked {
+    let (kind, dicom, images) = match checked {
         Ok(v) => v,
         Err(e) => {
-            let _ = tokio::fs::remove_file(&path).await;
+            let p = path.clone();
+            let _ = tokio::task::spawn_blocking(move || attachments::remove(&p)).await;
             tracing::info!(consultation = %c.id, code = e.code(), "an attachment was refused");
             return Err(refused(e));
         }
     };
+    if !images.is_empty() {
+        // No patient data in it (dicom_view::Image): kept in the clear.
+        let index = serde_json::to_vec(&images).unwrap_or_default();
+        if let Err(e) = tokio::fs::write(attachments::index_path(&path), index).await {
+            let p = path.clone();
+            let _ = tokio::task::spawn_blocking(move || attachments::remove(&p)).await;
+            return Err(refused(e.into()));
+        }
+    }
     let attachment = Attachment {
         id: aid,
         name,
@@ -209,7 +222,7 @@ async fn upload(
     let action = Action::Attach { attachment: attachment.clone() };
     if let Err(e) = service::transition(&st.store, &st.rules, &st.metrics, &st.events, &c.id, &s.actor(), action).await
     {
-        let _ = tokio::fs::remove_file(&path).await;
+        let _ = tokio::task::spawn_blocking(move || attachments::remove(&path)).await;
         return Err(e);
     }
     Ok((StatusCode::CREATED, Json(attachment)))
@@ -274,4 +287,162 @@ fn percent(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The attachment `aid` of a consultation the caller may read, and where its file is.
+async fn find(
+    st: &AppState,
+    s: &Session,
+    id: &str,
+    aid: &str,
+) -> Result<(Consultation, Attachment, std::path::PathBuf), AppError> {
+    let c = readable(st, s, id).await?;
+    let a = c
+        .attachments
+        .iter()
+        .find(|a| a.id == aid)
+        .cloned()
+        .ok_or_else(|| AppError::not_found("attachment_not_found", "no such attachment"))?;
+    let path = attachments::dir_of(&root(st), c.id.as_str()).join(&a.id);
+    Ok((c, a, path))
+}
+
+async fn index_of(path: &std::path::Path) -> Result<Vec<crate::dicom_view::Image>, AppError> {
+    let raw = tokio::fs::read(attachments::index_path(path))
+        .await
+        .map_err(|_| AppError::not_found("attachment_not_dicom", "this attachment has no images to show"))?;
+    serde_json::from_slice(&raw).map_err(|_| AppError::internal())
+}
+
+/// `GET …/attachments/{aid}/images`: the images of a DICOM attachment in viewing order, and
+/// the window presets. Opening it is audited (not each slice after).
+async fn images(
+    State(st): State<AppState>,
+    s: Session,
+    Path((id, aid)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let (c, a, path) = find(&st, &s, &id, &aid).await?;
+    let images = index_of(&path).await?;
+    st.audit.record(
+        AuditEntry::new(s.user.id.as_str(), "attachment.view", Timestamp::now()).consultation(&c.id).target(&a.id),
+    );
+    let presets: Vec<_> = ["lung", "soft_tissue", "bone", "brain"]
+        .iter()
+        .filter_map(|n| {
+            crate::dicom_view::preset(n).map(|w| json!({ "name": n, "center": w.center, "width": w.width }))
+        })
+        .collect();
+    Ok(Json(json!({ "images": images, "presets": presets })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageQuery {
+    #[serde(default)]
+    frame: u32,
+    /// `lung`, `soft_tissue`, `bone`, `brain`, `custom` (with `center` and `width`); absent:
+    /// the file's own window.
+    window: Option<String>,
+    center: Option<f64>,
+    width: Option<f64>,
+    /// A thumbnail, at most 128 pixels on its longer side.
+    #[serde(default)]
+    thumb: bool,
+}
+
+/// The DICOM bytes of image `n` (in viewing order) of an attachment, and that image's entry.
+async fn image_bytes(
+    st: &AppState,
+    a: &Attachment,
+    path: std::path::PathBuf,
+    n: String,
+) -> Result<(crate::dicom_view::Image, Vec<u8>), AppError> {
+    let images = index_of(&path).await?;
+    let n: usize = n.parse().map_err(|_| AppError::not_found("image_not_found", "no such image"))?;
+    let img = images.get(n).cloned().ok_or_else(|| AppError::not_found("image_not_found", "no such image"))?;
+    let (kind, file, master, max) = (a.kind, img.file, key(st), st.config.attachments.max_dicom_file_bytes);
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, AttachError> {
+        match kind {
+            // A series' files were kept one by one at upload.
+            attachments::Kind::DicomZip => crate::dicom_view::file_bytes(
+                &attachments::files_dir(&path).join(file.to_string()),
+                master.as_ref(),
+                attachments::Kind::Dicom,
+                0,
+                max,
+            ),
+            k => crate::dicom_view::file_bytes(&path, master.as_ref(), k, file, max),
+        }
+    })
+    .await
+    .map_err(|_| AppError::internal())?
+    .map_err(refused)?;
+    Ok((img, bytes))
+}
+
+/// `GET …/attachments/{aid}/images/{n}?frame=&window=&center=&width=&thumb=`: one frame as a
+/// PNG at the window asked for.
+async fn image(
+    State(st): State<AppState>,
+    s: Session,
+    Path((id, aid, n)): Path<(String, String, String)>,
+    ApiQuery(q): ApiQuery<ImageQuery>,
+) -> Result<Response, AppError> {
+    let window = match q.window.as_deref() {
+        None => None,
+        Some("custom") => match (q.center, q.width) {
+            (Some(center), Some(width)) if width > 0.0 && center.is_finite() && width.is_finite() => {
+                Some(crate::dicom_view::Window { center, width })
+            }
+            _ => {
+                return Err(AppError::field(
+                    "window_invalid",
+                    "width",
+                    json!({}),
+                    "a custom window needs a center and a positive width",
+                ));
+            }
+        },
+        Some(name) => Some(crate::dicom_view::preset(name).ok_or_else(|| {
+            AppError::field(
+                "window_invalid",
+                "window",
+                json!({}),
+                "the window is lung, soft_tissue, bone, brain or custom",
+            )
+        })?),
+    };
+    let (_, a, path) = find(&st, &s, &id, &aid).await?;
+    let (img, bytes) = image_bytes(&st, &a, path, n).await?;
+    if q.frame >= img.frames {
+        return Err(AppError::not_found("image_not_found", "no such frame"));
+    }
+    let side = q.thumb.then_some(128);
+    let png = tokio::task::spawn_blocking(move || {
+        let obj = crate::dicom_view::parse(&bytes)?;
+        crate::dicom_view::render(&obj, q.frame, window, side)
+    })
+    .await
+    .map_err(|_| AppError::internal())?
+    .map_err(refused)?;
+    // Patient images: `no-store` (set for every API answer) keeps them off a ward PC's disk.
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+/// `GET …/attachments/{aid}/images/{n}/tags`: the file's patient and study tags, for those
+/// who may read the record (everyone who may read its attachments).
+async fn tags(
+    State(st): State<AppState>,
+    s: Session,
+    Path((id, aid, n)): Path<(String, String, String)>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let (_, a, path) = find(&st, &s, &id, &aid).await?;
+    let (_, bytes) = image_bytes(&st, &a, path, n).await?;
+    let tags = tokio::task::spawn_blocking(move || {
+        crate::dicom_view::parse(&bytes).map(|o| crate::dicom_view::patient_tags(&o))
+    })
+    .await
+    .map_err(|_| AppError::internal())?
+    .map_err(refused)?;
+    Ok(Json(tags))
 }
