@@ -406,7 +406,9 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 impl Ws {
     pub async fn connect(url: &str) -> Result<Ws> {
-        let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+        // Nagle off, as browsers have it for WebSockets: otherwise a small frame sent while
+        // the previous one is unacknowledged waits for the peer's delayed ACK (~40 ms).
+        let (stream, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
         Ok(Ws { stream, next_id: 0 })
     }
 

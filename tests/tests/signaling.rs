@@ -624,3 +624,98 @@ async fn auto_admission_lets_early_arrivals_straight_in() {
     assert_eq!(hello["state"], "joined", "no host yet, and still in");
     srv.stop().await;
 }
+
+/// Issue 15: the case panel. A host shows an attachment's slice; everyone (and whoever comes
+/// later) gets the same view; the presenter role passes to the doctor, who scrolls; each
+/// person's pointer and marks reach the others in their colour; a trainee-like participant
+/// cannot change the view. Prints the pointer's delay from one socket to another on loopback
+/// (docs/performance.md); the goal is under 200 ms.
+#[tokio::test]
+async fn the_case_panel_is_shared_and_pointers_reach_the_others() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let c = scheduled(&api).await;
+    let (mut host, mut doc, doc_id) = host_and_admitted_doctor(&srv, &api, &c).await;
+    let view =
+        json!({ "attachment": "a1", "image": 4, "window": "lung", "zoom": 2.0, "center_x": 0.4, "center_y": 0.6 });
+    let r = doc.request(json!({ "type": "case_show", "view": view })).await;
+    assert_eq!(doc.answer(&r).await["code"], "not_presenter", "only the presenter or a host");
+    let r = host.request(json!({ "type": "case_show", "view": view })).await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    let state = doc.recv_type("case_state").await;
+    assert_eq!(state["view"]["image"], 4);
+    let host_id = state["presenter"].as_str().unwrap().to_owned();
+
+    // The role passes to the doctor, who scrolls to another slice.
+    let r = host.request(json!({ "type": "case_presenter", "participant": doc_id })).await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    assert_eq!(doc.recv_type("case_state").await["presenter"], doc_id);
+    let next = json!({ "attachment": "a1", "image": 5, "window": "bone" });
+    let r = doc.request(json!({ "type": "case_show", "view": next })).await;
+    assert_eq!(doc.answer(&r).await["type"], "ack");
+    // (The host's own earlier states come first: it hears every change, its own included.)
+    while host.recv_type("case_state").await["view"]["image"] != 5 {}
+
+    // Marks in each person's colour, to everyone.
+    let r = doc
+        .request(json!({ "type": "case_mark", "mark": { "kind": "circle", "points": [[0.5, 0.5], [0.55, 0.5]] } }))
+        .await;
+    assert_eq!(doc.answer(&r).await["type"], "ack");
+    let m1 = host.recv_type("case_mark").await;
+    let r = host
+        .request(json!({ "type": "case_mark", "mark": { "kind": "arrow", "points": [[0.1, 0.1], [0.45, 0.5]] } }))
+        .await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    // Everyone hears each mark, its author too: the doctor's own comes first.
+    let m2 = loop {
+        let m = doc.recv_type("case_mark").await;
+        if m["mark"]["participant"] == host_id.as_str() {
+            break m;
+        }
+    };
+    assert_ne!(m1["mark"]["color"], m2["mark"]["color"]);
+    assert_eq!(m2["mark"]["participant"], host_id);
+
+    // Someone coming in later sees the view and its marks at once.
+    let third = api.login("doctor-west").await;
+    let coord = api.login("coordinator").await;
+    let west = api.user_id(&coord, "doctor-west").await;
+    api.post(&format!("/v1/consultations/{}/invite", c.id), &coord, json!({ "participants": [west] })).await.ok();
+    let (mut late, hello) = Ws::join(&srv.ws_url(&room_token(&api, &c.id, &third).await)).await;
+    assert_eq!(hello["state"], "joined");
+    let caught = late.recv_type("case_state").await;
+    assert_eq!((caught["view"]["image"].clone(), caught["marks"].as_array().unwrap().len()), (json!(5), 2));
+
+    // Pointers: not answered, to everyone but the one pointing. Timed from send to arrival.
+    let mut delays = Vec::new();
+    // 30 moves: within the socket's burst (a page sends at most 10 a second; see protocol.md).
+    for i in 0..30u32 {
+        let x = f64::from(i) / 30.0;
+        let sent = std::time::Instant::now();
+        doc.send(json!({ "type": "case_pointer", "id": format!("p{i}"), "x": x, "y": 0.5 })).await;
+        let got = host.recv_type("case_pointer").await;
+        delays.push(sent.elapsed());
+        assert_eq!(got["participant"], doc_id);
+        assert!((got["x"].as_f64().unwrap() - x).abs() < 1e-9, "{got}");
+        late.recv_type("case_pointer").await;
+    }
+    delays.sort();
+    let pct = |p: usize| delays[(delays.len() * p / 100).min(delays.len() - 1)];
+    eprintln!(
+        "case_pointer delay over loopback: p50 {:?}, p99 {:?}, max {:?}",
+        pct(50),
+        pct(99),
+        delays[delays.len() - 1]
+    );
+    let r = doc.request(json!({ "type": "case_pointer", "x": 1.5, "y": 0.5 })).await;
+    assert_eq!(doc.answer(&r).await["code"], "invalid_message");
+
+    // The presenter leaves: the view stays without one; a host closes it for everyone.
+    doc.close_going_away().await;
+    let gone = late.recv_type("case_state").await;
+    assert!(gone["presenter"].is_null() && gone["view"]["image"] == 5, "{gone}");
+    let r = host.request(json!({ "type": "case_close" })).await;
+    assert_eq!(host.answer(&r).await["type"], "ack");
+    assert!(late.recv_type("case_state").await["view"].is_null());
+    srv.stop().await;
+}

@@ -1,4 +1,5 @@
 //! The signaling channel: protocol, room rules, room tasks and WebSocket sessions.
+pub mod caseview;
 pub mod hub;
 pub mod media;
 pub mod protocol;

@@ -121,6 +121,36 @@ pub enum ClientMessage {
         track: String,
         muted: bool,
     },
+    /// The presenter (or a host, who then presents) shows an attachment to everyone.
+    CaseShow {
+        id: String,
+        view: super::caseview::CaseView,
+    },
+    /// The presenter or a host closes the case panel.
+    CaseClose {
+        id: String,
+    },
+    /// The presenter or a host passes the presenter role on.
+    CasePresenter {
+        id: String,
+        participant: String,
+    },
+    /// Where I point on the image (`x`, `y` in 0..1), or no longer (`null`). Not answered
+    /// when it succeeds: a pointer moves many times a second.
+    CasePointer {
+        id: String,
+        x: Option<f64>,
+        y: Option<f64>,
+    },
+    /// A mark I draw on the image shown.
+    CaseMark {
+        id: String,
+        mark: super::caseview::MarkInput,
+    },
+    /// The presenter or a host wipes the marks.
+    CaseClear {
+        id: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +196,13 @@ impl ClientMessage {
             | ClientMessage::Trickle { id, .. }
             | ClientMessage::SetLayer { id, .. }
             | ClientMessage::Unpublish { id, .. }
-            | ClientMessage::Mute { id, .. } => id,
+            | ClientMessage::Mute { id, .. }
+            | ClientMessage::CaseShow { id, .. }
+            | ClientMessage::CaseClose { id }
+            | ClientMessage::CasePresenter { id, .. }
+            | ClientMessage::CasePointer { id, .. }
+            | ClientMessage::CaseMark { id, .. }
+            | ClientMessage::CaseClear { id } => id,
         }
     }
 }
@@ -255,6 +291,24 @@ impl ChatLine {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
+    /// The case panel: what is shown (`null`: closed), by whom, and its marks. To everyone on
+    /// every change, and to each participant coming in while something is shown.
+    CaseState {
+        view: Option<super::caseview::CaseView>,
+        presenter: Option<String>,
+        marks: Vec<super::caseview::Mark>,
+    },
+    /// Someone points (`x`, `y` in 0..1 of the image) or stopped pointing (`null`).
+    CasePointer {
+        participant: String,
+        color: u8,
+        x: Option<f64>,
+        y: Option<f64>,
+    },
+    /// A new mark on the picture shown.
+    CaseMark {
+        mark: super::caseview::Mark,
+    },
     Hello {
         /// Echoes the client's hello `id`.
         id: String,
@@ -503,6 +557,43 @@ mod tests {
                 json!({ "type": "mute", "id": "mu", "track": "mic", "muted": true }),
                 C::Mute { id: s("mu"), track: s("mic"), muted: true },
             ),
+            (
+                json!({ "type": "case_show", "id": "cs", "view": { "attachment": "a1", "image": 12, "window": "lung", "zoom": 2.0 } }),
+                C::CaseShow {
+                    id: s("cs"),
+                    view: super::super::caseview::CaseView {
+                        attachment: s("a1"),
+                        image: 12,
+                        frame: 0,
+                        window: Some(s("lung")),
+                        center: None,
+                        width: None,
+                        zoom: 2.0,
+                        center_x: 0.5,
+                        center_y: 0.5,
+                    },
+                },
+            ),
+            (json!({ "type": "case_close", "id": "cc" }), C::CaseClose { id: s("cc") }),
+            (
+                json!({ "type": "case_presenter", "id": "cp", "participant": "u2" }),
+                C::CasePresenter { id: s("cp"), participant: s("u2") },
+            ),
+            (
+                json!({ "type": "case_pointer", "id": "pt", "x": 0.25, "y": 0.5 }),
+                C::CasePointer { id: s("pt"), x: Some(0.25), y: Some(0.5) },
+            ),
+            (
+                json!({ "type": "case_mark", "id": "cm", "mark": { "kind": "arrow", "points": [[0.1, 0.2], [0.3, 0.4]] } }),
+                C::CaseMark {
+                    id: s("cm"),
+                    mark: super::super::caseview::MarkInput {
+                        kind: super::super::caseview::MarkKind::Arrow,
+                        points: vec![[0.1, 0.2], [0.3, 0.4]],
+                    },
+                },
+            ),
+            (json!({ "type": "case_clear", "id": "cl" }), C::CaseClear { id: s("cl") }),
         ];
         let mut kinds = std::collections::BTreeSet::new();
         for (wire, want) in cases {
@@ -510,7 +601,7 @@ mod tests {
             assert_eq!(got, want, "{wire}");
             kinds.insert(wire["type"].as_str().unwrap().to_owned());
         }
-        assert_eq!(kinds.len(), 21, "every client message type is pinned: {kinds:?}");
+        assert_eq!(kinds.len(), 27, "every client message type is pinned: {kinds:?}");
     }
 
     /// Every server message serialises to exactly this JSON.
@@ -647,6 +738,54 @@ mod tests {
                         "to_hosts": true, "at": "2026-03-05T02:14:07.512Z" }] }),
             ),
             (S::Ended { by: s("u2") }, json!({ "type": "ended", "by": "u2" })),
+            (
+                S::CaseState {
+                    view: Some(super::super::caseview::CaseView {
+                        attachment: s("a1"),
+                        image: 3,
+                        frame: 0,
+                        window: Some(s("custom")),
+                        center: Some(40.0),
+                        width: Some(400.0),
+                        zoom: 1.5,
+                        center_x: 0.5,
+                        center_y: 0.25,
+                    }),
+                    presenter: Some(s("u1")),
+                    marks: vec![super::super::caseview::Mark {
+                        id: 1,
+                        participant: s("u2"),
+                        color: 1,
+                        kind: super::super::caseview::MarkKind::Circle,
+                        points: vec![[0.5, 0.5], [0.6, 0.5]],
+                    }],
+                },
+                json!({ "type": "case_state", "view": { "attachment": "a1", "image": 3, "frame": 0, "window": "custom",
+                        "center": 40.0, "width": 400.0, "zoom": 1.5, "center_x": 0.5, "center_y": 0.25 },
+                        "presenter": "u1",
+                        "marks": [{ "id": 1, "participant": "u2", "color": 1, "kind": "circle", "points": [[0.5, 0.5], [0.6, 0.5]] }] }),
+            ),
+            (
+                S::CaseState { view: None, presenter: None, marks: vec![] },
+                json!({ "type": "case_state", "view": null, "presenter": null, "marks": [] }),
+            ),
+            (
+                S::CasePointer { participant: s("u2"), color: 1, x: Some(0.25), y: Some(0.75) },
+                json!({ "type": "case_pointer", "participant": "u2", "color": 1, "x": 0.25, "y": 0.75 }),
+            ),
+            (
+                S::CaseMark {
+                    mark: super::super::caseview::Mark {
+                        id: 2,
+                        participant: s("u1"),
+                        color: 0,
+                        kind: super::super::caseview::MarkKind::Line,
+                        points: vec![[0.1, 0.1], [0.2, 0.3], [0.3, 0.2]],
+                    },
+                },
+                json!({ "type": "case_mark", "mark": { "id": 2, "participant": "u1", "color": 0, "kind": "line",
+                        "points": [[0.1, 0.1], [0.2, 0.3], [0.3, 0.2]] } }),
+            ),
             (S::Closing { reason: s("shutdown") }, json!({ "type": "closing", "reason": "shutdown" })),
             (
                 S::PublishAnswer { id: s("p1"), sdp: s("v=0…") },
@@ -690,7 +829,7 @@ mod tests {
             assert_eq!(got, want, "{msg:?}");
             kinds.insert(want["type"].as_str().unwrap().to_owned());
         }
-        assert_eq!(kinds.len(), 30, "every server message type is pinned: {kinds:?}");
+        assert_eq!(kinds.len(), 33, "every server message type is pinned: {kinds:?}");
     }
 
     #[test]

@@ -105,6 +105,8 @@ pub struct Room {
     live: bool,
     /// A start is on its way (the recorder is being set up).
     recording_starting: bool,
+    /// What the case panel shows (issue 15).
+    case: super::caseview::CasePanel,
 }
 
 #[derive(Clone, Debug)]
@@ -144,6 +146,7 @@ impl Room {
             recording_starting: false,
             chat: std::collections::VecDeque::new(),
             live: false,
+            case: super::caseview::CasePanel::default(),
         }
     }
 
@@ -621,6 +624,12 @@ impl Room {
                 // The session hands media messages to the SFU; they never reach the room.
                 out.push(err("invalid_message", "media messages are not room messages"));
             }
+            msg @ (ClientMessage::CaseShow { .. }
+            | ClientMessage::CaseClose { .. }
+            | ClientMessage::CasePresenter { .. }
+            | ClientMessage::CasePointer { .. }
+            | ClientMessage::CaseMark { .. }
+            | ClientMessage::CaseClear { .. }) => self.case_request(conn, &me, my_grants, msg, &mut out),
             ClientMessage::Leave { .. } => {
                 out.push(ack);
                 out.extend(self.drop_member(&me, LeaveReason::Left));
@@ -632,6 +641,9 @@ impl Room {
 
     fn drop_member(&mut self, identity: &str, reason: LeaveReason) -> Vec<Output> {
         let mut out = Vec::new();
+        if let Some(say) = self.case.left(identity) {
+            self.tell_case(say, identity, &mut out);
+        }
         if let Some(m) = self.members.remove(identity) {
             match m.state {
                 JoinState::Joined if !m.grants.hidden && !m.away => self.broadcast(
@@ -740,10 +752,74 @@ impl Room {
         if self.recording.is_some() {
             out.push(Output::Send(conn, ServerMessage::Recording { status: self.recording_status() }));
         }
+        if self.case.view.is_some() {
+            out.push(Output::Send(conn, self.case_state()));
+        }
         let host = self.members.get(who).is_some_and(|m| m.grants.room_admin);
         let messages: Vec<ChatLine> = self.chat.iter().filter(|l| l.readable_by(who, host)).cloned().collect();
         if !messages.is_empty() {
             out.push(Output::Send(conn, ServerMessage::ChatHistory { messages }));
+        }
+    }
+
+    fn case_state(&self) -> ServerMessage {
+        ServerMessage::CaseState {
+            view: self.case.view.clone(),
+            presenter: self.case.presenter.clone(),
+            marks: self.case.marks.clone(),
+        }
+    }
+
+    /// What the case panel has to say, said to those it concerns.
+    fn tell_case(&self, say: super::caseview::Say, me: &str, out: &mut Vec<Output>) {
+        use super::caseview::Say;
+        match say {
+            Say::State => self.broadcast(&self.case_state(), None, out),
+            Say::Pointer { participant, color, at } => {
+                let (x, y) = (at.map(|p| p[0]), at.map(|p| p[1]));
+                self.broadcast(&ServerMessage::CasePointer { participant, color, x, y }, Some(me), out)
+            }
+            Say::Mark(mark) => self.broadcast(&ServerMessage::CaseMark { mark }, None, out),
+        }
+    }
+
+    /// A case panel request from `me`: answered (a pointer only when refused) and told.
+    fn case_request(&mut self, conn: ConnId, me: &str, grants: Grants, msg: ClientMessage, out: &mut Vec<Output>) {
+        let req = msg.id().to_owned();
+        let host = grants.room_admin;
+        let quiet = matches!(msg, ClientMessage::CasePointer { .. });
+        let said = if !grants.can_publish_data {
+            Err(("forbidden", "your token does not allow sending messages"))
+        } else {
+            match msg {
+                ClientMessage::CaseShow { view, .. } => self.case.show(me, host, view),
+                ClientMessage::CaseClose { .. } => self.case.close(me, host),
+                ClientMessage::CasePresenter { participant, .. } => {
+                    if self.members.get(&participant).is_some_and(|m| m.state == JoinState::Joined && m.conn.is_some())
+                    {
+                        self.case.hand_over(me, host, &participant)
+                    } else {
+                        Err(("unknown_participant", "no one by that id is in the room"))
+                    }
+                }
+                ClientMessage::CasePointer { x, y, .. } => match (x, y) {
+                    (Some(x), Some(y)) => self.case.point(me, Some([x, y])),
+                    (None, None) => self.case.point(me, None),
+                    _ => Err(("invalid_message", "x and y come together")),
+                },
+                ClientMessage::CaseMark { mark, .. } => self.case.mark(me, mark),
+                ClientMessage::CaseClear { .. } => self.case.clear(me, host),
+                _ => Err(("invalid_message", "not a case panel message")),
+            }
+        };
+        match said {
+            Ok(say) => {
+                if !quiet {
+                    out.push(Output::Send(conn, ServerMessage::Ack { id: req }));
+                }
+                self.tell_case(say, me, out);
+            }
+            Err((code, text)) => out.push(Output::Send(conn, ServerMessage::error(Some(&req), code, text))),
         }
     }
 
