@@ -2,15 +2,30 @@
 // token has expired. Every failure becomes an ApiError with the server's `code`. Streams
 // (GET /v1/events) are opened here too, with the same token and the same refresh.
 
+/**
+ * The sign-in response (docs/api.md, "Sign-in response"), kept as the session.
+ * @typedef {{ access_token: string, expires_at: string, refresh_token: string, refresh_expires_at?: string,
+ *   user: Me }} Session
+ * The signed-in user (a User record); `must_change_password` while a one-time password is in use.
+ * @typedef {import('./office/people.js').User & { must_change_password?: boolean }} Me
+ */
+
 const KEY = 'huizhen.session';
 let session = load();
+/** @type {Promise<void> | null} the refresh on its way, shared by every call that needs it */
 let refreshing = null;
+/** @type {((err: ApiError) => void)[]} */
 const signedOut = [];
+/** @type {(() => void)[]} */
 const refreshed = [];
 /** A stream is opened with a fresh token when its own has less than this left (seconds). */
 const STREAM_MIN_TOKEN_SECS = 10;
 
 export class ApiError extends Error {
+  /**
+   * @param {number} status the HTTP status; 0 when the server could not be reached
+   * @param {string} code @param {string} message @param {any} [details]
+   */
   constructor(status, code, message, details) {
     super(message);
     this.status = status;
@@ -19,10 +34,12 @@ export class ApiError extends Error {
   }
 }
 
+/** @returns {Session | null} */
 function load() {
   try { return JSON.parse(sessionStorage.getItem(KEY) || 'null'); } catch { return null; }
 }
 
+/** @param {Session | null} s */
 function save(s) {
   session = s;
   try {
@@ -31,21 +48,27 @@ function save(s) {
   } catch { /* storage disabled: the session lives until the tab reloads */ }
 }
 
-/** The signed-in user (UserView), or null. */
+/** The signed-in user (UserView), or null. @returns {Me | null} */
 export function me() { return session?.user ?? null; }
 
-/** `fn(error)` runs when the server ends the session (revoked, refresh expired). */
+/** `fn(error)` runs when the server ends the session (revoked, refresh expired). @param {(err: ApiError) => void} fn */
 export function onSignedOut(fn) { signedOut.push(fn); }
 
-/** `fn()` runs after the access token was refreshed (streams opened with the old one reopen). */
+/** `fn()` runs after the access token was refreshed (streams opened with the old one reopen). @param {() => void} fn */
 export function onTokenRefreshed(fn) { refreshed.push(fn); }
 
+/** @param {ApiError} err */
 function endSession(err) {
   save(null);
   for (const fn of signedOut) fn(err);
 }
 
+/**
+ * @param {string} method @param {string} path @param {any} [body] @param {string} [token]
+ * @returns {Promise<any>} the answer's JSON; null for 204
+ */
 async function send(method, path, body, token) {
+  /** @type {Record<string, string>} */
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -65,8 +88,9 @@ async function send(method, path, body, token) {
   return data;
 }
 
-async function refresh() {
-  refreshing ??= send('POST', '/v1/auth/refresh', { refresh_token: session.refresh_token })
+/** @param {string} token the session's refresh token (a refresh on its way is shared instead) */
+async function refresh(token) {
+  refreshing ??= send('POST', '/v1/auth/refresh', { refresh_token: token })
     .then((s) => {
       save(s);
       for (const fn of refreshed) {
@@ -99,12 +123,12 @@ export async function api(method, path, body) {
     try {
       return await send(method, path, body, session.access_token);
     } catch (e) {
-      if (e.code !== 'token_expired' || !session?.refresh_token) throw e;
-      await refresh();
+      if (!(e instanceof ApiError) || e.code !== 'token_expired' || !session?.refresh_token) throw e;
+      await refresh(session.refresh_token);
       return await send(method, path, body, session.access_token);
     }
   } catch (e) {
-    if (e.status === 401 && session) endSession(e);
+    if (e instanceof ApiError && e.status === 401 && session) endSession(e);
     throw e;
   }
 }
@@ -147,16 +171,42 @@ async function get(path, token, signal) {
 export async function openStream(path, signal) {
   if (!session) throw new ApiError(401, 'token_missing', 'sign in first');
   try {
-    if (session.refresh_token && tokenSecondsLeft() < STREAM_MIN_TOKEN_SECS) await refresh();
+    if (session.refresh_token && tokenSecondsLeft() < STREAM_MIN_TOKEN_SECS) await refresh(session.refresh_token);
     try {
       return await get(path, session.access_token, signal);
     } catch (e) {
-      if (e.code !== 'token_expired' || !session?.refresh_token) throw e;
-      await refresh();
+      if (!(e instanceof ApiError) || e.code !== 'token_expired' || !session?.refresh_token) throw e;
+      await refresh(session.refresh_token);
       return await get(path, session.access_token, signal);
     }
   } catch (e) {
-    if (e.status === 401 && session) endSession(e);
+    if (e instanceof ApiError && e.status === 401 && session) endSession(e);
+    throw e;
+  }
+}
+
+/**
+ * Runs a request the caller makes itself (a file fetched whole as a Blob, an upload with
+ * progress: office/transfer.js) with the session's token, handled as in openStream(): a token
+ * about to expire is refreshed first (a long upload is not refused at its start), one refresh on
+ * 401 token_expired, any other 401 ends the session.
+ * @template T
+ * @param {(token: string) => Promise<T>} fn sends the request; throws an ApiError for a refusal
+ * @returns {Promise<T>}
+ */
+export async function withToken(fn) {
+  if (!session) throw new ApiError(401, 'token_missing', 'sign in first');
+  try {
+    if (session.refresh_token && tokenSecondsLeft() < STREAM_MIN_TOKEN_SECS) await refresh(session.refresh_token);
+    try {
+      return await fn(session.access_token);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.code !== 'token_expired' || !session?.refresh_token) throw e;
+      await refresh(session.refresh_token);
+      return await fn(session.access_token);
+    }
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401 && session) endSession(e);
     throw e;
   }
 }
@@ -176,9 +226,12 @@ export function followDownload(url, filename) {
   a.remove();
 }
 
+/** @param {string} username @param {string} password */
 export async function login(username, password) {
-  save(await send('POST', '/v1/auth/login', { username, password }));
-  return session.user;
+  /** @type {Session} */
+  const s = await send('POST', '/v1/auth/login', { username, password });
+  save(s);
+  return s.user;
 }
 
 /**
@@ -187,8 +240,10 @@ export async function login(username, password) {
  * @param {string} oldPassword @param {string} newPassword
  */
 export async function changePassword(oldPassword, newPassword) {
-  save(await api('POST', '/v1/me/password', { old_password: oldPassword, new_password: newPassword }));
-  return session.user;
+  /** @type {Session} */
+  const s = await api('POST', '/v1/me/password', { old_password: oldPassword, new_password: newPassword });
+  save(s);
+  return s.user;
 }
 
 /** Signs out on the server (this revokes every session of the user), then locally. */

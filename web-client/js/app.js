@@ -23,16 +23,17 @@ import { reportView } from './office/report.js';
 import { requestForm } from './office/request.js';
 import { followChanges, stopFollowing } from './office/updates.js';
 
-const view = document.getElementById('view');
-const header = document.getElementById('header');
+// index.html has both.
+const view = /** @type {HTMLElement} */ (document.getElementById('view'));
+const header = /** @type {HTMLElement} */ (document.getElementById('header'));
 let seq = 0;
-/** Why the user is at the sign-in form (an ApiError: expired, revoked…), or null. */
+/** @type {ApiError | null} why the user is at the sign-in form (expired, revoked…), or null */
 let loginNotice = null;
-/** Where to go after signing in: the link the user opened when their session was gone. */
+/** @type {string | null} where to go after signing in: the link the user opened when their session was gone */
 let returnTo = null;
-/** The mounted call screen (#/c/<id>/call), unmounted when the route changes. */
+/** @type {{ unmount: () => void } | null} the mounted call screen (#/c/<id>/call), unmounted when the route changes */
 let call = null;
-/** The mounted guest's page (#/guest…), unmounted when the route changes. */
+/** @type {{ unmount: () => void } | null} the mounted guest's page (#/guest…), unmounted when the route changes */
 let guest = null;
 
 const ID = '([A-Za-z0-9_-]{1,64})';
@@ -54,7 +55,8 @@ setErrorParams((err) => {
 });
 
 function home() {
-  switch (me().role) {
+  // Routes are only taken while signed in (route()).
+  switch (me()?.role) {
     case 'coordinator': return coordinatorHome();
     case 'doctor': return doctorHome();
     case 'specialist': return specialistHome();
@@ -63,15 +65,17 @@ function home() {
   }
 }
 
-/** The header's links for each role. */
+/** The header's links for each role. @param {string} role */
 function navLinks(role) {
-  const links = {
+  /** @type {Record<string, [string, string][]>} */
+  const byRole = {
     coordinator: [['#/', 'nav.desk'], ['#/all', 'nav.all']],
     doctor: [['#/', 'nav.requests'], ['#/new', 'nav.new']],
     specialist: [['#/', 'nav.day'], ['#/all', 'nav.all']],
     admin: [['#/admin/users', 'admin.users'], ['#/admin/sites', 'admin.sites'], ['#/admin/audit', 'admin.audit']],
     viewer: [['#/', 'nav.mine']],
-  }[role] || [];
+  };
+  const links = byRole[role] || [];
   const here = location.hash || '#/';
   return links.map(([href, key]) => h('a', { href, class: here === href ? 'nav active' : 'nav', testid: `nav-${key.split('.')[1]}` }, t(key)));
 }
@@ -87,7 +91,7 @@ function renderGuestHeader() {
 function languageSwitch() {
   return h('select', {
     testid: 'lang-switch', 'aria-label': t('app.language'),
-    onchange: (e) => switchLanguage(e.target.value),
+    onchange: (/** @type {Event} */ e) => switchLanguage(/** @type {HTMLSelectElement} */ (e.target).value),
   }, LANGS.map((l) => h('option', { value: l, selected: l === lang() }, t(`lang.${l}`))));
 }
 
@@ -102,9 +106,10 @@ function renderHeader() {
     languageSwitch(),
     u && !u.must_change_password && h('a', { href: '#/password', class: 'small', testid: 'change-password' }, t('password.link')),
     u && h('button', { class: 'ghost', testid: 'logout', onclick: signOut }, t('auth.logout')),
-  ].filter(Boolean));
+  ].filter((n) => n instanceof Node));
 }
 
+/** @param {string} l */
 function switchLanguage(l) {
   setLang(l);
   // What stays on screen across routes follows at once, in place: a call in progress (not torn
@@ -192,7 +197,8 @@ async function route({ quiet = false } = {}) {
     return;
   }
   const found = ROUTES.map(([re, fn]) => /** @type {const} */ ([path.match(re), fn])).find(([m]) => m);
-  if (!found) {
+  // found[0] is never null (find() took the first match): said again for the type check.
+  if (!found || !found[0]) {
     view.replaceChildren(notFound());
     return;
   }
@@ -249,7 +255,7 @@ function renderLogin() {
   user.focus();
 }
 
-/** Why the session ended, as the sign-in form says it. */
+/** Why the session ended, as the sign-in form says it. @param {ApiError} err */
 function noticeKey(err) {
   switch (err.code) {
     case 'token_expired': case 'session_expired': return 'auth.expired';

@@ -119,33 +119,9 @@ export class CallRoom {
     this.recBusy = false;
     /** @type {HTMLElement | null} the consent prompt while it is shown */
     this.consentBox = null;
-    this.buildView();
-  }
-
-  // ---- the state (state.js), read by view.js, local.js and recording.js ----
-
-  get phase() { return this.state.phase; }
-  get me() { return this.state.me; }
-  get participants() { return this.state.participants; }
-  get lobby() { return this.state.lobby; }
-  get tracks() { return this.state.tracks; }
-  get quality() { return this.state.quality; }
-  get speaker() { return this.state.speaker; }
-  /** The server stopped our video because our link loses too much (`audio_only`). */
-  get audioOnly() { return this.state.audioOnly; }
-  /** The room's recording (protocol.md §12). */
-  get rec() { return this.state.rec; }
-
-  /** @param {CallState} next */
-  setState(next) {
-    this.state = next;
-    // A received track goes with the room track it belongs to.
-    for (const id of this.incoming.keys()) if (!next.tracks.has(id)) this.incoming.delete(id);
-  }
-
-  // ---- view skeleton ----
-
-  buildView() {
+    // ---- view skeleton ----
+    // Built here rather than in a method the constructor calls: the type check then knows
+    // every part below is always set.
     this.status = h('span', { class: 'call-status', testid: 'call-status', dataset: { state: 'connecting' } });
     this.myQuality = h('span', { class: 'quality mine', testid: 'my-quality', role: 'img' }, h('i', {}), h('i', {}), h('i', {}));
     this.recording = h('span', { class: 'rec-slot', testid: 'recording-indicator', 'aria-live': 'polite' });
@@ -203,6 +179,29 @@ export class CallRoom {
     this.renderControls();
     this.setStatus('connecting');
   }
+
+  // ---- the state (state.js), read by view.js, local.js and recording.js ----
+
+  get phase() { return this.state.phase; }
+  get me() { return this.state.me; }
+  get participants() { return this.state.participants; }
+  get lobby() { return this.state.lobby; }
+  get tracks() { return this.state.tracks; }
+  get quality() { return this.state.quality; }
+  get speaker() { return this.state.speaker; }
+  /** The server stopped our video because our link loses too much (`audio_only`). */
+  get audioOnly() { return this.state.audioOnly; }
+  /** The room's recording (protocol.md §12). */
+  get rec() { return this.state.rec; }
+
+  /** @param {CallState} next */
+  setState(next) {
+    this.state = next;
+    // A received track goes with the room track it belongs to.
+    for (const id of this.incoming.keys()) if (!next.tracks.has(id)) this.incoming.delete(id);
+  }
+
+  // ---- the view skeleton's status and notices ----
 
   /** @param {import('./state.js').Phase} state */
   setStatus(state) {
@@ -392,11 +391,12 @@ export class CallRoom {
     // The way on (after.js), if this page has one: a guest's has none.
     const next = this.entry.after(state);
     this.finalBox.dataset.next = next ? next.form ?? 'detail' : '';
+    // replaceChildren() writes a missing part as text ("undefined", "null"): '' writes nothing.
     this.finalBox.replaceChildren(
       h('h2', {}, t(`call.final.${state}`)),
-      text && h('p', { testid: 'call-final-text' }, typeof text === 'function' ? text() : text),
-      next && h('a', { class: 'button', href: next.href, testid: 'call-final-back', dataset: { next: next.form ?? 'detail' } },
-        t(next.form ? `call.final.to_${next.form}` : 'call.final.back')));
+      text ? h('p', { testid: 'call-final-text' }, typeof text === 'function' ? text() : text) : '',
+      next ? h('a', { class: 'button', href: next.href, testid: 'call-final-back', dataset: { next: next.form ?? 'detail' } },
+        t(next.form ? `call.final.to_${next.form}` : 'call.final.back')) : '');
   }
 
   // ---- server messages ----

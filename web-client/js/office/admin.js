@@ -26,7 +26,7 @@ function tabs(active) {
 
 /** @param {string} section */
 export async function adminView(section) {
-  if (me().role !== 'admin') return h('p', { class: 'error', testid: 'view-error' }, t('error.forbidden_role'));
+  if (me()?.role !== 'admin') return h('p', { class: 'error', testid: 'view-error' }, t('error.forbidden_role'));
   const body = section === 'sites' ? await sitesView() : section === 'audit' ? await auditView() : await usersView();
   return [h('h1', {}, t('admin.title')), tabs(TABS.includes(section) ? section : 'users'), body];
 }
@@ -151,7 +151,7 @@ function specialtyOptions(selected) {
 
 /** A user's row, and the edit form under it (hidden until "edit"). @param {User} u @param {Site[]} sites */
 function userRows(u, sites) {
-  const self = u.id === me().id;
+  const self = u.id === me()?.id;
   const role = h('select', { 'aria-label': t('admin.role'), testid: 'user-row-role', disabled: self }, options('role', ROLES, u.role));
   role.onchange = () => {
     // A role change signs the user out everywhere (their tokens are revoked).

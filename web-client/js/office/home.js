@@ -105,7 +105,7 @@ function withNumber(query) {
 
 /** Every consultation the user may see, filtered by status (coordinators: the whole queue). */
 export async function listView() {
-  const coordinator = me().role === 'coordinator';
+  const coordinator = me()?.role === 'coordinator';
   /** @type {Record<string, string>} */
   const query = {};
   if (filter.status) query.status = filter.status;
@@ -171,7 +171,7 @@ export async function specialistHome() {
     items.length ? h('ul', { class: 'list' }, items.map((c) => row(c, opts))) : h('p', { class: 'muted', testid: `${testid}-empty` }, empty));
   const ended = opinions.items.filter((c) => c.status === 'ended');
   return [
-    h('h1', {}, t('specialist.title', { name: me().display_name })),
+    h('h1', {}, t('specialist.title', { name: me()?.display_name })),
     h('p', { class: 'muted small' }, fmtTime(new Date()), ' · ', t('common.zone_note')),
     // An emergency assigned to the specialist is alerted on the page (alerts.js); on the
     // desktop too once they allow it, asked only when they press this.

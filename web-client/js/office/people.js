@@ -49,7 +49,8 @@ export const siteById = (/** @type {string} */ id) => sites.get(id) ?? null;
 /** A user's display name, or the id when the user is not known here. @param {string | null | undefined} id */
 export function nameOf(id) {
   if (!id) return '—';
-  if (id === me()?.id) return me().display_name;
+  const self = me();
+  if (id === self?.id) return self.display_name;
   return users.get(id)?.display_name ?? id;
 }
 

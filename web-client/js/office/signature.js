@@ -65,9 +65,10 @@ function show(result, v, c, scope) {
   const signed = v.opinions.filter((o) => o.signed_at);
   result.replaceChildren(
     h('p', { testid: 'verify-headline' }, h('strong', {}, headline)),
-    signed.length > 0 && h('ul', { class: 'verdicts' }, signed.map((o) => h('li', { testid: 'verify-opinion', 'data-author': o.author, 'data-verdict': o.verdict },
+    // replaceChildren() would write `false` as text: '' writes nothing.
+    signed.length > 0 ? h('ul', { class: 'verdicts' }, signed.map((o) => h('li', { testid: 'verify-opinion', 'data-author': o.author, 'data-verdict': o.verdict },
       t('verify.opinion_line', { name: nameOf(o.author), verdict: label('verify.verdict', o.verdict) }),
-      o.fingerprint && h('span', { class: 'muted' }, ` · ${fingerprintText(o.fingerprint)}`)))),
+      o.fingerprint && h('span', { class: 'muted' }, ` · ${fingerprintText(o.fingerprint)}`)))) : '',
     h('p', { class: 'small muted' }, t('verify.checked_at', { time: fmtTime(new Date()) })));
   for (const el of scope?.querySelectorAll('[data-testid="report-opinion"]') ?? []) {
     const box = /** @type {HTMLElement} */ (el);
