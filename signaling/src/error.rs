@@ -157,6 +157,7 @@ mod tests {
         "invalid(",
         // lifecycle.rs: a guest link that does not open (service.rs gives it its status).
         "LifecycleError::GuestLink {",
+        "LifecycleError::NotFound {",
     ];
 
     /// The text of a call's arguments: from after `(` to its matching `)` (strings skipped).

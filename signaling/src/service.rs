@@ -29,6 +29,7 @@ impl From<LifecycleError> for AppError {
                 "guest_link_not_found" | "guest_link_invalid" => AppError::not_found(code, msg),
                 _ => AppError::new(axum::http::StatusCode::GONE, code, msg),
             },
+            LifecycleError::NotFound { code, .. } => AppError::not_found(code, msg),
             LifecycleError::StartTooFar => {
                 AppError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "start_out_of_range", msg)
             }

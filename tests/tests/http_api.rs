@@ -922,3 +922,83 @@ async fn a_signed_opinion_needs_the_password_verifies_and_a_changed_one_does_not
     assert_eq!(v["opinions"][0]["verdict"], "invalid");
     srv.stop().await;
 }
+
+/// Issue 15: two-way referral. After the consultation the county doctor refers the patient
+/// up; the city hospital's coordinator accepts with a date, records the admission and the
+/// discharge, which sends a referral back down with instructions; the doctor receives it.
+/// Each step is for its role only, in its state only; both sites list it; every step audited.
+#[tokio::test]
+async fn a_patient_is_referred_up_admitted_discharged_and_referred_back_down() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let spec = api.login("cardiologist").await;
+    let cardio = api.user_id(&coord, "cardiologist").await;
+    let c = request(&api, &doctor, "routine").await;
+    let accept = json!({ "specialists": [cardio], "start": in_minutes(5), "duration_minutes": 30 });
+    let c = api.post(&path(&c, "accept"), &coord, accept).await.ok();
+    let id = c["id"].as_str().unwrap().to_owned();
+    let sites = api.get("/v1/sites", &coord).await.ok();
+    let city = sites["items"].as_array().unwrap().iter().find(|s| s["level"] == "city").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refer = json!({ "to_site": city, "department": "心内科", "reason": "冠脉造影及介入治疗", "urgency": "urgent" });
+    let refs = format!("/v1/consultations/{id}/referrals");
+    // Not before the consultation has taken place.
+    api.post(&refs, &doctor, refer.clone()).await.expect(409, "invalid_state");
+    api.post(&path(&c, "start"), &spec, json!({})).await.ok();
+    api.post(&refs, &spec, refer.clone()).await.expect(403, "forbidden_role");
+    let c = api.post(&refs, &doctor, refer.clone()).await;
+    assert_eq!(c.status, 201, "{:?}", c.body);
+    let c = c.ok();
+    let up = c["referrals"][0].clone();
+    assert_eq!((up["direction"].clone(), up["status"].clone()), (json!("up"), json!("requested")));
+    api.post(&refs, &doctor, refer.clone()).await.expect(422, "referral_open");
+    let step = |rid: &str, s: &str| format!("/v1/consultations/{id}/referrals/{rid}/{s}");
+    let rid = up["id"].as_str().unwrap().to_owned();
+
+    // Both sites list it; the lists carry no reason.
+    let incoming = api.get("/v1/referrals?box=incoming", &coord).await.ok();
+    assert_eq!(incoming["total"], 1);
+    assert!(incoming["items"][0]["referral"].get("reason").is_none());
+    assert_eq!(api.get("/v1/referrals?box=outgoing", &doctor).await.ok()["total"], 1);
+    assert_eq!(api.get("/v1/referrals?box=incoming", &doctor).await.ok()["total"], 0);
+
+    // Only the receiving site's coordinator decides; a date is needed.
+    api.post(&step(&rid, "accept"), &doctor, json!({ "planned_date": "2031-01-05" }))
+        .await
+        .expect(403, "forbidden_role");
+    api.post(&step(&rid, "accept"), &coord, json!({})).await.expect(422, "text_required");
+    api.post(&step(&rid, "admit"), &coord, json!({})).await.expect(422, "referral_invalid_state");
+    let c = api.post(&step(&rid, "accept"), &coord, json!({ "planned_date": "2031-01-05" })).await.ok();
+    assert_eq!(c["referrals"][0]["planned_date"], "2031-01-05");
+    api.post(&step(&rid, "decline"), &coord, json!({ "reason": "no bed" })).await.expect(422, "referral_invalid_state");
+    api.post(&step(&rid, "admit"), &coord, json!({})).await.ok();
+    api.post(&step(&rid, "discharge"), &coord, json!({})).await.expect(422, "text_required");
+    let c = api
+        .post(&step(&rid, "discharge"), &coord, json!({ "instructions": "阿司匹林 100mg qd，两周后县医院复查心电图" }))
+        .await
+        .ok();
+    let down = c["referrals"][1].clone();
+    assert_eq!((down["direction"].clone(), down["status"].clone()), (json!("down"), json!("requested")));
+    assert_eq!(down["answers"], rid);
+    assert_eq!(c["referrals"][0]["status"], "discharged");
+    let did = down["id"].as_str().unwrap().to_owned();
+    assert_eq!(api.get("/v1/referrals?box=incoming&status=requested", &doctor).await.ok()["total"], 1);
+    api.post(&step(&did, "receive"), &coord, json!({})).await.expect(403, "forbidden_role");
+    let c = api.post(&step(&did, "receive"), &doctor, json!({})).await.ok();
+    assert_eq!(c["referrals"][1]["status"], "received");
+    api.post(&step("nope", "admit"), &coord, json!({})).await.expect(404, "referral_not_found");
+    api.post(&step(&did, "fly"), &coord, json!({})).await.expect(404, "no_such_endpoint");
+
+    // Every step is audited, with the referral's id and never its text.
+    let admin = api.login_as("admin", &srv.admin_password).await;
+    let audit = api.get(&format!("/v1/audit?consultation={id}&limit=100"), &admin).await.ok().to_string();
+    for a in ["referral_request", "referral_accept", "referral_admit", "referral_discharge", "referral_receive"] {
+        assert!(audit.contains(&format!("consultation.{a}")), "{a}: {audit}");
+    }
+    assert!(!audit.contains("冠脉造影") && !audit.contains("阿司匹林"));
+    srv.stop().await;
+}

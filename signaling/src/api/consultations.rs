@@ -171,7 +171,7 @@ async fn list(
         .map(|c| {
             let mut v = serde_json::to_value(c).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
-                for k in ["summary", "opinions", "plan", "reason", "patient", "guests", "attachments"] {
+                for k in ["summary", "opinions", "plan", "reason", "patient", "guests", "attachments", "referrals"] {
                     o.remove(k);
                 }
                 if let Some(p) = &c.patient {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod guests;
 pub mod invitable;
 pub mod recordings;
+pub mod referrals;
 pub mod signing;
 
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ pub fn router(st: AppState) -> Router {
         .merge(guests::routes())
         .merge(invitable::routes())
         .merge(recordings::routes())
+        .merge(referrals::routes())
         .merge(signing::routes())
         .route("/rtc", get(crate::rtc::session::upgrade))
         .fallback(|| async { AppError::not_found("no_such_endpoint", "no such endpoint") });

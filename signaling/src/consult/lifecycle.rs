@@ -142,6 +142,11 @@ pub enum Action {
     Attach {
         attachment: Attachment,
     },
+    /// A step of a referral (`referral.rs`), by someone at `site`.
+    Referral {
+        step: super::referral::Step,
+        site: Option<SiteId>,
+    },
 }
 
 impl Action {
@@ -165,6 +170,7 @@ impl Action {
             Action::GuestArrived { .. } => "guest_arrived",
             Action::Settings { .. } => "settings",
             Action::Attach { .. } => "attach",
+            Action::Referral { step, .. } => step.name(),
         }
     }
 
@@ -175,6 +181,7 @@ impl Action {
                 Some(id)
             }
             Action::Attach { attachment } => Some(&attachment.id),
+            Action::Referral { step, .. } => Some(step.target()),
             _ => None,
         }
     }
@@ -210,6 +217,9 @@ pub enum LifecycleError {
     /// The guest link is unknown, revoked, expired or used (`code` says which).
     #[error("{message}")]
     GuestLink { code: &'static str, message: &'static str },
+    /// What the step names (a referral) is not in the record.
+    #[error("{message}")]
+    NotFound { code: &'static str, message: &'static str },
 }
 
 fn invalid(
@@ -364,6 +374,7 @@ pub fn new_request(
         guests: Vec::new(),
         auto_admit: false,
         attachments: Vec::new(),
+        referrals: Vec::new(),
         sealed: None,
     })
 }
@@ -621,6 +632,7 @@ pub fn apply(
             }
             n.attachments.push(attachment);
         }
+        Action::Referral { step, site } => super::referral::apply(&mut n, actor, site.as_ref(), step, now)?,
         Action::Settings { auto_admit } => {
             let its_coordinator = coordinator && c.coordinator.as_ref().is_none_or(|k| *k == actor.id);
             if !(its_coordinator || c.is_host(&actor.id)) {

@@ -2,4 +2,5 @@
 pub mod lifecycle;
 pub mod model;
 pub mod patient;
+pub mod referral;
 pub mod rights;

@@ -227,6 +227,9 @@ pub struct Consultation {
     /// Files attached to the case (issue 15): their names may name the patient.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// Referrals up and back down (双向转诊) that came of it (issue 15).
+    #[serde(default)]
+    pub referrals: Vec<super::referral::Referral>,
     /// At rest only: the summary and the patient, sealed (`store::sealed`). Never set in a
     /// record the rest of the server sees.
     #[serde(default, skip_serializing_if = "Option::is_none")]

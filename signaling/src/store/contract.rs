@@ -56,6 +56,7 @@ pub fn scheduled(requester: &UserId, specialists: &[UserId], start_min: i64, min
         patient: None,
         auto_admit: false,
         attachments: Vec::new(),
+        referrals: Vec::new(),
         sealed: None,
     }
 }

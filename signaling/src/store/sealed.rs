@@ -2,7 +2,7 @@
 //! below never holds a consultation's summary or patient block in the clear: this wrapper
 //! seals them on every write and opens them on every read, so the rest of the server, and
 //! both stores' own logic (bookings, indexes, versions), see plain records and never a key.
-//! Attachments' names are sealed with them (a file name often names the patient).
+//! Attachments' names and referrals' reasons are sealed with them (a file name often names the patient).
 //! The sealed text names its consultation: a blob copied into another record does not open.
 
 use std::sync::Arc;
@@ -39,6 +39,9 @@ struct Case {
     /// The attachments' names, by id (a file name often names the patient).
     #[serde(default)]
     names: Vec<(String, String)>,
+    /// The referrals' reasons (or instructions) and refusals, by id.
+    #[serde(default)]
+    referrals: Vec<(String, String, Option<String>)>,
 }
 
 impl Sealed {
@@ -54,7 +57,15 @@ impl Sealed {
 fn seal(key: &MasterKey, c: &Consultation) -> Consultation {
     let mut out = c.clone();
     let names = out.attachments.iter_mut().map(|a| (a.id.clone(), std::mem::take(&mut a.name))).collect();
-    let case = Case { id: c.id.clone(), summary: std::mem::take(&mut out.summary), patient: out.patient.take(), names };
+    let referrals =
+        out.referrals.iter_mut().map(|r| (r.id.clone(), std::mem::take(&mut r.reason), r.refusal.take())).collect();
+    let case = Case {
+        id: c.id.clone(),
+        summary: std::mem::take(&mut out.summary),
+        patient: out.patient.take(),
+        names,
+        referrals,
+    };
     let salt = random_salt();
     let data = key.file_key(&salt).seal(0, true, &super::encode(&case));
     out.sealed = Some(SealedCase { salt: B64.encode(salt), data: B64.encode(data) });
@@ -81,6 +92,12 @@ fn open(key: &MasterKey, mut c: Consultation) -> StoreResult<Consultation> {
     for (id, name) in case.names {
         if let Some(a) = c.attachments.iter_mut().find(|a| a.id == id) {
             a.name = name;
+        }
+    }
+    for (id, reason, refusal) in case.referrals {
+        if let Some(r) = c.referrals.iter_mut().find(|r| r.id == id) {
+            r.reason = reason;
+            r.refusal = refusal;
         }
     }
     Ok(c)

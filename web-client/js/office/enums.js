@@ -13,6 +13,8 @@ export const AUDIT_ACTIONS = [
   ...['request', 'emergency_opened', 'accept', 'reject', 'reschedule', 'assign', 'invite', 'cancel', 'start', 'end', 'no_show', 'opinion_draft', 'opinion_sign', 'plan']
     .map((a) => `consultation.${a}`),
   ...['guest_link_create', 'guest_link_revoke', 'guest_arrived', 'settings', 'attach'].map((a) => `consultation.${a}`),
+  ...['referral_request', 'referral_accept', 'referral_decline', 'referral_cancel', 'referral_admit', 'referral_discharge', 'referral_receive']
+    .map((a) => `consultation.${a}`),
   'consultation.join_token', 'consultation.guest_join_token',
   ...['join', 'lobby_wait', 'rejoin', 'admit', 'decline', 'remove', 'leave', 'leave_timeout', 'floor_given', 'floor_taken', 'floor_declined', 'mute_request',
     'rights_revoked', 'rights_narrowed', 'recording_start', 'recording_stop', 'recording_consent', 'recording_decline', 'recording_failed'].map((a) => `room.${a}`),
