@@ -13,6 +13,8 @@ command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 # Janus VideoRoom for the side-by-side load benchmark (its smoke run is in the suite).
 command -v janus >/dev/null 2>&1 || need+=(janus)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
+# A Python virtual environment for the FHIR validator (tests/fhir/validate.py).
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if ((${#need[@]})); then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -23,6 +25,14 @@ fi
 
 # A CI machine builds once from clean: incremental caches would only add ~2 GB of disk.
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
+# The FHIR export is validated with fhir.resources 6.4.0, whose models are generated from the
+# official FHIR 4.0.1 definitions (pydantic 1, which that release is written for).
+if [ ! -x target/fhir-venv/bin/python ] || ! target/fhir-venv/bin/python -c 'import fhir.resources' 2>/dev/null; then
+  python3 -m venv target/fhir-venv
+  target/fhir-venv/bin/pip install -q "fhir.resources==6.4.0" "pydantic==1.10.27"
+fi
+export HUIZHEN_FHIR_PYTHON="$PWD/target/fhir-venv/bin/python"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

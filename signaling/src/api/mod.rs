@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod attachments;
 pub mod consultations;
 pub mod events;
+pub mod fhir;
 pub mod guests;
 pub mod invitable;
 pub mod recordings;
@@ -37,6 +38,7 @@ pub fn router(st: AppState) -> Router {
         .merge(attachments::routes())
         .merge(consultations::routes())
         .merge(events::routes())
+        .merge(fhir::routes())
         .merge(guests::routes())
         .merge(invitable::routes())
         .merge(recordings::routes())
