@@ -141,6 +141,13 @@ async fn only_what_the_content_shows_is_kept_and_nothing_refused_stays_behind() 
     let big = vec![0x25u8; 5 << 20];
     upload(&api, &doctor, &id, "big.pdf", big).await.expect(413, "attachment_quota_exceeded");
     upload(&api, &doctor, &id, "", b"%PDF-1.4".to_vec()).await.expect(422, "attachment_name_invalid");
+    // A 2 GB upload is refused on its declared length, before its bytes are read; one sent
+    // without a length (chunked) is cut off at the quota as its bytes come.
+    let path = format!("/v1/consultations/{id}/attachments?name=big.zip");
+    let status = raw_upload(srv.addr, &path, &doctor, Some(2 << 30), 64 << 10).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    let status = raw_upload(srv.addr, &path, &doctor, None, 6 << 20).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
     assert_eq!(files(&store).len(), kept, "nothing refused stays on disk: {:?}", files(&store));
     for f in files(&store) {
         let raw = std::fs::read(&f).unwrap();
@@ -198,4 +205,42 @@ async fn only_what_the_content_shows_is_kept_and_nothing_refused_stays_behind() 
     assert!(text.contains("attachment.download"));
     assert!(!text.contains("ecg.pdf") && !text.contains("Ouyang"), "no names in the trail");
     srv.stop().await;
+}
+
+/// Sends an upload by hand: `declared` as Content-Length (or chunked without it), then `send`
+/// bytes of a PDF-looking body, as far as the server reads them; returns the status line.
+async fn raw_upload(addr: std::net::SocketAddr, path: &str, token: &str, declared: Option<u64>, send: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let length = match declared {
+        Some(n) => format!("Content-Length: {n}\r\n"),
+        None => "Transfer-Encoding: chunked\r\n".to_owned(),
+    };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\n{length}\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'%'; 64 << 10];
+    let mut sent = 0;
+    // The server may answer and stop reading at any point: a failed write ends the sending.
+    while sent < send {
+        let w = if declared.is_some() {
+            s.write_all(&chunk).await
+        } else {
+            let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+            framed.extend_from_slice(&chunk);
+            framed.extend_from_slice(b"\r\n");
+            s.write_all(&framed).await
+        };
+        if w.is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    if declared.is_none() {
+        let _ = s.write_all(b"0\r\n\r\n").await;
+    }
+    let mut answer = vec![0u8; 4096];
+    let n = s.read(&mut answer).await.unwrap_or(0);
+    String::from_utf8_lossy(&answer[..n]).lines().next().unwrap_or("").to_owned()
 }
