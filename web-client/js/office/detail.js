@@ -3,10 +3,12 @@
 // coordinators, start/end for hosts, the opinion for specialists, the plan for the doctor),
 // the invitation of further participants (invite.js), guest links and how the room admits
 // people (guests.js). The patient's card (patient.js); a signed opinion shows its signature
-// (signature.js), and signing asks for the password again (sign.js).
+// (signature.js), and signing asks for the password again (sign.js). The case's files, their
+// uploads and viewers (attachments.js).
 import { api, me } from '../api.js';
 import { field, h, options, showBanner, submitting } from '../dom.js';
 import { fmtRange, fmtTime, instantToShanghai, label, shanghaiToInstant, t, toDate } from '../i18n.js';
+import { attachmentsSection } from './attachments.js';
 import { OPEN, RECORDING } from './enums.js';
 import { guestLinksSection, roomSettingsSection } from './guests.js';
 import { inviteButton } from './invite.js';
@@ -109,6 +111,8 @@ export async function detailView(id, opts = {}) {
       c.patient && [h('h2', {}, t('field.patient')), patientFacts(c.patient)],
       // Optional when the patient block carries the clinical question.
       c.summary && [h('h2', {}, t('field.summary')), h('p', { class: 'text', testid: 'summary' }, c.summary)]),
+    // The case's material (the CT series, the ECG) right under the case it belongs to.
+    attachmentsSection(c),
     (c.opinions.length || c.plan) && h('section', { class: 'card', testid: 'opinions' }, opinionsBlock(c)),
     guestLinksSection(c),
     !teaching && settings,

@@ -2,10 +2,13 @@
 // button, which opens a live consultation at once (docs/api.md: an `emergency` is created
 // `live`) and takes the doctor straight into its room while the centre assigns specialists.
 // A consultation (会诊) names its patient (patient.js): the API keeps the block optional, the
-// form does not; a case discussion or teaching round may add one.
+// form does not; a case discussion or teaching round may add one. Files picked on the form
+// (attachments.js) go once the consultation exists: the request itself is never held back by
+// one, and a refused file is named, to be added on the detail page.
 import { ApiError, api, me } from '../api.js';
 import { field, form, h, options } from '../dom.js';
 import { shanghaiToInstant, t } from '../i18n.js';
+import { requestAttachments, tellFailedUploads } from './attachments.js';
 import { KINDS, RECORDING, SPECIALTIES, URGENCIES } from './enums.js';
 import { go } from './nav.js';
 import { patientForm } from './patient.js';
@@ -29,6 +32,7 @@ export function requestForm() {
   const to = h('input', { type: 'datetime-local', testid: 'request-wished-to' });
   const warn = h('p', { class: 'warn', hidden: true, testid: 'emergency-warning' }, t('request.emergency_warning'));
   urgency.onchange = () => { warn.hidden = urgency.value !== 'emergency'; };
+  const files = requestAttachments();
   return form({ class: 'card', testid: 'request-form' }, [
     h('h1', {}, t('request.new')),
     h('div', { class: 'grid' },
@@ -40,6 +44,7 @@ export function requestForm() {
     h('fieldset', {}, h('legend', {}, t('field.wished')),
       h('div', { class: 'grid' }, field('request.wished_from', from), field('request.wished_to', to)),
       h('small', {}, t('request.wished_hint'))),
+    files.el,
     h('div', { class: 'actions' },
       h('a', { href: '#/', class: 'button ghost', testid: 'back' }, t('common.cancel')),
       h('button', { type: 'submit', testid: 'request-submit' }, t('request.submit'))),
@@ -65,6 +70,12 @@ export function requestForm() {
       const p = patient.value();
       if (p) body.patient = p;
       const c = await api('POST', '/v1/consultations', body);
+      if (files.files().length) {
+        const sent = files.send(c.id).then((uploads) => tellFailedUploads(c.id, uploads));
+        // The doctor watches the files go, then sees them on the detail page; an emergency's
+        // room cannot wait for them (they go on meanwhile, and a refusal is said there too).
+        if (c.status !== 'live') await sent;
+      }
       // An emergency is live already: its room is where the doctor is needed.
       go(c.status === 'live' ? `#/c/${c.id}/call` : `#/c/${c.id}`);
     } catch (e) {
