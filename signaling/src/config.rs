@@ -37,6 +37,41 @@ pub struct Config {
     pub media: MediaConfig,
     pub recording: RecordingConfig,
     pub attachments: AttachmentsConfig,
+    pub tls: TlsConfig,
+}
+
+/// HTTPS in the server (issue 17). Off: plain HTTP, as behind a TLS proxy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// `off`, `files` (`cert_file` and `key_file`, reloaded on SIGHUP) or `self-signed` (a
+    /// LAN trial: a certificate for `names`, kept in `data_dir/tls`).
+    pub mode: String,
+    /// PEM: the certificate, then its chain.
+    pub cert_file: PathBuf,
+    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// Host names and IP addresses a self-signed certificate is made for (default:
+    /// localhost and 127.0.0.1).
+    pub names: Vec<String>,
+    /// Also listen here with plain HTTP that only redirects to HTTPS (e.g. `0.0.0.0:80`).
+    pub redirect_listen: String,
+    /// Send Strict-Transport-Security (with `files` only: a trial certificate must stay
+    /// skippable in the browser).
+    pub hsts: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            mode: "off".into(),
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            names: Vec::new(),
+            redirect_listen: String::new(),
+            hsts: true,
+        }
+    }
 }
 
 /// Files attached to consultations (issue 15). Sealed at rest with
@@ -247,6 +282,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             recording: RecordingConfig::default(),
             attachments: AttachmentsConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -394,6 +430,15 @@ impl Config {
             || !self.auth.report_key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return bad("auth.report_key_id is up to 64 letters, digits, - and _");
+        }
+        match self.tls.mode.as_str() {
+            "off" | "self-signed" => {}
+            "files" if !self.tls.cert_file.as_os_str().is_empty() && !self.tls.key_file.as_os_str().is_empty() => {}
+            "files" => return bad("tls.mode = \"files\" needs tls.cert_file and tls.key_file"),
+            _ => return bad("tls.mode is off, files or self-signed"),
+        }
+        if !self.tls.redirect_listen.is_empty() && self.tls.redirect_listen.parse::<SocketAddr>().is_err() {
+            return bad("tls.redirect_listen is an address such as 0.0.0.0:80");
         }
         if jiff::tz::TimeZone::get(&self.consultation.time_zone).is_err() {
             return bad("consultation.time_zone is not a known IANA time zone (e.g. Asia/Shanghai)");

@@ -20,6 +20,7 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod text;
+pub mod tls;
 pub mod web;
 
 use std::future::Future;
@@ -46,6 +47,8 @@ pub enum StartError {
     Store(StoreError),
     #[error("cannot start the media workers: {0}")]
     Media(huizhen_sfu::SfuError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Opens the configured store.
@@ -98,6 +101,8 @@ fn recorder_for(config: &Config) -> huizhen_recorder::Recorder {
 
 pub struct Server {
     pub state: AppState,
+    /// HTTPS, when configured: `reload` it on SIGHUP.
+    pub tls: Option<Arc<tls::Tls>>,
 }
 
 impl Server {
@@ -146,6 +151,7 @@ impl Server {
         });
         let per_minute = config.auth.max_failed_logins_per_minute.max(1);
         let report_key = auth::report_key::ReportKey::load_or_create(&config)?;
+        let tls = tls::Tls::load(&config.tls, &config.data_dir)?;
         let inner = Inner {
             report_key,
             events,
@@ -166,7 +172,7 @@ impl Server {
             sfu,
             recorder,
         };
-        Ok(Server { state: AppState { inner: Arc::new(inner) } })
+        Ok(Server { state: AppState { inner: Arc::new(inner) }, tls })
     }
 
     pub fn router(&self) -> axum::Router {
@@ -211,7 +217,19 @@ impl Server {
             // Event streams never end by themselves: the drain would wait them out.
             events.close();
         };
-        listen::serve(listener, app, limits, closing, Duration::from_secs(10)).await;
+        // Plain HTTP beside HTTPS only sends browsers to the HTTPS address.
+        let redirect = match (&self.tls, st.config.tls.redirect_listen.parse::<std::net::SocketAddr>()) {
+            (Some(_), Ok(at)) => {
+                let https_port = listener.local_addr()?.port();
+                let plain = TcpListener::bind(at).await?;
+                Some(tokio::spawn(listen::redirect_to_https(plain, https_port)))
+            }
+            _ => None,
+        };
+        listen::serve(listener, app, limits, self.tls.clone(), closing, Duration::from_secs(10)).await;
+        if let Some(r) = redirect {
+            r.abort();
+        }
         // Upgraded sockets are not tracked by the HTTP server: give each its `closing` message.
         let drained = async {
             while st.metrics.ws_connections.load(std::sync::atomic::Ordering::Relaxed) > 0 {

@@ -99,13 +99,19 @@ impl Drop for Place {
 /// Serves `app` until `shutdown` resolves, then asks every connection to finish its request
 /// in flight and waits up to `drain` for them. Upgraded connections (WebSockets) leave hyper's
 /// hands, and their place, once upgraded; the signaling layer limits those.
+///
+/// With `tls`, each connection first completes its TLS handshake, within the same deadline as
+/// its headers (a slow handshake holds a place as a slow header would); `hsts` adds
+/// Strict-Transport-Security to every answer.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnLimits,
+    tls: Option<Arc<crate::tls::Tls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) {
+    let hsts = tls.as_ref().is_some_and(|t| t.hsts);
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -137,20 +143,30 @@ pub async fn serve(
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(addr));
-            app.clone().oneshot(req)
+            let answer = app.clone().oneshot(req);
+            async move {
+                let mut resp = answer.await?;
+                if hsts {
+                    resp.headers_mut().insert(
+                        axum::http::header::STRICT_TRANSPORT_SECURITY,
+                        axum::http::HeaderValue::from_static("max-age=31536000"),
+                    );
+                }
+                Ok::<_, std::convert::Infallible>(resp)
+            }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
-        let mut stop = stop_rx.clone();
+        let (builder, stop, tls) = (builder.clone(), stop_rx.clone(), tls.clone());
+        let handshake = limits.header_timeout;
         tokio::spawn(async move {
             let _place = place;
-            tokio::pin!(conn);
-            // A client that goes away or is too slow ends its own connection; nothing to say.
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+            match tls {
+                None => connection(&builder, TokioIo::new(stream), service, stop).await,
+                Some(t) => match tokio::time::timeout(handshake, t.acceptor().accept(stream)).await {
+                    Ok(Ok(tls_stream)) => connection(&builder, TokioIo::new(tls_stream), service, stop).await,
+                    // Not TLS, a failed handshake, or too slow: nothing to answer.
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake too slow"),
+                },
             }
         });
     }
@@ -167,6 +183,46 @@ pub async fn serve(
     };
     if tokio::time::timeout(drain, drained).await.is_err() {
         tracing::warn!("requests still in flight at shutdown were cut off");
+    }
+}
+
+/// Answers every plain-HTTP request with a permanent redirect to the same path over HTTPS on
+/// `https_port` (`tls.redirect_listen`): someone who types the address without `https://`
+/// lands on the secure page, where the browser gives the camera.
+pub async fn redirect_to_https(listener: TcpListener, https_port: u16) {
+    let app = Router::new().fallback(move |req: Request| async move {
+        let host = req
+            .headers()
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(h, |(n, _)| n))
+            .unwrap_or("localhost")
+            .to_owned();
+        let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+        let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        axum::response::Redirect::permanent(&format!("https://{host}{port}{path}"))
+    });
+    let limits = ConnLimits::from_config(0, Duration::from_secs(10));
+    serve(listener, app, limits, None, std::future::pending::<()>(), Duration::from_secs(1)).await;
+}
+
+/// One HTTP/1.1 connection until it ends, or until the server stops (then its request in
+/// flight finishes first).
+async fn connection<I, S>(builder: &http1::Builder, io: I, service: S, mut stop: watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = axum::body::Body> + Send,
+    S::Future: Send,
+{
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    // A client that goes away or is too slow ends its own connection; nothing to say.
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }
 

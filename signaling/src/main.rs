@@ -189,7 +189,36 @@ async fn main() -> anyhow::Result<()> {
                 tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "huizhen listening");
-            println!("  Huizhen is running at http://{addr}/  (Ctrl-C stops it)");
+            match &server.tls {
+                None => println!("  Huizhen is running at http://{addr}/  (Ctrl-C stops it)"),
+                Some(tls) => {
+                    println!("  Huizhen is running at https://{addr}/  (Ctrl-C stops it)");
+                    if tls.self_signed {
+                        // A trial certificate: say how to recognise it, so it is trusted on
+                        // purpose, not clicked through.
+                        let f = tls.fingerprints()?;
+                        println!(
+                            "  Self-signed certificate (data_dir/tls/self-signed.pem). Its SHA-256 fingerprint:\n    {}\n  Compare it with what the browser shows before trusting it; or import the .pem into the\n  system's or the browser's trusted certificates. Chromium for tests:\n    --ignore-certificate-errors-spki-list={}\n",
+                            f.certificate, f.spki
+                        );
+                    }
+                    // SIGHUP reads the certificate files again (a renewal): open calls stay.
+                    #[cfg(unix)]
+                    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                        let tls = tls.clone();
+                        tokio::spawn(async move {
+                            while hup.recv().await.is_some() {
+                                match tls.reload() {
+                                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                                    Err(e) => {
+                                        tracing::error!(error = %e, "TLS certificate not reloaded; the one in use stays")
+                                    }
+                                }
+                            }
+                        });
+                    }
+                }
+            }
             server.serve(listener, shutdown_signal()).await?;
         }
         Cmd::ResetPassword { username } => {

@@ -37,7 +37,7 @@ async fn serve(uri: Uri) -> Response {
                     (header::ETAG, etag),
                     (
                         header::CONTENT_SECURITY_POLICY,
-                        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'".to_owned(),
+                        "default-src 'self'; img-src 'self' data: blob:; frame-src 'self' blob:; frame-ancestors 'none'".to_owned(),
                     ),
                     (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
                 ],
