@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod consult;
 pub mod dicom_view;
+pub mod doctor;
 pub mod error;
 pub mod events;
 pub mod ids;

@@ -45,6 +45,13 @@ enum Cmd {
         #[arg(long)]
         username: String,
     },
+    /// Check this machine for what goes wrong in the field (configuration, HTTPS, permissions,
+    /// ports, disk, Redis, clock) and say how to fix each. Exit status 1 when a check fails.
+    Doctor {
+        /// `zh-CN` (default) or `en`; default from LANG.
+        #[arg(long)]
+        lang: Option<String>,
+    },
     /// Check the signed opinions of a saved report (the JSON of GET /v1/consultations/{id} or
     /// …/report). Exit status 0 when every signed opinion verifies.
     VerifyReport {
@@ -240,6 +247,21 @@ async fn main() -> anyhow::Result<()> {
                 "\n  Password reset for {}; every session of this account is signed out.\n  new password: {pw}\n  (shown once; change it after signing in)\n",
                 user.username
             );
+        }
+        Cmd::Doctor { lang } => {
+            let lang = huizhen::doctor::Lang::from_env(lang.as_deref());
+            let (config, error) = match load_config(&cli, &[]) {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(format!("{e:#}"))),
+            };
+            let mut findings = huizhen::doctor::run(config.as_ref(), error, lang);
+            if let Some(c) = &config {
+                findings.extend(huizhen::doctor::store(c, lang).await);
+            }
+            print!("{}", huizhen::doctor::render(&findings, lang));
+            if findings.iter().any(|f| f.level == huizhen::doctor::Level::Fail) {
+                std::process::exit(1);
+            }
         }
         Cmd::VerifyReport { report, keys } => {
             let text = std::fs::read(report).with_context(|| format!("cannot read {}", report.display()))?;
