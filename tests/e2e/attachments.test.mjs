@@ -427,6 +427,12 @@ await runTest('attachments', async (s) => {
       await textOf(rowOf(specialist, w.series).getByTestId('attachment-dicom'), T(w.lang, 'attachments.dicom_many', { modalities: 'CT', files: SLICES }), 'the series in words');
       await shot(specialist, `attachments-specialist-${L}`);
       checks.specialist = names;
+      // The printable report lists the material with each file's whole SHA-256.
+      await specialist.goto(`${origin}/#/c/${id}/report`);
+      const rows = specialist.getByTestId('report-attachment');
+      await until('the report to list the three files', async () => (await rows.count()) === 3);
+      const printed = await rows.first().locator('.print-only').textContent();
+      if (!/^[0-9a-f]{64}$/.test(printed ?? '')) throw new Error(`the report prints the checksum as ${printed}`);
     });
   }
 

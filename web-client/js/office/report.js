@@ -6,6 +6,7 @@ import { h } from '../dom.js';
 import { fmtTime, label, t } from '../i18n.js';
 import { factList, facts, loadReport } from './detail.js';
 import { patientFacts } from './patient.js';
+import { shortSha, sizeText } from './attachfacts.js';
 import { nameOf } from './people.js';
 import { signatureLine, verifyControls } from './signature.js';
 
@@ -47,10 +48,31 @@ export async function reportView(id) {
         signatureLine(o, 'report-signature'))) : h('p', { class: 'muted' }, t('report.no_signed')),
       drafts.length > 0 && h('p', { class: 'muted small' }, t('report.drafts', { n: drafts.length })),
       verify.result),
+    attachmentList(c),
     h('section', { testid: 'report-plan' }, h('h2', {}, t('detail.plan')),
       c.plan ? [h('p', { class: 'muted small' }, `${nameOf(c.plan.author)} · ${fmtTime(c.plan.recorded_at)}`), h('p', { class: 'text', testid: 'report-plan-text' }, c.plan.text)]
         : h('p', { class: 'muted' }, t('report.no_plan'))),
     h('footer', { class: 'report-foot muted small' }, t('common.zone_note')));
+}
+
+/**
+ * The material the opinions were given on, as printed: name, kind, size, uploader and time,
+ * and the SHA-256 in full, so that a file can later be shown to be the one that was seen.
+ * @param {Consultation} c
+ */
+function attachmentList(c) {
+  /** @type {import('./attachfacts.js').Attachment[]} */
+  const files = /** @type {{ attachments?: import('./attachfacts.js').Attachment[] }} */ (c).attachments ?? [];
+  if (!files.length) return null;
+  return h('section', { testid: 'report-attachments' }, h('h2', {}, t('attachments.title')),
+    h('table', { class: 'people' },
+      h('thead', {}, h('tr', {},
+        h('th', {}, t('attachments.name')), h('th', {}, t('attachments.size')), h('th', {}, t('attachments.uploaded')), h('th', {}, t('attachments.sha256')))),
+      h('tbody', {}, files.map((a) => h('tr', { testid: 'report-attachment' },
+        h('td', {}, a.name, ' ', h('span', { class: 'muted small' }, label('attachment_kind', a.kind))),
+        h('td', {}, sizeText(a.size)),
+        h('td', {}, `${nameOf(a.uploaded_by)} · ${fmtTime(a.uploaded_at)}`),
+        h('td', { class: 'mono small', title: a.sha256 }, h('span', { class: 'no-print' }, shortSha(a.sha256)), h('span', { class: 'print-only' }, a.sha256)))))));
 }
 
 /** @param {Consultation} c @param {string} id */
