@@ -54,9 +54,8 @@ results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 started=$(date +%s%N)
 
-# 1. Type check of the browser app (JSDoc types; strict off), then of all of it but the screens
-# that import office/detail.js or office/request.js under strict (web-client/tsconfig.strict.json):
-# one typecheck result, failed if either run fails.
+# 1. Type check of the browser app (JSDoc types, strict), and through tsconfig.strict.json (an
+# alias of it, kept for whatever still names it): one typecheck result, failed if either fails.
 echo "== typecheck: tsc -p web-client/tsconfig.json" >&2
 t0=$(date +%s%N)
 tsc_rc=0

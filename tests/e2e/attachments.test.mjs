@@ -295,6 +295,18 @@ await runTest('attachments', async (s) => {
         const frame = dialog.getByTestId('file-viewer-frame');
         await frame.waitFor();
         if (!(await frame.getAttribute('src'))?.startsWith('blob:')) throw new Error('the PDF is not framed from memory');
+        // As in a tab: the browser's viewer comes into the frame with its own content frame
+        // (a second blob: frame), then the picture settles, unlike the empty frame first seen.
+        const blank = (await frame.screenshot()).length;
+        await until('the PDF viewer\'s content frame in the page', async () => doctor.frames().filter((f) => f.url().startsWith('blob:')).length >= 2);
+        /** @type {Buffer | null} */
+        let last = null;
+        await until('the PDF to be drawn in the page', async () => {
+          const now = await frame.screenshot();
+          const drawn = last !== null && now.equals(last) && now.length > 2 * blank;
+          last = now;
+          return drawn;
+        }, 15000, 150);
         await shot(doctor, `attachments-pdf-${L}`);
         await dialog.getByTestId('file-viewer-close').click();
         await dialog.waitFor({ state: 'detached' });

@@ -4,6 +4,7 @@
 // no office, only that consultation's call).
 //
 // Routes: #/ (the role's home) · #/all · #/new · #/c/<id> · #/c/<id>/report · #/c/<id>/call ·
+// #/c/<id>/referral/<rid> (a printable referral form) · #/referrals/incoming|outgoing ·
 // #/admin/users|sites|audit · #/guest/<link> and #/guest (a guest's page; the latter after the
 // link was used). Anything else gets a "not found" page. A route may carry
 // parameters after '?': #/c/<id>?form=opinion|plan opens the consultation at that form (the
@@ -19,6 +20,8 @@ import { doctorHome, listView, specialistHome, viewerHome } from './office/home.
 import { setRerender } from './office/nav.js';
 import { forget, nameOf } from './office/people.js';
 import { passwordView } from './office/password.js';
+import { referralsView } from './office/referrallist.js';
+import { referralSheetView } from './office/referralsheet.js';
 import { reportView } from './office/report.js';
 import { requestForm } from './office/request.js';
 import { followChanges, stopFollowing } from './office/updates.js';
@@ -44,6 +47,8 @@ const ROUTES = [
   [/^\/new$/, () => requestForm()],
   [new RegExp(`^/c/${ID}$`), (m, params) => detailView(m[1], { form: params.get('form') })],
   [new RegExp(`^/c/${ID}/report$`), (m) => reportView(m[1])],
+  [new RegExp(`^/c/${ID}/referral/${ID}$`), (m) => referralSheetView(m[1], m[2])],
+  [/^\/referrals(?:\/(incoming|outgoing))?$/, (m) => referralsView(m[1] || 'incoming')],
   [/^\/admin\/?(users|sites|audit)?$/, (m) => adminView(m[1] || 'users')],
   [/^\/password$/, () => passwordView({ forced: false, done: () => { if (location.hash === '#/') route(); else location.hash = '#/'; } })],
 ];
@@ -69,15 +74,17 @@ function home() {
 function navLinks(role) {
   /** @type {Record<string, [string, string][]>} */
   const byRole = {
-    coordinator: [['#/', 'nav.desk'], ['#/all', 'nav.all']],
-    doctor: [['#/', 'nav.requests'], ['#/new', 'nav.new']],
+    coordinator: [['#/', 'nav.desk'], ['#/all', 'nav.all'], ['#/referrals', 'nav.referrals']],
+    doctor: [['#/', 'nav.requests'], ['#/new', 'nav.new'], ['#/referrals', 'nav.referrals']],
     specialist: [['#/', 'nav.day'], ['#/all', 'nav.all']],
     admin: [['#/admin/users', 'admin.users'], ['#/admin/sites', 'admin.sites'], ['#/admin/audit', 'admin.audit']],
     viewer: [['#/', 'nav.mine']],
   };
   const links = byRole[role] || [];
-  const here = location.hash || '#/';
-  return links.map(([href, key]) => h('a', { href, class: here === href ? 'nav active' : 'nav', testid: `nav-${key.split('.')[1]}` }, t(key)));
+  const here = (location.hash || '#/').split('?')[0];
+  // A page with tabs (#/referrals/outgoing) is still under its link.
+  const at = (/** @type {string} */ href) => here === href || (href !== '#/' && here.startsWith(`${href}/`));
+  return links.map(([href, key]) => h('a', { href, class: at(href) ? 'nav active' : 'nav', testid: `nav-${key.split('.')[1]}` }, t(key)));
 }
 
 /** The header of a guest's page: the name of the app and the language, no link anywhere. */

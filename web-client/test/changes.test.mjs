@@ -46,6 +46,18 @@ test('the lists follow every change; a consultation\'s pages only their own; oth
   assert.equal(routeConsultation('/c/c1/call'), null);
 });
 
+test('the referrals page follows every change; a referral form its consultation\'s', () => {
+  for (const path of ['/referrals', '/referrals/incoming', '/referrals/outgoing']) {
+    assert.equal(followsChanges(path), true, path);
+    assert.equal(routeShows(path, change()), true, path);
+  }
+  assert.equal(followsChanges('/referrals/elsewhere'), false);
+  assert.equal(routeConsultation('/c/c1/referral/r1'), 'c1');
+  assert.equal(routeShows('/c/c1/referral/r1', change()), true);
+  assert.equal(routeShows('/c/c2/referral/r1', change()), false);
+  assert.equal(routeConsultation('/c/c1/referral/'), null);
+});
+
 test('a page that already shows the change\'s version (the user\'s own step) is left alone', () => {
   assert.equal(alreadyShown(3, change({ version: 3 })), true);
   assert.equal(alreadyShown(4, change({ version: 3 })), true);

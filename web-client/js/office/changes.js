@@ -23,8 +23,10 @@ export const ALERT_ACTIONS = ['assign', 'emergency_opened', 'accept'];
 const NEWS = /** @type {Record<string, 'accepted' | 'rescheduled'>} */ ({ accept: 'accepted', reschedule: 'rescheduled' });
 
 const ID = '[A-Za-z0-9_-]{1,64}';
-const DETAIL = new RegExp(`^/c/(${ID})(?:/report)?$`);
+const DETAIL = new RegExp(`^/c/(${ID})(?:/report|/referral/${ID})?$`);
 const LISTS = ['/', '/all'];
+/** The referrals page and its tabs (referrallist.js): any consultation may have a row there. */
+const REFERRAL_LISTS = /^\/referrals(?:\/(?:incoming|outgoing))?$/;
 
 /**
  * The change in an event's data, or null when it is not one (then it is ignored).
@@ -42,8 +44,12 @@ export function parseChange(data) {
   return { id: v.id, action: v.action, status: v.status, urgency: v.urgency, version: v.version, specialists: [...v.specialists] };
 }
 
+/** Whether `path` is a list of consultations or of referrals. @param {string} path */
+const isList = (path) => LISTS.includes(path) || REFERRAL_LISTS.test(path);
+
 /**
- * The consultation id of a detail or report route ('/c/<id>', '/c/<id>/report'), or null.
+ * The consultation id of a detail, report or referral form route ('/c/<id>', '/c/<id>/report',
+ * '/c/<id>/referral/<rid>'), or null.
  * @param {string} path the route, location.hash without '#'
  * @returns {string | null}
  */
@@ -52,13 +58,13 @@ export function routeConsultation(path) {
 }
 
 /**
- * Whether the page at `path` follows changes at all: the lists (home, #/all) and one
- * consultation's pages. Not the call (re-rendering would leave the room), the request form
- * or the administration.
+ * Whether the page at `path` follows changes at all: the lists (home, #/all, the referrals)
+ * and one consultation's pages. Not the call (re-rendering would leave the room), the request
+ * form or the administration.
  * @param {string} path
  */
 export function followsChanges(path) {
-  return LISTS.includes(path) || routeConsultation(path) !== null;
+  return isList(path) || routeConsultation(path) !== null;
 }
 
 /**
@@ -68,7 +74,7 @@ export function followsChanges(path) {
  * @param {Change} change
  */
 export function routeShows(path, change) {
-  if (LISTS.includes(path)) return true;
+  if (isList(path)) return true;
   return routeConsultation(path) === change.id;
 }
 

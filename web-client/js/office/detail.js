@@ -4,7 +4,8 @@
 // the invitation of further participants (invite.js), guest links and how the room admits
 // people (guests.js). The patient's card (patient.js); a signed opinion shows its signature
 // (signature.js), and signing asks for the password again (sign.js). The case's files, their
-// uploads and viewers (attachments.js).
+// uploads and viewers (attachments.js). The patient's referrals up and back down
+// (referrals.js).
 import { api, me } from '../api.js';
 import { field, h, options, showBanner, submitting } from '../dom.js';
 import { fmtRange, fmtTime, instantToShanghai, label, shanghaiToInstant, t, toDate } from '../i18n.js';
@@ -16,28 +17,49 @@ import { refresh } from './nav.js';
 import { activeSpecialists, nameOf, remember, rememberSites } from './people.js';
 import { patientFacts } from './patient.js';
 import { recordingsSection } from './recordings.js';
+import { referralsSection } from './referrals.js';
 import { signDialog } from './sign.js';
 import { signatureLine } from './signature.js';
 
-/** The consultation's report (consultation, people, requester site), names remembered. */
+/** @typedef {import('./people.js').Consultation} Consultation */
+/** @typedef {import('./people.js').Report} Report */
+/** @typedef {import('./people.js').Site} Site */
+/** @typedef {import('./people.js').User} User */
+/**
+ * How a lifecycle step's form reads: its button's style, test id and text, an extra control
+ * beside the button, the text to sign (the sign button), a question to confirm first.
+ * @typedef {{ danger?: boolean, testid?: string, button?: string, extra?: Node,
+ *   signText?: () => string, confirm?: string }} StepOpts
+ */
+
+/**
+ * The consultation's report (consultation, people, requester site), names remembered.
+ * @param {string} id
+ * @returns {Promise<Report>}
+ */
 export async function loadReport(id) {
+  /** @type {Report} */
   const report = await api('GET', `/v1/consultations/${encodeURIComponent(id)}/report`);
   remember(report.people);
   if (report.requester_site) rememberSites([report.requester_site]);
   return report;
 }
 
-const names = (ids) => (ids?.length ? ids.map(nameOf).join('、') : '—');
+const names = (/** @type {string[] | null | undefined} */ ids) => (ids?.length ? ids.map(nameOf).join('、') : '—');
 
-/** The end of a consultation's slot, or null. */
+/** The end of a consultation's slot, or null. @param {{ start: string | null, duration_minutes: number | null }} c */
 export function slotEnd(c) {
   return c.start && c.duration_minutes ? new Date(toDate(c.start).getTime() + c.duration_minutes * 60e3) : null;
 }
 
-/** [catalogue key, value] pairs describing a consultation, for the detail and the report. */
+/**
+ * [catalogue key, value] pairs describing a consultation, for the detail and the report.
+ * @param {Consultation} c @param {Site | null | undefined} site the requester's
+ * @returns {Array<[string, string]>}
+ */
 export function facts(c, site) {
   const end = slotEnd(c);
-  return [
+  return /** @type {Array<[string, string]>} */ ([
     // The readable report number (none on records from before numbers).
     c.number && ['field.number', c.number],
     ['field.kind', label('kind', c.kind)],
@@ -49,20 +71,23 @@ export function facts(c, site) {
     ['field.specialists', names(c.specialists)],
     c.participants?.length && ['field.participants', names(c.participants)],
     c.wished && ['field.wished', fmtRange(c.wished.from, c.wished.to)],
-    ['field.start', end ? `${fmtRange(c.start, end)} (${t('common.minutes', { n: c.duration_minutes })})` : t('list.not_scheduled')],
+    // A slot's end implies its start (slotEnd()): said again for the type check.
+    ['field.start', end && c.start ? `${fmtRange(c.start, end)} (${t('common.minutes', { n: c.duration_minutes })})` : t('list.not_scheduled')],
     c.started_at && ['field.started_at', fmtTime(c.started_at)],
     c.ended_at && ['field.ended_at', fmtTime(c.ended_at)],
     // How long it really ran (the room starts it when the first host comes in).
     c.started_at && c.ended_at && ['field.actual_duration', t('common.minutes', { n: Math.max(0, Math.round((toDate(c.ended_at).getTime() - toDate(c.started_at).getTime()) / 60e3)) })],
     c.reason && ['field.reason', c.reason],
     ['field.created_at', fmtTime(c.created_at)],
-  ].filter(Boolean);
+  ].filter(Boolean));
 }
 
+/** @param {Array<[string, string]>} pairs */
 export function factList(pairs) {
   return h('dl', { class: 'facts' }, pairs.map(([k, v]) => [h('dt', {}, t(k)), h('dd', { testid: `fact-${k.slice(6)}` }, v)]));
 }
 
+/** @param {Consultation} c */
 export function opinionsBlock(c) {
   if (!c.opinions.length && !c.plan) return null;
   return [
@@ -87,10 +112,12 @@ export async function detailView(id, opts = {}) {
   const report = await loadReport(id);
   const c = report.consultation;
   const u = me();
+  /** @type {User[]} */
   let specialists = [];
-  if (u.role === 'coordinator' && OPEN.includes(c.status)) {
+  if (u?.role === 'coordinator' && OPEN.includes(c.status)) {
     specialists = await activeSpecialists().catch((e) => { showBanner(e); return []; });
   }
+  const referrals = await referralsSection(c);
   // A teaching session's audience coming in before the lecturer is the usual case: its
   // admission setting stands out, next to the way in; other kinds have it further down.
   const settings = roomSettingsSection(c);
@@ -114,6 +141,8 @@ export async function detailView(id, opts = {}) {
     // The case's material (the CT series, the ECG) right under the case it belongs to.
     attachmentsSection(c),
     (c.opinions.length || c.plan) && h('section', { class: 'card', testid: 'opinions' }, opinionsBlock(c)),
+    // What became of the patient after the consultation: up to a hospital, and back.
+    referrals,
     guestLinksSection(c),
     !teaching && settings,
     recordingsSection(c),
@@ -121,19 +150,24 @@ export async function detailView(id, opts = {}) {
 }
 
 // The pre-call screen (js/call) shows the join window and its errors; here only the way in.
+/** @param {Consultation} c */
 function joinSection(c) {
-  if (!OPEN.includes(c.status) || me().role === 'admin') return null;
+  if (!OPEN.includes(c.status) || me()?.role === 'admin') return null;
   const end = slotEnd(c);
   const hint = c.status === 'live' ? t('join.live')
     : c.status === 'scheduled' && c.start ? t('join.opens', { time: fmtTime(c.start) })
       : t('join.not_scheduled');
   return h('section', { class: `card join ${c.status === 'live' ? 'live' : ''}` },
     h('div', { class: 'grow' }, h('h2', {}, t('join.title')), h('p', { class: 'muted', testid: 'join-hint' }, hint),
-      end && c.status !== 'live' && h('p', { class: 'small muted' }, fmtRange(c.start, end))),
+      end && c.start && c.status !== 'live' && h('p', { class: 'small muted' }, fmtRange(c.start, end))),
     h('a', { class: c.status === 'requested' ? 'button ghost' : 'button', href: `#/c/${c.id}/call`, testid: 'join' }, t('join.button')));
 }
 
-/** A small form that posts one lifecycle step and then shows the consultation again. */
+/**
+ * A small form that posts one lifecycle step and then shows the consultation again.
+ * @param {Consultation} c @param {string} action @param {string | null} titleKey
+ * @param {Node | Node[] | null} controls @param {(() => object) | null} body @param {StepOpts} [opts]
+ */
 function stepForm(c, action, titleKey, controls, body, opts = {}) {
   const submit = h('button', { type: 'submit', class: opts.danger ? 'danger' : null, testid: opts.testid || `${action}-submit` }, t(opts.button || `action.${action}`));
   const form = h('form', { class: 'step', testid: `${action}-form` },
@@ -142,8 +176,9 @@ function stepForm(c, action, titleKey, controls, body, opts = {}) {
     e.preventDefault();
     const submitter = /** @type {HTMLElement | null} */ (e.submitter);
     // Signing is final and legally binding: it asks for the password again, in its own
-    // dialog (sign.js), which sends the step itself.
-    if (submitter?.dataset.sign === 'true') { signDialog(c, opts.signText, submitter); return; }
+    // dialog (sign.js), which sends the step itself. Only the opinion's form has the sign
+    // button, and it gives the text to sign.
+    if (submitter?.dataset.sign === 'true' && opts.signText) { signDialog(c, opts.signText, submitter); return; }
     if (opts.confirm && !window.confirm(t(opts.confirm))) return;
     submitting(form, async () => {
       await api('POST', `/v1/consultations/${c.id}/${action}`, body ? body() : {});
@@ -154,7 +189,11 @@ function stepForm(c, action, titleKey, controls, body, opts = {}) {
   return form;
 }
 
-/** Specialist checkboxes; the first one ticked leads. */
+/**
+ * Specialist checkboxes; the first one ticked leads.
+ * @param {string} action @param {User[]} specialists @param {string[]} chosen the ids ticked first
+ * @param {string} specialty the consultation's: its specialists come first
+ */
 export function specialistPicker(action, specialists, chosen, specialty) {
   const sorted = [...specialists].sort((a, b) => Number(b.specialty === specialty) - Number(a.specialty === specialty));
   const boxes = sorted.map((s) => h('label', { class: 'check' },
@@ -174,6 +213,7 @@ export function specialistPicker(action, specialists, chosen, specialty) {
   return { el, value: () => [...order] };
 }
 
+/** @param {Consultation} c @param {string} action accept or reschedule @param {User[]} specialists */
 function scheduleForm(c, action, specialists) {
   const first = specialists.find((s) => s.specialty === c.specialty);
   const pick = specialistPicker(action, specialists, c.specialists.length ? c.specialists : first ? [first.id] : [], c.specialty);
@@ -186,20 +226,24 @@ function scheduleForm(c, action, specialists) {
     field('schedule.duration', duration),
     action === 'accept' && field('field.recording', recording))];
   return stepForm(c, action, `action.${action}.title`, controls, () => {
+    /** @type {{ specialists: string[], start: string, duration_minutes: number, recording?: string }} */
     const b = { specialists: pick.value(), start: shanghaiToInstant(start.value), duration_minutes: Number(duration.value) };
     if (action === 'accept') b.recording = recording.value;
     return b;
   });
 }
 
+/** @param {Consultation} c @param {string} action */
 function reasonForm(c, action) {
   const reason = h('textarea', { rows: 2, maxlength: 1000, required: true, testid: `${action}-reason` });
   return stepForm(c, action, `action.${action}.title`, field('field.reason', reason), () => ({ reason: reason.value }), { danger: true });
 }
 
-/** @param {any} c @param {any[]} specialists @param {string | null} land the form to focus (opinion, plan) */
+/** @param {Consultation} c @param {User[]} specialists @param {string | null} land the form to focus (opinion, plan) */
 function actionsSection(c, specialists, land) {
   const u = me();
+  // Routes are only taken while signed in (app.js): said again for the type check.
+  if (!u) return null;
   const coordinator = u.role === 'coordinator';
   const host = c.specialists[0] === u.id || c.coordinator === u.id || (c.urgency === 'emergency' && c.requester === u.id);
   const requester = u.role === 'doctor' && c.requester === u.id;

@@ -15,7 +15,7 @@ import { patientForm } from './patient.js';
 import { wishedProblem } from './wished.js';
 
 export function requestForm() {
-  if (me().role !== 'doctor') return h('p', { class: 'muted', testid: 'view-error' }, t('request.doctors_only'));
+  if (me()?.role !== 'doctor') return h('p', { class: 'muted', testid: 'view-error' }, t('request.doctors_only'));
   const kind = h('select', { testid: 'request-kind' }, options('kind', KINDS, 'consultation'));
   const specialty = h('select', { testid: 'request-specialty' }, options('specialty', SPECIALTIES, 'cardiology'));
   const urgency = h('select', { testid: 'request-urgency' }, options('urgency', URGENCIES, 'routine'));
