@@ -196,6 +196,8 @@ pub fn apply(
     let forbidden = || LifecycleError::Forbidden { action: name };
     // The receiving site's coordinator decides and records the stay.
     let receiving = |r: &Referral| actor.role == Role::Coordinator && site == Some(&r.to_site);
+    // Only a referral up is decided, admitted and discharged; one back down is received.
+    let up_only = |r: &Referral| if r.direction == Direction::Up { Ok(()) } else { Err(wrong(name, r.status)) };
     match step {
         Step::Refer { id, to_site, department, reason, urgency } => {
             if !(actor.role == Role::Doctor && c.requester == actor.id) {
@@ -254,6 +256,7 @@ pub fn apply(
             if !receiving(r) {
                 return Err(forbidden());
             }
+            up_only(r)?;
             if r.status != RefStatus::Requested {
                 return Err(wrong(name, r.status));
             }
@@ -271,6 +274,7 @@ pub fn apply(
             if !receiving(r) {
                 return Err(forbidden());
             }
+            up_only(r)?;
             if r.status != RefStatus::Requested {
                 return Err(wrong(name, r.status));
             }
@@ -299,6 +303,7 @@ pub fn apply(
             if !receiving(r) {
                 return Err(forbidden());
             }
+            up_only(r)?;
             if r.status != RefStatus::Accepted {
                 return Err(wrong(name, r.status));
             }
@@ -311,6 +316,7 @@ pub fn apply(
             if !receiving(r) {
                 return Err(forbidden());
             }
+            up_only(r)?;
             if r.status != RefStatus::Admitted {
                 return Err(wrong(name, r.status));
             }
@@ -367,4 +373,44 @@ fn find<'a>(c: &'a Consultation, id: &str) -> Result<&'a Referral, LifecycleErro
 
 fn find_mut<'a>(c: &'a mut Consultation, id: &str) -> Result<&'a mut Referral, LifecycleError> {
     c.referrals.iter_mut().find(|r| r.id == id).ok_or_else(not_found)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ids::UserId;
+
+    #[test]
+    fn a_referral_back_down_is_received_not_decided() {
+        let mut c = crate::store::contract::scheduled(&UserId("doc".into()), &[], 0, 30);
+        let county = SiteId("county".into());
+        c.referrals.push(Referral {
+            id: "d1".into(),
+            direction: Direction::Down,
+            from_site: SiteId("city".into()),
+            to_site: county.clone(),
+            department: "心内科".into(),
+            reason: "复查".into(),
+            urgency: Urgency::Routine,
+            status: RefStatus::Requested,
+            requested_by: UserId("coord".into()),
+            requested_at: Timestamp::UNIX_EPOCH,
+            answers: None,
+            decided_by: None,
+            decided_at: None,
+            planned_date: None,
+            refusal: None,
+            admitted_at: None,
+            discharged_at: None,
+            received_at: None,
+        });
+        let county_coord = Actor { id: UserId("cc".into()), role: Role::Coordinator };
+        let accept = Step::Accept { referral: "d1".into(), planned_date: jiff::civil::date(2031, 1, 1) };
+        let err = apply(&mut c.clone(), &county_coord, Some(&county), accept, Timestamp::UNIX_EPOCH).unwrap_err();
+        assert!(matches!(err, LifecycleError::Invalid { code: "referral_invalid_state", .. }), "{err:?}");
+        let doc = Actor { id: UserId("doc".into()), role: Role::Doctor };
+        apply(&mut c, &doc, None, Step::Receive { referral: "d1".into() }, Timestamp::UNIX_EPOCH).unwrap();
+        assert_eq!(c.referrals[0].status, RefStatus::Received);
+    }
 }
