@@ -14,8 +14,9 @@ import { afterCall } from './after.js';
 
 /**
  * @typedef {object} Entry
- * @property {{ id: string, kind: string }} consultation what the call shows of it (for a guest:
- *   the guest view, which has nothing of the case)
+ * @property {{ id: string, kind: string, attachments?: import('./casepanel.js').Attachment[] }} consultation
+ *   what the call shows of it (for a guest: the guest view, which has nothing of the case, and
+ *   no `attachments`: the case panel is for members only)
  * @property {() => Promise<JoinAnswer>} join a room token; throws an ApiError when refused
  * @property {string | null} back the pre-call screen's way back; null: there is none
  * @property {(phase: string) => { form: string | null, href: string } | null} after the call's

@@ -16,6 +16,7 @@ import { applyLayers, confirmRemove, fitGrid, renderControls, renderPeople, rend
 import { recSnapshot, renderRecording } from './recording.js';
 import { emptyRec, initialState, isFinal, nameOf, reduce } from './state.js';
 import { toSaved } from './saved.js';
+import { CasePanel } from './casepanel.js';
 
 /** @typedef {import('./signaling.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./precall.js').JoinChoice} JoinChoice */
@@ -165,7 +166,10 @@ export class CallRoom {
         this.lobbyPreview, L.set(h('p', { class: 'muted small' }), 'call.lobby.preview_note')),
       L.set(h('button', { class: 'ghost', testid: 'lobby-leave', onclick: () => this.leave() }), 'call.ctl.leave'));
     this.finalBox = h('div', { class: 'card final', testid: 'call-final', hidden: true });
-    this.body = h('div', { class: 'call-body' }, this.stage, this.side, this.controls);
+    this.body = h('div', { class: 'call-body', dataset: { case: 'closed' } }, this.stage, this.side, this.controls);
+    /** The shared case material (protocol.md §13): above the stage while it is open. */
+    this.casePanel = new CasePanel(this);
+    this.body.prepend(this.casePanel.el);
     // The grid's shape follows the stage's size (a window resized, a tablet turned).
     this.resizer = new ResizeObserver(() => fitGrid(this));
     this.resizer.observe(this.main);
@@ -173,7 +177,7 @@ export class CallRoom {
       h('header', { class: 'call-head' },
         // Named by the consultation's kind: a teaching session is 教学查房, not a broadcast.
         L.set(h('strong', { class: 'call-title', testid: 'call-title' }), titleKey(this.c.kind)),
-        this.status, this.recording, h('span', { class: 'spacer' }),
+        this.status, this.recording, this.casePanel.button, h('span', { class: 'spacer' }),
         L.set(h('span', { class: 'small' }), 'call.my_link'), this.myQuality),
       this.notice, this.audioOnlyBanner, this.recFailed, this.recNote, this.waiting, this.finalBox, this.body);
     this.renderControls();
@@ -257,6 +261,7 @@ export class CallRoom {
     // The consent prompt is built once per recording: build it again in the new language.
     if (this.consentBox) { this.consentBox.remove(); this.consentBox = null; }
     renderRecording(this);
+    this.casePanel.relabel();
     this.render();
   }
 
@@ -476,6 +481,9 @@ export class CallRoom {
       case 'trickle':
         await this.media?.onCandidate(effect.target, effect.candidate);
         break;
+      case 'casePointer':
+        this.casePanel.onPointer(effect.participant);
+        break;
       case 'reconnect':
         this.socket?.close();
         if (this.socket) this.onClosed(this.socket, 1006, 'media_closed');
@@ -494,6 +502,8 @@ export class CallRoom {
       case 'recording': renderRecording(this); break;
       case 'audioOnly': this.audioOnlyBanner.hidden = !this.audioOnly; break;
       case 'chat': this.renderChat(); break;
+      case 'case': this.casePanel.onState(); break;
+      case 'caseMarks': this.casePanel.renderMarks(); break;
       case 'myQuality': {
         const q = this.me && this.quality.get(this.me.id);
         if (q) this.onMyQuality(q);
@@ -860,6 +870,7 @@ export class CallRoom {
       local: Object.fromEntries([...this.localTracks].map(([name, tr]) => [name, { kind: tr.kind, deviceId: tr.getSettings().deviceId ?? null, enabled: tr.enabled }])),
       micMuted: this.micMuted,
       camMuted: this.camMuted,
+      case: this.casePanel.snapshot(),
     };
   }
 
@@ -872,6 +883,7 @@ export class CallRoom {
     document.removeEventListener('fullscreenchange', this.onFullscreen);
     document.removeEventListener('keydown', this.onKey);
     this.resizer.disconnect();
+    this.casePanel.destroy();
     this.socket?.close();
     this.media?.close();
     stopStream(this.local);

@@ -61,6 +61,18 @@ export class RoomSocket {
     });
   }
 
+  /**
+   * Sends a message the server answers only when it refuses it (a `case_pointer`, several a
+   * second: protocol.md §3): nothing waits for an answer that never comes. Its refusal, if
+   * any, arrives as an event. False when the socket is not open.
+   * @param {Record<string, any>} msg
+   */
+  send(msg) {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify({ ...msg, id: `${msg.type}-${this.nextId++}` }));
+    return true;
+  }
+
   /** @param {MessageEvent} ev */
   receive(ev) {
     let msg;

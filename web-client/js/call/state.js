@@ -1,4 +1,4 @@
-// The call's state and what each server message does to it (docs/protocol.md §5, §11, §12).
+// The call's state and what each server message does to it (docs/protocol.md §5, §11, §12, §13).
 // `reduce(state, message)` is pure: it returns a new state and the side effects the call must
 // run (a notice, starting media, the end of the call…) as plain data, so that it runs under
 // plain node (web-client/test/state.test.mjs) and CallRoom (room.js) is left with the DOM,
@@ -65,6 +65,15 @@
  * @typedef {{ type: 'active_speaker', participant: string | null }} ActiveSpeakerMessage
  * @typedef {{ type: 'audio_only', active: boolean }} AudioOnlyMessage
  * @typedef {{ type: 'media_closed', reason: string }} MediaClosedMessage
+ * @typedef {{ type: 'case_state', view: CaseView | null, presenter: string | null, marks: CaseMark[] }} CaseStateMessage
+ * @typedef {{ type: 'case_pointer', participant: string, color: number, x: number | null, y: number | null }} CasePointerMessage
+ * @typedef {{ type: 'case_mark', mark: CaseMark }} CaseMarkMessage
+ */
+
+/** @typedef {import('./caseview.js').CaseView} CaseView */
+/**
+ * A mark on the picture shown, as the server sends it (protocol.md §13).
+ * @typedef {{ id: number, participant: string, color: number, kind: 'arrow' | 'circle' | 'line', points: [number, number][] }} CaseMark
  */
 
 /**
@@ -76,7 +85,7 @@
  *   | RecordingConsentMessage | RecordingFailedMessage | ChatMessage | ChatHistoryMessage | EndedMessage | ClosingMessage
  *   | PublishAnswerMessage | SubscribeOfferMessage | TrickleMessage | TrackPublishedMessage
  *   | TrackUnpublishedMessage | TrackMutedMessage | ConnectionQualityMessage | ActiveSpeakerMessage
- *   | AudioOnlyMessage | MediaClosedMessage} ServerMessage
+ *   | AudioOnlyMessage | MediaClosedMessage | CaseStateMessage | CasePointerMessage | CaseMarkMessage} ServerMessage
  */
 
 /**
@@ -143,12 +152,29 @@ export function isFinal(phase) {
  * @property {boolean} audioOnly the server stopped our video because our link loses too much
  * @property {RecState} rec
  * @property {ChatItem[]} chat the chat log, oldest first (at most CHAT_KEPT)
+ * @property {CaseState} case the case panel (protocol.md §13)
+ */
+
+/**
+ * The case panel as the room shows it: the view, who presents, the marks on the picture, and
+ * where the others point (never my own pointer: the server does not send it back).
+ * @typedef {Object} CaseState
+ * @property {CaseView | null} view null: nothing is shown
+ * @property {string | null} presenter
+ * @property {CaseMark[]} marks
+ * @property {Map<string, { color: number, x: number, y: number }>} pointers participant → where they point
+ * @property {Map<string, number>} colors participant → their colour index, as far as seen (their marks and pointers)
+ * @property {string | null} seen the attachment last shown on this page, kept over a new socket
+ *   (whose `case_state` then tells nothing new) and forgotten when the panel is closed
  */
 
 /** @typedef {'info' | 'warn' | 'error'} NoticeLevel */
 /** A text to show: an i18n key and its parameters; a `name` of null means "someone". */
 /** @typedef {{ key: string, params?: Record<string, string | null> }} Text */
-/** What the view must draw again. @typedef {'stage' | 'people' | 'controls' | 'recording' | 'audioOnly' | 'myQuality' | 'chat'} ViewPart */
+/**
+ * What the view must draw again; `case` the case panel's view and roles, `caseMarks` its marks.
+ * @typedef {'stage' | 'people' | 'controls' | 'recording' | 'audioOnly' | 'myQuality' | 'chat' | 'case' | 'caseMarks'} ViewPart
+ */
 
 /** Who came or went, for a passing note in the call (not the notice bar). @typedef {'joined' | 'left' | 'removed'} Coming */
 
@@ -170,6 +196,7 @@ export function isFinal(phase) {
  *   | { kind: 'showScreen' }
  *   | { kind: 'subscribeOffer', sdp: string }
  *   | { kind: 'trickle', target: PcTarget, candidate: IceCandidate }
+ *   | { kind: 'casePointer', participant: string }
  *   | { kind: 'reconnect' }} Effect
  */
 
@@ -178,6 +205,11 @@ export function isFinal(phase) {
 /** @returns {RecState} */
 export function emptyRec() {
   return { active: false, id: null, by: null, startedAt: null, excluded: [], answers: new Map(), failed: null };
+}
+
+/** @returns {CaseState} */
+export function emptyCase() {
+  return { view: null, presenter: null, marks: [], pointers: new Map(), colors: new Map(), seen: null };
 }
 
 /** @returns {CallState} */
@@ -193,6 +225,7 @@ export function initialState() {
     audioOnly: false,
     rec: emptyRec(),
     chat: [],
+    case: emptyCase(),
   };
 }
 
@@ -232,11 +265,16 @@ export function reduce(s, m) {
         // A new socket: the server sends `recording` right after hello only while recording;
         // a recorder failure stays shown until dismissed.
         rec: { ...emptyRec(), failed: s.rec.failed },
+        // Likewise `case_state` only while something is shown: what this page showed before
+        // may have been closed meanwhile.
+        case: { ...emptyCase(), colors: s.case.colors, seen: s.case.seen },
       };
-      if (m.state === 'lobby') return { state: { ...state, phase: 'lobby' }, effects: [{ kind: 'lobby' }] };
+      /** @type {Effect[]} */
+      const caseGone = s.case.view ? [render('case')] : [];
+      if (m.state === 'lobby') return { state: { ...state, phase: 'lobby' }, effects: [{ kind: 'lobby' }, ...caseGone] };
       /** @type {Effect[]} */
       const effects = m.resumed ? [{ kind: 'resumed' }] : [];
-      effects.push({ kind: 'enterRoom' });
+      effects.push({ kind: 'enterRoom' }, ...caseGone);
       return { state: { ...state, phase: 'joined' }, effects };
     }
     case 'admitted':
@@ -256,7 +294,13 @@ export function reduce(s, m) {
       const effects = [render('stage')];
       // `ended`: the consultation ended, which this page is told by `ended` itself.
       if (who && m.reason !== 'ended' && tellsComings(s, who)) effects.push(coming(m.reason === 'removed' ? 'removed' : 'left', who));
-      return { state: { ...s, participants: without(s.participants, m.participant_id), tracks }, effects };
+      // Someone gone points at nothing.
+      let kase = s.case;
+      if (kase.pointers.has(m.participant_id)) {
+        kase = { ...kase, pointers: without(kase.pointers, m.participant_id) };
+        effects.push({ kind: 'casePointer', participant: m.participant_id });
+      }
+      return { state: { ...s, participants: without(s.participants, m.participant_id), tracks, case: kase }, effects };
     }
     case 'lobby_waiting':
       return {
@@ -345,6 +389,26 @@ export function reduce(s, m) {
     case 'media_closed':
       // The server gave up on our connections: start over on a new socket.
       return { state: s, effects: [notice('call.notice.media_closed', undefined, 'warn'), { kind: 'reconnect' }] };
+    case 'case_state':
+      return onCaseState(s, m);
+    case 'case_pointer': {
+      const who = String(m.participant ?? '');
+      if (!who || who === s.me?.id) return { state: s, effects: [] };
+      const color = colorIndex(m.color);
+      const colors = s.case.colors.get(who) === color ? s.case.colors : withEntry(s.case.colors, who, color);
+      // Pointing belongs to a picture: with nothing shown there is nothing to point at.
+      const at = s.case.view && unit(m.x) && unit(m.y) ? { color, x: Number(m.x), y: Number(m.y) } : null;
+      const pointers = at ? withEntry(s.case.pointers, who, at) : without(s.case.pointers, who);
+      return { state: { ...s, case: { ...s.case, pointers, colors } }, effects: [{ kind: 'casePointer', participant: who }] };
+    }
+    case 'case_mark': {
+      const mark = toMark(m.mark);
+      // A mark belongs to the picture shown; one for no picture, or one already drawn (the
+      // same id), changes nothing.
+      if (!mark || !s.case.view || s.case.marks.some((x) => x.id === mark.id)) return { state: s, effects: [] };
+      const colors = withEntry(s.case.colors, mark.participant, mark.color);
+      return { state: { ...s, case: { ...s.case, marks: [...s.case.marks, mark], colors } }, effects: [render('caseMarks')] };
+    }
     default:
       return { state: s, effects: [] };
   }
@@ -454,6 +518,66 @@ function chatItem(s, line, others) {
   const to = line.to;
   const toName = to ? (nameOf(s, to) ?? (to === s.me?.id ? s.me.name : null) ?? others.findLast((l) => l.from === to)?.from_name ?? null) : null;
   return { line, mine: line.from === s.me?.id, toName };
+}
+
+/**
+ * A `case_state`: the whole panel as the room has it now (a show, a close, a hand-over, a
+ * clear, the presenter gone, or the state as we come in). Notes say what changed for people:
+ * who opened the material, who presents now (and that it is me), that it closed.
+ * @param {CallState} s @param {CaseStateMessage} m @returns {Step}
+ */
+function onCaseState(s, m) {
+  const before = s.case;
+  const view = m.view && typeof m.view === 'object' && m.view.attachment ? { ...m.view } : null;
+  const presenter = view && m.presenter ? String(m.presenter) : null;
+  const marks = view && Array.isArray(m.marks) ? m.marks.map(toMark).filter((x) => x !== null) : [];
+  const colors = new Map(before.colors);
+  for (const mark of marks) colors.set(mark.participant, mark.color);
+  // Pointers point at a picture: another picture (or none) leaves them pointing at nothing.
+  const samePicture = Boolean(view && before.view && view.attachment === before.view.attachment
+    && view.image === before.view.image && view.frame === before.view.frame);
+  const pointers = samePicture ? before.pointers : new Map();
+  /** @type {Effect[]} */
+  const effects = [];
+  const meId = s.me?.id ?? null;
+  if (!before.view && view) {
+    // Shown by someone: who did it (shown by me, I know; shown before this socket, I was told).
+    if (presenter !== meId && view.attachment !== before.seen) effects.push(notice('call.case.notice.opened', { name: presenter ? nameOf(s, presenter) : null }));
+  } else if (before.view && !view) {
+    effects.push(notice('call.case.notice.closed'));
+  } else if (view && presenter !== before.presenter) {
+    if (presenter === meId) effects.push(notice('call.case.notice.you_present'));
+    else if (presenter) effects.push(notice('call.case.notice.presenting', { name: nameOf(s, presenter) }));
+    else effects.push(notice('call.case.notice.presenter_left', { name: before.presenter ? nameOf(s, before.presenter) : null }, 'warn'));
+  }
+  effects.push(render('case'));
+  for (const p of before.pointers.keys()) if (!pointers.has(p)) effects.push({ kind: 'casePointer', participant: p });
+  const seen = view ? view.attachment : before.view ? null : before.seen;
+  return { state: { ...s, case: { view, presenter, marks, pointers, colors, seen } }, effects };
+}
+
+/** A colour index from the server (0–7; anything else reads as 0). @param {unknown} c */
+function colorIndex(c) {
+  const n = Number(c);
+  return Number.isInteger(n) && n >= 0 && n < 8 ? n : 0;
+}
+
+/** @param {unknown} v */
+function unit(v) {
+  return typeof v === 'number' && v >= 0 && v <= 1;
+}
+
+/** A mark as the server sent it, checked; null when it is not one. @param {any} m @returns {CaseMark | null} */
+function toMark(m) {
+  if (!m || typeof m !== 'object' || !['arrow', 'circle', 'line'].includes(m.kind) || !Array.isArray(m.points)) return null;
+  /** @type {[number, number][]} */
+  const points = [];
+  for (const p of m.points) {
+    if (!Array.isArray(p) || !unit(p[0]) || !unit(p[1])) return null;
+    points.push([p[0], p[1]]);
+  }
+  if (points.length < 2) return null;
+  return { id: Number(m.id), participant: String(m.participant ?? ''), color: colorIndex(m.color), kind: m.kind, points };
 }
 
 /** @param {CallState} s @param {FinalPhase} phase @param {Text} [text] @returns {Step} */

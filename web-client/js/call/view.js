@@ -226,6 +226,8 @@ export function renderControls(/** @type {CallRoom} */ room) {
     btn('ctl-end-confirm', t('call.ctl.end'), () => room.endForAll(), { class: 'ctl danger' }),
     btn('ctl-end-cancel', t('call.common.cancel'), () => room.renderControls(), { class: 'ctl ghost' }));
   end.append(btn('ctl-end', t('call.ctl.end'), showEnd, { class: 'ctl danger' }));
+  // The case material's button sits in the call's head, where it does not widen this bar.
+  room.casePanel.renderButton();
   // filter(Boolean) leaves only the elements (TypeScript cannot tell).
   room.controls.replaceChildren(.../** @type {HTMLElement[]} */ ([
     publish && mic && btn('ctl-mic', t(room.micMuted ? 'call.ctl.unmute' : 'call.ctl.mute'), () => room.setMic(!room.micMuted), { 'aria-pressed': String(room.micMuted), dataset: { muted: String(room.micMuted) } }),
