@@ -32,7 +32,8 @@ if [ ! -x target/fhir-venv/bin/python ] || ! target/fhir-venv/bin/python -c 'imp
   python3 -m venv target/fhir-venv
   target/fhir-venv/bin/pip install -q "fhir.resources==6.4.0" "pydantic==1.10.27"
 fi
-export HUIZHEN_FHIR_PYTHON="$PWD/target/fhir-venv/bin/python"
+# (Not HUIZHEN_…: every variable with that prefix is read as the server's configuration.)
+export FHIR_VALIDATOR_PYTHON="$PWD/target/fhir-venv/bin/python"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 fn validator() -> std::path::PathBuf {
-    let python = std::env::var("HUIZHEN_FHIR_PYTHON")
+    let python = std::env::var("FHIR_VALIDATOR_PYTHON")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fhir-venv/bin/python"));
     assert!(
