@@ -487,21 +487,16 @@ async fn search(
 /// `GET /fhir/r4/metadata`: what this server answers.
 async fn metadata() -> Response {
     let read = |t: &str| json!({ "type": t, "interaction": [{ "code": "read" }] });
-    let mut resources: Vec<Value> = [
-        "Patient",
-        "Appointment",
-        "Encounter",
-        "DiagnosticReport",
-        "CarePlan",
-        "DocumentReference",
-        "Practitioner",
-        "Organization",
-    ]
-    .iter()
-    .map(|t| read(t))
-    .collect();
+    let mut resources: Vec<Value> =
+        ["Patient", "Appointment", "Encounter", "DiagnosticReport", "CarePlan", "Practitioner", "Organization"]
+            .iter()
+            .map(|t| read(t))
+            .collect();
     resources[0]["operation"] =
         json!([{ "name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything" }]);
+    // Attachments (DocumentReference) and referrals (ServiceRequest with their own ids) come
+    // with their consultation, in Patient/$everything: no read of their own.
+    resources.push(json!({ "type": "DocumentReference" }));
     resources.push(json!({
         "type": "ServiceRequest",
         "interaction": [{ "code": "read" }, { "code": "search-type" }],
