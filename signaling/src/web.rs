@@ -61,5 +61,12 @@ mod tests {
         for left_out in ["tsconfig.json", "tsconfig.strict.json", "test/state.test.mjs"] {
             assert!(Assets::get(left_out).is_none(), "{left_out}");
         }
+        // pdf.js (vendored): its modules must go out as JavaScript, or the browser refuses to
+        // run them; its CMaps for the Chinese fonts PDFs name without embedding.
+        for module in ["vendor/pdfjs/pdf.mjs", "vendor/pdfjs/pdf.worker.mjs"] {
+            let file = Assets::get(module).unwrap_or_else(|| panic!("{module} is served"));
+            assert!(file.metadata.mimetype().contains("javascript"), "{module}: {}", file.metadata.mimetype());
+        }
+        assert!(Assets::get("vendor/pdfjs/cmaps/UniGB-UCS2-H.bcmap").is_some());
     }
 }

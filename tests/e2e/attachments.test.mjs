@@ -6,9 +6,11 @@
 // renamed program (an MZ header named ct.dcm), each with its own row (the series held on the
 // wire while the rows are read: progress, and the program waiting its turn); the series is
 // listed as "CT · 4 files", the program refused in the page's language; a PNG dropped on the
-// section goes too. The PDF opens from the page (in a tab of its own while the page's policy
-// forbids framing blob: URLs, in the page once it allows them) and downloads under its name
-// with the same SHA-256; the PNG opens in the page. The DICOM viewer shows the first slice; a
+// section goes too. The PDF (three pages, each a rectangle of its own colour in its own place:
+// lib/files.mjs pagedPdf) opens in the page's own viewer, drawn by pdf.js, no tab: page 1, then
+// "next" to page 2, the last page typed, back with the arrow key; each page is checked by the
+// colours at the rectangles' centres, and pages 1 and 2 differ in their pixels. It downloads
+// under its name with the same SHA-256; the PNG opens in the page. The DICOM viewer shows the first slice; a
 // key, the wheel and the buttons step through the slices and each step changes the picture
 // (the pixels, read through a canvas); bone → brain window changes it; a custom window with no
 // width is refused, one with both is taken; the thumbnails come; the patient tags show the
@@ -22,11 +24,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  ROOT, SCREENS, apiClient, launchBrowser, newPage, note, pageErrors, runTest, shot, signIn, startServer, until,
+  ROOT, SCREENS, apiClient, launchBrowser, newPage, note, pageErrors, pageLog, runTest, shot, signIn, startServer, until,
 } from './lib/harness.mjs';
 import { DEFAULT_PATIENT, fillPatient, goto, openDetail, routeId } from './lib/office.mjs';
 import { ctSeries } from './lib/dicom.mjs';
-import { pdf, png, program, sha256, zip } from './lib/files.mjs';
+import { PDF_PAGES, near, pagedPdf, png, program, sha256, zip } from './lib/files.mjs';
 import { cspAllows, shortSha, sizeText } from '../../web-client/js/office/attachfacts.js';
 
 /** @typedef {import('playwright-core').Page} Page */
@@ -37,8 +39,8 @@ const SLICES = 4;
 /** How the viewer shows the name the DICOM files carry (PN 'WANG^XIAOMING=王^小明'). */
 const DICOM_PATIENT = 'WANG XIAOMING / 王小明';
 
-/** The test's own files (the walks name them in their language). */
-const PDF = pdf(['ECG report', 'Sinus rhythm, 72/min. No ST changes.', 'Huizhen e2e test data.']);
+/** The test's own files (the walks name them in their language): a PDF of three pages that look different. */
+const PDF = pagedPdf();
 const SERIES = zip(ctSeries({ slices: SLICES }));
 const PROGRAM = program();
 const PNG = png(32, 24, (x, y) => [x * 8, y * 10, 160]);
@@ -99,6 +101,42 @@ async function shown(viewer, image, window) {
     return ready === 'true' && n === String(image) && w === window;
   }, 15000, 100);
   return pixels(img);
+}
+
+/**
+ * Waits until the file viewer shows PDF page `n` (1-based) drawn, and checks it by its pixels:
+ * the page's own rectangle in its colour at its centre, the other pages' rectangles not there
+ * (white, unless a box of this page covers them). Returns a hash of the pixels and the colours seen.
+ * @param {Locator} dialog @param {number} n
+ */
+async function pdfPage(dialog, n) {
+  const sheet = dialog.getByTestId('file-viewer-pdf');
+  await until(`the viewer to show PDF page ${n}`, async () => {
+    const err = dialog.getByTestId('file-viewer-error');
+    if (await err.count()) throw new Error(`the PDF viewer failed: ${await err.getAttribute('data-code')}: ${await err.innerText()}`);
+    const [ready, page, input] = await Promise.all([sheet.getAttribute('data-ready'), sheet.getAttribute('data-page'), dialog.getByTestId('pdf-page').inputValue()]);
+    return ready === 'true' && page === String(n) && input === String(n)
+      && (await sheet.getByTestId('file-viewer-page').getAttribute('data-page')) === String(n);
+  }, 15000, 100);
+  const canvas = sheet.getByTestId('file-viewer-page');
+  const got = await canvas.evaluate((el, boxes) => {
+    const c = /** @type {HTMLCanvasElement} */ (el);
+    const g = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d'));
+    const data = g.getImageData(0, 0, c.width, c.height).data;
+    let h = 2166136261;
+    for (let i = 0; i < data.length; i += 7) h = Math.imul(h ^ data[i], 16777619);
+    const at = (/** @type {number} */ fx, /** @type {number} */ fy) => [...g.getImageData(Math.floor(fx * c.width), Math.floor(fy * c.height), 1, 1).data];
+    return { width: c.width, height: c.height, hash: (h >>> 0).toString(16), centres: boxes.map((b) => at(b.x + b.width / 2, b.y + b.height / 2)) };
+  }, PDF_PAGES.map((p) => p.box));
+  const inside = (/** @type {{ x: number, y: number, width: number, height: number }} */ b, /** @type {number} */ fx, /** @type {number} */ fy) => fx >= b.x && fx <= b.x + b.width && fy >= b.y && fy <= b.y + b.height;
+  PDF_PAGES.forEach((p, i) => {
+    const px = got.centres[i];
+    const cx = p.box.x + p.box.width / 2;
+    const cy = p.box.y + p.box.height / 2;
+    const want = i === n - 1 ? p.rgb : inside(PDF_PAGES[n - 1].box, cx, cy) ? PDF_PAGES[n - 1].rgb : [255, 255, 255];
+    if (!near(px, want)) throw new Error(`page ${n}: at page ${i + 1}'s box the canvas shows rgb(${px.slice(0, 3)}), not rgb(${want})`);
+  });
+  return { ...got, seen: got.centres[n - 1].slice(0, 3).join(',') };
 }
 
 /**
@@ -286,56 +324,43 @@ await runTest('attachments', async (s) => {
       await settled(doctor, api.call, tok.doctor, id);
     });
 
-    await s.step(`${L}: the PDF opens from the page and downloads under its name; the PNG opens in the page`, async () => {
+    await s.step(`${L}: the PDF opens in the page, page 1 then page 2 (each its own picture), and downloads under its name; the PNG opens in the page`, async () => {
       const csp = await doctor.evaluate(async () => (await fetch('/', { method: 'HEAD' })).headers.get('content-security-policy'));
       const row = rowOf(doctor, w.pdf);
-      if (cspAllows(csp, 'frame-src', 'blob:')) {
-        await row.getByTestId('attachment-view').click();
-        const dialog = doctor.getByTestId('file-viewer');
-        const frame = dialog.getByTestId('file-viewer-frame');
-        await frame.waitFor();
-        if (!(await frame.getAttribute('src'))?.startsWith('blob:')) throw new Error('the PDF is not framed from memory');
-        // As in a tab: the browser's viewer comes into the frame with its own content frame
-        // (a second blob: frame), then the picture settles, unlike the empty frame first seen.
-        const blank = (await frame.screenshot()).length;
-        await until('the PDF viewer\'s content frame in the page', async () => doctor.frames().filter((f) => f.url().startsWith('blob:')).length >= 2);
-        /** @type {Buffer | null} */
-        let last = null;
-        await until('the PDF to be drawn in the page', async () => {
-          const now = await frame.screenshot();
-          const drawn = last !== null && now.equals(last) && now.length > 2 * blank;
-          last = now;
-          return drawn;
-        }, 15000, 150);
-        await shot(doctor, `attachments-pdf-${L}`);
-        await dialog.getByTestId('file-viewer-close').click();
-        await dialog.waitFor({ state: 'detached' });
-        checks.pdf = 'in the page';
-      } else {
-        // Today's policy (img-src 'self' data:, no frame-src): the browser's PDF view in a tab.
-        const [tab] = await Promise.all([doctor.context().waitForEvent('page'), row.getByTestId('attachment-view').click()]);
-        // What an empty tab weighs as a screenshot (one colour: a few kB), to tell the PDF drawn.
-        const blank = (await tab.screenshot()).length;
-        await until('the tab to show the PDF', async () => tab.url().startsWith('blob:'));
-        await tab.waitForLoadState();
-        const type = await tab.evaluate(() => document.contentType);
-        if (type !== 'application/pdf') throw new Error(`the tab shows ${type}`);
-        await textOf(row.getByTestId('attachment-status'), T(w.lang, 'attachments.opened_in_tab'), 'the row saying where the PDF went');
-        // The browser's viewer draws after the load: its content frame comes, then the picture
-        // settles (two screenshots alike, and unlike the blank tab).
-        await until('the PDF viewer\'s content frame', async () => tab.frames().some((f) => f !== tab.mainFrame() && f.url().startsWith('blob:')));
-        /** @type {Buffer | null} */
-        let last = null;
-        await until('the PDF to be drawn', async () => {
-          const now = await tab.screenshot();
-          const drawn = last !== null && now.equals(last) && now.length > 2 * blank;
-          last = now;
-          return drawn;
-        }, 15000, 150);
-        await tab.screenshot({ path: join(SCREENS, `attachments-pdf-${L}.png`) });
-        await tab.close();
-        checks.pdf = 'in a tab';
-      }
+      // Drawn by pdf.js in the page's own viewer, whatever the policy says of frames: no tab opens.
+      /** @type {Page[]} */
+      const tabs = [];
+      const onTab = (/** @type {Page} */ p) => tabs.push(p);
+      doctor.context().on('page', onTab);
+      await row.getByTestId('attachment-view').click();
+      const viewer = doctor.getByTestId('file-viewer');
+      await viewer.waitFor();
+      if (await viewer.locator('iframe').count()) throw new Error('the PDF is framed, not drawn');
+      const pages = await textOf(viewer.getByTestId('pdf-pages'), T(w.lang, 'pdf.of', { total: PDF_PAGES.length }), 'the page count');
+      const first = await pdfPage(viewer, 1);
+      if (!(await viewer.getByTestId('pdf-prev').isDisabled())) throw new Error('"previous" is offered on the first page');
+      await shot(doctor, `attachments-pdf-${L}`);
+      await viewer.getByTestId('pdf-next').click();
+      const second = await pdfPage(viewer, 2);
+      if (first.hash === second.hash) throw new Error('pages 1 and 2 show the same pixels');
+      await shot(doctor, `attachments-pdf-page2-${L}`);
+      // The page number typed: the last page; "next" is then not offered.
+      await viewer.getByTestId('pdf-page').fill(String(PDF_PAGES.length));
+      await viewer.getByTestId('pdf-page').press('Enter');
+      const last = await pdfPage(viewer, PDF_PAGES.length);
+      if (!(await viewer.getByTestId('pdf-next').isDisabled())) throw new Error('"next" is offered on the last page');
+      // And back with the arrow key, over the page.
+      await viewer.getByTestId('file-viewer-pdf-view').focus();
+      await doctor.keyboard.press('ArrowLeft');
+      await pdfPage(viewer, PDF_PAGES.length - 1);
+      await viewer.getByTestId('file-viewer-close').click();
+      await viewer.waitFor({ state: 'detached' });
+      doctor.context().off('page', onTab);
+      if (tabs.length) throw new Error(`the PDF opened ${tabs.length} tab(s)`);
+      // Closing frees the document (pdf.js's own call): the page says so if it could not.
+      const complaints = pageLog(doctor).filter((l) => / error: huizhen: /.test(l));
+      if (complaints.length) throw new Error(`the page complained: ${complaints.join(' | ')}`);
+      checks.pdf = { pages, page1: first.seen, page2: second.seen, last: last.seen, canvas: `${first.width}x${first.height}` };
       const [download] = await Promise.all([doctor.waitForEvent('download'), row.getByTestId('attachment-download').click()]);
       if (download.suggestedFilename() !== w.pdf) throw new Error(`saved as ${download.suggestedFilename()}`);
       const saved = await readFile(/** @type {string} */ (await download.path()));

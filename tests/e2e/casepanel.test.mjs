@@ -1,7 +1,8 @@
 // The case panel in the call (issue 15, protocol.md §13), in the real web client: the
 // specialist (the host, in Chinese) and the requesting doctor (in English) are in the call of a
 // consultation with a zipped CT series (five slices written by tests/e2e/lib/dicom.mjs, zipped
-// by lib/files.mjs) and a PDF attached through the API. The doctor's list is read-only; the host
+// by lib/files.mjs) and a three-page PDF (a rectangle of its own colour in its own place on
+// each page: lib/files.mjs pagedPdf) attached through the API. The doctor's list is read-only; the host
 // shows the series and the doctor's page shows the same slice (the same image address, the same
 // pixels read through a canvas); the host steps to the next slice (the arrow key) and to the
 // bone window (骨窗), and the doctor follows (and the wheel steps on and back); the host hands
@@ -14,9 +15,13 @@
 // moves as a continuous hand makes them (held back to 10 a second): p50/p95 in the summary. A
 // circle the doctor draws shows on the host's page in the doctor's colour, then an arrow and a
 // free line of 300 moves (at most 256 points); clear removes them. The host takes the role back
-// and shows a PNG photo (the same pixels on both pages), then the PDF: both pages say that PDF
-// pages are not kept in step. A guest who comes in meanwhile gets no button and no panel, asks for no file, and
-// is not offered the presenter's role. The host closes the panel for everyone. Screenshots of
+// and shows a PNG photo (the same pixels on both pages), then the PDF: both pages draw page 1
+// (pdf.js, each at its own panel's size; told by the colours at the rectangles' centres), the
+// host's "next page" takes both to page 2 (other pixels); the host zooms and pans and the
+// doctor follows (the same page point in the middle, the page drawn again with more pixels),
+// the host's pointer shows on the doctor's page on the same page point, and the host's circle
+// with a radius of a tenth of the page. A guest who comes in meanwhile gets no button and no
+// panel, asks for no file, and is not offered the presenter's role. The host closes the panel for everyone. Screenshots of
 // both pages.
 //
 //   node tests/e2e/casepanel.test.mjs     (prints a JSON summary; exit code 1 on failure)
@@ -28,7 +33,7 @@ import {
 } from './lib/harness.mjs';
 import { callState, joinCall, openCall, precallReady, snapshot } from './lib/call.mjs';
 import { ctSeries } from './lib/dicom.mjs';
-import { pdf, png, zip } from './lib/files.mjs';
+import { PDF_PAGES, near, pagedPdf, png, zip } from './lib/files.mjs';
 import { PALETTE } from '../../web-client/js/call/caseview.js';
 
 /** @typedef {import('playwright-core').Page} Page */
@@ -104,6 +109,44 @@ async function showing(page, src, what) {
   }, 15000, 50);
 }
 
+/**
+ * Waits until the page's canvas shows the PDF's page `index` (0-based) drawn; checks it by its
+ * pixels (its own rectangle's colour at the rectangle's centre, white where only another page
+ * has one) and returns what picture() says, with the colour seen.
+ * @param {Page} page @param {number} index @param {string} what
+ */
+async function pdfShown(page, index, what) {
+  const p = await until(what, async () => {
+    const err = (await panel(page))?.error;
+    if (err) throw new Error(`${what}: the panel says ${err}`);
+    const q = await picture(page);
+    return q && q.image === String(index) && q.src.includes(`#page=${index}&`) ? q : null;
+  }, 15000, 50);
+  const centres = await page.evaluate((boxes) => {
+    const c = /** @type {HTMLCanvasElement} */ (document.querySelector('[data-testid="case-image"]'));
+    const g = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d', { willReadFrequently: true }));
+    return boxes.map((b) => [...g.getImageData(Math.floor((b.x + b.width / 2) * c.width), Math.floor((b.y + b.height / 2) * c.height), 1, 1).data]);
+  }, PDF_PAGES.map((x) => x.box));
+  const own = PDF_PAGES[index];
+  PDF_PAGES.forEach((other, i) => {
+    const cx = other.box.x + other.box.width / 2;
+    const cy = other.box.y + other.box.height / 2;
+    const covered = cx >= own.box.x && cx <= own.box.x + own.box.width && cy >= own.box.y && cy <= own.box.y + own.box.height;
+    const want = i === index || covered ? own.rgb : [255, 255, 255];
+    if (!near(centres[i], want)) throw new Error(`${what}: at page ${i + 1}'s rectangle the canvas shows rgb(${centres[i].slice(0, 3)}), not rgb(${want})`);
+  });
+  return { ...p, seen: centres[index].slice(0, 3).join(',') };
+}
+
+/**
+ * Waits until the call's notice line (a hand-over says so for 6 s) has gone: its going moves the
+ * panel, so a drag measured before it and made after would land elsewhere on the picture.
+ * @param {Page} page
+ */
+async function noticeGone(page) {
+  await until('the call\'s notice to go (the layout settled)', async () => page.getByTestId('call-notice').isHidden(), 10000, 50);
+}
+
 /** The image point (fractions) at the middle of the page's viewport. @param {NonNullable<Awaited<ReturnType<typeof picture>>>} p */
 function middle(p) {
   return { x: (p.viewport.width / 2 - p.box.left) / p.box.width, y: (p.viewport.height / 2 - p.box.top) / p.box.height };
@@ -138,7 +181,8 @@ await runTest(T, async (s) => {
     });
     const series = await upload(srv.origin, tok.doctor, c.id, '胸部CT 平扫.zip', zip(ctSeries({ slices: SLICES, size: 128 })));
     if (series.kind !== 'dicom_zip' || series.dicom?.files !== SLICES) throw new Error(`the series was not taken as ${SLICES} DICOM files: ${JSON.stringify(series)}`);
-    const report = await upload(srv.origin, tok.doctor, c.id, 'ECG report.pdf', pdf(['ECG report', 'Sinus rhythm.']));
+    // Three pages that look different: a rectangle of its own colour in its own place on each.
+    const report = await upload(srv.origin, tok.doctor, c.id, 'ECG report.pdf', pagedPdf());
     const photo = await upload(srv.origin, tok.doctor, c.id, '伤口照片.png', png(96, 64, (x, y) => [x * 2, y * 3, 160]));
     return { id: c.id, series, report, photo };
   });
@@ -379,6 +423,7 @@ await runTest(T, async (s) => {
   });
 
   await s.step('a circle the doctor draws shows on the host\'s page in the doctor\'s colour, an arrow and a free line too; screenshots; clear removes them', async () => {
+    await noticeGone(doctor);
     await doctor.getByTestId('case-tool-circle').click();
     const d = /** @type {NonNullable<Awaited<ReturnType<typeof picture>>>} */ (await picture(doctor));
     const view = /** @type {any} */ ((await panel(doctor)).room);
@@ -437,33 +482,104 @@ await runTest(T, async (s) => {
       && (await doctor.locator('[data-testid="case-mark"]').count()) === 0, 10000, 50);
   });
 
-  await s.step('the host takes the role back, shows the photo, then the PDF: both pages say its pages are not kept in step', async () => {
+  await s.step('the host takes the role back and shows the photo: the same pixels on both pages', async () => {
     await host.getByTestId('case-take-back').click();
     await until('the host to present again', async () => (await host.getByTestId('case-panel').getAttribute('data-presenter')) === 'me', 10000, 50);
     await until('the doctor to see another presenter', async () => (await doctor.getByTestId('case-panel').getAttribute('data-presenter')) === 'other', 10000, 50);
     await host.getByTestId('case-list-toggle').click();
-    // A photo first: the file itself, drawn whole on both pages.
+    // The file itself, drawn whole on both pages.
     await host.locator(`[data-testid="case-file"][data-id="${photo.id}"]`).click();
     const photoSrc = `/v1/consultations/${id}/attachments/${photo.id}?inline=true`;
     const hp = await showing(host, photoSrc, 'the host\'s panel to show the photo');
     const dp = await showing(doctor, photoSrc, 'the doctor\'s panel to show the photo');
     if (hp.hash !== dp.hash || hp.width !== 96 || hp.height !== 64) throw new Error(`the photo differs or is not whole: ${JSON.stringify({ hp, dp })}`);
     if (await host.getByTestId('case-windows').isVisible()) throw new Error('a photo has no window to choose');
+  });
+
+  await s.step('the host shows the PDF: page 1 on both pages; "next" takes both to page 2; zoom, centre, a pointer and a mark follow on the page; screenshots', async () => {
     await host.getByTestId('case-list-toggle').click();
     await host.locator(`[data-testid="case-file"][data-id="${report.id}"]`).click();
-    await doctor.getByTestId('case-panel').waitFor();
-    const zh = await until('the host\'s PDF note', async () => (await host.getByTestId('case-pdf').isVisible()) && (await host.getByTestId('case-pdf-note').innerText()).trim(), 10000, 50);
-    const en = await until('the doctor\'s PDF note', async () => (await doctor.getByTestId('case-pdf').isVisible()) && (await doctor.getByTestId('case-pdf-note').innerText()).trim(), 10000, 50);
-    if (zh !== cat['zh-CN']['call.case.pdf_note'] || en !== cat.en['call.case.pdf_note']) throw new Error(`the PDF notes read "${zh}" / "${en}"`);
-    // The doctor opens it in a tab of their own: the file, fetched with the session's token.
-    const [tab] = await Promise.all([doctor.context().waitForEvent('page'), doctor.getByTestId('case-pdf-open').click()]);
-    const tabUrl = await until('the tab to hold the PDF', async () => (tab.url().startsWith('blob:') ? tab.url() : null), 10000, 50);
-    const said = await until('the panel to say it opened', async () => {
-      const text = (await doctor.getByTestId('case-pdf-status').innerText()).trim();
-      return text === cat.en['call.case.pdf_opened'] ? text : null;
+    const h1 = await pdfShown(host, 0, 'the host\'s panel to show page 1 of the PDF');
+    const d1 = await pdfShown(doctor, 0, 'the doctor\'s panel to show page 1 of the PDF');
+    // No note or tab any more: the page is in the panel, with the series' controls for pages.
+    if (await host.locator('[data-testid="case-pdf"], [data-testid="case-pdf-note"]').count()) throw new Error('the old PDF note is still there');
+    if (await host.getByTestId('case-windows').isVisible()) throw new Error('a PDF has no window to choose');
+    const zhPage = (/** @type {number} */ n) => cat['zh-CN']['call.case.page'].replace('{n}', String(n)).replace('{total}', String(PDF_PAGES.length));
+    await until('the host\'s panel to say page 1 of 3', async () => (await host.getByTestId('case-position').innerText()).trim() === zhPage(1), 10000, 50);
+    const nextLabel = (await host.getByTestId('case-next').innerText()).trim();
+    if (nextLabel !== cat['zh-CN']['call.case.next_page']) throw new Error(`the host's "next" reads "${nextLabel}"`);
+    if (!(await host.getByTestId('case-prev').isDisabled())) throw new Error('"previous" is offered on the first page');
+    if (!(await doctor.getByTestId('case-tools').isVisible())) throw new Error('the doctor has no marking tools on a PDF');
+
+    await host.getByTestId('case-next').click();
+    const h2 = await pdfShown(host, 1, 'the host\'s panel to show page 2');
+    const d2 = await pdfShown(doctor, 1, 'the doctor\'s panel to show page 2 (the host stepped)');
+    if (d2.hash === d1.hash || h2.hash === h1.hash) throw new Error('page 2 shows the same pixels as page 1');
+    await until('the host\'s panel to say page 2 of 3', async () => (await host.getByTestId('case-position').innerText()).trim() === zhPage(2), 10000, 50);
+    s.checks.pdfPages = { page1: d1.seen, page2: d2.seen, drawn: { host: `${h2.width}x${h2.height}`, doctor: `${d2.width}x${d2.height}` } };
+
+    // Zoom ×2 about the middle, then a pan: the doctor's page follows, the same page point in
+    // the middle of both viewports, and draws the page again sharper (more pixels, not magnified).
+    await host.getByTestId('case-zoom-in').click();
+    await host.getByTestId('case-zoom-in').click();
+    const from = { x: h2.viewport.left + h2.viewport.width / 2, y: h2.viewport.top + h2.viewport.height / 2 };
+    await host.mouse.move(from.x, from.y);
+    await host.mouse.down();
+    for (let i = 1; i <= 10; i++) await host.mouse.move(from.x - 8 * i, from.y - 6 * i);
+    await host.mouse.up();
+    const zoomed = await until('the host\'s view settled at zoom 2, moved right and down', async () => {
+      const p = await panel(host);
+      return p?.room && p.view && canon(p.view) === canon(p.room) && p.room.zoom === 2 && p.room.center_x > 0.5 && p.room.center_y > 0.5 ? p.room : null;
     }, 10000, 50);
-    await tab.close();
-    s.checks.pdf = { zh, en, tab: tabUrl.slice(0, 5), said };
+    await until('the doctor to follow the PDF\'s zoom and pan', async () => canon((await panel(doctor))?.view) === canon(zoomed), 10000, 50);
+    const sharp = async (/** @type {Page} */ page, /** @type {typeof d2} */ before, /** @type {string} */ who) => until(`${who} to draw page 2 again for zoom 2`, async () => {
+      const p = await pdfShown(page, 1, `${who} page 2 at zoom 2`);
+      return p.width > before.width * 1.3 && p.zoom === 2 ? p : null;
+    }, 15000, 50);
+    const hz = await sharp(host, h2, 'the host');
+    const dz = await sharp(doctor, d2, 'the doctor');
+    const hm = middle(hz);
+    const dm = middle(dz);
+    if (Math.abs(hm.x - dm.x) > 0.01 || Math.abs(hm.y - dm.y) > 0.01 || Math.abs(dm.x - zoomed.center_x) > 0.01 || Math.abs(dm.y - zoomed.center_y) > 0.01) {
+      throw new Error(`the two pages show different regions of the PDF page: host ${JSON.stringify(hm)}, doctor ${JSON.stringify(dm)}, view ${JSON.stringify(zoomed)}`);
+    }
+    // The host points at the middle of page 2's rectangle: the doctor's dot is on that page point.
+    await noticeGone(host);
+    await noticeGone(doctor);
+    const hz2 = /** @type {NonNullable<Awaited<ReturnType<typeof picture>>>} */ (await picture(host));
+    const box = PDF_PAGES[1].box;
+    const target = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+    const at = onPage(hz2, target.x, target.y);
+    await host.mouse.move(at.x, at.y);
+    const dot = await until('the host\'s pointer on the doctor\'s PDF page', async () => doctor.evaluate(async (who) => {
+      await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
+      const el = /** @type {HTMLElement | null} */ (document.querySelector(`[data-testid="case-pointer"][data-participant="${who}"]`));
+      const i = el?.querySelector('i');
+      const c = document.querySelector('[data-testid="case-image"]');
+      if (!el || !i || !c) return null;
+      const d = i.getBoundingClientRect();
+      const b = c.getBoundingClientRect();
+      return { fx: Number(el.dataset.x), fy: Number(el.dataset.y), x: d.left + d.width / 2, y: d.top + d.height / 2, box: { left: b.left, top: b.top, width: b.width, height: b.height } };
+    }, specialistUser.id), 10000, 50);
+    const off = Math.hypot(dot.x - (dot.box.left + target.x * dot.box.width), dot.y - (dot.box.top + target.y * dot.box.height));
+    if (Math.abs(dot.fx - target.x) > 0.01 || Math.abs(dot.fy - target.y) > 0.01 || off > NEAR_PX) throw new Error(`the host's pointer shows elsewhere on the doctor's page: ${JSON.stringify({ dot, target, off })}`);
+    // A circle about that point, a tenth of the page wide: on the doctor's page in the host's
+    // colour, its radius a tenth of the drawn page's width, whatever its pixels.
+    await host.getByTestId('case-tool-circle').click();
+    const edge = onPage(hz2, target.x + 0.1, target.y);
+    await host.mouse.move(at.x, at.y);
+    await host.mouse.down();
+    await host.mouse.move(edge.x, edge.y, { steps: 6 });
+    await host.mouse.up();
+    await host.getByTestId('case-tool-pointer').click();
+    const mark = doctor.locator(`[data-testid="case-mark"][data-kind="circle"][data-participant="${specialistUser.id}"]`);
+    await until('the host\'s circle on the doctor\'s PDF page', async () => (await mark.count()) === 1, 10000, 50);
+    const r = await mark.evaluate((g) => Number(g.querySelector('circle')?.getAttribute('r')));
+    const drawn = /** @type {NonNullable<Awaited<ReturnType<typeof picture>>>} */ (await picture(doctor));
+    if (Math.abs(r / drawn.width - 0.1) > 0.01) throw new Error(`the circle's radius is ${r} of ${drawn.width} pixels, not a tenth`);
+    s.checks.pdfView = { view: zoomed, middle: { host: hm, doctor: dm }, drawn: { host: `${hz.width}x${hz.height}`, doctor: `${dz.width}x${dz.height}` }, pointerOffPx: Number(off.toFixed(2)), circle: r / drawn.width };
+    await host.mouse.move(at.x, at.y);
+    await shot(host, `${T}-host-zh-pdf`);
     await shot(doctor, `${T}-doctor-en-pdf`);
   });
 

@@ -1,6 +1,7 @@
 // Files the tests make themselves (nothing is downloaded): a zip of stored entries (no
-// compression) with their CRC-32, a one-page PDF, a PNG, and a program's first bytes under any
-// name. Small and exact: what the server checks is their content.
+// compression) with their CRC-32, a one-page PDF of text, a PDF of pages that look different
+// (a viewer's page told by its pixels), a PNG, and a program's first bytes under any name.
+// Small and exact: what the server checks is their content.
 
 import { createHash } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
@@ -107,6 +108,75 @@ export function pdf(lines) {
   for (const o of offsets) out += `${String(o).padStart(10, '0')} 00000 n \n`;
   out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
   return Buffer.from(out, 'latin1');
+}
+
+/**
+ * A page of pagedPdf(): a filled rectangle (fractions of the page from its top left, as a
+ * viewer's canvas is read) in an RGB colour (0–255), and a line of text above it.
+ * @typedef {{ box: { x: number, y: number, width: number, height: number }, rgb: [number, number, number], text: string }} PdfPage
+ */
+
+/** The A4 pages of pagedPdf(), in points. */
+export const PDF_PAGE = { width: 595, height: 842 };
+
+/**
+ * Three pages that look different: a big rectangle of its own colour in its own part of each
+ * page (top left red, the middle right green, the bottom blue), so that a viewer's page is told
+ * by the colour at a known place.
+ * @type {PdfPage[]}
+ */
+export const PDF_PAGES = [
+  { box: { x: 0.1, y: 0.1, width: 0.5, height: 0.3 }, rgb: [220, 30, 30], text: 'Page 1: ECG report' },
+  { box: { x: 0.4, y: 0.4, width: 0.5, height: 0.3 }, rgb: [20, 160, 60], text: 'Page 2: rhythm strip' },
+  { box: { x: 0.1, y: 0.65, width: 0.8, height: 0.25 }, rgb: [30, 60, 220], text: 'Page 3: conclusion' },
+];
+
+/**
+ * A PDF of several A4 pages, each a filled rectangle and a line of text (Helvetica), with a
+ * correct cross-reference table.
+ * @param {PdfPage[]} [pages]
+ * @returns {Buffer}
+ */
+export function pagedPdf(pages = PDF_PAGES) {
+  const esc = (/** @type {string} */ s) => s.replace(/[\\()]/g, (m) => `\\${m}`);
+  const { width: W, height: H } = PDF_PAGE;
+  const n = pages.length;
+  // 1 catalog, 2 pages, 3 font; then each page and its contents: 4 + 2i and 5 + 2i.
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    `<< /Type /Pages /Kids [${pages.map((_, i) => `${4 + 2 * i} 0 R`).join(' ')}] /Count ${n} >>`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ];
+  pages.forEach((p, i) => {
+    const { x, y, width, height } = p.box;
+    // PDF's y goes up from the bottom; the box's from the top.
+    const rect = [x * W, (1 - y - height) * H, width * W, height * H].map((v) => v.toFixed(2)).join(' ');
+    const [r, g, b] = p.rgb.map((c) => (c / 255).toFixed(4));
+    const text = `${r} ${g} ${b} rg ${rect} re f\n0 g BT /F1 24 Tf 40 ${H - 48} Td (${esc(p.text)}) Tj ET`;
+    objects.push(
+      `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 ${W} ${H}] /Resources << /Font << /F1 3 0 R >> >> /Contents ${5 + 2 * i} 0 R >>`,
+      `<< /Length ${Buffer.byteLength(text, 'latin1')} >>\nstream\n${text}\nendstream`,
+    );
+  });
+  let out = '%PDF-1.4\n';
+  const offsets = [];
+  objects.forEach((o, i) => {
+    offsets.push(Buffer.byteLength(out, 'latin1'));
+    out += `${i + 1} 0 obj\n${o}\nendobj\n`;
+  });
+  const xref = Buffer.byteLength(out, 'latin1');
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const o of offsets) out += `${String(o).padStart(10, '0')} 00000 n \n`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
+}
+
+/**
+ * Whether an RGB(A) pixel is near a colour (a rendered fill is exact but for its edges).
+ * @param {ArrayLike<number>} px @param {ArrayLike<number>} rgb @param {number} [tolerance]
+ */
+export function near(px, rgb, tolerance = 24) {
+  return [0, 1, 2].every((i) => Math.abs(px[i] - rgb[i]) <= tolerance);
 }
 
 /**

@@ -1,19 +1,21 @@
 // The case panel in the call (docs/protocol.md §13): the consultation's attachments, and the
 // one everyone looks at, each browser fetching it from the server at full resolution — the
-// same slice or image, zoom, pan and window, everyone's pointer and marks in their colour. The
-// presenter steps through a series (buttons, wheel, arrow keys), sets the window and zoom, and
-// drags to pan; a host shows something (and presents), takes the role back, hands it on, or
-// closes the panel. The room's state is state.js's (`case`); the geometry and pacing are
-// caseview.js's; the pictures are caseimages.js's. A guest has no access to attachments and
-// gets no panel.
+// same slice, image or PDF page, zoom, pan and window, everyone's pointer and marks in their
+// colour. The presenter steps through a series or a PDF's pages (buttons, wheel, arrow keys),
+// sets the window and zoom, and drags to pan; a host shows something (and presents), takes the
+// role back, hands it on, or closes the panel. A PDF's page is drawn by each browser (pdf.js)
+// at the size its own panel needs for the view's zoom, and from then on is a picture like any
+// other. The room's state is state.js's (`case`); the geometry and pacing are caseview.js's;
+// the pictures are caseimages.js's. A guest has no access to attachments and gets no panel.
 import { api } from '../api.js';
 import { errorText, t } from '../i18n.js';
+import { clampPage, renderScale } from '../pdfview.js';
 import { h } from './dom.js';
-import { CaseImages, fetchBlob } from './caseimages.js';
+import { CaseImages, CasePdfs, pdfPage } from './caseimages.js';
 import {
-  MAX_LINE_POINTS, POINTER_EVERY_MS, POINTER_FADE_MS, Pacer, VIEW_EVERY_MS, WINDOWS, ZOOM_STEP, arrowHead, attachmentPath,
-  cleanView, colorOf, customWindow, firstView, imagePath, meantMark, panBy, place, positionOf, positions, samePicture, sameView,
-  simplifyLine, stepView, toImage, toViewport, wheelSteps, windowOf, withWindow, withZoom, zoomBy,
+  MAX_LINE_POINTS, POINTER_EVERY_MS, POINTER_FADE_MS, Pacer, VIEW_EVERY_MS, WINDOWS, ZOOM_MAX, ZOOM_MIN, ZOOM_STEP, arrowHead,
+  attachmentPath, cleanView, colorOf, customWindow, firstView, fitScale, imagePath, meantMark, panBy, place, positionOf, positions,
+  samePicture, sameView, simplifyLine, stepView, toImage, toViewport, wheelSteps, windowOf, withWindow, withZoom, zoomBy,
 } from './caseview.js';
 
 /** @typedef {import('./room.js').CallRoom} CallRoom */
@@ -28,14 +30,13 @@ import {
  */
 /** A DICOM attachment's image index (GET …/images). @typedef {{ images: import('./caseview.js').IndexImage[], presets?: { name: string, center: number, width: number }[] }} ImageIndex */
 /** What a mark tool draws; `pointer` draws nothing (a drag pans, for the presenter). @typedef {'pointer' | 'arrow' | 'circle' | 'line'} Tool */
+/** A picture to bring onto the canvas: its address (or name), and what makes it when it is not a file (a PDF's page). @typedef {{ path: string, make?: import('./caseimages.js').Maker }} Wanted */
 
 const SVG = 'http://www.w3.org/2000/svg';
 /** A mark's line on the screen, whatever the zoom (px). */
 const STROKE_PX = 3;
 /** An arrow head's strokes on the screen (px). */
 const HEAD_PX = 16;
-/** An object URL handed to a new tab lives this long: the tab has read it by then. */
-const HANDED_OVER_MS = 60e3;
 
 /** What an attachment's kind shows as in the panel. @param {string} kind @returns {'dicom' | 'image' | 'pdf' | null} */
 export function viewKind(kind) {
@@ -62,6 +63,7 @@ export class CasePanel {
   constructor(room) {
     this.room = room;
     this.images = new CaseImages();
+    this.pdfs = new CasePdfs();
     /** Shown on this page (the button, or something shown to everyone). */
     this.open = false;
     /** The user opened it themselves: it stays when the material is closed. */
@@ -142,8 +144,12 @@ export class CasePanel {
     this.files = h('ul', { class: 'case-files', testid: 'case-files' });
     this.list = h('aside', { class: 'case-list', testid: 'case-list' }, this.files, this.listHint);
 
-    this.prev = L.set(h('button', { type: 'button', class: 'ghost small', testid: 'case-prev', onclick: () => this.step(-1) }), 'call.case.prev');
-    this.next = L.set(h('button', { type: 'button', class: 'ghost small', testid: 'case-next', onclick: () => this.step(1) }), 'call.case.next');
+    /** Whether the steps are a PDF's pages (the buttons say so). */
+    this.pagesShown = false;
+    this.prev = L.set(h('button', { type: 'button', class: 'ghost small', testid: 'case-prev', onclick: () => this.step(-1) }),
+      () => t(this.pagesShown ? 'call.case.prev_page' : 'call.case.prev'));
+    this.next = L.set(h('button', { type: 'button', class: 'ghost small', testid: 'case-next', onclick: () => this.step(1) }),
+      () => t(this.pagesShown ? 'call.case.next_page' : 'call.case.next'));
     this.position = h('span', { class: 'small case-position', testid: 'case-position', 'aria-live': 'polite' });
     this.windowButtons = WINDOWS.map((name) => h('button', {
       type: 'button', class: 'ghost small', testid: `case-window-${name}`, dataset: { window: name },
@@ -184,11 +190,7 @@ export class CasePanel {
     this.tools = h('div', { class: 'case-tools', testid: 'case-tools', role: 'toolbar' }, this.toolButtons, this.myColor, h('span', { class: 'spacer' }), this.clear);
     L.set(this.tools, 'call.case.tools', 'aria-label');
 
-    this.pdfOpen = L.set(h('button', { type: 'button', class: 'small', testid: 'case-pdf-open', onclick: () => this.openPdf() }), 'call.case.pdf_open');
-    this.pdfNote = h('div', { class: 'case-pdf', testid: 'case-pdf', hidden: true },
-      L.set(h('p', { testid: 'case-pdf-note' }), 'call.case.pdf_note'), this.pdfOpen, h('p', { class: 'small', testid: 'case-pdf-status' }));
-
-    this.main = h('div', { class: 'case-main' }, this.nav, this.viewport, this.pdfNote, this.tools);
+    this.main = h('div', { class: 'case-main' }, this.nav, this.viewport, this.tools);
     this.el = h('section', { class: 'case-panel', testid: 'case-panel', hidden: true, 'aria-labelledby': 'case-title' },
       h('div', { class: 'case-head' }, this.title, this.presenterText, h('span', { class: 'spacer' }),
         this.listToggle, this.takeBack, this.handOver, this.closeAll, this.hide),
@@ -202,8 +204,9 @@ export class CasePanel {
     this.viewport.addEventListener('pointerleave', () => this.pointAt(null));
     this.viewport.addEventListener('wheel', (e) => this.onWheel(e), { passive: false });
     this.viewport.addEventListener('keydown', (e) => this.onKey(e));
-    // A resized viewport (the window, the side panel, a tablet turned) keeps the same region.
-    this.resizer = new ResizeObserver(() => this.layout());
+    // A resized viewport (the window, the side panel, a tablet turned) keeps the same region
+    // (and a PDF's page is drawn again once it would look blurred).
+    this.resizer = new ResizeObserver(() => this.renderView());
     this.resizer.observe(this.viewport);
   }
 
@@ -353,13 +356,11 @@ export class CasePanel {
     this.renderList(view);
 
     this.main.hidden = !view;
-    const pdf = kind === 'pdf';
-    this.pdfNote.hidden = !pdf;
-    this.viewport.hidden = pdf;
-    this.nav.hidden = !(view && presenting && kind && kind !== 'pdf');
-    this.series.hidden = kind !== 'dicom';
+    this.nav.hidden = !(view && presenting && kind);
+    // A PDF's pages step like a series' images; only DICOM has windows.
+    this.series.hidden = kind !== 'dicom' && kind !== 'pdf';
     this.windows.hidden = kind !== 'dicom';
-    this.tools.hidden = !(view && kind && !pdf && this.mayDraw());
+    this.tools.hidden = !(view && kind && this.mayDraw());
     this.renderView();
     // A case_state brings the marks (a clear, another picture) as well as the view.
     this.renderMarks();
@@ -384,9 +385,9 @@ export class CasePanel {
     d.centerX = String(view.center_x);
     d.centerY = String(view.center_y);
     this.viewport.classList.toggle('pannable', this.presenting());
-    this.renderNav(view);
+    this.renderNav(view, kind);
     this.renderTools();
-    if (kind === 'dicom' || kind === 'image') this.load(view, kind);
+    if (kind) this.load(view, kind);
     else if (!a) {
       // Shown before this page knew of it (attached during the call): ask for the list.
       this.say(t('call.case.loading'));
@@ -446,17 +447,26 @@ export class CasePanel {
     this.handOver.value = '';
   }
 
-  /** The presenter's tools: where in the series, the window, the zoom. @param {CaseView} view */
-  renderNav(view) {
+  /**
+   * The presenter's tools: where in the series (or the PDF), the window, the zoom.
+   * @param {CaseView} view @param {'dicom' | 'image' | 'pdf' | null} kind
+   */
+  renderNav(view, kind) {
     const idx = this.indexReady.get(view.attachment);
+    const where = kind === 'pdf' ? 'call.case.page' : 'call.case.position';
+    if (this.pagesShown !== (kind === 'pdf')) {
+      this.pagesShown = kind === 'pdf';
+      this.prev.textContent = t(this.pagesShown ? 'call.case.prev_page' : 'call.case.prev');
+      this.next.textContent = t(this.pagesShown ? 'call.case.next_page' : 'call.case.next');
+    }
     if (idx) {
       const total = positions(idx.images);
       const at = positionOf(idx.images, view);
-      this.position.textContent = t('call.case.position', { n: at + 1, total });
+      this.position.textContent = t(where, { n: at + 1, total });
       this.prev.disabled = at <= 0;
       this.next.disabled = at >= total - 1;
     } else {
-      this.position.textContent = t('call.case.position', { n: view.image + 1, total: '…' });
+      this.position.textContent = t(where, { n: view.image + 1, total: '…' });
     }
     const win = windowOf(view);
     this.windowButtons.forEach((b, i) => {
@@ -498,44 +508,131 @@ export class CasePanel {
   }
 
   /**
-   * Brings the picture of `view` onto the canvas: at once if it is here, else fetched (the old
-   * one stays until then, dimmed), with the next and previous of a series fetched ahead.
-   * @param {CaseView} view @param {'dicom' | 'image'} kind
+   * Brings the picture of `view` onto the canvas: at once if it is here, else fetched or drawn
+   * (the old one stays until then, dimmed; a PDF's page drawn sharper for a zoom stays as it
+   * is), with the next and previous of a series or a PDF made ahead.
+   * @param {CaseView} view @param {'dicom' | 'image' | 'pdf'} kind
    */
   load(view, kind) {
     const cid = this.room.c.id;
-    const path = kind === 'dicom' ? imagePath(cid, view) : attachmentPath(cid, view.attachment, true);
-    /** @type {string[]} */
+    /** @type {Wanted} */
+    let want = { path: kind === 'dicom' ? imagePath(cid, view) : attachmentPath(cid, view.attachment, true) };
+    /** @type {Wanted[]} */
     let ahead = [];
-    if (kind === 'dicom') {
+    if (kind === 'pdf') {
+      const pdf = this.pdfPictures(view);
+      // The file, or the page's size, is on its way: load() runs again once it is here.
+      if (!pdf) return;
+      ({ want, ahead } = pdf);
+    } else if (kind === 'dicom') {
       const idx = this.indexReady.get(view.attachment);
       if (idx) {
-        ahead = [1, -1].map((d) => stepView(view, idx.images, d)).filter((v) => v !== null).map((v) => imagePath(cid, /** @type {CaseView} */ (v)));
+        ahead = [1, -1].map((d) => stepView(view, idx.images, d)).filter((v) => v !== null).map((v) => ({ path: imagePath(cid, /** @type {CaseView} */ (v)) }));
       } else {
         this.index(view.attachment).then(() => { if (!this.destroyed) this.render(); }, () => {});
       }
     }
+    const path = want.path;
     if (path === this.wanted) return;
     this.wanted = path;
     this.loadError = null;
-    this.images.only([path, ...ahead]);
+    this.images.only([path, ...ahead.map((w) => w.path)]);
+    const fetchAhead = () => { for (const w of ahead) this.images.get(w.path, w.make).catch(() => {}); };
     const here = this.images.peek(path);
     if (here && this.draw(here, path, view)) {
-      for (const p of ahead) this.images.get(p).catch(() => {});
+      fetchAhead();
       return;
     }
+    // The same page drawn again at another size: what is there is the right picture meanwhile.
+    const sharper = kind === 'pdf' && this.canvas.dataset.ready === 'true' && samePicture(view, this.shown.picture);
+    if (!sharper) {
+      this.canvas.dataset.ready = 'false';
+      this.viewport.dataset.loading = 'true';
+      this.say(t('call.case.loading'));
+    }
+    this.images.get(path, want.make).then((bmp) => {
+      if (this.destroyed || this.wanted !== path) return;
+      if (!this.draw(bmp, path, view)) throw new Error('the picture could not be drawn');
+      fetchAhead();
+    }).catch((e) => {
+      if (this.destroyed || this.wanted !== path || e?.name === 'AbortError') return;
+      this.failed(e, kind);
+    });
+  }
+
+  /** Says why the wanted picture could not be shown. @param {unknown} e @param {'dicom' | 'image' | 'pdf'} kind */
+  failed(e, kind) {
+    this.loadError = e;
+    this.viewport.dataset.loading = 'false';
+    this.say(t(kind === 'pdf' ? 'call.case.pdf_failed' : 'call.case.load_failed', { message: errorText(e) }), 'error');
+  }
+
+  /**
+   * A PDF's page for `view`, drawn at the scale this viewport needs at the view's zoom (stepped
+   * and capped: pdfview.js renderScale), and its neighbours at theirs; null while the file or
+   * the page's size is on its way. The pages become the attachment's "series", stepped through
+   * like a DICOM series' images.
+   * @param {CaseView} view @returns {{ want: Wanted, ahead: Wanted[] } | null}
+   */
+  pdfPictures(view) {
+    const file = attachmentPath(this.room.c.id, view.attachment, true);
+    const opening = `${file}#open`;
+    // One that could not be opened is asked for again when shown anew, not at every redraw.
+    const entry = this.pdfs.open(file, this.wanted !== opening);
+    const doc = entry.doc;
+    if (!doc) {
+      this.waitFor(opening, entry.promise, 'pdf');
+      return null;
+    }
+    if (!this.indexReady.has(view.attachment)) {
+      this.indexReady.set(view.attachment, { images: Array.from({ length: doc.pages }, () => ({ frames: 1 })) });
+      // The position and the buttons now know the page count.
+      this.renderNav(view, 'pdf');
+    }
+    const page = clampPage(view.image, doc.pages);
+    const size = doc.sizeNow(page);
+    if (!size) {
+      this.waitFor(`${file}#size=${page}`, doc.pageSize(page), 'pdf');
+      return null;
+    }
+    const vp = { width: this.viewport.clientWidth, height: this.viewport.clientHeight };
+    const zoom = Math.min(ZOOM_MAX, Math.max(ZOOM_MIN, Number(view.zoom) || 1));
+    /** @param {number} n @param {import('../pdfview.js').Size} sz @returns {Wanted} */
+    const at = (n, sz) => {
+      const scale = renderScale(sz, fitScale(sz, vp) * zoom, window.devicePixelRatio || 1);
+      return { path: `${file}#page=${n}&scale=${scale}`, make: pdfPage(doc, n, scale) };
+    };
+    /** @type {Wanted[]} */
+    const ahead = [];
+    for (const n of [page + 1, page - 1]) {
+      if (n < 0 || n >= doc.pages) continue;
+      // A neighbour's size is asked for now; meanwhile it is taken to be this page's (most are).
+      const known = doc.sizeNow(n);
+      if (!known) doc.pageSize(n).catch(() => {});
+      ahead.push(at(n, known ?? size));
+    }
+    return { want: at(page, size), ahead };
+  }
+
+  /**
+   * Waits for what a picture needs (a PDF opened, a page's size), dimmed and saying so; then
+   * brings the picture. Asked again while it waits, nothing more happens.
+   * @param {string} what @param {Promise<unknown>} promise @param {'pdf'} kind
+   */
+  waitFor(what, promise, kind) {
+    if (this.wanted === what) return;
+    this.wanted = what;
+    this.loadError = null;
     this.canvas.dataset.ready = 'false';
     this.viewport.dataset.loading = 'true';
     this.say(t('call.case.loading'));
-    this.images.get(path).then((bmp) => {
-      if (this.destroyed || this.wanted !== path) return;
-      if (!this.draw(bmp, path, view)) throw new Error('the picture could not be drawn');
-      for (const p of ahead) this.images.get(p).catch(() => {});
-    }).catch((e) => {
-      if (this.destroyed || this.wanted !== path || e?.name === 'AbortError') return;
-      this.loadError = e;
-      this.viewport.dataset.loading = 'false';
-      this.say(t('call.case.load_failed', { message: errorText(e) }), 'error');
+    promise.then(() => {
+      if (this.destroyed || this.wanted !== what) return;
+      this.wanted = null;
+      this.renderView();
+    }, (e) => {
+      if (this.destroyed || this.wanted !== what || e?.name === 'AbortError') return;
+      this.failed(e, kind);
     });
   }
 
@@ -578,8 +675,10 @@ export class CasePanel {
     const scaleChanged = Math.abs(p.scale - this.placement.scale) > 1e-9;
     this.placement = p;
     this.layer.style.transform = `translate(${p.x}px, ${p.y}px) scale(${p.scale})`;
-    // Magnified, every pixel shows as a square (a radiologist wants to see pixels, not blur).
-    this.canvas.classList.toggle('pixels', p.scale >= 2);
+    // Magnified, every pixel shows as a square (a radiologist wants to see pixels, not blur);
+    // a PDF's page is text and lines, smoothed (it is drawn sharp up to its cap).
+    const a = this.attachment(view.attachment);
+    this.canvas.classList.toggle('pixels', p.scale >= 2 && !(a && viewKind(a.kind) === 'pdf'));
     if (scaleChanged || this.marks.dataset.for !== this.shown.path) this.renderMarks();
     this.renderPointers();
   }
@@ -979,34 +1078,6 @@ export class CasePanel {
     fn();
   }
 
-  // ---- a PDF ----
-
-  /**
-   * A PDF opens in the browser's own viewer in a tab: the page's policy frames no blob: and
-   * the file's address needs the session's token, so it cannot sit in the panel, and its pages
-   * are not kept in step (protocol.md §13 has the page; this client cannot render one).
-   */
-  openPdf() {
-    const view = this.view();
-    const status = /** @type {HTMLElement} */ (this.pdfNote.lastElementChild);
-    if (!view) return;
-    // Opened now, in the click, or the browser blocks it; filled once the file is here.
-    const tab = window.open('', '_blank');
-    if (!tab) { status.textContent = t('call.case.tab_blocked'); return; }
-    try { tab.document.title = t('call.case.loading'); } catch { /* not ours to write */ }
-    status.textContent = t('call.case.loading');
-    const stop = new AbortController();
-    fetchBlob(attachmentPath(this.room.c.id, view.attachment, true), stop.signal).then((blob) => {
-      const url = URL.createObjectURL(new Blob([blob], { type: 'application/pdf' }));
-      tab.location.href = url;
-      setTimeout(() => URL.revokeObjectURL(url), HANDED_OVER_MS);
-      status.textContent = t('call.case.pdf_opened');
-    }, (e) => {
-      tab.close();
-      status.textContent = errorText(e);
-    });
-  }
-
   /** What tests and support may read of the panel (no pixels, no tokens). */
   snapshot() {
     const view = this.view();
@@ -1042,5 +1113,6 @@ export class CasePanel {
     this.fades.clear();
     this.resizer.disconnect();
     this.images.close();
+    this.pdfs.close();
   }
 }

@@ -36,8 +36,9 @@ function involves(c, id) {
 }
 
 /**
- * What an attachment opens in: the browser's own PDF view, an image in the page, or the DICOM
- * viewer (a single file or a zipped series alike); null for a kind this client does not know.
+ * What an attachment opens in: a PDF's pages drawn in the page (pdf.js), an image in the page,
+ * or the DICOM viewer (a single file or a zipped series alike); null for a kind this client does
+ * not know.
  * @param {string} kind
  * @returns {Viewer | null}
  */

@@ -1,9 +1,9 @@
 // A consultation's attachments on its detail page (docs/api.md §Attachments; issue 15): the
 // list (name, kind, size, who and when, the checksum; a DICOM series in words), uploads for
 // whoever may attach (a button and dropping files on the section; each file with its progress,
-// and the server's refusal in the user's language), and viewing: a PDF or an image in a dialog
-// (a PDF in a tab of its own while the page's policy forbids framing it: transfer.js), a DICOM
-// series in its viewer (dicomview.js), every file also downloadable. The request form picks
+// and the server's refusal in the user's language), and viewing: a PDF (its pages drawn by
+// pdf.js, one at a time: viewer.js pdfPages) or an image in a dialog, a DICOM series in its
+// viewer (dicomview.js), every file also downloadable. The request form picks
 // files too (requestAttachments), sent once the consultation exists.
 //
 // Uploads live here, not in the page: a pushed change or a language switch renders the detail
@@ -11,12 +11,13 @@
 import { me } from '../api.js';
 import { errorBox, h, showBanner } from '../dom.js';
 import { errorText, fmtTime, label, t } from '../i18n.js';
+import { openPdf } from '../pdfview.js';
 import { filePath, mayAttach, mergeAttachments, shortSha, sizeText, uploadPath, viewerOf, dicomWords } from './attachfacts.js';
 import { openDicomViewer } from './dicomview.js';
 import { showNotice } from './notices.js';
 import { nameOf } from './people.js';
-import { blobPolicy, blobPolicyNow, fetchBlob, pendingTab, saveBlob, sendFile, showable } from './transfer.js';
-import { closeButton, openViewer } from './viewer.js';
+import { blobPolicy, fetchBlob, saveBlob, sendFile, showable } from './transfer.js';
+import { closeButton, openViewer, pdfPages } from './viewer.js';
 
 /** @typedef {import('./attachfacts.js').Attachment} Attachment */
 /** @typedef {import('./attachfacts.js').AttachTarget & { id: string, attachments?: Attachment[] }} Target */
@@ -229,7 +230,7 @@ export function attachmentsSection(c) {
   const may = mayAttach(c, u);
   const listed = c.attachments ?? [];
   if (!may && !listed.length && !uploaded(c.id).length) return null;
-  // Asked now: a click on a PDF must know at once whether it may open in the page.
+  // Asked now: an image opened is shown at once from the right kind of URL.
   blobPolicy();
   const list = h('div', { class: 'attachment-list' });
   const renderList = () => {
@@ -303,39 +304,35 @@ function open(c, a, opener, status) {
   status.textContent = '';
   const viewer = viewerOf(a.kind);
   if (viewer === 'dicom') { openDicomViewer(c, a, opener); return; }
-  if (viewer === 'pdf' && !blobPolicyNow().frame) {
-    // The page may not frame it (its policy): the browser's own PDF view, in a tab.
-    const tab = pendingTab(t('common.loading'));
-    if (!tab) { status.textContent = t('attachments.tab_blocked'); return; }
-    status.textContent = t('attachments.opened_in_tab');
-    fetchBlob(filePath(c.id, a.id, true)).then((blob) => tab.show(blob), (e) => {
-      tab.close();
-      status.textContent = errorText(e);
-    });
-    return;
-  }
   fileDialog(c, a, opener);
 }
 
-/** A PDF or an image in a dialog, with its download. @param {Target} c @param {Attachment} a @param {HTMLElement} opener */
+/**
+ * A PDF (page by page, with its page controls under the title) or an image in a dialog, with
+ * its download. @param {Target} c @param {Attachment} a @param {HTMLElement} opener
+ */
 function fileDialog(c, a, opener) {
   const body = h('div', { class: 'file-view', testid: 'file-viewer-body' }, h('p', { class: 'muted' }, t('common.loading')));
   const stop = new AbortController();
   let release = () => {};
   const dialog = h('dialog', { class: 'dialog file-dialog', testid: 'file-viewer', 'data-id': a.id, 'data-kind': a.kind, 'aria-labelledby': 'file-viewer-title' });
   const close = openViewer(dialog, opener, () => { stop.abort(); release(); });
+  /** Where a PDF's page controls go once it is open. */
+  const navSlot = h('div', { class: 'file-nav' });
   dialog.append(
     h('div', { class: 'toolbar' },
       h('h2', { class: 'grow', id: 'file-viewer-title' }, a.name),
       downloadButton(c, a),
       closeButton('file-viewer-close', close)),
+    navSlot,
     body);
   fetchBlob(filePath(c.id, a.id, true), stop.signal).then(async (blob) => {
     if (a.kind === 'pdf') {
-      const url = URL.createObjectURL(blob);
-      release = () => URL.revokeObjectURL(url);
+      const pages = pdfPages(await openPdf(await blob.arrayBuffer(), stop.signal));
+      release = pages.release;
       if (stop.signal.aborted) { release(); return; }
-      body.replaceChildren(h('iframe', { src: url, title: a.name, class: 'file-frame', testid: 'file-viewer-frame' }));
+      navSlot.replaceChildren(pages.nav);
+      body.replaceChildren(pages.el);
       return;
     }
     const shown = await showable(blob);

@@ -3,10 +3,10 @@
 // body with its progress (XMLHttpRequest: fetch tells nothing of an upload's progress), a Blob
 // saved under its name, and a Blob shown in the page.
 //
-// Showing a Blob depends on the page's own Content-Security-Policy (signaling/src/web.rs): today
-// it allows data: images but neither blob: images nor blob: frames. So images go in as data:
-// URLs and a PDF opens in a tab of its own, until the policy lists blob: (then object URLs, and
-// the PDF in the page). The policy is read once from the server's answer, never assumed.
+// Showing a Blob as an image depends on the page's own Content-Security-Policy
+// (signaling/src/web.rs): an object URL where it lists blob: images, a data: URL where it does
+// not. The policy is read once from the server's answer, never assumed. A PDF needs neither:
+// pdf.js draws its pages from the bytes (../pdfview.js).
 import { ApiError, withToken } from '../api.js';
 import { cspAllows } from './attachfacts.js';
 
@@ -15,9 +15,7 @@ import { cspAllows } from './attachfacts.js';
 
 /** @type {Promise<BlobPolicy> | null} */
 let policyAsked = null;
-/** @type {BlobPolicy | null} what the policy allows, once known */
-let policyKnown = null;
-/** An object URL handed to a download or a new tab lives this long: the browser has read it by then. */
+/** An object URL handed to a download lives this long: the browser has read it by then. */
 const HANDED_OVER_MS = 60e3;
 
 /**
@@ -29,18 +27,12 @@ export function blobPolicy() {
   policyAsked ??= fetch('/', { method: 'HEAD', cache: 'no-store' })
     .then((res) => {
       const csp = res.headers.get('content-security-policy');
-      policyKnown = { img: cspAllows(csp, 'img-src', 'blob:'), frame: cspAllows(csp, 'frame-src', 'blob:') };
-      return policyKnown;
+      return { img: cspAllows(csp, 'img-src', 'blob:'), frame: cspAllows(csp, 'frame-src', 'blob:') };
     }, () => {
       policyAsked = null;
       return { img: false, frame: false };
     });
   return policyAsked;
-}
-
-/** The policy if already known (a click must decide at once whether to open a tab); else the safe answer. @returns {BlobPolicy} */
-export function blobPolicyNow() {
-  return policyKnown ?? { img: false, frame: false };
 }
 
 /** An ApiError from a refusal's status and body (the server's `{code, message, details}`). @param {number} status @param {string} body */
@@ -139,31 +131,4 @@ export function saveBlob(blob, name) {
   a.remove();
   // The download has read the URL long before; revoked so the Blob's memory can go.
   setTimeout(() => URL.revokeObjectURL(url), HANDED_OVER_MS);
-}
-
-/**
- * A tab of its own for a file the page cannot frame. Opened at once, inside the click (a tab
- * opened after the download would be taken for a pop-up), showing `waiting` until `show` puts the
- * file in it; null when the browser refused the tab.
- * @param {string} waiting
- * @returns {{ show: (blob: Blob) => void, close: () => void } | null}
- */
-export function pendingTab(waiting) {
-  const tab = window.open('', '_blank');
-  if (!tab) return null;
-  // The file needs nothing of this page.
-  tab.opener = null;
-  try {
-    tab.document.title = waiting;
-    tab.document.body.textContent = waiting;
-  } catch { /* not ours to write: it shows a blank page until the file comes */ }
-  return {
-    show(blob) {
-      const url = URL.createObjectURL(blob);
-      tab.location.replace(url);
-      // The tab has loaded it long before; revoked so the Blob's memory can go.
-      setTimeout(() => URL.revokeObjectURL(url), HANDED_OVER_MS);
-    },
-    close() { tab.close(); },
-  };
 }
