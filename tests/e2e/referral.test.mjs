@@ -21,6 +21,7 @@ import {
   DEMO_PASSWORD, apiClient, launchBrowser, newPage, note, pageErrors, runTest, shot, signIn, startServer, until,
 } from './lib/harness.mjs';
 import { goto, openDetail } from './lib/office.mjs';
+import { pdf } from './lib/files.mjs';
 
 /** Waits for `locator`'s text to match `re`; returns the text. */
 async function textOf(locator, re, what) {
@@ -136,6 +137,11 @@ await runTest('referral', async (s) => {
       await api.call(tok.coordinator, 'POST', `/v1/consultations/${id}/start`, {});
       await api.call(tok.coordinator, 'POST', `/v1/consultations/${id}/end`, {});
       await api.call(tok.cardiologist, 'POST', `/v1/consultations/${id}/opinion`, { text: w.opinion, sign: true, password: DEMO_PASSWORD });
+      // The material that goes with the patient: an ECG report, listed on the referral form.
+      const up = await fetch(`${origin}/v1/consultations/${id}/attachments?name=ecg.pdf`, {
+        method: 'POST', headers: { authorization: `Bearer ${tok.doctor}` }, body: pdf(['ECG 12-lead']),
+      });
+      if (up.status !== 201) throw new Error(`the ECG upload answered ${up.status}`);
       const listed = (await api.call(tok.doctor, 'GET', '/v1/consultations?limit=200')).items.find((x) => x.id === id);
       masked = listed?.patient_summary?.masked_name;
       if (!masked || masked === w.patient.name) throw new Error(`the list's patient: ${JSON.stringify(listed?.patient_summary)}`);
@@ -314,6 +320,8 @@ await runTest('referral', async (s) => {
       const want = { name: w.patient.name, patientNumber: w.patient.number, from: EAST, to: CITY, department: w.department, urgency: w.words.urgent, reason: w.reason, planned: up.planned_date };
       for (const [k, v] of Object.entries(want)) if (got[k] !== v) throw new Error(`the form's ${k} reads "${got[k]}", not "${v}"`);
       if (!got.opinion.includes(w.opinion)) throw new Error(`the form's opinion reads "${got.opinion}"`);
+      const material = await sheet.getByTestId('report-attachment').allInnerTexts();
+      if (material.length !== 1 || !material[0].includes('ecg.pdf')) throw new Error(`the form lists the material as ${JSON.stringify(material)}`);
       await shot(doctor, `referral-sheet-${L}`);
       // The button prints (the dialog itself is the browser's): window.print is counted instead.
       await doctor.evaluate(() => { const wnd = /** @type {any} */ (window); wnd.e2ePrints = 0; wnd.print = () => { wnd.e2ePrints++; }; });

@@ -11,6 +11,7 @@ import { loadReport } from './detail.js';
 import { patientFacts } from './patient.js';
 import { loadSites, nameOf } from './people.js';
 import { answeredReferral } from './referralfacts.js';
+import { attachmentList } from './report.js';
 import { referralFacts, siteName } from './referrals.js';
 
 /** @typedef {import('./people.js').Report} Report */
@@ -61,6 +62,8 @@ export async function referralSheetView(id, rid) {
         h('p', { class: 'muted small' }, `${nameOf(o.author)} · ${t('detail.signed_at', { time: fmtTime(o.signed_at) })}`),
         h('p', { class: 'text' }, o.text))) : h('p', { class: 'muted' }, t('report.no_signed')),
       c.plan && [h('h3', {}, t('detail.plan')), h('p', { class: 'text', testid: 'sheet-plan' }, c.plan.text)]),
+    // The material goes with the patient: the receiving site finds it by name and checksum.
+    attachmentList(c),
     h('section', { class: 'sign-lines' },
       h('div', {}, t(down ? 'referral.sheet.sign_down' : 'referral.sheet.sign_up'), h('span', { class: 'sign-blank' })),
       h('div', {}, t('referral.sheet.stamp'), h('span', { class: 'sign-blank' })),

@@ -60,7 +60,7 @@ export async function reportView(id) {
  * and the SHA-256 in full, so that a file can later be shown to be the one that was seen.
  * @param {Consultation} c
  */
-function attachmentList(c) {
+export function attachmentList(c) {
   /** @type {import('./attachfacts.js').Attachment[]} */
   const files = /** @type {{ attachments?: import('./attachfacts.js').Attachment[] }} */ (c).attachments ?? [];
   if (!files.length) return null;
