@@ -222,7 +222,7 @@ pub enum LifecycleError {
     NotFound { code: &'static str, message: &'static str },
 }
 
-fn invalid(
+pub(super) fn invalid(
     code: &'static str,
     field: &'static str,
     numbers: serde_json::Value,
@@ -240,7 +240,7 @@ fn too_many_participants() -> LifecycleError {
     )
 }
 
-fn check_text(
+pub(super) fn check_text(
     field: &'static str,
     kind: TextKind,
     text: &str,

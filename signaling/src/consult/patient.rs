@@ -7,8 +7,8 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::lifecycle::LifecycleError;
-use crate::text::{TextKind, forbidden_char};
+use super::lifecycle::{LifecycleError, check_text as text, invalid};
+use crate::text::TextKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,35 +48,6 @@ pub const MAX_CLINICAL_CHARS: usize = 4000;
 /// Older than this is a typing error, not a patient.
 pub const MAX_AGE_YEARS: i16 = 150;
 
-fn invalid(code: &'static str, field: &'static str, numbers: serde_json::Value, message: String) -> LifecycleError {
-    LifecycleError::Invalid { code, field, numbers, message }
-}
-
-fn text(
-    field: &'static str,
-    kind: TextKind,
-    value: &str,
-    max: usize,
-    required: bool,
-) -> Result<String, LifecycleError> {
-    if forbidden_char(value, kind).is_some() {
-        return Err(LifecycleError::InvalidCharacters { field });
-    }
-    let t = value.trim();
-    if required && t.is_empty() {
-        return Err(invalid("text_required", field, json!({}), format!("{field} must not be empty")));
-    }
-    if t.chars().count() > max {
-        return Err(invalid(
-            "text_too_long",
-            field,
-            json!({ "max": max }),
-            format!("{field} is longer than {max} characters"),
-        ));
-    }
-    Ok(t.to_owned())
-}
-
 impl Patient {
     /// The block as it may be stored: trimmed, each rule checked, with the field in the error.
     pub fn checked(self, today: Date) -> Result<Patient, LifecycleError> {
@@ -86,7 +57,7 @@ impl Patient {
                 "birth_date_in_future",
                 "patient.birth_date",
                 json!({}),
-                "the date of birth lies in the future".into(),
+                "the date of birth lies in the future",
             ));
         }
         if age(self.birth_date, today).0 > MAX_AGE_YEARS {

@@ -18,10 +18,10 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::lifecycle::{Actor, LifecycleError};
+use super::lifecycle::{Actor, LifecycleError, check_text, invalid};
 use super::model::{Consultation, Role, Status, Urgency};
 use crate::ids::SiteId;
-use crate::text::{TextKind, forbidden_char};
+use crate::text::TextKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,34 +147,6 @@ pub const MAX_REFERRALS: usize = 20;
 pub const MAX_DEPARTMENT_CHARS: usize = 60;
 pub const MAX_REASON_CHARS: usize = 4000;
 
-fn invalid(
-    code: &'static str,
-    field: &'static str,
-    numbers: serde_json::Value,
-    message: impl Into<String>,
-) -> LifecycleError {
-    LifecycleError::Invalid { code, field, numbers, message: message.into() }
-}
-
-fn text(field: &'static str, kind: TextKind, value: &str, max: usize) -> Result<String, LifecycleError> {
-    if forbidden_char(value, kind).is_some() {
-        return Err(LifecycleError::InvalidCharacters { field });
-    }
-    let t = value.trim();
-    if t.is_empty() {
-        return Err(invalid("text_required", field, json!({}), format!("{field} must not be empty")));
-    }
-    if t.chars().count() > max {
-        return Err(invalid(
-            "text_too_long",
-            field,
-            json!({ "max": max }),
-            format!("{field} is longer than {max} characters"),
-        ));
-    }
-    Ok(t.to_owned())
-}
-
 fn wrong(step: &'static str, status: RefStatus) -> LifecycleError {
     invalid(
         "referral_invalid_state",
@@ -235,8 +207,8 @@ pub fn apply(
                 direction: Direction::Up,
                 from_site,
                 to_site,
-                department: text("department", TextKind::Name, &department, MAX_DEPARTMENT_CHARS)?,
-                reason: text("reason", TextKind::Prose, &reason, MAX_REASON_CHARS)?,
+                department: check_text("department", TextKind::Name, &department, MAX_DEPARTMENT_CHARS, true)?,
+                reason: check_text("reason", TextKind::Prose, &reason, MAX_REASON_CHARS, true)?,
                 urgency,
                 status: RefStatus::Requested,
                 requested_by: actor.id.clone(),
@@ -278,7 +250,7 @@ pub fn apply(
             if r.status != RefStatus::Requested {
                 return Err(wrong(name, r.status));
             }
-            let reason = text("reason", TextKind::Prose, &reason, MAX_REASON_CHARS)?;
+            let reason = check_text("reason", TextKind::Prose, &reason, MAX_REASON_CHARS, true)?;
             let r = find_mut(c, &referral)?;
             r.status = RefStatus::Declined;
             r.refusal = Some(reason);
@@ -293,7 +265,7 @@ pub fn apply(
             if !matches!(r.status, RefStatus::Requested | RefStatus::Accepted) || r.direction != Direction::Up {
                 return Err(wrong(name, r.status));
             }
-            let reason = text("reason", TextKind::Prose, &reason, MAX_REASON_CHARS)?;
+            let reason = check_text("reason", TextKind::Prose, &reason, MAX_REASON_CHARS, true)?;
             let r = find_mut(c, &referral)?;
             r.status = RefStatus::Cancelled;
             r.refusal = Some(reason);
@@ -320,7 +292,7 @@ pub fn apply(
             if r.status != RefStatus::Admitted {
                 return Err(wrong(name, r.status));
             }
-            let instructions = text("instructions", TextKind::Prose, &instructions, MAX_REASON_CHARS)?;
+            let instructions = check_text("instructions", TextKind::Prose, &instructions, MAX_REASON_CHARS, true)?;
             let back = Referral {
                 id: down,
                 direction: Direction::Down,
