@@ -164,8 +164,8 @@ fn secure_context(c: &Config, s: &Say) -> Vec<Finding> {
 }
 
 /// A certificate file: readable, a certificate, its validity and the names it is for.
-pub fn certificate(cert: &Path, key: &Path, s: &impl SayT) -> Finding {
-    let what = s.pick("证书", "certificate");
+fn certificate(cert: &Path, key: &Path, s: &Say) -> Finding {
+    let what = s.t("证书", "certificate");
     let pem = match std::fs::read(cert) {
         Ok(p) => p,
         Err(e) => {
@@ -173,7 +173,7 @@ pub fn certificate(cert: &Path, key: &Path, s: &impl SayT) -> Finding {
                 Level::Fail,
                 what,
                 format!("{}: {e}", cert.display()),
-                s.pick("检查 tls.cert_file 路径与权限。", "Check tls.cert_file's path and permissions.").to_owned(),
+                s.t("检查 tls.cert_file 路径与权限。", "Check tls.cert_file's path and permissions.").to_owned(),
             );
         }
     };
@@ -181,8 +181,8 @@ pub fn certificate(cert: &Path, key: &Path, s: &impl SayT) -> Finding {
         return finding(
             Level::Fail,
             what,
-            format!("{}: {}", key.display(), s.pick("无法读取私钥", "the key cannot be read")),
-            s.pick("检查 tls.key_file 路径与权限。", "Check tls.key_file's path and permissions.").to_owned(),
+            format!("{}: {}", key.display(), s.t("无法读取私钥", "the key cannot be read")),
+            s.t("检查 tls.key_file 路径与权限。", "Check tls.key_file's path and permissions.").to_owned(),
         );
     }
     use rustls::pki_types::pem::PemObject;
@@ -204,37 +204,19 @@ pub fn certificate(cert: &Path, key: &Path, s: &impl SayT) -> Finding {
         finding(
             Level::Fail,
             what,
-            format!("{found} {}", s.pick("已过期", "has expired")),
-            s.pick("更换证书后执行 systemctl reload huizhen。", "Replace it, then systemctl reload huizhen.")
-                .to_owned(),
+            format!("{found} {}", s.t("已过期", "has expired")),
+            s.t("更换证书后执行 systemctl reload huizhen。", "Replace it, then systemctl reload huizhen.").to_owned(),
         )
     } else if days < 14 {
         finding(
             Level::Warn,
             what,
-            format!("{found} {days} {}", s.pick("天后过期", "days left")),
-            s.pick("尽快续期，然后 systemctl reload huizhen。", "Renew it soon, then systemctl reload huizhen.")
+            format!("{found} {days} {}", s.t("天后过期", "days left")),
+            s.t("尽快续期，然后 systemctl reload huizhen。", "Renew it soon, then systemctl reload huizhen.")
                 .to_owned(),
         )
     } else {
-        finding(Level::Pass, what, format!("{found} ({days} {})", s.pick("天后过期", "days left")), "")
-    }
-}
-
-/// Words by language, for checks shared with other commands.
-pub trait SayT {
-    fn pick<'a>(&self, zh: &'a str, en: &'a str) -> &'a str;
-}
-
-impl SayT for Say {
-    fn pick<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
-        self.t(zh, en)
-    }
-}
-
-impl SayT for Lang {
-    fn pick<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
-        if *self == Lang::Zh { zh } else { en }
+        finding(Level::Pass, what, format!("{found} ({days} {})", s.t("天后过期", "days left")), "")
     }
 }
 
