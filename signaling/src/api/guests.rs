@@ -136,10 +136,7 @@ struct CheckBody {
 /// page can say so before asking for a name. Open: when, and in what form; otherwise the
 /// code `/v1/guest/session` would give.
 async fn check(State(st): State<AppState>, ApiJson(b): ApiJson<CheckBody>) -> Result<Json<Value>, AppError> {
-    let claims = st.keys.verify_guest(&b.link, TokenType::GuestLink).map_err(|e| match e {
-        TokenError::Expired => AppError::new(StatusCode::GONE, "guest_link_expired", "this guest link has expired"),
-        _ => invalid_link(),
-    })?;
+    let claims = link_claims(&st, &b.link)?;
     let c = st.store.get_consultation(&claims.room).await?.ok_or_else(invalid_link)?;
     let g = c.guests.iter().find(|g| g.id == claims.sub).ok_or_else(invalid_link)?;
     let gone = |code, m: &str| Err(AppError::new(StatusCode::GONE, code, m.to_owned()));
@@ -163,10 +160,7 @@ async fn check(State(st): State<AppState>, ApiJson(b): ApiJson<CheckBody>) -> Re
 /// `POST /v1/guest/session`: the guest came through the link and gave a name. The link is
 /// used from now on; the guest keeps the token answered here.
 async fn arrive(State(st): State<AppState>, ApiJson(b): ApiJson<ArriveBody>) -> Result<Json<Value>, AppError> {
-    let claims = st.keys.verify_guest(&b.link, TokenType::GuestLink).map_err(|e| match e {
-        TokenError::Expired => AppError::new(StatusCode::GONE, "guest_link_expired", "this guest link has expired"),
-        _ => AppError::not_found("guest_link_invalid", "this guest link is not valid"),
-    })?;
+    let claims = link_claims(&st, &b.link)?;
     let c = service::guest_arrived(&st.store, &st.rules, &st.metrics, &st.events, &claims.room, &claims.sub, b.name)
         .await
         .map_err(|e| if e.code == "consultation_not_found" { invalid_link() } else { e })?;
@@ -175,6 +169,14 @@ async fn arrive(State(st): State<AppState>, ApiJson(b): ApiJson<ArriveBody>) -> 
     let token = st.keys.guest(&g.id, &c.id, TokenType::Guest, g.expires_at, now)?;
     tracing::info!(consultation = %c.id, link = %g.id, "a guest came through their link");
     Ok(Json(json!({ "token": token, "expires_at": g.expires_at, "consultation": guest_view(&c, g) })))
+}
+
+/// The link a guest holds, if it is ours and not past its time (the record says the rest).
+fn link_claims(st: &AppState, link: &str) -> Result<GuestClaims, AppError> {
+    st.keys.verify_guest(link, TokenType::GuestLink).map_err(|e| match e {
+        TokenError::Expired => AppError::new(StatusCode::GONE, "guest_link_expired", "this guest link has expired"),
+        _ => invalid_link(),
+    })
 }
 
 fn invalid_link() -> AppError {
