@@ -4,7 +4,7 @@
 //! the subscribers' connections at once), runs the commands and timers that are due, and then
 //! sends everything the touched connections wrote.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -26,8 +26,15 @@ const TICK: Duration = Duration::from_millis(500);
 /// Datagrams read per turn before the turn's writes go out: bounds the delay a packet waits in
 /// a turn while keeping the batches that make a turn cheap.
 const MAX_DATAGRAMS_PER_TURN: usize = 256;
-/// Commands run per turn, so a join storm cannot hold up forwarding for long.
+/// Commands run per turn at most, so a join storm cannot hold up forwarding for long.
 const MAX_COMMANDS_PER_TURN: usize = 32;
+/// Time a turn may spend setting connections up (commands, which parse and write SDP, and
+/// DTLS handshake flights, which sign and agree keys) before the rest waits for the next turns.
+/// A forwarded packet that arrives meanwhile waits for the turn: without a bound, a storm of
+/// 200 joins made 1 turn in 130 take 5 to 20 ms (docs/performance.md).
+const SETUP_BUDGET: Duration = Duration::from_millis(1);
+/// DTLS datagrams held for later turns; beyond this the newest are dropped (DTLS resends).
+const MAX_DEFERRED: usize = 4096;
 /// Queue of commands to a worker.
 const COMMAND_QUEUE: usize = 4096;
 /// Socket buffers: a burst of keyframe packets to hundreds of viewers must fit.
@@ -127,6 +134,7 @@ impl Worker {
         let mut turn: Option<Instant> = None;
         let mut relayed: Option<RelayBatch> = None;
         let mut relay_open = true;
+        let mut deferred: VecDeque<(SocketAddr, bytes::BytesMut)> = VecDeque::new();
         loop {
             self.io.flush();
             // A turn ends when its writes are out: how long it took is how long a datagram
@@ -135,6 +143,8 @@ impl Worker {
                 self.io.stats.turns.observe(start.elapsed());
             }
             let wake = self.io.next_timer().map_or(next_tick, |t| t.min(next_tick));
+            // Set-up work left over from the last turn is taken up again at once.
+            let wake = if deferred.is_empty() { wake } else { Instant::now() };
             let mut first = None;
             tokio::select! {
                 cmd = self.rx.recv() => match cmd {
@@ -158,13 +168,30 @@ impl Worker {
             turn = Some(now);
             // Commands first: a client's answer applied before its checks of the same moment
             // are read lets those checks be answered at once.
+            // The budget is measured with the clock (the one place besides the turn's length);
+            // what the commands and connections are given is still the turn's `now`.
+            let setup_until = now + SETUP_BUDGET;
+            let spent = || Instant::now() >= setup_until;
             if let Some(cmd) = first {
                 self.command(cmd, now);
             }
             for _ in 0..MAX_COMMANDS_PER_TURN {
+                if spent() {
+                    break; // the rest stay queued and make the next turn start at once
+                }
                 match self.rx.try_recv() {
                     Ok(cmd) => self.command(cmd, now),
                     Err(_) => break,
+                }
+            }
+            // Handshakes held back by an earlier turn go first, in the order they came; at
+            // least one per turn, so a steady stream of commands cannot starve them.
+            let mut first_held = true;
+            while first_held || !spent() {
+                first_held = false;
+                let Some((from, datagram)) = deferred.pop_front() else { break };
+                if let Some(id) = self.io.deliver(from, &datagram, now) {
+                    self.drain(id, now);
                 }
             }
             // Packets from the rooms' other shards: what one turn of each of them sent.
@@ -177,7 +204,17 @@ impl Worker {
             for _ in 0..MAX_DATAGRAMS_PER_TURN {
                 match self.io.socket.try_recv_from(&mut buf) {
                     Ok((n, from)) => {
-                        if let Some(id) = self.io.deliver(from, &buf[..n], now) {
+                        let datagram = &buf[..n];
+                        if super::demux::kind(datagram) == super::demux::Kind::Dtls && (!deferred.is_empty() || spent())
+                        {
+                            if deferred.len() < MAX_DEFERRED {
+                                deferred.push_back((from, bytes::BytesMut::from(datagram)));
+                            } else {
+                                self.io.stats.dropped_packets.fetch_add(1, Relaxed);
+                            }
+                            continue;
+                        }
+                        if let Some(id) = self.io.deliver(from, datagram, now) {
                             self.drain(id, now);
                         }
                     }
