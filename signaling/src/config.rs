@@ -38,6 +38,25 @@ pub struct Config {
     pub recording: RecordingConfig,
     pub attachments: AttachmentsConfig,
     pub tls: TlsConfig,
+    pub whip: WhipConfig,
+}
+
+/// Encoders publishing by WHIP and players watching by WHEP (issue 18).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WhipConfig {
+    /// Encoders publishing at once into one consultation (each is a member of the room).
+    pub max_encoders: usize,
+    /// Origins whose web pages may call the WHIP/WHEP endpoints (CORS), e.g.
+    /// `["https://player.example-hospital.cn"]`. Empty: only encoders and players that are
+    /// not web pages (OBS, a hardware encoder, GStreamer), and this server's own pages.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for WhipConfig {
+    fn default() -> Self {
+        Self { max_encoders: 4, allowed_origins: Vec::new() }
+    }
 }
 
 /// HTTPS in the server (issue 17). Off: plain HTTP, as behind a TLS proxy.
@@ -283,6 +302,7 @@ impl Default for Config {
             recording: RecordingConfig::default(),
             attachments: AttachmentsConfig::default(),
             tls: TlsConfig::default(),
+            whip: WhipConfig::default(),
         }
     }
 }
@@ -415,6 +435,9 @@ impl Config {
         }
         if self.auth.session_ttl_secs == 0 || self.auth.room_token_ttl_secs == 0 || self.auth.refresh_ttl_secs == 0 {
             return bad("token lifetimes must be positive");
+        }
+        if self.whip.allowed_origins.iter().any(|o| o == "*" || o.ends_with('/') || !o.contains("://")) {
+            return bad("whip.allowed_origins lists origins such as https://host:port (no `*`, no path)");
         }
         if self.limits.http_body_bytes < 1024 || self.limits.ws_message_bytes < 1024 {
             return bad("body and message limits must be at least 1024 bytes");

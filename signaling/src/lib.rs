@@ -155,6 +155,7 @@ impl Server {
         let tls = tls::Tls::load(&config.tls, &config.data_dir)?;
         let inner = Inner {
             report_key,
+            whip: rtc::whip::Sessions::default(),
             events,
             http_limiter: KeyedLimiter::new(config.limits.http_requests_per_second, config.limits.http_burst),
             // A bucket of `per_minute` failures refilling at that rate per minute.

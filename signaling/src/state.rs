@@ -33,6 +33,8 @@ pub struct Inner {
     pub passwords: crate::auth::password::PasswordWork,
     /// Signs opinions (issue 15).
     pub report_key: crate::auth::report_key::ReportKey,
+    /// Encoders publishing by WHIP on this node (issue 18).
+    pub whip: crate::rtc::whip::Sessions,
 }
 
 impl std::ops::Deref for AppState {

@@ -920,3 +920,52 @@ pub(crate) fn record_clear(r: &mut Received, seq: u16, ssrc: u32) {
         r.ssrcs.push(ssrc);
     }
 }
+
+/// An encoder publishing by WHIP (RFC 9725): `tracks` on one connection whose offer the test
+/// POSTs to the server; [`WhipPeer::accept`] takes the answer. Its candidates are kept for a
+/// test to trickle (`PATCH`); the server, ICE-lite, learns the address from the checks anyway.
+pub struct WhipPeer {
+    pub pc: Arc<dyn PeerConnection>,
+    pub offer: String,
+    pub state: Arc<Mutex<PeerState>>,
+    pub candidates: Arc<Mutex<Vec<RTCIceCandidateInit>>>,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+    events: tokio::task::JoinHandle<()>,
+}
+
+impl WhipPeer {
+    pub async fn new(tracks: &[Synth]) -> Self {
+        let state = Arc::new(Mutex::new(PeerState::default()));
+        let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+        let (pc, offer, writers) = publish_pc(tracks, ev_tx, &PeerOptions::default(), state.clone()).await;
+        let candidates = Arc::new(Mutex::new(Vec::new()));
+        let (st, cands) = (state.clone(), candidates.clone());
+        let events = tokio::spawn(async move {
+            while let Some(ev) = ev_rx.recv().await {
+                match ev {
+                    Ev::State(_, s) => st.lock().unwrap().publish_connected = s == RTCPeerConnectionState::Connected,
+                    Ev::Candidate(_, c) => cands.lock().unwrap().push(c),
+                    Ev::Track(_) => {}
+                }
+            }
+        });
+        Self { pc, offer: offer.sdp, state, candidates, writers, events }
+    }
+
+    pub async fn accept(&self, answer: &str) {
+        let a = RTCSessionDescription::answer(answer.to_owned()).unwrap();
+        self.pc.set_remote_description(a).await.unwrap();
+    }
+
+    pub fn connected(&self) -> bool {
+        self.state.lock().unwrap().publish_connected
+    }
+
+    pub async fn close(self) {
+        for w in self.writers {
+            w.abort();
+        }
+        self.events.abort();
+        let _ = self.pc.close().await;
+    }
+}

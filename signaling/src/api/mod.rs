@@ -11,6 +11,7 @@ pub mod invitable;
 pub mod recordings;
 pub mod referrals;
 pub mod signing;
+pub mod whip;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -44,6 +45,7 @@ pub fn router(st: AppState) -> Router {
         .merge(recordings::routes())
         .merge(referrals::routes())
         .merge(signing::routes())
+        .merge(whip::routes(&st))
         .route("/rtc", get(crate::rtc::session::upgrade))
         .fallback(|| async { AppError::not_found("no_such_endpoint", "no such endpoint") });
     Router::new()

@@ -28,6 +28,8 @@ pub enum TokenType {
     GuestLink,
     /// What a guest holds once they came through their link: asks for room tokens.
     Guest,
+    /// An encoder's WHIP bearer token: publishes into one consultation (`model::EncoderLink`).
+    Encoder,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

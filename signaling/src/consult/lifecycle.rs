@@ -134,6 +134,15 @@ pub enum Action {
         id: String,
         name: String,
     },
+    /// A credential for an encoder to publish by WHIP; `id` is fresh, made by the caller.
+    CreateEncoder {
+        id: String,
+        label: String,
+        expires_at: Timestamp,
+    },
+    RevokeEncoder {
+        id: String,
+    },
     /// How the room treats those who come before a host.
     Settings {
         auto_admit: bool,
@@ -168,6 +177,8 @@ impl Action {
             Action::CreateGuestLink { .. } => "guest_link_create",
             Action::RevokeGuestLink { .. } => "guest_link_revoke",
             Action::GuestArrived { .. } => "guest_arrived",
+            Action::CreateEncoder { .. } => "encoder_create",
+            Action::RevokeEncoder { .. } => "encoder_revoke",
             Action::Settings { .. } => "settings",
             Action::Attach { .. } => "attach",
             Action::Referral { step, .. } => step.name(),
@@ -177,9 +188,11 @@ impl Action {
     /// What the step acted on, for the audit trail: ids only.
     pub fn target(&self) -> Option<&str> {
         match self {
-            Action::CreateGuestLink { id, .. } | Action::RevokeGuestLink { id } | Action::GuestArrived { id, .. } => {
-                Some(id)
-            }
+            Action::CreateGuestLink { id, .. }
+            | Action::RevokeGuestLink { id }
+            | Action::GuestArrived { id, .. }
+            | Action::CreateEncoder { id, .. }
+            | Action::RevokeEncoder { id } => Some(id),
             Action::Attach { attachment } => Some(&attachment.id),
             Action::Referral { step, .. } => Some(step.target()),
             _ => None,
@@ -194,6 +207,11 @@ pub const MAX_GUEST_NAME_CHARS: usize = 40;
 /// How long a guest link may stay open: a week.
 pub const MAX_GUEST_LINK_HOURS: i64 = 7 * 24;
 pub const MAX_ATTACHMENTS: usize = 200;
+/// Encoder credentials per consultation, withdrawn and expired ones included.
+pub const MAX_ENCODERS: usize = 20;
+pub const MAX_ENCODER_LABEL_CHARS: usize = 40;
+/// How long an encoder credential may stay valid: a month of teaching sessions.
+pub const MAX_ENCODER_HOURS: i64 = 31 * 24;
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum LifecycleError {
@@ -372,6 +390,7 @@ pub fn new_request(
         started_at: emergency.then_some(now),
         ended_at: None,
         guests: Vec::new(),
+        encoders: Vec::new(),
         auto_admit: false,
         attachments: Vec::new(),
         referrals: Vec::new(),
@@ -587,6 +606,45 @@ pub fn apply(
             // Revoking twice is revoking once: the first time stays on record.
             g.revoked_at.get_or_insert(now);
         }
+        Action::CreateEncoder { id, label, expires_at } => {
+            may_host(c, actor, "encoder_create")?;
+            let label = check_text("label", TextKind::Name, &label, MAX_ENCODER_LABEL_CHARS, true)?;
+            if c.encoders.len() >= MAX_ENCODERS {
+                return Err(invalid(
+                    "too_many_encoder_links",
+                    "encoders",
+                    json!({ "max": MAX_ENCODERS }),
+                    format!("at most {MAX_ENCODERS} encoder credentials per consultation"),
+                ));
+            }
+            let longest = now + SignedDuration::from_hours(MAX_ENCODER_HOURS);
+            if expires_at <= now || expires_at > longest {
+                return Err(invalid(
+                    "encoder_validity",
+                    "valid_hours",
+                    json!({ "min": 1, "max": MAX_ENCODER_HOURS }),
+                    format!("an encoder credential is valid for 1 to {MAX_ENCODER_HOURS} hours"),
+                ));
+            }
+            n.encoders.push(EncoderLink {
+                id,
+                label,
+                created_by: actor.id.clone(),
+                created_at: now,
+                expires_at,
+                revoked_at: None,
+            });
+        }
+        Action::RevokeEncoder { id } => {
+            may_host(c, actor, "encoder_revoke")?;
+            let Some(e) = n.encoders.iter_mut().find(|e| e.id == id) else {
+                return Err(LifecycleError::NotFound {
+                    code: "encoder_not_found",
+                    message: "no such encoder credential",
+                });
+            };
+            e.revoked_at.get_or_insert(now);
+        }
         Action::GuestArrived { id, name } => {
             // The guest is no actor with a role: the signed link stood for them (api::guests).
             if c.status.is_closed() {
@@ -666,6 +724,19 @@ pub fn may_attach(c: &Consultation, actor: &Actor) -> Result<(), LifecycleError>
 /// Whether `actor` may invite people into `c` now: its coordinator (any coordinator while it
 /// has none; another centre's coordinator may see it but not let people, itself included,
 /// in), a host or the requester, while people still meet in it.
+/// Hosts of the consultation and its coordinator, while it is not over: who may let an
+/// encoder publish into the room.
+pub fn may_host(c: &Consultation, actor: &Actor, action: &'static str) -> Result<(), LifecycleError> {
+    let its_coordinator = actor.role == Role::Coordinator && c.coordinator.as_ref().is_none_or(|k| *k == actor.id);
+    if !(its_coordinator || c.is_host(&actor.id)) {
+        return Err(LifecycleError::Forbidden { action });
+    }
+    if c.status.is_closed() {
+        return Err(LifecycleError::WrongState { action, status: c.status.as_str() });
+    }
+    Ok(())
+}
+
 pub fn may_invite(c: &Consultation, actor: &Actor) -> Result<(), LifecycleError> {
     let coordinator = actor.role == Role::Coordinator;
     let its_coordinator = coordinator && c.coordinator.as_ref().is_none_or(|k| *k == actor.id);

@@ -220,6 +220,9 @@ pub struct Consultation {
     /// Links for people without an account (an outside expert, the patient's family).
     #[serde(default)]
     pub guests: Vec<GuestLink>,
+    /// Operating-room encoders and OBS that may publish into the room by WHIP (issue 18).
+    #[serde(default)]
+    pub encoders: Vec<EncoderLink>,
     /// Invited members who come before a host go straight in instead of waiting in the
     /// lobby (a teaching broadcast's audience). Guests always wait to be admitted.
     #[serde(default)]
@@ -295,6 +298,35 @@ impl GuestLink {
 }
 
 /// Guests' room identities: never a user id (those are 32 hex digits without a dash).
+/// An encoder's publishing credential (WHIP, RFC 9725): a host makes one for a camera or
+/// encoder in the operating room, whose operator enters the URL and token once. Unlike a guest
+/// link it is used again and again (an encoder reconnects) until it expires or is withdrawn.
+/// The label names a room or a device ("手术室 3 腔镜"), not a person.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EncoderLink {
+    pub id: String,
+    pub label: String,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl EncoderLink {
+    /// The room identity of the encoder publishing with this credential.
+    pub fn identity(&self) -> String {
+        encoder_identity(&self.id)
+    }
+
+    pub fn open_at(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+pub fn encoder_identity(id: &str) -> String {
+    format!("encoder-{id}")
+}
+
 pub fn guest_identity(link: &str) -> String {
     format!("guest-{link}")
 }

@@ -44,6 +44,24 @@ pub fn guest_grants(c: &Consultation, link: &str) -> Option<Grants> {
     })
 }
 
+/// What an encoder publishing with credential `id` may do: publish, nothing else (it watches
+/// nobody, hosts nothing, records nothing). `None` once the credential is withdrawn or past
+/// its time, or the consultation is over.
+pub fn encoder_grants(c: &Consultation, id: &str, now: jiff::Timestamp) -> Option<Grants> {
+    let e = c.encoders.iter().find(|e| e.id == id)?;
+    if !e.open_at(now) || c.status.is_closed() {
+        return None;
+    }
+    Some(Grants {
+        can_publish: true,
+        can_subscribe: false,
+        can_publish_data: false,
+        can_record: false,
+        room_admin: false,
+        hidden: false,
+    })
+}
+
 /// What both allow: a token's grants narrowed to what its holder may still do.
 pub fn narrow(token: Grants, now: Grants) -> Grants {
     Grants {

@@ -2,7 +2,7 @@
 //! SFU's events turned into protocol messages. Media belongs to the socket: when it closes,
 //! both PeerConnections close; a reconnecting client publishes again.
 
-use huizhen_sfu::{Participant, SfuEvent};
+use huizhen_sfu::{MediaGrants, Participant, SfuEvent};
 
 use super::protocol::{ClientMessage, ServerMessage};
 
@@ -68,5 +68,31 @@ pub fn event(ev: SfuEvent) -> ServerMessage {
             ServerMessage::TrackMuted { track_id: id, participant, muted }
         }
         SfuEvent::Closed { reason } => ServerMessage::MediaClosed { reason: reason.to_owned() },
+    }
+}
+
+/// Carries out in the SFU what the room decided about member `me` (the room decides, the media
+/// plane obeys): a host's mute holds their audio until they unmute themselves, and the floor
+/// given or taken changes whether they may publish. Used by every kind of member's session
+/// (a browser's socket, an encoder's WHIP session).
+pub async fn obey(m: &ServerMessage, me: &str, room: &str, media: Option<&Participant>, grants: &mut MediaGrants) {
+    let floor = match m {
+        ServerMessage::Hello { you, .. } => Some(you.can_publish),
+        ServerMessage::ParticipantUpdated { participant } if participant.id == me => Some(participant.can_publish),
+        _ => None,
+    };
+    if matches!(m, ServerMessage::MuteRequested { .. })
+        && let Some(p) = media
+        && let Err(e) = p.hold_audio().await
+    {
+        tracing::warn!(room, participant = me, error = %e, "host mute not applied");
+    }
+    if let Some(allowed) = floor.filter(|a| *a != grants.publish) {
+        grants.publish = allowed;
+        if let Some(p) = media
+            && let Err(e) = p.set_publish(allowed).await
+        {
+            tracing::warn!(room, participant = me, error = %e, "publish right not applied");
+        }
     }
 }

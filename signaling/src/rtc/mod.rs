@@ -5,3 +5,4 @@ pub mod media;
 pub mod protocol;
 pub mod room;
 pub mod session;
+pub mod whip;

@@ -233,6 +233,9 @@ pub struct ParticipantInfo {
     /// Came through a guest link: no account behind the name (shown as such).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub guest: bool,
+    /// An operating-room encoder publishing by WHIP: a device, named by its label.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub encoder: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -618,6 +621,7 @@ mod tests {
             presence: Presence::Reconnecting,
             hand_raised: true,
             guest: false,
+            encoder: false,
         };
         let pj = json!({ "id": "u1", "name": "李医生", "host": true, "can_publish": false, "presence": "reconnecting", "hand_raised": true });
         let candidate: IceCandidate = serde_json::from_value(
@@ -842,6 +846,7 @@ mod tests {
             presence: Presence::Online,
             hand_raised: false,
             guest: false,
+            encoder: false,
         };
         let hello = ServerMessage::Hello {
             id: "1".into(),

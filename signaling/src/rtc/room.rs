@@ -123,6 +123,8 @@ pub struct JoinRequest {
     pub auto_admit: bool,
     /// Came through a guest link: waits in the lobby until a host admits them, always.
     pub guest: bool,
+    /// An encoder publishing by WHIP (`rtc::whip`): shown as a device, not a person.
+    pub encoder: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -290,6 +292,7 @@ impl Room {
             presence: Presence::Online,
             hand_raised: false,
             guest: req.guest,
+            encoder: req.encoder,
         };
         self.members.insert(
             req.identity.clone(),
@@ -963,6 +966,7 @@ mod tests {
             live,
             auto_admit: false,
             guest: false,
+            encoder: false,
         })
         .unwrap()
     }
@@ -1192,6 +1196,7 @@ mod tests {
             live: true,
             auto_admit: false,
             guest: false,
+            encoder: false,
         });
         assert_eq!(refused.err(), Some(JoinRefused::Full));
         let out =
@@ -1208,6 +1213,7 @@ mod tests {
             live: true,
             auto_admit: false,
             guest: false,
+            encoder: false,
         });
         assert_eq!(again.err(), Some(JoinRefused::Removed));
     }
@@ -1226,6 +1232,7 @@ mod tests {
             live: true,
             auto_admit: false,
             guest: false,
+            encoder: false,
         };
         r.join(req(2)).unwrap();
         let give = ClientMessage::SetCanPublish { id: "f".into(), participant: "trainee".into(), allowed: true };
@@ -1278,6 +1285,7 @@ mod tests {
             live: true,
             auto_admit: false,
             guest: false,
+            encoder: false,
         })
         .unwrap();
         join(&mut r, 2, "doc", false, true);

@@ -197,6 +197,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, entr
         live: entry.live,
         auto_admit: entry.auto_admit,
         guest: claims.guest.is_some(),
+        encoder: false,
     };
     let room = match st.hub.join(claims.room.as_str(), req, tx).await {
         Ok(room) => room,
@@ -291,28 +292,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, entr
                 Some(Outbound::Msg(m)) => {
                     let entered = matches!(m, ServerMessage::Hello { state: JoinState::Joined, .. } | ServerMessage::Admitted { .. });
                     let hello = matches!(m, ServerMessage::Hello { .. });
-                    // The room decides who may publish (a host can give or take the floor).
-                    let floor = match &m {
-                        ServerMessage::Hello { you, .. } => Some(you.can_publish),
-                        ServerMessage::ParticipantUpdated { participant } if participant.id == claims.sub => Some(participant.can_publish),
-                        _ => None,
-                    };
-                    // A host's mute is enforced here, not only asked of the client: the SFU
-                    // holds this participant's audio until they unmute themselves.
-                    if matches!(m, ServerMessage::MuteRequested { .. })
-                        && let Some(p) = media.as_ref()
-                        && let Err(e) = p.hold_audio().await
-                    {
-                        tracing::warn!(room = %claims.room, participant = %claims.sub, error = %e, "host mute not applied");
-                    }
-                    if let Some(allowed) = floor.filter(|a| *a != media_grants.publish) {
-                        media_grants.publish = allowed;
-                        if let Some(p) = media.as_ref()
-                            && let Err(e) = p.set_publish(allowed).await
-                        {
-                            tracing::warn!(room = %claims.room, participant = %claims.sub, error = %e, "publish right not applied");
-                        }
-                    }
+                    super::media::obey(&m, &claims.sub, claims.room.as_str(), media.as_ref(), &mut media_grants).await;
                     if socket.send(text(&m)).await.is_err() { break; }
                                         in_room |= entered;
                     if entered && media.is_none() {

@@ -52,6 +52,7 @@ pub fn scheduled(requester: &UserId, specialists: &[UserId], start_min: i64, min
         started_at: None,
         ended_at: None,
         guests: Vec::new(),
+        encoders: Vec::new(),
         number: None,
         patient: None,
         auto_admit: false,

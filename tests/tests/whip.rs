@@ -1,0 +1,289 @@
+//! Issue 18: an operating room's encoder publishes into a live teaching consultation by WHIP
+//! (RFC 9725). A real webrtc-rs peer plays the encoder (the test clip's VP8 and Opus); the
+//! surgeon (host) watches through the signaling socket like a browser; the recorder records
+//! it; every error the RFC names has its status and our code; withdrawing the credential ends
+//! the encoder's session at once.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use huizhen_tests::media::{MediaPeer, Synth, WhipPeer};
+use huizhen_tests::{Api, TestServer, eventually};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+const LABEL: &str = "手术室 3 腔镜";
+
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    content_type: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+    #[track_caller]
+    fn expect(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.json()["code"].as_str().unwrap_or("")), (status, code), "{}", self.body);
+    }
+}
+
+async fn call(srv: &TestServer, method: &str, path: &str, token: Option<&str>, ctype: &str, body: &str) -> Answer {
+    let mut req = reqwest::Client::new()
+        .request(method.parse().unwrap(), srv.url(path))
+        .header("content-type", ctype)
+        .body(body.to_owned());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let header = |h: &str| r.headers().get(h).map(|v| v.to_str().unwrap().to_owned());
+    let (location, content_type) = (header("location"), header("content-type"));
+    Answer { status: r.status().as_u16(), location, content_type, body: r.text().await.unwrap() }
+}
+
+/// A teaching consultation in 5 minutes with the surgeon as host; returns its id and the
+/// surgeon's session.
+async fn teaching(api: &Api) -> (String, String) {
+    let doctor = api.login("doctor-east").await;
+    let coord = api.login("coordinator").await;
+    let surgeon_id = api.user_id(&coord, "surgeon").await;
+    let body = json!({ "kind": "teaching", "specialty": "general_surgery", "urgency": "routine", "summary": "s" });
+    let t = api.post("/v1/consultations", &doctor, body).await.ok();
+    let id = t["id"].as_str().unwrap().to_owned();
+    let start = (Timestamp::now() + SignedDuration::from_mins(5)).to_string();
+    let accept =
+        json!({ "specialists": [surgeon_id], "start": start, "duration_minutes": 120, "recording": "allowed" });
+    api.post(&format!("/v1/consultations/{id}/accept"), &coord, accept).await.ok();
+    (id, api.login("surgeon").await)
+}
+
+async fn credential(api: &Api, id: &str, host: &str, label: &str) -> (String, String) {
+    let made = api.post(&format!("/v1/consultations/{id}/encoders"), host, json!({ "label": label })).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let made = made.ok();
+    assert_eq!(made["path"], format!("/v1/consultations/{id}/whip"));
+    assert_eq!(made["encoder"]["label"], label);
+    (made["encoder"]["id"].as_str().unwrap().to_owned(), made["token"].as_str().unwrap().to_owned())
+}
+
+fn encoder_tracks() -> Vec<Synth> {
+    vec![Synth::clip_video("cam", "or3/cam"), Synth::clip_audio("mic", "or3/mic")]
+}
+
+fn said(p: &MediaPeer, kind: &str) -> Vec<Value> {
+    p.snapshot(|s| s.messages.iter().filter(|m| m["type"] == kind).cloned().collect())
+}
+
+fn manifest(dir: &Path) -> Option<Value> {
+    std::fs::read(dir.join("manifest.json")).ok().and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encoder_publishes_by_whip_is_watched_recorded_and_stopped_by_revoking() {
+    let srv = TestServer::start_with(|c| c.whip.max_encoders = 1).await;
+    let api = srv.api();
+    let (id, surgeon) = teaching(&api).await;
+    let whip = format!("/v1/consultations/{id}/whip");
+
+    // Only a host makes credentials: the doctor who asked for the session is not one.
+    let doctor = api.login("doctor-east").await;
+    api.post(&format!("/v1/consultations/{id}/encoders"), &doctor, json!({ "label": "x" }))
+        .await
+        .expect(403, "forbidden_role");
+    api.post(&format!("/v1/consultations/{id}/encoders"), &surgeon, json!({ "label": "" }))
+        .await
+        .expect(422, "text_required");
+    let (encoder, token) = credential(&api, &id, &surgeon, LABEL).await;
+    let again = api.get(&format!("/v1/consultations/{id}/encoders/{encoder}"), &surgeon).await.ok();
+    assert_eq!(again["encoder"]["id"], encoder.as_str());
+
+    // Not yet live: the encoder is told to wait for the host.
+    let peer = WhipPeer::new(&encoder_tracks()).await;
+    call(&srv, "POST", &whip, Some(&token), "application/sdp", &peer.offer).await.expect(409, "consultation_not_live");
+
+    // The surgeon joins (which starts it) and watches.
+    let room = api.post(&format!("/v1/consultations/{id}/join"), &surgeon, json!({})).await.ok();
+    let host = MediaPeer::join(&srv.ws_url(room["token"].as_str().unwrap()), vec![]).await;
+    eventually("the consultation is live", WAIT, || async {
+        api.get(&format!("/v1/consultations/{id}"), &surgeon).await.body["status"] == "live"
+    })
+    .await;
+
+    // RFC 9725's errors, each with its status and code.
+    call(&srv, "POST", &whip, Some(&token), "application/json", "{}").await.expect(415, "unsupported_media_type");
+    call(&srv, "POST", &whip, Some(&token), "application/sdp", "hello").await.expect(400, "invalid_sdp");
+    call(&srv, "POST", &whip, None, "application/sdp", &peer.offer).await.expect(401, "token_missing");
+    call(&srv, "POST", &whip, Some("not.a.token"), "application/sdp", &peer.offer).await.expect(401, "invalid_token");
+    let body = json!({ "kind": "teaching", "specialty": "general_surgery", "urgency": "routine", "summary": "s" });
+    let other = api.post("/v1/consultations", &doctor, body).await.ok()["id"].as_str().unwrap().to_owned();
+    let elsewhere = format!("/v1/consultations/{other}/whip");
+    call(&srv, "POST", &elsewhere, Some(&token), "application/sdp", &peer.offer).await.expect(401, "invalid_token");
+    let past = Timestamp::now() - SignedDuration::from_mins(10);
+    let cid = huizhen::ids::ConsultationId(id.clone());
+    let expired = srv.state.keys.guest(&encoder, &cid, huizhen::auth::TokenType::Encoder, past, past).unwrap();
+    call(&srv, "POST", &whip, Some(&expired), "application/sdp", &peer.offer).await.expect(401, "token_expired");
+
+    // The offer is answered: 201, the answer as SDP, the session's Location.
+    let answer = call(&srv, "POST", &whip, Some(&token), "application/sdp", &peer.offer).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.content_type.as_deref(), Some("application/sdp"));
+    assert!(answer.body.starts_with("v=0"), "{}", answer.body);
+    let location = answer.location.clone().unwrap();
+    assert!(location.starts_with("/v1/whip/"), "{location}");
+    peer.accept(&answer.body).await;
+    eventually("the encoder connects", WAIT, || async { peer.connected() }).await;
+
+    // The surgeon sees it by its label and gets its picture and sound (clip payloads carry no
+    // tags: tracks are known by the ids the server gives them, `<participant>/<track>`).
+    let (cam, mic) = (format!("encoder-{encoder}/cam"), format!("encoder-{encoder}/mic"));
+    eventually("the host receives the encoder's video and audio", WAIT, || async {
+        host.packets_of(&cam) >= 60 && host.packets_of(&mic) >= 50
+    })
+    .await;
+    let joined = said(&host, "participant_joined");
+    let arrival = joined.iter().find(|m| m["participant"]["name"] == LABEL).expect("the encoder's arrival");
+    assert_eq!(arrival["participant"]["id"], format!("encoder-{encoder}"));
+    assert_eq!(arrival["participant"]["host"], false);
+    assert_eq!(arrival["participant"]["encoder"], true);
+
+    // Trickle: candidates are taken (204); a restart is not supported (422); the fragment
+    // type is required (415); someone else's session is not found.
+    let frag = "a=ice-ufrag:x\r\na=ice-pwd:y\r\n";
+    let candidate = peer.candidates.lock().unwrap().first().cloned();
+    if let Some(c) = candidate {
+        let body = format!("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na={}\r\n", c.candidate);
+        let r = call(&srv, "PATCH", &location, Some(&token), "application/trickle-ice-sdpfrag", &body).await;
+        assert_eq!(r.status, 204, "{}", r.body);
+    }
+    call(&srv, "PATCH", &location, Some(&token), "application/trickle-ice-sdpfrag", frag)
+        .await
+        .expect(422, "ice_restart_unsupported");
+    call(&srv, "PATCH", &location, Some(&token), "application/sdp", "a=end-of-candidates\r\n")
+        .await
+        .expect(415, "unsupported_media_type");
+    call(&srv, "PATCH", "/v1/whip/nosuchsession", Some(&token), "application/trickle-ice-sdpfrag", "")
+        .await
+        .expect(404, "whip_session_not_found");
+
+    // A second encoder is one too many here (`whip.max_encoders = 1`).
+    let (_, second) = credential(&api, &id, &surgeon, "示教室 PC").await;
+    let peer2 = WhipPeer::new(&encoder_tracks()).await;
+    call(&srv, "POST", &whip, Some(&second), "application/sdp", &peer2.offer).await.expect(409, "too_many_encoders");
+    peer2.close().await;
+
+    // The recorder records the encoder like any publisher.
+    host.send(json!({ "type": "start_recording", "id": "rec" }));
+    eventually("the recording starts", WAIT, || async { said(&host, "recording").iter().any(|m| m["active"] == true) })
+        .await;
+    let rec = said(&host, "recording").iter().rev().find(|m| m["active"] == true).unwrap()["recording"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = host.packets_of(&cam);
+    eventually("three more seconds of the encoder", WAIT, || async { host.packets_of(&cam) >= before + 90 }).await;
+    host.send(json!({ "type": "stop_recording", "id": "rec-stop" }));
+    let dir = srv.state.config.data_dir.join("recordings").join(&id).join(&rec);
+    eventually("the recording is finalised", WAIT, || async { manifest(&dir).is_some() }).await;
+    let m = manifest(&dir).unwrap();
+    let identity = format!("encoder-{encoder}");
+    assert!(m["participants"].as_array().unwrap().iter().any(|p| *p == identity.as_str()), "{m}");
+    let file = m["files"].as_array().unwrap().iter().find(|f| f["name"] == format!("{identity}.webm")).cloned();
+    let file = file.unwrap_or_else(|| panic!("no file of the encoder: {m}"));
+    assert!(file["bytes"].as_u64().unwrap() > 10_000, "{file}");
+    assert!(file["tracks"].as_array().unwrap().iter().any(|t| t["kind"] == "video"), "{file}");
+
+    // Withdrawn: the encoder leaves the room at once, and its token opens nothing.
+    api.post(&format!("/v1/consultations/{id}/encoders/{encoder}/revoke"), &surgeon, json!({})).await.ok();
+    eventually("the host is told the encoder left", WAIT, || async {
+        said(&host, "participant_left").iter().any(|m| m["participant_id"] == identity.as_str())
+    })
+    .await;
+    eventually("its session is gone", WAIT, || async {
+        srv.state.whip.find(location.trim_start_matches("/v1/whip/")).is_none()
+    })
+    .await;
+    call(&srv, "PATCH", &location, Some(&token), "application/trickle-ice-sdpfrag", "")
+        .await
+        .expect(403, "encoder_revoked");
+    call(&srv, "POST", &whip, Some(&token), "application/sdp", &peer.offer).await.expect(403, "encoder_revoked");
+    peer.close().await;
+
+    // Another encoder publishes and says DELETE when it stops: it leaves the room.
+    let peer3 = WhipPeer::new(&encoder_tracks()).await;
+    let answer = call(&srv, "POST", &whip, Some(&second), "application/sdp", &peer3.offer).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let location = answer.location.unwrap();
+    peer3.accept(&answer.body).await;
+    eventually("the second encoder connects", WAIT, || async { peer3.connected() }).await;
+    call(&srv, "DELETE", &location, Some(&token), "application/sdp", "").await.expect(403, "encoder_revoked");
+    let r = call(&srv, "DELETE", &location, Some(&second), "application/sdp", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("the second encoder left", WAIT, || async {
+        said(&host, "participant_left")
+            .iter()
+            .filter(|m| m["participant_id"].as_str().unwrap_or("").starts_with("encoder-"))
+            .count()
+            == 2
+    })
+    .await;
+    call(&srv, "PATCH", &location, Some(&second), "application/trickle-ice-sdpfrag", "")
+        .await
+        .expect(404, "whip_session_not_found");
+    peer3.close().await;
+
+    // Every step is audited by id; the label never is.
+    let admin = api.login_as("admin", &srv.admin_password).await;
+    let wanted = ["consultation.encoder_create", "consultation.encoder_publish", "consultation.encoder_revoke"];
+    let audit_path = format!("/v1/audit?consultation={id}&limit=200");
+    eventually("the steps are in the audit trail", WAIT, || async {
+        let audit = api.get(&audit_path, &admin).await.ok();
+        let items = audit["items"].as_array().cloned().unwrap_or_default();
+        wanted.iter().all(|w| items.iter().any(|e| e["action"] == *w))
+    })
+    .await;
+    let audit = api.get(&audit_path, &admin).await.ok();
+    assert!(!audit.to_string().contains(LABEL), "the label is not in the audit trail");
+    host.close().await;
+    srv.stop().await;
+}
+
+/// CORS only as RFC 9725 needs it for browser-based clients, and only for configured origins.
+#[tokio::test]
+async fn only_configured_origins_may_call_whip_from_a_web_page() {
+    let srv = TestServer::start_with(|c| c.whip.allowed_origins = vec!["https://player.example.cn".into()]).await;
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, srv.url("/v1/consultations/x/whip"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let ok = preflight("https://player.example.cn").await.unwrap();
+    assert!(ok.status().is_success(), "{}", ok.status());
+    let h = ok.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://player.example.cn");
+    let methods = h["access-control-allow-methods"].to_str().unwrap().to_ascii_uppercase();
+    assert!(["POST", "PATCH", "DELETE"].iter().all(|m| methods.contains(m)), "{methods}");
+    let other = preflight("https://elsewhere.example.com").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none(), "another origin is not allowed");
+    // The answer to a real call says which headers a page may read (the session's Location).
+    let r = reqwest::Client::new()
+        .post(srv.url("/v1/consultations/x/whip"))
+        .header("origin", "https://player.example.cn")
+        .header("content-type", "application/sdp")
+        .body("v=0\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://player.example.cn");
+    assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase().contains("location"));
+    srv.stop().await;
+}
