@@ -311,6 +311,9 @@ pub struct SfuStats {
     /// How long the media workers' turns took: a packet that arrives while a turn runs waits
     /// for it, so this is what a join storm or a slow room adds to everyone's latency.
     pub turns: TurnHistogram,
+    /// The CPU time the worker thread spent in those turns. Far below `turns`: the thread was
+    /// waiting for the core (another thread of the process or machine had it), not working.
+    pub turns_cpu: TurnHistogram,
     /// Datagrams the socket would not take, by (room, participant, connection): one
     /// subscriber's losses are its own, the others' packets still go out. Kept while the
     /// connection lives; written only when a send fails, so the lock is off the packet path.

@@ -128,25 +128,18 @@ fn render_media(o: &mut String, m: &huizhen_sfu::SfuStats) {
     ] {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
-    let name = "huizhen_media_turn_seconds";
-    let _ = writeln!(
+    turn_histogram(
         o,
-        "# HELP {name} How long media worker turns took (a datagram arriving during one waits for it).\n# TYPE {name} histogram"
+        "huizhen_media_turn_seconds",
+        "How long media worker turns took (a datagram arriving during one waits for it).",
+        &m.turns,
     );
-    let (buckets, sum_us) = m.turns.snapshot();
-    let mut cumulative = 0;
-    for (i, n) in buckets.iter().enumerate() {
-        cumulative += n;
-        match huizhen_sfu::TURN_BUCKETS_US.get(i) {
-            Some(us) => {
-                let _ = writeln!(o, "{name}_bucket{{le=\"{}\"}} {cumulative}", *us as f64 / 1e6);
-            }
-            None => {
-                let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-            }
-        }
-    }
-    let _ = writeln!(o, "{name}_sum {}\n{name}_count {cumulative}", sum_us as f64 / 1e6);
+    turn_histogram(
+        o,
+        "huizhen_media_turn_cpu_seconds",
+        "CPU time media workers spent in their turns (below the turns' length: waiting for a core).",
+        &m.turns_cpu,
+    );
     // Ids only (consultation and account ids, no names): nothing about the patient.
     let name = "huizhen_media_send_drops_total";
     let _ = writeln!(
@@ -167,6 +160,26 @@ fn alive_tasks() -> i64 {
 /// A Prometheus label value: backslash, quote and newline escaped.
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// One worker-turn histogram in Prometheus's text form (cumulative buckets, in seconds).
+fn turn_histogram(o: &mut String, name: &str, help: &str, h: &huizhen_sfu::TurnHistogram) {
+    use std::fmt::Write;
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let (buckets, sum_us) = h.snapshot();
+    let mut cumulative = 0;
+    for (i, n) in buckets.iter().enumerate() {
+        cumulative += n;
+        match huizhen_sfu::TURN_BUCKETS_US.get(i) {
+            Some(us) => {
+                let _ = writeln!(o, "{name}_bucket{{le=\"{}\"}} {cumulative}", *us as f64 / 1e6);
+            }
+            None => {
+                let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+            }
+        }
+    }
+    let _ = writeln!(o, "{name}_sum {}\n{name}_count {cumulative}", sum_us as f64 / 1e6);
 }
 
 #[cfg(test)]

@@ -145,6 +145,13 @@ pub struct ServerTurns {
     pub p99_at_most_ms: f64,
     pub over_5ms: u64,
     pub slowest_bucket_ms: f64,
+    /// The same for the CPU time the worker spent in its turns
+    /// (`huizhen_media_turn_cpu_seconds`): a turn long in time but short in CPU waited for
+    /// the core.
+    #[serde(default)]
+    pub cpu_over_5ms: u64,
+    #[serde(default)]
+    pub cpu_slowest_bucket_ms: f64,
 }
 
 /// The server's `/metrics` page.
@@ -159,22 +166,36 @@ async fn counter(addr: &str, name: &str) -> Result<u64> {
     Ok(line.trim().parse()?)
 }
 
-/// `huizhen_media_turn_seconds` from the server's `/metrics`: (upper bound in s, cumulative).
-async fn turn_histogram(addr: &str) -> Result<Vec<(f64, u64)>> {
+/// `huizhen_media_turn_seconds` and `huizhen_media_turn_cpu_seconds` from the server's
+/// `/metrics`: (upper bound in s, cumulative) each.
+async fn turn_histogram(addr: &str) -> Result<(Vec<(f64, u64)>, Vec<(f64, u64)>)> {
     let text = metrics(addr).await?;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("huizhen_media_turn_seconds_bucket{le=\"") else { continue };
-        let (le, n) = rest.split_once("\"} ").context("bucket line")?;
-        let le = if le == "+Inf" { f64::INFINITY } else { le.parse()? };
-        out.push((le, n.trim().parse()?));
-    }
-    anyhow::ensure!(!out.is_empty(), "no huizhen_media_turn_seconds in /metrics");
-    Ok(out)
+    let read = |name: &str| -> Result<Vec<(f64, u64)>> {
+        let prefix = format!("{name}_bucket{{le=\"");
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(prefix.as_str()) else { continue };
+            let (le, n) = rest.split_once("\"} ").context("bucket line")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse()? };
+            out.push((le, n.trim().parse()?));
+        }
+        anyhow::ensure!(!out.is_empty(), "no {name} in /metrics");
+        Ok(out)
+    };
+    Ok((read("huizhen_media_turn_seconds")?, read("huizhen_media_turn_cpu_seconds")?))
 }
 
-/// What happened between two readings of the histogram.
-fn turns_between(before: &[(f64, u64)], after: &[(f64, u64)]) -> ServerTurns {
+/// What happened between two readings of the histograms.
+fn turns_between(
+    before: &(Vec<(f64, u64)>, Vec<(f64, u64)>),
+    after: &(Vec<(f64, u64)>, Vec<(f64, u64)>),
+) -> ServerTurns {
+    let wall = turns_between_one(&before.0, &after.0);
+    let cpu = turns_between_one(&before.1, &after.1);
+    ServerTurns { cpu_over_5ms: cpu.over_5ms, cpu_slowest_bucket_ms: cpu.slowest_bucket_ms, ..wall }
+}
+
+fn turns_between_one(before: &[(f64, u64)], after: &[(f64, u64)]) -> ServerTurns {
     let delta: Vec<(f64, u64)> =
         after.iter().zip(before).map(|((le, a), (_, b))| (*le, a.saturating_sub(*b))).collect();
     let turns = delta.last().map_or(0, |d| d.1);
@@ -182,7 +203,13 @@ fn turns_between(before: &[(f64, u64)], after: &[(f64, u64)]) -> ServerTurns {
     let at_5ms = delta.iter().find(|(le, _)| (*le - 0.005).abs() < 1e-9).map_or(0, |d| d.1);
     // The lowest bound that holds every turn: cumulative counts reach `turns` there.
     let slowest = delta.iter().find(|(_, n)| *n == turns).map_or(f64::NAN, |d| d.0 * 1e3);
-    ServerTurns { turns, p99_at_most_ms: p99, over_5ms: turns - at_5ms, slowest_bucket_ms: slowest }
+    ServerTurns {
+        turns,
+        p99_at_most_ms: p99,
+        over_5ms: turns - at_5ms,
+        slowest_bucket_ms: slowest,
+        ..Default::default()
+    }
 }
 
 /// What recording the same room for the same time cost the server.
@@ -791,8 +818,8 @@ pub fn markdown(reports: &[Report]) -> String {
                 t.joiners_first_frame_p95_ms,
                 t.joiners_missing,
                 t.server_turns.as_ref().map_or("—".to_owned(), |s| format!(
-                    "{} ms / {} of {} / {} ms",
-                    s.p99_at_most_ms, s.over_5ms, s.turns, s.slowest_bucket_ms
+                    "{} ms / {} of {} / {} ms (CPU: {} over 5 ms, slowest {} ms)",
+                    s.p99_at_most_ms, s.over_5ms, s.turns, s.slowest_bucket_ms, s.cpu_over_5ms, s.cpu_slowest_bucket_ms
                 ))
             ));
         }

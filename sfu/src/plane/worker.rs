@@ -116,6 +116,12 @@ pub fn spawn(
     Ok(handle)
 }
 
+/// CPU time this thread has used (a system call: read once at each end of a turn).
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(u64::try_from(t.tv_sec).unwrap_or(0), u32::try_from(t.tv_nsec).unwrap_or(0))
+}
+
 struct Worker {
     io: Io,
     rooms: HashMap<Arc<str>, Room>,
@@ -131,7 +137,7 @@ impl Worker {
         let mut buf = vec![0u8; 2048];
         let mut due: Vec<ConnId> = Vec::new();
         let mut next_tick = Instant::now() + TICK;
-        let mut turn: Option<Instant> = None;
+        let mut turn: Option<(Instant, Duration)> = None;
         let mut relayed: Option<RelayBatch> = None;
         let mut relay_open = true;
         let mut deferred: VecDeque<(SocketAddr, bytes::BytesMut)> = VecDeque::new();
@@ -139,8 +145,9 @@ impl Worker {
             self.io.flush();
             // A turn ends when its writes are out: how long it took is how long a datagram
             // that arrived at its start waited (the one clock read beside the turn's `now`).
-            if let Some(start) = turn.take() {
+            if let Some((start, cpu)) = turn.take() {
                 self.io.stats.turns.observe(start.elapsed());
+                self.io.stats.turns_cpu.observe(thread_cpu().saturating_sub(cpu));
             }
             let wake = self.io.next_timer().map_or(next_tick, |t| t.min(next_tick));
             // Set-up work left over from the last turn is taken up again at once.
@@ -165,7 +172,7 @@ impl Worker {
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
             let now = Instant::now();
-            turn = Some(now);
+            turn = Some((now, thread_cpu()));
             // Commands first: a client's answer applied before its checks of the same moment
             // are read lets those checks be answered at once.
             // The budget is measured with the clock (the one place besides the turn's length);

@@ -113,7 +113,17 @@ export async function videoPlaying(page, participant, { source = 'person', deadl
       return r && r.frames >= first.frames + 10 && r.fingerprint !== first.fingerprint && r.brightness > MIN_BRIGHTNESS ? r : null;
     }, deadlineMs, 300);
   } catch (e) {
-    throw new Error(`${/** @type {Error} */ (e).message}; last seen: ${seen()}`);
+    // What the page's call knew of the participant: whether their tracks were announced,
+    // received and muted, and how its connections stood (a flake is read from this alone).
+    const call = await snapshot(page).catch(() => null);
+    const known = call && {
+      phase: call.phase,
+      pc: call.pc,
+      reconnects: call.reconnects,
+      tracks: call.tracks.filter((/** @type {any} */ t) => t.participant === participant),
+      participant: call.participants.find((/** @type {any} */ p) => p.id === participant) ?? null,
+    };
+    throw new Error(`${/** @type {Error} */ (e).message}; last seen: ${seen()}; the call knew: ${JSON.stringify(known)}`);
   }
 }
 
