@@ -166,11 +166,16 @@ async fn counter(addr: &str, name: &str) -> Result<u64> {
     Ok(line.trim().parse()?)
 }
 
+/// Cumulative histogram buckets: (upper bound in s, count).
+type Buckets = Vec<(f64, u64)>;
+/// The turns' length and their CPU time, read together.
+type TurnReadings = (Buckets, Buckets);
+
 /// `huizhen_media_turn_seconds` and `huizhen_media_turn_cpu_seconds` from the server's
 /// `/metrics`: (upper bound in s, cumulative) each.
-async fn turn_histogram(addr: &str) -> Result<(Vec<(f64, u64)>, Vec<(f64, u64)>)> {
+async fn turn_histogram(addr: &str) -> Result<TurnReadings> {
     let text = metrics(addr).await?;
-    let read = |name: &str| -> Result<Vec<(f64, u64)>> {
+    let read = |name: &str| -> Result<Buckets> {
         let prefix = format!("{name}_bucket{{le=\"");
         let mut out = Vec::new();
         for line in text.lines() {
@@ -186,10 +191,7 @@ async fn turn_histogram(addr: &str) -> Result<(Vec<(f64, u64)>, Vec<(f64, u64)>)
 }
 
 /// What happened between two readings of the histograms.
-fn turns_between(
-    before: &(Vec<(f64, u64)>, Vec<(f64, u64)>),
-    after: &(Vec<(f64, u64)>, Vec<(f64, u64)>),
-) -> ServerTurns {
+fn turns_between(before: &TurnReadings, after: &TurnReadings) -> ServerTurns {
     let wall = turns_between_one(&before.0, &after.0);
     let cpu = turns_between_one(&before.1, &after.1);
     ServerTurns { cpu_over_5ms: cpu.over_5ms, cpu_slowest_bucket_ms: cpu.slowest_bucket_ms, ..wall }
