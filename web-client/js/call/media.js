@@ -15,11 +15,31 @@ const SIMULCAST = [
  * @property {RTCRtpTransceiver} transceiver
  */
 
+/**
+ * The room track each m-line of a subscribe offer carries, by mid: the server names a
+ * forwarded track `a=msid:<participant> <participant>.<track>` (protocol §11), the room
+ * track id is `<participant>/<track>`. M-lines without an msid (inactive ones) are left out.
+ * @param {string} sdp
+ * @returns {Map<string, { participant: string, id: string }>}
+ */
+export function roomTracksByMid(sdp) {
+  const out = new Map();
+  for (const section of sdp.split(/\r\n(?=m=)/)) {
+    const mid = /\r\na=mid:(\S+)/.exec(section)?.[1];
+    const msid = /\r\na=msid:(\S+) (\S+)/.exec(section);
+    if (mid == null || !msid) continue;
+    const [participant, trackId] = [msid[1], msid[2]];
+    const local = trackId.startsWith(`${participant}.`) ? trackId.slice(participant.length + 1) : trackId;
+    out.set(mid, { participant, id: `${participant}/${local}` });
+  }
+  return out;
+}
+
 export class MediaSession {
   /**
    * @param {import('./signaling.js').RoomSocket} socket
    * @param {RTCIceServer[]} iceServers
-   * @param {(track: MediaStreamTrack, participant: string, roomTrackId: string) => void} onRemoteTrack
+   * @param {(track: MediaStreamTrack, participant: string, roomTrackId: string, exact?: boolean) => void} onRemoteTrack
    * @param {(target: string, state: string) => void} onState
    */
   constructor(socket, iceServers, onRemoteTrack, onState) {
@@ -151,6 +171,27 @@ export class MediaSession {
     await pc.setLocalDescription(answer);
     // Not awaited: the ack must not hold up the messages queued behind this offer.
     this.socket.request({ type: 'subscribe_answer', sdp: pc.localDescription?.sdp }).catch(() => {});
+    this.handOverReceivers(pc, sdp);
+  }
+
+  /**
+   * Hands every receiving transceiver's track over again under the room track its m-line now
+   * carries. A browser fires `track` only when a transceiver starts receiving: when the
+   * server ends a track and another one (or the same one published again, as after the
+   * publisher reloads) takes its transceiver in the same negotiation, the transceiver never
+   * stopped receiving and no event comes, so the room would never be given that track (the
+   * broadcast walk's trainee saw a reloaded surgeon's camera announced and never played).
+   * The room ignores a hand-over it already has.
+   * @param {RTCPeerConnection} pc @param {string} sdp the offer just applied
+   */
+  handOverReceivers(pc, sdp) {
+    const byMid = roomTracksByMid(sdp);
+    for (const t of pc.getTransceivers()) {
+      const receiving = t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv';
+      const named = t.mid != null ? byMid.get(t.mid) : undefined;
+      if (!receiving || !named || t.receiver.track.readyState !== 'live') continue;
+      this.onRemoteTrack(t.receiver.track, named.participant, named.id, true);
+    }
   }
 
   /** @param {'publish' | 'subscribe'} target @param {RTCIceCandidateInit} candidate */

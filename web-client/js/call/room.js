@@ -532,7 +532,7 @@ export class CallRoom {
     if (!this.socket || !this.join) return;
     this.dropMedia();
     this.media = new MediaSession(this.socket, this.join.ice_servers ?? [],
-      (track, participant, id) => this.onRemoteTrack(track, participant, id),
+      (track, participant, id, exact) => this.onRemoteTrack(track, participant, id, exact),
       (target, state) => { this.el.dataset[`pc${target === 'publish' ? 'Pub' : 'Sub'}`] = state; });
     if (this.me?.can_publish) await this.publishLocal();
   }
@@ -606,10 +606,15 @@ export class CallRoom {
     this.attachAudio(this.tracks.get(id));
   }
 
-  /** @param {MediaStreamTrack} track @param {string} participant @param {string} id */
-  onRemoteTrack(track, participant, id) {
+  /**
+   * A received track, for room track `id`. `exact`: the id is known for sure (read from the
+   * applied offer), so no guess by participant and kind is made.
+   * @param {MediaStreamTrack} track @param {string} participant @param {string} id @param {boolean} [exact]
+   */
+  onRemoteTrack(track, participant, id, exact = false) {
     let rec = this.tracks.get(id);
-    if (!rec) {
+    if (rec && this.incoming.get(id) === track) return;
+    if (!rec && !exact) {
       // A browser that does not keep the sender's track id: take the first unmatched track of
       // that participant and kind.
       rec = [...this.tracks.values()].find((r) => r.participant === participant && r.kind === track.kind && !this.incoming.has(r.id));
