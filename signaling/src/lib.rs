@@ -34,7 +34,7 @@ use crate::audit::AuditSink;
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::consult::lifecycle::Rules;
-use crate::limit::KeyedLimiter;
+use crate::limit::{KeyedLimiter, Limiter};
 use crate::metrics::Metrics;
 use crate::rtc::hub::{Context, Hub};
 use crate::state::{AppState, Inner};
@@ -153,13 +153,31 @@ impl Server {
         let per_minute = config.auth.max_failed_logins_per_minute.max(1);
         let report_key = auth::report_key::ReportKey::load_or_create(&config)?;
         let tls = tls::Tls::load(&config.tls, &config.data_dir)?;
+        // With Redis, the nodes on it share their limits (issue 16).
+        let buckets = if config.store == "embedded" {
+            None
+        } else {
+            Some(Arc::new(
+                store::redis::RedisBuckets::connect(&config.store, &config.redis_prefix).map_err(StartError::Store)?,
+            ))
+        };
+        let shared = |l: Limiter| match &buckets {
+            Some(b) => l.shared(b.clone()),
+            None => l,
+        };
         let inner = Inner {
             report_key,
             whip: rtc::whip::Sessions::default(),
             events,
-            http_limiter: KeyedLimiter::new(config.limits.http_requests_per_second, config.limits.http_burst),
+            http_limiter: shared(Limiter::new(
+                "http",
+                KeyedLimiter::new(config.limits.http_requests_per_second, config.limits.http_burst),
+            )),
             // A bucket of `per_minute` failures refilling at that rate per minute.
-            login_limiter: KeyedLimiter::new(0, per_minute).with_period(Duration::from_secs(60)),
+            login_limiter: shared(Limiter::new(
+                "login",
+                KeyedLimiter::new(0, per_minute).with_period(Duration::from_secs(60)),
+            )),
             passwords: crate::auth::password::PasswordWork::new(
                 config.limits.password_hashes_at_once,
                 config.limits.password_hashes_waiting,

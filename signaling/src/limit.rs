@@ -46,7 +46,7 @@ impl Bucket {
 /// Buckets by key. Rates are per second; `rate == 0` means unlimited.
 pub struct KeyedLimiter {
     rate: u32,
-    burst: u32,
+    pub(crate) burst: u32,
     /// Refill period: `rate` tokens come back per second, or, with `with_period`, `burst`
     /// tokens per period (used for "5 failed logins per minute").
     period: Option<std::time::Duration>,
@@ -66,11 +66,11 @@ impl KeyedLimiter {
         self
     }
 
-    fn unlimited(&self) -> bool {
+    pub(crate) fn unlimited(&self) -> bool {
         self.rate == 0 && self.period.is_none()
     }
 
-    fn per_sec(&self) -> f64 {
+    pub(crate) fn per_sec(&self) -> f64 {
         match self.period {
             Some(p) => f64::from(self.burst) / p.as_secs_f64(),
             None => f64::from(self.rate),
@@ -112,6 +112,64 @@ impl KeyedLimiter {
         if !self.unlimited() {
             let burst = f64::from(self.burst);
             self.with(key, now, |b| b.tokens = (b.tokens + 1.0).min(burst));
+        }
+    }
+}
+
+/// A keyed limit as the server applies it: this node's buckets, or, with several nodes on one
+/// Redis, buckets they all share (`store::redis::RedisBuckets`). While Redis does not answer,
+/// each node applies the limit alone with its own buckets (a node must keep serving; the
+/// limit is then per node, as it was before nodes shared it), and says so once in the log.
+pub struct Limiter {
+    name: &'static str,
+    local: KeyedLimiter,
+    shared: Option<std::sync::Arc<crate::store::redis::RedisBuckets>>,
+    alone: std::sync::atomic::AtomicBool,
+}
+
+impl Limiter {
+    pub fn new(name: &'static str, local: KeyedLimiter) -> Self {
+        Self { name, local, shared: None, alone: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    pub fn shared(mut self, buckets: std::sync::Arc<crate::store::redis::RedisBuckets>) -> Self {
+        self.shared = Some(buckets);
+        self
+    }
+
+    pub async fn take(&self, key: &str, now: Instant) -> bool {
+        self.apply(key, now, true).await
+    }
+
+    /// A token back for an attempt that turned out not to count (a correct password).
+    pub async fn give_back(&self, key: &str, now: Instant) {
+        self.apply(key, now, false).await;
+    }
+
+    async fn apply(&self, key: &str, now: Instant, take: bool) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(buckets) = &self.shared
+            && !self.local.unlimited()
+        {
+            match buckets.apply(self.name, key, self.local.per_sec(), self.local.burst, take).await {
+                Ok(ok) => {
+                    if self.alone.swap(false, Relaxed) {
+                        tracing::info!(limit = self.name, "limit shared through Redis again");
+                    }
+                    return ok;
+                }
+                Err(e) => {
+                    if !self.alone.swap(true, Relaxed) {
+                        tracing::warn!(limit = self.name, error = %e, "Redis does not answer: this node applies the limit alone");
+                    }
+                }
+            }
+        }
+        if take {
+            self.local.take(key, now)
+        } else {
+            self.local.give_back(key, now);
+            true
         }
     }
 }

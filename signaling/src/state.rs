@@ -6,7 +6,7 @@ use crate::audit::AuditSink;
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::consult::lifecycle::Rules;
-use crate::limit::KeyedLimiter;
+use crate::limit::Limiter;
 use crate::metrics::Metrics;
 use crate::rtc::hub::Hub;
 use crate::store::DynStore;
@@ -28,8 +28,8 @@ pub struct Inner {
     pub events: crate::events::Events,
     pub sfu: huizhen_sfu::Sfu,
     pub recorder: huizhen_recorder::Recorder,
-    pub http_limiter: KeyedLimiter,
-    pub login_limiter: KeyedLimiter,
+    pub http_limiter: Limiter,
+    pub login_limiter: Limiter,
     pub passwords: crate::auth::password::PasswordWork,
     /// Signs opinions (issue 15).
     pub report_key: crate::auth::report_key::ReportKey,

@@ -63,7 +63,7 @@ async fn login(State(st): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> Re
     let key = b.username.to_lowercase();
     // Charged before the password is checked, in one step: checked first and charged after,
     // 30 parallel guesses were all checked before any was charged.
-    if !st.login_limiter.take(&key, Instant::now()) {
+    if !st.login_limiter.take(&key, Instant::now()).await {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -76,7 +76,7 @@ async fn login(State(st): State<AppState>, ApiJson(b): ApiJson<LoginBody>) -> Re
     let ok = st.passwords.verify(b.password, hash).await?;
     match user {
         Some(u) if ok && !u.disabled => {
-            st.login_limiter.give_back(&key, Instant::now());
+            st.login_limiter.give_back(&key, Instant::now()).await;
             st.metrics.logins_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             st.audit.record(AuditEntry::new(u.id.as_str(), "auth.login", Timestamp::now()));
             Ok(Json(tokens(&st, &u)?))

@@ -412,7 +412,7 @@ async fn confirm_password(
     }
     let key = s.user.username.to_lowercase();
     let now = std::time::Instant::now();
-    if !st.login_limiter.take(&key, now) {
+    if !st.login_limiter.take(&key, now).await {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
@@ -420,7 +420,7 @@ async fn confirm_password(
         ));
     }
     if st.passwords.verify(password, s.user.password_hash.clone()).await? {
-        st.login_limiter.give_back(&key, now);
+        st.login_limiter.give_back(&key, now).await;
         return Ok(());
     }
     st.audit

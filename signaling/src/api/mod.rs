@@ -94,7 +94,7 @@ async fn guard(State(st): State<AppState>, req: Request, next: Next) -> Response
     let path = req.uri().path();
     let exempt = matches!(path, "/healthz" | "/readyz" | "/metrics")
         || (req.method() == axum::http::Method::GET && !path.starts_with("/v1/"));
-    if !exempt && !st.http_limiter.take(&ip, Instant::now()) {
+    if !exempt && !st.http_limiter.take(&ip, Instant::now()).await {
         st.metrics.http_rate_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; slow down")
             .into_response();

@@ -390,3 +390,63 @@ impl Store for RedisStore {
         raw.iter().enumerate().map(|(i, b)| Ok(AuditRecord { seq: from + i as u64, entry: decode(b)? })).collect()
     }
 }
+
+/// A token bucket on Redis's clock: refilled at `per_sec` up to `burst`, then `take` (one
+/// token, 1 when there was one) or `give` (one back). Kept while it is not full.
+const BUCKET_LUA: &str = r#"
+local per_sec = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local v = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(v[1]) or burst
+local at = tonumber(v[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * per_sec)
+local ok = 1
+if ARGV[3] == 'take' then
+  if tokens >= 1 then tokens = tokens - 1 else ok = 0 end
+else
+  tokens = math.min(burst, tokens + 1)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / per_sec * 1000) + 1000)
+return ok
+"#;
+
+/// How long a limit waits for Redis before the node decides alone: every API request asks.
+const BUCKET_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Token buckets every node on this Redis shares (issue 16): the failed sign-in throttle and
+/// the per-address API limit hold however a proxy spreads the requests. One script call per
+/// request, on Redis's clock (nodes' clocks may disagree).
+pub struct RedisBuckets {
+    conn: ConnectionManager,
+    prefix: String,
+    script: Script,
+}
+
+impl RedisBuckets {
+    pub fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
+        let client = ::redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad redis url: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(BUCKET_TIMEOUT))
+            .set_number_of_retries(0);
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        Ok(Self { conn, prefix: prefix.to_owned(), script: Script::new(BUCKET_LUA) })
+    }
+
+    /// `take`: one token from bucket `name`/`key` if it has one; otherwise `give` one back.
+    pub async fn apply(&self, name: &str, key: &str, per_sec: f64, burst: u32, take: bool) -> StoreResult<bool> {
+        let k = format!("{}bucket:{name}:{key}", self.prefix);
+        let op = if take { "take" } else { "give" };
+        let mut conn = self.conn.clone();
+        let mut call = self.script.key(k);
+        call.arg(per_sec).arg(burst).arg(op);
+        match tokio::time::timeout(BUCKET_TIMEOUT, call.invoke_async::<i64>(&mut conn)).await {
+            Ok(Ok(ok)) => Ok(ok == 1),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(StoreError::Unavailable("redis did not answer in time".into())),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Issue 16, shared limits: several nodes on one Redis hold the failed sign-in throttle and
+//! the per-address API limit together, however a proxy spreads the requests; while Redis is
+//! away each node applies them alone and keeps answering.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use huizhen_tests::{RedisServer, TestServer};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_redis_share_the_sign_in_throttle_and_the_api_limit() {
+    let mut redis = RedisServer::start().unwrap();
+    let url = redis.url();
+    let node = |url: String| {
+        TestServer::start_with(move |c| {
+            c.store = url;
+            c.auth.max_failed_logins_per_minute = 5;
+            c.limits.http_requests_per_second = 1;
+            c.limits.http_burst = 40;
+        })
+    };
+    let (a, b) = (node(url.clone()).await, node(url).await);
+    let (api_a, api_b) = (a.api(), b.api());
+
+    // Five wrong passwords for one account, spread over both nodes: the sixth attempt is
+    // refused on either, even with the right password (each node alone would allow five).
+    let wrong = json!({ "username": "doctor-east", "password": "not-the-password" });
+    for (i, api) in [&api_a, &api_b, &api_a, &api_b, &api_a].into_iter().enumerate() {
+        let r = api.send("POST", "/v1/auth/login", None, Some(wrong.clone())).await;
+        assert_eq!((r.status, r.code()), (401, "invalid_credentials"), "attempt {}", i + 1);
+    }
+    let right = json!({ "username": "doctor-east", "password": huizhen_tests::DEMO_PASSWORD });
+    api_b.send("POST", "/v1/auth/login", None, Some(right.clone())).await.expect(429, "too_many_attempts");
+    api_a.send("POST", "/v1/auth/login", None, Some(right)).await.expect(429, "too_many_attempts");
+
+    // A burst of 40 requests per address (the set-up above spent some), one more a second:
+    // 80 quick requests over both nodes get at most the burst and what refilled meanwhile;
+    // each node alone would let nearly 40 through.
+    let started = Instant::now();
+    let mut passed = 0;
+    for i in 0..80 {
+        let api = if i % 2 == 0 { &api_a } else { &api_b };
+        let r = api.send("GET", "/v1/me", None, None).await;
+        match (r.status, r.code()) {
+            (401, "token_missing") => passed += 1,
+            (429, "rate_limited") => {}
+            other => panic!("request {i}: {other:?} {}", r.body),
+        }
+    }
+    let refilled = started.elapsed().as_secs_f64().ceil() as usize;
+    assert!(passed >= 20, "the rest of the burst passes: {passed}");
+    assert!(passed <= 40 + refilled, "{passed} passed in {refilled} s over two nodes: the limit is not shared");
+
+    // Redis away: each node decides alone and keeps answering (no 503 from a limit).
+    redis.stop();
+    let r = api_a.send("GET", "/v1/me", None, None).await;
+    assert!(matches!((r.status, r.code()), (401, "token_missing") | (429, "rate_limited")), "{} {}", r.status, r.body);
+    a.stop().await;
+    b.stop().await;
+}
