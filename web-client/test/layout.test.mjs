@@ -67,6 +67,22 @@ test('speaker view: a share, then the active speaker, then a remote video, then 
   assert.equal(arrange([me, bob, carol], { mode: 'speaker', pinned: null, speaker: 'carol' }).main, 'carol');
 });
 
+test('speaker view: an encoder\'s picture (the operating field) comes after a share and before the active speaker', () => {
+  const tower = tile('encoder-e1', { encoder: true });
+  const connecting = tile('encoder-e2', { encoder: true, video: false });
+  // The lecturer speaks over the operating field: the field stays large.
+  assert.equal(pickMain([me, bob, tower], 'bob'), 'encoder-e1');
+  assert.equal(pickMain([me, bob, tower, bobScreen], 'bob'), 'bob/screen1');
+  // An encoder without a picture yet is not featured: the usual rules.
+  assert.equal(pickMain([me, connecting, bob], 'bob'), 'bob');
+  // A teaching session's watch page (speaker layout): the field large, the lecturer a thumbnail.
+  const a = arrange([bob, tower], { mode: 'speaker', pinned: null, speaker: 'bob' });
+  assert.deepEqual(a.places, { bob: 'thumb', 'encoder-e1': 'main' });
+  // A consultation's grid stays a grid; a pin still wins.
+  assert.equal(arrange([me, bob, tower], { mode: 'auto', pinned: null, speaker: 'bob' }).layout, 'grid');
+  assert.equal(arrange([me, bob, tower], { mode: 'speaker', pinned: 'bob', speaker: null }).main, 'bob');
+});
+
 test('layers: the large view and full screen get high, thumbnails low, the grid by head count', () => {
   const ctx = { remoteVideos: 4, fullscreen: false, cap: /** @type {const} */ ('high') };
   assert.equal(layerFor('main', ctx), 'high');

@@ -166,6 +166,25 @@ test('track_published: a screen share asks for the large view; our own tracks ar
   assert.deepEqual(mine.effects, []);
 });
 
+test('an encoder (WHIP): a member marked as one, its browser-named tracks a camera and a mic, gone with its credential', () => {
+  const tower = person('encoder-e1', { name: '手术室 3 腔镜', encoder: true });
+  const came = reduce(joined(), { type: 'participant_joined', participant: tower });
+  assert.equal(came.state.participants.get('encoder-e1')?.encoder, true);
+  // It publishes: the others are told it came, as of anyone who sends media.
+  assert.ok(came.effects.some((e) => e.kind === 'toast' && e.what === 'joined' && e.participant === 'encoder-e1'));
+  // A WHIP client names its tracks itself (a browser's msid is a UUID): still its camera and mic.
+  let st = came.state;
+  for (const [id, kind] of /** @type {const} */ ([['encoder-e1/3f0c9d2a-77b1-4e0a-9a51-0c2d9e7b1f00', 'video'], ['encoder-e1/a9d0c6e4-1b2f-4c3d-8e5f-6a7b8c9d0e1f', 'audio']])) {
+    st = reduce(st, { type: 'track_published', track: { id, participant: 'encoder-e1', kind, codec: kind === 'video' ? 'video/H264' : 'audio/opus', simulcast: false } }).state;
+  }
+  assert.deepEqual([...st.tracks.values()].map((t) => t.source), ['camera', 'mic']);
+  // Withdrawn: the room puts it out (`removed`); its tracks go with it.
+  const gone = reduce(st, { type: 'participant_left', participant_id: 'encoder-e1', reason: 'removed' });
+  assert.equal(gone.state.participants.has('encoder-e1'), false);
+  assert.equal([...gone.state.tracks.values()].some((t) => t.participant === 'encoder-e1'), false);
+  assert.ok(gone.effects.some((e) => e.kind === 'toast' && e.what === 'removed'));
+});
+
 test('active_speaker, connection_quality', () => {
   const spk = reduce(joined(), { type: 'active_speaker', participant: 'bob' });
   assert.equal(spk.state.speaker, 'bob');

@@ -435,7 +435,8 @@ export class CasePanel {
     this.handOver.hidden = !on;
     if (!on) return;
     const me = this.room.me?.id;
-    const people = [...this.room.participants.values()].filter((p) => p.id !== me && !p.guest && p.presence === 'online' && p.id !== this.state.presenter);
+    // Nor encoders: a device that only publishes cannot present anything.
+    const people = [...this.room.participants.values()].filter((p) => p.id !== me && !p.guest && !p.encoder && p.presence === 'online' && p.id !== this.state.presenter);
     this.handOver.hidden = people.length === 0;
     // An open menu is not rebuilt under the hand choosing from it.
     const key = JSON.stringify([people.map((p) => [p.id, p.name]), document.documentElement.lang]);

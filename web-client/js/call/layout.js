@@ -20,6 +20,7 @@
  * @property {'person' | 'camera2' | 'screen'} source
  * @property {boolean} local
  * @property {boolean} video whether it has a stream to show (not initials)
+ * @property {boolean} [encoder] an operating-room encoder's picture (WHIP, protocol.md §11)
  */
 
 /**
@@ -36,8 +37,8 @@ export const LAYERS = /** @type {const} */ (['off', 'low', 'medium', 'high']);
 /**
  * Where each tile goes. A pinned tile is the large one whatever the mode (the pin is this
  * viewer's alone); otherwise the speaker layout picks the large one: a screen share first
- * (someone else's before our own), then the active speaker, then the first remote person with
- * video, then anyone.
+ * (someone else's before our own), then an encoder's picture, then the active speaker, then
+ * the first remote person with video, then anyone.
  * @param {LayoutTile[]} tiles in stage order
  * @param {{ mode: ViewMode, pinned: string | null, speaker: string | null }} view
  * @returns {Arrangement}
@@ -55,10 +56,18 @@ export function arrange(tiles, { mode, pinned, speaker }) {
   return { layout: main === null ? 'grid' : 'speaker', main, pinned: pin, places };
 }
 
-/** The tile the speaker layout shows large, or null without tiles. @param {LayoutTile[]} tiles @param {string | null} speaker */
+/**
+ * The tile the speaker layout shows large, or null without tiles. An encoder's picture (the
+ * operating field from a laparoscopy tower or a ceiling camera) is what a teaching session's
+ * audience came to see, like shared imaging: it stays large while people talk over it, rather
+ * than giving way to every active speaker (the lecturer's camera is a thumbnail then, a pin
+ * away). It needs video: an encoder still connecting is no picture.
+ * @param {LayoutTile[]} tiles @param {string | null} speaker
+ */
 export function pickMain(tiles, speaker) {
   const remote = tiles.filter((x) => !x.local);
   const found = remote.find((x) => x.source === 'screen') ?? tiles.find((x) => x.source === 'screen')
+    ?? remote.find((x) => x.encoder && x.video && x.source === 'person')
     ?? remote.find((x) => x.participant === speaker && x.source === 'person')
     ?? remote.find((x) => x.video) ?? remote[0] ?? tiles[0];
   return found?.key ?? null;

@@ -1,6 +1,6 @@
 // The signaling socket (docs/protocol.md): hello, requests answered by id, events in order.
 
-/** @typedef {{ id: string, name: string, host: boolean, can_publish: boolean, presence: string, hand_raised: boolean, guest?: boolean }} ParticipantInfo */
+/** @typedef {{ id: string, name: string, host: boolean, can_publish: boolean, presence: string, hand_raised: boolean, guest?: boolean, encoder?: boolean }} ParticipantInfo */
 
 /** An `error` answer from the server, with its code. */
 export class SignalError extends Error {

@@ -15,6 +15,8 @@
  * @property {'online' | 'reconnecting'} presence
  * @property {boolean} hand_raised
  * @property {boolean} [guest] came through a guest link: no account behind the name (sent only when true)
+ * @property {boolean} [encoder] an operating-room encoder publishing by WHIP (protocol.md §11):
+ *   a device named by its credential's label, not a person; it publishes only (sent only when true)
  */
 
 /**

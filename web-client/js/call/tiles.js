@@ -21,6 +21,7 @@ import { initialsOf } from './initials.js';
  * @property {boolean} hand
  * @property {boolean} host
  * @property {boolean} [guest] came through a guest link (a person's tile says so)
+ * @property {boolean} [encoder] an operating-room encoder publishing by WHIP (its tile says so)
  * @property {string} presence
  * @property {string | null} quality
  * @property {boolean} speaking
@@ -65,6 +66,7 @@ export class Tile {
     d.track = info.trackId ?? '';
     d.presence = info.presence;
     d.guest = String(Boolean(info.guest));
+    d.encoder = String(Boolean(info.encoder));
     d.speaking = String(info.speaking);
     d.quality = info.quality ?? '';
     d.videoMuted = String(info.videoMuted);
@@ -93,6 +95,8 @@ export class Tile {
       if (info.host) badges.push(h('span', { class: 'badge host' }, t('call.tile.host')));
       // No account stands behind a guest's name (they typed it): everyone sees that it is one.
       if (info.guest) badges.push(h('span', { class: 'badge guest', testid: 'tile-guest' }, t('call.tile.guest')));
+      // A device's picture (the operating field), named by a label a host typed: not a person.
+      if (info.encoder) badges.push(h('span', { class: 'badge encoder', testid: 'tile-encoder' }, t('call.tile.encoder')));
       if (info.micMuted) badges.push(h('span', { class: 'badge muted', testid: 'tile-mic-muted', title: t('call.tile.mic_muted') }, t('call.tile.mic_muted')));
       if (info.hand) badges.push(h('span', { class: 'badge hand', testid: 'tile-hand' }, t('call.tile.hand')));
       if (info.presence === 'reconnecting') badges.push(h('span', { class: 'badge warn', testid: 'tile-reconnecting' }, t('call.tile.reconnecting')));

@@ -63,7 +63,10 @@ export function tileInfos(/** @type {CallRoom} */ room) {
     const mic = mine.find((r) => r.kind === 'audio');
     // Audience members with nothing to show stay in the list, not on the stage.
     if (!p.can_publish && !mine.length && !p.host) continue;
-    out.push({ key: p.id, participant: p.id, name: p.name, source: 'person', stream: cam ? room.remoteStream(cam) : null, trackId: cam?.id ?? null, local: false, micMuted: mic ? mic.muted : mine.length > 0, videoMuted: !cam || cam.muted || !room.receiving(cam), hand: p.hand_raised, host: p.host, guest: p.guest, presence: p.presence, quality: q, speaking: room.speaker === p.id });
+    // An encoder without audio (a laparoscopy tower sends picture only) has no microphone to
+    // call muted.
+    const micMuted = mic ? mic.muted : mine.length > 0 && !p.encoder;
+    out.push({ key: p.id, participant: p.id, name: p.name, source: 'person', stream: cam ? room.remoteStream(cam) : null, trackId: cam?.id ?? null, local: false, micMuted, videoMuted: !cam || cam.muted || !room.receiving(cam), hand: p.hand_raised, host: p.host, guest: p.guest, encoder: p.encoder, presence: p.presence, quality: q, speaking: room.speaker === p.id });
     for (const r of mine) {
       if (r.kind !== 'video' || r === cam) continue;
       out.push({ key: r.id, participant: p.id, name: p.name, source: r.source === 'screen' ? 'screen' : 'camera2', stream: room.remoteStream(r), trackId: r.id, local: false, micMuted: false, videoMuted: r.muted || !room.receiving(r), hand: false, host: p.host, presence: p.presence, quality: null, speaking: false });
@@ -87,7 +90,7 @@ export function renderStage(/** @type {CallRoom} */ room) {
     const tile = room.tiles.get(info.key);
     if (tile) tile.update(info); else room.tiles.set(info.key, new Tile(info, room.tileActions));
   }
-  const a = arrange(infos.map((i) => ({ key: i.key, participant: i.participant, source: i.source, local: i.local, video: Boolean(i.stream) })),
+  const a = arrange(infos.map((i) => ({ key: i.key, participant: i.participant, source: i.source, local: i.local, video: Boolean(i.stream), encoder: Boolean(i.encoder) })),
     { mode: room.layout, pinned: room.pinned, speaker: room.speaker });
   // A pin on a tile that went (its participant left) is forgotten, not revived by a return.
   if (room.pinned && !a.pinned) room.pinned = null;
@@ -170,10 +173,11 @@ export function renderPeople(/** @type {CallRoom} */ room) {
       }
       if (!p.host) actions.push(h('button', { class: 'ghost small danger-text', testid: 'host-remove', onclick: () => room.confirmRemove(p) }, t('call.host.remove')));
     }
-    return h('li', { testid: 'participant', dataset: { participant: p.id, host: String(p.host), guest: String(Boolean(p.guest)), canPublish: String(p.can_publish), hand: String(p.hand_raised), presence: p.presence } },
+    return h('li', { testid: 'participant', dataset: { participant: p.id, host: String(p.host), guest: String(Boolean(p.guest)), encoder: String(Boolean(p.encoder)), canPublish: String(p.can_publish), hand: String(p.hand_raised), presence: p.presence } },
       h('span', { class: 'grow' }, p.name, p.id === me?.id ? ` ${t('call.people.you')}` : ''),
       p.host && h('span', { class: 'badge host' }, t('call.tile.host')),
       p.guest && h('span', { class: 'badge guest', testid: 'participant-guest' }, t('call.tile.guest')),
+      p.encoder && h('span', { class: 'badge encoder', testid: 'participant-encoder' }, t('call.tile.encoder')),
       p.hand_raised && h('span', { class: 'badge hand', testid: 'participant-hand' }, t('call.tile.hand')),
       p.presence === 'reconnecting' && h('span', { class: 'badge warn' }, t('call.tile.reconnecting')),
       q && h('span', { class: 'quality', role: 'img', title: t(`call.quality.${q}`), 'aria-label': t(`call.quality.${q}`), dataset: { level: q } }, h('i', {}), h('i', {}), h('i', {})),

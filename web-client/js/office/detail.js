@@ -2,14 +2,15 @@
 // lifecycle steps the signed-in user may take (accept/reject/reschedule/assign for
 // coordinators, start/end for hosts, the opinion for specialists, the plan for the doctor),
 // the invitation of further participants (invite.js), guest links and how the room admits
-// people (guests.js). The patient's card (patient.js); a signed opinion shows its signature
-// (signature.js), and signing asks for the password again (sign.js). The case's files, their
-// uploads and viewers (attachments.js). The patient's referrals up and back down
-// (referrals.js).
+// people (guests.js), operating-room encoders publishing by WHIP (encoders.js). The patient's
+// card (patient.js); a signed opinion shows its signature (signature.js), and signing asks for
+// the password again (sign.js). The case's files, their uploads and viewers (attachments.js).
+// The patient's referrals up and back down (referrals.js).
 import { api, me } from '../api.js';
 import { field, h, options, showBanner, submitting } from '../dom.js';
 import { fmtRange, fmtTime, instantToShanghai, label, shanghaiToInstant, t, toDate } from '../i18n.js';
 import { attachmentsSection } from './attachments.js';
+import { encodersSection } from './encoders.js';
 import { OPEN, RECORDING } from './enums.js';
 import { guestLinksSection, roomSettingsSection } from './guests.js';
 import { inviteButton } from './invite.js';
@@ -144,6 +145,8 @@ export async function detailView(id, opts = {}) {
     // What became of the patient after the consultation: up to a hospital, and back.
     referrals,
     guestLinksSection(c),
+    // Who else comes into the room: people by guest link, then devices by WHIP.
+    encodersSection(c),
     !teaching && settings,
     recordingsSection(c),
     actionsSection(c, specialists, opts.form ?? null));

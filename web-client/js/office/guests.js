@@ -32,10 +32,10 @@ const linksPath = (id, link) => `/v1/consultations/${encodeURIComponent(id)}/gue
 
 /**
  * Puts `text` on the clipboard; false when this page may not (no secure context, refused):
- * the caller then selects the text for the user to copy.
+ * the caller then selects the text for the user to copy. (The encoders' section uses it too.)
  * @param {string} text
  */
-async function toClipboard(text) {
+export async function toClipboard(text) {
   try {
     await navigator.clipboard.writeText(text);
     return true;

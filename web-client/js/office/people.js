@@ -19,7 +19,8 @@ import { api, me } from '../api.js';
  *   specialists: string[], participants: string[], start: string | null,
  *   duration_minutes: number | null, reason: string | null, opinions: Opinion[], plan: Plan | null,
  *   created_at: string, updated_at: string, started_at: string | null, ended_at: string | null,
- *   referrals?: import('./referralfacts.js').Referral[] }} Consultation
+ *   referrals?: import('./referralfacts.js').Referral[],
+ *   encoders?: import('./encoderlinks.js').EncoderLink[] }} Consultation
  * @typedef {Omit<Consultation, 'summary' | 'opinions' | 'plan' | 'reason' | 'patient' | 'referrals'>} ListedConsultation a list item: no clinical text, the patient only as patient_summary
  * @typedef {{ items: ListedConsultation[], total: number, next_offset: number | null }} ConsultationPage
  * @typedef {{ consultation: Consultation, people: User[], requester_site: Site | null }} Report
