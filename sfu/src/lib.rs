@@ -268,6 +268,8 @@ pub enum SfuError {
     UnknownTrack,
     #[error("the participant is not in the room")]
     Gone,
+    #[error("there is nothing to watch: the source publishes no camera or microphone")]
+    NothingToWatch,
     #[error("media engine: {0}")]
     Internal(String),
 }
@@ -284,6 +286,7 @@ impl SfuError {
             SfuError::TooManyTracks => "too_many_tracks",
             SfuError::UnknownTrack => "unknown_track",
             SfuError::Gone => "media_gone",
+            SfuError::NothingToWatch => "nothing_to_watch",
             SfuError::Internal(_) => "media_error",
         }
     }
@@ -519,6 +522,12 @@ impl Participant {
     /// The client's offer for its publish PeerConnection; returns the server's answer SDP.
     pub async fn publish(&self, offer_sdp: String) -> Result<String, SfuError> {
         self.ask(|reply| Cmd::PublishOffer { id: self.id.clone(), sdp: offer_sdp, reply }).await
+    }
+
+    /// A receive-only player's offer (WHEP): it is answered with `source`'s camera and
+    /// microphone, once (see the room's `watch`). Join with no grants first.
+    pub async fn watch(&self, offer_sdp: String, source: &str) -> Result<String, SfuError> {
+        self.ask(|reply| Cmd::Watch { id: self.id.clone(), sdp: offer_sdp, source: source.to_owned(), reply }).await
     }
 
     /// The client's answer to the server's latest subscribe offer.

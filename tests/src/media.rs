@@ -969,3 +969,62 @@ impl WhipPeer {
         let _ = self.pc.close().await;
     }
 }
+
+/// A receive-only player watching by WHEP: one audio and one video transceiver, receive only,
+/// whose offer the test POSTs; what arrives is counted by room track (`<participant>/<track>`).
+pub struct WhepPeer {
+    pub pc: Arc<dyn PeerConnection>,
+    pub offer: String,
+    pub state: Arc<Mutex<PeerState>>,
+    events: tokio::task::JoinHandle<()>,
+}
+
+impl WhepPeer {
+    pub async fn new() -> Self {
+        let state = Arc::new(Mutex::new(PeerState::default()));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let pc = new_pc("subscribe", tx, &PeerOptions::default()).await;
+        for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+            let init = rtc::rtp_transceiver::RTCRtpTransceiverInit {
+                direction: rtc::rtp_transceiver::RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            };
+            pc.add_transceiver_from_kind(kind, Some(init)).await.unwrap();
+        }
+        let offer = pc.create_offer(None).await.unwrap();
+        pc.set_local_description(offer.clone()).await.unwrap();
+        let st = state.clone();
+        let events = tokio::spawn(async move {
+            let mut readers = Vec::new();
+            while let Some(ev) = rx.recv().await {
+                match ev {
+                    Ev::State(_, s) => st.lock().unwrap().subscribe_connected = s == RTCPeerConnectionState::Connected,
+                    Ev::Track(t) => {
+                        let key = remote_key(&t).await;
+                        readers.push(tokio::spawn(read_remote(t, key, st.clone())));
+                    }
+                    Ev::Candidate(..) => {}
+                }
+            }
+            for r in readers {
+                r.abort();
+            }
+        });
+        Self { pc, offer: offer.sdp, state, events }
+    }
+
+    pub async fn accept(&self, answer: &str) {
+        let a = RTCSessionDescription::answer(answer.to_owned()).unwrap();
+        self.pc.set_remote_description(a).await.unwrap();
+    }
+
+    /// Packets received of room track `key` (`<participant>/<track>`).
+    pub fn packets_of(&self, key: &str) -> u64 {
+        self.state.lock().unwrap().received.values().filter(|r| r.track == key).map(|r| r.packets).sum()
+    }
+
+    pub async fn close(self) {
+        self.events.abort();
+        let _ = self.pc.close().await;
+    }
+}

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use huizhen_tests::media::{MediaPeer, Synth, WhipPeer};
+use huizhen_tests::media::{MediaPeer, Synth, WhepPeer, WhipPeer};
 use huizhen_tests::{Api, TestServer, eventually};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -285,5 +285,98 @@ async fn only_configured_origins_may_call_whip_from_a_web_page() {
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["access-control-allow-origin"], "https://player.example.cn");
     assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase().contains("location"));
+    srv.stop().await;
+}
+
+/// WHEP: a receive-only player (a webrtc-rs peer offering one audio and one video section, as
+/// a lecture hall's player does) watches with the room token `/join` gives: the encoder's
+/// picture and sound when one publishes, 409 while there is nothing to watch; its session
+/// ends with `DELETE`, and by itself when what it watches stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_watches_the_encoder_by_whep() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let (id, surgeon) = teaching(&api).await;
+    let (encoder, token) = credential(&api, &id, &surgeon, LABEL).await;
+    let room = api.post(&format!("/v1/consultations/{id}/join"), &surgeon, json!({})).await.ok();
+    let host = MediaPeer::join(&srv.ws_url(room["token"].as_str().unwrap()), vec![]).await;
+    eventually("the consultation is live", WAIT, || async {
+        api.get(&format!("/v1/consultations/{id}"), &surgeon).await.body["status"] == "live"
+    })
+    .await;
+    let doctor = api.login("doctor-east").await;
+    let viewer = api.post(&format!("/v1/consultations/{id}/join"), &doctor, json!({})).await.ok();
+    let viewer = viewer["token"].as_str().unwrap().to_owned();
+    let whep = format!("/v1/consultations/{id}/whep");
+
+    // Nothing is published yet: nothing to watch.
+    let early = WhepPeer::new().await;
+    call(&srv, "POST", &whep, Some(&viewer), "application/sdp", &early.offer).await.expect(409, "nothing_to_watch");
+    early.close().await;
+
+    let encoder_peer = WhipPeer::new(&encoder_tracks()).await;
+    let answer = call(
+        &srv,
+        "POST",
+        &format!("/v1/consultations/{id}/whip"),
+        Some(&token),
+        "application/sdp",
+        &encoder_peer.offer,
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let encoder_session = answer.location.clone().unwrap();
+    encoder_peer.accept(&answer.body).await;
+    let (cam, mic) = (format!("encoder-{encoder}/cam"), format!("encoder-{encoder}/mic"));
+    eventually("the host receives the encoder", WAIT, || async { host.packets_of(&cam) >= 30 }).await;
+
+    // Refusals: content type, another consultation's token, no token.
+    let player = WhepPeer::new().await;
+    call(&srv, "POST", &whep, Some(&viewer), "text/plain", &player.offer).await.expect(415, "unsupported_media_type");
+    call(&srv, "POST", &whep, None, "application/sdp", &player.offer).await.expect(401, "token_missing");
+    let body = json!({ "kind": "teaching", "specialty": "general_surgery", "urgency": "routine", "summary": "s" });
+    let other = api.post("/v1/consultations", &doctor, body).await.ok()["id"].as_str().unwrap().to_owned();
+    call(&srv, "POST", &format!("/v1/consultations/{other}/whep"), Some(&viewer), "application/sdp", &player.offer)
+        .await
+        .expect(401, "invalid_token");
+
+    // Watching: 201 with the answer, then the encoder's picture and sound.
+    let answer = call(&srv, "POST", &whep, Some(&viewer), "application/sdp", &player.offer).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(answer.content_type.as_deref(), Some("application/sdp"));
+    let location = answer.location.clone().unwrap();
+    assert!(location.starts_with("/v1/whep/"), "{location}");
+    player.accept(&answer.body).await;
+    eventually("the player receives the encoder's video and audio", WAIT, || async {
+        player.packets_of(&cam) >= 60 && player.packets_of(&mic) >= 50
+    })
+    .await;
+    // Someone else's token does not end it.
+    call(&srv, "DELETE", &location, Some(room["token"].as_str().unwrap()), "application/sdp", "")
+        .await
+        .expect(404, "whep_session_not_found");
+    let r = call(&srv, "DELETE", &location, Some(&viewer), "application/sdp", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    call(&srv, "PATCH", &location, Some(&viewer), "application/trickle-ice-sdpfrag", "")
+        .await
+        .expect(404, "whep_session_not_found");
+    player.close().await;
+
+    // A second player; the encoder stops, and the player's session ends by itself.
+    let second = WhepPeer::new().await;
+    let answer = call(&srv, "POST", &whep, Some(&viewer), "application/sdp", &second.offer).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let session = answer.location.unwrap().trim_start_matches("/v1/whep/").to_owned();
+    second.accept(&answer.body).await;
+    eventually("the second player receives", WAIT, || async { second.packets_of(&cam) >= 30 }).await;
+    let r = call(&srv, "DELETE", &encoder_session, Some(&token), "application/sdp", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    eventually("the player's session ends with what it watched", WAIT, || async {
+        srv.state.whip.find(&session).is_none()
+    })
+    .await;
+    second.close().await;
+    encoder_peer.close().await;
+    host.close().await;
     srv.stop().await;
 }

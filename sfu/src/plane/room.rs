@@ -48,6 +48,14 @@ pub enum Cmd {
         sdp: String,
         reply: Reply<()>,
     },
+    /// A receive-only player's offer (WHEP): it watches `source`'s camera and microphone on
+    /// a connection it offered, answered once and never renegotiated.
+    Watch {
+        id: String,
+        sdp: String,
+        source: String,
+        reply: Reply<String>,
+    },
     Candidate {
         id: String,
         target: PcTarget,
@@ -163,6 +171,9 @@ struct Member {
     nacks: crate::bwe::NackWindow,
     /// A host muted this participant: audio they publish is held until they unmute it.
     audio_held: bool,
+    /// A WHEP player: its subscribe connection carries what it was answered with, nothing
+    /// more (it cannot renegotiate), so later tracks are not added and nothing is offered.
+    watching: bool,
 }
 
 pub struct Room {
@@ -243,6 +254,10 @@ impl Room {
             }
             Cmd::SubscribeAnswer { id, sdp, reply } => {
                 let r = self.subscribe_answer(io, &id, sdp, now);
+                ack(reply, r);
+            }
+            Cmd::Watch { id, sdp, source, reply } => {
+                let r = self.watch(io, &id, sdp, &source, now);
                 ack(reply, r);
             }
             Cmd::Candidate { id, target, candidate, reply } => {
@@ -524,6 +539,7 @@ impl Room {
                 fallback_at: now,
                 nacks: crate::bwe::NackWindow::default(),
                 audio_held: false,
+                watching: false,
             },
         );
         let keys: Vec<String> =
@@ -602,6 +618,69 @@ impl Room {
         Ok(())
     }
 
+    /// A WHEP player's offer: a subscribe connection built from it, carrying `source`'s
+    /// camera (its `cam`, else its first video) and microphone (its `mic`, else its first
+    /// audio) on the offered sections, answered once. Layers and keyframes as for a browser
+    /// viewer (highest first, the estimate moves it). Nothing later is added: when the source
+    /// stops, the player's session ends and it starts another.
+    fn watch(&mut self, io: &mut Io, id: &str, sdp: String, source: &str, now: Instant) -> Result<String, SfuError> {
+        let Some(m) = self.members.get(id) else { return Err(SfuError::Gone) };
+        if m.subscriber.is_some() || m.publisher.is_some() {
+            return Err(SfuError::InvalidSdp("this member is already connected".into()));
+        }
+        let pick = |kind: TrackKind, name: &str| {
+            let mine = || self.tracks.iter().filter(|(_, t)| t.info.participant == source && t.kind == kind);
+            mine()
+                .find(|(_, t)| t.local_id == name)
+                .or_else(|| mine().min_by(|a, b| a.0.cmp(b.0)))
+                .map(|(k, _)| k.clone())
+        };
+        let keys: Vec<String> =
+            [pick(TrackKind::Video, "cam"), pick(TrackKind::Audio, "mic")].into_iter().flatten().collect();
+        if keys.is_empty() {
+            return Err(SfuError::NothingToWatch);
+        }
+        let offer = RTCSessionDescription::offer(sdp).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        let pc = self.open(io, id, PcTarget::Subscribe, now)?;
+        let conn = pc.id;
+        if let Some(m) = self.members.get_mut(id) {
+            m.subscriber = Some(Pc { id: conn, deadline: Some(now + self.config.connect_timeout) });
+            m.grants.subscribe = true;
+        }
+        let answered = (|| {
+            io.pc(conn)
+                .ok_or(SfuError::Gone)?
+                .set_remote_description(now, offer)
+                .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+            for k in &keys {
+                self.add_down(io, id, k)?;
+            }
+            let pc = io.pc(conn).ok_or(SfuError::Gone)?;
+            let answer = pc.create_answer(None).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+            pc.set_local_description(now, answer.clone()).map_err(internal)?;
+            Ok::<String, SfuError>(pc.local_description().map(|d| d.sdp).unwrap_or(answer.sdp))
+        })();
+        let sdp = match answered {
+            Ok(sdp) => sdp,
+            Err(e) => {
+                // Nothing half-built stays: the player may offer again.
+                self.remove(io, id, None, now);
+                return Err(e);
+            }
+        };
+        io.replay_early(conn, now);
+        for k in &keys {
+            if let Some(d) = self.tracks.get_mut(k).and_then(|t| t.down_mut(id)) {
+                d.offered = true;
+                d.negotiated = true;
+            }
+        }
+        if let Some(m) = self.members.get_mut(id) {
+            m.watching = true;
+        }
+        Ok(engine::for_client(&self.config, &sdp))
+    }
+
     /// The server is an ICE-lite agent: it sends no checks, so the client's candidates are
     /// checked for form only and not used (its checks show the server where it is).
     fn remote_candidate(&self, id: &str, target: PcTarget, c: &IceCandidate) -> Result<(), SfuError> {
@@ -623,6 +702,9 @@ impl Room {
     /// offer is answered: one offer in flight at a time (RFC 8829 §4.1.8 glare avoidance).
     fn negotiate(&mut self, io: &mut Io, id: &str, now: Instant) -> Result<(), SfuError> {
         let Some(m) = self.members.get_mut(id) else { return Ok(()) };
+        if m.watching {
+            return Ok(());
+        }
         let Some(s) = m.subscriber.as_mut() else { return Ok(()) };
         if m.offer_pending {
             m.dirty = true;
@@ -859,7 +941,7 @@ impl Room {
         let Some(t) = self.tracks.get_mut(key) else { return Ok(()) };
         let Some(m) = self.members.get_mut(subscriber) else { return Ok(()) };
         let Some(s) = m.subscriber.as_ref() else { return Ok(()) };
-        if m.downs.contains_key(key) {
+        if m.downs.contains_key(key) || m.watching {
             return Ok(());
         }
         let payload_type = engine::payload_type_for(&t.codec.mime_type).ok_or_else(|| internal("codec not offered"))?;

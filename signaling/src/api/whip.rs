@@ -24,7 +24,7 @@ use crate::consult::lifecycle::{Action, MAX_ENCODER_HOURS, may_host};
 use crate::consult::model::{Consultation, EncoderLink, Status, encoder_identity};
 use crate::error::AppError;
 use crate::ids::ConsultationId;
-use crate::rtc::whip::{Encoder, WhipError};
+use crate::rtc::whip::{Encoder, Role, WhipError};
 use crate::service;
 use crate::state::AppState;
 use crate::store::AuditEntry;
@@ -45,6 +45,8 @@ pub fn routes(st: &AppState) -> Router<AppState> {
         // OPTIONS (RFC 9725 §4.2; a browser's CORS preflight is answered by the layer first).
         .route("/consultations/{id}/whip", post(publish).options(options))
         .route("/whip/{session}", patch(trickle).delete(stop).options(options))
+        .route("/consultations/{id}/whep", post(watch).options(options))
+        .route("/whep/{session}", patch(trickle_whep).delete(stop_whep).options(options))
         .layer(cors(&st.config.whip.allowed_origins));
     encoders.merge(whip)
 }
@@ -201,27 +203,9 @@ async fn publish(
         identity: e.identity(),
         label: e.label.clone(),
         grants,
+        role: Role::Publish,
     };
-    let (session, answer) = crate::rtc::whip::start(&st, who, offer).await.map_err(|err| match err {
-        WhipError::TooMany(max) => {
-            AppError::conflict("too_many_encoders", err.to_string()).with_details(json!({ "max": max }))
-        }
-        WhipError::Refused("removed") => AppError::forbidden("removed", "a host put this encoder out of the room"),
-        WhipError::Refused("room_full") => {
-            AppError::conflict("room_full", "the room has reached its participant limit")
-        }
-        WhipError::Refused(_) => {
-            AppError::new(StatusCode::SERVICE_UNAVAILABLE, "try_again", "the room was busy; try again")
-        }
-        WhipError::Media(m) => match m.code() {
-            "invalid_sdp" | "too_many_tracks" => AppError::bad_request(m.code(), m.to_string()),
-            "publish_not_allowed" => AppError::forbidden(m.code(), "a host has taken the floor from this encoder"),
-            code => {
-                tracing::warn!(consultation = %c.id, encoder = %e.id, error = %m, "encoder media did not start");
-                AppError::new(StatusCode::SERVICE_UNAVAILABLE, code, "the media server could not take the stream")
-            }
-        },
-    })?;
+    let (session, answer) = crate::rtc::whip::start(&st, who, offer).await.map_err(|err| refused(err, &c.id))?;
     st.audit.record(
         AuditEntry::new(e.identity().as_str(), "consultation.encoder_publish", Timestamp::now())
             .consultation(&c.id)
@@ -230,6 +214,32 @@ async fn publish(
     let location = format!("/v1/whip/{session}");
     Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location)], answer)
         .into_response())
+}
+
+/// Why a device's offer was not taken, as the RFC's status with our code.
+fn refused(err: WhipError, consultation: &ConsultationId) -> AppError {
+    match err {
+        WhipError::TooMany(max) => {
+            AppError::conflict("too_many_encoders", err.to_string()).with_details(json!({ "max": max }))
+        }
+        WhipError::NothingToWatch => AppError::conflict("nothing_to_watch", err.to_string()),
+        WhipError::Refused("removed") => AppError::forbidden("removed", "a host put this device out of the room"),
+        WhipError::Refused("room_full") => {
+            AppError::conflict("room_full", "the room has reached its participant limit")
+        }
+        WhipError::Refused(_) => {
+            AppError::new(StatusCode::SERVICE_UNAVAILABLE, "try_again", "the room was busy; try again")
+        }
+        WhipError::Media(m) => match m.code() {
+            "invalid_sdp" | "too_many_tracks" => AppError::bad_request(m.code(), m.to_string()),
+            "nothing_to_watch" => AppError::conflict("nothing_to_watch", m.to_string()),
+            "publish_not_allowed" => AppError::forbidden(m.code(), "a host has taken the floor from this encoder"),
+            code => {
+                tracing::warn!(%consultation, error = %m, "device media did not start");
+                AppError::new(StatusCode::SERVICE_UNAVAILABLE, code, "the media server could not take the stream")
+            }
+        },
+    }
 }
 
 /// The body as an SDP: text, not too large, starting as every session description does.
@@ -263,11 +273,26 @@ async fn trickle(
     body: Bytes,
 ) -> Result<StatusCode, AppError> {
     own_session(&st, &headers, &session).await?;
-    want_type(&headers, SDPFRAG)?;
+    trickle_into(&st, &session, &headers, &body).await
+}
+
+/// `PATCH /v1/whep/{session}`: the same for a player.
+async fn trickle_whep(
+    State(st): State<AppState>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, AppError> {
+    own_watch(&st, &headers, &session).await?;
+    trickle_into(&st, &session, &headers, &body).await
+}
+
+async fn trickle_into(st: &AppState, session: &str, headers: &HeaderMap, body: &[u8]) -> Result<StatusCode, AppError> {
+    want_type(headers, SDPFRAG)?;
     if body.len() > MAX_SDP {
         return Err(AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_sdp", "fragment too large"));
     }
-    let text = std::str::from_utf8(&body)
+    let text = std::str::from_utf8(body)
         .map_err(|_| AppError::bad_request("invalid_sdp", "the fragment is not UTF-8 text"))?;
     let fragment = parse_fragment(text);
     if headers.get(header::IF_MATCH).is_some_and(|v| v == "*") || fragment.restart {
@@ -278,7 +303,7 @@ async fn trickle(
         ));
     }
     for c in fragment.candidates {
-        st.whip.candidate(&session, c).await.map_err(|e| match e {
+        st.whip.candidate(session, c).await.map_err(|e| match e {
             huizhen_sfu::SfuError::Gone => {
                 AppError::not_found("whip_session_not_found", "no such WHIP session (it may have ended)")
             }
@@ -297,6 +322,76 @@ async fn stop(
     own_session(&st, &headers, &session).await?;
     st.whip.end(&session).await;
     Ok(StatusCode::OK)
+}
+
+/// `DELETE /v1/whep/{session}`: the player stops; it leaves the room.
+async fn stop_whep(
+    State(st): State<AppState>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, AppError> {
+    own_watch(&st, &headers, &session).await?;
+    st.whip.end(&session).await;
+    Ok(StatusCode::OK)
+}
+
+/// The player's room token, checked as the socket checks it: the session must be its own.
+async fn own_watch(st: &AppState, headers: &HeaderMap, session: &str) -> Result<(), AppError> {
+    let token = bearer(headers)
+        .ok_or_else(|| AppError::unauthorized("token_missing", "send the room token as Authorization: Bearer"))?;
+    let (claims, _) = crate::rtc::session::room_claims(st, token).await?;
+    match st.whip.find(session) {
+        Some(f) if f.role == Role::Watch && f.encoder == claims.sub && f.consultation == claims.room => Ok(()),
+        _ => Err(AppError::not_found("whep_session_not_found", "no such WHEP session (it may have ended)")),
+    }
+}
+
+/// `POST /v1/consultations/{id}/whep`: a receive-only player's SDP offer (WHEP), with the
+/// room token `/join` gives (`Authorization: Bearer`); `201` with the answer. It watches the
+/// room's encoder if one publishes, else its first host, with their sound; the token's
+/// grants must allow watching.
+async fn watch(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let token = bearer(&headers)
+        .ok_or_else(|| AppError::unauthorized("token_missing", "send the room token as Authorization: Bearer"))?;
+    let (claims, c) = crate::rtc::session::room_claims(&st, token).await?;
+    if claims.room.as_str() != id {
+        return Err(AppError::unauthorized("invalid_token", "the room token is for another consultation"));
+    }
+    want_type(&headers, SDP)?;
+    let offer = sdp_text(&body)?;
+    if !claims.grants.can_subscribe {
+        return Err(AppError::forbidden("subscribe_not_allowed", "this token may not watch"));
+    }
+    let c = c.ok_or_else(invalid_token)?;
+    if c.status != Status::Live {
+        return Err(AppError::conflict("consultation_not_live", "the consultation is not under way")
+            .with_details(json!({ "status": c.status })));
+    }
+    // A player beside the holder's own browser in the same room: an identity of its own.
+    let identity = format!("whep-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let grants = crate::auth::Grants { can_subscribe: true, ..Default::default() };
+    let who = Encoder {
+        consultation: c.id.clone(),
+        id: claims.sub.clone(),
+        identity: identity.clone(),
+        label: format!("{} · WHEP", claims.name),
+        grants,
+        role: Role::Watch,
+    };
+    let (session, answer) = crate::rtc::whip::start(&st, who, offer).await.map_err(|err| refused(err, &c.id))?;
+    st.audit.record(
+        AuditEntry::new(claims.sub.as_str(), "consultation.whep_watch", Timestamp::now())
+            .consultation(&c.id)
+            .target(&identity),
+    );
+    let location = format!("/v1/whep/{session}");
+    Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location)], answer)
+        .into_response())
 }
 
 /// What a trickle fragment carries that we act on.

@@ -297,7 +297,6 @@ impl GuestLink {
     }
 }
 
-/// Guests' room identities: never a user id (those are 32 hex digits without a dash).
 /// An encoder's publishing credential (WHIP, RFC 9725): a host makes one for a camera or
 /// encoder in the operating room, whose operator enters the URL and token once. Unlike a guest
 /// link it is used again and again (an encoder reconnects) until it expires or is withdrawn.
@@ -323,10 +322,12 @@ impl EncoderLink {
     }
 }
 
+/// Encoders' room identities: never a user id (those are 32 hex digits without a dash).
 pub fn encoder_identity(id: &str) -> String {
     format!("encoder-{id}")
 }
 
+/// Guests' room identities: never a user id (those are 32 hex digits without a dash).
 pub fn guest_identity(link: &str) -> String {
     format!("guest-{link}")
 }

@@ -43,20 +43,38 @@ pub async fn upgrade(
     let token = q.token.or_else(|| crate::api::bearer(&headers).map(str::to_owned)).ok_or_else(|| {
         AppError::unauthorized("token_missing", "a room token is required (?token= or Authorization: Bearer)")
     })?;
-    let mut claims = st.keys.verify_room(&token).map_err(|e| match e {
-        TokenError::Expired => AppError::unauthorized("token_expired", "the room token has expired; ask for a new one"),
-        _ => AppError::unauthorized("invalid_token", "the room token is not valid"),
-    })?;
-    let consultation = st.store.get_consultation(&claims.room).await?;
+    let (claims, consultation) = room_claims(&st, &token).await?;
     let live = match &consultation {
-        Some(c) if c.status.is_closed() => {
-            return Err(AppError::forbidden("room_closed", "this consultation is over")
-                .with_details(serde_json::json!({ "status": c.status })));
-        }
         Some(c) => c.status == crate::consult::model::Status::Live,
         None => true,
     };
     let auto_admit = consultation.as_ref().is_some_and(|c| c.auto_admit);
+    // tungstenite zero-fills its whole read buffer (128 KiB by default) before every read of
+    // the socket: in a join storm of 200 viewers that was a quarter of the server's CPU
+    // (docs/performance.md). Signaling messages are small; a larger one spans several reads.
+    Ok(ws
+        .max_message_size(HARD_FRAME_LIMIT)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| run(st, socket, claims, Entry { live, auto_admit })))
+}
+
+/// A room token checked against the record and the account as they are now: valid, for a
+/// consultation that is not over, and its grants narrowed to what its holder may still do
+/// (a reschedule may have replaced them, an admin may have disabled them, a guest link may
+/// have been withdrawn). Used by the signaling socket and by WHEP players.
+pub async fn room_claims(
+    st: &AppState,
+    token: &str,
+) -> Result<(RoomClaims, Option<crate::consult::model::Consultation>), AppError> {
+    let mut claims = st.keys.verify_room(token).map_err(|e| match e {
+        TokenError::Expired => AppError::unauthorized("token_expired", "the room token has expired; ask for a new one"),
+        _ => AppError::unauthorized("invalid_token", "the room token is not valid"),
+    })?;
+    let consultation = st.store.get_consultation(&claims.room).await?;
+    if let Some(c) = consultation.as_ref().filter(|c| c.status.is_closed()) {
+        return Err(AppError::forbidden("room_closed", "this consultation is over")
+            .with_details(serde_json::json!({ "status": c.status })));
+    }
     if let Some(link) = &claims.guest {
         // A guest's place is the link's: withdrawn since the token was issued, it is gone.
         match consultation.as_ref().and_then(|c| crate::consult::rights::guest_grants(c, link)) {
@@ -68,8 +86,7 @@ pub async fn upgrade(
     }
     if claims.account {
         // The token says what its holder could do when it was issued; the record and the
-        // account say what they may do now (a reschedule may have replaced them, an admin
-        // may have disabled them). The token never gives more than that.
+        // account say what they may do now. The token never gives more than that.
         let user = match crate::ids::UserId::parse(&claims.sub) {
             Some(id) => st.store.get_user(&id).await?,
             None => None,
@@ -88,13 +105,7 @@ pub async fn upgrade(
             }
         }
     }
-    // tungstenite zero-fills its whole read buffer (128 KiB by default) before every read of
-    // the socket: in a join storm of 200 viewers that was a quarter of the server's CPU
-    // (docs/performance.md). Signaling messages are small; a larger one spans several reads.
-    Ok(ws
-        .max_message_size(HARD_FRAME_LIMIT)
-        .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| run(st, socket, claims, Entry { live, auto_admit })))
+    Ok((claims, consultation))
 }
 
 fn text(msg: &ServerMessage) -> Message {

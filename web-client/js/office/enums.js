@@ -12,7 +12,7 @@ export const AUDIT_ACTIONS = [
   'admin.bootstrap', 'admin.demo_seeded', 'admin.password_reset', 'admin.site_created', 'admin.site_updated', 'admin.user_created', 'admin.user_updated',
   ...['request', 'emergency_opened', 'accept', 'reject', 'reschedule', 'assign', 'invite', 'cancel', 'start', 'end', 'no_show', 'opinion_draft', 'opinion_sign', 'plan']
     .map((a) => `consultation.${a}`),
-  ...['guest_link_create', 'guest_link_revoke', 'guest_arrived', 'settings', 'attach', 'encoder_create', 'encoder_revoke', 'encoder_publish'].map((a) => `consultation.${a}`),
+  ...['guest_link_create', 'guest_link_revoke', 'guest_arrived', 'settings', 'attach', 'encoder_create', 'encoder_revoke', 'encoder_publish', 'whep_watch'].map((a) => `consultation.${a}`),
   ...['referral_request', 'referral_accept', 'referral_decline', 'referral_cancel', 'referral_admit', 'referral_discharge', 'referral_receive']
     .map((a) => `consultation.${a}`),
   'consultation.join_token', 'consultation.guest_join_token',
