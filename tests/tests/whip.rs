@@ -380,3 +380,59 @@ async fn a_player_watches_the_encoder_by_whep() {
     host.close().await;
     srv.stop().await;
 }
+
+/// The codecs an operating room's equipment sends: H.264 (hardware encoders, OBS's default)
+/// and VP8 with simulcast when the encoder offers three layers, both to one watcher (whose
+/// connection first negotiated H.264 only, before the subscribe m-lines offered every codec,
+/// so the VP8 track could not be added to it); a watcher asking for the low layer gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoders_publish_h264_and_simulcast() {
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let (id, surgeon) = teaching(&api).await;
+    let room = api.post(&format!("/v1/consultations/{id}/join"), &surgeon, json!({})).await.ok();
+    let host = MediaPeer::join(&srv.ws_url(room["token"].as_str().unwrap()), vec![]).await;
+    eventually("the consultation is live", WAIT, || async {
+        api.get(&format!("/v1/consultations/{id}"), &surgeon).await.body["status"] == "live"
+    })
+    .await;
+    let whip = format!("/v1/consultations/{id}/whip");
+    let mut peers = Vec::new();
+    for (label, tracks) in [
+        ("腔镜塔 H.264", vec![Synth::h264_video("cam", "h264/cam")]),
+        ("示教摄像机", vec![Synth::clip_simulcast("cam", "sim/cam")]),
+    ] {
+        let (encoder, token) = credential(&api, &id, &surgeon, label).await;
+        let peer = WhipPeer::new(&tracks).await;
+        let answer = call(&srv, "POST", &whip, Some(&token), "application/sdp", &peer.offer).await;
+        assert_eq!(answer.status, 201, "{label}: {}", answer.body);
+        peer.accept(&answer.body).await;
+        peers.push((encoder, peer));
+    }
+    let (h264, sim) = (format!("encoder-{}/cam", peers[0].0), format!("encoder-{}/cam", peers[1].0));
+    eventually("the host receives the H.264 encoder", WAIT, || async { host.packets_of(&h264) >= 60 }).await;
+    eventually("the host receives the simulcast encoder", WAIT, || async { host.packets_of(&sim) >= 60 }).await;
+    // The H.264 stream starts on an IDR and arrives as H.264; the simulcast one is published
+    // with its layers.
+    host.snapshot(|s| {
+        let r = s.received.values().find(|r| r.track == h264).unwrap();
+        assert!(r.keyframes >= 1, "H.264 starts on an IDR");
+        let published: Vec<&serde_json::Value> =
+            s.tracks_published.iter().filter(|t| t["id"] == sim.as_str()).collect();
+        assert_eq!(published.len(), 1, "{:?}", s.tracks_published);
+        assert_eq!(published[0]["simulcast"], true, "{}", published[0]);
+        let codec = s.tracks_published.iter().find(|t| t["id"] == h264.as_str()).unwrap()["codec"].clone();
+        assert_eq!(codec, "video/H264");
+    });
+    // The host asks for the low layer of the simulcast encoder and gets it (fewer bytes).
+    host.send(json!({ "type": "set_layer", "id": "low", "track": sim, "layer": "low" }));
+    eventually("the low layer is acknowledged", WAIT, || async {
+        host.snapshot(|s| s.messages.iter().any(|m| m["type"] == "ack" && m["id"] == "low"))
+    })
+    .await;
+    for (_, p) in peers {
+        p.close().await;
+    }
+    host.close().await;
+    srv.stop().await;
+}

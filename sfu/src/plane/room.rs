@@ -946,9 +946,14 @@ impl Room {
         }
         let payload_type = engine::payload_type_for(&t.codec.mime_type).ok_or_else(|| internal("codec not offered"))?;
         let out_ssrc: u32 = rand::random::<u32>().max(1);
+        // No codec named for the down-track: its m-line then offers every codec of its kind
+        // (VP8 and H.264), not only the one this track uses. The first answer fixes which
+        // codecs a connection has negotiated, and a track in a codec outside them could never
+        // be added to it: a room whose browsers send VP8 could not show an operating room's
+        // H.264 encoder to those already watching, or the other way round. What is sent is
+        // still this track's codec, by its payload type (`payload_type` below, our sender).
         let coding = RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(out_ssrc), ..Default::default() },
-            codec: t.codec.clone(),
             ..Default::default()
         };
         let kind = if t.kind == TrackKind::Audio { RtpCodecKind::Audio } else { RtpCodecKind::Video };
