@@ -16,6 +16,18 @@
 // DELETE of its session (and a new POST) answer 403 encoder_revoked. The audit trail has the
 // three encoder steps.
 //
+// WHEP (issue 18): a player — another plain page on the server's origin, nothing but
+// RTCPeerConnection and fetch, one audio and one video transceiver, both recvonly — offers
+// with the requesting doctor's room token (POST /v1/consultations/{id}/join through the API).
+// Before a host is in it is told 409 consultation_not_live; once the surgeon is in (camera
+// and microphone on) it is given the host's camera and microphone, and lets that session go
+// (DELETE, 200). With the encoder publishing, and before the withdrawal, it is given the
+// encoder's (201, application/sdp, Location /v1/whep/…; the answer's msid and the received
+// streams name the encoder): the picture plays on the page's <video> (frames presented, not
+// black, changing) and the sound arrives (the audio track live, inbound-rtp packets, not
+// silence). Its DELETE answers 200, a second one 404 whep_session_not_found; the audit trail
+// has consultation.whep_watch.
+//
 //   node tests/e2e/encoder.test.mjs     (prints a JSON summary; exit code 1 on failure)
 //
 // Screenshots: tests/e2e/artifacts/screens/encoder-*.png.
@@ -25,7 +37,7 @@ import { join } from 'node:path';
 import {
   ROOT, apiClient, launchBrowser, newPage, note, pageErrors, runTest, shot, signIn, startServer, until,
 } from './lib/harness.mjs';
-import { callState, joinCall, openCall, precallReady, snapshot, videoPlaying } from './lib/call.mjs';
+import { MIN_BRIGHTNESS, MIN_FRAMES, callState, joinCall, openCall, precallReady, snapshot, videoPlaying } from './lib/call.mjs';
 import { openDetail } from './lib/office.mjs';
 
 const T = 'encoder';
@@ -126,6 +138,141 @@ async function installWhipClient(page) {
   });
 }
 
+/**
+ * A WHEP player (draft-ietf-wish-whep) on a plain page of the server's origin, as a lecture
+ * hall's screen would run one: nothing but RTCPeerConnection and fetch — one audio and one
+ * video transceiver, both receive-only, an offer POSTed with a room token. `watch` answers
+ * what the server said; after a 201 the connection stays on the page (window.hzWhep), its
+ * video in a <video> that `measure` reads (frames presented, brightness, a fingerprint of the
+ * picture, as tests/e2e/lib/call.mjs remoteVideo does) with the audio's inbound-rtp counters.
+ * @param {import('playwright-core').Page} page
+ */
+async function installWhepPlayer(page) {
+  await page.evaluate(() => {
+    /** @type {any} */
+    const w = window;
+    w.hzWhep = {
+      /** @type {RTCPeerConnection | null} */
+      pc: null,
+      /** @type {string | null} */
+      session: null,
+      /** @type {HTMLVideoElement | null} */
+      video: null,
+      frames: 0,
+      /** @param {string} url @param {string} token */
+      async watch(url, token) {
+        const pc = new RTCPeerConnection();
+        pc.addTransceiver('audio', { direction: 'recvonly' });
+        pc.addTransceiver('video', { direction: 'recvonly' });
+        /** @type {RTCTrackEvent[]} */
+        const got = [];
+        pc.addEventListener('track', (e) => { got.push(e); });
+        await pc.setLocalDescription(await pc.createOffer());
+        const gathered = await new Promise((resolve) => {
+          if (pc.iceGatheringState === 'complete') { resolve(true); return; }
+          const timer = setTimeout(() => resolve(false), 2000);
+          pc.addEventListener('icegatheringstatechange', () => {
+            if (pc.iceGatheringState === 'complete') { clearTimeout(timer); resolve(true); }
+          });
+        });
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/sdp' },
+          body: pc.localDescription?.sdp,
+        });
+        const text = await res.text();
+        const out = {
+          status: res.status, type: res.headers.get('content-type'), location: res.headers.get('location'), gathered,
+          code: /** @type {string | null} */ (null), details: /** @type {any} */ (null),
+          answer: /** @type {string | null} */ (null), sections: /** @type {string[]} */ ([]),
+          tracks: /** @type {string[]} */ ([]), streams: /** @type {string[]} */ ([]),
+        };
+        if (res.status !== 201) {
+          try { const j = JSON.parse(text); out.code = j.code; out.details = j.details ?? null; } catch { out.code = `not JSON: ${text.slice(0, 80)}`; }
+          pc.close();
+          return out;
+        }
+        await pc.setRemoteDescription({ type: 'answer', sdp: text });
+        out.answer = text.slice(0, 200);
+        // What the answer gives each section: "audio sendonly", "video sendonly".
+        out.sections = text.split(/\r?\n(?=m=)/).slice(1).map((m) => `${m.split(' ')[0].slice(2)} ${(m.match(/^a=(sendrecv|sendonly|recvonly|inactive)$/m) ?? [])[1] ?? '?'}`);
+        // Whose tracks: the answer's msid names them <participant> <participant>.<track>, and
+        // the received tracks come in streams named by the participant.
+        out.tracks = text.split(/\r?\n/).flatMap((l) => l.match(/^a=msid:\S+ (\S+)$/)?.[1] ?? []).sort();
+        out.streams = [...new Set(got.flatMap((e) => e.streams.map((st) => st.id)))];
+        this.pc = pc;
+        this.session = out.location;
+        // The picture on the page, as a player shows it.
+        const v = document.createElement('video');
+        v.muted = false;
+        v.autoplay = true;
+        v.playsInline = true;
+        v.width = 640;
+        v.height = 360;
+        v.style.cssText = 'display:block;background:#000;margin:8px 0';
+        v.dataset.testid = 'whep-video';
+        // The sound with it, played (Chromium measures a received track's audio energy only
+        // as it plays it out; the test browser's autoplay policy lets it play unmuted).
+        v.srcObject = new MediaStream(pc.getReceivers().map((r) => r.track));
+        document.body.append(v);
+        this.video = v;
+        this.frames = 0;
+        const onFrame = () => { if (this.video === v) this.frames++; v.requestVideoFrameCallback(onFrame); };
+        v.requestVideoFrameCallback(onFrame);
+        v.play().catch(() => { /* autoplay is allowed in the test browser; measure() tells */ });
+        return out;
+      },
+      state() {
+        return this.pc ? { connection: this.pc.connectionState, ice: this.pc.iceConnectionState } : null;
+      },
+      /** The picture as presented now, and the received audio. */
+      async measure() {
+        const v = this.video;
+        if (!v || !this.pc) return null;
+        let brightness = null;
+        let fingerprint = null;
+        if (v.readyState >= 2 && v.videoWidth) {
+          const c = document.createElement('canvas');
+          c.width = 64;
+          c.height = 36;
+          const ctx = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d', { willReadFrequently: true }));
+          ctx.drawImage(v, 0, 0, c.width, c.height);
+          const px = ctx.getImageData(0, 0, c.width, c.height).data;
+          let sum = 0;
+          let fp = 0;
+          for (let i = 0; i < px.length; i += 4) {
+            const y = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+            sum += y;
+            fp = (fp * 31 + (y >> 3)) >>> 0;
+          }
+          brightness = sum / (px.length / 4);
+          fingerprint = fp;
+        }
+        const at = this.pc.getReceivers().find((/** @type {RTCRtpReceiver} */ r) => r.track.kind === 'audio')?.track;
+        /** @type {any} */
+        let audio = null;
+        (await this.pc.getStats()).forEach((/** @type {any} */ r) => {
+          if (r.type === 'inbound-rtp' && r.kind === 'audio') {
+            audio = { packetsReceived: r.packetsReceived, bytesReceived: r.bytesReceived, totalAudioEnergy: r.totalAudioEnergy ?? null };
+          }
+        });
+        return {
+          frames: this.frames, brightness, fingerprint, width: v.videoWidth, height: v.videoHeight,
+          audioTrack: at ? { readyState: at.readyState, muted: at.muted } : null, audio,
+        };
+      },
+      /** Ends the session (DELETE of its Location); answers the status and code. @param {string} token */
+      async stop(token) {
+        const res = await fetch(/** @type {string} */ (this.session), { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
+        const text = await res.text();
+        let code = null;
+        try { code = JSON.parse(text).code; } catch { /* a 200 has no JSON body */ }
+        return { status: res.status, code };
+      },
+    };
+  });
+}
+
 await runTest(T, async (s) => {
   const srv = await s.step('start the server', () => startServer({ demo: true }));
   const { origin } = srv;
@@ -156,6 +303,9 @@ await runTest(T, async (s) => {
   const surgeon = await newPage(browser, { name: `${T}-surgeon-call`, lang: 'zh-CN' });
   const trainee = await newPage(browser, { name: `${T}-trainee`, lang: 'en', viewport: { width: 1280, height: 800 } });
   const encoder = await newPage(browser, { name: `${T}-device`, lang: 'en' });
+  // A WHEP player (a lecture hall's screen) watching with the requesting doctor's room token.
+  const player = await newPage(browser, { name: `${T}-whep-player`, lang: 'en' });
+  const whepUrl = `${origin}/v1/consultations/${id}/whep`;
   const row = (/** @type {string} */ enc) => desk.locator(`[data-testid="encoder-link"][data-encoder="${enc}"]`);
 
   // 2. The credential, made on the consultation's page.
@@ -235,6 +385,18 @@ await runTest(T, async (s) => {
     s.checks.notLive = { status: r.status, code: r.code };
   });
 
+  // The requesting doctor's room token: what a player in their lecture hall watches with.
+  const viewerToken = await s.step('before a host is in, a WHEP player is told the consultation is not under way', async () => {
+    const r = await api.call(await api.login('doctor-east'), 'POST', `/v1/consultations/${id}/join`, {});
+    if (typeof r.token !== 'string' || r.token.split('.').length !== 3) throw new Error(`no room token from /join: ${JSON.stringify(r)}`);
+    await player.goto(`${origin}/healthz`);
+    await installWhepPlayer(player);
+    const early = await player.evaluate(({ url, token }) => /** @type {any} */ (window).hzWhep.watch(url, token), { url: whepUrl, token: r.token });
+    if (early.status !== 409 || early.code !== 'consultation_not_live' || early.details?.status !== 'scheduled') throw new Error(`a WHEP offer before any host: ${JSON.stringify(early)}`);
+    s.checks.whepNotLive = { status: early.status, code: early.code };
+    return /** @type {string} */ (r.token);
+  });
+
   // 4. The surgeon joins: the consultation is live.
   await s.step('zh: the surgeon joins the call, the consultation goes live', async () => {
     await signIn(surgeon, origin, 'surgeon');
@@ -243,6 +405,26 @@ await runTest(T, async (s) => {
     const state = await joinCall(surgeon);
     if (state !== 'joined') throw new Error(`the host should join at once, got ${state}`);
     await until('the consultation to be live', async () => (await api.call(coord, 'GET', `/v1/consultations/${id}`)).status === 'live', 10000, 200);
+  });
+
+  // The host is in with their camera and microphone: a player is given those while no
+  // encoder publishes (docs/api.md, "Players: watching by WHEP"), not 409 nothing_to_watch,
+  // which a room gives only while neither an encoder nor a host publishes (never in this
+  // walk, where the surgeon joins with the camera on; tests/tests/whip.rs has it).
+  await s.step('before the encoder publishes, a WHEP player is given the host\'s camera and microphone', async () => {
+    const r = await player.evaluate(({ url, token }) => /** @type {any} */ (window).hzWhep.watch(url, token), { url: whepUrl, token: viewerToken });
+    s.checks.whepBeforeEncoder = { status: r.status, code: r.code, sections: r.sections, tracks: r.tracks, streams: r.streams };
+    if (r.status !== 201) throw new Error(`a WHEP offer with only the host publishing: ${JSON.stringify(r)}`);
+    if (r.tracks.join() !== `${surgeonUser.id}.cam,${surgeonUser.id}.mic` || r.streams.join() !== surgeonUser.id) throw new Error(`the player was given ${r.tracks.join()} (streams ${r.streams.join()}), not the host's camera and microphone`);
+    await until('the player\'s connection to come up', async () => {
+      const x = await player.evaluate(() => /** @type {any} */ (window).hzWhep.state());
+      if (x?.connection === 'failed') throw new Error(`the player's connection failed: ${JSON.stringify(x)}`);
+      return x?.connection === 'connected';
+    }, 20000, 200);
+    const del = await player.evaluate((token) => /** @type {any} */ (window).hzWhep.stop(token), viewerToken);
+    if (del.status !== 200) throw new Error(`DELETE ${r.location}: ${JSON.stringify(del)}`);
+    // The player lets it go (a new session is a new connection).
+    await player.evaluate(() => { const w = /** @type {any} */ (window).hzWhep; w.pc.close(); w.video.remove(); w.pc = w.video = w.session = null; });
   });
 
   // 5. Show again, and publish with what was shown.
@@ -325,6 +507,53 @@ await runTest(T, async (s) => {
     await coordinator.close();
   });
 
+  // The operating field on a WHEP player: a plain page, no app code.
+  await s.step('a WHEP player (RTCPeerConnection + fetch) receives the encoder\'s picture and sound; DELETE ends it', async () => {
+    const r = await player.evaluate(({ url, token }) => /** @type {any} */ (window).hzWhep.watch(url, token), { url: whepUrl, token: viewerToken });
+    if (r.status !== 201) throw new Error(`the WHEP offer answered ${r.status} ${r.code}: ${JSON.stringify(r.details)}`);
+    if (!/^application\/sdp\b/.test(r.type ?? '')) throw new Error(`the answer's content type is ${r.type}`);
+    if (!/^\/v1\/whep\/[0-9a-f]{16,}$/.test(r.location ?? '')) throw new Error(`the Location is ${r.location}`);
+    if (!r.answer.startsWith('v=0')) throw new Error(`the answer is no SDP: ${r.answer}`);
+    if (r.sections.join() !== 'audio sendonly,video sendonly') throw new Error(`the answer's sections: ${r.sections.join()}`);
+    // The encoder's, not the host's (who publishes too): a browser encoder's tracks are named
+    // by its offer's msid, i.e. its MediaStreamTrack ids.
+    const sent = await encoder.evaluate(() => /** @type {any} */ (window).hzWhip.stream.getTracks().map((/** @type {MediaStreamTrack} */ t) => t.id));
+    const want = sent.map((/** @type {string} */ t) => `${encId}.${t}`).sort();
+    if (r.tracks.join() !== want.join() || r.streams.join() !== encId) throw new Error(`the player was given ${r.tracks.join()} (streams ${r.streams.join()}), not the encoder's ${want.join()}`);
+    const st = await until('the player\'s connection to come up', async () => {
+      const x = await player.evaluate(() => /** @type {any} */ (window).hzWhep.state());
+      if (x?.connection === 'failed') throw new Error(`the player's connection failed: ${JSON.stringify(x)}`);
+      return x?.connection === 'connected' ? x : null;
+    }, 20000, 200);
+    /** @type {any} */
+    let last = null;
+    const measure = async () => (last = await player.evaluate(() => /** @type {any} */ (window).hzWhep.measure()));
+    try {
+      const first = await until(`the player's picture to play (> ${MIN_FRAMES} frames, not black) and its sound to arrive (packets, not silence)`, async () => {
+        const m = await measure();
+        return m && m.frames > MIN_FRAMES && m.brightness != null && m.brightness > MIN_BRIGHTNESS
+          && m.audioTrack?.readyState === 'live' && m.audio?.packetsReceived > 0 && m.audio.totalAudioEnergy > 0 ? m : null;
+      }, 30000, 300);
+      await until('the player\'s picture to keep advancing', async () => {
+        const m = await measure();
+        return m && m.frames >= first.frames + 10 && m.fingerprint !== first.fingerprint && m.brightness > MIN_BRIGHTNESS ? m : null;
+      }, 30000, 300);
+    } catch (e) {
+      throw new Error(`${/** @type {Error} */ (e).message}; last seen: ${JSON.stringify(last)}; connection: ${JSON.stringify(await player.evaluate(() => /** @type {any} */ (window).hzWhep.state()))}`);
+    }
+    await shot(player, `${T}-whep-player`);
+    const del = await player.evaluate((token) => /** @type {any} */ (window).hzWhep.stop(token), viewerToken);
+    if (del.status !== 200) throw new Error(`DELETE ${r.location}: ${JSON.stringify(del)}`);
+    const again = await player.evaluate((token) => /** @type {any} */ (window).hzWhep.stop(token), viewerToken);
+    if (again.status !== 404 || again.code !== 'whep_session_not_found') throw new Error(`a second DELETE ${r.location}: ${JSON.stringify(again)}`);
+    s.checks.whep = {
+      status: r.status, type: r.type, location: r.location, sections: r.sections, tracks: r.tracks, streams: r.streams, iceGatheringComplete: r.gathered, connection: st.connection,
+      frames: last.frames, brightness: Math.round(last.brightness), size: `${last.width}x${last.height}`,
+      audio: { track: last.audioTrack?.readyState, packetsReceived: last.audio?.packetsReceived, totalAudioEnergy: last.audio?.totalAudioEnergy },
+      delete: del.status, deleteAgain: again,
+    };
+  });
+
   // 7. Withdrawn on the consultation's page: out of the call at once, the token opens nothing.
   await s.step('zh: the surgeon withdraws the credential, after the page asks; the encoder leaves the calls', async () => {
     // The page as it stands (kept up to date by the server's pushes), with the token shown.
@@ -354,15 +583,15 @@ await runTest(T, async (s) => {
     s.checks.afterWithdrawal = { delete: del, publish: { status: again.status, code: again.code } };
   });
 
-  await s.step('the audit trail has the encoder\'s steps', async () => {
+  await s.step('the audit trail has the encoder\'s steps and the player\'s', async () => {
     const { items } = await api.call(admin, 'GET', `/v1/audit?consultation=${id}&limit=1000`);
     const actions = new Set(items.map((/** @type {any} */ r) => r.action));
-    for (const a of ['consultation.encoder_create', 'consultation.encoder_publish', 'consultation.encoder_revoke']) {
+    for (const a of ['consultation.encoder_create', 'consultation.encoder_publish', 'consultation.encoder_revoke', 'consultation.whep_watch']) {
       if (!actions.has(a)) throw new Error(`no ${a} in the trail: ${[...actions]}`);
     }
   });
 
-  for (const p of [desk, surgeon, trainee, encoder]) {
+  for (const p of [desk, surgeon, trainee, encoder, player]) {
     const errors = pageErrors(p);
     if (errors.length) throw new Error(`uncaught errors on a page: ${errors.join(' | ')}`);
   }
