@@ -153,7 +153,8 @@ impl Server {
         let per_minute = config.auth.max_failed_logins_per_minute.max(1);
         let report_key = auth::report_key::ReportKey::load_or_create(&config)?;
         let tls = tls::Tls::load(&config.tls, &config.data_dir)?;
-        // With Redis, the nodes on it share their limits (issue 16).
+        // With Redis, the nodes on it share their limits and control each other's rooms
+        // (issue 16).
         let buckets = if config.store == "embedded" {
             None
         } else {
@@ -161,6 +162,11 @@ impl Server {
                 store::redis::RedisBuckets::connect(&config.store, &config.redis_prefix).map_err(StartError::Store)?,
             ))
         };
+        if config.store != "embedded" {
+            let bus = rtc::control::RedisBus::connect(&config.store, &config.redis_prefix)
+                .map_err(|e| StartError::Store(StoreError::Unavailable(e.to_string())))?;
+            hub.attach_bus(Arc::new(bus));
+        }
         let shared = |l: Limiter| match &buckets {
             Some(b) => l.shared(b.clone()),
             None => l,

@@ -3,10 +3,13 @@
 //! away each node applies them alone and keeps answering.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use huizhen_tests::{RedisServer, TestServer};
+use huizhen_tests::media::MediaPeer;
+use huizhen_tests::{RedisServer, TestServer, eventually};
 use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_redis_share_the_sign_in_throttle_and_the_api_limit() {
@@ -56,6 +59,68 @@ async fn two_nodes_on_one_redis_share_the_sign_in_throttle_and_the_api_limit() {
     redis.stop();
     let r = api_a.send("GET", "/v1/me", None, None).await;
     assert!(matches!((r.status, r.code()), (401, "token_missing") | (429, "rate_limited")), "{} {}", r.status, r.body);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Control from anywhere: a member whose socket reached node A is in a room that lives on A;
+/// the consultation ended through node B's API ends it there too, and a withdrawn guest link
+/// or a disabled account decided on B puts its holder out of A's room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_on_one_node_obeys_the_api_of_another() {
+    let redis = RedisServer::start().unwrap();
+    let url = redis.url();
+    let node = |url: String| {
+        TestServer::start_with(move |c| {
+            c.store = url;
+            c.jwt_secret = "a-secret-both-nodes-share-0123456789abcdef".into();
+        })
+    };
+    let (a, b) = (node(url.clone()).await, node(url).await);
+    let (api_a, api_b) = (a.api(), b.api());
+    // An emergency: live at once, the requesting doctor its host.
+    let doctor = api_a.login("doctor-east").await;
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "emergency", "summary": "s" });
+    let c = api_a.post("/v1/consultations", &doctor, body).await.ok();
+    let id = c["id"].as_str().unwrap().to_owned();
+    let token = api_a.post(&format!("/v1/consultations/{id}/join"), &doctor, json!({})).await.ok();
+    let member = MediaPeer::join(&a.ws_url(token["token"].as_str().unwrap()), vec![]).await;
+    eventually("the doctor is in the room on node A", WAIT, || async {
+        member.snapshot(|s| s.messages.iter().any(|m| m["type"] == "hello"))
+    })
+    .await;
+    assert_eq!(b.state.hub.room_count(), 0, "the room lives on node A only");
+
+    // A guest admitted on A, their link withdrawn on B: out at once.
+    let link = api_b.post(&format!("/v1/consultations/{id}/guest_links"), &doctor, json!({ "label": "x" })).await.ok();
+    let link_token = link["token"].as_str().unwrap().to_owned();
+    let link_id = link["link"]["id"].as_str().unwrap().to_owned();
+    let arrived =
+        api_a.send("POST", "/v1/guest/session", None, Some(json!({ "link": link_token, "name": "访客" }))).await.ok();
+    let guest_token = arrived["token"].as_str().unwrap().to_owned();
+    let room = api_a.send("POST", "/v1/guest/join", Some(&guest_token), None).await.ok();
+    let guest = MediaPeer::join(&a.ws_url(room["token"].as_str().unwrap()), vec![]).await;
+    let guest_id = format!("guest-{link_id}");
+    eventually("the host on A sees the guest waiting in the lobby", WAIT, || async {
+        member.snapshot(|s| {
+            s.messages.iter().any(|m| m["type"] == "lobby_waiting" && m["participant"]["id"] == guest_id.as_str())
+        })
+    })
+    .await;
+    api_b.post(&format!("/v1/consultations/{id}/guest_links/{link_id}/revoke"), &doctor, json!({})).await.ok();
+    eventually("the withdrawn guest is put out on A", WAIT, || async {
+        guest.snapshot(|s| s.messages.iter().any(|m| m["type"] == "removed" || m["type"] == "declined"))
+    })
+    .await;
+
+    // The consultation ended through B's API: the room on A ends for everyone.
+    api_b.post(&format!("/v1/consultations/{id}/end"), &doctor, json!({})).await.ok();
+    eventually("the member on A is told the consultation ended", WAIT, || async {
+        member.snapshot(|s| s.messages.iter().any(|m| m["type"] == "ended"))
+    })
+    .await;
+    guest.close().await;
+    member.close().await;
     a.stop().await;
     b.stop().await;
 }

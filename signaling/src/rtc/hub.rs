@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::control::Control;
 use super::protocol::{ClientMessage, ServerMessage};
 use super::room::{ConnId, JoinRefused, JoinRequest, Limits, Output, Room};
 use crate::audit::AuditSink;
@@ -76,11 +77,22 @@ struct HubInner {
     rooms: Mutex<HashMap<String, mpsc::Sender<RoomCmd>>>,
     next_conn: AtomicU64,
     ctx: Context,
+    /// The other nodes on the same Redis, when there are any (`control`).
+    bus: std::sync::OnceLock<Arc<super::control::RedisBus>>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Hub {
     pub fn new(ctx: Context) -> Self {
-        Self { inner: Arc::new(HubInner { rooms: Mutex::new(HashMap::new()), next_conn: AtomicU64::new(1), ctx }) }
+        Self {
+            inner: Arc::new(HubInner {
+                rooms: Mutex::new(HashMap::new()),
+                next_conn: AtomicU64::new(1),
+                ctx,
+                bus: std::sync::OnceLock::new(),
+                closed: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<RoomCmd>>> {
@@ -130,32 +142,55 @@ impl Hub {
         Err(JoinRefused::Retry)
     }
 
-    /// Tell a room (if it runs) that the consultation ended.
+    /// Decisions about rooms also reach the rooms on the other nodes on this Redis.
+    pub fn attach_bus(&self, bus: Arc<super::control::RedisBus>) {
+        if self.inner.bus.set(bus.clone()).is_ok() {
+            bus.listen(self.clone());
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.closed.load(Relaxed)
+    }
+
+    /// Tell the room (wherever it runs) that the consultation ended.
     pub async fn end_room(&self, room: &ConsultationId, by: &str) {
-        let tx = self.rooms().get(room.as_str()).cloned();
-        if let Some(tx) = tx {
-            let _ = tx.send(RoomCmd::Ended { by: by.to_owned() }).await;
-        }
+        self.control(Control::End { room: room.clone(), by: by.to_owned() }).await;
     }
 
-    /// Tells a room (if it runs) what an account may still do in it.
+    /// Tells the room (wherever it runs) what an account may still do in it.
     pub async fn revise(&self, room: &ConsultationId, identity: &str, grants: Option<crate::auth::Grants>) {
-        let tx = self.rooms().get(room.as_str()).cloned();
-        if let Some(tx) = tx {
-            let _ = tx.send(RoomCmd::Revise { identity: identity.to_owned(), grants }).await;
+        self.control(Control::Revise { room: room.clone(), identity: identity.to_owned(), grants }).await;
+    }
+
+    /// Closes an account's sockets in every room on every node (disabled, or its role
+    /// changed): it comes back, if it may, through `/join` with what it may do now.
+    pub async fn revoke_everywhere(&self, identity: &str) {
+        self.control(Control::RevokeEverywhere { identity: identity.to_owned() }).await;
+    }
+
+    async fn control(&self, c: Control) {
+        self.apply_local(&c).await;
+        if let Some(bus) = self.inner.bus.get() {
+            bus.publish(&c).await;
         }
     }
 
-    /// Closes an account's sockets in every room (disabled, or its role changed): it comes
-    /// back, if it may, through `/join` with what it may do now.
-    pub async fn revoke_everywhere(&self, identity: &str) {
-        let all: Vec<_> = self.rooms().values().cloned().collect();
-        for tx in all {
-            let _ = tx.send(RoomCmd::Revise { identity: identity.to_owned(), grants: None }).await;
+    /// Applies a decision to the rooms this node holds.
+    pub(crate) async fn apply_local(&self, c: &Control) {
+        let targets: Vec<mpsc::Sender<RoomCmd>> = match c {
+            Control::End { room, .. } | Control::Revise { room, .. } => {
+                self.rooms().get(room.as_str()).cloned().into_iter().collect()
+            }
+            Control::RevokeEverywhere { .. } => self.rooms().values().cloned().collect(),
+        };
+        for tx in targets {
+            let _ = tx.send(room_cmd(c)).await;
         }
     }
 
     pub async fn shutdown(&self) {
+        self.inner.closed.store(true, Relaxed);
         let all: Vec<_> = self.rooms().values().cloned().collect();
         for tx in all {
             let _ = tx.send(RoomCmd::Shutdown).await;
@@ -551,4 +586,13 @@ async fn end_consultation(ctx: &Context, id: Option<&ConsultationId>, by: &str) 
     crate::service::transition(&ctx.store, &ctx.rules, &ctx.metrics, &ctx.events, id, &actor, Action::End)
         .await
         .map(|_| ())
+}
+
+/// What a room task is told for a decision.
+fn room_cmd(c: &Control) -> RoomCmd {
+    match c {
+        Control::End { by, .. } => RoomCmd::Ended { by: by.clone() },
+        Control::Revise { identity, grants, .. } => RoomCmd::Revise { identity: identity.clone(), grants: *grants },
+        Control::RevokeEverywhere { identity } => RoomCmd::Revise { identity: identity.clone(), grants: None },
+    }
 }
