@@ -24,7 +24,7 @@ use crate::consult::lifecycle::{Action, MAX_ENCODER_HOURS, may_host};
 use crate::consult::model::{Consultation, EncoderLink, Status, encoder_identity};
 use crate::error::AppError;
 use crate::ids::ConsultationId;
-use crate::rtc::whip::{Encoder, Role, WhipError};
+use crate::rtc::whip::{Device, Role, WhipError};
 use crate::service;
 use crate::state::AppState;
 use crate::store::AuditEntry;
@@ -197,7 +197,7 @@ async fn publish(
         .with_details(json!({ "status": c.status })));
     }
     let grants = crate::consult::rights::encoder_grants(&c, &e.id, Timestamp::now()).ok_or_else(invalid_token)?;
-    let who = Encoder {
+    let who = Device {
         consultation: c.id.clone(),
         id: e.id.clone(),
         identity: e.identity(),
@@ -259,7 +259,7 @@ fn sdp_text(body: &[u8]) -> Result<String, AppError> {
 async fn own_session(st: &AppState, headers: &HeaderMap, session: &str) -> Result<(), AppError> {
     let (claims, _, _) = credential(st, headers, None).await?;
     match st.whip.find(session) {
-        Some(f) if f.encoder == claims.sub && f.consultation == claims.room => Ok(()),
+        Some(f) if f.owner == claims.sub && f.consultation == claims.room => Ok(()),
         _ => Err(AppError::not_found("whip_session_not_found", "no such WHIP session (it may have ended)")),
     }
 }
@@ -341,7 +341,7 @@ async fn own_watch(st: &AppState, headers: &HeaderMap, session: &str) -> Result<
         .ok_or_else(|| AppError::unauthorized("token_missing", "send the room token as Authorization: Bearer"))?;
     let (claims, _) = crate::rtc::session::room_claims(st, token).await?;
     match st.whip.find(session) {
-        Some(f) if f.role == Role::Watch && f.encoder == claims.sub && f.consultation == claims.room => Ok(()),
+        Some(f) if f.role == Role::Watch && f.owner == claims.sub && f.consultation == claims.room => Ok(()),
         _ => Err(AppError::not_found("whep_session_not_found", "no such WHEP session (it may have ended)")),
     }
 }
@@ -375,7 +375,7 @@ async fn watch(
     // A player beside the holder's own browser in the same room: an identity of its own.
     let identity = format!("whep-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let grants = crate::auth::Grants { can_subscribe: true, ..Default::default() };
-    let who = Encoder {
+    let who = Device {
         consultation: c.id.clone(),
         id: claims.sub.clone(),
         identity: identity.clone(),

@@ -25,7 +25,7 @@ pub enum WhipError {
     TooMany(usize),
     #[error("nobody in the room publishes a picture to watch yet")]
     NothingToWatch,
-    #[error("the room refused the encoder: {0}")]
+    #[error("the room refused the device: {0}")]
     Refused(&'static str),
     #[error("{0}")]
     Media(#[from] SfuError),
@@ -40,7 +40,7 @@ enum Ask {
 struct Entry {
     consultation: ConsultationId,
     /// The encoder credential (WHIP) or the viewer's account (WHEP) that opened it.
-    encoder: String,
+    owner: String,
     role: Role,
     tx: mpsc::Sender<Ask>,
 }
@@ -63,7 +63,8 @@ pub struct Sessions {
 /// A session as the HTTP side sees it: which consultation and credential it belongs to.
 pub struct Found {
     pub consultation: ConsultationId,
-    pub encoder: String,
+    /// See `Entry::owner`.
+    pub owner: String,
     pub role: Role,
 }
 
@@ -75,7 +76,7 @@ impl Sessions {
     pub fn find(&self, session: &str) -> Option<Found> {
         self.map().get(session).map(|e| Found {
             consultation: e.consultation.clone(),
-            encoder: e.encoder.clone(),
+            owner: e.owner.clone(),
             role: e.role,
         })
     }
@@ -83,7 +84,7 @@ impl Sessions {
     fn count(&self, consultation: &ConsultationId, except_encoder: &str) -> usize {
         self.map()
             .values()
-            .filter(|e| e.role == Role::Publish && e.consultation == *consultation && e.encoder != except_encoder)
+            .filter(|e| e.role == Role::Publish && e.consultation == *consultation && e.owner != except_encoder)
             .count()
     }
 
@@ -93,7 +94,7 @@ impl Sessions {
 
     /// Sessions of one credential (an encoder that reconnects before its old session is gone).
     fn of_encoder(&self, encoder: &str) -> Vec<mpsc::Sender<Ask>> {
-        self.map().values().filter(|e| e.role == Role::Publish && e.encoder == encoder).map(|e| e.tx.clone()).collect()
+        self.map().values().filter(|e| e.role == Role::Publish && e.owner == encoder).map(|e| e.tx.clone()).collect()
     }
 
     /// A trickled candidate of the encoder (RFC 9725 §4.3.1). An ICE-lite server learns the
@@ -122,7 +123,7 @@ async fn end(tx: mpsc::Sender<Ask>) {
 
 /// Who is publishing or watching: the credential (or account) behind it, its room identity
 /// and name, and what it may do now.
-pub struct Encoder {
+pub struct Device {
     pub consultation: ConsultationId,
     pub id: String,
     pub identity: String,
@@ -131,9 +132,9 @@ pub struct Encoder {
     pub role: Role,
 }
 
-/// Joins the room as the encoder and answers its offer. Returns the session's id and the
+/// Joins the room as the device and answers its offer. Returns the session's id and the
 /// answer; the session runs on until it ends (see the module's comment).
-pub async fn start(st: &AppState, e: Encoder, offer: String) -> Result<(String, String), WhipError> {
+pub async fn start(st: &AppState, e: Device, offer: String) -> Result<(String, String), WhipError> {
     // The same encoder again (it lost its network and starts over): its old session ends
     // first, and it does not count against the limit.
     let publish = e.role == Role::Publish;
@@ -224,7 +225,7 @@ pub async fn start(st: &AppState, e: Encoder, offer: String) -> Result<(String, 
     let (ask_tx, mut asks) = mpsc::channel(16);
     st.whip.map().insert(
         session.clone(),
-        Entry { consultation: e.consultation.clone(), encoder: e.id.clone(), role: e.role, tx: ask_tx },
+        Entry { consultation: e.consultation.clone(), owner: e.id.clone(), role: e.role, tx: ask_tx },
     );
     tracing::info!(consultation = %e.consultation, role = ?e.role, session, "device session started");
     let st2 = st.clone();
