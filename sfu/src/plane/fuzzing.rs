@@ -144,6 +144,27 @@ impl Default for DatagramHarness {
     }
 }
 
+/// A session description from outside, as the SFU takes one: applied as the remote offer of a
+/// fresh publish connection (a browser's or an encoder's `publish`, WHIP) and of a fresh
+/// subscribe connection (a WHEP player's), each then answered. Any text: refused or answered,
+/// never a panic.
+pub fn apply_offer(identity: &Identity, sdp: &str) {
+    let local: SocketAddr = ([127, 0, 0, 1], 50000).into();
+    let now = Instant::now();
+    for target in [PcTarget::Publish, PcTarget::Subscribe] {
+        let link = std::sync::Arc::new(crate::rtcp::LinkReport::default());
+        let Ok(mut pc) = conn::build(identity, target, conn::credentials(), local, link, now) else { return };
+        let Ok(offer) = RTCSessionDescription::offer(sdp.to_owned()) else { return };
+        if pc.set_remote_description(now, offer).is_ok()
+            && let Ok(answer) = pc.create_answer(None)
+        {
+            let _ = pc.set_local_description(now, answer);
+        }
+        while pc.poll_event().is_some() {}
+        while pc.poll_write().is_some() {}
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -157,6 +178,15 @@ mod tests {
         r.extend_from_slice(&(datagram.len() as u16).to_be_bytes());
         r.extend_from_slice(datagram);
         r
+    }
+
+    /// The session-description entry point takes a browser's offer and refuses broken ones.
+    #[test]
+    fn offers_good_and_bad_are_taken_or_refused() {
+        let identity = Identity::generate().unwrap();
+        apply_offer(&identity, OFFER);
+        apply_offer(&identity, "v=0\r\nm=video 9");
+        apply_offer(&identity, "");
     }
 
     /// A few thousand inputs from a fixed seed, including checks that carry the connections'

@@ -396,16 +396,16 @@ async fn watch(
 
 /// What a trickle fragment carries that we act on.
 #[derive(Debug, Default, PartialEq)]
-struct Fragment {
-    candidates: Vec<huizhen_sfu::IceCandidate>,
+pub struct Fragment {
+    pub candidates: Vec<huizhen_sfu::IceCandidate>,
     /// New ICE credentials: the client restarts ICE.
-    restart: bool,
+    pub restart: bool,
 }
 
 /// Reads an `application/trickle-ice-sdpfrag` body: `a=ice-ufrag`/`a=ice-pwd` (a restart
 /// when present, since we never asked for them again), and each media section's `a=mid` and
 /// `a=candidate` lines. Other lines are ignored, as RFC 8840 asks.
-fn parse_fragment(text: &str) -> Fragment {
+pub fn parse_fragment(text: &str) -> Fragment {
     let mut f = Fragment::default();
     let mut mid: Option<String> = None;
     let mut index: Option<u16> = None;
