@@ -20,6 +20,7 @@ struct Answer {
     status: u16,
     location: Option<String>,
     content_type: Option<String>,
+    links: Vec<String>,
     body: String,
 }
 
@@ -44,7 +45,8 @@ async fn call(srv: &TestServer, method: &str, path: &str, token: Option<&str>, c
     let r = req.send().await.unwrap();
     let header = |h: &str| r.headers().get(h).map(|v| v.to_str().unwrap().to_owned());
     let (location, content_type) = (header("location"), header("content-type"));
-    Answer { status: r.status().as_u16(), location, content_type, body: r.text().await.unwrap() }
+    let links = r.headers().get_all("link").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    Answer { status: r.status().as_u16(), location, content_type, links, body: r.text().await.unwrap() }
 }
 
 /// A teaching consultation in 5 minutes with the surgeon as host; returns its id and the
@@ -86,7 +88,13 @@ fn manifest(dir: &Path) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encoder_publishes_by_whip_is_watched_recorded_and_stopped_by_revoking() {
-    let srv = TestServer::start_with(|c| c.whip.max_encoders = 1).await;
+    let srv = TestServer::start_with(|c| {
+        c.whip.max_encoders = 1;
+        c.media.stun_urls = vec!["stun:turn.example-hospital.cn:3478".into()];
+        c.media.turn_urls = vec!["turn:turn.example-hospital.cn:3478?transport=udp".into()];
+        c.media.turn_secret = "turn-secret".into();
+    })
+    .await;
     let api = srv.api();
     let (id, surgeon) = teaching(&api).await;
     let whip = format!("/v1/consultations/{id}/whip");
@@ -136,6 +144,20 @@ async fn an_encoder_publishes_by_whip_is_watched_recorded_and_stopped_by_revokin
     assert!(answer.body.starts_with("v=0"), "{}", answer.body);
     let location = answer.location.clone().unwrap();
     assert!(location.starts_with("/v1/whip/"), "{location}");
+    // The ICE servers /join gives, as Link headers (RFC 9725 §4.6): TURN with credentials.
+    assert!(
+        answer.links.iter().any(|l| l == "<stun:turn.example-hospital.cn:3478>; rel=\"ice-server\""),
+        "{:?}",
+        answer.links
+    );
+    let turn = answer.links.iter().find(|l| l.starts_with("<turn:")).expect("a TURN link");
+    assert!(
+        turn.contains("rel=\"ice-server\"")
+            && turn.contains("username=\"")
+            && turn.contains("credential-type=\"password\""),
+        "{turn}"
+    );
+    assert!(turn.contains(&format!("encoder-{encoder}")), "the TURN username names the encoder: {turn}");
     peer.accept(&answer.body).await;
     eventually("the encoder connects", WAIT, || async { peer.connected() }).await;
 

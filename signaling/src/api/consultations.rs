@@ -514,7 +514,7 @@ pub(super) fn join_window(st: &AppState, c: &Consultation, now: Timestamp) -> Re
 }
 
 /// STUN and TURN servers for the client, TURN with credentials valid for `turn_ttl_secs`.
-fn ice_servers(m: &crate::config::MediaConfig, identity: &str, now: Timestamp) -> Value {
+pub(super) fn ice_servers(m: &crate::config::MediaConfig, identity: &str, now: Timestamp) -> Value {
     let mut out = Vec::new();
     if !m.stun_urls.is_empty() {
         out.push(json!({ "urls": m.stun_urls }));

@@ -211,9 +211,7 @@ async fn publish(
             .consultation(&c.id)
             .target(&e.id),
     );
-    let location = format!("/v1/whip/{session}");
-    Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location)], answer)
-        .into_response())
+    Ok(created(answer, format!("/v1/whip/{session}"), ice_links(&st, &e.identity())))
 }
 
 /// Why a device's offer was not taken, as the RFC's status with our code.
@@ -240,6 +238,42 @@ fn refused(err: WhipError, consultation: &ConsultationId) -> AppError {
             }
         },
     }
+}
+
+/// The STUN and TURN servers `/join` gives, as RFC 9725 §4.6 hands them to WHIP and WHEP
+/// clients: one `Link: <url>; rel="ice-server"` per URL, TURN with the same short-lived
+/// credentials (so a clinic's encoder behind a firewall reaches the relay too).
+fn ice_links(st: &AppState, identity: &str) -> Vec<(header::HeaderName, String)> {
+    let servers = super::consultations::ice_servers(&st.config.media, identity, Timestamp::now());
+    let mut out = Vec::new();
+    for s in servers.as_array().into_iter().flatten() {
+        let urls: Vec<&str> = match &s["urls"] {
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            Value::String(u) => vec![u.as_str()],
+            _ => Vec::new(),
+        };
+        for url in urls {
+            let mut link = format!("<{url}>; rel=\"ice-server\"");
+            if let (Some(user), Some(pass)) = (s["username"].as_str(), s["credential"].as_str()) {
+                link.push_str(&format!("; username=\"{user}\"; credential=\"{pass}\"; credential-type=\"password\""));
+            }
+            out.push((header::LINK, link));
+        }
+    }
+    out
+}
+
+/// A 201 with the SDP answer, its session's `Location` and the ICE servers.
+fn created(answer: String, location: String, links: Vec<(header::HeaderName, String)>) -> Response {
+    let mut resp =
+        (StatusCode::CREATED, [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location)], answer)
+            .into_response();
+    for (name, value) in links {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp.headers_mut().append(name, v);
+        }
+    }
+    resp
 }
 
 /// The body as an SDP: text, not too large, starting as every session description does.
@@ -389,9 +423,7 @@ async fn watch(
             .consultation(&c.id)
             .target(&identity),
     );
-    let location = format!("/v1/whep/{session}");
-    Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location)], answer)
-        .into_response())
+    Ok(created(answer, format!("/v1/whep/{session}"), ice_links(&st, &identity)))
 }
 
 /// What a trickle fragment carries that we act on.
