@@ -216,6 +216,11 @@ mod tests {
                 "attachment_zip_too_large",
                 "attachment_zip_too_many_files",
                 "attachment_dicom_too_large",
+                // lifecycle.rs's link limits (`LinkKind`), made into `AppError::field`.
+                "too_many_guest_links",
+                "guest_link_validity",
+                "too_many_encoder_links",
+                "encoder_validity",
             ]
             .map(String::from),
         );
