@@ -369,11 +369,19 @@ async fn stop_whep(
     Ok(StatusCode::OK)
 }
 
-/// The player's room token, checked as the socket checks it: the session must be its own.
-async fn own_watch(st: &AppState, headers: &HeaderMap, session: &str) -> Result<(), AppError> {
+/// A player's bearer room token, checked as the signaling socket checks it.
+async fn player(
+    st: &AppState,
+    headers: &HeaderMap,
+) -> Result<(crate::auth::RoomClaims, Option<Consultation>), AppError> {
     let token = bearer(headers)
         .ok_or_else(|| AppError::unauthorized("token_missing", "send the room token as Authorization: Bearer"))?;
-    let (claims, _) = crate::rtc::session::room_claims(st, token).await?;
+    crate::rtc::session::room_claims(st, token).await
+}
+
+/// The player's room token, checked as the socket checks it: the session must be its own.
+async fn own_watch(st: &AppState, headers: &HeaderMap, session: &str) -> Result<(), AppError> {
+    let (claims, _) = player(st, headers).await?;
     match st.whip.find(session) {
         Some(f) if f.role == Role::Watch && f.owner == claims.sub && f.consultation == claims.room => Ok(()),
         _ => Err(AppError::not_found("whep_session_not_found", "no such WHEP session (it may have ended)")),
@@ -390,9 +398,7 @@ async fn watch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let token = bearer(&headers)
-        .ok_or_else(|| AppError::unauthorized("token_missing", "send the room token as Authorization: Bearer"))?;
-    let (claims, c) = crate::rtc::session::room_claims(&st, token).await?;
+    let (claims, c) = player(&st, &headers).await?;
     if claims.room.as_str() != id {
         return Err(AppError::unauthorized("invalid_token", "the room token is for another consultation"));
     }

@@ -28,11 +28,19 @@ export function roomTracksByMid(sdp) {
     const mid = /\r\na=mid:(\S+)/.exec(section)?.[1];
     const msid = /\r\na=msid:(\S+) (\S+)/.exec(section);
     if (mid == null || !msid) continue;
-    const [participant, trackId] = [msid[1], msid[2]];
-    const local = trackId.startsWith(`${participant}.`) ? trackId.slice(participant.length + 1) : trackId;
-    out.set(mid, { participant, id: `${participant}/${local}` });
+    out.set(mid, { participant: msid[1], id: roomTrackId(msid[1], msid[2]) });
   }
   return out;
+}
+
+/**
+ * The room track id (`<participant>/<track>`) of a forwarded track the server names
+ * `<participant>.<track>` in its msid (protocol §11).
+ * @param {string} participant @param {string} trackId
+ */
+export function roomTrackId(participant, trackId) {
+  const local = trackId.startsWith(`${participant}.`) ? trackId.slice(participant.length + 1) : trackId;
+  return `${participant}/${local}`;
 }
 
 export class MediaSession {
@@ -159,9 +167,7 @@ export class MediaSession {
       this.sub = this.newPc('subscribe');
       this.sub.ontrack = (e) => {
         const participant = e.streams[0]?.id ?? '';
-        // The server names a forwarded track `{participant}.{track}` (protocol §11).
-        const local = e.track.id.startsWith(`${participant}.`) ? e.track.id.slice(participant.length + 1) : e.track.id;
-        this.onRemoteTrack(e.track, participant, `${participant}/${local}`);
+        this.onRemoteTrack(e.track, participant, roomTrackId(participant, e.track.id));
       };
     }
     const pc = this.sub;
