@@ -39,6 +39,29 @@ pub struct Config {
     pub attachments: AttachmentsConfig,
     pub tls: TlsConfig,
     pub whip: WhipConfig,
+    pub node: NodeConfig,
+}
+
+/// This node among several on one Redis (issue 16).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// The base URL browsers and encoders reach this node at, e.g. `https://hz2.hospital.cn`.
+    /// Set (with a Redis store) every room gets one home node: `/join` names it and a socket
+    /// that reaches another node is turned away. Empty: rooms live where sockets arrive.
+    pub public_url: String,
+    /// Seconds a room's home and this node's entry outlive the last heartbeat: how long a dead
+    /// node's rooms wait before another node takes them.
+    pub lease_secs: u64,
+    /// Origins of the other nodes (or a wildcard such as `https://*.hospital.cn`): pages served
+    /// here may open their sockets there (`connect-src` of the pages' security policy).
+    pub cluster_origins: Vec<String>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self { public_url: String::new(), lease_secs: 10, cluster_origins: Vec::new() }
+    }
 }
 
 /// Encoders publishing by WHIP and players watching by WHEP (issue 18).
@@ -303,6 +326,7 @@ impl Default for Config {
             attachments: AttachmentsConfig::default(),
             tls: TlsConfig::default(),
             whip: WhipConfig::default(),
+            node: NodeConfig::default(),
         }
     }
 }
@@ -438,6 +462,29 @@ impl Config {
         }
         if self.whip.allowed_origins.iter().any(|o| o == "*" || o.ends_with('/') || !o.contains("://")) {
             return bad("whip.allowed_origins lists origins such as https://host:port (no `*`, no path)");
+        }
+        let url = self.node.public_url.as_str();
+        if !url.is_empty() {
+            let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                && !url.ends_with('/')
+                && !url[url.find("://").map_or(0, |i| i + 3)..].contains('/');
+            if !ok {
+                return bad("node.public_url is a base URL such as https://hz2.hospital.cn (no path)");
+            }
+            if self.store == "embedded" {
+                return bad("node.public_url places rooms over several nodes, which share a Redis store");
+            }
+        }
+        if !(3..=300).contains(&self.node.lease_secs) {
+            return bad("node.lease_secs is between 3 and 300");
+        }
+        if self
+            .node
+            .cluster_origins
+            .iter()
+            .any(|o| o.contains(' ') || o.contains(';') || o.contains('\'') || !o.contains("://"))
+        {
+            return bad("node.cluster_origins lists origins such as https://hz2.hospital.cn");
         }
         if self.limits.http_body_bytes < 1024 || self.limits.ws_message_bytes < 1024 {
             return bad("body and message limits must be at least 1024 bytes");

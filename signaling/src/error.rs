@@ -108,6 +108,25 @@ impl From<crate::auth::SignError> for AppError {
     }
 }
 
+impl From<crate::rtc::router::RouterError> for AppError {
+    fn from(e: crate::rtc::router::RouterError) -> Self {
+        use crate::rtc::router::RouterError;
+        tracing::warn!(error = %e, "room not placed");
+        match e {
+            RouterError::NoNode => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_node_available",
+                "no server node can take the consultation's room now; try again shortly",
+            ),
+            RouterError::Unavailable(_) => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "placement_unavailable",
+                "the server nodes cannot agree where the room is (their shared store is away); try again shortly",
+            ),
+        }
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -167,6 +167,20 @@ impl Server {
                 .map_err(|e| StartError::Store(StoreError::Unavailable(e.to_string())))?;
             hub.attach_bus(Arc::new(bus));
         }
+        // With a public URL on a shared Redis, every room has one home node (issue 16).
+        let cluster = if config.node.public_url.is_empty() || config.store == "embedded" {
+            None
+        } else {
+            let lease = Duration::from_secs(config.node.lease_secs);
+            Some(Arc::new(
+                rtc::router::RedisRouter::connect(&config.store, &config.redis_prefix, &config.node.public_url, lease)
+                    .map_err(|e| StartError::Store(StoreError::Unavailable(e.to_string())))?,
+            ))
+        };
+        let router: Arc<dyn rtc::router::RoomRouter> = match &cluster {
+            Some(c) => c.clone(),
+            None => Arc::new(rtc::router::LocalRouter),
+        };
         let shared = |l: Limiter| match &buckets {
             Some(b) => l.shared(b.clone()),
             None => l,
@@ -174,6 +188,8 @@ impl Server {
         let inner = Inner {
             report_key,
             whip: rtc::whip::Sessions::default(),
+            router,
+            cluster,
             events,
             http_limiter: shared(Limiter::new(
                 "http",
@@ -215,6 +231,10 @@ impl Server {
         let st = self.state.clone();
         let hub = st.hub.clone();
         let events = st.events.clone();
+        let cluster = st.cluster.clone();
+        if let Some(c) = &cluster {
+            rtc::router::heartbeat(c.clone(), hub.clone(), st.sfu.clone());
+        }
         // Recordings a crash left unfinished are finalised now; expired ones go hourly.
         let bg = st.clone();
         let housekeeping = tokio::spawn(async move {
@@ -240,6 +260,10 @@ impl Server {
             shutdown.await;
             tracing::info!("shutting down: closing rooms");
             hub.shutdown().await;
+            // No room is placed here any more, and those that were find a new home at once.
+            if let Some(c) = &cluster {
+                c.leave().await;
+            }
             // Event streams never end by themselves: the drain would wait them out.
             events.close();
         };

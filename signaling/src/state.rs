@@ -35,6 +35,10 @@ pub struct Inner {
     pub report_key: crate::auth::report_key::ReportKey,
     /// Encoders publishing by WHIP on this node (issue 18).
     pub whip: crate::rtc::whip::Sessions,
+    /// Where rooms live: here, or on the nodes sharing this Redis (issue 16).
+    pub router: Arc<dyn crate::rtc::router::RoomRouter>,
+    /// This node among several (heartbeat, drain), when `node.public_url` is set.
+    pub cluster: Option<Arc<crate::rtc::router::RedisRouter>>,
 }
 
 impl std::ops::Deref for AppState {

@@ -19,7 +19,21 @@ pub fn routes() -> Router<AppState> {
     Router::new().fallback(serve)
 }
 
-async fn serve(uri: Uri) -> Response {
+/// Same-origin resources only; the call's socket may also go to the other nodes of a cluster
+/// (`node.cluster_origins`, and this node's public URL if it differs from the page's).
+pub fn security_policy(st: &AppState) -> String {
+    let mut connect = String::from("'self'");
+    let node = &st.config.node;
+    for origin in std::iter::once(&node.public_url).chain(&node.cluster_origins).filter(|o| !o.is_empty()) {
+        connect.push(' ');
+        connect.push_str(origin);
+    }
+    format!(
+        "default-src 'self'; connect-src {connect}; img-src 'self' data: blob:; frame-src 'self' blob:; frame-ancestors 'none'"
+    )
+}
+
+async fn serve(axum::extract::State(st): axum::extract::State<AppState>, uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
     match Assets::get(path) {
@@ -35,10 +49,7 @@ async fn serve(uri: Uri) -> Response {
                     (header::CONTENT_TYPE, mime),
                     (header::CACHE_CONTROL, "no-cache".to_owned()),
                     (header::ETAG, etag),
-                    (
-                        header::CONTENT_SECURITY_POLICY,
-                        "default-src 'self'; img-src 'self' data: blob:; frame-src 'self' blob:; frame-ancestors 'none'".to_owned(),
-                    ),
+                    (header::CONTENT_SECURITY_POLICY, security_policy(&st)),
                     (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
                 ],
                 file.data,

@@ -240,10 +240,12 @@ impl TestServer {
     pub async fn start_config(config: huizhen::config::Config) -> TestServer {
         // Over HTTPS this plain client cannot talk to it: the TLS tests use their own.
         let plain = config.tls.mode == "off";
+        let listen = config.listen;
         let server = huizhen::Server::open(config).await.expect("server opens");
         let admin_password = huizhen::bootstrap::ensure_admin(&server.state).await.unwrap().unwrap_or_default();
         huizhen::bootstrap::seed_demo(&server.state).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // `listen` is port 0 unless a test needs the address first (a node's public URL).
+        let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = server.state.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -542,8 +544,12 @@ impl Process {
     }
 
     pub fn serve_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Process> {
+        Self::serve_at(free_port(), data_dir, extra, env)
+    }
+
+    /// On a given port (a node whose public URL names it).
+    pub fn serve_at(port: u16, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Process> {
         use std::io::{BufRead, BufReader};
-        let port = free_port();
         let mut child = Command::new(huizhen_binary())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")

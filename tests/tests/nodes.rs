@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use huizhen_tests::media::MediaPeer;
+use huizhen_tests::media::{MediaPeer, Synth};
 use huizhen_tests::{RedisServer, TestServer, eventually};
 use serde_json::json;
 
@@ -123,4 +123,106 @@ async fn a_room_on_one_node_obeys_the_api_of_another() {
     member.close().await;
     a.stop().await;
     b.stop().await;
+}
+
+/// Three nodes on one Redis, each with its public URL and the same signing secret.
+async fn three_nodes(redis_url: &str) -> Vec<TestServer> {
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        let port = huizhen_tests::free_port();
+        let url = redis_url.to_owned();
+        nodes.push(
+            TestServer::start_with(move |c| {
+                c.store = url;
+                c.jwt_secret = SECRET.into();
+                c.listen = format!("127.0.0.1:{port}").parse().unwrap();
+                c.node.public_url = format!("http://127.0.0.1:{port}");
+            })
+            .await,
+        );
+    }
+    nodes
+}
+
+const SECRET: &str = "a-secret-every-node-shares-0123456789abcdef";
+
+fn room_token(srv: &TestServer, room: &str, who: &str) -> String {
+    let g =
+        huizhen::auth::Grants { can_publish: true, can_subscribe: true, can_publish_data: true, ..Default::default() };
+    let room = huizhen::ids::ConsultationId(room.into());
+    srv.state.keys.room(who, who, &room, g, 300, jiff::Timestamp::now()).unwrap().0
+}
+
+fn cam_and_mic(who: &str) -> Vec<Synth> {
+    vec![Synth::video("cam", &format!("{who}/cam")), Synth::audio("mic", &format!("{who}/mic"))]
+}
+
+/// Placement: `/join` on any of three nodes names one home for the room, also when a hundred
+/// calls race; the members meet there and see each other; a socket that reaches another node
+/// is turned away with the home's address, and the other nodes hold nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_give_a_room_one_home_where_its_members_meet() {
+    let redis = RedisServer::start().unwrap();
+    let nodes = three_nodes(&redis.url()).await;
+    let apis: Vec<_> = nodes.iter().map(|n| n.api()).collect();
+    let doctor = apis[0].login("doctor-east").await;
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "emergency", "summary": "s" });
+    let id = apis[0].post("/v1/consultations", &doctor, body).await.ok()["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/consultations/{id}/join");
+
+    // A hundred /join calls at once, spread over the three nodes: one home.
+    let calls = (0..100).map(|i| {
+        let (api, doctor, path) = (apis[i % 3].clone(), doctor.clone(), path.clone());
+        async move {
+            let started = Instant::now();
+            let r = api.post(&path, &doctor, json!({})).await.ok();
+            (r, started.elapsed())
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    let homes: std::collections::BTreeSet<String> =
+        answers.iter().map(|(a, _)| a["node"]["url"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(homes.len(), 1, "one home for the room: {homes:?}");
+    let home_url = homes.into_iter().next().unwrap();
+    let mut took: Vec<Duration> = answers.iter().map(|(_, t)| *t).collect();
+    took.sort();
+    eprintln!("placement: 100 racing /join calls, p50 {:?}, p95 {:?}", took[49], took[94]);
+    let home = nodes.iter().position(|n| home_url == format!("http://{}", n.addr)).unwrap();
+    let answer = &answers[0].0;
+    assert_eq!(answer["signaling_url"], format!("ws://{}/v1/rtc", nodes[home].addr));
+
+    // A socket that reaches another node: 421 wrong_node, naming the home.
+    let other = (home + 1) % 3;
+    let token = answer["token"].as_str().unwrap();
+    match tokio_tungstenite::connect_async(nodes[other].ws_url(token)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), 421);
+            let body: serde_json::Value = serde_json::from_slice(r.body().as_deref().unwrap_or(b"{}")).unwrap();
+            assert_eq!(
+                (body["code"].as_str(), body["details"]["node_url"].as_str()),
+                (Some("wrong_node"), Some(home_url.as_str()))
+            );
+        }
+        other => panic!("a socket on the wrong node was let in: {:?}", other.map(|_| ())),
+    }
+
+    // The doctor and a second member (a token from another node: the nodes share the secret)
+    // meet on the home and get each other's media.
+    let signaling = answer["signaling_url"].as_str().unwrap();
+    let alice = MediaPeer::join(&format!("{signaling}?token={token}"), cam_and_mic("doctor")).await;
+    let bob =
+        MediaPeer::join(&nodes[home].ws_url(&room_token(&nodes[other], &id, "visitor")), cam_and_mic("visitor")).await;
+    eventually("both receive the other's camera and microphone", WAIT, || async {
+        ["visitor/cam", "visitor/mic"].iter().all(|t| alice.packets_tagged(t) >= 30)
+            && ["doctor/cam", "doctor/mic"].iter().all(|t| bob.packets_tagged(t) >= 30)
+    })
+    .await;
+    for (i, n) in nodes.iter().enumerate() {
+        assert_eq!(n.state.hub.room_count(), usize::from(i == home), "node {i} (home {home})");
+    }
+    alice.close().await;
+    bob.close().await;
+    for n in nodes {
+        n.stop().await;
+    }
 }

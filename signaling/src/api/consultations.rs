@@ -460,8 +460,21 @@ async fn join(State(st): State<AppState>, s: Session, Path(id): Path<String>) ->
     let grants = crate::consult::rights::room_grants(&c, &s.user).ok_or_else(not_found)?;
     let ttl = st.config.auth.room_token_ttl_secs;
     let (token, expires_at) = st.keys.user_room(s.user.id.as_str(), &s.user.display_name, &c.id, grants, ttl, now)?;
+    let home = home_node(&st, &c.id).await?;
     st.audit.record(AuditEntry::new(s.user.id.as_str(), "consultation.join_token", now).consultation(&c.id));
-    Ok(Json(joined(&st, &c, s.user.id.as_str(), grants, token, expires_at, now)))
+    Ok(Json(joined(&st, &c, s.user.id.as_str(), grants, (token, expires_at), now, home)))
+}
+
+/// The node that holds (or now will hold) the consultation's room, when there are several.
+pub(super) async fn home_node(
+    st: &AppState,
+    id: &crate::ids::ConsultationId,
+) -> Result<Option<crate::rtc::router::Node>, AppError> {
+    use crate::rtc::router::Home;
+    Ok(match st.router.home(id).await? {
+        Home::Here(node) => node,
+        Home::Elsewhere(node) => Some(node),
+    })
 }
 
 /// What `/join` (and a guest's join) answers: the room token and how to reach the room.
@@ -470,11 +483,11 @@ pub(super) fn joined(
     c: &Consultation,
     identity: &str,
     grants: crate::auth::Grants,
-    token: String,
-    expires_at: Timestamp,
+    (token, expires_at): (String, Timestamp),
     now: Timestamp,
+    home: Option<crate::rtc::router::Node>,
 ) -> Value {
-    json!({
+    let mut answer = json!({
         "token": token,
         "expires_at": expires_at,
         "room": c.id,
@@ -483,7 +496,14 @@ pub(super) fn joined(
         "signaling_path": "/v1/rtc",
         "ice_servers": ice_servers(&st.config.media, identity, now),
         "protocol_version": crate::rtc::protocol::PROTOCOL_VERSION,
-    })
+    });
+    // Several nodes: the socket, and so the media, go to the room's home.
+    if let Some(node) = home {
+        let ws = node.url.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+        answer["signaling_url"] = json!(format!("{ws}/v1/rtc"));
+        answer["node"] = json!(node);
+    }
+    answer
 }
 
 /// Room tokens are handed out only while the room is open: from `join_early_minutes` before

@@ -224,6 +224,7 @@ async fn join(State(st): State<AppState>, g: Guest) -> Result<Json<Value>, AppEr
     let c = &g.consultation;
     let now = Timestamp::now();
     join_window(&st, c, now)?;
+    let home = super::consultations::home_node(&st, &c.id).await?;
     let link = g.link()?;
     let grants = crate::consult::rights::guest_grants(c, &link.id).ok_or_else(invalid_link)?;
     let identity = link.identity();
@@ -233,5 +234,5 @@ async fn join(State(st): State<AppState>, g: Guest) -> Result<Json<Value>, AppEr
     st.audit.record(
         AuditEntry::new(identity.as_str(), "consultation.guest_join_token", now).consultation(&c.id).target(&link.id),
     );
-    Ok(Json(joined(&st, c, &identity, grants, token, expires_at, now)))
+    Ok(Json(joined(&st, c, &identity, grants, (token, expires_at), now, home)))
 }

@@ -51,6 +51,8 @@ pub enum RoomCmd {
         grants: Option<crate::auth::Grants>,
     },
     Shutdown,
+    /// Another node holds the room now: its members here reconnect there.
+    Moved,
 }
 
 /// Per-socket queue: a client that cannot keep up with this many messages is disconnected
@@ -201,6 +203,29 @@ impl Hub {
         self.rooms().len()
     }
 
+    /// Whether a room task for `room` runs here.
+    pub fn holds(&self, room: &str) -> bool {
+        self.rooms().get(room).is_some_and(|tx| !tx.is_closed())
+    }
+
+    /// The rooms this node holds.
+    pub fn room_ids(&self) -> Vec<String> {
+        self.rooms().iter().filter(|(_, tx)| !tx.is_closed()).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Members in every room here (lobby and reconnecting ones included).
+    pub fn participant_count(&self) -> u64 {
+        self.inner.ctx.metrics.participants.load(Relaxed).max(0) as u64
+    }
+
+    /// Another node holds `room` now: its members here are told and reconnect there.
+    pub async fn move_away(&self, room: &str) {
+        let tx = self.rooms().get(room).cloned();
+        if let Some(tx) = tx {
+            let _ = tx.send(RoomCmd::Moved).await;
+        }
+    }
+
     /// Removes the room if nothing is queued for it; called by the room task when it is empty.
     fn retire(&self, room: &str, rx: &mut mpsc::Receiver<RoomCmd>) -> bool {
         let mut rooms = self.rooms();
@@ -320,6 +345,10 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                 Some(RoomCmd::Shutdown) => {
                     let rec = room.is_recording();
                     stop_first(rec, "system", room.shutdown())
+                }
+                Some(RoomCmd::Moved) => {
+                    let rec = room.is_recording();
+                    stop_first(rec, "system", room.moved())
                 }
             },
             Some(done) = done_rx.recv() => match done {

@@ -5,5 +5,6 @@ pub mod hub;
 pub mod media;
 pub mod protocol;
 pub mod room;
+pub mod router;
 pub mod session;
 pub mod whip;

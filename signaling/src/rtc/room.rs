@@ -921,10 +921,20 @@ impl Room {
 
     /// Server shutdown: close every socket with a reason; the room state goes with the process.
     pub fn shutdown(&mut self) -> Vec<Output> {
+        self.close_all("server shutting down")
+    }
+
+    /// Another node holds this room now (issue 16): everyone here reconnects through `/join`,
+    /// which names that node.
+    pub fn moved(&mut self) -> Vec<Output> {
+        self.close_all("the room moved to another node")
+    }
+
+    fn close_all(&mut self, reason: &str) -> Vec<Output> {
         let mut out = Vec::new();
         for (_, m) in std::mem::take(&mut self.members) {
             if let Some(c) = m.conn {
-                out.push(Output::Close(c, Some(ServerMessage::Closing { reason: "server shutting down".into() })));
+                out.push(Output::Close(c, Some(ServerMessage::Closing { reason: reason.into() })));
             }
         }
         out

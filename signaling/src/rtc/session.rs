@@ -44,6 +44,7 @@ pub async fn upgrade(
         AppError::unauthorized("token_missing", "a room token is required (?token= or Authorization: Bearer)")
     })?;
     let (claims, consultation) = room_claims(&st, &token).await?;
+    home_here(&st, &claims.room).await?;
     let live = match &consultation {
         Some(c) => c.status == crate::consult::model::Status::Live,
         None => true,
@@ -56,6 +57,21 @@ pub async fn upgrade(
         .max_message_size(HARD_FRAME_LIMIT)
         .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| run(st, socket, claims, Entry { live, auto_admit })))
+}
+
+/// With several nodes, a room's members meet on its home: a socket (or an encoder, or a
+/// player) that reaches another node is turned away with the home's address (421
+/// `wrong_node`); a client calls `/join` again, which names it.
+pub async fn home_here(st: &AppState, room: &crate::ids::ConsultationId) -> Result<(), AppError> {
+    match st.router.claim(room, st.hub.holds(room.as_str())).await? {
+        super::router::Home::Here(_) => Ok(()),
+        super::router::Home::Elsewhere(node) => Err(AppError::new(
+            axum::http::StatusCode::MISDIRECTED_REQUEST,
+            "wrong_node",
+            "this consultation's room is on another server node; ask /join again",
+        )
+        .with_details(serde_json::json!({ "node_url": node.url }))),
+    }
 }
 
 /// A room token checked against the record and the account as they are now: valid, for a

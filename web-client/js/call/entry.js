@@ -9,7 +9,8 @@ import { afterCall } from './after.js';
 /**
  * What POST …/join answers (api.md, protocol.md §1).
  * @typedef {{ token: string, expires_at: string, room: string, identity: string, grants: Record<string, boolean>,
- *   signaling_path: string, ice_servers?: RTCIceServer[], protocol_version: number }} JoinAnswer
+ *   signaling_path: string, signaling_url?: string, node?: { id: string, url: string },
+ *   ice_servers?: RTCIceServer[], protocol_version: number }} JoinAnswer
  */
 
 /**

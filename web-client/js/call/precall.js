@@ -5,6 +5,7 @@ import { errorText, fmtTime, t } from '../i18n.js';
 import { h, videoEl } from './dom.js';
 import { audioContext, canPickSpeaker, errorName, levelMeter, listDevices, openMedia, stopStream } from './devices.js';
 import { NO_WAY_IN } from './entry.js';
+import { socketUrl } from './signaling.js';
 import { Labels } from './labels.js';
 import { toneSamples } from './tone.js';
 
@@ -487,15 +488,14 @@ export class PreCall {
 /**
  * Opens the signaling socket with a version nobody speaks: the server answers
  * `unsupported_version` and closes before the room is touched.
- * @param {{ signaling_path: string, token: string }} join
+ * @param {{ signaling_path: string, signaling_url?: string, token: string }} join
  * @returns {Promise<boolean>}
  */
 function probeSocket(join) {
   return new Promise((resolve) => {
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let ws;
     try {
-      ws = new WebSocket(`${scheme}//${location.host}${join.signaling_path}?token=${encodeURIComponent(join.token)}`);
+      ws = new WebSocket(socketUrl(join));
     } catch {
       resolve(false);
       return;

@@ -111,8 +111,13 @@ export class RoomSocket {
   }
 }
 
-/** The WebSocket URL for a `/join` answer. */
-export function socketUrl(/** @type {{ signaling_path: string, token: string }} */ join) {
+/**
+ * The WebSocket URL for a `/join` answer: the room's home node when the server runs on several
+ * (`signaling_url`), else this page's own server.
+ */
+export function socketUrl(/** @type {{ signaling_path: string, signaling_url?: string, token: string }} */ join) {
+  const token = `?token=${encodeURIComponent(join.token)}`;
+  if (join.signaling_url) return `${join.signaling_url}${token}`;
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}${join.signaling_path}?token=${encodeURIComponent(join.token)}`;
+  return `${scheme}//${location.host}${join.signaling_path}${token}`;
 }
