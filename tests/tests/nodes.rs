@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use huizhen_tests::media::{MediaPeer, Synth};
-use huizhen_tests::{RedisServer, TestServer, eventually};
+use huizhen_tests::{Api, Process, RedisServer, TestServer, eventually};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -225,4 +225,102 @@ async fn three_nodes_give_a_room_one_home_where_its_members_meet() {
     for n in nodes {
         n.stop().await;
     }
+}
+
+/// Failure: three `huizhen` processes on one Redis; the room's home is killed (SIGKILL). Its
+/// lease runs out, `/join` on a surviving node names a new home, and the two members, who
+/// come back as the web client does (`/join` again, then the socket it names), get each other's
+/// media there. Prints the time from the kill to media flowing again for both.
+/// `NODE_KILLS=10 cargo test -p huizhen-tests --release --test nodes killed -- --nocapture`
+/// repeats it (the killed node comes back each time) for the figures in docs/performance.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_home_node_hands_its_room_to_another_within_the_lease() {
+    let redis = RedisServer::start().unwrap();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| huizhen_tests::free_port()).collect();
+    let start = |i: usize, demo: bool| {
+        let url = format!("http://127.0.0.1:{}", ports[i]);
+        let env = [
+            ("HUIZHEN_STORE", redis.url()),
+            ("HUIZHEN_JWT_SECRET", SECRET.to_owned()),
+            ("HUIZHEN_NODE__PUBLIC_URL", url),
+            ("HUIZHEN_MEDIA__WORKERS", "1".to_owned()),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Process::serve_at(ports[i], dirs[i].path(), if demo { &["--demo"] } else { &[] }, &env).unwrap()
+    };
+    let mut procs: Vec<Option<Process>> = vec![Some(start(0, true)), Some(start(1, false)), Some(start(2, false))];
+    let api = |i: usize| Api::new(format!("127.0.0.1:{}", ports[i]).parse().unwrap());
+    let doctor = api(0).login("doctor-east").await;
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "emergency", "summary": "s" });
+    let id = api(0).post("/v1/consultations", &doctor, body).await.ok()["id"].as_str().unwrap().to_owned();
+    let keys = huizhen::auth::Keys::from_secret(&huizhen::auth::secret::SigningKey::new(SECRET.as_bytes()).unwrap());
+    let grants =
+        huizhen::auth::Grants { can_publish: true, can_subscribe: true, can_publish_data: true, ..Default::default() };
+    let room = huizhen::ids::ConsultationId(id.clone());
+    let path = format!("/v1/consultations/{id}/join");
+
+    // Both members join where /join (asked on node `via`) says, and wait for each other's media.
+    let meet = |via: usize| {
+        let (api, doctor, path, keys, room) = (api(via), doctor.clone(), path.clone(), &keys, &room);
+        async move {
+            let answer = api.post(&path, &doctor, json!({})).await.ok();
+            let home = answer["node"]["url"].as_str().unwrap().to_owned();
+            let signaling = answer["signaling_url"].as_str().unwrap();
+            let visitor = keys.room("visitor", "visitor", room, grants, 300, jiff::Timestamp::now()).unwrap().0;
+            let a = MediaPeer::join(
+                &format!("{signaling}?token={}", answer["token"].as_str().unwrap()),
+                cam_and_mic("doctor"),
+            )
+            .await;
+            let b = MediaPeer::join(&format!("{signaling}?token={visitor}"), cam_and_mic("visitor")).await;
+            eventually("both members get the other's media on the home", WAIT, || async {
+                ["visitor/cam", "visitor/mic"].iter().all(|t| a.packets_tagged(t) >= 30)
+                    && ["doctor/cam", "doctor/mic"].iter().all(|t| b.packets_tagged(t) >= 30)
+            })
+            .await;
+            (home, a, b)
+        }
+    };
+    let index_of = |url: &str| ports.iter().position(|p| url == format!("http://127.0.0.1:{p}")).unwrap();
+
+    let kills: usize = std::env::var("NODE_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mut took = Vec::new();
+    let (mut home, mut a, mut b) = meet(0).await;
+    for round in 0..kills {
+        let dead = index_of(&home);
+        let killed_at = Instant::now();
+        procs[dead].as_mut().unwrap().kill9();
+        let alive = (dead + 1) % 3;
+        // What the web client does after its socket drops: /join again until it names a live
+        // home (it backs off between tries; a 503 or the dead home means try again).
+        eventually("/join names a new home once the dead node's lease runs out", Duration::from_secs(30), || async {
+            let r = api(alive).send("POST", &path, Some(&doctor), Some(json!({}))).await;
+            r.status == 200 && r.body["node"]["url"].as_str().is_some_and(|u| index_of(u) != dead)
+        })
+        .await;
+        a.close().await;
+        b.close().await;
+        let (new_home, na, nb) = meet(alive).await;
+        let elapsed = killed_at.elapsed();
+        eprintln!("round {round}: node {dead} killed, media again on node {} after {elapsed:?}", index_of(&new_home));
+        took.push(elapsed);
+        // The record is intact on the shared store, seen from the new home.
+        let c = api(index_of(&new_home)).get(&format!("/v1/consultations/{id}"), &doctor).await.ok();
+        assert_eq!(c["status"], "live");
+        (home, a, b) = (new_home, na, nb);
+        // The dead node comes back (an empty node now) for the next round.
+        procs[dead] = None;
+        procs[dead] = Some(start(dead, false));
+    }
+    took.sort();
+    eprintln!(
+        "kill to media again over {} kills: p50 {:?}, p95 {:?}, max {:?}",
+        took.len(),
+        took[took.len() / 2],
+        took[(took.len() * 95 / 100).min(took.len() - 1)],
+        took[took.len() - 1]
+    );
+    a.close().await;
+    b.close().await;
 }
