@@ -56,11 +56,13 @@ pub struct NodeConfig {
     /// Origins of the other nodes (or a wildcard such as `https://*.hospital.cn`): pages served
     /// here may open their sockets there (`connect-src` of the pages' security policy).
     pub cluster_origins: Vec<String>,
+    /// Seconds a draining node (SIGUSR1) lets its rooms run on before it moves them.
+    pub drain_deadline_secs: u64,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        Self { public_url: String::new(), lease_secs: 10, cluster_origins: Vec::new() }
+        Self { public_url: String::new(), lease_secs: 10, cluster_origins: Vec::new(), drain_deadline_secs: 3600 }
     }
 }
 

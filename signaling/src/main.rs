@@ -226,6 +226,19 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
             }
+            // SIGUSR1 drains a node of several (a rolling upgrade, operations.md).
+            #[cfg(unix)]
+            if let Some(cluster) = server.state.cluster.clone()
+                && let Ok(mut usr1) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+            {
+                let hub = server.state.hub.clone();
+                let deadline = std::time::Duration::from_secs(server.state.config.node.drain_deadline_secs);
+                tokio::spawn(async move {
+                    while usr1.recv().await.is_some() {
+                        huizhen::rtc::router::drain(cluster.clone(), hub.clone(), deadline);
+                    }
+                });
+            }
             server.serve(listener, shutdown_signal()).await?;
         }
         Cmd::ResetPassword { username } => {

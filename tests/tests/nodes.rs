@@ -127,6 +127,10 @@ async fn a_room_on_one_node_obeys_the_api_of_another() {
 
 /// Three nodes on one Redis, each with its public URL and the same signing secret.
 async fn three_nodes(redis_url: &str) -> Vec<TestServer> {
+    three_nodes_draining_in(redis_url, 3600).await
+}
+
+async fn three_nodes_draining_in(redis_url: &str, drain_deadline_secs: u64) -> Vec<TestServer> {
     let mut nodes = Vec::new();
     for _ in 0..3 {
         let port = huizhen_tests::free_port();
@@ -137,6 +141,7 @@ async fn three_nodes(redis_url: &str) -> Vec<TestServer> {
                 c.jwt_secret = SECRET.into();
                 c.listen = format!("127.0.0.1:{port}").parse().unwrap();
                 c.node.public_url = format!("http://127.0.0.1:{port}");
+                c.node.drain_deadline_secs = drain_deadline_secs;
             })
             .await,
         );
@@ -323,4 +328,157 @@ async fn a_killed_home_node_hands_its_room_to_another_within_the_lease() {
     );
     a.close().await;
     b.close().await;
+}
+
+/// Drain (a rolling upgrade): the drained node answers /readyz with 503 `draining`, takes no
+/// new room, and at its deadline moves the room it holds: the members are told, `/join` names
+/// another node, and they meet there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_takes_no_new_room_and_moves_its_own_at_the_deadline() {
+    let redis = RedisServer::start().unwrap();
+    let nodes = three_nodes_draining_in(&redis.url(), 2).await;
+    let apis: Vec<_> = nodes.iter().map(|n| n.api()).collect();
+    let doctor = apis[0].login("doctor-east").await;
+    let emergency = || async {
+        let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "emergency", "summary": "s" });
+        apis[0].post("/v1/consultations", &doctor, body).await.ok()["id"].as_str().unwrap().to_owned()
+    };
+    let home_of = |answer: &serde_json::Value| {
+        nodes.iter().position(|n| answer["node"]["url"] == format!("http://{}", n.addr).as_str()).unwrap()
+    };
+    let id = emergency().await;
+    let answer = apis[1].post(&format!("/v1/consultations/{id}/join"), &doctor, json!({})).await.ok();
+    let home = home_of(&answer);
+    let signaling = answer["signaling_url"].as_str().unwrap().to_owned();
+    let alice =
+        MediaPeer::join(&format!("{signaling}?token={}", answer["token"].as_str().unwrap()), cam_and_mic("doctor"))
+            .await;
+    let bob = MediaPeer::join(
+        &format!("{signaling}?token={}", room_token(&nodes[home], &id, "visitor")),
+        cam_and_mic("visitor"),
+    )
+    .await;
+    eventually("the members meet on the home", WAIT, || async {
+        alice.packets_tagged("visitor/cam") >= 30 && bob.packets_tagged("doctor/cam") >= 30
+    })
+    .await;
+
+    huizhen::rtc::router::drain(
+        nodes[home].state.cluster.clone().unwrap(),
+        nodes[home].state.hub.clone(),
+        Duration::from_secs(2),
+    );
+    let ready = apis[home].send("GET", "/readyz", None, None).await.expect(503, "draining");
+    assert_eq!(ready["details"]["rooms"], 1);
+    for (i, api) in apis.iter().enumerate().filter(|(i, _)| *i != home) {
+        assert_eq!(api.send("GET", "/readyz", None, None).await.status, 200, "node {i}");
+    }
+    // New rooms, placed through the drained node's own API too, go elsewhere.
+    for _ in 0..6 {
+        let other = emergency().await;
+        let a = apis[home].post(&format!("/v1/consultations/{other}/join"), &doctor, json!({})).await.ok();
+        assert_ne!(home_of(&a), home, "a new room was placed on the draining node");
+    }
+
+    // At the deadline the room moves: the members are told, and /join names another node.
+    eventually("both members are told the room moved", WAIT, || async {
+        [&alice, &bob].iter().all(|p| {
+            p.snapshot(|s| {
+                s.messages
+                    .iter()
+                    .any(|m| m["type"] == "closing" && m["reason"].as_str().unwrap_or("").contains("moved"))
+            })
+        })
+    })
+    .await;
+    let again = apis[home].post(&format!("/v1/consultations/{id}/join"), &doctor, json!({})).await.ok();
+    let new_home = home_of(&again);
+    assert_ne!(new_home, home);
+    alice.close().await;
+    bob.close().await;
+    let signaling = again["signaling_url"].as_str().unwrap().to_owned();
+    let alice =
+        MediaPeer::join(&format!("{signaling}?token={}", again["token"].as_str().unwrap()), cam_and_mic("doctor"))
+            .await;
+    let bob = MediaPeer::join(
+        &format!("{signaling}?token={}", room_token(&nodes[home], &id, "visitor")),
+        cam_and_mic("visitor"),
+    )
+    .await;
+    eventually("the members meet again on the new home", WAIT, || async {
+        alice.packets_tagged("visitor/cam") >= 30 && bob.packets_tagged("doctor/cam") >= 30
+    })
+    .await;
+    eventually("the drained node holds nothing", WAIT, || async { nodes[home].state.hub.room_count() == 0 }).await;
+    alice.close().await;
+    bob.close().await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+/// Redis restarted under a live room: the room keeps running where it is (media flows on while
+/// Redis is away, and `/join` answers 503 meanwhile), and once Redis is back every node names
+/// the same home: nothing is placed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_outlives_a_redis_restart_on_its_home() {
+    let mut redis = RedisServer::start_persistent().unwrap();
+    let nodes = three_nodes(&redis.url()).await;
+    let apis: Vec<_> = nodes.iter().map(|n| n.api()).collect();
+    let doctor = apis[0].login("doctor-east").await;
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "emergency", "summary": "s" });
+    let id = apis[0].post("/v1/consultations", &doctor, body).await.ok()["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/consultations/{id}/join");
+    let answer = apis[0].post(&path, &doctor, json!({})).await.ok();
+    let home_url = answer["node"]["url"].as_str().unwrap().to_owned();
+    let home = nodes.iter().position(|n| home_url == format!("http://{}", n.addr)).unwrap();
+    let signaling = answer["signaling_url"].as_str().unwrap().to_owned();
+    let alice =
+        MediaPeer::join(&format!("{signaling}?token={}", answer["token"].as_str().unwrap()), cam_and_mic("doctor"))
+            .await;
+    let bob = MediaPeer::join(
+        &format!("{signaling}?token={}", room_token(&nodes[home], &id, "visitor")),
+        cam_and_mic("visitor"),
+    )
+    .await;
+    eventually("the members meet on the home", WAIT, || async {
+        alice.packets_tagged("visitor/cam") >= 30 && bob.packets_tagged("doctor/cam") >= 30
+    })
+    .await;
+
+    redis.stop();
+    let other = (home + 1) % 3;
+    let r = apis[other].send("POST", &path, Some(&doctor), Some(json!({}))).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    let before = (alice.packets_tagged("visitor/cam"), bob.packets_tagged("doctor/cam"));
+    eventually("media flows on while Redis is away", WAIT, || async {
+        alice.packets_tagged("visitor/cam") >= before.0 + 100 && bob.packets_tagged("doctor/cam") >= before.1 + 100
+    })
+    .await;
+    redis.restart().unwrap();
+
+    eventually("/join works again on every node", WAIT, || async {
+        for api in &apis {
+            if api.send("POST", &path, Some(&doctor), Some(json!({}))).await.status != 200 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    for (i, api) in apis.iter().enumerate() {
+        let a = api.post(&path, &doctor, json!({})).await.ok();
+        assert_eq!(a["node"]["url"], home_url.as_str(), "node {i} names another home after Redis came back");
+    }
+    for p in [&alice, &bob] {
+        p.snapshot(|s| assert!(!s.messages.iter().any(|m| m["type"] == "closing"), "a member was moved"));
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        assert_eq!(n.state.hub.room_count(), usize::from(i == home), "node {i}");
+    }
+    alice.close().await;
+    bob.close().await;
+    for n in nodes {
+        n.stop().await;
+    }
 }

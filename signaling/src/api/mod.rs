@@ -68,6 +68,15 @@ pub fn router(st: AppState) -> Router {
 
 async fn readyz(State(st): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
     st.store.ping().await?;
+    // A draining node takes no new work: a balancer in front of several nodes sends it elsewhere.
+    if st.cluster.as_ref().is_some_and(|c| c.draining()) {
+        return Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "this node is draining for maintenance",
+        )
+        .with_details(json!({ "rooms": st.hub.room_count() })));
+    }
     Ok(Json(json!({ "status": "ready" })))
 }
 

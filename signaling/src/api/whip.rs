@@ -205,6 +205,9 @@ async fn publish(
         grants,
         role: Role::Publish,
     };
+    if let Some(there) = redirect_home(&st, &c.id, "whip").await? {
+        return Ok(there);
+    }
     let (session, answer) = crate::rtc::whip::start(&st, who, offer).await.map_err(|err| refused(err, &c.id))?;
     st.audit.record(
         AuditEntry::new(e.identity().as_str(), "consultation.encoder_publish", Timestamp::now())
@@ -212,6 +215,18 @@ async fn publish(
             .target(&e.id),
     );
     Ok(created(answer, format!("/v1/whip/{session}"), ice_links(&st, &e.identity())))
+}
+
+/// With several nodes an encoder or a player goes to the room's home: 307 to the same endpoint
+/// there (RFC 9725 §4.5), where it sends its offer again; its session lives on that node.
+async fn redirect_home(st: &AppState, c: &ConsultationId, endpoint: &str) -> Result<Option<Response>, AppError> {
+    match st.router.claim(c, st.hub.holds(c.as_str())).await? {
+        crate::rtc::router::Home::Here(_) => Ok(None),
+        crate::rtc::router::Home::Elsewhere(node) => {
+            let to = format!("{}/v1/consultations/{c}/{endpoint}", node.url);
+            Ok(Some((StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, to)]).into_response()))
+        }
+    }
 }
 
 /// Why a device's offer was not taken, as the RFC's status with our code.
@@ -423,6 +438,9 @@ async fn watch(
         grants,
         role: Role::Watch,
     };
+    if let Some(there) = redirect_home(&st, &c.id, "whep").await? {
+        return Ok(there);
+    }
     let (session, answer) = crate::rtc::whip::start(&st, who, offer).await.map_err(|err| refused(err, &c.id))?;
     st.audit.record(
         AuditEntry::new(claims.sub.as_str(), "consultation.whep_watch", Timestamp::now())

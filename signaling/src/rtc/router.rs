@@ -126,6 +126,12 @@ end
 return lost
 ";
 
+/// Deletes a room's home (KEYS[1]) only if it is still ARGV[1]'s.
+const RELEASE_LUA: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 /// Each call's bound: a `/join` waits no longer than this for Redis.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -137,6 +143,7 @@ pub struct RedisRouter {
     lease: Duration,
     place: Script,
     renew: Script,
+    release: Script,
     draining: std::sync::atomic::AtomicBool,
 }
 
@@ -167,6 +174,7 @@ impl RedisRouter {
             lease,
             place: Script::new(PLACE_LUA),
             renew: Script::new(RENEW_LUA),
+            release: Script::new(RELEASE_LUA),
             draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -236,6 +244,23 @@ impl RedisRouter {
         self.draining.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Gives up `room`'s home if it is this node's, so the next `/join` places it elsewhere.
+    pub async fn release(&self, room: &str) {
+        let mut conn = self.conn.clone();
+        let mut call = self.release.key(self.home_key(room));
+        call.arg(&self.me.id);
+        if let Ok(Err(e)) = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async::<i64>(&mut conn)).await {
+            tracing::warn!(room, error = %e, "room home not released; it lapses with the lease");
+        }
+    }
+
+    /// Takes this node out of placement at once (the heartbeat keeps it out while draining).
+    async fn withdraw(&self) {
+        let mut conn = self.conn.clone();
+        let zrem = ::redis::cmd("ZREM").arg(format!("{}nodes", self.prefix)).arg(&self.me.id).clone();
+        let _ = tokio::time::timeout(REDIS_TIMEOUT, zrem.query_async::<i64>(&mut conn)).await;
+    }
+
     /// Leaves the registry at a clean stop, so no room is placed here meanwhile.
     pub async fn leave(&self) {
         let mut conn = self.conn.clone();
@@ -282,15 +307,16 @@ fn process_cpu() -> Duration {
 pub fn heartbeat(router: Arc<RedisRouter>, hub: super::hub::Hub, sfu: huizhen_sfu::Sfu) {
     tokio::spawn(async move {
         let every = router.lease() / 3;
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // After a failed beat (Redis away) try again sooner: when Redis returns, this node and
+        // its rooms are back in the registry before a /join could place them elsewhere.
+        let mut wait = Duration::ZERO;
         let mut last = (
             std::time::Instant::now(),
             process_cpu(),
             sfu.stats().forwarded_packets.load(std::sync::atomic::Ordering::Relaxed),
         );
         loop {
-            tick.tick().await;
+            tokio::time::sleep(wait).await;
             if hub.is_closed() {
                 router.leave().await;
                 return;
@@ -308,7 +334,9 @@ pub fn heartbeat(router: Arc<RedisRouter>, hub: super::hub::Hub, sfu: huizhen_sf
                 cpu_percent: ((cpu.saturating_sub(last.1)).as_secs_f64() / secs * 100.0 * 10.0).round() / 10.0,
             };
             last = (now, cpu, fwd);
-            match router.heartbeat(load, &hub.room_ids()).await {
+            let beat = router.heartbeat(load, &hub.room_ids()).await;
+            wait = if beat.is_ok() { every } else { every.min(Duration::from_secs(1)) };
+            match beat {
                 Ok(lost) => {
                     for room in lost {
                         tracing::warn!(room = %room, "another node holds this room now; its members here move there");
@@ -318,6 +346,37 @@ pub fn heartbeat(router: Arc<RedisRouter>, hub: super::hub::Hub, sfu: huizhen_sf
                 Err(e) => tracing::warn!(error = %e, "node heartbeat not written; rooms here keep running"),
             }
         }
+    });
+}
+
+/// Drains this node (a rolling upgrade): no new room is placed here from now on, `/readyz`
+/// says so, and the rooms here run on until they end; those still here after `deadline` move:
+/// their homes are released and their members told, so they come back through `/join` on
+/// another node. Answers at once; the rest runs in the background.
+pub fn drain(router: Arc<RedisRouter>, hub: super::hub::Hub, deadline: Duration) {
+    if router.draining.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    tracing::info!(rooms = hub.room_count(), deadline_secs = deadline.as_secs(), "draining: no new rooms here");
+    tokio::spawn(async move {
+        router.withdraw().await;
+        let until = tokio::time::Instant::now() + deadline;
+        let mut check = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            check.tick().await;
+            if hub.room_count() == 0 || hub.is_closed() {
+                tracing::info!("drained: no rooms left here; the node can be stopped");
+                return;
+            }
+            if tokio::time::Instant::now() >= until {
+                break;
+            }
+        }
+        for room in hub.room_ids() {
+            router.release(&room).await;
+            hub.move_away(&room).await;
+        }
+        tracing::info!("drain deadline reached: the rooms still here were moved");
     });
 }
 
