@@ -27,6 +27,8 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 # pkill (abrupt.test.mjs kills one test browser by its command line).
 command -v pkill >/dev/null 2>&1 || need+=(procps)
+# redis-server (nodes.test.mjs runs several server nodes on one Redis of its own).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # A Chinese font (1.6 MB): without one the zh-CN screenshots show boxes for every character.
 if ! (command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .); then need+=(fonts-wqy-microhei); fi
 if ((${#need[@]})); then

@@ -331,7 +331,12 @@ pub fn heartbeat(router: Arc<RedisRouter>, hub: super::hub::Hub, sfu: huizhen_sf
                 rooms: hub.room_count() as u64,
                 participants: hub.participant_count(),
                 packets_per_sec: (fwd.saturating_sub(last.2) as f64 / secs) as u64,
-                cpu_percent: ((cpu.saturating_sub(last.1)).as_secs_f64() / secs * 100.0 * 10.0).round() / 10.0,
+                // The first beat has no interval behind it (the start-up's CPU is not load).
+                cpu_percent: if secs < 0.5 {
+                    0.0
+                } else {
+                    ((cpu.saturating_sub(last.1)).as_secs_f64() / secs * 100.0 * 10.0).round() / 10.0
+                },
             };
             last = (now, cpu, fwd);
             let beat = router.heartbeat(load, &hub.room_ids()).await;

@@ -105,8 +105,11 @@ export async function until(what, probe, deadlineMs = 15000, everyMs = 250) {
  * `listen` is the HTTP address (`--listen`; port 0: any free one). `udpPort` is the first media
  * worker's UDP port (0: any free port; it overrides `media.udp_port` in the file).
  * The log goes to artifacts/<logName>.log (default `<test>-server`).
+ * `env` adds HUIZHEN_* variables for this server (and its `mint`), e.g. several nodes' shared
+ * `HUIZHEN_STORE` and `HUIZHEN_JWT_SECRET`; lists (such as `node.cluster_origins`) can be set
+ * only in the file (`extraToml`).
  */
-export async function startServer({ demo = true, extraToml = '', mediaIp = '127.0.0.1', listen = '127.0.0.1:0', udpPort = 0, logName = `${TEST_NAME}-server`, keepOneTimeAdmin = false } = {}) {
+export async function startServer({ demo = true, extraToml = '', mediaIp = '127.0.0.1', listen = '127.0.0.1:0', udpPort = 0, logName = `${TEST_NAME}-server`, keepOneTimeAdmin = false, env: extraEnv = {} } = {}) {
   try {
     await access(BIN, fsConstants.X_OK);
   } catch {
@@ -121,7 +124,7 @@ export async function startServer({ demo = true, extraToml = '', mediaIp = '127.
   const log = createWriteStream(join(ARTIFACTS, `${logName}.log`));
   const args = ['serve', '--config', config, '--data-dir', dataDir, '--listen', listen];
   if (demo) args.splice(1, 0, '--demo');
-  const env = { ...CHILD_ENV, HUIZHEN_MEDIA__UDP_PORT: String(udpPort) };
+  const env = { ...CHILD_ENV, HUIZHEN_MEDIA__UDP_PORT: String(udpPort), ...extraEnv };
   const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.add(child);
   child.stderr.pipe(log);
@@ -181,6 +184,71 @@ export async function startServer({ demo = true, extraToml = '', mediaIp = '127.
     return stdout.trim();
   };
   return { origin: `http://${addr}`, addr, dataDir, config, adminPassword, oneTimeAdminPassword, pid: child.pid, child, stop, mint };
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a server whose address must be known before it starts). */
+export async function freePort() {
+  const net = await import('node:net');
+  return new Promise((resolvePort, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {import('node:net').AddressInfo} */ (s.address());
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * Starts a redis-server of the test's own on a free port of 127.0.0.1, in memory only (no
+ * snapshot, no append-only file), for servers that share a Redis store. Stopped at cleanup.
+ * The log goes to artifacts/<logName>.log (default `<test>-redis`). Returns { url, port, stop }.
+ */
+export async function startRedis({ logName = `${TEST_NAME}-redis` } = {}) {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'hz-e2e-redis-'));
+  const log = createWriteStream(join(ARTIFACTS, `${logName}.log`));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'], env: CHILD_ENV });
+  children.add(child);
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  let stopped = null;
+  const stop = () => {
+    stopped ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const done = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await done;
+        clearTimeout(timer);
+      }
+      children.delete(child);
+      await rm(dir, { recursive: true, force: true });
+    })();
+    return stopped;
+  };
+  onCleanup(stop);
+  await new Promise((ready, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start in 10 s: ${out}`)), 10000);
+    child.stdout.on('data', (d) => {
+      out += String(d);
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        ready(null);
+      }
+    });
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start redis-server (apt-get install redis-server): ${e.message}`));
+    });
+    child.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited (${code ?? sig}) before it was ready; see artifacts/${logName}.log`));
+    });
+  });
+  return { url: `redis://127.0.0.1:${port}/`, port, child, stop };
 }
 
 // ---- API client ----------------------------------------------------------------------------
