@@ -40,6 +40,43 @@ pub struct Config {
     pub tls: TlsConfig,
     pub whip: WhipConfig,
     pub node: NodeConfig,
+    pub turn: TurnConfig,
+}
+
+/// TURN in the server (issue 17), for clinics whose firewall passes only the TURN port.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TurnConfig {
+    pub enabled: bool,
+    /// UDP address TURN listens on.
+    pub listen: SocketAddr,
+    /// The host name or address clients reach TURN at, for the URL `/join` hands out when
+    /// `media.turn_urls` is empty. Empty: the first announced (else bound) media address.
+    pub public_host: String,
+    pub realm: String,
+    /// Relays take UDP ports in this range (open it in the firewall with the listen port).
+    pub relay_port_min: u16,
+    pub relay_port_max: u16,
+    /// Relays at once, in all.
+    pub max_allocations: usize,
+    /// Addresses a relay may send to besides this server's own media ports (none by default:
+    /// no open relay).
+    pub allowed_peers: Vec<std::net::IpAddr>,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: SocketAddr::from(([0, 0, 0, 0], 3478)),
+            public_host: String::new(),
+            realm: "huizhen".into(),
+            relay_port_min: 49160,
+            relay_port_max: 49999,
+            max_allocations: 1000,
+            allowed_peers: Vec::new(),
+        }
+    }
 }
 
 /// This node among several on one Redis (issue 16).
@@ -329,6 +366,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             whip: WhipConfig::default(),
             node: NodeConfig::default(),
+            turn: TurnConfig::default(),
         }
     }
 }
@@ -476,6 +514,12 @@ impl Config {
             if self.store == "embedded" {
                 return bad("node.public_url places rooms over several nodes, which share a Redis store");
             }
+        }
+        if self.turn.enabled && (self.turn.relay_port_min == 0 || self.turn.relay_port_max < self.turn.relay_port_min) {
+            return bad("turn.relay_port_min..=turn.relay_port_max is a range of UDP ports above 0");
+        }
+        if self.turn.public_host.contains(['/', ' ', '?']) {
+            return bad("turn.public_host is a host name or an address, e.g. turn.hospital.cn");
         }
         if !(3..=300).contains(&self.node.lease_secs) {
             return bad("node.lease_secs is between 3 and 300");

@@ -22,6 +22,7 @@ pub mod state;
 pub mod store;
 pub mod text;
 pub mod tls;
+pub mod turn_server;
 pub mod web;
 
 use std::future::Future;
@@ -100,6 +101,35 @@ fn recorder_for(config: &Config) -> huizhen_recorder::Recorder {
     })
 }
 
+/// The built-in TURN server: relays only to this node's media addresses (bound and announced)
+/// and `turn.allowed_peers`.
+async fn start_turn(st: &AppState) -> std::io::Result<turn_server::TurnServer> {
+    let c = &st.config;
+    let mut peers = std::collections::HashSet::new();
+    for (i, bound) in st.sfu.media_addrs().into_iter().enumerate() {
+        peers.insert(bound);
+        // Announced addresses pair with bound ones; a single one stands for all.
+        if let Some(ip) = c.media.announce_ips.get(i).or(c.media.announce_ips.first()) {
+            peers.insert(std::net::SocketAddr::new(*ip, bound.port()));
+        }
+    }
+    let bind_ip = c.media.bind_ips.first().copied().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let settings = turn_server::Settings {
+        listen_udp: c.turn.listen,
+        realm: c.turn.realm.clone(),
+        relay_ip: c.media.announce_ips.first().copied().unwrap_or(bind_ip),
+        bind_ip,
+        relay_ports: (c.turn.relay_port_min, c.turn.relay_port_max),
+        secret: c.media.turn_secret.clone(),
+    };
+    let policy = turn_server::Policy {
+        peers,
+        peer_ips: c.turn.allowed_peers.iter().copied().collect(),
+        max_allocations: c.turn.max_allocations,
+    };
+    turn_server::TurnServer::start(settings, policy, st.turn_stats.clone()).await.map_err(std::io::Error::other)
+}
+
 pub struct Server {
     pub state: AppState,
     /// HTTPS, when configured: `reload` it on SIGHUP.
@@ -114,7 +144,7 @@ impl Server {
     }
 
     pub fn with_store(
-        config: Config,
+        mut config: Config,
         store: DynStore,
         secret: &auth::secret::SigningKey,
     ) -> Result<Server, StartError> {
@@ -123,6 +153,16 @@ impl Server {
             store,
             huizhen_recorder::crypt::MasterKey::from_hex(&config.recording.encryption_key).ok(),
         );
+        // The built-in TURN server hands out the REST credentials /join gives: a secret made up
+        // now when none is set (one node), and its own URL when no other is configured.
+        if config.turn.enabled {
+            if config.media.turn_secret.is_empty() {
+                config.media.turn_secret = uuid::Uuid::new_v4().simple().to_string();
+            }
+            if config.media.turn_urls.is_empty() {
+                config.media.turn_urls = vec![turn_server::default_url(&config, config.turn.listen.port())];
+            }
+        }
         let metrics = Arc::new(Metrics::default());
         let audit = AuditSink::start(store.clone());
         let rules = Rules {
@@ -190,6 +230,7 @@ impl Server {
             whip: rtc::whip::Sessions::default(),
             router,
             cluster,
+            turn_stats: Arc::new(turn_server::TurnStats::default()),
             events,
             http_limiter: shared(Limiter::new(
                 "http",
@@ -235,6 +276,7 @@ impl Server {
         if let Some(c) = &cluster {
             rtc::router::heartbeat(c.clone(), hub.clone(), st.sfu.clone());
         }
+        let turn = if st.config.turn.enabled { Some(start_turn(&st).await?) } else { None };
         // Recordings a crash left unfinished are finalised now; expired ones go hourly.
         let bg = st.clone();
         let housekeeping = tokio::spawn(async move {
@@ -292,6 +334,9 @@ impl Server {
             tracing::error!("the store did not take the last audit entries before shutdown");
         }
         housekeeping.abort();
+        if let Some(t) = turn {
+            t.close().await;
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -39,6 +39,8 @@ pub struct Inner {
     pub router: Arc<dyn crate::rtc::router::RoomRouter>,
     /// This node among several (heartbeat, drain), when `node.public_url` is set.
     pub cluster: Option<Arc<crate::rtc::router::RedisRouter>>,
+    /// The built-in TURN server's counters (zero when it is off).
+    pub turn_stats: Arc<crate::turn_server::TurnStats>,
 }
 
 impl std::ops::Deref for AppState {

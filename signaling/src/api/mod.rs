@@ -85,7 +85,11 @@ async fn metrics(State(st): State<AppState>, headers: HeaderMap) -> Result<impl 
     if !want.is_empty() && !same_secret(bearer(&headers).unwrap_or("").as_bytes(), want) {
         return Err(AppError::unauthorized("metrics_token_required", "/metrics needs the configured bearer token"));
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], st.metrics.render(st.sfu.stats())))
+    let mut body = st.metrics.render(st.sfu.stats());
+    if st.config.turn.enabled {
+        st.turn_stats.render(&mut body);
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a guess matched.
