@@ -22,11 +22,16 @@ pub fn routes() -> Router<AppState> {
 /// Same-origin resources only; the call's socket may also go to the other nodes of a cluster
 /// (`node.cluster_origins`, and this node's public URL if it differs from the page's).
 pub fn security_policy(st: &AppState) -> String {
+    policy_for(&st.config)
+}
+
+fn policy_for(config: &crate::config::Config) -> String {
     let mut connect = String::from("'self'");
-    let node = &st.config.node;
+    let node = &config.node;
     for origin in std::iter::once(&node.public_url).chain(&node.cluster_origins).filter(|o| !o.is_empty()) {
-        connect.push(' ');
-        connect.push_str(origin);
+        // Chromium lets an http(s) source cover only http(s): the socket's ws(s) form is named too.
+        let socket = origin.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+        connect.push_str(&format!(" {origin} {socket}"));
     }
     format!(
         "default-src 'self'; connect-src {connect}; img-src 'self' data: blob:; frame-src 'self' blob:; frame-ancestors 'none'"
@@ -63,6 +68,19 @@ async fn serve(axum::extract::State(st): axum::extract::State<AppState>, uri: Ur
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_may_open_their_call_socket_on_the_other_nodes() {
+        let mut config = crate::config::Config::default();
+        config.node.public_url = "https://hz1.hospital.cn".into();
+        config.node.cluster_origins = vec!["https://*.hospital.cn".into()];
+        let csp = policy_for(&config);
+        assert!(
+            csp.contains("connect-src 'self' https://hz1.hospital.cn wss://hz1.hospital.cn https://*.hospital.cn wss://*.hospital.cn;"),
+            "{csp}"
+        );
+        assert!(policy_for(&crate::config::Config::default()).contains("connect-src 'self';"));
+    }
 
     #[test]
     fn the_app_is_served_and_its_development_files_are_not() {

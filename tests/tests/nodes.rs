@@ -232,14 +232,15 @@ async fn three_nodes_give_a_room_one_home_where_its_members_meet() {
     }
 }
 
-/// Failure: three `huizhen` processes on one Redis; the room's home is killed (SIGKILL). Its
-/// lease runs out, `/join` on a surviving node names a new home, and the two members, who
+/// Failure: three `huizhen` processes on one Redis; the room's home is killed (SIGKILL). Once
+/// it misses a heartbeat (and takes no connection) or its lease runs out, `/join` on a
+/// surviving node names a new home, and the two members, who
 /// come back as the web client does (`/join` again, then the socket it names), get each other's
 /// media there. Prints the time from the kill to media flowing again for both.
 /// `NODE_KILLS=10 cargo test -p huizhen-tests --release --test nodes killed -- --nocapture`
 /// repeats it (the killed node comes back each time) for the figures in docs/performance.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_home_node_hands_its_room_to_another_within_the_lease() {
+async fn a_killed_home_node_hands_its_room_to_another() {
     let redis = RedisServer::start().unwrap();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let ports: Vec<u16> = (0..3).map(|_| huizhen_tests::free_port()).collect();

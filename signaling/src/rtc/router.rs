@@ -132,6 +132,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
+/// Takes a node out of the registry (KEYS[1] its entry) if its entry is still ARGV[1], the one
+/// that was judged; ARGV[2] the placement set, ARGV[3] its id.
+const EVICT_LUA: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', ARGV[2], ARGV[3])
+return 1
+";
+
 /// Each call's bound: a `/join` waits no longer than this for Redis.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -144,6 +153,7 @@ pub struct RedisRouter {
     place: Script,
     renew: Script,
     release: Script,
+    evict: Script,
     draining: std::sync::atomic::AtomicBool,
 }
 
@@ -152,6 +162,9 @@ struct Entry {
     url: String,
     load: Load,
     draining: bool,
+    /// When the node wrote it (Unix ms): a node that missed a beat may be dead.
+    #[serde(default)]
+    beat_ms: u64,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> RouterError {
@@ -175,6 +188,7 @@ impl RedisRouter {
             place: Script::new(PLACE_LUA),
             renew: Script::new(RENEW_LUA),
             release: Script::new(RELEASE_LUA),
+            evict: Script::new(EVICT_LUA),
             draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -187,7 +201,32 @@ impl RedisRouter {
         self.lease.as_millis() as u64
     }
 
+    /// The room's home as `place_once` finds it, unless that is a node that both missed its
+    /// last heartbeat and does not take a TCP connection: then that node is taken out of the
+    /// registry and the room placed again, without waiting for its lease to run out. (A killed
+    /// node's rooms move within about a heartbeat instead of a lease; a node merely slow to
+    /// beat still answers the connection and keeps its rooms; a node the others cannot reach
+    /// is taken out only once it also misses a beat, and is back with its next one.)
     async fn place(&self, room: &ConsultationId, prefer: &str) -> Result<Home, RouterError> {
+        let (home, entry) = self.place_once(room, prefer).await?;
+        let (Home::Elsewhere(node), Some((raw, entry))) = (&home, entry) else { return Ok(home) };
+        let missed = unix_ms().saturating_sub(entry.beat_ms) > self.lease_ms() / 3 + 1000;
+        if !missed || reachable(&node.url).await {
+            return Ok(home);
+        }
+        tracing::warn!(node = %node.id, url = %node.url, "a room's home missed its heartbeat and does not answer: placing its rooms elsewhere");
+        let mut conn = self.conn.clone();
+        let mut evict = self.evict.key(format!("{}node:{}", self.prefix, node.id));
+        evict.arg(&raw).arg(format!("{}nodes", self.prefix)).arg(&node.id);
+        let _ = tokio::time::timeout(REDIS_TIMEOUT, evict.invoke_async::<i64>(&mut conn)).await;
+        Ok(self.place_once(room, prefer).await?.0)
+    }
+
+    async fn place_once(
+        &self,
+        room: &ConsultationId,
+        prefer: &str,
+    ) -> Result<(Home, Option<(String, Entry)>), RouterError> {
         let mut conn = self.conn.clone();
         let mut call = self.place.key(self.home_key(room.as_str()));
         call.arg(&self.prefix).arg(self.lease_ms()).arg(prefer);
@@ -195,19 +234,20 @@ impl RedisRouter {
             .await
             .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
             .map_err(unavailable)?;
-        let (id, entry) = answer.ok_or(RouterError::NoNode)?;
+        let (id, raw) = answer.ok_or(RouterError::NoNode)?;
         if id == self.me.id {
-            return Ok(Home::Here(Some(self.me.clone())));
+            return Ok((Home::Here(Some(self.me.clone())), None));
         }
-        let entry: Entry = serde_json::from_str(&entry).map_err(unavailable)?;
-        Ok(Home::Elsewhere(Node { id, url: entry.url }))
+        let entry: Entry = serde_json::from_str(&raw).map_err(unavailable)?;
+        Ok((Home::Elsewhere(Node { id, url: entry.url.clone() }), Some((raw, entry))))
     }
 
     /// Publishes this node's entry and load and renews its rooms' homes; answers the rooms
     /// another node holds now (their members here must go there).
     pub async fn heartbeat(&self, load: Load, rooms: &[String]) -> Result<Vec<String>, RouterError> {
         let draining = self.draining.load(std::sync::atomic::Ordering::Relaxed);
-        let entry = serde_json::to_string(&Entry { url: self.me.url.clone(), load, draining }).map_err(unavailable)?;
+        let entry = Entry { url: self.me.url.clone(), load, draining, beat_ms: unix_ms() };
+        let entry = serde_json::to_string(&entry).map_err(unavailable)?;
         let mut conn = self.conn.clone();
         let mut pipe = ::redis::pipe();
         pipe.cmd("SET").arg(format!("{}node:{}", self.prefix, self.me.id)).arg(entry).arg("PX").arg(self.lease_ms());
@@ -293,6 +333,28 @@ impl RoomRouter for RedisRouter {
     fn me(&self) -> Option<&Node> {
         Some(&self.me)
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Whether a node's listener takes a TCP connection within a second (its public URL's host and
+/// port). A loaded node still accepts; a dead one refuses, or its host does not answer.
+async fn reachable(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    let default_port = if url.starts_with("https://") { 443 } else { 80 };
+    let target =
+        if host_port.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok() && !host_port.ends_with(']')) {
+            host_port.to_owned()
+        } else {
+            format!("{host_port}:{default_port}")
+        };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(target.as_str())).await,
+        Ok(Ok(_))
+    )
 }
 
 /// This process's CPU time so far (every thread), for the load a node publishes.
@@ -389,6 +451,15 @@ pub fn drain(router: Arc<RedisRouter>, hub: super::hub::Hub, deadline: Duration)
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_node_that_takes_no_connection_is_unreachable() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(reachable(&format!("http://127.0.0.1:{port}")).await);
+        drop(listener);
+        assert!(!reachable(&format!("http://127.0.0.1:{port}")).await);
+    }
 
     #[test]
     fn the_score_weighs_members_and_cpu() {

@@ -23,8 +23,11 @@ import { CasePanel } from './casepanel.js';
 /** @typedef {import('./state.js').RemoteTrack} RemoteTrack */
 /** @typedef {import('./state.js').CallState} CallState */
 
-/** Reconnect backoff (ms): quick at first (a Wi-Fi blip), then every 10 s. */
-const BACKOFF = [500, 1000, 2000, 4000, 8000, 10000];
+/**
+ * Reconnect backoff (ms): quick at first (a Wi-Fi blip, or a server node that died: its room
+ * has a new home some 5 s later), then every 10 s.
+ */
+const BACKOFF = [500, 1000, 2000, 3000, 5000, 10000];
 /** The application-level keepalive: a ping this often, and how long its pong may take. */
 const KEEPALIVE_MS = 15000;
 const PONG_TIMEOUT_MS = 8000;
