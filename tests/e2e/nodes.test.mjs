@@ -5,8 +5,8 @@
 // loaded from one of the other two nodes, doctor-west's from the third: both pages' sockets go
 // to the home (the page's security policy lets them), and each plays the other's video. Then
 // the home node is killed (SIGKILL): both pages reconnect by themselves, no reload, no click,
-// calling /join again until the dead node's lease has run out and the room has a new home on a
-// live node, where they meet again and each plays the other's video once more. The time from
+// calling /join again until the room has a new home on a live node (the dead one missed its
+// heartbeat and takes no connection, or its lease ran out), where they meet again and each plays the other's video once more. The time from
 // the kill to both videos playing again is reported (checks.failover.killToVideoMs), with
 // what each page did meanwhile: its /join answers and the sockets it opened.
 //
@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 
 import {
-  apiClient, freePort, launchBrowser, newPage, note, pageErrors, runTest, shot, signIn, startRedis, startServer, until,
+  apiClient, freePort, launchBrowser, newPage, note, pageErrors, pageLog, runTest, shot, signIn, startRedis, startServer, until,
 } from './lib/harness.mjs';
 import { callState, joinCall, openCall, precallReady, snapshot, videoPlaying } from './lib/call.mjs';
 
@@ -60,6 +60,24 @@ const since = (events, t0) => events.filter((e) => e.at >= t0).map((e) => ({ ...
 /** The last socket a page opened that the server answered (its hello): the call's. @param {any[]} events */
 const callSocket = (events) => events.filter((e) => e.what === 'socket' && e.frames > 1).at(-1) ?? null;
 
+/**
+ * What a page saw that is not in the call as it should be: its call's state, the nodes its
+ * /join answers named, its sockets and what became of them, and what its security policy
+ * blocked (room tokens left out).
+ * @param {import('playwright-core').Page} page @param {any[]} events
+ */
+async function whatItSaw(page, events) {
+  const blocked = pageLog(page).filter((l) => l.includes('Content Security Policy')).map((l) => l.replace(/token=[^'"\s]+/g, 'token=…'));
+  return {
+    page: page.url().replace(/#.*/, ''),
+    state: await page.getByTestId('call-status').getAttribute('data-state').catch(() => null),
+    joins: events.filter((e) => e.what === 'join').map((e) => `${e.status} ${e.node}`),
+    sockets: events.filter((e) => e.what === 'socket').map((e) => `${e.host}: ${e.error ?? `${e.frames} frames`}`),
+    blockedByPolicy: blocked.length,
+    firstBlocked: blocked[0] ?? null,
+  };
+}
+
 await runTest(T, async (s) => {
   const redis = await s.step('start redis', () => startRedis());
 
@@ -91,7 +109,7 @@ await runTest(T, async (s) => {
   });
   s.checks.nodes = origins;
 
-  await s.step('each node\'s pages may open sockets on the others', async () => {
+  await s.step('each node\'s page policy (connect-src) names the other nodes', async () => {
     /** @type {Record<string, string>} */
     const csp = {};
     for (const [i, o] of origins.entries()) {
@@ -125,6 +143,15 @@ await runTest(T, async (s) => {
   const seenA = watchNodes(pageA);
   const seenB = watchNodes(pageB);
   const pages = /** @type {const} */ ([[pageA, 'doctor-east', seenA, 'east'], [pageB, 'doctor-west', seenB, 'west']]);
+  /** Runs `fn`; a failure says what each page saw. @template R @param {() => Promise<R>} fn @returns {Promise<R>} */
+  const explained = async (fn) => {
+    try {
+      return await fn();
+    } catch (e) {
+      const saw = Object.fromEntries(await Promise.all(pages.map(async ([page, , seen, tag]) => [tag, await whatItSaw(page, seen)])));
+      throw new Error(`${/** @type {Error} */ (e).message}; the pages saw: ${JSON.stringify(saw)}`);
+    }
+  };
 
   // A room placed by /join keeps its home for one lease (10 s) unless a socket arrives there:
   // both pages are signed in on every node beforehand, so that once the home is known they go
@@ -153,7 +180,7 @@ await runTest(T, async (s) => {
   await s.step('both pages, on the two other nodes, meet in one call on the home', async () => {
     await Promise.all([openCall(pageA, origins[x], id), openCall(pageB, origins[y], id)]);
     await Promise.all([precallReady(pageA), precallReady(pageB)]);
-    const [sa, sb] = await Promise.all([joinCall(pageA), joinCall(pageB)]);
+    const [sa, sb] = await explained(() => Promise.all([joinCall(pageA), joinCall(pageB)]));
     if (sa !== 'joined') throw new Error(`the host of an emergency should join at once, got ${sa}`);
     if (sb !== 'joined') throw new Error(`an invited doctor should come straight into a live emergency, got ${sb}`);
     await until('each page to list the other', async () => {
@@ -202,10 +229,10 @@ await runTest(T, async (s) => {
       note(`${tag}: reconnecting after ${reconnectingMs} ms, joined after ${joinedMs} ms, video after ${videoMs} ms`);
       return { reconnectingMs, joinedMs, videoMs, frames: v.frames };
     };
-    const [a, b] = await Promise.all([
+    const [a, b] = await explained(() => Promise.all([
       follow(pageA, west.id, 'east', 'doctor-west on doctor-east\'s page after the failover'),
       follow(pageB, east.id, 'west', 'doctor-east on doctor-west\'s page after the failover'),
-    ]);
+    ]));
     const killToVideoMs = Math.max(a.videoMs, b.videoMs);
     note(`kill → both videos playing again: ${killToVideoMs} ms`);
 
