@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${FUZZ_SECONDS:-60}"
-if (($#)); then targets=("$@"); else targets=(media_datagram signaling_message capture_file config_file api_body attachment_file); fi
+if (($#)); then targets=("$@"); else targets=(media_datagram signaling_message capture_file config_file api_body attachment_file session_description turn_stream); fi
 export RUSTC_BOOTSTRAP=1
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"

@@ -50,6 +50,11 @@ pub struct TurnConfig {
     pub enabled: bool,
     /// UDP address TURN listens on.
     pub listen: SocketAddr,
+    /// TURN over TCP here too (e.g. `0.0.0.0:3478`); empty: off.
+    pub listen_tcp: String,
+    /// TURN over TLS here (e.g. `0.0.0.0:5349`, or `:443` on an address of its own), with the
+    /// `[tls]` certificate: what passes a firewall that lets only HTTPS out. Empty: off.
+    pub listen_tls: String,
     /// The host name or address clients reach TURN at, for the URL `/join` hands out when
     /// `media.turn_urls` is empty. Empty: the first announced (else bound) media address.
     pub public_host: String,
@@ -69,6 +74,8 @@ impl Default for TurnConfig {
         Self {
             enabled: false,
             listen: SocketAddr::from(([0, 0, 0, 0], 3478)),
+            listen_tcp: String::new(),
+            listen_tls: String::new(),
             public_host: String::new(),
             realm: "huizhen".into(),
             relay_port_min: 49160,
@@ -517,6 +524,14 @@ impl Config {
         }
         if self.turn.enabled && (self.turn.relay_port_min == 0 || self.turn.relay_port_max < self.turn.relay_port_min) {
             return bad("turn.relay_port_min..=turn.relay_port_max is a range of UDP ports above 0");
+        }
+        for (key, at) in [("listen_tcp", &self.turn.listen_tcp), ("listen_tls", &self.turn.listen_tls)] {
+            if !at.is_empty() && at.parse::<SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid(format!("turn.{key} is an address such as 0.0.0.0:5349")));
+            }
+        }
+        if !self.turn.listen_tls.is_empty() && self.tls.mode == "off" {
+            return bad("turn.listen_tls needs a certificate: set [tls] mode");
         }
         if self.turn.public_host.contains(['/', ' ', '?']) {
             return bad("turn.public_host is a host name or an address, e.g. turn.hospital.cn");

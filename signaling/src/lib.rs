@@ -103,7 +103,7 @@ fn recorder_for(config: &Config) -> huizhen_recorder::Recorder {
 
 /// The built-in TURN server: relays only to this node's media addresses (bound and announced)
 /// and `turn.allowed_peers`.
-async fn start_turn(st: &AppState) -> std::io::Result<turn_server::TurnServer> {
+async fn start_turn(st: &AppState, tls: Option<Arc<tls::Tls>>) -> std::io::Result<turn_server::TurnServer> {
     let c = &st.config;
     let mut peers = std::collections::HashSet::new();
     for (i, bound) in st.sfu.media_addrs().into_iter().enumerate() {
@@ -116,6 +116,9 @@ async fn start_turn(st: &AppState) -> std::io::Result<turn_server::TurnServer> {
     let bind_ip = c.media.bind_ips.first().copied().unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let settings = turn_server::Settings {
         listen_udp: c.turn.listen,
+        listen_tcp: c.turn.listen_tcp.parse().ok(),
+        // Validated: TURN over TLS is configured only with a certificate.
+        listen_tls: c.turn.listen_tls.parse().ok().zip(tls),
         realm: c.turn.realm.clone(),
         relay_ip: c.media.announce_ips.first().copied().unwrap_or(bind_ip),
         bind_ip,
@@ -160,7 +163,7 @@ impl Server {
                 config.media.turn_secret = uuid::Uuid::new_v4().simple().to_string();
             }
             if config.media.turn_urls.is_empty() {
-                config.media.turn_urls = vec![turn_server::default_url(&config, config.turn.listen.port())];
+                config.media.turn_urls = turn_server::default_urls(&config);
             }
         }
         let metrics = Arc::new(Metrics::default());
@@ -276,7 +279,7 @@ impl Server {
         if let Some(c) = &cluster {
             rtc::router::heartbeat(c.clone(), hub.clone(), st.sfu.clone());
         }
-        let turn = if st.config.turn.enabled { Some(start_turn(&st).await?) } else { None };
+        let turn = if st.config.turn.enabled { Some(start_turn(&st, self.tls.clone()).await?) } else { None };
         // Recordings a crash left unfinished are finalised now; expired ones go hourly.
         let bg = st.clone();
         let housekeeping = tokio::spawn(async move {

@@ -98,6 +98,14 @@ impl Tls {
         tokio_rustls::TlsAcceptor::from(self.current.read().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
+    /// The same certificate for TURN over TLS: no HTTP ALPN (a TURN client offers
+    /// `stun.turn` or nothing, RFC 7443).
+    pub fn turn_acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let mut cfg = (**self.current.read().unwrap_or_else(|p| p.into_inner())).clone();
+        cfg.alpn_protocols = Vec::new();
+        tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+    }
+
     /// Reads the files again (a renewed certificate): new connections get it, open ones keep
     /// theirs. A bad file leaves the one in use in place.
     pub fn reload(&self) -> Result<(), TlsError> {

@@ -63,9 +63,11 @@ impl TurnStats {
     }
 }
 
-/// The TURN URL `/join` hands out for the built-in server when none is configured.
-pub fn default_url(config: &crate::config::Config, port: u16) -> String {
-    let host = if config.turn.public_host.is_empty() {
+/// The TURN URLs `/join` hands out for the built-in server when none are configured: UDP, then
+/// TCP and TLS where they listen (TLS by a name the certificate holds).
+pub fn default_urls(config: &crate::config::Config) -> Vec<String> {
+    let t = &config.turn;
+    let host = if t.public_host.is_empty() {
         let m = &config.media;
         let ip = m.announce_ips.first().or(m.bind_ips.first()).copied().unwrap_or(IpAddr::from([127, 0, 0, 1]));
         match ip {
@@ -73,13 +75,24 @@ pub fn default_url(config: &crate::config::Config, port: u16) -> String {
             v4 => v4.to_string(),
         }
     } else {
-        config.turn.public_host.clone()
+        t.public_host.clone()
     };
-    format!("turn:{host}:{port}?transport=udp")
+    let mut urls = vec![format!("turn:{host}:{}?transport=udp", t.listen.port())];
+    if let Ok(at) = t.listen_tcp.parse::<SocketAddr>() {
+        urls.push(format!("turn:{host}:{}?transport=tcp", at.port()));
+    }
+    if let Ok(at) = t.listen_tls.parse::<SocketAddr>() {
+        let name = if t.public_host.is_empty() { config.tls.names.first().cloned().unwrap_or(host) } else { host };
+        urls.push(format!("turns:{name}:{}?transport=tcp", at.port()));
+    }
+    urls
 }
 
 pub struct Settings {
     pub listen_udp: SocketAddr,
+    /// TURN over TCP, and over TLS (with the server's certificate), when set.
+    pub listen_tcp: Option<SocketAddr>,
+    pub listen_tls: Option<(SocketAddr, Arc<crate::tls::Tls>)>,
     pub realm: String,
     /// The relays' address as clients see it, and the one they bind on.
     pub relay_ip: IpAddr,
@@ -91,6 +104,9 @@ pub struct Settings {
 pub struct TurnServer {
     server: Server,
     pub local_udp: SocketAddr,
+    pub local_tcp: Option<SocketAddr>,
+    pub local_tls: Option<SocketAddr>,
+    accept_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,26 +123,44 @@ impl TurnServer {
             .await
             .map_err(|e| TurnError::Listen(settings.listen_udp, e))?;
         let local_udp = udp.local_addr().map_err(|e| TurnError::Listen(settings.listen_udp, e))?;
-        let relays = Relays {
+        let policy = Arc::new(policy);
+        let relays = || Relays {
             relay_ip: settings.relay_ip,
             bind_ip: settings.bind_ip,
             ports: settings.relay_ports,
-            policy: Arc::new(policy),
+            policy: policy.clone(),
             stats: stats.clone(),
         };
+        let mut conn_configs = vec![ConnConfig { conn: Arc::new(udp), relay_addr_generator: Box::new(relays()) }];
+        let mut accept_tasks = Vec::new();
+        let mut stream = |at: SocketAddr, tls: Option<Arc<crate::tls::Tls>>| {
+            let listener = std::net::TcpListener::bind(at).map_err(|e| TurnError::Listen(at, e))?;
+            listener.set_nonblocking(true).map_err(|e| TurnError::Listen(at, e))?;
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| TurnError::Listen(at, e))?;
+            let local = listener.local_addr().map_err(|e| TurnError::Listen(at, e))?;
+            let (mux, inbound) = StreamMux::new(local);
+            accept_tasks.push(tokio::spawn(accept(listener, tls, mux.clone(), inbound, policy.max_allocations)));
+            conn_configs.push(ConnConfig { conn: mux, relay_addr_generator: Box::new(relays()) });
+            Ok::<SocketAddr, TurnError>(local)
+        };
+        let local_tcp = settings.listen_tcp.map(|at| stream(at, None)).transpose()?;
+        let local_tls = settings.listen_tls.map(|(at, tls)| stream(at, Some(tls))).transpose()?;
         let config = ServerConfig {
-            conn_configs: vec![ConnConfig { conn: Arc::new(udp), relay_addr_generator: Box::new(relays) }],
+            conn_configs,
             realm: settings.realm,
             auth_handler: Arc::new(RestAuth { secret: settings.secret }),
             channel_bind_timeout: Duration::ZERO,
             alloc_close_notify: None,
         };
         let server = Server::new(config).await.map_err(|e| TurnError::Server(e.to_string()))?;
-        tracing::info!(%local_udp, "TURN listening (UDP)");
-        Ok(TurnServer { server, local_udp })
+        tracing::info!(%local_udp, ?local_tcp, ?local_tls, "TURN listening");
+        Ok(TurnServer { server, local_udp, local_tcp, local_tls, accept_tasks })
     }
 
     pub async fn close(&self) {
+        for t in &self.accept_tasks {
+            t.abort();
+        }
         let _ = self.server.close().await;
     }
 }
@@ -254,10 +288,198 @@ impl Conn for Guarded {
     }
 }
 
+/// The largest TURN frame on a stream: a STUN message's header and its 16-bit length.
+const MAX_FRAME: usize = 20 + 65_535;
+/// Frames waiting for the TURN server, from every stream together.
+const INBOUND_QUEUE: usize = 1024;
+/// Frames waiting to be written to one stream: a client that does not read loses the rest.
+const OUTBOUND_QUEUE: usize = 256;
+/// A stream that sends nothing this long is closed (a client refreshes at least every 10 min).
+const STREAM_IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// Reads one TURN frame from a TCP or TLS stream (RFC 8656 §11.5, §12.5): a STUN message by the
+/// length in its header, or ChannelData by its length padded to four bytes. `None` at a clean
+/// end; an error for a frame that is neither. Used by the server and by clients of it.
+pub async fn read_frame<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 4];
+    match r.read_exact(&mut head).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    let rest = match head[0] {
+        // STUN: two zero bits, then a 20-byte header whose length counts what follows it.
+        0x00..=0x3f => 16 + len,
+        // ChannelData: channel numbers 0x4000-0x4fff, the payload padded to four bytes.
+        0x40..=0x4f => len.div_ceil(4) * 4,
+        _ => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not a TURN frame")),
+    };
+    let mut frame = vec![0u8; 4 + rest];
+    frame[..4].copy_from_slice(&head);
+    r.read_exact(&mut frame[4..]).await?;
+    if head[0] >= 0x40 {
+        frame.truncate(4 + len);
+    }
+    Ok(Some(frame))
+}
+
+/// The TURN server reads datagrams from one connection; TCP and TLS clients each have their
+/// own stream. This joins them: every stream's frames come out of one `recv_from`, named by the
+/// client's address, and `send_to` writes to that client's stream.
+struct StreamMux {
+    local: SocketAddr,
+    inbound: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
+    writers: std::sync::Mutex<std::collections::HashMap<SocketAddr, tokio::sync::mpsc::Sender<Vec<u8>>>>,
+}
+
+type Inbound = tokio::sync::mpsc::Sender<(Vec<u8>, SocketAddr)>;
+
+impl StreamMux {
+    fn new(local: SocketAddr) -> (Arc<StreamMux>, Inbound) {
+        let (tx, rx) = tokio::sync::mpsc::channel(INBOUND_QUEUE);
+        let mux = StreamMux { local, inbound: tokio::sync::Mutex::new(rx), writers: Default::default() };
+        (Arc::new(mux), tx)
+    }
+
+    fn writers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<SocketAddr, tokio::sync::mpsc::Sender<Vec<u8>>>> {
+        self.writers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl Conn for StreamMux {
+    async fn connect(&self, _: SocketAddr) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        Ok(self.recv_from(buf).await?.0)
+    }
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        // Never an error while the server runs: an error would end its read loop.
+        let Some((frame, from)) = self.inbound.lock().await.recv().await else {
+            return Err(std::io::Error::other("TURN streams closed").into());
+        };
+        let n = frame.len().min(buf.len());
+        buf[..n].copy_from_slice(&frame[..n]);
+        Ok((n, from))
+    }
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        Ok(buf.len())
+    }
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        let writer = self.writers().get(&target).cloned();
+        if let Some(w) = writer {
+            // A full queue (a client that does not read) drops the frame, as UDP would.
+            let _ = w.try_send(buf.to_vec());
+        }
+        Ok(buf.len())
+    }
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        Ok(self.local)
+    }
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+    async fn close(&self) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+/// Takes TCP (or TLS) clients, at most `max` at once.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<crate::tls::Tls>>,
+    mux: Arc<StreamMux>,
+    inbound: Inbound,
+    max: usize,
+) {
+    loop {
+        let Ok((tcp, peer)) = listener.accept().await else { continue };
+        if mux.writers().len() >= max {
+            tracing::warn!(%peer, max, "TURN stream refused: too many");
+            continue;
+        }
+        let _ = tcp.set_nodelay(true);
+        let (mux, inbound, tls) = (mux.clone(), inbound.clone(), tls.clone());
+        tokio::spawn(async move {
+            match tls {
+                Some(tls) => {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), tls.turn_acceptor().accept(tcp)).await;
+                    match handshake {
+                        Ok(Ok(stream)) => serve_stream(stream, peer, mux, inbound).await,
+                        _ => tracing::debug!(%peer, "TURN over TLS: no handshake"),
+                    }
+                }
+                None => serve_stream(tcp, peer, mux, inbound).await,
+            }
+        });
+    }
+}
+
+/// One client's stream: its frames to the server, the server's frames for it back.
+async fn serve_stream<S>(stream: S, peer: SocketAddr, mux: Arc<StreamMux>, inbound: Inbound)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    use tokio::io::AsyncWriteExt;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(OUTBOUND_QUEUE);
+    mux.writers().insert(peer, tx);
+    let write = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        match tokio::time::timeout(STREAM_IDLE, read_frame(&mut reader)).await {
+            Ok(Ok(Some(frame))) if frame.len() <= MAX_FRAME => {
+                if inbound.send((frame, peer)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TURN stream closed: not a TURN frame");
+                break;
+            }
+            _ => break,
+        }
+    }
+    mux.writers().remove(&peer);
+    write.abort();
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn stream_frames_are_cut_by_their_own_lengths() {
+        // A STUN binding request (no attributes), then ChannelData of 5 bytes padded to 8, then junk.
+        let mut bytes = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        bytes.extend_from_slice(&[7u8; 12]);
+        bytes.extend_from_slice(&[0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5, 0, 0, 0]);
+        bytes.extend_from_slice(&[0xff, 0, 0, 0]);
+        let mut r = bytes.as_slice();
+        assert_eq!(read_frame(&mut r).await.unwrap().unwrap().len(), 20);
+        assert_eq!(read_frame(&mut r).await.unwrap().unwrap(), vec![0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5]);
+        assert!(read_frame(&mut r).await.is_err());
+        let mut empty: &[u8] = &[];
+        assert!(read_frame(&mut empty).await.unwrap().is_none());
+        // Cut short inside a frame: an error, not a hang or a panic.
+        let mut short: &[u8] = &[0x00, 0x01, 0x00, 0x08, 0x21];
+        assert!(read_frame(&mut short).await.is_err());
+    }
 
     #[test]
     fn the_rest_credentials_from_join_are_accepted_and_expired_or_foreign_ones_are_not() {

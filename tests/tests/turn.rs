@@ -8,6 +8,8 @@ use std::time::Duration;
 use huizhen_tests::media::{MediaPeer, PeerOptions, Synth};
 use huizhen_tests::{Coturn, TestServer, eventually};
 use rtc::peer_connection::transport::RTCIceServer;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 
 const SECRET: &str = "coturn-static-auth-secret-for-tests";
@@ -173,4 +175,159 @@ async fn turn_client(server: &str, username: &str, password: &str) -> turn::clie
     .unwrap();
     client.listen().await.unwrap();
     client
+}
+
+/// A TURN client's connection over one TCP or TLS stream (RFC 8656 §3.1): what a browser
+/// behind a firewall that passes only TCP (or only HTTPS) uses. Frames are cut as the server
+/// cuts them (`huizhen::turn_server::read_frame`).
+struct StreamConn<S> {
+    reader: tokio::sync::Mutex<tokio::io::ReadHalf<S>>,
+    writer: tokio::sync::Mutex<tokio::io::WriteHalf<S>>,
+    server: std::net::SocketAddr,
+}
+
+#[async_trait::async_trait]
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + 'static> webrtc_util::Conn for StreamConn<S> {
+    async fn connect(&self, _: std::net::SocketAddr) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        Ok(self.recv_from(buf).await?.0)
+    }
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, std::net::SocketAddr)> {
+        let frame = huizhen::turn_server::read_frame(&mut *self.reader.lock().await)
+            .await?
+            .ok_or_else(|| std::io::Error::other("the TURN server closed the stream"))?;
+        buf[..frame.len()].copy_from_slice(&frame);
+        Ok((frame.len(), self.server))
+    }
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        self.send_to(buf, self.server).await
+    }
+    async fn send_to(&self, buf: &[u8], _: std::net::SocketAddr) -> webrtc_util::Result<usize> {
+        use tokio::io::AsyncWriteExt;
+        self.writer.lock().await.write_all(buf).await?;
+        Ok(buf.len())
+    }
+    fn local_addr(&self) -> webrtc_util::Result<std::net::SocketAddr> {
+        Ok("127.0.0.1:0".parse().unwrap())
+    }
+    fn remote_addr(&self) -> Option<std::net::SocketAddr> {
+        Some(self.server)
+    }
+    async fn close(&self) -> webrtc_util::Result<()> {
+        Ok(())
+    }
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+async fn stream_client<S>(
+    stream: S,
+    server: std::net::SocketAddr,
+    username: &str,
+    password: &str,
+) -> turn::client::Client
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + 'static,
+{
+    let (r, w) = tokio::io::split(stream);
+    let conn = StreamConn { reader: tokio::sync::Mutex::new(r), writer: tokio::sync::Mutex::new(w), server };
+    let client = turn::client::Client::new(turn::client::ClientConfig {
+        stun_serv_addr: server.to_string(),
+        turn_serv_addr: server.to_string(),
+        username: username.to_owned(),
+        password: password.to_owned(),
+        realm: String::new(),
+        software: String::new(),
+        rto_in_ms: 0,
+        conn: std::sync::Arc::new(conn),
+        vnet: None,
+    })
+    .await
+    .unwrap();
+    client.listen().await.unwrap();
+    client
+}
+
+/// TURN over TCP and over TLS (the `[tls]` certificate): `/join` names both; with its
+/// credentials a client on a TLS stream (trusting exactly the server's certificate) and one on
+/// a plain TCP stream each get a relay that carries datagrams to an allowed peer and back; a
+/// wrong password over TLS gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_turn_serves_clients_over_tcp_and_tls() {
+    use webrtc_util::Conn;
+    let dir = tempfile::tempdir().unwrap();
+    let (tcp_port, tls_port) = (huizhen_tests::free_port(), huizhen_tests::free_port());
+    let relay_base = 40_000 + (tls_port % 400) * 50;
+    let mut config = huizhen_tests::test_config(dir.path());
+    config.tls.mode = "self-signed".into();
+    config.tls.names = vec!["turn.hospital.test".into(), "127.0.0.1".into()];
+    config.turn.enabled = true;
+    config.turn.listen = format!("127.0.0.1:{}", huizhen_tests::free_port()).parse().unwrap();
+    config.turn.listen_tcp = format!("127.0.0.1:{tcp_port}");
+    config.turn.listen_tls = format!("127.0.0.1:{tls_port}");
+    config.turn.relay_port_min = relay_base;
+    config.turn.relay_port_max = relay_base + 49;
+    config.turn.allowed_peers = vec!["127.0.0.2".parse().unwrap()];
+    let srv = TestServer::start_config(config).await;
+    // The URLs and the credentials `/join` hands out (the server speaks HTTPS here; the test's
+    // API client does not, so they are read from its configuration and made as /join makes them).
+    let m = &srv.state.config.media;
+    assert_eq!(
+        m.turn_urls,
+        vec![
+            format!("turn:127.0.0.1:{}?transport=udp", srv.state.config.turn.listen.port()),
+            format!("turn:127.0.0.1:{tcp_port}?transport=tcp"),
+            format!("turns:turn.hospital.test:{tls_port}?transport=tcp"),
+        ],
+        "what /join hands out"
+    );
+    let expires = jiff::Timestamp::now().as_second() + 600;
+    let (username, password) = huizhen::auth::turn::credentials(&m.turn_secret, "u1", expires);
+    let pem = std::fs::read(dir.path().join("tls/self-signed.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ));
+    let tls_at: std::net::SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let tcp_at: std::net::SocketAddr = format!("127.0.0.1:{tcp_port}").parse().unwrap();
+    let open_tls = || async {
+        let tcp = tokio::net::TcpStream::connect(tls_at).await.unwrap();
+        tls.connect(ServerName::try_from("turn.hospital.test").unwrap(), tcp).await.unwrap()
+    };
+
+    let peer = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    for (how, client) in [
+        ("TLS", stream_client(open_tls().await, tls_at, &username, &password).await),
+        (
+            "TCP",
+            stream_client(tokio::net::TcpStream::connect(tcp_at).await.unwrap(), tcp_at, &username, &password).await,
+        ),
+    ] {
+        let relay = client.allocate().await.unwrap_or_else(|e| panic!("an allocation over {how}: {e}"));
+        let relayed_at = relay.local_addr().unwrap();
+        relay.send_to(format!("over {how}").as_bytes(), peer.local_addr().unwrap()).await.unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = tokio::time::timeout(WAIT, peer.recv_from(&mut buf)).await.unwrap().unwrap();
+        assert_eq!((&buf[..n], from.port()), (format!("over {how}").as_bytes(), relayed_at.port()));
+        // And back: the peer answers the relay, the client reads it from its stream.
+        peer.send_to(b"answer", from).await.unwrap();
+        let (n, _) = tokio::time::timeout(WAIT, relay.recv_from(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], b"answer", "over {how}");
+        client.close().await.unwrap();
+    }
+    let wrong = stream_client(open_tls().await, tls_at, &username, "not-the-password").await;
+    assert!(wrong.allocate().await.is_err(), "an allocation over TLS with a wrong password");
+    wrong.close().await.unwrap();
+    srv.stop().await;
 }
