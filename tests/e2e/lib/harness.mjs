@@ -10,7 +10,8 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { constants as fsConstants, createWriteStream } from 'node:fs';
-import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,8 +109,12 @@ export async function until(what, probe, deadlineMs = 15000, everyMs = 250) {
  * `env` adds HUIZHEN_* variables for this server (and its `mint`), e.g. several nodes' shared
  * `HUIZHEN_STORE` and `HUIZHEN_JWT_SECRET`; lists (such as `node.cluster_origins`) can be set
  * only in the file (`extraToml`).
+ * `selfSigned` (a list of host names and IP addresses, e.g. ['127.0.0.2']) serves HTTPS with a
+ * certificate the server makes for them (`[tls] mode = "self-signed"`): then `origin` is
+ * https://…, `spki` the hash it prints for Chromium (launchBrowser's `trustSpki`),
+ * `fingerprint` the certificate's SHA-256 and `ca` its PEM (apiClient's `ca`, for Node).
  */
-export async function startServer({ demo = true, extraToml = '', mediaIp = '127.0.0.1', listen = '127.0.0.1:0', udpPort = 0, logName = `${TEST_NAME}-server`, keepOneTimeAdmin = false, env: extraEnv = {} } = {}) {
+export async function startServer({ demo = true, extraToml = '', mediaIp = '127.0.0.1', listen = '127.0.0.1:0', udpPort = 0, logName = `${TEST_NAME}-server`, keepOneTimeAdmin = false, env: extraEnv = {}, selfSigned = null } = {}) {
   try {
     await access(BIN, fsConstants.X_OK);
   } catch {
@@ -119,6 +124,7 @@ export async function startServer({ demo = true, extraToml = '', mediaIp = '127.
   const dataDir = await mkdtemp(join(tmpdir(), 'hz-e2e-'));
   const config = join(dataDir, 'huizhen.toml');
   const toml = [`log = "${process.env.E2E_SERVER_LOG ?? 'info'}"`, '', extraToml.trim(), ''];
+  if (selfSigned) toml.push('[tls]', 'mode = "self-signed"', `names = [${selfSigned.map((n) => JSON.stringify(n)).join(', ')}]`, '');
   if (!/^\s*\[media\]/m.test(extraToml)) toml.push('[media]', `bind_ips = ["${mediaIp}"]`, '');
   await writeFile(config, toml.join('\n'));
   const log = createWriteStream(join(ARTIFACTS, `${logName}.log`));
@@ -145,17 +151,18 @@ export async function startServer({ demo = true, extraToml = '', mediaIp = '127.
   };
   onCleanup(stop);
   let out = '';
-  const addr = await new Promise((resolveAddr, reject) => {
+  const { scheme, addr } = await new Promise((resolveAddr, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 30 s: ${out}`)), 30000);
     child.stdout.on('data', (d) => {
       // The admin password is printed here only: keep it out of the log file.
       const text = String(d);
       out += text;
       log.write(text.replace(/password: \S+/, 'password: <hidden>'));
-      const m = out.match(/running at http:\/\/([^/\s]+)\//);
-      if (m) {
+      const m = out.match(/running at (https?):\/\/([^/\s]+)\//);
+      // A self-signed certificate's fingerprints are printed on the lines after that one.
+      if (m && (!selfSigned || /--ignore-certificate-errors-spki-list=\S+\s/.test(out))) {
         clearTimeout(timer);
-        resolveAddr(m[1]);
+        resolveAddr({ scheme: m[1], addr: m[2] });
       }
     });
     child.once('error', (e) => {
@@ -167,13 +174,24 @@ export async function startServer({ demo = true, extraToml = '', mediaIp = '127.
       reject(new Error(`server exited (${code ?? sig}) before it was ready; see artifacts/${logName}.log`));
     });
   });
+  const origin = `${scheme}://${addr}`;
+  if (selfSigned && scheme !== 'https') throw new Error(`a server with a self-signed certificate runs at ${origin}, not https`);
+  // What the server printed of its certificate, and the certificate (its own trust anchor).
+  let spki = null;
+  let fingerprint = null;
+  let ca = null;
+  if (selfSigned) {
+    spki = out.match(/--ignore-certificate-errors-spki-list=(\S+)/)?.[1] ?? null;
+    fingerprint = out.match(/SHA-256 fingerprint:\s+([0-9A-F:]+)/)?.[1] ?? null;
+    ca = await readFile(join(dataDir, 'tls', 'self-signed.pem'), 'utf8');
+  }
   // The first start's admin password is a one-time one: it opens nothing until replaced. The
   // administrator sets their own through the API here (`adminPassword`), unless the test walks
   // that step itself (`keepOneTimeAdmin`: then `adminPassword` is still the one-time one).
   const oneTimeAdminPassword = out.match(/username: admin\s+password: (\S+)/)?.[1] ?? null;
   let adminPassword = oneTimeAdminPassword;
   if (oneTimeAdminPassword && !keepOneTimeAdmin) {
-    const api = apiClient(`http://${addr}`);
+    const api = apiClient(origin, { ca });
     const tok = await api.login('admin', oneTimeAdminPassword);
     adminPassword = `${oneTimeAdminPassword}-own`;
     await api.call(tok, 'POST', '/v1/me/password', { old_password: oneTimeAdminPassword, new_password: adminPassword });
@@ -183,7 +201,7 @@ export async function startServer({ demo = true, extraToml = '', mediaIp = '127.
     const { stdout } = await execFileP(BIN, ['token', '--config', config, '--data-dir', dataDir, ...tokenArgs], { env });
     return stdout.trim();
   };
-  return { origin: `http://${addr}`, addr, dataDir, config, adminPassword, oneTimeAdminPassword, pid: child.pid, child, stop, mint };
+  return { origin, addr, dataDir, config, adminPassword, oneTimeAdminPassword, pid: child.pid, child, stop, mint, spki, fingerprint, ca };
 }
 
 /** A TCP port free on 127.0.0.1 right now (for a server whose address must be known before it starts). */
@@ -262,18 +280,50 @@ export class HttpError extends Error {
   }
 }
 
-/** A plain HTTP client for set-up and checks that do not go through the UI. */
-export function apiClient(origin) {
+/**
+ * One HTTP(S) request from Node: `{ status, headers, text }` (headers lower-case). `ca` (PEM)
+ * is the one certificate an https:// server is trusted by, e.g. a self-signed server's own
+ * (startServer's `ca`); without it, fetch and the system's authorities (and no timeout:
+ * `timeoutMs` bounds only the https request with a `ca`).
+ * @param {string} url @param {{ method?: string, headers?: Record<string, string>, body?: string, ca?: string | null, timeoutMs?: number }} [opts]
+ * @returns {Promise<{ status: number, headers: Record<string, string>, text: string }>}
+ */
+export async function httpRequest(url, { method = 'GET', headers = {}, body, ca = null, timeoutMs = 60000 } = {}) {
+  if (!ca) {
+    const res = await fetch(url, { method, headers, body });
+    return { status: res.status, headers: Object.fromEntries(res.headers), text: await res.text() };
+  }
+  return new Promise((resolveRes, reject) => {
+    const req = httpsRequest(url, { method, headers, ca, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => resolveRes({
+        status: res.statusCode ?? 0,
+        headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, [v].flat().join(', ')])),
+        text: Buffer.concat(chunks).toString('utf8'),
+      }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * A plain HTTP client for set-up and checks that do not go through the UI. `ca`: the PEM an
+ * https:// server is trusted by (startServer's `ca` for a self-signed one).
+ */
+export function apiClient(origin, { ca = null } = {}) {
   /** Any call; never throws for an HTTP status: `{ status, data }`. */
   async function request(token, method, path, body) {
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (token) headers.Authorization = `Bearer ${token}`;
-    const res = await fetch(origin + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
+    const { status, text } = await httpRequest(origin + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), ca });
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch { data = { raw: text }; }
-    return { status: res.status, data };
+    return { status, data };
   }
   /** A call that must succeed (2xx): its JSON body; otherwise throws an HttpError with `code`. */
   async function call(token, method, path, body) {
@@ -339,10 +389,19 @@ const captureOf = new WeakMap();
  * `capture` ('WxH' or null) caps the fake camera: pages from newPage() ask getUserMedia for
  * at most this size whatever the app requests, because every extra pixel costs CPU on the
  * 2-core test machines. null leaves the app's constraints alone. `executablePath` replaces
- * CHROMIUM (e.g. a wrapper that starts it in another network namespace).
+ * CHROMIUM (e.g. a wrapper that starts it in another network namespace). `trustSpki` lists the
+ * SPKI hashes (base64 SHA-256, startServer's `spki`) of the certificates this browser accepts
+ * although no authority signed them (--ignore-certificate-errors-spki-list): those only, any
+ * other certificate error still stops a page. `hosts` maps host names to IP addresses for this
+ * browser only (--host-resolver-rules), e.g. { 'huizhen.test': '127.0.0.2' }: a page on a name
+ * is not "potentially trustworthy" to Chromium the way localhost and all of 127.0.0.0/8 are, so
+ * it needs HTTPS for a secure context, as on a hospital's LAN.
  */
-export async function launchBrowser({ capture = '640x360', args = [], executablePath = CHROMIUM } = {}) {
-  const browser = await chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...args] });
+export async function launchBrowser({ capture = '640x360', args = [], executablePath = CHROMIUM, trustSpki = [], hosts = {} } = {}) {
+  const trust = trustSpki.length ? [`--ignore-certificate-errors-spki-list=${trustSpki.join(',')}`] : [];
+  const rules = Object.entries(hosts).map(([name, ip]) => `MAP ${name} ${ip}`);
+  const resolving = rules.length ? [`--host-resolver-rules=${rules.join(', ')}`] : [];
+  const browser = await chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...trust, ...resolving, ...args] });
   onCleanup(() => browser.close());
   if (capture) {
     const [width, height] = capture.split('x').map(Number);
