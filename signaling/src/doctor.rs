@@ -77,6 +77,9 @@ pub fn run(config: Option<&Config>, config_error: Option<String>, lang: Lang) ->
     out.extend(secure_context(c, &s));
     out.push(disk(c, &s));
     out.push(media_ports(c, &s));
+    if c.turn.enabled {
+        out.push(turn_ports(c, &s));
+    }
     out.push(announced(c, &s));
     out.push(ffmpeg(c, &s));
     out
@@ -294,6 +297,42 @@ fn media_ports(c: &Config, s: &Say) -> Finding {
             s.t(
                 "若 huizhen 正在运行则正常；否则另一个程序占用了这些端口。",
                 "Normal if huizhen is running; otherwise another program holds them.",
+            ),
+        )
+    }
+}
+
+/// The built-in TURN server's listeners (UDP, TCP, TLS) and its relay range: free now (or held
+/// by a running server), and the firewall rule to open them.
+fn turn_ports(c: &Config, s: &Say) -> Finding {
+    let what = s.t("TURN 端口", "TURN ports");
+    let t = &c.turn;
+    let mut busy = Vec::new();
+    let mut open = vec![format!("{}/udp", t.listen.port())];
+    if std::net::UdpSocket::bind(t.listen).is_err() {
+        busy.push(format!("{}/udp", t.listen));
+    }
+    for at in [&t.listen_tcp, &t.listen_tls].into_iter().filter_map(|a| a.parse::<std::net::SocketAddr>().ok()) {
+        open.push(format!("{}/tcp", at.port()));
+        if std::net::TcpListener::bind(at).is_err() {
+            busy.push(format!("{at}/tcp"));
+        }
+    }
+    open.push(format!("{}-{}/udp", t.relay_port_min, t.relay_port_max));
+    let rule = format!("{} {}", s.t("防火墙需放行", "open in the firewall:"), open.join(", "));
+    if busy.is_empty() {
+        finding(Level::Pass, what, s.t("可用", "free").to_owned(), rule)
+    } else {
+        finding(
+            Level::Warn,
+            what,
+            format!("{}: {}", s.t("已被占用", "in use"), busy.join(", ")),
+            format!(
+                "{} {rule}",
+                s.t(
+                    "若 huizhen 正在运行则正常；否则另一个程序（如 coturn）占用了这些端口。",
+                    "Normal if huizhen is running; otherwise another program (coturn?) holds them.",
+                )
             ),
         )
     }

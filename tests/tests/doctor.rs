@@ -77,6 +77,18 @@ fn what_is_wrong_is_named_with_its_fix_and_fails_the_exit_status() {
     assert!(zh.contains("✓ Redis 持久化"), "{zh}");
     assert_eq!(code, 0, "{zh}");
 
+    // The built-in TURN server's port held by another program (a coturn left running): named,
+    // with the firewall rule for its ports.
+    let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let turn = format!(
+        "[turn]\nenabled = true\nlisten = \"{}\"\nrelay_port_min = 49160\nrelay_port_max = 49200\n",
+        held.local_addr().unwrap()
+    );
+    std::fs::write(&config, toml(&c, &k).replace(&redis.url(), &persistent.url()) + &turn).unwrap();
+    let (_, zh) = doctor(&config, &data, "zh-CN");
+    assert!(zh.contains("! TURN 端口") && zh.contains("已被占用") && zh.contains("49160-49200/udp"), "{zh}");
+    drop(held);
+
     // A configuration that does not load is the first thing said.
     std::fs::write(&config, "listen = \"nowhere\"\n").unwrap();
     let (code, en) = doctor(&config, &data, "en");
