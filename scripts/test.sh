@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Rust: installs what is missing
 # (redis-server for the store and outage tests, ffmpeg for the media test clip and to check
-# recordings, janus for the benchmark's comparison, coturn for the TURN relay test), then checks
+# recordings, janus for the benchmark's comparison, coturn for the TURN relay test, pebble for
+# the ACME test), then checks
 # formatting and lints and runs every test in the workspace. Tests start their own redis-server,
 # Janus and coturn.
 set -euo pipefail
@@ -13,6 +14,8 @@ command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 # Janus VideoRoom for the side-by-side load benchmark (its smoke run is in the suite).
 command -v janus >/dev/null 2>&1 || need+=(janus)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
+# Let's Encrypt's ACME test server, for the ACME certificate test.
+command -v pebble >/dev/null 2>&1 || need+=(pebble)
 # A Python virtual environment for the FHIR validator (tests/fhir/validate.py).
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if ((${#need[@]})); then

@@ -132,8 +132,10 @@ impl Default for WhipConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
-    /// `off`, `files` (`cert_file` and `key_file`, reloaded on SIGHUP) or `self-signed` (a
-    /// LAN trial: a certificate for `names`, kept in `data_dir/tls`).
+    /// `off`, `files` (`cert_file` and `key_file`, reloaded on SIGHUP), `self-signed` (a
+    /// LAN trial: a certificate for `names`, kept in `data_dir/tls`) or `acme` (a certificate
+    /// for `names` from `acme_directory`, renewed by itself; needs `redirect_listen` on port 80
+    /// for the CA's HTTP-01 check).
     pub mode: String,
     /// PEM: the certificate, then its chain.
     pub cert_file: PathBuf,
@@ -147,6 +149,13 @@ pub struct TlsConfig {
     /// Send Strict-Transport-Security (with `files` only: a trial certificate must stay
     /// skippable in the browser).
     pub hsts: bool,
+    /// The ACME CA's directory URL (default: Let's Encrypt).
+    pub acme_directory: String,
+    /// E-mail addresses the CA may write to about the certificates.
+    pub acme_contact: Vec<String>,
+    /// PEM of the root that the ACME server's own HTTPS is signed by, for a private ACME CA
+    /// (empty: the public roots).
+    pub acme_ca_root: PathBuf,
 }
 
 impl Default for TlsConfig {
@@ -158,6 +167,9 @@ impl Default for TlsConfig {
             names: Vec::new(),
             redirect_listen: String::new(),
             hsts: true,
+            acme_directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
+            acme_contact: Vec::new(),
+            acme_ca_root: PathBuf::new(),
         }
     }
 }
@@ -566,7 +578,13 @@ impl Config {
             "off" | "self-signed" => {}
             "files" if !self.tls.cert_file.as_os_str().is_empty() && !self.tls.key_file.as_os_str().is_empty() => {}
             "files" => return bad("tls.mode = \"files\" needs tls.cert_file and tls.key_file"),
-            _ => return bad("tls.mode is off, files or self-signed"),
+            "acme" if !self.tls.names.is_empty() && !self.tls.redirect_listen.is_empty() => {}
+            "acme" => {
+                return bad(
+                    "tls.mode = \"acme\" needs tls.names (the public host names) and tls.redirect_listen (port 80, for the CA's check)",
+                );
+            }
+            _ => return bad("tls.mode is off, files, self-signed or acme"),
         }
         if !self.tls.redirect_listen.is_empty() && self.tls.redirect_listen.parse::<SocketAddr>().is_err() {
             return bad("tls.redirect_listen is an address such as 0.0.0.0:80");

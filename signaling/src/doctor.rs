@@ -161,6 +161,26 @@ fn secure_context(c: &Config, s: &Say) -> Vec<Finding> {
                 "Each PC must trust it (import data_dir/tls/self-signed.pem); use the hospital's certificate for real use.",
             ),
         )),
+        "acme" => {
+            let cert = crate::acme::cert_path(&c.data_dir);
+            if crate::acme::days_left(&cert).is_some() {
+                out.push(certificate(&cert, &crate::acme::key_path(&c.data_dir), s));
+            } else {
+                out.push(finding(
+                    Level::Warn,
+                    what,
+                    s.t("尚未从证书颁发机构（ACME）取得证书", "no certificate from the ACME CA yet"),
+                    format!(
+                        "{} {}",
+                        s.t(
+                            "服务启动后会自动申请；证书机构需能从互联网访问本机 80 端口（tls.redirect_listen）和域名：",
+                            "The server asks for one when it starts; the CA must reach port 80 here (tls.redirect_listen) for",
+                        ),
+                        c.tls.names.join(", ")
+                    ),
+                ));
+            }
+        }
         _ => out.push(certificate(&c.tls.cert_file, &c.tls.key_file, s)),
     }
     out

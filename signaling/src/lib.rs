@@ -1,6 +1,7 @@
 //! Huizhen (会诊): the consultation server's library — HTTP API, signaling, scheduling,
 //! stores, audit. `main.rs` only parses the command line and calls into here.
 
+pub mod acme;
 pub mod api;
 pub mod attachments;
 pub mod audit;
@@ -234,6 +235,7 @@ impl Server {
             router,
             cluster,
             turn_stats: Arc::new(turn_server::TurnStats::default()),
+            acme_renew: (config.tls.mode == "acme").then(|| Arc::new(tokio::sync::Notify::new())),
             events,
             http_limiter: shared(Limiter::new(
                 "http",
@@ -312,16 +314,31 @@ impl Server {
             // Event streams never end by themselves: the drain would wait them out.
             events.close();
         };
-        // Plain HTTP beside HTTPS only sends browsers to the HTTPS address.
+        // Plain HTTP beside HTTPS only sends browsers to the HTTPS address (and answers an ACME
+        // CA's HTTP-01 check).
+        let challenges = st.acme_renew.as_ref().map(|_| acme::Challenges::default());
         let redirect = match (&self.tls, st.config.tls.redirect_listen.parse::<std::net::SocketAddr>()) {
             (Some(_), Ok(at)) => {
                 let https_port = listener.local_addr()?.port();
                 let plain = TcpListener::bind(at).await?;
-                Some(tokio::spawn(listen::redirect_to_https(plain, https_port)))
+                Some(tokio::spawn(listen::redirect_to_https(plain, https_port, challenges.clone())))
             }
             _ => None,
         };
+        let renewing = match (&self.tls, &st.acme_renew, challenges) {
+            (Some(tls), Some(now), Some(challenges)) => Some(acme::keep_renewed(
+                st.config.tls.clone(),
+                st.config.data_dir.clone(),
+                challenges,
+                tls.clone(),
+                now.clone(),
+            )),
+            _ => None,
+        };
         listen::serve(listener, app, limits, self.tls.clone(), closing, Duration::from_secs(10)).await;
+        if let Some(r) = renewing {
+            r.abort();
+        }
         if let Some(r) = redirect {
             r.abort();
         }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
+use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -189,8 +190,15 @@ pub async fn serve(
 /// Answers every plain-HTTP request with a permanent redirect to the same path over HTTPS on
 /// `https_port` (`tls.redirect_listen`): someone who types the address without `https://`
 /// lands on the secure page, where the browser gives the camera.
-pub async fn redirect_to_https(listener: TcpListener, https_port: u16) {
+pub async fn redirect_to_https(listener: TcpListener, https_port: u16, acme: Option<crate::acme::Challenges>) {
     let app = Router::new().fallback(move |req: Request| async move {
+        // An ACME CA checking that this host is ours (HTTP-01): the key authorisation as text.
+        if let Some(token) = req.uri().path().strip_prefix("/.well-known/acme-challenge/") {
+            return match acme.as_ref().and_then(|c| c.answer(token)) {
+                Some(answer) => ([(axum::http::header::CONTENT_TYPE, "text/plain")], answer).into_response(),
+                None => axum::http::StatusCode::NOT_FOUND.into_response(),
+            };
+        }
         let host = req
             .headers()
             .get(axum::http::header::HOST)
@@ -200,7 +208,7 @@ pub async fn redirect_to_https(listener: TcpListener, https_port: u16) {
             .to_owned();
         let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
         let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        axum::response::Redirect::permanent(&format!("https://{host}{port}{path}"))
+        axum::response::Redirect::permanent(&format!("https://{host}{port}{path}")).into_response()
     });
     let limits = ConnLimits::from_config(0, Duration::from_secs(10));
     serve(listener, app, limits, None, std::future::pending::<()>(), Duration::from_secs(1)).await;

@@ -209,12 +209,19 @@ async fn main() -> anyhow::Result<()> {
                             f.certificate, f.spki
                         );
                     }
-                    // SIGHUP reads the certificate files again (a renewal): open calls stay.
+                    // SIGHUP reads the certificate files again (a renewal), or with ACME asks
+                    // the CA for a new certificate now: open calls stay.
                     #[cfg(unix)]
                     if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
                         let tls = tls.clone();
+                        let acme = server.state.acme_renew.clone();
                         tokio::spawn(async move {
                             while hup.recv().await.is_some() {
+                                if let Some(now) = &acme {
+                                    tracing::info!("SIGHUP: renewing the ACME certificate now");
+                                    now.notify_one();
+                                    continue;
+                                }
                                 match tls.reload() {
                                     Ok(()) => tracing::info!("TLS certificate reloaded"),
                                     Err(e) => {

@@ -41,6 +41,8 @@ pub struct Inner {
     pub cluster: Option<Arc<crate::rtc::router::RedisRouter>>,
     /// The built-in TURN server's counters (zero when it is off).
     pub turn_stats: Arc<crate::turn_server::TurnStats>,
+    /// With `tls.mode = "acme"`: notified to renew the certificate now (SIGHUP).
+    pub acme_renew: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl std::ops::Deref for AppState {
