@@ -3,7 +3,10 @@
 # permissions, unit enabled), first start (the one-time admin password printed, as the journal
 # shows it), upgrade (data and the administrator's edit of the configuration kept), remove
 # (data and configuration kept), purge answered "keep" (data kept), purge answered "delete"
-# (data gone). Not part of the suite: it downloads a Debian root (~190 MB) and needs root.
+# (data gone); then operations.md's "county hospital" walk on a fresh install: HTTPS with a
+# trial certificate and TURN switched on in the configuration, `huizhen doctor`, the first
+# sign-in over HTTPS and the administrator's own password.
+# Not part of the suite: it downloads a Debian root (~190 MB) and needs root.
 #
 #   bash scripts/package-test.sh                 # release build, as shipped
 #   PROFILE=dev bash scripts/package-test.sh     # the debug build (quicker to make)
@@ -115,5 +118,61 @@ echo "huizhen huizhen/purge_data boolean true" | in_root debconf-set-selections
 in_root dpkg --purge huizhen
 [ ! -e "$root/var/lib/huizhen" ] && pass "data deleted, as answered" || fail "data left though the answer was delete"
 expect "question forgotten" "" in_root sh -c 'debconf-show huizhen'
+
+echo "== a county hospital: the package, HTTPS (trial certificate) and TURN on, the first sign-in"
+in_root dpkg -i /tmp/huizhen-2.deb >/dev/null
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port); turn_port=$(free_port); turns_port=$(free_port)
+# What the IT person edits in /etc/huizhen/huizhen.toml (operations.md, "A county hospital").
+python3 - "$root/etc/huizhen/huizhen.toml" "$port" "$turn_port" "$turns_port" <<'PY'
+import sys
+path, port, turn, turns = sys.argv[1:]
+lines = open(path).read().split("\n")
+section = ""
+for i, line in enumerate(lines):
+    if line.startswith("["):
+        section = line.strip()
+    key = line.split("=")[0].strip()
+    if section == "" and key == "listen":
+        lines[i] = f'listen = "0.0.0.0:{port}"'
+    elif section == "[tls]" and key == "mode":
+        lines[i] = 'mode = "self-signed"'
+    elif section == "[tls]" and key == "names":
+        lines[i] = 'names = ["hz.county.test", "127.0.0.1"]'
+    elif section == "[turn]" and key == "enabled":
+        lines[i] = "enabled = true"
+    elif section == "[turn]" and key == "listen":
+        lines[i] = f'listen = "0.0.0.0:{turn}"'
+    elif section == "[turn]" and key == "listen_tls":
+        lines[i] = f'listen_tls = "0.0.0.0:{turns}"'
+open(path, "w").write("\n".join(lines))
+PY
+echo "  -- huizhen doctor --lang en (before the first start):"
+chroot "$root" env -i PATH=/usr/sbin:/usr/bin LANG=C.UTF-8 setpriv --reuid huizhen --regid huizhen --clear-groups \
+  /usr/bin/huizhen doctor --config /etc/huizhen/huizhen.toml --data-dir /var/lib/huizhen --lang en | sed 's/^/  | /' || true
+: > "$work/out"
+chroot "$root" env -i PATH=/usr/sbin:/usr/bin LANG=C.UTF-8 setpriv --reuid huizhen --regid huizhen --clear-groups \
+  /usr/bin/huizhen serve --config /etc/huizhen/huizhen.toml --data-dir /var/lib/huizhen > "$work/out" 2>&1 &
+server=$!
+for _ in $(seq 1 150); do grep -q "ignore-certificate-errors-spki-list" "$work/out" && break; sleep 0.2; done
+grep -q "Huizhen is running at https://" "$work/out" && pass "HTTPS on 0.0.0.0:$port" || { cat "$work/out"; fail "no HTTPS"; }
+grep -E "fingerprint|spki" -A1 "$work/out" | sed 's/^/  | /'
+ca="$root/var/lib/huizhen/tls/self-signed.pem"
+https() { curl -s --cacert "$ca" "$@"; }
+# A debug build serves the web client from the source tree (not in the root): only the release
+# build, as packaged, has it inside.
+if [ "$profile" = release ]; then
+  expect "the app over HTTPS, trusted by its certificate" "200" https -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/"
+else
+  expect "HTTPS, trusted by its certificate (debug build: no app inside)" "200" https -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/healthz"
+fi
+admin_pw=$(sed -n 's/^ *password: //p' "$work/out")
+token=$(https -H 'content-type: application/json' -d "{\"username\":\"admin\",\"password\":\"$admin_pw\"}" "https://127.0.0.1:$port/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+expect "first sign-in asks for an own password" "True" sh -c "curl -s --cacert '$ca' -H 'authorization: Bearer $token' https://127.0.0.1:$port/v1/me | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"must_change_password\"])'"
+expect "own password set" "200" https -o /dev/null -w '%{http_code}' -H "authorization: Bearer $token" -H 'content-type: application/json' \
+  -d "{\"old_password\":\"$admin_pw\",\"new_password\":\"county-hospital-own-password-1\"}" "https://127.0.0.1:$port/v1/me/password"
+expect "TURN listens (UDP)" "1" sh -c "ss -lun | grep -c ':$turn_port '"
+expect "TURN over TLS listens" "1" sh -c "ss -ltn | grep -c ':$turns_port '"
+kill "$server"; wait "$server" 2>/dev/null || true; server=""
 
 echo "package test: passed"
