@@ -401,7 +401,15 @@ async fn accept(
     max: usize,
 ) {
     loop {
-        let Ok((tcp, peer)) = listener.accept().await else { continue };
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, say: not a busy loop while it lasts.
+                tracing::warn!(error = %e, "TURN stream not accepted");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         if mux.writers().len() >= max {
             tracing::warn!(%peer, max, "TURN stream refused: too many");
             continue;

@@ -1,5 +1,6 @@
 //! `huizhen doctor` (issue 17) on a machine set up wrongly on purpose: a data directory others
-//! can read, an expired certificate, a Redis without persistence. Each is named with its fix,
+//! can read, an expired certificate, a Redis without persistence, a full disk, a TURN port
+//! held by another program. Each is named with its fix,
 //! in Chinese and in English, and the exit status says it failed; the same machine set up
 //! right passes.
 #![allow(clippy::unwrap_used)]
@@ -94,4 +95,31 @@ fn what_is_wrong_is_named_with_its_fix_and_fails_the_exit_status() {
     let (code, en) = doctor(&config, &data, "en");
     assert_eq!(code, 1);
     assert!(en.starts_with("✗ configuration"), "{en}");
+}
+
+/// A full disk for recordings: a 1 MiB file system of its own (a tmpfs in a user and mount
+/// namespace: `unshare -rm`, no privileges needed) as `recording.dir` is named as a failure.
+#[test]
+fn a_full_recordings_disk_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, small) = (dir.path().join("data"), dir.path().join("recordings"));
+    for d in [&data, &small] {
+        std::fs::create_dir(d).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let config = dir.path().join("huizhen.toml");
+    std::fs::write(&config, format!("[recording]\ndir = \"{}\"\n", small.display())).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs '{}' && exec '{}' --config '{}' --data-dir '{}' doctor --lang en",
+        small.display(),
+        huizhen_binary().display(),
+        config.display(),
+        data.display()
+    );
+    let out = std::process::Command::new("unshare").args(["-rm", "sh", "-c", &script]).output().unwrap();
+    let en = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{en} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(en.contains("✗ disk for recordings") && en.contains("0 GB free"), "{en}");
+    assert!(en.contains("recording.dir on a larger disk"), "{en}");
 }
