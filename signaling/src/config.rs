@@ -64,6 +64,8 @@ pub struct TurnConfig {
     pub relay_port_max: u16,
     /// Relays at once, in all.
     pub max_allocations: usize,
+    /// Relays at once for one account or guest (a browser takes one or two per call).
+    pub max_allocations_per_user: usize,
     /// Addresses a relay may send to besides this server's own media ports (none by default:
     /// no open relay).
     pub allowed_peers: Vec<std::net::IpAddr>,
@@ -81,6 +83,7 @@ impl Default for TurnConfig {
             relay_port_min: 49160,
             relay_port_max: 49999,
             max_allocations: 1000,
+            max_allocations_per_user: 8,
             allowed_peers: Vec::new(),
         }
     }

@@ -130,6 +130,7 @@ async fn start_turn(st: &AppState, tls: Option<Arc<tls::Tls>>) -> std::io::Resul
         peers,
         peer_ips: c.turn.allowed_peers.iter().copied().collect(),
         max_allocations: c.turn.max_allocations,
+        max_per_user: c.turn.max_allocations_per_user,
     };
     turn_server::TurnServer::start(settings, policy, st.turn_stats.clone()).await.map_err(std::io::Error::other)
 }

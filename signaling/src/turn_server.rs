@@ -10,8 +10,8 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -28,12 +28,16 @@ pub struct Policy {
     /// Further peer addresses, any port (`turn.allowed_peers`).
     pub peer_ips: HashSet<IpAddr>,
     pub max_allocations: usize,
+    /// Relays at once for one identity (a browser needs one or two per call).
+    pub max_per_user: usize,
 }
 
 /// Counters for `/metrics`.
 #[derive(Default)]
 pub struct TurnStats {
     pub allocations: AtomicUsize,
+    /// Relays per identity (the REST username's part after `expiry:`).
+    per_user: Mutex<std::collections::HashMap<String, usize>>,
     pub refused_peers: AtomicU64,
     pub refused_allocations: AtomicU64,
 }
@@ -102,7 +106,7 @@ pub struct Settings {
 }
 
 pub struct TurnServer {
-    server: Server,
+    servers: Vec<Server>,
     pub local_udp: SocketAddr,
     pub local_tcp: Option<SocketAddr>,
     pub local_tls: Option<SocketAddr>,
@@ -124,14 +128,7 @@ impl TurnServer {
             .map_err(|e| TurnError::Listen(settings.listen_udp, e))?;
         let local_udp = udp.local_addr().map_err(|e| TurnError::Listen(settings.listen_udp, e))?;
         let policy = Arc::new(policy);
-        let relays = || Relays {
-            relay_ip: settings.relay_ip,
-            bind_ip: settings.bind_ip,
-            ports: settings.relay_ports,
-            policy: policy.clone(),
-            stats: stats.clone(),
-        };
-        let mut conn_configs = vec![ConnConfig { conn: Arc::new(udp), relay_addr_generator: Box::new(relays()) }];
+        let mut listeners: Vec<Arc<dyn Conn + Send + Sync>> = vec![Arc::new(udp)];
         let mut accept_tasks = Vec::new();
         let mut stream = |at: SocketAddr, tls: Option<Arc<crate::tls::Tls>>| {
             let listener = std::net::TcpListener::bind(at).map_err(|e| TurnError::Listen(at, e))?;
@@ -140,28 +137,45 @@ impl TurnServer {
             let local = listener.local_addr().map_err(|e| TurnError::Listen(at, e))?;
             let (mux, inbound) = StreamMux::new(local);
             accept_tasks.push(tokio::spawn(accept(listener, tls, mux.clone(), inbound, policy.max_allocations)));
-            conn_configs.push(ConnConfig { conn: mux, relay_addr_generator: Box::new(relays()) });
+            listeners.push(mux);
             Ok::<SocketAddr, TurnError>(local)
         };
         let local_tcp = settings.listen_tcp.map(|at| stream(at, None)).transpose()?;
         let local_tls = settings.listen_tls.map(|(at, tls)| stream(at, Some(tls))).transpose()?;
-        let config = ServerConfig {
-            conn_configs,
-            realm: settings.realm,
-            auth_handler: Arc::new(RestAuth { secret: settings.secret }),
-            channel_bind_timeout: Duration::ZERO,
-            alloc_close_notify: None,
-        };
-        let server = Server::new(config).await.map_err(|e| TurnError::Server(e.to_string()))?;
+        // One TURN server per listener: each handles its requests one after another, so the
+        // user its auth check has just accepted is the one whose allocation follows (the relay
+        // generator is not told who asks; the per-user quota needs to know).
+        let mut servers = Vec::new();
+        for conn in listeners {
+            let asking = Arc::new(Mutex::new(None));
+            let relays = Relays {
+                relay_ip: settings.relay_ip,
+                bind_ip: settings.bind_ip,
+                ports: settings.relay_ports,
+                policy: policy.clone(),
+                stats: stats.clone(),
+                asking: asking.clone(),
+            };
+            let config = ServerConfig {
+                conn_configs: vec![ConnConfig { conn, relay_addr_generator: Box::new(relays) }],
+                realm: settings.realm.clone(),
+                auth_handler: Arc::new(RestAuth { secret: settings.secret.clone(), asking }),
+                channel_bind_timeout: Duration::ZERO,
+                alloc_close_notify: None,
+            };
+            servers.push(Server::new(config).await.map_err(|e| TurnError::Server(e.to_string()))?);
+        }
         tracing::info!(%local_udp, ?local_tcp, ?local_tls, "TURN listening");
-        Ok(TurnServer { server, local_udp, local_tcp, local_tls, accept_tasks })
+        Ok(TurnServer { servers, local_udp, local_tcp, local_tls, accept_tasks })
     }
 
     pub async fn close(&self) {
         for t in &self.accept_tasks {
             t.abort();
         }
-        let _ = self.server.close().await;
+        for s in &self.servers {
+            let _ = s.close().await;
+        }
     }
 }
 
@@ -169,7 +183,11 @@ impl TurnServer {
 /// derived from the shared secret (the same function that makes `/join`'s credentials).
 struct RestAuth {
     secret: String,
+    /// The identity of the request being handled on this listener (for the per-user quota).
+    asking: Asking,
 }
+
+type Asking = Arc<Mutex<Option<String>>>;
 
 impl AuthHandler for RestAuth {
     fn auth_handle(&self, username: &str, realm: &str, _src: SocketAddr) -> Result<Vec<u8>, turn::Error> {
@@ -184,6 +202,7 @@ impl AuthHandler for RestAuth {
         }
         let identity = username.split_once(':').map_or("", |(_, id)| id);
         let (_, password) = crate::auth::turn::credentials(&self.secret, identity, expiry as i64);
+        *self.asking.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity.to_owned());
         Ok(generate_auth_key(username, realm, &password))
     }
 }
@@ -195,6 +214,7 @@ struct Relays {
     ports: (u16, u16),
     policy: Arc<Policy>,
     stats: Arc<TurnStats>,
+    asking: Asking,
 }
 
 #[async_trait]
@@ -208,12 +228,27 @@ impl RelayAddressGenerator for Relays {
         _use_ipv4: bool,
         _requested_port: u16,
     ) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
+        let user = self.asking.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
         let taken = self.stats.allocations.fetch_add(1, Relaxed);
-        let slot = Slot(self.stats.clone());
+        let theirs = {
+            let mut per_user = self.stats.per_user.lock().unwrap_or_else(|p| p.into_inner());
+            let n = per_user.entry(user.clone()).or_insert(0);
+            *n += 1;
+            *n - 1
+        };
+        let slot = Slot(self.stats.clone(), user);
         if taken >= self.policy.max_allocations {
             self.stats.refused_allocations.fetch_add(1, Relaxed);
             tracing::warn!(max = self.policy.max_allocations, "TURN allocation refused: all relays in use");
             return Err(turn::Error::Other("all relays are in use".into()));
+        }
+        if theirs >= self.policy.max_per_user {
+            self.stats.refused_allocations.fetch_add(1, Relaxed);
+            tracing::warn!(
+                max = self.policy.max_per_user,
+                "TURN allocation refused: this user's relays are all in use"
+            );
+            return Err(turn::Error::Other("this user's relays are all in use".into()));
         }
         let (lo, hi) = self.ports;
         let span = u32::from(hi - lo) + 1;
@@ -232,12 +267,19 @@ impl RelayAddressGenerator for Relays {
     }
 }
 
-/// One allocation's place in the total; given back when its relay goes.
-struct Slot(Arc<TurnStats>);
+/// One allocation's place in the total and in its user's; given back when its relay goes.
+struct Slot(Arc<TurnStats>, String);
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.allocations.fetch_sub(1, Relaxed);
+        let mut per_user = self.0.per_user.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = per_user.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                per_user.remove(&self.1);
+            }
+        }
     }
 }
 
@@ -491,7 +533,7 @@ mod tests {
 
     #[test]
     fn the_rest_credentials_from_join_are_accepted_and_expired_or_foreign_ones_are_not() {
-        let auth = RestAuth { secret: "s3cret".into() };
+        let auth = RestAuth { secret: "s3cret".into(), asking: Asking::default() };
         let src: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let later = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64 + 600;
         let (user, pass) = crate::auth::turn::credentials("s3cret", "u1", later);

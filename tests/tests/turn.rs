@@ -80,8 +80,10 @@ async fn participants_limited_to_turn_relays_see_and_hear_each_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_built_in_turn_relays_to_the_media_only_and_with_the_rest_credentials() {
     let turn_port = huizhen_tests::free_port();
-    // A range of relay ports of its own (tests run side by side); allocation takes any free one.
-    let relay_base = 40_000 + (turn_port % 400) * 50;
+    // A range of relay ports of its own (tests run side by side; allocation takes any free one),
+    // below the kernel's ephemeral ports, so that no other test's port-0 socket sits in it and
+    // no port handed out by `free_port` is a relay's.
+    let relay_base = 20_000 + (turn_port % 200) * 50;
     let allowed = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
     let srv = TestServer::start_with(move |c| {
         c.turn.enabled = true;
@@ -260,7 +262,7 @@ async fn the_built_in_turn_serves_clients_over_tcp_and_tls() {
     use webrtc_util::Conn;
     let dir = tempfile::tempdir().unwrap();
     let (tcp_port, tls_port) = (huizhen_tests::free_port(), huizhen_tests::free_port());
-    let relay_base = 40_000 + (tls_port % 400) * 50;
+    let relay_base = 20_000 + (tls_port % 200) * 50;
     let mut config = huizhen_tests::test_config(dir.path());
     config.tls.mode = "self-signed".into();
     config.tls.names = vec!["turn.hospital.test".into(), "127.0.0.1".into()];
@@ -306,6 +308,11 @@ async fn the_built_in_turn_serves_clients_over_tcp_and_tls() {
         tls.connect(ServerName::try_from("turn.hospital.test").unwrap(), tcp).await.unwrap()
     };
 
+    // The server starts TURN as it starts serving (in the background of `start_config`).
+    eventually("TURN listens on TCP and TLS", WAIT, || async {
+        tokio::net::TcpStream::connect(tls_at).await.is_ok() && tokio::net::TcpStream::connect(tcp_at).await.is_ok()
+    })
+    .await;
     let peer = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
     for (how, client) in [
         ("TLS", stream_client(open_tls().await, tls_at, &username, &password).await),
@@ -329,5 +336,50 @@ async fn the_built_in_turn_serves_clients_over_tcp_and_tls() {
     let wrong = stream_client(open_tls().await, tls_at, &username, "not-the-password").await;
     assert!(wrong.allocate().await.is_err(), "an allocation over TLS with a wrong password");
     wrong.close().await.unwrap();
+    srv.stop().await;
+}
+
+/// Quotas: one identity holds at most `turn.max_allocations_per_user` relays at once (here 1);
+/// another identity still gets one, and the first gets one again once its relay is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_turn_holds_each_user_to_a_quota() {
+    let turn_port = huizhen_tests::free_port();
+    let relay_base = 20_000 + (turn_port % 200) * 50;
+    let srv = TestServer::start_with(move |c| {
+        c.turn.enabled = true;
+        c.turn.listen = format!("127.0.0.1:{turn_port}").parse().unwrap();
+        c.turn.relay_port_min = relay_base;
+        c.turn.relay_port_max = relay_base + 49;
+        c.turn.max_allocations_per_user = 1;
+    })
+    .await;
+    let secret = srv.state.config.media.turn_secret.clone();
+    let expires = jiff::Timestamp::now().as_second() + 600;
+    let creds = |who: &str| huizhen::auth::turn::credentials(&secret, who, expires);
+    let server = format!("127.0.0.1:{turn_port}");
+    let (u1, p1) = creds("doctor-1");
+    let first = turn_client(&server, &u1, &p1).await;
+    let relay = first.allocate().await.expect("the first relay of doctor-1");
+    let second = turn_client(&server, &u1, &p1).await;
+    assert!(second.allocate().await.is_err(), "a second relay for doctor-1 at once");
+    second.close().await.unwrap();
+    let (u2, p2) = creds("doctor-2");
+    let other = turn_client(&server, &u2, &p2).await;
+    assert!(other.allocate().await.is_ok(), "doctor-2 is not held to doctor-1's quota");
+    other.close().await.unwrap();
+    // doctor-1's relay goes (the client releases it: a refresh with lifetime 0): the quota
+    // frees up.
+    use webrtc_util::Conn;
+    relay.close().await.unwrap();
+    first.close().await.unwrap();
+    eventually("doctor-1 may have a relay again", WAIT, || async {
+        let again = turn_client(&server, &u1, &p1).await;
+        let ok = again.allocate().await.is_ok();
+        again.close().await.unwrap();
+        ok
+    })
+    .await;
+    let metrics = srv.api().http_get_text("/metrics").await.unwrap();
+    assert!(metrics.contains("huizhen_turn_refused_allocations_total 1"), "{metrics}");
     srv.stop().await;
 }
