@@ -4,27 +4,14 @@
 //! that trusts exactly the server's certificate.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use huizhen_tests::TestServer;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// GET `path` over TLS trusting only `cert_pem`, as `name`; the whole answer's text.
 async fn https_get(addr: std::net::SocketAddr, cert_pem: &[u8], name: &str, path: &str) -> String {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(cert_pem) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+    let mut tls = huizhen_tests::tls_connector(cert_pem)
         .connect(ServerName::try_from(name.to_owned()).unwrap(), tcp)
         .await
         .unwrap();
