@@ -206,9 +206,13 @@ pub async fn publisher(url: &str, room: u64, display: &str, tracks: Vec<Synth>) 
     Ok(JanusPeer { state, feed, stop, task })
 }
 
-/// Subscribes to `feeds` (feed id, publisher name) in one connection; `substream` picks a
-/// simulcast layer (0 lowest). Received tracks are named `{publisher}/cam` and `{publisher}/mic`.
-pub async fn subscriber(url: &str, room: u64, feeds: &[(u64, String)], substream: Option<u8>) -> Result<JanusPeer> {
+/// Janus's subscriber offer for `feeds` on a new session, with the name of each m-line's
+/// track by mid (`{publisher}/cam`, `{publisher}/mic`) and the video mids.
+async fn subscriber_offer(
+    url: &str,
+    room: u64,
+    feeds: &[(u64, String)],
+) -> Result<(Conn, u64, String, HashMap<String, String>, Vec<String>)> {
     let mut c = Conn::open(url).await?;
     let h = c.attach().await?;
     let streams: Vec<Value> = feeds.iter().map(|(f, _)| json!({ "feed": f })).collect();
@@ -216,7 +220,7 @@ pub async fn subscriber(url: &str, room: u64, feeds: &[(u64, String)], substream
         .message(h, json!({ "request": "join", "ptype": "subscriber", "room": room, "streams": streams }), None)
         .await?;
     let sdp = offer["jsep"]["sdp"].as_str().context("subscriber offer")?.to_owned();
-    // Which m-line carries which feed: Janus lists them; the msid names the track.
+    // Which m-line carries which feed: Janus lists them.
     let by_feed: HashMap<u64, &str> = feeds.iter().map(|(f, n)| (*f, n.as_str())).collect();
     let mut mid_name: HashMap<String, String> = HashMap::new();
     let mut video_mids = Vec::new();
@@ -230,6 +234,23 @@ pub async fn subscriber(url: &str, room: u64, feeds: &[(u64, String)], substream
             mid_name.insert(mid.to_owned(), format!("{n}/{kind}"));
         }
     }
+    Ok((c, h, sdp, mid_name, video_mids))
+}
+
+/// Asks for simulcast layer `layer` (Janus's substream) of every video m-line.
+async fn configure_layer(c: &mut Conn, h: u64, video_mids: &[String], layer: Option<u8>) -> Result<()> {
+    if let Some(layer) = layer {
+        let streams: Vec<Value> = video_mids.iter().map(|m| json!({ "mid": m, "substream": layer })).collect();
+        c.message(h, json!({ "request": "configure", "streams": streams }), None).await?;
+    }
+    Ok(())
+}
+
+/// Subscribes to `feeds` (feed id, publisher name) in one connection; `substream` picks a
+/// simulcast layer (0 lowest). Received tracks are named `{publisher}/cam` and `{publisher}/mic`.
+pub async fn subscriber(url: &str, room: u64, feeds: &[(u64, String)], substream: Option<u8>) -> Result<JanusPeer> {
+    let (mut c, h, sdp, mid_name, video_mids) = subscriber_offer(url, room, feeds).await?;
+    // The msid names the track.
     let mut names = HashMap::new();
     let mut mid = String::new();
     for line in sdp.lines() {
@@ -249,10 +270,70 @@ pub async fn subscriber(url: &str, room: u64, feeds: &[(u64, String)], substream
     let answer = pc.create_answer(None).await?;
     pc.set_local_description(answer.clone()).await?;
     c.message(h, json!({ "request": "start" }), Some(json!({ "type": "answer", "sdp": answer.sdp }))).await?;
-    if let Some(layer) = substream {
-        let streams: Vec<Value> = video_mids.iter().map(|m| json!({ "mid": m, "substream": layer })).collect();
-        c.message(h, json!({ "request": "configure", "streams": streams }), None).await?;
-    }
+    configure_layer(&mut c, h, &video_mids, substream).await?;
     let (stop, task) = run(c, h, pc, ev_rx, state.clone(), names, Vec::new());
     Ok(JanusPeer { state, feed: 0, stop, task })
+}
+
+/// [`subscriber`] as a viewer of the load swarm (one thread and socket for all of them):
+/// Janus gives each subscriber its own port, so the swarm tells them apart by it.
+pub async fn swarm_subscriber(
+    url: &str,
+    room: u64,
+    feeds: &[(u64, String)],
+    substream: Option<u8>,
+    swarm: &crate::swarm::Swarm,
+) -> Result<JanusPeer> {
+    let (mut c, h, sdp, mid_name, video_mids) = subscriber_offer(url, room, feeds).await?;
+    // Janus sends each m-line on one SSRC (the first listed; the others are its RTX).
+    let mut tracks: Vec<(u32, String)> = Vec::new();
+    let mut mid = String::new();
+    let mut named = false;
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("a=mid:") {
+            (mid, named) = (m.trim().to_owned(), false);
+        } else if let Some(rest) = line.strip_prefix("a=ssrc:")
+            && !named
+            && let Some(ssrc) = rest.split_whitespace().next().and_then(|s| s.parse().ok())
+            && let Some(n) = mid_name.get(&mid)
+        {
+            tracks.push((ssrc, n.clone()));
+            named = true;
+        }
+    }
+    let viewer = swarm.remote();
+    let state = viewer.state.clone();
+    let answer = viewer.answer(sdp, tracks).await?;
+    c.message(h, json!({ "request": "start" }), Some(json!({ "type": "answer", "sdp": answer }))).await?;
+    configure_layer(&mut c, h, &video_mids, substream).await?;
+    let (stop_tx, mut stop) = mpsc::unbounded_channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut keepalive = tokio::time::interval(Duration::from_secs(20));
+        for m in std::mem::take(&mut c.backlog) {
+            trickled(&viewer, &m);
+        }
+        loop {
+            tokio::select! {
+                _ = stop.recv() => break,
+                _ = keepalive.tick() => { let _ = c.send(json!({ "janus": "keepalive" })).await; }
+                m = c.ws.next() => match m {
+                    Some(Ok(Message::Text(t))) => trickled(&viewer, &serde_json::from_str(t.as_str()).unwrap_or(Value::Null)),
+                    Some(Ok(_)) => {}
+                    _ => break,
+                },
+            }
+        }
+        let _ = c.send(json!({ "janus": "destroy" })).await;
+        drop(viewer);
+    });
+    Ok(JanusPeer { state, feed: 0, stop: stop_tx, task })
+}
+
+/// A candidate Janus trickled, handed to the swarm viewer.
+fn trickled(viewer: &crate::swarm::Remote, m: &Value) {
+    if m["janus"] == "trickle"
+        && let Ok(cand) = serde_json::from_value(m["candidate"].clone())
+    {
+        viewer.candidate(cand);
+    }
 }

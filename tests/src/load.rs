@@ -544,6 +544,7 @@ pub fn args_for(o: &Options) -> Vec<String> {
         ("--joiners", o.joiners.to_string()),
         ("--join-window", o.join_window_s.to_string()),
         ("--pin", if o.pin { "1" } else { "0" }.to_string()),
+        ("--swarm", o.swarm.to_string()),
     ]
     .into_iter()
     .flat_map(|(k, v)| [k.to_string(), v])
@@ -973,6 +974,14 @@ async fn janus_scenario(o: &Options, pid: u32) -> Result<Report> {
         (Scenario::Broadcast, _) => Some(0),
         _ => None,
     };
+    // Swarm viewers all on 127.0.0.2 (the address Janus's ICE is limited to here), told apart
+    // by the port of Janus's agent for each.
+    let swarm = match o.scenario {
+        Scenario::Broadcast | Scenario::Storm if o.swarm > 0 => {
+            Some(Arc::new(crate::swarm::Swarm::start_shared(o.swarm, std::net::Ipv4Addr::new(127, 0, 0, 2))?))
+        }
+        _ => None,
+    };
     let mut subscribers = Vec::new();
     let mut subs = Vec::new();
     for (i, (room, who, publishes)) in plan.iter().enumerate() {
@@ -990,7 +999,11 @@ async fn janus_scenario(o: &Options, pid: u32) -> Result<Report> {
         // A feed becomes subscribable a moment after its publisher's connection is up.
         let mut tries = 0;
         let s = loop {
-            match janus::subscriber(&url, room_id(room), &wanted, substream).await {
+            let joined = match &swarm {
+                Some(s) if !publishes => janus::swarm_subscriber(&url, room_id(room), &wanted, substream, s).await,
+                _ => janus::subscriber(&url, room_id(room), &wanted, substream).await,
+            };
+            match joined {
                 Ok(s) => break s,
                 Err(e) if tries < 50 && e.to_string().contains("No such feed") => {
                     tries += 1;
@@ -1005,16 +1018,24 @@ async fn janus_scenario(o: &Options, pid: u32) -> Result<Report> {
     // `first_frames` pairs subscriber i with plan entry i: subscriber states in plan order.
     let set_up = first_frames(&subs, &plan, &joined).await;
     let states: Vec<State> = subscribers.iter().map(|s| s.state.clone()).collect();
-    let mut report = measure("janus", o, pid, &states, set_up).await;
+    let target = if swarm.is_some() { "janus (swarm viewers)" } else { "janus" };
+    let mut report = measure(target, o, pid, &states, set_up).await;
+    if let (Some(s), Ok(r)) = (&swarm, report.as_mut()) {
+        r.generator = format!("swarm: one thread and socket, 1 viewer in {} decrypting", s.sample);
+    }
     if o.scenario == Scenario::Storm
         && let Ok(r) = report.as_mut()
     {
         let wanted: Vec<(u64, String)> = feeds.iter().map(|f| (f.1, f.2.clone())).collect();
         let (url, room) = (url.clone(), room_id("surgery"));
+        let swarm = swarm.clone();
         match storm(o, pid, &states, move |_| {
-            let (url, wanted) = (url.clone(), wanted.clone());
+            let (url, wanted, swarm) = (url.clone(), wanted.clone(), swarm.clone());
             async move {
-                let s = janus::subscriber(&url, room, &wanted, substream).await?;
+                let s = match &swarm {
+                    Some(sw) => janus::swarm_subscriber(&url, room, &wanted, substream, sw).await?,
+                    None => janus::subscriber(&url, room, &wanted, substream).await?,
+                };
                 let state = s.state.clone();
                 Ok((s, state))
             }
@@ -1031,5 +1052,6 @@ async fn janus_scenario(o: &Options, pid: u32) -> Result<Report> {
     for p in subscribers.into_iter().chain(publishers) {
         p.close().await;
     }
+    drop(swarm);
     report
 }

@@ -8,6 +8,11 @@
 //! datagram with `IP_PKTINFO`), and what arrives is handed to the viewer whose address it was
 //! sent to (read from `IP_PKTINFO` too).
 //!
+//! A server that gives each viewer its own port instead (Janus: a libnice agent per
+//! subscriber) sees all of them on one address ([`Swarm::start_shared`]): there a datagram is
+//! handed to the viewer by its source, learned from the server's candidates or, for a check,
+//! from the viewer's ufrag in its USERNAME (the server's own demux, `plane::demux`).
+//!
 //! Decrypting is the generator's largest cost, so only every `sample`-th viewer decrypts and
 //! checks its packets (payloads matched to what the publisher sent, for latency); the others
 //! count their packets from the RTP header, which SRTP leaves in the clear (sequence numbers
@@ -39,6 +44,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::media::{MediaPeer, PeerState, record_clear, record_packet, track_of};
 use huizhen_sfu::plane::conn::Identity;
+use huizhen_sfu::plane::demux::Demux;
 
 type State = Arc<Mutex<PeerState>>;
 
@@ -50,21 +56,30 @@ const SOCKET_BUFFER: usize = 32 << 20;
 const BATCH: usize = 256;
 
 enum Cmd {
-    /// The server's (re)offer for viewer `at`: answered with our description.
+    /// The server's (re)offer for viewer `id`: answered with our description. `tracks`
+    /// names the SSRCs when the offer's msid lines do not (Janus).
     Offer {
-        at: Ipv4Addr,
+        id: u32,
         sdp: String,
+        tracks: Option<Vec<(u32, String)>>,
         state: State,
         sample: bool,
         reply: oneshot::Sender<Result<String>>,
     },
+    /// A candidate the server trickled to viewer `id`.
+    Candidate {
+        id: u32,
+        candidate: rtc::peer_connection::transport::RTCIceCandidateInit,
+    },
     Close {
-        at: Ipv4Addr,
+        id: u32,
     },
 }
 
 struct Viewer {
     pc: RTCPeerConnection,
+    /// Its address (ours): where it sends from, chosen with `IP_PKTINFO` unless shared.
+    local: SocketAddr,
     state: State,
     /// Decrypts (and reads payloads) rather than counting from the clear header.
     sample: bool,
@@ -78,6 +93,8 @@ struct Viewer {
 pub struct Swarm {
     cmds: mpsc::Sender<Cmd>,
     port: u16,
+    /// All viewers on this one address (see the module's comment).
+    shared: Option<Ipv4Addr>,
     next: std::sync::atomic::AtomicU32,
     /// One viewer in `sample` decrypts.
     pub sample: u32,
@@ -86,9 +103,21 @@ pub struct Swarm {
 }
 
 impl Swarm {
+    /// Viewers each on their own 127.1.x.y address (a server that tells them apart by address).
     pub fn start(sample: u32) -> Result<Self> {
-        let socket = UdpSocket::bind("0.0.0.0:0").context("swarm socket")?;
-        setsockopt(&socket, sockopt::Ipv4PacketInfo, &true).context("IP_PKTINFO")?;
+        Self::start_with(sample, None)
+    }
+
+    /// Viewers all on `ip`, told apart by the server's port for each (Janus).
+    pub fn start_shared(sample: u32, ip: Ipv4Addr) -> Result<Self> {
+        Self::start_with(sample, Some(ip))
+    }
+
+    fn start_with(sample: u32, shared: Option<Ipv4Addr>) -> Result<Self> {
+        let socket = UdpSocket::bind((shared.unwrap_or(Ipv4Addr::UNSPECIFIED), 0)).context("swarm socket")?;
+        if shared.is_none() {
+            setsockopt(&socket, sockopt::Ipv4PacketInfo, &true).context("IP_PKTINFO")?;
+        }
         // A keyframe reaches every viewer in one server turn: thousands of datagrams at once.
         // Forced past net.core.rmem_max when allowed (root), else as much as it allows.
         if setsockopt(&socket, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
@@ -99,10 +128,11 @@ impl Swarm {
         let (cmds, rx) = mpsc::channel();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let halt = stop.clone();
-        let thread = std::thread::Builder::new().name("swarm".into()).spawn(move || run(socket, rx, halt))?;
+        let thread = std::thread::Builder::new().name("swarm".into()).spawn(move || run(socket, shared, rx, halt))?;
         Ok(Self {
             cmds,
             port,
+            shared,
             next: std::sync::atomic::AtomicU32::new(0),
             sample: sample.max(1),
             thread: Some(thread),
@@ -115,16 +145,29 @@ impl Swarm {
     /// as soon as it is told of it (as a page showing a large audience's thumbnails does), so
     /// a thousand joins do not all start on the top layer.
     pub async fn join(&self, url: &str, layer: Option<&str>) -> Result<MediaPeer> {
+        anyhow::ensure!(self.shared.is_none(), "a shared-address swarm is for servers with a port per viewer");
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         anyhow::ensure!(i < 65_000, "at most 65,000 viewers per swarm");
-        let at = Ipv4Addr::from(0x7F01_0000 + i + 1);
+        // The viewer's id is its address.
+        let id = 0x7F01_0000 + i + 1;
         let (ws, _) = tokio_tungstenite::connect_async(url).await.context("signaling connect")?;
         let state = State::default();
         let (out, out_rx) = tokio::sync::mpsc::unbounded_channel();
         let sample = i % self.sample == 0;
         let layer = layer.map(str::to_owned);
-        let task = tokio::spawn(signal(ws, at, sample, layer, state.clone(), self.cmds.clone(), out_rx));
+        let task = tokio::spawn(signal(ws, id, sample, layer, state.clone(), self.cmds.clone(), out_rx));
         Ok(MediaPeer::from_parts(state, out, task))
+    }
+
+    /// A viewer whose signaling the caller runs (another server's API): it answers offers and
+    /// takes trickled candidates through the returned handle, and leaves when that is dropped.
+    pub fn remote(&self) -> Remote {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = match self.shared {
+            Some(_) => i + 1,
+            None => 0x7F01_0000 + i + 1,
+        };
+        Remote { id, sample: i % self.sample == 0, state: State::default(), cmds: self.cmds.clone() }
     }
 
     /// Where the viewers are (127.1.0.0/16, this port).
@@ -142,12 +185,43 @@ impl Drop for Swarm {
     }
 }
 
+/// One viewer of the swarm, signalled by its owner (see [`Swarm::remote`]).
+pub struct Remote {
+    id: u32,
+    sample: bool,
+    pub state: State,
+    cmds: mpsc::Sender<Cmd>,
+}
+
+impl Remote {
+    /// Our answer to the server's offer; `tracks` names the offer's SSRCs (`participant/track`).
+    pub async fn answer(&self, sdp: String, tracks: Vec<(u32, String)>) -> Result<String> {
+        let (reply, answer) = oneshot::channel();
+        let (id, state, sample) = (self.id, self.state.clone(), self.sample);
+        self.cmds
+            .send(Cmd::Offer { id, sdp, tracks: Some(tracks), state, sample, reply })
+            .map_err(|_| anyhow::anyhow!("the swarm has stopped"))?;
+        answer.await.context("the swarm has stopped")?
+    }
+
+    /// A candidate the server trickled.
+    pub fn candidate(&self, candidate: rtc::peer_connection::transport::RTCIceCandidateInit) {
+        let _ = self.cmds.send(Cmd::Candidate { id: self.id, candidate });
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        let _ = self.cmds.send(Cmd::Close { id: self.id });
+    }
+}
+
 type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One viewer's signaling: hello, then answer every subscribe offer through the swarm thread.
 async fn signal(
     mut ws: WsStream,
-    at: Ipv4Addr,
+    id: u32,
     sample: bool,
     layer: Option<String>,
     state: State,
@@ -170,7 +244,7 @@ async fn signal(
                     "subscribe_offer" => {
                         let (reply, answer) = oneshot::channel();
                         let sdp = v["sdp"].as_str().unwrap_or("").to_owned();
-                        if cmds.send(Cmd::Offer { at, sdp, state: state.clone(), sample, reply }).is_err() { break; }
+                        if cmds.send(Cmd::Offer { id, sdp, tracks: None, state: state.clone(), sample, reply }).is_err() { break; }
                         match answer.await {
                             Ok(Ok(sdp)) => {
                                 n += 1;
@@ -205,13 +279,17 @@ async fn signal(
             },
         }
     }
-    let _ = cmds.send(Cmd::Close { at });
+    let _ = cmds.send(Cmd::Close { id });
 }
 
 /// The swarm thread: commands, datagrams, timers.
-fn run(socket: UdpSocket, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic::AtomicBool>) {
+fn run(socket: UdpSocket, shared: Option<Ipv4Addr>, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic::AtomicBool>) {
     let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
-    let mut viewers: HashMap<Ipv4Addr, Viewer> = HashMap::new();
+    let mut viewers: HashMap<u32, Viewer> = HashMap::new();
+    // Shared address only: checks by our ufrag, the rest by the server's address, learned from
+    // its checks or named in its candidates.
+    let mut demux: Demux<u32> = Demux::default();
+    let mut candidates: HashMap<SocketAddr, u32> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     let mut cmsg = nix::cmsg_space!(nix::libc::in_pktinfo);
     let mut next_scan = Instant::now();
@@ -225,27 +303,50 @@ fn run(socket: UdpSocket, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         while let Ok(cmd) = cmds.try_recv() {
             match cmd {
-                Cmd::Offer { at, sdp, state, sample, reply } => {
+                Cmd::Offer { id, sdp, tracks, state, sample, reply } => {
                     let now = Instant::now();
-                    let local = SocketAddr::V4(SocketAddrV4::new(at, port));
-                    let v = match viewers.entry(at) {
+                    let local = SocketAddr::V4(SocketAddrV4::new(shared.unwrap_or(Ipv4Addr::from(id)), port));
+                    let v = match viewers.entry(id) {
                         std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
-                        std::collections::hash_map::Entry::Vacant(e) => new_pc(&identity, local, now)
-                            .map(|pc| e.insert(Viewer { pc, state, sample, connected: false, tracks: HashMap::new() })),
+                        std::collections::hash_map::Entry::Vacant(e) => new_pc(&identity, local, now).map(|pc| {
+                            e.insert(Viewer { pc, local, state, sample, connected: false, tracks: HashMap::new() })
+                        }),
                     };
                     let answer = v.and_then(|v| {
-                        v.tracks.extend(tracks_of(&sdp));
+                        v.tracks.extend(tracks.unwrap_or_else(|| tracks_of(&sdp)));
+                        if shared.is_some() {
+                            for addr in candidate_addrs(&sdp) {
+                                candidates.insert(addr, id);
+                            }
+                        }
                         answer(&mut v.pc, sdp, now)
                     });
+                    if shared.is_some()
+                        && let Ok(sdp) = &answer
+                        && let Some(ufrag) = sdp.lines().find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+                    {
+                        let _ = demux.add(id, ufrag.trim());
+                    }
                     let _ = reply.send(answer);
-                    if let Some(v) = viewers.get_mut(&at) {
-                        drain(&socket, at, v);
+                    if let Some(v) = viewers.get_mut(&id) {
+                        drain(&socket, shared.is_none(), v);
                     }
                 }
-                Cmd::Close { at } => {
-                    if let Some(mut v) = viewers.remove(&at) {
+                Cmd::Candidate { id, candidate } => {
+                    if let Some(addr) = candidate_addrs(&format!("a={}", candidate.candidate)).next() {
+                        candidates.insert(addr, id);
+                    }
+                    if let Some(v) = viewers.get_mut(&id) {
+                        let _ = v.pc.add_remote_candidate(candidate);
+                        drain(&socket, shared.is_none(), v);
+                    }
+                }
+                Cmd::Close { id } => {
+                    if let Some(mut v) = viewers.remove(&id) {
                         let _ = v.pc.close();
                     }
+                    demux.remove(id);
+                    candidates.retain(|_, v| *v != id);
                 }
             }
         }
@@ -264,9 +365,20 @@ fn run(socket: UdpSocket, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic
                     _ => None,
                 })
             });
-            let (Some(from), Some(to)) = (from, to) else { continue };
-            let Some(v) = viewers.get_mut(&to) else { continue };
+            let Some(from) = from else { continue };
             let d = &buf[..len];
+            let id = match (shared, to) {
+                (None, Some(to)) => u32::from(to),
+                (Some(_), _) => match demux.route(from, d) {
+                    Ok(id) => id,
+                    Err(_) => match candidates.get(&from) {
+                        Some(&id) => id,
+                        None => continue,
+                    },
+                },
+                (None, None) => continue,
+            };
+            let Some(v) = viewers.get_mut(&id) else { continue };
             if !v.sample && v.connected && is_rtp(d) {
                 let (seq, ssrc) = (u16::from_be_bytes([d[2], d[3]]), u32::from_be_bytes([d[8], d[9], d[10], d[11]]));
                 if let Some(key) = v.tracks.get(&ssrc) {
@@ -279,30 +391,40 @@ fn run(socket: UdpSocket, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic
                 // RTCP from the server (sender reports): only a decrypting viewer reads it.
                 continue;
             }
-            let local = SocketAddr::V4(SocketAddrV4::new(to, port));
             let _ = v.pc.handle_read(TaggedBytesMut {
                 now: Instant::now(),
                 transport: TransportContext {
-                    local_addr: local,
+                    local_addr: v.local,
                     peer_addr: from,
                     transport_protocol: TransportProtocol::UDP,
                     ecn: None,
                 },
                 message: BytesMut::from(d),
             });
-            drain(&socket, to, v);
+            drain(&socket, shared.is_none(), v);
         }
         let now = Instant::now();
         if now >= next_scan {
             next_scan = now + TICK;
-            for (at, v) in viewers.iter_mut() {
+            for v in viewers.values_mut() {
                 if v.pc.poll_timeout().is_some_and(|t| t <= now) {
                     let _ = v.pc.handle_timeout(now);
-                    drain(&socket, *at, v);
+                    drain(&socket, shared.is_none(), v);
                 }
             }
         }
     }
+}
+
+/// The addresses of the UDP host candidates in `sdp` (`a=candidate:` lines).
+fn candidate_addrs(sdp: &str) -> impl Iterator<Item = SocketAddr> + '_ {
+    sdp.lines().filter_map(|l| {
+        let f: Vec<&str> = l.strip_prefix("a=candidate:")?.split_whitespace().collect();
+        if f.len() < 6 || !f[2].eq_ignore_ascii_case("udp") {
+            return None;
+        }
+        Some(SocketAddr::new(f[4].parse().ok()?, f[5].parse().ok()?))
+    })
 }
 
 /// RTP, not RTCP (RFC 5761: RTCP packet types 192–223 in the second byte).
@@ -352,7 +474,8 @@ fn tracks_of(sdp: &str) -> Vec<(u32, String)> {
 
 /// Everything a viewer has after a read or a timer: what it writes (sent from its own
 /// address), its events, and, for a decrypting viewer, the packets it read.
-fn drain(socket: &UdpSocket, at: Ipv4Addr, v: &mut Viewer) {
+fn drain(socket: &UdpSocket, pktinfo: bool, v: &mut Viewer) {
+    let SocketAddr::V4(local) = v.local else { return };
     loop {
         let mut moved = false;
         while let Some(out) = v.pc.poll_write() {
@@ -360,17 +483,13 @@ fn drain(socket: &UdpSocket, at: Ipv4Addr, v: &mut Viewer) {
             let SocketAddr::V4(to) = out.transport.peer_addr else { continue };
             let info = nix::libc::in_pktinfo {
                 ipi_ifindex: 0,
-                ipi_spec_dst: nix::libc::in_addr { s_addr: u32::from(at).to_be() },
+                ipi_spec_dst: nix::libc::in_addr { s_addr: u32::from(*local.ip()).to_be() },
                 ipi_addr: nix::libc::in_addr { s_addr: 0 },
             };
             let iov = [IoSlice::new(&out.message)];
-            let _ = sendmsg(
-                socket.as_raw_fd(),
-                &iov,
-                &[ControlMessage::Ipv4PacketInfo(&info)],
-                MsgFlags::MSG_DONTWAIT,
-                Some(&SockaddrIn::from(to)),
-            );
+            let cmsgs = [ControlMessage::Ipv4PacketInfo(&info)];
+            let cmsgs: &[ControlMessage] = if pktinfo { &cmsgs } else { &[] };
+            let _ = sendmsg(socket.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_DONTWAIT, Some(&SockaddrIn::from(to)));
         }
         while let Some(ev) = v.pc.poll_event() {
             moved = true;

@@ -28,7 +28,7 @@ const USAGE: &str = "huizhen-load: drive a real Huizhen server (and Janus) with 
   --join-window S    storm: seconds they join within (default 2)
   --pin 1|0          server on its own core, generator on the other (default 1)
   --record 1         also record the first room and report the cost
-  --swarm N          Huizhen broadcast/storm: viewers on one thread and socket, 1 in N
+  --swarm N          broadcast/storm: viewers on one thread and socket, 1 in N
                      decrypting (latency is measured on those); 0: a webrtc-rs peer each
   --spread N         Huizhen on two media workers, N members on a room's home before viewers
                      go to the other (what handing packets between workers costs)
