@@ -619,11 +619,21 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
     let joined: Vec<Instant> = members.iter().map(|m| m.joined).collect();
     let set_up = first_frames(&states, &plan, &joined).await;
     // Why a subscriber got nothing: whether it connected, its errors and the last messages.
-    if std::env::var_os("HUIZHEN_LOAD_DEBUG").is_some() {
+    // Not HUIZHEN_…: the server, which inherits the environment, refuses unknown HUIZHEN_ keys.
+    if std::env::var_os("LOAD_DEBUG").is_some() {
         for (st, (_, who, _)) in states.iter().zip(&plan) {
             let s = lock(st);
             if !s.received.is_empty() && s.received.values().all(|r| r.packets == 0) || s.received.is_empty() {
-                let last: Vec<&str> = s.messages.iter().rev().take(3).filter_map(|m| m["type"].as_str()).collect();
+                let last: Vec<String> = s
+                    .messages
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .map(|m| match m["type"].as_str() {
+                        Some("media_closed") => m.to_string(),
+                        t => t.unwrap_or("?").to_owned(),
+                    })
+                    .collect();
                 eprintln!(
                     "{who}: nothing received; connected {}, errors {:?}, last {last:?}",
                     s.subscribe_connected, s.errors

@@ -218,6 +218,10 @@ impl Drop for Remote {
 
 type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Message types a swarm viewer neither reads nor keeps.
+const IGNORED: [&str; 4] =
+    [r#""type":"participant_joined""#, r#""type":"participant_left""#, r#""type":"connection_quality""#, r#""type":"active_speaker""#];
+
 /// One viewer's signaling: hello, then answer every subscribe offer through the swarm thread.
 async fn signal(
     mut ws: WsStream,
@@ -238,6 +242,13 @@ async fn signal(
                     if matches!(msg, Some(Ok(Message::Ping(_) | Message::Pong(_)))) { continue; }
                     break;
                 };
+                // Every join is announced to every member (1,000 joins: a million messages to
+                // the swarm's viewers), and the server reports each one's link: a viewer here
+                // needs neither, so they are not parsed or kept (that took the generator's core
+                // and 600 MB while a thousand joined).
+                if IGNORED.iter().any(|k| t.as_str().contains(k)) {
+                    continue;
+                }
                 let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
                 state.lock().unwrap_or_else(|p| p.into_inner()).messages.push(v.clone());
                 match v["type"].as_str().unwrap_or("") {
