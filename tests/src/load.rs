@@ -67,8 +67,8 @@ pub struct Options {
     /// carrying this many members before viewers go to the other (0: one worker). Measures
     /// what handing packets between workers costs.
     pub spread: usize,
-    /// Huizhen only, broadcast and storm: viewers on one thread and one socket
-    /// (`swarm::Swarm`), one in `swarm` decrypting (0: a webrtc-rs peer each).
+    /// Broadcast and storm: viewers on one thread and one socket (`swarm::Swarm`), one in
+    /// `swarm` decrypting (0: a webrtc-rs peer each).
     pub swarm: u32,
 }
 
@@ -109,6 +109,10 @@ pub struct Report {
     /// The join storm (scenario `storm`); the fields above are the steady state before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storm: Option<Storm>,
+    /// Huizhen's media worker turns over the measured window (`huizhen_media_turn_seconds`):
+    /// the server's own bound on what it adds to a packet's latency, whatever the generator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_turns: Option<ServerTurns>,
 }
 
 /// What a join storm did: the watchers' added latency before and during it (the same payload
@@ -352,6 +356,7 @@ async fn measure(target: &str, o: &Options, pid: u32, states: &[State], mut set_
         generator: "a webrtc-rs peer each".into(),
         recording: None,
         storm: None,
+        server_turns: None,
     })
 }
 
@@ -647,7 +652,9 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
     }
     let addr = p.addr.to_string();
     let dropped_before = counter(&addr, "huizhen_media_dropped_packets_total").await?;
+    let turns_before = turn_histogram(&addr).await?;
     let mut report = measure(&target, o, pid, &states, set_up).await?;
+    report.server_turns = Some(turns_between(&turns_before, &turn_histogram(&addr).await?));
     report.server_dropped = Some(counter(&addr, "huizhen_media_dropped_packets_total").await? - dropped_before);
     if let Some(s) = &swarm {
         report.generator = format!("swarm: one thread and socket, 1 viewer in {} decrypting", s.sample);

@@ -219,8 +219,12 @@ impl Drop for Remote {
 type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Message types a swarm viewer neither reads nor keeps.
-const IGNORED: [&str; 4] =
-    [r#""type":"participant_joined""#, r#""type":"participant_left""#, r#""type":"connection_quality""#, r#""type":"active_speaker""#];
+const IGNORED: [&str; 4] = [
+    r#""type":"participant_joined""#,
+    r#""type":"participant_left""#,
+    r#""type":"connection_quality""#,
+    r#""type":"active_speaker""#,
+];
 
 /// One viewer's signaling: hello, then answer every subscribe offer through the swarm thread.
 async fn signal(
@@ -294,7 +298,12 @@ async fn signal(
 }
 
 /// The swarm thread: commands, datagrams, timers.
-fn run(socket: UdpSocket, shared: Option<Ipv4Addr>, cmds: mpsc::Receiver<Cmd>, stop: Arc<std::sync::atomic::AtomicBool>) {
+fn run(
+    socket: UdpSocket,
+    shared: Option<Ipv4Addr>,
+    cmds: mpsc::Receiver<Cmd>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
     let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
     let mut viewers: HashMap<u32, Viewer> = HashMap::new();
     // Shared address only: checks by our ufrag, the rest by the server's address, learned from

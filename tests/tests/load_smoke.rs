@@ -31,6 +31,8 @@ async fn every_scenario_runs_and_measures() {
         assert!(r.forwarded_pps > 0.0 && r.cpu_ms_per_1000_packets.is_finite(), "{s:?}: {r:?}");
         assert!(r.latency_samples > 0 && r.latency_p99_ms.is_finite(), "{s:?}: no latency measured");
         assert!(r.join_first_frame_p95_ms.is_finite() && r.server_rss_mib > 0.0);
+        let turns = r.server_turns.as_ref().unwrap();
+        assert!(turns.turns > 0 && turns.p99_at_most_ms > 0.0, "{s:?}: the server's turns were read: {turns:?}");
         if s == Scenario::Storm {
             let t = r.storm.as_ref().unwrap();
             assert_eq!((t.watchers, t.joiners, t.joiners_missing), (3, 5, 0), "{t:?}");
@@ -69,6 +71,13 @@ async fn every_scenario_runs_and_measures() {
     assert_eq!(j.target, "janus");
     assert_eq!(j.missing_streams, 0, "a Janus viewer never got the video");
     assert!(j.forwarded_pps > 0.0 && j.latency_samples > 0, "{j:?}");
+    reports.push(j);
+    // Janus with the swarm's viewers (all on one address, told apart by Janus's ports).
+    let o = Options { swarm: 2, ..small(Scenario::Broadcast) };
+    let j = tokio::task::spawn_blocking(move || run_janus(&args_for(&o))).await.unwrap().unwrap();
+    assert_eq!((j.target.as_str(), j.missing_streams), ("janus (swarm viewers)", 0), "{j:?}");
+    assert!(j.generator.starts_with("swarm"), "{j:?}");
+    assert!(j.forwarded_pps > 0.0 && j.latency_samples > 0 && j.loss_pct < 5.0, "{j:?}");
     reports.push(j);
     let table = markdown(&reports);
     // The scenarios' table, then a blank line and the storm's own table of one row.
