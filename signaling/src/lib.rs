@@ -222,6 +222,9 @@ impl Server {
                     .map_err(|e| StartError::Store(StoreError::Unavailable(e.to_string())))?,
             ))
         };
+        if let Some(c) = &cluster {
+            hub.attach_cluster(c.clone());
+        }
         let router: Arc<dyn rtc::router::RoomRouter> = match &cluster {
             Some(c) => c.clone(),
             None => Arc::new(rtc::router::LocalRouter),

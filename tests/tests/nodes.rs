@@ -149,6 +149,66 @@ async fn three_nodes_draining_in(redis_url: &str, drain_deadline_secs: u64) -> V
     nodes
 }
 
+/// Three node processes on one Redis (each its own port, data directory and public URL, the
+/// same secret), started and killed one by one.
+struct Nodes {
+    redis_url: String,
+    dirs: Vec<tempfile::TempDir>,
+    ports: Vec<u16>,
+}
+
+impl Nodes {
+    fn new(redis: &RedisServer) -> Self {
+        Self {
+            redis_url: redis.url(),
+            dirs: (0..3).map(|_| tempfile::tempdir().unwrap()).collect(),
+            ports: (0..3).map(|_| huizhen_tests::free_port()).collect(),
+        }
+    }
+
+    fn url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[i])
+    }
+
+    /// Node `i` (again); `demo`: with the demo accounts (the first start of the first node).
+    fn start(&self, i: usize, demo: bool) -> Process {
+        let env = [
+            ("HUIZHEN_STORE", self.redis_url.clone()),
+            ("HUIZHEN_JWT_SECRET", SECRET.to_owned()),
+            ("HUIZHEN_NODE__PUBLIC_URL", self.url(i)),
+            ("HUIZHEN_MEDIA__WORKERS", "1".to_owned()),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Process::serve_at(self.ports[i], self.dirs[i].path(), if demo { &["--demo"] } else { &[] }, &env).unwrap()
+    }
+
+    fn api(&self, i: usize) -> Api {
+        Api::new(format!("127.0.0.1:{}", self.ports[i]).parse().unwrap())
+    }
+}
+
+/// The requesting doctor and a visitor join consultation `id` where `/join` (asked of `api`)
+/// says, and wait for each other's media there: the home's URL and the two peers.
+async fn meet(api: Api, doctor: &str, id: &str) -> (String, MediaPeer, MediaPeer) {
+    let keys = huizhen::auth::Keys::from_secret(&huizhen::auth::secret::SigningKey::new(SECRET.as_bytes()).unwrap());
+    let grants =
+        huizhen::auth::Grants { can_publish: true, can_subscribe: true, can_publish_data: true, ..Default::default() };
+    let room = huizhen::ids::ConsultationId(id.to_owned());
+    let answer = api.post(&format!("/v1/consultations/{id}/join"), doctor, json!({})).await.ok();
+    let home = answer["node"]["url"].as_str().unwrap().to_owned();
+    let signaling = answer["signaling_url"].as_str().unwrap();
+    let visitor = keys.room("visitor", "visitor", &room, grants, 300, jiff::Timestamp::now()).unwrap().0;
+    let a = MediaPeer::join(&format!("{signaling}?token={}", answer["token"].as_str().unwrap()), cam_and_mic("doctor"))
+        .await;
+    let b = MediaPeer::join(&format!("{signaling}?token={visitor}"), cam_and_mic("visitor")).await;
+    eventually("both members get the other's media on the home", WAIT, || async {
+        ["visitor/cam", "visitor/mic"].iter().all(|t| a.packets_tagged(t) >= 30)
+            && ["doctor/cam", "doctor/mic"].iter().all(|t| b.packets_tagged(t) >= 30)
+    })
+    .await;
+    (home, a, b)
+}
+
 const SECRET: &str = "a-secret-every-node-shares-0123456789abcdef";
 
 fn room_token(srv: &TestServer, room: &str, who: &str) -> String {
@@ -242,52 +302,16 @@ async fn three_nodes_give_a_room_one_home_where_its_members_meet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_home_node_hands_its_room_to_another() {
     let redis = RedisServer::start().unwrap();
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let ports: Vec<u16> = (0..3).map(|_| huizhen_tests::free_port()).collect();
-    let start = |i: usize, demo: bool| {
-        let url = format!("http://127.0.0.1:{}", ports[i]);
-        let env = [
-            ("HUIZHEN_STORE", redis.url()),
-            ("HUIZHEN_JWT_SECRET", SECRET.to_owned()),
-            ("HUIZHEN_NODE__PUBLIC_URL", url),
-            ("HUIZHEN_MEDIA__WORKERS", "1".to_owned()),
-        ];
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Process::serve_at(ports[i], dirs[i].path(), if demo { &["--demo"] } else { &[] }, &env).unwrap()
-    };
+    let nodes = Nodes::new(&redis);
+    let start = |i: usize, demo: bool| nodes.start(i, demo);
+    let ports = nodes.ports.clone();
     let mut procs: Vec<Option<Process>> = vec![Some(start(0, true)), Some(start(1, false)), Some(start(2, false))];
-    let api = |i: usize| Api::new(format!("127.0.0.1:{}", ports[i]).parse().unwrap());
+    let api = |i: usize| nodes.api(i);
     let doctor = api(0).login("doctor-east").await;
     let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "emergency", "summary": "s" });
     let id = api(0).post("/v1/consultations", &doctor, body).await.ok()["id"].as_str().unwrap().to_owned();
-    let keys = huizhen::auth::Keys::from_secret(&huizhen::auth::secret::SigningKey::new(SECRET.as_bytes()).unwrap());
-    let grants =
-        huizhen::auth::Grants { can_publish: true, can_subscribe: true, can_publish_data: true, ..Default::default() };
-    let room = huizhen::ids::ConsultationId(id.clone());
     let path = format!("/v1/consultations/{id}/join");
-
-    // Both members join where /join (asked on node `via`) says, and wait for each other's media.
-    let meet = |via: usize| {
-        let (api, doctor, path, keys, room) = (api(via), doctor.clone(), path.clone(), &keys, &room);
-        async move {
-            let answer = api.post(&path, &doctor, json!({})).await.ok();
-            let home = answer["node"]["url"].as_str().unwrap().to_owned();
-            let signaling = answer["signaling_url"].as_str().unwrap();
-            let visitor = keys.room("visitor", "visitor", room, grants, 300, jiff::Timestamp::now()).unwrap().0;
-            let a = MediaPeer::join(
-                &format!("{signaling}?token={}", answer["token"].as_str().unwrap()),
-                cam_and_mic("doctor"),
-            )
-            .await;
-            let b = MediaPeer::join(&format!("{signaling}?token={visitor}"), cam_and_mic("visitor")).await;
-            eventually("both members get the other's media on the home", WAIT, || async {
-                ["visitor/cam", "visitor/mic"].iter().all(|t| a.packets_tagged(t) >= 30)
-                    && ["doctor/cam", "doctor/mic"].iter().all(|t| b.packets_tagged(t) >= 30)
-            })
-            .await;
-            (home, a, b)
-        }
-    };
+    let meet = |via: usize| meet(api(via), &doctor, &id);
     let index_of = |url: &str| ports.iter().position(|p| url == format!("http://127.0.0.1:{p}")).unwrap();
 
     let kills: usize = std::env::var("NODE_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
@@ -329,6 +353,124 @@ async fn a_killed_home_node_hands_its_room_to_another() {
     );
     a.close().await;
     b.close().await;
+}
+
+/// A required recording over a node's death (issue 16): it starts on the room's home; the home
+/// is killed, the members meet on the new home and the recording starts again there; the dead
+/// node comes back (its part finalised by start-up recovery). Then a node that holds neither
+/// part lists both, in the order they were made, and serves each one's files: streamed from the
+/// holder, or as a link pointing there. With a holder down, the list names it and its files
+/// answer 503 `recording_node_unreachable`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_recording_restarts_on_the_new_home_and_any_node_lists_and_serves_both_parts() {
+    let redis = RedisServer::start().unwrap();
+    let nodes = Nodes::new(&redis);
+    let mut procs: Vec<Option<Process>> =
+        vec![Some(nodes.start(0, true)), Some(nodes.start(1, false)), Some(nodes.start(2, false))];
+    let api = |i: usize| nodes.api(i);
+    let index_of = |url: &str| (0..3).find(|i| nodes.url(*i) == url).unwrap();
+    let doctor = api(0).login("doctor-east").await;
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "emergency", "summary": "s",
+                       "recording": "required" });
+    let id = api(0).post("/v1/consultations", &doctor, body).await.ok()["id"].as_str().unwrap().to_owned();
+    let recording_of = |p: &MediaPeer| {
+        p.snapshot(|s| {
+            s.messages
+                .iter()
+                .rev()
+                .find(|m| m["type"] == "recording" && m["active"] == true)
+                .map(|m| m["recording"].clone())
+        })
+    };
+
+    let (home, a, b) = meet(api(0), &doctor, &id).await;
+    eventually("the required recording starts on the home", WAIT, || async { recording_of(&a).is_some() }).await;
+    let first = recording_of(&a).unwrap();
+    let dead = index_of(&home);
+    procs[dead].as_mut().unwrap().kill9();
+    let alive = (dead + 1) % 3;
+    eventually("/join names a new home", Duration::from_secs(30), || async {
+        let r = api(alive).send("POST", &format!("/v1/consultations/{id}/join"), Some(&doctor), Some(json!({}))).await;
+        r.status == 200 && r.body["node"]["url"].as_str().is_some_and(|u| index_of(u) != dead)
+    })
+    .await;
+    a.close().await;
+    b.close().await;
+    let (new_home, a, b) = meet(api(alive), &doctor, &id).await;
+    let second_home = index_of(&new_home);
+    eventually("the required recording starts again on the new home", WAIT, || async {
+        recording_of(&a).is_some_and(|r| r != first)
+    })
+    .await;
+    let second = recording_of(&a).unwrap();
+    // The doctor ends the consultation (through a node that is not the home): the recording
+    // ends with the room and is finalised.
+    let bystander = 3 - dead - second_home;
+    api(bystander).post(&format!("/v1/consultations/{id}/end"), &doctor, json!({})).await.ok();
+    a.close().await;
+    b.close().await;
+    // The dead node comes back and recovers its part.
+    procs[dead] = Some(nodes.start(dead, false));
+    let list = format!("/v1/consultations/{id}/recordings");
+    let complete = |v: &serde_json::Value| {
+        v["items"].as_array().is_some_and(|i| i.len() == 2 && i.iter().all(|r| r["manifest"]["files"][0].is_object()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let listed = api(bystander).get(&list, &doctor).await.ok();
+        if complete(&listed) {
+            break listed;
+        }
+        assert!(Instant::now() < deadline, "a node holding neither part lists both, finished: {listed}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(listed["unreachable"], json!([]));
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!((&items[0]["id"], &items[1]["id"]), (&first, &second), "in the order they were made: {listed}");
+    let at = |i: usize| items[i]["started_at"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    assert!(at(0) < at(1));
+    assert_ne!(items[0]["node"], items[1]["node"], "each part names the node that holds it");
+
+    // Each part's first file, through the bystander, is the file its holder serves.
+    let http = reqwest::Client::new();
+    let fetch = |url: String| {
+        let (http, doctor) = (http.clone(), doctor.clone());
+        async move {
+            let r = http.get(url).bearer_auth(doctor).send().await.unwrap();
+            (r.status().as_u16(), r.bytes().await.unwrap())
+        }
+    };
+    for (item, holder) in items.iter().zip([dead, second_home]) {
+        let name = item["manifest"]["files"][0]["name"].as_str().unwrap();
+        let file = format!("/v1/consultations/{id}/recordings/{}/files/{name}", item["id"].as_str().unwrap());
+        let direct = fetch(format!("{}{file}", nodes.url(holder))).await;
+        let through = fetch(format!("{}{file}", nodes.url(bystander))).await;
+        assert_eq!(direct.0, 200);
+        assert_eq!(through, direct, "the bystander streams the holder's file");
+        assert_eq!(through.1.len() as u64, item["manifest"]["files"][0]["bytes"].as_u64().unwrap());
+        // A link asked of the bystander points at the holder, and works without a header.
+        let link = api(bystander).post(&format!("{file}/link"), &doctor, json!({})).await.ok();
+        let url = link["url"].as_str().unwrap();
+        assert!(url.starts_with(&format!("{}/v1/recording-links/", nodes.url(holder))), "{link}");
+        let got = reqwest::get(url).await.unwrap();
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.bytes().await.unwrap(), direct.1);
+    }
+    // Another doctor is refused by the bystander as by the holder.
+    let south = api(0).login("doctor-south").await;
+    api(bystander).get(&list, &south).await.expect(403, "not_participant");
+
+    // The first part's holder dies again: listed from the bystander, only the second part, and
+    // the dead holder named; its file answers 503.
+    procs[dead].as_mut().unwrap().kill9();
+    let listed = api(bystander).get(&list, &doctor).await.ok();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["items"][0]["id"], second);
+    assert_eq!(listed["unreachable"].as_array().unwrap().len(), 1, "{listed}");
+    let name = items[0]["manifest"]["files"][0]["name"].as_str().unwrap();
+    let file = format!("/v1/consultations/{id}/recordings/{}/files/{name}", first.as_str().unwrap());
+    api(bystander).get(&file, &doctor).await.expect(503, "recording_node_unreachable");
+    drop(procs);
 }
 
 /// Drain (a rolling upgrade): the drained node answers /readyz with 503 `draining`, takes no

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod attachments;
 pub mod consultations;
+pub mod elsewhere;
 pub mod events;
 pub mod fhir;
 pub mod guests;

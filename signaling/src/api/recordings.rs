@@ -3,13 +3,14 @@
 //! audited, since a recording is part of the medical record.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::Session;
+use super::elsewhere::{self, Here};
+use super::{ApiQuery, Session};
 use crate::auth::TokenError;
 use crate::consult::model::{Consultation, Role, User};
 use crate::error::AppError;
@@ -77,13 +78,20 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(|_| AppError::internal())?.map_err(recorder_error)
 }
 
-async fn list(State(st): State<AppState>, s: Session, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+async fn list(
+    State(st): State<AppState>,
+    s: Session,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<Here>,
+) -> Result<Json<Value>, AppError> {
     let c = access(&st, &s.user, &id).await?;
     let rec = st.recorder.clone();
     let cid = c.id.as_str().to_owned();
     let items = blocking(move || rec.list(&cid)).await?;
     st.audit.record(AuditEntry::new(s.user.id.as_str(), "recording.list", jiff::Timestamp::now()).consultation(&c.id));
-    let items: Vec<Value> = items
+    let node = st.router.me().map(|n| n.id.clone());
+    let mut items: Vec<Value> = items
         .into_iter()
         .map(|(meta, manifest)| {
             json!({
@@ -97,19 +105,101 @@ async fn list(State(st): State<AppState>, s: Session, Path(id): Path<String>) ->
                 "encrypted": meta.encrypted,
                 "failure": meta.failure,
                 "manifest": manifest,
+                "node": node,
             })
         })
         .collect();
-    Ok(Json(json!({ "items": items })))
+    // With several nodes, the recordings made on the others (a room moved after its node
+    // died, say): asked of each as this caller; one that cannot be asked is named, not hidden.
+    let mut unreachable = Vec::new();
+    if let (Some(cluster), false) = (&st.cluster, q.only()) {
+        let bearer = elsewhere::bearer(&headers)?;
+        let path = format!("/v1/consultations/{}/recordings", c.id);
+        let nodes = cluster.recording_nodes(c.id.as_str()).await.unwrap_or_else(|e| {
+            tracing::warn!(consultation = %c.id, error = %e, "other nodes' recordings not listed: Redis unavailable");
+            unreachable.push("*".to_owned());
+            Vec::new()
+        });
+        let asks = nodes
+            .iter()
+            .map(|n| elsewhere::ask(n, reqwest::Method::GET, &path, bearer, Some(std::time::Duration::from_secs(5))));
+        for (n, r) in nodes.iter().zip(futures_util::future::join_all(asks).await) {
+            let got = match r {
+                Ok(resp) if resp.status().is_success() => resp.json::<Value>().await.ok(),
+                Ok(resp) => {
+                    tracing::warn!(node = %n.id, status = %resp.status(), "another node refused its recordings list");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(node = %n.id, error = %e, "another node's recordings not listed");
+                    None
+                }
+            };
+            match got.and_then(|v| v["items"].as_array().cloned()) {
+                Some(more) => items.extend(more),
+                None => unreachable.push(n.id.clone()),
+            }
+        }
+        // In the order they were made, whichever node made them.
+        // (By time, not by text: a timestamp's fraction has no trailing zeros.)
+        let at = |v: &Value| v["started_at"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        items.sort_by_key(at);
+    }
+    Ok(Json(json!({ "items": items, "unreachable": unreachable })))
+}
+
+/// The node that holds recording `rid` of `c` answers `method` on `path` for the caller: the
+/// first of the other nodes noted for the consultation that does not say it has no such
+/// recording. `None` when no node has it.
+async fn from_holder(
+    st: &AppState,
+    headers: &HeaderMap,
+    c: &Consultation,
+    method: reqwest::Method,
+    path: &str,
+) -> Result<Option<reqwest::Response>, AppError> {
+    let Some(cluster) = &st.cluster else { return Ok(None) };
+    let bearer = elsewhere::bearer(headers)?;
+    let nodes = cluster.recording_nodes(c.id.as_str()).await.map_err(|_| elsewhere::unreachable(&["*".to_owned()]))?;
+    let mut unreachable = Vec::new();
+    for n in &nodes {
+        match elsewhere::ask(n, method.clone(), path, bearer, None).await {
+            // The holder was asked for a consultation every node sees alike: a 404 is "not here".
+            Ok(resp) if resp.status() == reqwest::StatusCode::NOT_FOUND => continue,
+            Ok(resp) => return Ok(Some(resp)),
+            Err(e) => {
+                tracing::warn!(node = %n.id, error = %e, "a node that may hold the recording cannot be reached");
+                unreachable.push(n.id.clone());
+            }
+        }
+    }
+    if unreachable.is_empty() { Ok(None) } else { Err(elsewhere::unreachable(&unreachable)) }
+}
+
+/// Whether a recorder error is "not on this node" (so another node may hold it).
+fn not_found(e: &AppError) -> bool {
+    e.code == "recording_not_found"
 }
 
 async fn download(
     State(st): State<AppState>,
     s: Session,
+    headers: HeaderMap,
     Path((id, rid, name)): Path<(String, String, String)>,
+    ApiQuery(q): ApiQuery<Here>,
 ) -> Result<Response, AppError> {
     let c = access(&st, &s.user, &id).await?;
-    send_file(&st, &s.user, &c, rid, name).await
+    match send_file(&st, &s.user, &c, rid.clone(), name.clone()).await {
+        Err(e) if not_found(&e) && !q.only() => {
+            // Streamed through this node from the one that recorded it (which audits it).
+            let path = format!("/v1/consultations/{}/recordings/{rid}/files/{name}", c.id);
+            match from_holder(&st, &headers, &c, reqwest::Method::GET, &path).await? {
+                Some(resp) => Ok(elsewhere::pass_on(resp)),
+                None => Err(e),
+            }
+        }
+        other => other,
+    }
 }
 
 /// A link the browser can follow without a header (`<a download>`), so a file of gigabytes
@@ -117,20 +207,40 @@ async fn download(
 async fn link(
     State(st): State<AppState>,
     s: Session,
+    headers: HeaderMap,
     Path((id, rid, name)): Path<(String, String, String)>,
-) -> Result<Json<Value>, AppError> {
+    ApiQuery(q): ApiQuery<Here>,
+) -> Result<Response, AppError> {
     let c = access(&st, &s.user, &id).await?;
     let rec = st.recorder.clone();
     let (cid, r, n) = (c.id.as_str().to_owned(), rid.clone(), name.clone());
     // The file must exist now: a link to nothing would only fail later, in the browser.
-    blocking(move || rec.open(&cid, &r, &n).map(|_| ())).await?;
+    match blocking(move || rec.open(&cid, &r, &n).map(|_| ())).await {
+        Err(e) if not_found(&e) && !q.only() => {
+            // The link is made by the node that holds the file, and points there.
+            let path = format!("/v1/consultations/{}/recordings/{rid}/files/{name}/link", c.id);
+            let Some(resp) = from_holder(&st, &headers, &c, reqwest::Method::POST, &path).await? else {
+                return Err(e);
+            };
+            let origin = resp.url().origin().ascii_serialization();
+            if !resp.status().is_success() {
+                return Ok(elsewhere::pass_on(resp));
+            }
+            let mut v: Value = resp.json().await.map_err(|_| AppError::internal())?;
+            if let Some(url) = v["url"].as_str() {
+                v["url"] = json!(format!("{origin}{url}"));
+            }
+            return Ok(Json(v).into_response());
+        }
+        other => other?,
+    }
     let now = jiff::Timestamp::now();
     let (token, expires_at) =
         st.keys.download(&s.user.id, s.user.token_generation, &c.id, &rid, &name, LINK_TTL_SECS, now)?;
     st.audit.record(
         AuditEntry::new(s.user.id.as_str(), "recording.link", now).consultation(&c.id).target(format!("{rid}/{name}")),
     );
-    Ok(Json(json!({ "url": format!("/v1/recording-links/{token}"), "expires_at": expires_at })))
+    Ok(Json(json!({ "url": format!("/v1/recording-links/{token}"), "expires_at": expires_at })).into_response())
 }
 
 /// Follows a download link: the same checks as a download with a session (the user may still
@@ -179,19 +289,31 @@ async fn send_file(
 async fn remove(
     State(st): State<AppState>,
     s: Session,
+    headers: HeaderMap,
     Path((id, rid)): Path<(String, String)>,
-) -> Result<StatusCode, AppError> {
+    ApiQuery(q): ApiQuery<Here>,
+) -> Result<Response, AppError> {
     let c = access(&st, &s.user, &id).await?;
     if s.user.role != Role::Admin {
         return Err(AppError::forbidden("forbidden_role", "only an admin may delete a recording"));
     }
     let rec = st.recorder.clone();
     let (cid, r) = (c.id.as_str().to_owned(), rid.clone());
-    blocking(move || rec.delete(&cid, &r)).await?;
+    match blocking(move || rec.delete(&cid, &r)).await {
+        Err(e) if not_found(&e) && !q.only() => {
+            // Deleted (and audited) by the node that holds it.
+            let path = format!("/v1/consultations/{}/recordings/{rid}", c.id);
+            return match from_holder(&st, &headers, &c, reqwest::Method::DELETE, &path).await? {
+                Some(resp) => Ok(elsewhere::pass_on(resp)),
+                None => Err(e),
+            };
+        }
+        other => other?,
+    }
     st.audit.record(
         AuditEntry::new(s.user.id.as_str(), "recording.delete", jiff::Timestamp::now()).consultation(&c.id).target(rid),
     );
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Deletes recordings older than the retention period; each deletion is audited.

@@ -81,6 +81,8 @@ struct HubInner {
     ctx: Context,
     /// The other nodes on the same Redis, when there are any (`control`).
     bus: std::sync::OnceLock<Arc<super::control::RedisBus>>,
+    /// This node among several (issue 16): where its recordings are noted for the others.
+    cluster: std::sync::OnceLock<Arc<super::router::RedisRouter>>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -92,6 +94,7 @@ impl Hub {
                 next_conn: AtomicU64::new(1),
                 ctx,
                 bus: std::sync::OnceLock::new(),
+                cluster: std::sync::OnceLock::new(),
                 closed: std::sync::atomic::AtomicBool::new(false),
             }),
         }
@@ -149,6 +152,24 @@ impl Hub {
         if self.inner.bus.set(bus.clone()).is_ok() {
             bus.listen(self.clone());
         }
+    }
+
+    /// This node is one of several: recordings started here are noted in Redis, so every
+    /// node's recordings list and downloads find them.
+    pub fn attach_cluster(&self, cluster: Arc<super::router::RedisRouter>) {
+        let _ = self.inner.cluster.set(cluster);
+    }
+
+    /// Notes in Redis that this node holds a recording of `consultation` (a no-op on one node).
+    fn note_recording(&self, consultation: Option<&ConsultationId>) {
+        let (Some(cluster), Some(cid)) = (self.inner.cluster.get().cloned(), consultation.cloned()) else { return };
+        tokio::spawn(async move {
+            // Redis away: the recording is safe on this node's disk and listed here; the other
+            // nodes do not know of it until a later recording of the consultation notes it.
+            if let Err(e) = cluster.note_recording(cid.as_str()).await {
+                tracing::warn!(consultation = %cid, error = %e, "recording not noted for the other nodes");
+            }
+        });
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -370,6 +391,7 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                         Ok(active) => {
                             let rid = active.id.clone();
                             recording = Some(active);
+                            hub.note_recording(consultation.as_ref());
                             if let Some(r) = request {
                                 reply(ServerMessage::Ack { id: r });
                             }

@@ -313,6 +313,37 @@ impl RedisRouter {
     pub fn lease(&self) -> Duration {
         self.lease
     }
+
+    fn recording_nodes_key(&self, consultation: &str) -> String {
+        format!("{}recording-nodes:{consultation}", self.prefix)
+    }
+
+    /// This node holds a recording of `consultation` (its files are on this node's disk):
+    /// any node's recordings list and downloads find it here.
+    pub async fn note_recording(&self, consultation: &str) -> Result<(), RouterError> {
+        let mut conn = self.conn.clone();
+        let hset =
+            ::redis::cmd("HSET").arg(self.recording_nodes_key(consultation)).arg(&self.me.id).arg(&self.me.url).clone();
+        tokio::time::timeout(REDIS_TIMEOUT, hset.query_async::<i64>(&mut conn))
+            .await
+            .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The other nodes that hold recordings of `consultation`, by id.
+    pub async fn recording_nodes(&self, consultation: &str) -> Result<Vec<Node>, RouterError> {
+        let mut conn = self.conn.clone();
+        let all = ::redis::cmd("HGETALL").arg(self.recording_nodes_key(consultation)).clone();
+        let all: Vec<(String, String)> = tokio::time::timeout(REDIS_TIMEOUT, all.query_async(&mut conn))
+            .await
+            .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
+            .map_err(unavailable)?;
+        let mut nodes: Vec<Node> =
+            all.into_iter().filter(|(id, _)| *id != self.me.id).map(|(id, url)| Node { id, url }).collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(nodes)
+    }
 }
 
 #[async_trait]

@@ -67,8 +67,13 @@ export function recordingsSection(c) {
     clearTimeout(timer);
     /** @type {Recording[]} */
     let items;
+    /** @type {string[]} */
+    let unreachable;
     try {
-      items = (await api('GET', `/v1/consultations/${encodeURIComponent(c.id)}/recordings`)).items ?? [];
+      const listed = await api('GET', `/v1/consultations/${encodeURIComponent(c.id)}/recordings`);
+      items = listed.items ?? [];
+      // With several servers, one that holds recordings may be down: said, not hidden.
+      unreachable = listed.unreachable ?? [];
     } catch (e) {
       if (/** @type {{ status?: number } | null | undefined} */ (e)?.status === 403) { section.remove(); return; }
       section.hidden = false;
@@ -77,9 +82,11 @@ export function recordingsSection(c) {
     }
     section.hidden = false;
     section.dataset.count = String(items.length);
-    body.replaceChildren(items.length
-      ? h('ol', { class: 'recordings' }, items.map((r) => recordingItem(c, r, load)))
-      : h('p', { class: 'muted', testid: 'recordings-empty' }, t('recordings.none')));
+    body.replaceChildren(
+      ...(unreachable.length ? [h('p', { class: 'warn', testid: 'recordings-unreachable' }, t('recordings.unreachable'))] : []),
+      items.length
+        ? h('ol', { class: 'recordings' }, items.map((r) => recordingItem(c, r, load)))
+        : h('p', { class: 'muted', testid: 'recordings-empty' }, t('recordings.none')));
     // A recording that stopped is finalised in the background: look again until it is done.
     const pending = items.some((r) => r.state === 'finalising' || (r.state === 'capturing' && r.stopped_at));
     if (pending && polls++ < POLL_MAX) {
