@@ -3,6 +3,11 @@
 //! its own process; the clients share the machine, so figures are for this machine as a whole.
 //!
 //! `cargo run --release -p huizhen-tests --bin bench-api -- [--seconds 5] [--clients 16]`
+//!
+//! At a consortium's size (issue 16): `… -- --scale 200000 --doctors 500 --nodes 3`: the store
+//! filled with 200,000 consultations from 500 doctors (about a city's year), then the same
+//! figures with clients spread over three nodes on one Redis (and the embedded store on its
+//! one node).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,6 +157,138 @@ async fn bench_store(store_flag: &[&str], label: &str, secs: f64, clients: usize
     ])
 }
 
+/// The store at a consortium's size: `doctors` accounts request `total` consultations between
+/// them (round robin), through `nodes` server processes on the same store; then "list my
+/// consultations" (a random doctor's first page) and "book a specialist" from `clients` tasks
+/// spread over the nodes.
+async fn bench_scale(
+    redis: Option<&str>,
+    label: &str,
+    total: usize,
+    doctors: usize,
+    nodes: usize,
+    secs: f64,
+    clients: usize,
+) -> Result<Vec<String>> {
+    const SECRET: &str = "bench-scale-secret-every-node-shares-0123456789";
+    let dirs: Vec<_> = (0..nodes).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let mut procs = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let mut args = if i == 0 { vec!["--demo"] } else { Vec::new() };
+        if let Some(url) = redis {
+            args.extend(["--store", url]);
+        }
+        let env = [("HUIZHEN_LIMITS__HTTP_REQUESTS_PER_SECOND", "0"), ("HUIZHEN_JWT_SECRET", SECRET)];
+        procs.push(Process::serve_env(dir.path(), &args, &env)?);
+    }
+    let apis: Arc<Vec<Api>> = Arc::new(procs.iter().map(|p| Api::new(p.addr)).collect());
+    let api = apis[0].clone();
+    // The first start's administrator replaces its one-time password, then makes the doctors.
+    let first = procs[0].admin_password().ok_or_else(|| anyhow::anyhow!("no admin password printed"))?;
+    let admin = api.login_as("admin", &first).await;
+    let own = format!("{first}-own");
+    api.post("/v1/me/password", &admin, json!({ "old_password": first, "new_password": own })).await.ok();
+    let admin = api.login_as("admin", &own).await;
+    let users = api.get("/v1/users", &admin).await.ok();
+    let site = users["items"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["username"] == "doctor-east"))
+        .map(|u| u["site_id"].clone())
+        .unwrap_or_default();
+    let password = "bench-scale-password";
+    let made = drive(clients, 600.0, doctors, {
+        let (api, admin, site) = (api.clone(), admin.clone(), site.clone());
+        move |i| {
+            let (api, admin) = (api.clone(), admin.clone());
+            let body = json!({ "username": format!("bench-doctor-{i}"), "display_name": format!("Doctor {i}"),
+                               "role": "doctor", "password": password, "site_id": site });
+            async move { api.post("/v1/users", &admin, body).await.status == 201 }
+        }
+    })
+    .await;
+    anyhow::ensure!(made.errors == 0, "{} doctor accounts not made", made.errors);
+    let tokens = Arc::new(std::sync::Mutex::new(vec![String::new(); doctors]));
+    drive(clients, 600.0, doctors, {
+        let (api, tokens) = (api.clone(), tokens.clone());
+        move |i| {
+            let (api, tokens) = (api.clone(), tokens.clone());
+            async move {
+                let t = api.login_as(&format!("bench-doctor-{i}"), password).await;
+                tokens.lock().unwrap_or_else(|p| p.into_inner())[i] = t;
+                true
+            }
+        }
+    })
+    .await;
+    let tokens: Arc<Vec<String>> = Arc::new(std::mem::take(&mut *tokens.lock().unwrap_or_else(|p| p.into_inner())));
+    let coord = api.login("coordinator").await;
+    let specialists = [
+        api.user_id(&coord, "cardiologist").await,
+        api.user_id(&coord, "neurologist").await,
+        api.user_id(&coord, "surgeon").await,
+    ];
+    // The store filled: every request through the next node in turn.
+    let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total)));
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "routine", "summary": "bench" });
+    let filled = drive(clients, 3600.0, total, {
+        let (apis, tokens, ids, body) = (apis.clone(), tokens.clone(), ids.clone(), body.clone());
+        move |i| {
+            let (api, token, ids, body) =
+                (apis[i % apis.len()].clone(), tokens[i % tokens.len()].clone(), ids.clone(), body.clone());
+            async move {
+                let r = api.post("/v1/consultations", &token, body).await;
+                if let Some(id) = r.body["id"].as_str() {
+                    ids.lock().unwrap_or_else(|p| p.into_inner()).push(id.to_owned());
+                }
+                r.status == 201
+            }
+        }
+    })
+    .await;
+    let ids: Arc<Vec<String>> = Arc::new(std::mem::take(&mut *ids.lock().unwrap_or_else(|p| p.into_inner())));
+    // "Mine" for one doctor after another (each has total / doctors), through every node.
+    let listing = drive(clients, secs, usize::MAX, {
+        let (apis, tokens) = (apis.clone(), tokens.clone());
+        move |i| {
+            let (api, token) = (apis[i % apis.len()].clone(), tokens[(i * 7919) % tokens.len()].clone());
+            async move { api.get("/v1/consultations?mine=true&limit=50", &token).await.status == 200 }
+        }
+    })
+    .await;
+    let base = Timestamp::now() + SignedDuration::from_hours(24);
+    let booked = drive(clients, secs, ids.len(), {
+        let (apis, coord, ids, specialists) = (apis.clone(), coord.clone(), ids.clone(), specialists.clone());
+        move |i| {
+            let (api, coord) = (apis[i % apis.len()].clone(), coord.clone());
+            let id = ids[i].clone();
+            let start = base + SignedDuration::from_mins(30 * (i / 3) as i64);
+            let body =
+                json!({ "specialists": [specialists[i % 3]], "start": start.to_string(), "duration_minutes": 30 });
+            async move { api.post(&format!("/v1/consultations/{id}/accept"), &coord, body).await.status == 200 }
+        }
+    })
+    .await;
+    let where_ = format!("{nodes} node{}", if nodes == 1 { "" } else { "s" });
+    drop(procs);
+    Ok(vec![
+        row(
+            label,
+            &format!("fill: request a consultation ({} made, {doctors} doctors, {where_})", filled.requests),
+            &filled,
+        ),
+        row(
+            label,
+            &format!(
+                "list my consultations ({} in store, ~{} each, page 50, {where_})",
+                ids.len(),
+                ids.len() / doctors.max(1)
+            ),
+            &listing,
+        ),
+        row(label, &format!("book a specialist (accept, {where_})"), &booked),
+    ])
+}
+
 fn start_time(extra: &[&str]) -> Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
     let t = Instant::now();
@@ -171,6 +308,22 @@ async fn main() -> Result<()> {
     let clients = huizhen_tests::flag("--clients", 16.0) as usize;
     let redis = RedisServer::start()?;
     let redis_url = redis.url();
+    let scale = huizhen_tests::flag("--scale", 0usize);
+    if scale > 0 {
+        let doctors = huizhen_tests::flag("--doctors", 500usize);
+        let nodes = huizhen_tests::flag("--nodes", 3usize);
+        let mut rows = bench_scale(Some(&redis_url), "redis", scale, doctors, nodes, secs, clients).await?;
+        if huizhen_tests::flag("--embedded", 1u8) == 1 {
+            rows.extend(bench_scale(None, "embedded", scale, doctors, 1, secs, clients).await?);
+        }
+        println!("API benchmark at scale: {clients} concurrent clients, {secs} s per figure, release build\n");
+        println!("| store | operation | req/s | p50 ms | p95 ms | p99 ms | errors / requests |");
+        println!("|---|---|---|---|---|---|---|");
+        for r in rows {
+            println!("{r}");
+        }
+        return Ok(());
+    }
     let mut rows = Vec::new();
     rows.extend(bench_store(&[], "embedded", secs, clients).await?);
     rows.extend(bench_store(&["--store", &redis_url], "redis", secs, clients).await?);
