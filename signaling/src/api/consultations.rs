@@ -162,26 +162,109 @@ async fn list(
         Some(number) => by_patient_number(&st, query, number).await?,
     };
     let today = st.rules.today(Timestamp::now());
-    // Lists carry no clinical text: the case summary, the patient, opinions and plan are read
-    // one consultation at a time, by someone who opened it. The patient shows as a masked
-    // name, sex and age, enough to tell cases apart.
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|c| {
-            let mut v = serde_json::to_value(c).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                for k in ["summary", "opinions", "plan", "reason", "patient", "guests", "attachments", "referrals"] {
-                    o.remove(k);
-                }
-                if let Some(p) = &c.patient {
-                    o.insert("patient_summary".into(), json!(p.summary(today)));
-                }
-            }
-            v
-        })
-        .collect();
+    let items: Vec<ListItem> = page.items.iter().map(|c| ListItem::of(c, today)).collect();
     Ok(Json(json!({ "items": items, "total": page.total, "next_offset": page.next_offset })))
+}
+
+/// A consultation as lists show it. Lists carry no clinical text: the case summary, the
+/// patient, opinions and plan are read one consultation at a time, by someone who opened it;
+/// the patient shows as a masked name, sex and age, enough to tell cases apart. Serialised
+/// straight from the record: turning the whole record into a JSON value and removing most of
+/// it was the largest cost of a list (200,000 consultations in the store: docs/performance.md).
+#[derive(serde::Serialize)]
+struct ListItem<'a> {
+    id: &'a ConsultationId,
+    version: u64,
+    kind: &'a crate::consult::model::Kind,
+    specialty: &'a str,
+    urgency: &'a crate::consult::model::Urgency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    number: Option<&'a String>,
+    wished: &'a Option<crate::consult::model::Window>,
+    recording: &'a RecordingPolicy,
+    status: &'a Status,
+    requester: &'a UserId,
+    requester_site: &'a Option<crate::ids::SiteId>,
+    coordinator: &'a Option<UserId>,
+    specialists: &'a [UserId],
+    participants: &'a [UserId],
+    start: &'a Option<Timestamp>,
+    duration_minutes: Option<u32>,
+    created_at: &'a Timestamp,
+    updated_at: &'a Timestamp,
+    started_at: &'a Option<Timestamp>,
+    ended_at: &'a Option<Timestamp>,
+    encoders: &'a [crate::consult::model::EncoderLink],
+    auto_admit: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sealed: Option<&'a crate::consult::model::SealedCase>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patient_summary: Option<crate::consult::patient::PatientSummary>,
+}
+
+impl<'a> ListItem<'a> {
+    fn of(c: &'a Consultation, today: jiff::civil::Date) -> Self {
+        // Every field of the record but those a list leaves out (listed in the test below).
+        let Consultation {
+            id,
+            version,
+            kind,
+            specialty,
+            urgency,
+            number,
+            summary: _,
+            patient,
+            wished,
+            recording,
+            status,
+            requester,
+            requester_site,
+            coordinator,
+            specialists,
+            participants,
+            start,
+            duration_minutes,
+            reason: _,
+            opinions: _,
+            plan: _,
+            created_at,
+            updated_at,
+            started_at,
+            ended_at,
+            guests: _,
+            encoders,
+            auto_admit,
+            attachments: _,
+            referrals: _,
+            sealed,
+        } = c;
+        ListItem {
+            id,
+            version: *version,
+            kind,
+            specialty,
+            urgency,
+            number: number.as_ref(),
+            wished,
+            recording,
+            status,
+            requester,
+            requester_site,
+            coordinator,
+            specialists,
+            participants,
+            start,
+            duration_minutes: *duration_minutes,
+            created_at,
+            updated_at,
+            started_at,
+            ended_at,
+            encoders,
+            auto_admit: *auto_admit,
+            sealed: sealed.as_ref(),
+            patient_summary: patient.as_ref().map(|p| p.summary(today)),
+        }
+    }
 }
 
 /// The page of `query` among the consultations whose patient number is `number`, looking
@@ -563,4 +646,44 @@ async fn bookings(
         s.require(&[Role::Coordinator, Role::Admin])?;
     }
     Ok(Json(json!({ "items": st.store.bookings(&id).await? })))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A list item is the record without its clinical text and links, as it was when the list
+    /// was made by removing those keys from the record's JSON (the wire format is unchanged).
+    #[test]
+    fn a_list_item_is_the_record_without_its_clinical_text() {
+        let record = json!({
+            "id": "0195f2c4a1b27c3e9d4f5a6b7c8d9e0f", "version": 3, "kind": "consultation",
+            "specialty": "cardiology", "urgency": "routine", "number": "HZ-2026-000042",
+            "summary": "胸痛3小时", "wished": null, "recording": "allowed", "status": "scheduled",
+            "requester": "0195f2b0c3d47e1f8a9b0c1d2e3f4a5b", "requester_site": null,
+            "coordinator": "0195f2b1aa017c22b3c4d5e6f7a8b9c0",
+            "specialists": ["0195f2b1bb127d33c4d5e6f7a8b9c0d1"],
+            "participants": ["0195f2b0c3d47e1f8a9b0c1d2e3f4a5b", "0195f2b1bb127d33c4d5e6f7a8b9c0d1"],
+            "start": "2026-03-05T02:00:00Z", "duration_minutes": 30, "reason": null,
+            "opinions": [], "plan": null,
+            "created_at": "2026-03-04T08:00:00Z", "updated_at": "2026-03-04T09:00:00Z",
+            "started_at": null, "ended_at": null, "auto_admit": true
+        });
+        let c: Consultation = serde_json::from_value(record).unwrap();
+        let today = jiff::civil::date(2026, 3, 5);
+        let mut before = serde_json::to_value(&c).unwrap();
+        let o = before.as_object_mut().unwrap();
+        for k in ["summary", "opinions", "plan", "reason", "patient", "guests", "attachments", "referrals"] {
+            o.remove(k);
+        }
+        assert_eq!(serde_json::to_value(ListItem::of(&c, today)).unwrap(), before);
+        let without_number = Consultation { number: None, ..c };
+        let mut before = serde_json::to_value(&without_number).unwrap();
+        let o = before.as_object_mut().unwrap();
+        for k in ["summary", "opinions", "plan", "reason", "patient", "guests", "attachments", "referrals"] {
+            o.remove(k);
+        }
+        assert_eq!(serde_json::to_value(ListItem::of(&without_number, today)).unwrap(), before);
+    }
 }
