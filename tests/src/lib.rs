@@ -51,6 +51,25 @@ pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A free port below the kernel's ephemeral range (32768–60999 by default), for a server that
+/// is killed and started again on the same port: while it is down, no outgoing connection or
+/// `bind(0)` of another test can be given its port (with [`free_port`] one was, in CI, and the
+/// restarted node could not listen). Each port is handed out once per test process.
+pub fn stable_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let start = h.finish() as u32;
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = 20_000 + (start.wrapping_add(n.wrapping_mul(7919)) % 12_000) as u16;
+        if StdListener::bind(("127.0.0.1", port)).is_ok() && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// Polls `check` until it returns true or the deadline passes.
 pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
 where

@@ -162,7 +162,8 @@ impl Nodes {
         Self {
             redis_url: redis.url(),
             dirs: (0..3).map(|_| tempfile::tempdir().unwrap()).collect(),
-            ports: (0..3).map(|_| huizhen_tests::free_port()).collect(),
+            // The same port again after a kill: not one an outgoing connection may take meanwhile.
+            ports: (0..3).map(|_| huizhen_tests::stable_port()).collect(),
         }
     }
 
