@@ -87,6 +87,31 @@ fn row(store: &str, what: &str, f: &Figures) -> String {
     )
 }
 
+/// "Book a specialist" for `ids` in turn, through the nodes in turn.
+async fn book(
+    apis: &Arc<Vec<Api>>,
+    coord: &str,
+    ids: &Arc<Vec<String>>,
+    specialists: &[String; 3],
+    secs: f64,
+    clients: usize,
+) -> Figures {
+    let base = Timestamp::now() + SignedDuration::from_hours(24);
+    drive(clients, secs, ids.len(), {
+        let (apis, coord, ids, specialists) = (apis.clone(), coord.to_owned(), ids.clone(), specialists.clone());
+        move |i| {
+            let (api, coord) = (apis[i % apis.len()].clone(), coord.clone());
+            let id = ids[i].clone();
+            // Each specialist gets back-to-back 30-minute slots: every booking is valid.
+            let start = base + SignedDuration::from_mins(30 * (i / 3) as i64);
+            let body =
+                json!({ "specialists": [specialists[i % 3]], "start": start.to_string(), "duration_minutes": 30 });
+            async move { api.post(&format!("/v1/consultations/{id}/accept"), &coord, body).await.status == 200 }
+        }
+    })
+    .await
+}
+
 async fn bench_store(store_flag: &[&str], label: &str, secs: f64, clients: usize) -> Result<Vec<String>> {
     let dir = tempfile::tempdir()?;
     let mut args = vec!["--demo"];
@@ -126,20 +151,7 @@ async fn bench_store(store_flag: &[&str], label: &str, secs: f64, clients: usize
         offset += items.len();
     }
     let ids = Arc::new(ids);
-    let base = Timestamp::now() + SignedDuration::from_hours(24);
-    let booked = drive(clients, secs, ids.len(), {
-        let (api, coord, ids, specialists) = (api.clone(), coord.clone(), ids.clone(), specialists.clone());
-        move |i| {
-            let (api, coord) = (api.clone(), coord.clone());
-            let id = ids[i].clone();
-            // Each specialist gets back-to-back 30-minute slots: every booking is valid.
-            let start = base + SignedDuration::from_mins(30 * (i / 3) as i64);
-            let body =
-                json!({ "specialists": [specialists[i % 3]], "start": start.to_string(), "duration_minutes": 30 });
-            async move { api.post(&format!("/v1/consultations/{id}/accept"), &coord, body).await.status == 200 }
-        }
-    })
-    .await;
+    let booked = book(&Arc::new(vec![api.clone()]), &coord, &ids, &specialists, secs, clients).await;
     // "Mine" for the doctor: every consultation made above (one page of 50).
     let listing = drive(clients, secs, usize::MAX, {
         let (api, doctor) = (api.clone(), doctor.clone());
@@ -255,19 +267,7 @@ async fn bench_scale(
         }
     })
     .await;
-    let base = Timestamp::now() + SignedDuration::from_hours(24);
-    let booked = drive(clients, secs, ids.len(), {
-        let (apis, coord, ids, specialists) = (apis.clone(), coord.clone(), ids.clone(), specialists.clone());
-        move |i| {
-            let (api, coord) = (apis[i % apis.len()].clone(), coord.clone());
-            let id = ids[i].clone();
-            let start = base + SignedDuration::from_mins(30 * (i / 3) as i64);
-            let body =
-                json!({ "specialists": [specialists[i % 3]], "start": start.to_string(), "duration_minutes": 30 });
-            async move { api.post(&format!("/v1/consultations/{id}/accept"), &coord, body).await.status == 200 }
-        }
-    })
-    .await;
+    let booked = book(&apis, &coord, &ids, &specialists, secs, clients).await;
     let where_ = format!("{nodes} node{}", if nodes == 1 { "" } else { "s" });
     drop(procs);
     Ok(vec![
