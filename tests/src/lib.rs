@@ -396,6 +396,15 @@ impl Api {
         Resp { status, body }
     }
 
+    /// A GET whose body is read but not parsed: benchmarks, whose clients share the machine
+    /// with the server, so a client's JSON parsing would be taken from the server's CPU.
+    pub async fn get_unparsed(&self, path: &str, token: &str) -> (u16, Vec<u8>) {
+        let resp =
+            self.http.get(format!("{}{}", self.base, path)).bearer_auth(token).send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        (status, resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+    }
+
     /// A GET without a token whose body is text (`/metrics`).
     pub async fn http_get_text(&self, path: &str) -> Result<String> {
         let r = self.http.get(format!("{}{}", self.base, path)).send().await?.error_for_status()?;

@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse as _;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jiff::{SignedDuration, Timestamp};
@@ -126,7 +127,7 @@ async fn list(
     State(st): State<AppState>,
     s: Session,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<axum::response::Response, AppError> {
     let (offset, limit) = page_bounds(q.offset, q.limit)?;
     let mut statuses = Vec::new();
     for part in q.status.as_deref().unwrap_or("").split(',').filter(|p| !p.is_empty()) {
@@ -163,7 +164,17 @@ async fn list(
     };
     let today = st.rules.today(Timestamp::now());
     let items: Vec<ListItem> = page.items.iter().map(|c| ListItem::of(c, today)).collect();
-    Ok(Json(json!({ "items": items, "total": page.total, "next_offset": page.next_offset })))
+    // Serialised straight to bytes: made into a JSON value first, every item became a map of
+    // its keys again (a tenth of the server's CPU while listing).
+    Ok(Json(ListPage { items, total: page.total, next_offset: page.next_offset }).into_response())
+}
+
+/// A page of the list, as sent.
+#[derive(serde::Serialize)]
+struct ListPage<'a> {
+    items: Vec<ListItem<'a>>,
+    total: usize,
+    next_offset: Option<usize>,
 }
 
 /// A consultation as lists show it. Lists carry no clinical text: the case summary, the

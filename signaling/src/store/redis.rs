@@ -325,6 +325,10 @@ impl Store for RedisStore {
         let max = q.to.map(|t| format!("({}", t.as_millisecond())).unwrap_or_else(|| "+inf".into());
         let limit = q.limit.max(1);
         let want = q.offset.saturating_add(limit);
+        // One set is read in order as it is; several (one per status) are merged here by score,
+        // so only then are scores asked for (Redis formats each as floating-point text, a
+        // visible part of its time in a profile of listing).
+        let scored = zsets.len() > 1;
         let mut pipe = ::redis::pipe();
         for z in &zsets {
             pipe.cmd("ZCOUNT").arg(z).arg(&min).arg(&max);
@@ -333,7 +337,10 @@ impl Store for RedisStore {
             } else {
                 pipe.cmd("ZREVRANGEBYSCORE").arg(z).arg(&max).arg(&min);
             }
-            pipe.arg("WITHSCORES").arg("LIMIT").arg(0).arg(want);
+            if scored {
+                pipe.arg("WITHSCORES");
+            }
+            pipe.arg("LIMIT").arg(0).arg(want);
         }
         let replies: Vec<::redis::Value> = self.call(|mut c| async move { pipe.query_async(&mut c).await }).await?;
         let mut total = 0usize;
@@ -341,12 +348,19 @@ impl Store for RedisStore {
         for pair in replies.chunks(2) {
             let [count, range] = pair else { return Err(StoreError::Corrupt("short pipeline reply".into())) };
             total += ::redis::from_redis_value_ref::<usize>(count).map_err(unavailable)?;
-            let scored: Vec<(String, i64)> = ::redis::from_redis_value_ref(range).map_err(unavailable)?;
-            entries.extend(scored.into_iter().map(|(id, at)| (at, id)));
+            if scored {
+                let scored: Vec<(String, i64)> = ::redis::from_redis_value_ref(range).map_err(unavailable)?;
+                entries.extend(scored.into_iter().map(|(id, at)| (at, id)));
+            } else {
+                let ids: Vec<String> = ::redis::from_redis_value_ref(range).map_err(unavailable)?;
+                entries.extend(ids.into_iter().map(|id| (0, id)));
+            }
         }
-        entries.sort();
-        if !q.ascending {
-            entries.reverse();
+        if scored {
+            entries.sort();
+            if !q.ascending {
+                entries.reverse();
+            }
         }
         let ids: Vec<String> = entries.into_iter().skip(q.offset).take(limit).map(|(_, id)| id).collect();
         let next = q.offset + ids.len();
