@@ -54,6 +54,18 @@ async fn redis_concurrent_bookings_have_one_winner() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_concurrent_commits_stand_alone() {
+    let (s, _d) = embedded();
+    contract::concurrent_commits_stand_alone(s, 48).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_concurrent_commits_stand_alone() {
+    let (s, _r) = redis();
+    contract::concurrent_commits_stand_alone(s, 48).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_bookings_race_across_separate_connections() {
     // Two nodes = two connection managers on one Redis: the Lua script still admits one winner.
     let r = RedisServer::start().unwrap();

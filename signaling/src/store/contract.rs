@@ -178,6 +178,42 @@ pub async fn concurrent_bookings_have_one_winner(s: DynStore, tasks: usize) {
     assert_eq!(s.bookings(&sp).await.unwrap().len(), 1);
 }
 
+/// Many commits at once, some refused (a stale version): each stands or falls alone, and the
+/// refused ones leave neither a record nor an audit entry (the embedded store writes commits
+/// that wait together in one transaction).
+pub async fn concurrent_commits_stand_alone(s: DynStore, tasks: usize) {
+    let doc = UserId::generate();
+    let t = Timestamp::now();
+    let mut handles = Vec::new();
+    for i in 0..tasks {
+        let s = s.clone();
+        let c = scheduled(&doc, &[], 2_000 + i as i64, 30);
+        let stale = i % 3 == 0;
+        let action = if stale { "consultation.never" } else { "consultation.request" };
+        let e = AuditEntry::new(doc.as_str(), action, t).consultation(&c.id);
+        let expected = stale.then_some(4);
+        handles
+            .push(tokio::spawn(async move { (c.id.clone(), stale, s.commit_consultation(&c, expected, &[e]).await) }));
+    }
+    let mut kept = 0;
+    for h in handles {
+        let (id, stale, r) = h.await.unwrap();
+        if stale {
+            assert_eq!(r, Err(StoreError::VersionConflict));
+            assert_eq!(s.get_consultation(&id).await.unwrap(), None);
+        } else {
+            r.unwrap();
+            assert_eq!(s.get_consultation(&id).await.unwrap().map(|c| c.version), Some(1));
+            kept += 1;
+        }
+    }
+    let len = s.audit_len().await.unwrap();
+    assert_eq!(len, kept);
+    let audit = s.audit_range(1, len + 1).await.unwrap();
+    assert_eq!(audit.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=len).collect::<Vec<_>>());
+    assert!(audit.iter().all(|r| r.entry.action == "consultation.request"));
+}
+
 pub async fn lists_filter_and_page(s: &dyn Store) {
     let (doc, other) = (UserId::generate(), UserId::generate());
     let mut ids = Vec::new();
