@@ -187,6 +187,11 @@ await runTest(T, async (s) => {
       const [a, b] = await Promise.all([snapshot(pageA), snapshot(pageB)]);
       return a?.participants?.some((p) => p.id === west.id) && b?.participants?.some((p) => p.id === east.id);
     }, 15000, 100);
+    // The page that joins second can list the other from its hello alone, its one frame so
+    // far, and a socket with one frame is how a precall probe looks: wait for the call's next
+    // frames (tracks, offers) before telling the call socket apart. A wait that runs out is
+    // reported just below with everything the page saw.
+    await until('each page to hold a call socket answered beyond its hello', async () => pages.every(([, , seen]) => callSocket(seen)), 15000, 100).catch(() => {});
     for (const [page, user, seen] of pages) {
       const sock = callSocket(seen);
       if (!sock || sock.host !== hostOf(h)) throw new Error(`${user}'s page (from ${page.url().split('/#')[0]}) holds its call socket on ${sock?.host}, not on the home ${hostOf(h)}: ${JSON.stringify(seen)}`);
