@@ -24,7 +24,7 @@ import { referralsView } from './office/referrallist.js';
 import { referralSheetView } from './office/referralsheet.js';
 import { reportView } from './office/report.js';
 import { requestForm } from './office/request.js';
-import { followChanges, stopFollowing } from './office/updates.js';
+import { busy, followChanges, heldBack, stopFollowing } from './office/updates.js';
 
 // index.html has both.
 const view = /** @type {HTMLElement} */ (document.getElementById('view'));
@@ -150,9 +150,9 @@ async function signOut() {
  * Shows the current route. `quiet` (nav.update(): a change someone else made) renders it again
  * in place: the banner stays, no "loading" first, a failure keeps what is shown, and the call
  * is never touched.
- * @param {{ quiet?: boolean }} [opts]
+ * @param {{ quiet?: boolean, force?: boolean }} [opts]
  */
-async function route({ quiet = false } = {}) {
+async function route({ quiet = false, force = false } = {}) {
   if (quiet && (call || guest)) return;
   const mine = ++seq;
   const current = () => mine === seq;
@@ -214,6 +214,9 @@ async function route({ quiet = false } = {}) {
   try {
     const nodes = await found[1](found[0], params);
     if (!current()) return;
+    // A change pushed by someone else began rendering before the user started typing here:
+    // what they typed is not replaced (the update comes again, held back while they are busy).
+    if (quiet && !force && busy()) { heldBack(); return; }
     view.replaceChildren(...[nodes].flat(Infinity).filter((n) => n != null && n !== false));
     // The field a route asked for (data-autofocus) is brought into view and focused, only when
     // the user came here: a change pushed by someone else must not move their page.

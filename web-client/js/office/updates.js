@@ -140,7 +140,7 @@ function apply(held) {
     if (held) {
       showNotice('pending', () => [t('updates.pending'), ' ', h('button', {
         type: 'button', class: 'ghost small', testid: 'update-pending-show',
-        onclick: () => { cancelUpdate(); update(); },
+        onclick: () => { cancelUpdate(); update({ force: true }); },
       }, t('updates.show'))], { testid: 'update-pending', sticky: true });
     }
     retry = setTimeout(() => apply(true), RETRY_MS);
@@ -151,10 +151,19 @@ function apply(held) {
 }
 
 /**
+ * A quiet render whose data came back after the user began typing or opened a dialog: it is
+ * dropped rather than put over their work, and the update asked for again, to be held back as
+ * any other while they are busy.
+ */
+export function heldBack() {
+  scheduleUpdate();
+}
+
+/**
  * Whether re-rendering now would take something from the user: text typed in a form, focus
  * in a form, an open dialog, a drag on the desk or a request picked there.
  */
-function busy() {
+export function busy() {
   const view = document.getElementById('view');
   if (!view) return false;
   const active = document.activeElement;
