@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         can_record: true,
         room_admin: true,
         hidden: false,
+        audience: false,
     };
     let guest = Grants { room_admin: false, can_record: false, ..host };
     for (conn, (who, grants)) in [("host", host), ("guest", guest)].into_iter().enumerate() {

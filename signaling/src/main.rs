@@ -86,6 +86,9 @@ enum Cmd {
         admin: bool,
         #[arg(long)]
         hidden: bool,
+        /// In a broadcast's audience: shown to hosts, and to others only with the floor.
+        #[arg(long)]
+        audience: bool,
         #[arg(long)]
         record: bool,
         /// Lifetime in seconds.
@@ -305,7 +308,7 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Token { room, identity, name, publish, subscribe, data, admin, hidden, record, ttl } => {
+        Cmd::Token { room, identity, name, publish, subscribe, data, admin, hidden, audience, record, ttl } => {
             let config = load_config(&cli, &[])?;
             let secret = huizhen::auth::secret::load_or_create(&config)?;
             let keys = huizhen::auth::Keys::from_secret(&secret);
@@ -318,6 +321,7 @@ async fn main() -> anyhow::Result<()> {
                 can_record: *record,
                 room_admin: *admin,
                 hidden: *hidden,
+                audience: *audience,
             };
             let (token, _) =
                 keys.room(identity, name.as_deref().unwrap_or(identity), &room, grants, *ttl, jiff::Timestamp::now())?;

@@ -184,6 +184,19 @@ await runTest(T, async (summary) => {
       const s = await snapshot(p);
       if (s.me.can_publish || s.published.length) throw new Error(`trainee ${s.me.name} may publish or publishes: ${JSON.stringify(s.published)}`);
     }
+    // A class is not a roster: each trainee is shown the surgeon and itself, the surgeon
+    // every trainee (protocol.md §Audience).
+    const ids = (/** @type {any} */ s) => s.participants.map((/** @type {any} */ x) => x.id).sort();
+    for (const [i, p] of pages.entries()) {
+      const shown = ids(await snapshot(p));
+      const want = [surgeonUser.id, trainees[i].id].sort();
+      if (JSON.stringify(shown) !== JSON.stringify(want)) throw new Error(`trainee ${i + 1} should be shown the surgeon and itself, is shown ${JSON.stringify(shown)}`);
+    }
+    const all = await until('the surgeon to be shown every trainee', async () => {
+      const shown = ids(await snapshot(surgeon));
+      return trainees.every((t) => shown.includes(t.id)) ? shown : null;
+    }, 10000, 100);
+    summary.checks.audience = { traineeShown: 2, surgeonShown: all.length };
   });
 
   await summary.step('every trainee receives the surgeon', async () => {
@@ -277,7 +290,8 @@ await runTest(T, async (summary) => {
     }, 20000);
     const v = await videoPlaying(surgeon, trainees[0].id, { what: 'the promoted trainee on the surgeon\'s page' });
     const a = await audioHeard(surgeon, trainees[0].id);
-    // Another trainee hears the question too.
+    // Another trainee is shown the one who has the floor now, and hears the question too.
+    await until('trainee 2 to be shown the trainee who has the floor', async () => (await snapshot(pages[1])).participants.some((/** @type {any} */ x) => x.id === trainees[0].id), 10000, 100);
     const a2 = await audioHeard(pages[1], trainees[0].id);
     summary.checks.promoted = { surgeonSees: { frames: v.frames, brightness: Math.round(v.brightness) }, surgeonHears: a, otherTraineeHears: a2 };
     if (!(await pages[0].getByTestId('ctl-mic').count())) throw new Error('the promoted trainee has no microphone control');

@@ -582,6 +582,9 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         pin(pid, o.pin)?;
     }
     let bin = crate::huizhen_binary();
+    // A broadcast is a teaching session: its publisher hosts, its viewers are the audience
+    // (as `/join` gives them), so the room tells each join to the host, not to every viewer.
+    let teaching = matches!(o.scenario, Scenario::Broadcast | Scenario::Storm);
     let token = |room: &str, who: &str, publish: bool, record: bool| -> Result<String> {
         let mut cmd = std::process::Command::new(&bin);
         cmd.args(["token", "--room", room, "--identity", who, "--subscribe", "--data", "--ttl", "3600"]);
@@ -590,6 +593,11 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         }
         if record {
             cmd.args(["--admin", "--record"]);
+        } else if teaching && publish {
+            cmd.arg("--admin");
+        }
+        if teaching && !publish {
+            cmd.arg("--audience");
         }
         let out = cmd.arg("--data-dir").arg(dir.path()).env("HUIZHEN_LOG", "error").output()?;
         anyhow::ensure!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));

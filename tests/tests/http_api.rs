@@ -315,8 +315,10 @@ async fn join_window_and_grants() {
     let j = api.post(&path(&t, "join"), &trainee, json!({})).await.ok();
     assert_eq!(j["grants"]["can_publish"], false);
     assert_eq!(j["grants"]["can_subscribe"], true);
+    assert_eq!(j["grants"]["audience"], true, "a trainee is in the broadcast's audience");
     let j = api.post(&path(&t, "join"), &doctor, json!({})).await.ok();
     assert_eq!(j["grants"]["can_publish"], false, "in teaching only the hosts publish");
+    assert_eq!(j["grants"]["audience"], true);
     srv.stop().await;
 }
 

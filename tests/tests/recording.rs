@@ -29,6 +29,7 @@ fn grants(record: bool) -> Grants {
         can_record: record,
         room_admin: record,
         hidden: false,
+        audience: false,
     }
 }
 

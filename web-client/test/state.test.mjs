@@ -97,6 +97,10 @@ test('who came and went: a note for the others, by reason; none for watchers, un
   assert.deepEqual(kinds(reduce(s, { type: 'participant_left', participant_id: 'bob', reason: 'ended' }).effects), ['render:stage']);
   // Nobody we knew.
   assert.deepEqual(kinds(reduce(s, { type: 'participant_left', participant_id: 'ghost', reason: 'left' }).effects), ['render:stage']);
+  // A trainee whose floor ended went back to the audience: gone from the list, not from the room.
+  const back = reduce(s, { type: 'participant_left', participant_id: 'bob', reason: 'audience' });
+  assert.equal(back.state.participants.has('bob'), false);
+  assert.deepEqual(kinds(back.effects), ['render:stage']);
   // A trainee who only watches comes and goes in the list alone.
   const trainee = person('tina', { can_publish: false });
   const inClass = reduce(s, { type: 'participant_joined', participant: trainee });

@@ -1191,8 +1191,12 @@ impl Room {
         for (key, sub, layer) in moves {
             self.retarget(io, &key, &sub, layer, now);
         }
+        // Each member hears of its own link; who else is told is the room's rule (signaling
+        // passes it on), so a broadcast of hundreds does not send each change to everyone.
         for (participant, quality) in quality_changes {
-            broadcast(&self.members, &SfuEvent::ConnectionQuality { participant, quality });
+            if let Some(m) = self.members.get(&participant) {
+                let _ = m.events.send(SfuEvent::ConnectionQuality { participant, quality });
+            }
         }
     }
 }

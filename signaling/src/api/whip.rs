@@ -429,7 +429,8 @@ async fn watch(
     }
     // A player beside the holder's own browser in the same room: an identity of its own.
     let identity = format!("whep-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let grants = crate::auth::Grants { can_subscribe: true, ..Default::default() };
+    // A trainee's player sits in the audience as the trainee does.
+    let grants = crate::auth::Grants { can_subscribe: true, audience: claims.grants.audience, ..Default::default() };
     let who = Device {
         consultation: c.id.clone(),
         id: claims.sub.clone(),

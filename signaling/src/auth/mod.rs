@@ -54,6 +54,9 @@ pub struct Grants {
     pub can_record: bool,
     pub room_admin: bool,
     pub hidden: bool,
+    /// In a broadcast's audience (the trainees of a teaching session): shown to the hosts,
+    /// and to everyone else only while holding the floor (protocol.md §Audience).
+    pub audience: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

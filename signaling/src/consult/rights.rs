@@ -22,6 +22,9 @@ pub fn room_grants(c: &Consultation, user: &User) -> Option<Grants> {
         can_record: host && c.recording != RecordingPolicy::Off,
         room_admin: host,
         hidden: false,
+        // A class of hundreds is not a roster: each trainee is told of the hosts and whoever
+        // speaks, and the hosts of everyone. In a consultation everyone sees who is present.
+        audience: c.kind == Kind::Teaching && !host,
     })
 }
 
@@ -41,6 +44,7 @@ pub fn guest_grants(c: &Consultation, link: &str) -> Option<Grants> {
         can_record: false,
         room_admin: false,
         hidden: false,
+        audience: c.kind == Kind::Teaching,
     })
 }
 
@@ -59,6 +63,7 @@ pub fn encoder_grants(c: &Consultation, id: &str, now: jiff::Timestamp) -> Optio
         can_record: false,
         room_admin: false,
         hidden: false,
+        audience: false,
     })
 }
 
@@ -71,6 +76,7 @@ pub fn narrow(token: Grants, now: Grants) -> Grants {
         can_record: token.can_record && now.can_record,
         room_admin: token.room_admin && now.room_admin,
         hidden: token.hidden || now.hidden,
+        audience: token.audience || now.audience,
     }
 }
 
@@ -89,6 +95,7 @@ pub fn shrunk(before: &Consultation, after: &Consultation) -> Vec<(UserId, Optio
                 can_record: false,
                 room_admin: false,
                 hidden: false,
+                audience: after.kind == Kind::Teaching,
             };
             out.push((u, Some(most)));
         }

@@ -50,6 +50,11 @@ pub enum RoomCmd {
         identity: String,
         grants: Option<crate::auth::Grants>,
     },
+    /// The SFU's new reading of the link of the member on `conn`.
+    Quality {
+        conn: ConnId,
+        quality: huizhen_sfu::Quality,
+    },
     Shutdown,
     /// Another node holds the room now: its members here reconnect there.
     Moved,
@@ -363,6 +368,7 @@ async fn run_room(hub: Hub, id: String, mut rx: mpsc::Receiver<RoomCmd>) {
                     stop_first(rec, &by, room.end(&by))
                 }
                 Some(RoomCmd::Revise { identity, grants }) => room.revise(&identity, grants),
+                Some(RoomCmd::Quality { conn, quality }) => room.quality(conn, quality),
                 Some(RoomCmd::Shutdown) => {
                     let rec = room.is_recording();
                     stop_first(rec, "system", room.shutdown())

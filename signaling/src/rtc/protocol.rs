@@ -246,6 +246,9 @@ pub enum LeaveReason {
     /// The socket did not come back within the reconnect grace period.
     Timeout,
     Ended,
+    /// Still in the room, but back in a broadcast's audience (the floor was taken or given
+    /// back): shown to the hosts only from now on.
+    Audience,
 }
 
 /// Whether the room is being recorded, as every participant must be able to see at all times.
@@ -664,6 +667,10 @@ mod tests {
             (
                 S::ParticipantLeft { participant_id: s("u1"), reason: LeaveReason::Removed },
                 json!({ "type": "participant_left", "participant_id": "u1", "reason": "removed" }),
+            ),
+            (
+                S::ParticipantLeft { participant_id: s("u1"), reason: LeaveReason::Audience },
+                json!({ "type": "participant_left", "participant_id": "u1", "reason": "audience" }),
             ),
             (S::LobbyWaiting { participant: p.clone() }, json!({ "type": "lobby_waiting", "participant": pj })),
             (S::LobbyLeft { participant_id: s("u1") }, json!({ "type": "lobby_left", "participant_id": "u1" })),

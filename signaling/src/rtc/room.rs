@@ -72,6 +72,21 @@ struct Member {
     away: bool,
 }
 
+impl Member {
+    /// In a broadcast's audience without the floor: shown to the hosts (and themselves) only.
+    /// A class of hundreds of trainees is not a roster: each join is told to the few who
+    /// present, not to every other trainee, and each trainee's list holds who they watch.
+    fn in_audience(&self) -> bool {
+        self.grants.audience && !self.info.host && !self.info.can_publish
+    }
+
+    /// Whether this member (`me`) is told of `subject` (`id`), who is `public` unless in the
+    /// audience.
+    fn sees(&self, me: &str, id: &str, public: bool) -> bool {
+        public || me == id || self.grants.room_admin
+    }
+}
+
 /// Chat messages a room keeps for those who reload or come later.
 const CHAT_KEPT: usize = 500;
 
@@ -160,11 +175,15 @@ impl Room {
         self.members.len()
     }
 
-    fn visible(&self) -> Vec<ParticipantInfo> {
+    /// The joined members `viewer` is shown.
+    fn visible_to(&self, viewer: &str) -> Vec<ParticipantInfo> {
+        let Some(v) = self.members.get(viewer) else { return Vec::new() };
         self.members
-            .values()
-            .filter(|m| m.state == JoinState::Joined && !m.grants.hidden && !m.away)
-            .map(|m| m.info.clone())
+            .iter()
+            .filter(|(id, m)| {
+                m.state == JoinState::Joined && !m.grants.hidden && !m.away && v.sees(viewer, id, !m.in_audience())
+            })
+            .map(|(_, m)| m.info.clone())
             .collect()
     }
 
@@ -184,6 +203,59 @@ impl Room {
         }
     }
 
+    /// A message about member `subject` (`public` unless in the audience), to every connected
+    /// joined member who is shown that member, except `except`.
+    fn tell_about(
+        &self,
+        subject: &str,
+        public: bool,
+        msg: &ServerMessage,
+        except: Option<&str>,
+        out: &mut Vec<Output>,
+    ) {
+        for (id, m) in &self.members {
+            if m.state == JoinState::Joined
+                && Some(id.as_str()) != except
+                && m.sees(id, subject, public)
+                && let Some(c) = m.conn
+            {
+                out.push(Output::Send(c, msg.clone()));
+            }
+        }
+    }
+
+    /// Member `subject` changed (presence, hand, floor, rights); before it they were `was_public`.
+    /// Whoever saw them and still does is told the change; whoever sees them only now (the
+    /// floor given to a trainee) is told they joined; whoever no longer does (the floor taken)
+    /// that they went back to the audience. The member hears it too if `to_self` (the floor
+    /// and rights: its session passes them on to the SFU).
+    fn announce_change(&self, subject: &str, was_public: bool, to_self: bool, out: &mut Vec<Output>) {
+        let Some(s) = self.members.get(subject).filter(|s| s.state == JoinState::Joined && !s.grants.hidden && !s.away)
+        else {
+            return;
+        };
+        let public = !s.in_audience();
+        for (id, m) in &self.members {
+            if m.state != JoinState::Joined || (id == subject && !to_self) {
+                continue;
+            }
+            let Some(c) = m.conn else { continue };
+            let msg = match (m.sees(id, subject, was_public), m.sees(id, subject, public)) {
+                (true, true) => ServerMessage::ParticipantUpdated { participant: s.info.clone() },
+                (false, true) => ServerMessage::ParticipantJoined { participant: s.info.clone() },
+                (true, false) => {
+                    ServerMessage::ParticipantLeft { participant_id: subject.to_owned(), reason: LeaveReason::Audience }
+                }
+                (false, false) => continue,
+            };
+            out.push(Output::Send(c, msg));
+        }
+    }
+
+    fn is_public(&self, id: &str) -> bool {
+        self.members.get(id).is_some_and(|m| !m.in_audience())
+    }
+
     fn to_hosts(&self, msg: &ServerMessage, out: &mut Vec<Output>) {
         for m in self.members.values() {
             if m.grants.room_admin
@@ -199,17 +271,8 @@ impl Room {
         if let Some(m) = self.members.get(identity)
             && !m.grants.hidden
         {
-            self.broadcast(&ServerMessage::ParticipantJoined { participant: m.info.clone() }, Some(identity), out);
-        }
-    }
-
-    fn announce_updated(&self, identity: &str, out: &mut Vec<Output>) {
-        if let Some(m) = self.members.get(identity)
-            && m.state == JoinState::Joined
-            && !m.grants.hidden
-            && !m.away
-        {
-            self.broadcast(&ServerMessage::ParticipantUpdated { participant: m.info.clone() }, Some(identity), out);
+            let joined = ServerMessage::ParticipantJoined { participant: m.info.clone() };
+            self.tell_about(identity, !m.in_audience(), &joined, Some(identity), out);
         }
     }
 
@@ -223,7 +286,7 @@ impl Room {
             you: m.info.clone(),
             state: m.state,
             resumed,
-            participants: if joined { self.visible() } else { Vec::new() },
+            participants: if joined { self.visible_to(identity) } else { Vec::new() },
             lobby: if joined && m.grants.room_admin { self.lobby() } else { Vec::new() },
         })
     }
@@ -238,6 +301,7 @@ impl Room {
         }
         if let Some(m) = self.members.get_mut(&req.identity) {
             // Same identity again: a reload or a new network. It takes over the old socket.
+            let was_public = !m.in_audience();
             if let Some(old) = m.conn.replace(req.conn)
                 && old != req.conn
             {
@@ -264,7 +328,7 @@ impl Room {
             if was_away {
                 self.announce_joined(&req.identity, &mut out);
             } else {
-                self.announce_updated(&req.identity, &mut out);
+                self.announce_change(&req.identity, was_public, false, &mut out);
             }
             out.push(Output::Audit { actor: req.identity, action: "rejoin", target: None });
             return Ok(out);
@@ -334,7 +398,7 @@ impl Room {
         let participant_id = identity.to_owned();
         if m.state == JoinState::Joined {
             let left = ServerMessage::ParticipantLeft { participant_id, reason: LeaveReason::Removed };
-            self.broadcast(&left, None, out);
+            self.tell_about(identity, !m.in_audience(), &left, None, out);
         } else {
             self.to_hosts(&ServerMessage::LobbyLeft { participant_id }, out);
         }
@@ -363,13 +427,25 @@ impl Room {
         if narrowed == m.grants {
             return out;
         }
+        let (was_public, was_host) = (!m.in_audience(), m.grants.room_admin);
         m.grants = narrowed;
         m.info.host = narrowed.room_admin;
         m.info.can_publish &= narrowed.can_publish;
-        let (info, joined) = (m.info.clone(), m.state == JoinState::Joined);
-        if joined && !narrowed.hidden {
-            // The participant hears it too: its session passes the right on to the SFU.
-            self.broadcast(&ServerMessage::ParticipantUpdated { participant: info }, None, &mut out);
+        let conn = m.conn.filter(|_| m.state == JoinState::Joined);
+        // The participant hears it too: its session passes the right on to the SFU.
+        self.announce_change(identity, was_public, true, &mut out);
+        if was_host
+            && !narrowed.room_admin
+            && let Some(c) = conn
+        {
+            // No longer a host, they no longer see the audience.
+            for (id, a) in &self.members {
+                if id != identity && a.state == JoinState::Joined && !a.grants.hidden && !a.away && a.in_audience() {
+                    let left =
+                        ServerMessage::ParticipantLeft { participant_id: id.clone(), reason: LeaveReason::Audience };
+                    out.push(Output::Send(c, left));
+                }
+            }
         }
         out.push(Output::Audit { actor: "system".into(), action: "rights_narrowed", target: Some(identity.into()) });
         out
@@ -466,10 +542,8 @@ impl Room {
             ClientMessage::RaiseHand { raised, .. } => {
                 if let Some(m) = self.members.get_mut(&me) {
                     m.info.hand_raised = raised;
-                    let p = m.info.clone();
-                    if !m.grants.hidden {
-                        self.broadcast(&ServerMessage::ParticipantUpdated { participant: p }, None, &mut out);
-                    }
+                    let public = !m.in_audience();
+                    self.announce_change(&me, public, true, &mut out);
                 }
                 out.push(ack);
             }
@@ -532,12 +606,12 @@ impl Room {
                 } else if let Some(m) =
                     self.members.get_mut(&participant).filter(|m| m.state == JoinState::Joined && !m.grants.hidden)
                 {
+                    let was_public = !m.in_audience();
                     m.grants.can_publish = allowed;
                     m.info.can_publish = allowed;
-                    let info = m.info.clone();
                     self.floor.insert(participant.clone(), allowed);
                     // The participant hears it too: its session passes the right on to the SFU.
-                    self.broadcast(&ServerMessage::ParticipantUpdated { participant: info }, None, &mut out);
+                    self.announce_change(&participant, was_public, true, &mut out);
                     out.push(Output::Audit {
                         action: if declining {
                             "floor_declined"
@@ -649,7 +723,9 @@ impl Room {
         }
         if let Some(m) = self.members.remove(identity) {
             match m.state {
-                JoinState::Joined if !m.grants.hidden && !m.away => self.broadcast(
+                JoinState::Joined if !m.grants.hidden && !m.away => self.tell_about(
+                    identity,
+                    !m.in_audience(),
                     &ServerMessage::ParticipantLeft { participant_id: identity.to_owned(), reason },
                     None,
                     &mut out,
@@ -664,6 +740,22 @@ impl Room {
                 action: if reason == LeaveReason::Timeout { "leave_timeout" } else { "leave" },
                 target: None,
             });
+        }
+        out
+    }
+
+    /// The SFU measured a new link quality for the member on socket `conn`: told to those who
+    /// are shown that member (the SFU tells only the member's own session, so who hears it is
+    /// the room's rule, and a trainee's link in a class of hundreds reaches the hosts alone).
+    pub fn quality(&self, conn: ConnId, quality: huizhen_sfu::Quality) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(me) = self.identity_of(conn) else { return out };
+        let Some(m) = self.members.get(&me).filter(|m| m.state == JoinState::Joined) else { return out };
+        let msg = ServerMessage::ConnectionQuality { participant: me.clone(), quality };
+        if m.grants.hidden {
+            out.push(Output::Send(conn, msg));
+        } else {
+            self.tell_about(&me, !m.in_audience(), &msg, None, &mut out);
         }
         out
     }
@@ -685,7 +777,8 @@ impl Room {
             m.info.presence = Presence::Reconnecting;
         }
         let mut out = Vec::new();
-        self.announce_updated(&id, &mut out);
+        let public = self.is_public(&id);
+        self.announce_change(&id, public, false, &mut out);
         out
     }
 
@@ -694,7 +787,7 @@ impl Room {
     pub fn tick(&mut self, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
         let away_after = self.limits.away_after;
-        let newly_away: Vec<String> = self
+        let newly_away: Vec<(String, bool)> = self
             .members
             .iter_mut()
             .filter(|(_, m)| {
@@ -702,14 +795,14 @@ impl Room {
             })
             .map(|(id, m)| {
                 m.away = true;
-                (id.clone(), m.grants.hidden)
+                (id.clone(), m.grants.hidden, !m.in_audience())
             })
-            .filter(|(_, hidden)| !hidden)
-            .map(|(id, _)| id)
+            .filter(|(_, hidden, _)| !hidden)
+            .map(|(id, _, public)| (id, public))
             .collect();
-        for id in newly_away {
-            let left = ServerMessage::ParticipantLeft { participant_id: id, reason: LeaveReason::Timeout };
-            self.broadcast(&left, None, &mut out);
+        for (id, public) in newly_away {
+            let left = ServerMessage::ParticipantLeft { participant_id: id.clone(), reason: LeaveReason::Timeout };
+            self.tell_about(&id, public, &left, None, &mut out);
         }
         let grace = self.limits.reconnect_grace;
         let gone: Vec<String> = self
@@ -835,7 +928,7 @@ impl Room {
         let c = m.conn;
         self.admitted.insert(participant.to_owned());
         if let Some(c) = c {
-            out.push(Output::Send(c, ServerMessage::Admitted { participants: self.visible() }));
+            out.push(Output::Send(c, ServerMessage::Admitted { participants: self.visible_to(participant) }));
             self.catch_up(participant, c, out);
         }
         self.announce_joined(participant, out);
@@ -1325,5 +1418,114 @@ mod tests {
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Recording { status } if !status.active));
         let out = r.message(2, ClientMessage::RecordingConsent { id: "c".into(), consent: true });
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "not_recording", .. }));
+    }
+
+    fn member(r: &mut Room, conn: ConnId, id: &str, grants: Grants) -> Vec<Output> {
+        r.join(JoinRequest {
+            conn,
+            identity: id.into(),
+            name: id.into(),
+            grants,
+            hello_id: "h".into(),
+            live: true,
+            auto_admit: false,
+            guest: false,
+            encoder: false,
+        })
+        .unwrap()
+    }
+
+    fn listed(out: &[Output], conn: ConnId) -> Vec<String> {
+        match sent_to(out, conn).first() {
+            Some(ServerMessage::Hello { participants, .. }) => participants.iter().map(|p| p.id.clone()).collect(),
+            other => panic!("no hello: {other:?}"),
+        }
+    }
+
+    /// Who among `conns` was sent a message matching `f`.
+    fn told(out: &[Output], conns: &[ConnId], f: impl Fn(&ServerMessage) -> bool) -> Vec<ConnId> {
+        conns.iter().copied().filter(|c| sent_to(out, *c).into_iter().any(&f)).collect()
+    }
+
+    /// Issue 12: in a teaching broadcast a trainee is shown to the hosts, and to everyone only
+    /// while holding the floor, so one join into a class of hundreds is not told to every
+    /// trainee (nor is each trainee's link quality).
+    #[test]
+    fn a_trainee_is_shown_to_the_hosts_and_to_all_only_with_the_floor() {
+        let mut r = Room::new(
+            "r".into(),
+            Limits {
+                max_participants: 100,
+                chat_chars: 100,
+                reconnect_grace: Duration::from_secs(30),
+                away_after: Duration::from_secs(5),
+            },
+        );
+        let trainee = Grants { can_publish: false, audience: true, ..grants(false) };
+        member(&mut r, 1, "surgeon", grants(true));
+        member(&mut r, 2, "assistant", grants(false));
+        member(&mut r, 3, "t1", trainee);
+        let out = member(&mut r, 4, "t2", trainee);
+        let everyone = [1, 2, 3, 4];
+        // t2's list: the presenters and itself, not the other trainee.
+        assert_eq!(listed(&out, 4), ["assistant", "surgeon", "t2"]);
+        let joined = |id: &'static str| move |m: &ServerMessage| matches!(m, ServerMessage::ParticipantJoined { participant } if participant.id == id);
+        assert_eq!(told(&out, &everyone, joined("t2")), [1], "only the host hears of a trainee coming");
+        // The host's list (after a reload) holds everyone.
+        let out = member(&mut r, 5, "surgeon", grants(true));
+        assert_eq!(listed(&out, 5), ["assistant", "surgeon", "t1", "t2"]);
+        let everyone = [5, 2, 3, 4];
+        // A raised hand and a trainee's link reach the host and the trainee.
+        let updated = |id: &'static str| move |m: &ServerMessage| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.id == id);
+        let out = r.message(3, ClientMessage::RaiseHand { id: "h".into(), raised: true });
+        assert_eq!(told(&out, &everyone, updated("t1")), [5, 3]);
+        let quality = |id: &'static str| move |m: &ServerMessage| matches!(m, ServerMessage::ConnectionQuality { participant, .. } if participant == id);
+        assert_eq!(told(&r.quality(3, huizhen_sfu::Quality::Poor), &everyone, quality("t1")), [5, 3]);
+        assert_eq!(told(&r.quality(2, huizhen_sfu::Quality::Good), &everyone, quality("assistant")), everyone);
+        // The floor given: the others who did not see t1 are told it joined; taken back, that
+        // it went back to the audience.
+        let floor = |allowed| ClientMessage::SetCanPublish { id: "f".into(), participant: "t1".into(), allowed };
+        let out = r.message(5, floor(true));
+        assert_eq!(told(&out, &everyone, updated("t1")), [5, 3]);
+        assert_eq!(told(&out, &everyone, joined("t1")), [2, 4]);
+        let out = r.message(5, floor(false));
+        assert_eq!(told(&out, &everyone, updated("t1")), [5, 3]);
+        let back = |m: &ServerMessage| matches!(m, ServerMessage::ParticipantLeft { participant_id, reason: LeaveReason::Audience } if participant_id == "t1");
+        assert_eq!(told(&out, &everyone, back), [2, 4]);
+        // A trainee leaving is told to the host alone.
+        let out = r.message(4, ClientMessage::Leave { id: "l".into() });
+        let left = |m: &ServerMessage| matches!(m, ServerMessage::ParticipantLeft { participant_id, .. } if participant_id == "t2");
+        assert_eq!(told(&out, &[5, 2, 3], left), [5]);
+        // A host whose rights shrink (no longer a host of the teaching session) joins the
+        // audience: it stops seeing the trainees, and the others stop seeing it.
+        let out = r.revise("surgeon", Some(trainee));
+        let t1_gone = |m: &ServerMessage| matches!(m, ServerMessage::ParticipantLeft { participant_id, reason: LeaveReason::Audience } if participant_id == "t1");
+        assert_eq!(told(&out, &[5, 2, 3], t1_gone), [5]);
+        let surgeon_gone = |m: &ServerMessage| matches!(m, ServerMessage::ParticipantLeft { participant_id, reason: LeaveReason::Audience } if participant_id == "surgeon");
+        assert_eq!(told(&out, &[5, 2, 3], surgeon_gone), [2, 3]);
+    }
+
+    /// Without the audience grant (a consultation, a case discussion) everyone sees everyone:
+    /// who is present at a consultation is never hidden from the others.
+    #[test]
+    fn without_an_audience_everyone_is_told_of_everyone() {
+        let mut r = Room::new(
+            "r".into(),
+            Limits {
+                max_participants: 100,
+                chat_chars: 100,
+                reconnect_grace: Duration::from_secs(30),
+                away_after: Duration::from_secs(5),
+            },
+        );
+        let observer = Grants { can_publish: false, ..grants(false) };
+        member(&mut r, 1, "specialist", grants(true));
+        member(&mut r, 2, "county", grants(false));
+        let out = member(&mut r, 3, "observer", observer);
+        assert_eq!(listed(&out, 3), ["county", "observer", "specialist"]);
+        let joined = |m: &ServerMessage| matches!(m, ServerMessage::ParticipantJoined { participant } if participant.id == "observer");
+        assert_eq!(told(&out, &[1, 2], joined), [1, 2]);
+        let quality = |m: &ServerMessage| matches!(m, ServerMessage::ConnectionQuality { participant, .. } if participant == "observer");
+        assert_eq!(told(&r.quality(3, huizhen_sfu::Quality::Poor), &[1, 2, 3], quality), [1, 2, 3]);
     }
 }

@@ -349,6 +349,11 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, entr
                 None => break,
             },
             Some(ev) = media_rx.recv() => {
+                // Our own link's quality: the room tells whoever is shown us.
+                if let huizhen_sfu::SfuEvent::ConnectionQuality { quality, .. } = ev {
+                    if room.send(RoomCmd::Quality { conn, quality }).await.is_err() { break; }
+                    continue;
+                }
                 let closed = matches!(ev, huizhen_sfu::SfuEvent::Closed { .. });
                 if socket.send(text(&super::media::event(ev))).await.is_err() { break; }
                 if closed && let Some(m) = media.take() {

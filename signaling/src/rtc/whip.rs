@@ -255,6 +255,10 @@ pub async fn start(st: &AppState, e: Device, offer: String) -> Result<(String, S
                     Some(Outbound::Close(_)) | None => { closed_by_room = true; break; }
                 },
                 Some(ev) = media_rx.recv() => {
+                    if let SfuEvent::ConnectionQuality { quality, .. } = ev {
+                        let _ = room.send(RoomCmd::Quality { conn, quality }).await;
+                        continue;
+                    }
                     // The SFU closed the media (it never connected or went silent): the
                     // session is over; the device starts a new one. A player's is also over
                     // when what it watches stops (it cannot renegotiate to something else).

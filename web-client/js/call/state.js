@@ -43,7 +43,7 @@
  * @typedef {{ type: 'error', id?: string, code: string, message: string }} ErrorMessage
  * @typedef {{ type: 'participant_joined', participant: ParticipantInfo }} ParticipantJoinedMessage
  * @typedef {{ type: 'participant_updated', participant: ParticipantInfo }} ParticipantUpdatedMessage
- * @typedef {{ type: 'participant_left', participant_id: string, reason: 'left' | 'removed' | 'timeout' | 'ended' }} ParticipantLeftMessage
+ * @typedef {{ type: 'participant_left', participant_id: string, reason: 'left' | 'removed' | 'timeout' | 'ended' | 'audience' }} ParticipantLeftMessage
  * @typedef {{ type: 'lobby_waiting', participant: ParticipantInfo }} LobbyWaitingMessage
  * @typedef {{ type: 'lobby_left', participant_id: string }} LobbyLeftMessage
  * @typedef {{ type: 'admitted', participants: ParticipantInfo[] }} AdmittedMessage
@@ -294,8 +294,9 @@ export function reduce(s, m) {
       const tracks = new Map([...s.tracks].filter(([, tr]) => tr.participant !== m.participant_id));
       /** @type {Effect[]} */
       const effects = [render('stage')];
-      // `ended`: the consultation ended, which this page is told by `ended` itself.
-      if (who && m.reason !== 'ended' && tellsComings(s, who)) effects.push(coming(m.reason === 'removed' ? 'removed' : 'left', who));
+      // `ended`: the consultation ended, which this page is told by `ended` itself; `audience`:
+      // a trainee whose floor ended is still in the room, only no longer shown here.
+      if (who && m.reason !== 'ended' && m.reason !== 'audience' && tellsComings(s, who)) effects.push(coming(m.reason === 'removed' ? 'removed' : 'left', who));
       // Someone gone points at nothing.
       let kase = s.case;
       if (kase.pointers.has(m.participant_id)) {
