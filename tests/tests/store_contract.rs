@@ -37,6 +37,7 @@ contract_tests!(
     versions_are_checked,
     specialist_cannot_be_double_booked,
     lists_filter_and_page,
+    lists_by_status_merge_and_count,
     audit_is_append_only_and_atomic,
     numbers_count_per_series_and_never_repeat
 );

@@ -276,6 +276,64 @@ pub async fn lists_filter_and_page(s: &dyn Store) {
     assert_eq!(s.list_consultations(&q).await.unwrap().items[0], m);
 }
 
+/// The centre's queue and "mine" by several statuses at once: merged in time order, counted,
+/// paged, within a date range or not; a change of status moves a consultation from one count
+/// to the other, for everyone and for each user involved.
+pub async fn lists_by_status_merge_and_count(s: &dyn Store) {
+    let (doc, other) = (UserId::generate(), UserId::generate());
+    let base: Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+    let mins = |m: i64| base + SignedDuration::from_mins(m);
+    // At minutes 0, 10, … 90: even ones scheduled, odd ones requested; the last is `other`'s.
+    let mut all = Vec::new();
+    for i in 0..10 {
+        let mut c = scheduled(if i == 9 { &other } else { &doc }, &[], i * 10, 30);
+        if i % 2 == 1 {
+            c.status = Status::Requested;
+        }
+        s.commit_consultation(&c, None, &[]).await.unwrap();
+        all.push(c);
+    }
+    let ids = |p: &Page<Consultation>| p.items.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let of = |idx: &[usize]| idx.iter().map(|i| all[*i].id.clone()).collect::<Vec<_>>();
+    let both = vec![Status::Requested, Status::Scheduled];
+    let q = ConsultationQuery { statuses: both.clone(), offset: 3, limit: 3, ..Default::default() };
+    let p = s.list_consultations(&q).await.unwrap();
+    assert_eq!(ids(&p), of(&[6, 5, 4]), "two statuses merged, newest first, second page");
+    assert_eq!((p.total, p.next_offset), (10, Some(6)));
+    let q = ConsultationQuery { statuses: vec![Status::Requested], limit: 2, ..Default::default() };
+    let p = s.list_consultations(&q).await.unwrap();
+    assert_eq!((ids(&p), p.total, p.next_offset), (of(&[9, 7]), 5, Some(2)), "the queue of one status");
+    let q = ConsultationQuery {
+        involving: Some(doc.clone()),
+        statuses: both.clone(),
+        from: Some(mins(10)),
+        to: Some(mins(60)),
+        ascending: true,
+        limit: 10,
+        ..Default::default()
+    };
+    let p = s.list_consultations(&q).await.unwrap();
+    assert_eq!((ids(&p), p.total, p.next_offset), (of(&[1, 2, 3, 4, 5]), 5, None), "mine, two statuses, [from, to)");
+    let q = ConsultationQuery { involving: Some(doc.clone()), from: Some(mins(70)), limit: 10, ..Default::default() };
+    let p = s.list_consultations(&q).await.unwrap();
+    assert_eq!((ids(&p), p.total), (of(&[8, 7]), 2), "mine from a date on, any status");
+    // Minute 10's request is scheduled now: one requested fewer, one scheduled more.
+    let mut c = bump(&all[1]);
+    c.status = Status::Scheduled;
+    s.commit_consultation(&c, Some(1), &[]).await.unwrap();
+    let total = |involving: Option<&UserId>, statuses: Vec<Status>| {
+        let q = ConsultationQuery { involving: involving.cloned(), statuses, limit: 1, ..Default::default() };
+        async move { s.list_consultations(&q).await.unwrap().total }
+    };
+    assert_eq!(total(None, vec![Status::Requested]).await, 4);
+    assert_eq!(total(None, vec![Status::Scheduled]).await, 6);
+    assert_eq!(total(Some(&doc), vec![Status::Requested]).await, 3);
+    assert_eq!(total(Some(&doc), vec![Status::Scheduled]).await, 6);
+    assert_eq!(total(None, vec![]).await, 10);
+    assert_eq!(total(Some(&doc), vec![]).await, 9);
+    assert_eq!(total(Some(&other), both).await, 1);
+}
+
 pub async fn audit_is_append_only_and_atomic(s: &dyn Store) {
     let t = Timestamp::now();
     assert_eq!(s.append_audit(&AuditEntry::new("u1", "auth.login", t)).await.unwrap(), 1);

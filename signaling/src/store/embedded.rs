@@ -18,10 +18,6 @@ const SITES: TableDefinition<&str, &[u8]> = TableDefinition::new("sites");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("usernames");
 const CONSULTS: TableDefinition<&str, &[u8]> = TableDefinition::new("consultations");
-/// (user, sort time ms, id) → status: a user's consultations in time order, for "mine".
-const BY_USER: TableDefinition<(&str, i64, &str), &str> = TableDefinition::new("by_user");
-/// (sort time ms, id) → status: every consultation in time order, for the centre's queue.
-const BY_TIME: TableDefinition<(i64, &str), &str> = TableDefinition::new("by_time");
 /// (specialist, start ms, consultation id) → end ms. A clash check reads only the bookings that
 /// start less than the longest slot before the new one.
 const BOOKINGS: TableDefinition<(&str, i64, &str), i64> = TableDefinition::new("bookings_by_start");
@@ -52,10 +48,11 @@ impl EmbeddedStore {
         tx.open_table(USERS).map_err(io)?;
         tx.open_table(USERNAMES).map_err(io)?;
         tx.open_table(CONSULTS).map_err(io)?;
-        tx.open_table(BY_USER).map_err(io)?;
-        tx.open_table(BY_TIME).map_err(io)?;
         tx.open_table(BOOKINGS).map_err(io)?;
         tx.open_table(AUDIT).map_err(io)?;
+        if super::list_index::open(&tx)? {
+            tracing::info!("list indexes by status built for the existing consultations");
+        }
         tx.commit().map_err(io)?;
         let db = Arc::new(db);
         let (commits, pending) = std::sync::mpsc::channel();
@@ -139,20 +136,7 @@ fn commit_tx(tx: &WriteTransaction, c: &Consultation, expected: Option<u64>, aud
             }
         }
         consults.insert(c.id.as_str(), encode(c).as_slice()).map_err(io)?;
-        let mut by_user = tx.open_table(BY_USER).map_err(io)?;
-        let mut by_time = tx.open_table(BY_TIME).map_err(io)?;
-        if let Some(o) = &old {
-            let at = o.sort_time().as_millisecond();
-            by_time.remove((at, o.id.as_str())).map_err(io)?;
-            for u in o.involved_users() {
-                by_user.remove((u.as_str(), at, o.id.as_str())).map_err(io)?;
-            }
-        }
-        let at = c.sort_time().as_millisecond();
-        by_time.insert((at, c.id.as_str()), c.status.as_str()).map_err(io)?;
-        for u in c.involved_users() {
-            by_user.insert((u.as_str(), at, c.id.as_str()), c.status.as_str()).map_err(io)?;
-        }
+        super::list_index::Indexes::open(tx)?.update(old.as_ref(), c)?;
     }
     append_audit_tx(tx, audit)?;
     Ok(())
@@ -379,32 +363,7 @@ impl Store for EmbeddedStore {
         self.run(move |db| {
             let tx = db.begin_read().map_err(io)?;
             let consults = tx.open_table(CONSULTS).map_err(io)?;
-            let entry = |at: i64, id: &str, status: &str| -> StoreResult<IndexEntry> {
-                let status = Status::parse(status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?;
-                Ok(IndexEntry { id: ConsultationId(id.to_owned()), at_ms: at, status })
-            };
-            let mut entries = Vec::new();
-            match &q.involving {
-                Some(user) => {
-                    let by_user = tx.open_table(BY_USER).map_err(io)?;
-                    // Ids are ASCII alphanumerics, all below '~'.
-                    let range = (user.as_str(), i64::MIN, "")..=(user.as_str(), i64::MAX, "~");
-                    for row in by_user.range(range).map_err(io)? {
-                        let (k, v) = row.map_err(io)?;
-                        let (_, at, id) = k.value();
-                        entries.push(entry(at, id, v.value())?);
-                    }
-                }
-                None => {
-                    let by_time = tx.open_table(BY_TIME).map_err(io)?;
-                    for row in by_time.iter().map_err(io)? {
-                        let (k, v) = row.map_err(io)?;
-                        let (at, id) = k.value();
-                        entries.push(entry(at, id, v.value())?);
-                    }
-                }
-            }
-            let (ids, total, next_offset) = q.select(entries);
+            let (ids, total, next_offset) = super::list_index::page(&tx, &q)?;
             let mut items = Vec::with_capacity(ids.len());
             for id in ids {
                 if let Some(v) = consults.get(id.as_str()).map_err(io)? {

@@ -3,6 +3,7 @@
 
 pub mod contract;
 pub mod embedded;
+mod list_index;
 pub mod redis;
 pub mod sealed;
 
@@ -104,45 +105,6 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub total: usize,
     pub next_offset: Option<usize>,
-}
-
-/// What the list indexes keep per consultation (per involved user, and for all): enough to
-/// filter, count and order without reading the records themselves.
-#[derive(Clone, Debug, PartialEq)]
-pub struct IndexEntry {
-    pub id: ConsultationId,
-    /// `Consultation::sort_time` in milliseconds.
-    pub at_ms: i64,
-    pub status: Status,
-}
-
-impl IndexEntry {
-    pub fn of(c: &Consultation) -> Self {
-        Self { id: c.id.clone(), at_ms: c.sort_time().as_millisecond(), status: c.status }
-    }
-}
-
-impl ConsultationQuery {
-    /// Filter, order and cut one page out of the index entries a store found (already limited
-    /// to the user's own when `involving` is set). Shared by both stores so that they answer
-    /// the same query the same way. Returns the page's ids in order, the total and the next offset.
-    pub fn select(&self, mut all: Vec<IndexEntry>) -> (Vec<ConsultationId>, usize, Option<usize>) {
-        let from = self.from.map(|t| t.as_millisecond());
-        let to = self.to.map(|t| t.as_millisecond());
-        all.retain(|e| {
-            (self.statuses.is_empty() || self.statuses.contains(&e.status))
-                && from.is_none_or(|f| e.at_ms >= f)
-                && to.is_none_or(|t| e.at_ms < t)
-        });
-        all.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.id.cmp(&b.id)));
-        if !self.ascending {
-            all.reverse();
-        }
-        let total = all.len();
-        let ids: Vec<_> = all.into_iter().skip(self.offset).take(self.limit.max(1)).map(|e| e.id).collect();
-        let next = self.offset + ids.len();
-        (ids, total, (next < total).then_some(next))
-    }
 }
 
 /// Check a record's wished bookings against what its specialists already hold.

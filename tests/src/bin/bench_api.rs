@@ -267,6 +267,19 @@ async fn bench_scale(
         }
     })
     .await;
+    // The consultation centre's queue: everything, newest first, and the requests waiting.
+    let queue = |path: &'static str| {
+        let (apis, coord) = (apis.clone(), coord.clone());
+        move |i: usize| {
+            let (api, coord) = (apis[i % apis.len()].clone(), coord.clone());
+            async move {
+                let (status, body) = api.get_unparsed(path, &coord).await;
+                status == 200 && body.starts_with(br#"{"items":[{"#)
+            }
+        }
+    };
+    let queue_all = drive(clients, secs, usize::MAX, queue("/v1/consultations?limit=50")).await;
+    let queue_requested = drive(clients, secs, usize::MAX, queue("/v1/consultations?status=requested&limit=50")).await;
     let booked = book(&apis, &coord, &ids, &specialists, secs, clients).await;
     let where_ = format!("{nodes} node{}", if nodes == 1 { "" } else { "s" });
     drop(procs);
@@ -285,6 +298,8 @@ async fn bench_scale(
             ),
             &listing,
         ),
+        row(label, &format!("the centre's queue: all, newest first (page 50, {where_})"), &queue_all),
+        row(label, &format!("the centre's queue: status requested (page 50, {where_})"), &queue_requested),
         row(label, &format!("book a specialist (accept, {where_})"), &booked),
     ])
 }
