@@ -1420,6 +1420,19 @@ mod tests {
         assert!(matches!(sent_to(&out, 2)[0], ServerMessage::Error { code: "not_recording", .. }));
     }
 
+    /// A room with space for a class.
+    fn class_room() -> Room {
+        Room::new(
+            "r".into(),
+            Limits {
+                max_participants: 100,
+                chat_chars: 100,
+                reconnect_grace: Duration::from_secs(30),
+                away_after: Duration::from_secs(5),
+            },
+        )
+    }
+
     fn member(r: &mut Room, conn: ConnId, id: &str, grants: Grants) -> Vec<Output> {
         r.join(JoinRequest {
             conn,
@@ -1452,15 +1465,7 @@ mod tests {
     /// trainee (nor is each trainee's link quality).
     #[test]
     fn a_trainee_is_shown_to_the_hosts_and_to_all_only_with_the_floor() {
-        let mut r = Room::new(
-            "r".into(),
-            Limits {
-                max_participants: 100,
-                chat_chars: 100,
-                reconnect_grace: Duration::from_secs(30),
-                away_after: Duration::from_secs(5),
-            },
-        );
+        let mut r = class_room();
         let trainee = Grants { can_publish: false, audience: true, ..grants(false) };
         member(&mut r, 1, "surgeon", grants(true));
         member(&mut r, 2, "assistant", grants(false));
@@ -1509,15 +1514,7 @@ mod tests {
     /// who is present at a consultation is never hidden from the others.
     #[test]
     fn without_an_audience_everyone_is_told_of_everyone() {
-        let mut r = Room::new(
-            "r".into(),
-            Limits {
-                max_participants: 100,
-                chat_chars: 100,
-                reconnect_grace: Duration::from_secs(30),
-                away_after: Duration::from_secs(5),
-            },
-        );
+        let mut r = class_room();
         let observer = Grants { can_publish: false, ..grants(false) };
         member(&mut r, 1, "specialist", grants(true));
         member(&mut r, 2, "county", grants(false));
