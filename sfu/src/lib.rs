@@ -161,7 +161,8 @@ pub enum SfuEvent {
         participant: String,
         muted: bool,
     },
-    /// A participant's link got better or worse (from what its receiver reports say).
+    /// A participant's link got better or worse (from what its receiver reports say). Sent to
+    /// that participant only: who else is told is the room's rule (signaling passes it on).
     ConnectionQuality {
         participant: String,
         quality: Quality,

@@ -73,6 +73,11 @@ struct Member {
 }
 
 impl Member {
+    /// In the room proper and shown at all: joined, not `hidden`, not gone for `away_after`.
+    fn listed(&self) -> bool {
+        self.state == JoinState::Joined && !self.grants.hidden && !self.away
+    }
+
     /// In a broadcast's audience without the floor: shown to the hosts (and themselves) only.
     /// A class of hundreds of trainees is not a roster: each join is told to the few who
     /// present, not to every other trainee, and each trainee's list holds who they watch.
@@ -180,9 +185,7 @@ impl Room {
         let Some(v) = self.members.get(viewer) else { return Vec::new() };
         self.members
             .iter()
-            .filter(|(id, m)| {
-                m.state == JoinState::Joined && !m.grants.hidden && !m.away && v.sees(viewer, id, !m.in_audience())
-            })
+            .filter(|(id, m)| m.listed() && v.sees(viewer, id, !m.in_audience()))
             .map(|(_, m)| m.info.clone())
             .collect()
     }
@@ -230,10 +233,7 @@ impl Room {
     /// that they went back to the audience. The member hears it too if `to_self` (the floor
     /// and rights: its session passes them on to the SFU).
     fn announce_change(&self, subject: &str, was_public: bool, to_self: bool, out: &mut Vec<Output>) {
-        let Some(s) = self.members.get(subject).filter(|s| s.state == JoinState::Joined && !s.grants.hidden && !s.away)
-        else {
-            return;
-        };
+        let Some(s) = self.members.get(subject).filter(|s| s.listed()) else { return };
         let public = !s.in_audience();
         for (id, m) in &self.members {
             if m.state != JoinState::Joined || (id == subject && !to_self) {
@@ -440,7 +440,7 @@ impl Room {
         {
             // No longer a host, they no longer see the audience.
             for (id, a) in &self.members {
-                if id != identity && a.state == JoinState::Joined && !a.grants.hidden && !a.away && a.in_audience() {
+                if id != identity && a.listed() && a.in_audience() {
                     let left =
                         ServerMessage::ParticipantLeft { participant_id: id.clone(), reason: LeaveReason::Audience };
                     out.push(Output::Send(c, left));

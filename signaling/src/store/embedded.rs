@@ -32,7 +32,7 @@ pub struct EmbeddedStore {
     writer: Option<(std::sync::mpsc::Sender<Pending>, std::thread::JoinHandle<()>)>,
 }
 
-fn io<E: std::fmt::Display>(e: E) -> StoreError {
+pub(super) fn io<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 

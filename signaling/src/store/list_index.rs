@@ -10,7 +10,8 @@ use std::ops::Bound;
 
 use redb::{ReadTransaction, ReadableTable, Table, TableDefinition, WriteTransaction};
 
-use super::{ConsultationQuery, StoreError, StoreResult};
+use super::embedded::io;
+use super::{ConsultationQuery, StoreResult};
 use crate::consult::model::Consultation;
 
 /// Files written before the status indexes had these, (user, sort time ms, id) → status and
@@ -33,10 +34,6 @@ const EVERYONE: &str = "";
 /// Above every id (ids are ASCII letters, digits, `-` and `_`).
 const ID_MAX: &str = "~";
 
-fn io<E: std::fmt::Display>(e: E) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 /// Creates the tables, and fills the status indexes and counts from the time indexes when the
 /// file was written before they existed (their entries carry the status: no record is read).
 /// Whether it had to.
@@ -58,14 +55,14 @@ pub(super) fn open(tx: &WriteTransaction) -> StoreResult<bool> {
         let (k, v) = row.map_err(io)?;
         let ((at, id), status) = (k.value(), v.value());
         by_status.insert((status, at, id), ()).map_err(io)?;
-        bump(&mut counts, EVERYONE, status, true)?;
+        add_count(&mut counts, EVERYONE, status, 1)?;
     }
     let by_user = tx.open_table(BY_USER).map_err(io)?;
     for row in by_user.iter().map_err(io)? {
         let (k, v) = row.map_err(io)?;
         let ((user, at, id), status) = (k.value(), v.value());
         by_user_status.insert((user, status, at, id), ()).map_err(io)?;
-        bump(&mut counts, user, status, true)?;
+        add_count(&mut counts, user, status, 1)?;
     }
     drop((by_time, by_user));
     tx.delete_table(BY_TIME).map_err(io)?;
@@ -74,9 +71,9 @@ pub(super) fn open(tx: &WriteTransaction) -> StoreResult<bool> {
     Ok(true)
 }
 
-fn bump(counts: &mut Table<(&str, &str), u64>, scope: &str, status: &str, up: bool) -> StoreResult<()> {
-    let n = counts.get((scope, status)).map_err(io)?.map(|v| v.value()).unwrap_or(0);
-    let n = if up { n + 1 } else { n.saturating_sub(1) };
+/// Moves the count of (scope, status) by `d`; a count at zero is not kept.
+fn add_count(counts: &mut Table<(&str, &str), u64>, scope: &str, status: &str, d: i64) -> StoreResult<()> {
+    let n = counts.get((scope, status)).map_err(io)?.map_or(0, |v| v.value()).saturating_add_signed(d);
     if n == 0 {
         counts.remove((scope, status)).map_err(io)?;
     } else {
@@ -141,13 +138,7 @@ impl<'t> Indexes<'t> {
             add(&mut net, u.as_str(), status, 1);
         }
         for (scope, s, d) in net.into_iter().filter(|(_, _, d)| *d != 0) {
-            let n = self.counts.get((scope.as_str(), s)).map_err(io)?.map_or(0, |v| v.value());
-            let n = n.saturating_add_signed(d);
-            if n == 0 {
-                self.counts.remove((scope.as_str(), s)).map_err(io)?;
-            } else {
-                self.counts.insert((scope.as_str(), s), n).map_err(io)?;
-            }
+            add_count(&mut self.counts, &scope, s, d)?;
         }
         Ok(())
     }

@@ -157,7 +157,7 @@ async fn bench_store(store_flag: &[&str], label: &str, secs: f64, clients: usize
         let (api, doctor) = (api.clone(), doctor.clone());
         move |_| {
             let (api, doctor) = (api.clone(), doctor.clone());
-            async move { listed(&api, &doctor).await }
+            async move { listed(&api, MINE, &doctor).await }
         }
     })
     .await;
@@ -263,7 +263,7 @@ async fn bench_scale(
         let (apis, tokens) = (apis.clone(), tokens.clone());
         move |i| {
             let (api, token) = (apis[i % apis.len()].clone(), tokens[(i * 7919) % tokens.len()].clone());
-            async move { listed(&api, &token).await }
+            async move { listed(&api, MINE, &token).await }
         }
     })
     .await;
@@ -272,10 +272,7 @@ async fn bench_scale(
         let (apis, coord) = (apis.clone(), coord.clone());
         move |i: usize| {
             let (api, coord) = (apis[i % apis.len()].clone(), coord.clone());
-            async move {
-                let (status, body) = api.get_unparsed(path, &coord).await;
-                status == 200 && body.starts_with(br#"{"items":[{"#)
-            }
+            async move { listed(&api, path, &coord).await }
         }
     };
     let queue_all = drive(clients, secs, usize::MAX, queue("/v1/consultations?limit=50")).await;
@@ -304,9 +301,12 @@ async fn bench_scale(
     ])
 }
 
-/// "List my consultations", first page of 50: a page came back (read, not parsed).
-async fn listed(api: &Api, token: &str) -> bool {
-    let (status, body) = api.get_unparsed("/v1/consultations?mine=true&limit=50", token).await;
+/// "List my consultations", first page of 50.
+const MINE: &str = "/v1/consultations?mine=true&limit=50";
+
+/// A list's page came back (read, not parsed).
+async fn listed(api: &Api, path: &str, token: &str) -> bool {
+    let (status, body) = api.get_unparsed(path, token).await;
     status == 200 && body.starts_with(br#"{"items":[{"#)
 }
 
