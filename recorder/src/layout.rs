@@ -85,7 +85,9 @@ pub fn read_meta(dir: &Path) -> Result<RecordingMeta, Error> {
 pub fn all_recordings(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(cs) = std::fs::read_dir(root) else { return out };
-    for c in cs.flatten() {
+    // Only consultations' directories: not `.adopting`, where recordings brought from another
+    // node wait until they are checked (adopt.rs).
+    for c in cs.flatten().filter(|c| c.file_name().to_str().and_then(safe_name).is_some()) {
         if let Ok(rs) = std::fs::read_dir(c.path()) {
             out.extend(rs.flatten().map(|r| r.path()).filter(|p| p.join("recording.json").exists()));
         }

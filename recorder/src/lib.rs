@@ -8,6 +8,7 @@
 //! `<consultation>/<recording>/recording.json` (state), `captures/*.cap` (while capturing),
 //! `files/*.webm` and `manifest.json` (once finalised).
 
+pub mod adopt;
 pub mod capture;
 pub mod crypt;
 pub mod depack;
@@ -42,6 +43,8 @@ pub enum Error {
     NotFound,
     #[error("the recording is still being captured or finalised")]
     Busy,
+    #[error("a different recording with this id is already here")]
+    Exists,
     #[error("the room's media is unavailable: {0}")]
     Media(String),
 }

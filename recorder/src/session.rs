@@ -89,7 +89,7 @@ impl Recorder {
         &self.cfg
     }
 
-    fn finalise_options(&self) -> FinaliseOptions {
+    pub(crate) fn finalise_options(&self) -> FinaliseOptions {
         FinaliseOptions { key: self.cfg.key.clone(), composite: self.cfg.composite, ffmpeg: self.cfg.ffmpeg.clone() }
     }
 
@@ -174,14 +174,23 @@ impl Recorder {
         let dir = layout::recording_dir(&self.cfg.root, consultation, recording)?;
         let manifest = crate::finalise::read_manifest(&dir)?;
         let entry = manifest.files.iter().find(|f| f.name == name).cloned().ok_or(Error::NotFound)?;
+        Ok((self.open_in(&dir, &manifest, &entry)?, entry))
+    }
+
+    /// One file of the finished recording in `dir`, as served (decrypted when sealed).
+    pub(crate) fn open_in(
+        &self,
+        dir: &Path,
+        manifest: &Manifest,
+        entry: &crate::FileEntry,
+    ) -> Result<Box<dyn std::io::Read + Send>, Error> {
         let file = std::fs::File::open(dir.join("files").join(&entry.name)).map_err(|_| Error::NotFound)?;
-        let reader: Box<dyn std::io::Read + Send> = if manifest.encrypted && entry.kind == "participant" {
+        Ok(if manifest.encrypted && entry.kind == "participant" {
             let key = self.cfg.key.as_ref().ok_or(Error::KeyNeeded)?;
             Box::new(crate::crypt::OpeningReader::new(std::io::BufReader::new(file), key)?)
         } else {
             Box::new(std::io::BufReader::new(file))
-        };
-        Ok((reader, entry))
+        })
     }
 
     /// Deletes a finished recording (files, manifest, state) for good.

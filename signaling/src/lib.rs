@@ -17,6 +17,7 @@ pub mod ids;
 pub mod limit;
 pub mod listen;
 pub mod metrics;
+pub mod move_recordings;
 pub mod rtc;
 pub mod service;
 pub mod state;
@@ -90,7 +91,7 @@ fn config_media(m: &config::MediaConfig) -> huizhen_sfu::SfuConfig {
     }
 }
 
-fn recorder_for(config: &Config) -> huizhen_recorder::Recorder {
+pub(crate) fn recorder_for(config: &Config) -> huizhen_recorder::Recorder {
     let r = &config.recording;
     huizhen_recorder::Recorder::new(huizhen_recorder::RecorderConfig {
         root: if r.dir.as_os_str().is_empty() { config.data_dir.join("recordings") } else { r.dir.clone() },

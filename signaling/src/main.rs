@@ -45,6 +45,19 @@ enum Cmd {
         #[arg(long)]
         username: String,
     },
+    /// Take over the recordings of a node taken out of service: copy (or mount) its
+    /// `data_dir/recordings` here first. Each recording is checked against its manifest with
+    /// this node's key, then moved into this node's recordings; the source is not changed.
+    /// Exit status 1 when a recording was refused. With the embedded store, stop the server
+    /// first.
+    AdoptRecordings {
+        /// The old node's recordings directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// The old node's `node.public_url` (with several nodes on Redis).
+        #[arg(long)]
+        retired_url: Option<String>,
+    },
     /// Check this machine for what goes wrong in the field (configuration, HTTPS, permissions,
     /// ports, disk, Redis, clock) and say how to fix each. Exit status 1 when a check fails.
     Doctor {
@@ -156,6 +169,20 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The store, for a command run beside (Redis) or instead of (embedded) the server.
+async fn open_store_for_cli(config: &Config) -> anyhow::Result<huizhen::store::DynStore> {
+    huizhen::open_store(config).await.map_err(|e| {
+        if config.store == "embedded" {
+            anyhow::anyhow!(
+                "cannot open the embedded store in {}: {e}\nIf the server is running, stop it first: the embedded store belongs to one process at a time.",
+                config.data_dir.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot reach the store: {e}")
+        }
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Everything the server creates (the database, recordings, the signing key, exports) is
@@ -253,16 +280,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::ResetPassword { username } => {
             let config = load_config(&cli, &[])?;
-            let store = huizhen::open_store(&config).await.map_err(|e| {
-                if config.store == "embedded" {
-                    anyhow::anyhow!(
-                        "cannot open the embedded store in {}: {e}\nIf the server is running, stop it first: the embedded store belongs to one process at a time.",
-                        config.data_dir.display()
-                    )
-                } else {
-                    anyhow::anyhow!("cannot reach the store: {e}")
-                }
-            })?;
+            let store = open_store_for_cli(&config).await?;
             let (user, pw) = huizhen::bootstrap::reset_password(&store, username)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
@@ -270,6 +288,20 @@ async fn main() -> anyhow::Result<()> {
                 "\n  Password reset for {}; every session of this account is signed out.\n  new password: {pw}\n  (shown once; change it after signing in)\n",
                 user.username
             );
+        }
+        Cmd::AdoptRecordings { from, retired_url } => {
+            let config = load_config(&cli, &[])?;
+            let store = open_store_for_cli(&config).await?;
+            let report = huizhen::move_recordings::adopt(&config, store, from, retired_url.as_deref()).await?;
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if report.lines.is_empty() {
+                println!("no recordings under {}", from.display());
+            }
+            if report.refused > 0 {
+                std::process::exit(1);
+            }
         }
         Cmd::Doctor { lang } => {
             let lang = huizhen::doctor::Lang::from_env(lang.as_deref());

@@ -171,16 +171,35 @@ impl Nodes {
         format!("http://127.0.0.1:{}", self.ports[i])
     }
 
-    /// Node `i` (again); `demo`: with the demo accounts (the first start of the first node).
-    fn start(&self, i: usize, demo: bool) -> Process {
-        let env = [
+    /// Node `i`'s configuration (environment).
+    fn env(&self, i: usize) -> [(&'static str, String); 4] {
+        [
             ("HUIZHEN_STORE", self.redis_url.clone()),
             ("HUIZHEN_JWT_SECRET", SECRET.to_owned()),
             ("HUIZHEN_NODE__PUBLIC_URL", self.url(i)),
             ("HUIZHEN_MEDIA__WORKERS", "1".to_owned()),
-        ];
+        ]
+    }
+
+    /// Node `i` (again); `demo`: with the demo accounts (the first start of the first node).
+    fn start(&self, i: usize, demo: bool) -> Process {
+        let env = self.env(i);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         Process::serve_at(self.ports[i], self.dirs[i].path(), if demo { &["--demo"] } else { &[] }, &env).unwrap()
+    }
+
+    /// `huizhen <args>` with node `i`'s configuration and data directory: (success, stdout).
+    fn command(&self, i: usize, args: &[&str]) -> (bool, String) {
+        let out = std::process::Command::new(huizhen_tests::huizhen_binary())
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.dirs[i].path())
+            .env("HUIZHEN_LOG", "error")
+            .envs(self.env(i))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success(), format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
     }
 
     fn api(&self, i: usize) -> Api {
@@ -428,6 +447,11 @@ async fn a_required_recording_restarts_on_the_new_home_and_any_node_lists_and_se
     assert_eq!(listed["unreachable"], json!([]));
     let items = listed["items"].as_array().unwrap();
     assert_eq!((&items[0]["id"], &items[1]["id"]), (&first, &second), "in the order they were made: {listed}");
+    // The node that came back (a new process) lists its own part once, not again as a node
+    // it asks.
+    let again = api(dead).get(&list, &doctor).await.ok();
+    assert_eq!(again["items"].as_array().map(Vec::len), Some(2), "{again}");
+    assert_eq!(again["unreachable"], json!([]));
     let at = |i: usize| items[i]["started_at"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
     assert!(at(0) < at(1));
     assert_ne!(items[0]["node"], items[1]["node"], "each part names the node that holds it");
@@ -471,6 +495,79 @@ async fn a_required_recording_restarts_on_the_new_home_and_any_node_lists_and_se
     let name = items[0]["manifest"]["files"][0]["name"].as_str().unwrap();
     let file = format!("/v1/consultations/{id}/recordings/{}/files/{name}", first.as_str().unwrap());
     api(bystander).get(&file, &doctor).await.expect(503, "recording_node_unreachable");
+    drop(procs);
+}
+
+/// A node taken out of service hands its recordings to another (`huizhen adopt-recordings`):
+/// copied, checked, and from then on listed and served by the new holder from any node, with
+/// the old node no longer named; a second run changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_taken_out_of_service_hands_its_recordings_to_another() {
+    let redis = RedisServer::start().unwrap();
+    let nodes = Nodes::new(&redis);
+    let mut procs: Vec<Option<Process>> = vec![Some(nodes.start(0, true)), Some(nodes.start(1, false))];
+    let api = |i: usize| nodes.api(i);
+    let doctor = api(0).login("doctor-east").await;
+    let body = json!({ "kind": "consultation", "specialty": "cardiology", "urgency": "emergency", "summary": "s",
+                       "recording": "required" });
+    let id = api(0).post("/v1/consultations", &doctor, body).await.ok()["id"].as_str().unwrap().to_owned();
+    let (home, a, b) = meet(api(0), &doctor, &id).await;
+    let old = (0..2).find(|i| nodes.url(*i) == home).unwrap();
+    let heir = 1 - old;
+    eventually("the required recording starts", WAIT, || async {
+        a.snapshot(|s| s.messages.iter().any(|m| m["type"] == "recording" && m["active"] == true))
+    })
+    .await;
+    api(heir).post(&format!("/v1/consultations/{id}/end"), &doctor, json!({})).await.ok();
+    a.close().await;
+    b.close().await;
+    let list = format!("/v1/consultations/{id}/recordings");
+    let deadline = Instant::now() + WAIT;
+    let finished = loop {
+        let listed = api(heir).get(&list, &doctor).await.ok();
+        if listed["items"][0]["manifest"]["files"][0].is_object() {
+            break listed;
+        }
+        assert!(Instant::now() < deadline, "the recording is finished: {listed}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(finished["items"][0]["node"], json!(nodes.url(old)));
+
+    // The old node stops for good; its recordings directory is brought to the heir.
+    procs[old].take().unwrap().kill9();
+    let listed = api(heir).get(&list, &doctor).await.ok();
+    assert_eq!(listed["unreachable"], json!([nodes.url(old)]), "{listed}");
+    let from = nodes.dirs[old].path().join("recordings");
+    let retired = nodes.url(old);
+    let adopt = ["adopt-recordings", "--from", from.to_str().unwrap(), "--retired-url", &retired];
+    let (ok, out) = nodes.command(heir, &adopt);
+    assert!(ok && out.contains("moved") && out.contains(&id), "{out}");
+
+    // Listed by the heir as its own, the old node not named; the file is the one recorded.
+    let listed = api(heir).get(&list, &doctor).await.ok();
+    assert_eq!(listed["unreachable"], json!([]), "{listed}");
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["id"], finished["items"][0]["id"]);
+    assert_eq!(items[0]["node"], json!(nodes.url(heir)));
+    let entry = &items[0]["manifest"]["files"][0];
+    let file = format!(
+        "{}{list}/{}/files/{}",
+        nodes.url(heir),
+        items[0]["id"].as_str().unwrap(),
+        entry["name"].as_str().unwrap()
+    );
+    let got = reqwest::Client::new().get(file).bearer_auth(&doctor).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    let bytes = got.bytes().await.unwrap();
+    assert_eq!(bytes.len() as u64, entry["bytes"].as_u64().unwrap());
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(sha, entry["sha256"].as_str().unwrap());
+
+    // A second run: nothing copied again.
+    let (ok, out) = nodes.command(heir, &adopt);
+    assert!(ok && out.contains("already here") && !out.contains("moved"), "{out}");
     drop(procs);
 }
 

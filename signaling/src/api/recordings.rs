@@ -90,7 +90,8 @@ async fn list(
     let cid = c.id.as_str().to_owned();
     let items = blocking(move || rec.list(&cid)).await?;
     st.audit.record(AuditEntry::new(s.user.id.as_str(), "recording.list", jiff::Timestamp::now()).consultation(&c.id));
-    let node = st.router.me().map(|n| n.id.clone());
+    // Named by URL, as the other nodes are (an id is new at every start of a process).
+    let node = st.router.me().map(|n| n.url.clone());
     let mut items: Vec<Value> = items
         .into_iter()
         .map(|(meta, manifest)| {

@@ -141,6 +141,17 @@ redis.call('ZREM', ARGV[2], ARGV[3])
 return 1
 ";
 
+/// Recordings of consultation KEYS[1] (a hash) now held by the node at ARGV[1] instead of
+/// the one at ARGV[2] (a retired node): every entry naming ARGV[2] goes.
+const MOVE_RECORDINGS_LUA: &str = r"
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if all[i + 1] == ARGV[2] then redis.call('HDEL', KEYS[1], all[i]) end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[1])
+return 1
+";
+
 /// Each call's bound: a `/join` waits no longer than this for Redis.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -154,6 +165,7 @@ pub struct RedisRouter {
     renew: Script,
     release: Script,
     evict: Script,
+    move_recordings: Script,
     draining: std::sync::atomic::AtomicBool,
 }
 
@@ -189,6 +201,7 @@ impl RedisRouter {
             renew: Script::new(RENEW_LUA),
             release: Script::new(RELEASE_LUA),
             evict: Script::new(EVICT_LUA),
+            move_recordings: Script::new(MOVE_RECORDINGS_LUA),
             draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -319,11 +332,16 @@ impl RedisRouter {
     }
 
     /// This node holds a recording of `consultation` (its files are on this node's disk):
-    /// any node's recordings list and downloads find it here.
+    /// any node's recordings list and downloads find it here. Keyed by the node's URL, which
+    /// outlives the process (its id is new at every start): a node restarted is the same
+    /// holder, not a second one.
     pub async fn note_recording(&self, consultation: &str) -> Result<(), RouterError> {
         let mut conn = self.conn.clone();
-        let hset =
-            ::redis::cmd("HSET").arg(self.recording_nodes_key(consultation)).arg(&self.me.id).arg(&self.me.url).clone();
+        let hset = ::redis::cmd("HSET")
+            .arg(self.recording_nodes_key(consultation))
+            .arg(&self.me.url)
+            .arg(&self.me.url)
+            .clone();
         tokio::time::timeout(REDIS_TIMEOUT, hset.query_async::<i64>(&mut conn))
             .await
             .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
@@ -331,7 +349,22 @@ impl RedisRouter {
         Ok(())
     }
 
-    /// The other nodes that hold recordings of `consultation`, by id.
+    /// `consultation`'s recordings that the node at `retired_url` held are now on this node
+    /// (`huizhen adopt-recordings`): lists and downloads look here, not there.
+    pub async fn adopt_recordings(&self, consultation: &str, retired_url: &str) -> Result<(), RouterError> {
+        let mut conn = self.conn.clone();
+        let mut call = self.move_recordings.key(self.recording_nodes_key(consultation));
+        call.arg(&self.me.url).arg(retired_url);
+        tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async::<i64>(&mut conn))
+            .await
+            .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The other nodes that hold recordings of `consultation`, each once, by URL. (Entries
+    /// written before they were keyed by URL are keyed by a process id: still read by URL,
+    /// so a restarted node is neither asked twice nor asked by itself.)
     pub async fn recording_nodes(&self, consultation: &str) -> Result<Vec<Node>, RouterError> {
         let mut conn = self.conn.clone();
         let all = ::redis::cmd("HGETALL").arg(self.recording_nodes_key(consultation)).clone();
@@ -339,10 +372,9 @@ impl RedisRouter {
             .await
             .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
             .map_err(unavailable)?;
-        let mut nodes: Vec<Node> =
-            all.into_iter().filter(|(id, _)| *id != self.me.id).map(|(id, url)| Node { id, url }).collect();
-        nodes.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(nodes)
+        let urls: std::collections::BTreeSet<String> =
+            all.into_iter().map(|(_, url)| url).filter(|url| *url != self.me.url).collect();
+        Ok(urls.into_iter().map(|url| Node { id: url.clone(), url }).collect())
     }
 }
 
