@@ -109,6 +109,10 @@ pub struct Room {
     pub id: String,
     limits: Limits,
     members: BTreeMap<String, Member>,
+    /// Which member a socket is, so a message from one of a class of thousands is not a scan
+    /// of the members. A hint only: `identity_of` checks it against `members`, which stays
+    /// the one owner of who holds which socket.
+    by_conn: HashMap<ConnId, String>,
     /// Identities that were let in once: after a reload they go straight back in.
     admitted: HashSet<String>,
     /// Identities a host removed: they may not come back.
@@ -161,6 +165,7 @@ impl Room {
             id,
             limits,
             members: BTreeMap::new(),
+            by_conn: HashMap::new(),
             admitted: HashSet::new(),
             removed: HashSet::new(),
             floor: HashMap::new(),
@@ -358,6 +363,10 @@ impl Room {
             guest: req.guest,
             encoder: req.encoder,
         };
+        if let Some(old) = self.members.get(&req.identity).and_then(|m| m.conn) {
+            self.by_conn.remove(&old);
+        }
+        self.by_conn.insert(req.conn, req.identity.clone());
         self.members.insert(
             req.identity.clone(),
             Member {
@@ -393,6 +402,7 @@ impl Room {
     fn take_out(&mut self, identity: &str, by: &str, out: &mut Vec<Output>) -> bool {
         let Some(m) = self.members.remove(identity) else { return false };
         if let Some(c) = m.conn {
+            self.by_conn.remove(&c);
             out.push(Output::Close(c, Some(ServerMessage::Removed { by: by.to_owned() })));
         }
         let participant_id = identity.to_owned();
@@ -452,7 +462,12 @@ impl Room {
     }
 
     fn identity_of(&self, conn: ConnId) -> Option<String> {
-        self.members.iter().find(|(_, m)| m.conn == Some(conn)).map(|(id, _)| id.clone())
+        let holds = |id: &String| self.members.get(id).is_some_and(|m| m.conn == Some(conn));
+        match self.by_conn.get(&conn) {
+            Some(id) if holds(id) => Some(id.clone()),
+            // Not noted (or no longer true): the members decide.
+            _ => self.members.iter().find(|(_, m)| m.conn == Some(conn)).map(|(id, _)| id.clone()),
+        }
     }
 
     /// A request from a connected socket.
@@ -575,6 +590,7 @@ impl Room {
             ClientMessage::Decline { participant, .. } => match self.members.get(&participant) {
                 Some(m) if m.state == JoinState::Lobby => {
                     if let Some(c) = m.conn {
+                        self.by_conn.remove(&c);
                         out.push(Output::Close(c, Some(ServerMessage::Declined)));
                     }
                     self.members.remove(&participant);
@@ -722,6 +738,9 @@ impl Room {
             self.tell_case(say, identity, &mut out);
         }
         if let Some(m) = self.members.remove(identity) {
+            if let Some(c) = m.conn {
+                self.by_conn.remove(&c);
+            }
             match m.state {
                 JoinState::Joined if !m.grants.hidden && !m.away => self.tell_about(
                     identity,
@@ -771,6 +790,7 @@ impl Room {
         if lobby || going_away {
             return self.drop_member(&id, LeaveReason::Left);
         }
+        self.by_conn.remove(&conn);
         if let Some(m) = self.members.get_mut(&id) {
             m.conn = None;
             m.disconnected_at = Some(now);
@@ -1145,6 +1165,28 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A socket speaks for its member only while it is that member's socket: after a reload
+    /// (a new socket for the same identity) or a drop, the old one is no one.
+    #[test]
+    fn a_socket_is_its_member_only_while_it_holds_the_place() {
+        let not_in_room =
+            |out: &[Output], conn| matches!(sent_to(out, conn)[..], [ServerMessage::Error { code: "not_in_room", .. }]);
+        let acked = |out: &[Output], conn| sent_to(out, conn).iter().any(|m| matches!(m, ServerMessage::Ack { .. }));
+        let mut r = room();
+        join(&mut r, 1, "host", true, true);
+        join(&mut r, 2, "doc", false, true);
+        assert!(acked(&chat(&mut r, 2, "a", None, false), 2));
+        join(&mut r, 3, "doc", false, true);
+        assert!(not_in_room(&chat(&mut r, 2, "b", None, false), 2), "the socket the reload replaced");
+        assert!(acked(&chat(&mut r, 3, "c", None, false), 3));
+        r.disconnected(3, false, Instant::now());
+        assert!(not_in_room(&chat(&mut r, 3, "d", None, false), 3), "a dropped socket");
+        join(&mut r, 4, "doc", false, true);
+        assert!(acked(&chat(&mut r, 4, "e", None, false), 4));
+        assert!(acked(&chat(&mut r, 1, "f", None, false), 1));
+        assert!(not_in_room(&chat(&mut r, 9, "g", None, false), 9), "a socket never joined");
     }
 
     #[test]
