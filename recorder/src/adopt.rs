@@ -142,7 +142,7 @@ impl Recorder {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::capture::{CaptureHeader, CaptureWriter, Record, Rtp};
+    use crate::capture::{CaptureHeader, CaptureWriter, Record};
     use crate::crypt::MasterKey;
     use crate::{RecorderConfig, RecordingMeta};
 
@@ -185,16 +185,7 @@ mod tests {
             salt: None,
         };
         let mut w = CaptureWriter::create(&dir.join("captures").join("p-cam.cap"), header, key).unwrap();
-        for i in 0..3u16 {
-            let mut payload = vec![0x10];
-            payload.extend_from_slice(if i == 0 {
-                &[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 0x00, 0x00]
-            } else {
-                &[0x31, 0x02, 0x00, 0x00, 0x00]
-            });
-            let rtp = Rtp { ssrc: 7, seq: 100 + i, ts: 3000 * u32::from(i), marker: true, payload };
-            w.append(&Record::Rtp { at_us: i64::from(i) * 33_000, layer: 0, keyframe: i == 0, rtp }).unwrap();
-        }
+        crate::capture::append_vp8_frames(&mut w);
         w.append(&Record::End { at_us: 100_000 }).unwrap();
         w.flush().unwrap();
     }

@@ -270,6 +270,24 @@ pub fn read(path: &Path, key: Option<&MasterKey>) -> Result<Capture, Error> {
     Ok(Capture { header, records, tail })
 }
 
+/// Three VP8 frames 33 ms apart (a keyframe, two inter frames) as a capture holds them: the
+/// media of tests that need a capture a decoder accepts.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn append_vp8_frames(w: &mut CaptureWriter) {
+    for i in 0..3u16 {
+        // VP8 payload descriptor (start of partition 0), then a key or an inter frame.
+        let mut payload = vec![0x10];
+        payload.extend_from_slice(if i == 0 {
+            &[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 0x00, 0x00]
+        } else {
+            &[0x31, 0x02, 0x00, 0x00, 0x00]
+        });
+        let rtp = Rtp { ssrc: 7, seq: 100 + i, ts: 3000 * u32::from(i), marker: true, payload };
+        w.append(&Record::Rtp { at_us: i64::from(i) * 33_000, layer: 0, keyframe: i == 0, rtp }).unwrap();
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -362,17 +380,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("seed.cap");
         let mut w = CaptureWriter::create(&p, header(), None).unwrap();
-        for i in 0..3u16 {
-            // VP8 payload descriptor (start of partition 0), then a key or an inter frame.
-            let mut payload = vec![0x10];
-            payload.extend_from_slice(if i == 0 {
-                &[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00, 0x00, 0x00]
-            } else {
-                &[0x31, 0x02, 0x00, 0x00, 0x00]
-            });
-            let rtp = Rtp { ssrc: 7, seq: 100 + i, ts: 3000 * u32::from(i), marker: true, payload };
-            w.append(&Record::Rtp { at_us: i64::from(i) * 33_000, layer: 0, keyframe: i == 0, rtp }).unwrap();
-        }
+        append_vp8_frames(&mut w);
         w.append(&Record::SenderReport { at_us: 70_000, ssrc: 7, ntp: 1 << 40, rtp: 6000 }).unwrap();
         w.append(&Record::End { at_us: 100_000 }).unwrap();
         w.flush().unwrap();
