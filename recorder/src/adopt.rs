@@ -142,7 +142,7 @@ impl Recorder {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::capture::{CaptureHeader, CaptureWriter, Record};
+    use crate::capture::{CaptureWriter, Record};
     use crate::crypt::MasterKey;
     use crate::{RecorderConfig, RecordingMeta};
 
@@ -174,16 +174,7 @@ mod tests {
             failure: None,
         };
         layout::write_meta(&dir, &meta).unwrap();
-        let header = CaptureHeader {
-            track: "p/cam".into(),
-            participant: "p".into(),
-            kind: "video".into(),
-            codec: "video/VP8".into(),
-            clock_rate: 90_000,
-            channels: 0,
-            started_at_us: 1_800_000_000_000_000,
-            salt: None,
-        };
+        let header = crate::capture::vp8_header(1_800_000_000_000_000);
         let mut w = CaptureWriter::create(&dir.join("captures").join("p-cam.cap"), header, key).unwrap();
         crate::capture::append_vp8_frames(&mut w);
         w.append(&Record::End { at_us: 100_000 }).unwrap();

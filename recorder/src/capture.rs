@@ -270,6 +270,21 @@ pub fn read(path: &Path, key: Option<&MasterKey>) -> Result<Capture, Error> {
     Ok(Capture { header, records, tail })
 }
 
+/// Participant `p`'s camera in VP8, captured from `started_at_us`: tests' capture header.
+#[cfg(test)]
+pub(crate) fn vp8_header(started_at_us: i64) -> CaptureHeader {
+    CaptureHeader {
+        track: "p/cam".into(),
+        participant: "p".into(),
+        kind: "video".into(),
+        codec: "video/VP8".into(),
+        clock_rate: 90_000,
+        channels: 0,
+        started_at_us,
+        salt: None,
+    }
+}
+
 /// Three VP8 frames 33 ms apart (a keyframe, two inter frames) as a capture holds them: the
 /// media of tests that need a capture a decoder accepts.
 #[cfg(test)]
@@ -294,16 +309,7 @@ mod tests {
     use super::*;
 
     fn header() -> CaptureHeader {
-        CaptureHeader {
-            track: "p/cam".into(),
-            participant: "p".into(),
-            kind: "video".into(),
-            codec: "video/VP8".into(),
-            clock_rate: 90_000,
-            channels: 0,
-            started_at_us: 1,
-            salt: None,
-        }
+        vp8_header(1)
     }
 
     fn write(path: &Path, key: Option<&MasterKey>, n: usize, end: bool) -> Vec<Record> {
