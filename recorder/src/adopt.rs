@@ -142,44 +142,8 @@ impl Recorder {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::capture::{CaptureWriter, Record};
     use crate::crypt::MasterKey;
-    use crate::{RecorderConfig, RecordingMeta};
-
-    fn recorder(root: &Path, key: Option<MasterKey>) -> Recorder {
-        Recorder::new(RecorderConfig {
-            root: root.into(),
-            key,
-            max_bytes: 0,
-            composite: false,
-            ffmpeg: "ffmpeg".into(),
-        })
-    }
-
-    /// A recording as a node leaves it when it stops capturing without finalising (a crash):
-    /// its state and one participant's capture of three VP8 frames.
-    fn captured(root: &Path, consultation: &str, id: &str, key: Option<&MasterKey>) {
-        let dir = root.join(consultation).join(id);
-        std::fs::create_dir_all(dir.join("captures")).unwrap();
-        let meta = RecordingMeta {
-            id: id.into(),
-            consultation: consultation.into(),
-            state: RecordingState::Capturing,
-            started_at: jiff::Timestamp::from_second(1_800_000_000).unwrap(),
-            started_by: "u-doctor".into(),
-            stopped_at: None,
-            stopped_by: None,
-            excluded: Vec::new(),
-            encrypted: key.is_some(),
-            failure: None,
-        };
-        layout::write_meta(&dir, &meta).unwrap();
-        let header = crate::capture::vp8_header(1_800_000_000_000_000);
-        let mut w = CaptureWriter::create(&dir.join("captures").join("p-cam.cap"), header, key).unwrap();
-        crate::capture::append_vp8_frames(&mut w);
-        w.append(&Record::End { at_us: 100_000 }).unwrap();
-        w.flush().unwrap();
-    }
+    use crate::testing::{captured, recorder};
 
     fn served(r: &Recorder, c: &str, id: &str) -> Vec<u8> {
         let manifest = &r.list(c).unwrap()[0].1.clone().unwrap();

@@ -157,6 +157,11 @@ pub fn finalise(dir: &Path, opts: &FinaliseOptions) -> Result<Manifest, Error> {
     for p in &paths {
         let cap = match capture::read(p, opts.key.as_ref()) {
             Ok(c) => c,
+            // Sealed under a key this server does not have (the key was changed or removed
+            // after a crash): stop here, captures kept and the recording left unfinished, so
+            // a start with the right key finishes it. Going on would write it empty and delete
+            // the captures.
+            Err(e @ (Error::Decrypt | Error::KeyNeeded)) => return Err(e),
             Err(e) => {
                 problems.push(format!("{}: {e}", p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
                 continue;
@@ -368,4 +373,35 @@ fn composite(
         sha256: hex(&Sha256::digest(&data)),
         content_type: "video/webm".into(),
     }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::crypt::MasterKey;
+    use crate::testing::{captured, recorder};
+
+    /// A recording a crash left behind, finalised at a start with another key or none: refused,
+    /// its captures kept and its state unfinished; with its key it is then finished whole.
+    #[test]
+    fn a_recording_is_not_finalised_without_its_key() {
+        let root = tempfile::tempdir().unwrap();
+        let key = MasterKey::new([6; 32]);
+        captured(root.path(), "c1", "r1", Some(&key));
+        let dir = root.path().join("c1/r1");
+        let options = |key: Option<MasterKey>| FinaliseOptions { key, composite: false, ffmpeg: "ffmpeg".into() };
+        let cap = dir.join("captures/p-cam.cap");
+        let before = std::fs::read(&cap).unwrap();
+
+        assert!(matches!(finalise(&dir, &options(Some(MasterKey::new([7; 32])))), Err(Error::Decrypt)));
+        assert!(matches!(finalise(&dir, &options(None)), Err(Error::KeyNeeded)));
+        assert_eq!(std::fs::read(&cap).unwrap(), before, "the captures are kept");
+        assert_ne!(layout::read_meta(&dir).unwrap().state, RecordingState::Complete);
+
+        let m = finalise(&dir, &options(Some(key.clone()))).unwrap();
+        assert_eq!(m.files.len(), 1, "{m:?}");
+        assert!(m.problems.is_empty(), "{m:?}");
+        assert_eq!(recorder(root.path(), Some(key)).list("c1").unwrap()[0].0.state, RecordingState::Complete);
+    }
 }

@@ -15,6 +15,8 @@ pub mod depack;
 pub mod finalise;
 mod layout;
 mod session;
+#[cfg(test)]
+mod testing;
 pub mod webm;
 
 pub use finalise::{FileEntry, Manifest, TrackEntry};
