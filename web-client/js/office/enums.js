@@ -18,7 +18,7 @@ export const AUDIT_ACTIONS = [
   'consultation.join_token', 'consultation.guest_join_token',
   ...['join', 'lobby_wait', 'rejoin', 'admit', 'decline', 'remove', 'leave', 'leave_timeout', 'floor_given', 'floor_taken', 'floor_declined', 'mute_request',
     'rights_revoked', 'rights_narrowed', 'recording_start', 'recording_stop', 'recording_consent', 'recording_decline', 'recording_failed'].map((a) => `room.${a}`),
-  ...['list', 'link', 'download', 'access_denied', 'delete', 'expire', 'recovered'].map((a) => `recording.${a}`),
+  ...['list', 'link', 'download', 'access_denied', 'delete', 'expire', 'recovered', 'adopted'].map((a) => `recording.${a}`),
   'attachment.download', 'attachment.view',
 ];
 /** Statuses in which the room can still be joined. */
