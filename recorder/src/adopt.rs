@@ -5,12 +5,11 @@
 //! renamed into place. The source is not changed. A recording a crash left unfinished there is
 //! refused: a server started once on that data directory finishes it (start-up recovery).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::finalise::{Manifest, read_manifest};
+use crate::finalise::{Hashing, Manifest, hex, read_manifest};
 use crate::layout::{self, RecordingState};
 use crate::{Error, Recorder};
 
@@ -114,25 +113,16 @@ impl Recorder {
         let mut bytes = 0;
         for entry in &manifest.files {
             let mut reader = self.open_in(to, manifest, entry)?;
-            let mut hash = Sha256::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut n = 0u64;
-            loop {
-                let got = reader.read(&mut buf).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::InvalidData => Error::Decrypt,
-                    _ => Error::Io(e),
-                })?;
-                if got == 0 {
-                    break;
-                }
-                hash.update(&buf[..got]);
-                n += got as u64;
-            }
-            let sha: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            if n != entry.bytes || sha != entry.sha256 {
+            // Hashed as finalising hashed it when it wrote the manifest.
+            let mut read = Hashing { inner: std::io::sink(), hash: Sha256::new(), bytes: 0 };
+            std::io::copy(&mut reader, &mut read).map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => Error::Decrypt,
+                _ => Error::Io(e),
+            })?;
+            if read.bytes != entry.bytes || hex(&read.hash.finalize()) != entry.sha256 {
                 return Err(Error::Corrupt(format!("{} does not match its manifest", entry.name)));
             }
-            bytes += n;
+            bytes += read.bytes;
         }
         Ok((manifest.files.len(), bytes))
     }
@@ -142,6 +132,8 @@ impl Recorder {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::io::Read;
+
     use crate::crypt::MasterKey;
     use crate::testing::{captured, recorder};
 

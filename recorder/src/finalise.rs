@@ -81,10 +81,10 @@ fn ts(us: i64) -> jiff::Timestamp {
 }
 
 /// Counts and hashes what passes through, on the way to the file.
-struct Hashing<W: Write> {
-    inner: W,
-    hash: Sha256,
-    bytes: u64,
+pub(crate) struct Hashing<W: Write> {
+    pub(crate) inner: W,
+    pub(crate) hash: Sha256,
+    pub(crate) bytes: u64,
 }
 
 impl<W: Write> Write for Hashing<W> {
@@ -99,7 +99,7 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

@@ -183,6 +183,14 @@ fn unavailable(e: impl std::fmt::Display) -> RouterError {
     RouterError::Unavailable(e.to_string())
 }
 
+/// A Redis call given at most `REDIS_TIMEOUT`.
+async fn bounded<T>(call: impl Future<Output = ::redis::RedisResult<T>>) -> Result<T, RouterError> {
+    tokio::time::timeout(REDIS_TIMEOUT, call)
+        .await
+        .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
+        .map_err(unavailable)
+}
+
 impl RedisRouter {
     pub fn connect(redis_url: &str, prefix: &str, public_url: &str, lease: Duration) -> Result<Self, RouterError> {
         let client = ::redis::Client::open(redis_url).map_err(unavailable)?;
@@ -243,10 +251,7 @@ impl RedisRouter {
         let mut conn = self.conn.clone();
         let mut call = self.place.key(self.home_key(room.as_str()));
         call.arg(&self.prefix).arg(self.lease_ms()).arg(prefer);
-        let answer: Option<(String, String)> = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
-            .await
-            .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
-            .map_err(unavailable)?;
+        let answer: Option<(String, String)> = bounded(call.invoke_async(&mut conn)).await?;
         let (id, raw) = answer.ok_or(RouterError::NoNode)?;
         if id == self.me.id {
             return Ok((Home::Here(Some(self.me.clone())), None));
@@ -281,10 +286,7 @@ impl RedisRouter {
             }
             renew.invoke_async::<Vec<usize>>(&mut conn).await
         };
-        let lost = tokio::time::timeout(REDIS_TIMEOUT, beat)
-            .await
-            .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
-            .map_err(unavailable)?;
+        let lost = bounded(beat).await?;
         Ok(lost.into_iter().filter_map(|i| rooms.get(i.wrapping_sub(1)).cloned()).collect())
     }
 
@@ -342,10 +344,7 @@ impl RedisRouter {
             .arg(&self.me.url)
             .arg(&self.me.url)
             .clone();
-        tokio::time::timeout(REDIS_TIMEOUT, hset.query_async::<i64>(&mut conn))
-            .await
-            .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
-            .map_err(unavailable)?;
+        bounded(hset.query_async::<i64>(&mut conn)).await?;
         Ok(())
     }
 
@@ -355,10 +354,7 @@ impl RedisRouter {
         let mut conn = self.conn.clone();
         let mut call = self.move_recordings.key(self.recording_nodes_key(consultation));
         call.arg(&self.me.url).arg(retired_url);
-        tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async::<i64>(&mut conn))
-            .await
-            .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
-            .map_err(unavailable)?;
+        bounded(call.invoke_async::<i64>(&mut conn)).await?;
         Ok(())
     }
 
@@ -368,10 +364,7 @@ impl RedisRouter {
     pub async fn recording_nodes(&self, consultation: &str) -> Result<Vec<Node>, RouterError> {
         let mut conn = self.conn.clone();
         let all = ::redis::cmd("HGETALL").arg(self.recording_nodes_key(consultation)).clone();
-        let all: Vec<(String, String)> = tokio::time::timeout(REDIS_TIMEOUT, all.query_async(&mut conn))
-            .await
-            .map_err(|_| RouterError::Unavailable("redis did not answer in time".into()))?
-            .map_err(unavailable)?;
+        let all: Vec<(String, String)> = bounded(all.query_async(&mut conn)).await?;
         let urls: std::collections::BTreeSet<String> =
             all.into_iter().map(|(_, url)| url).filter(|url| *url != self.me.url).collect();
         Ok(urls.into_iter().map(|url| Node { id: url.clone(), url }).collect())
