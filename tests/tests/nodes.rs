@@ -188,7 +188,8 @@ impl Nodes {
         Process::serve_at(self.ports[i], self.dirs[i].path(), if demo { &["--demo"] } else { &[] }, &env).unwrap()
     }
 
-    /// `huizhen <args>` with node `i`'s configuration and data directory: (success, stdout).
+    /// `huizhen <args>` with node `i`'s configuration and data directory: (success, stdout
+    /// then stderr).
     fn command(&self, i: usize, args: &[&str]) -> (bool, String) {
         let out = std::process::Command::new(huizhen_tests::huizhen_binary())
             .args(args)
@@ -227,6 +228,26 @@ async fn meet(api: Api, doctor: &str, id: &str) -> (String, MediaPeer, MediaPeer
     })
     .await;
     (home, a, b)
+}
+
+/// `GET path` asked of `api` again until its answer is `done` (or `within` passes: the test
+/// fails with the last answer).
+async fn listed_when(
+    api: &Api,
+    path: &str,
+    token: &str,
+    within: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let listed = api.get(path, token).await.ok();
+        if done(&listed) {
+            return listed;
+        }
+        assert!(Instant::now() < deadline, "{path} did not come to what the test waits for: {listed}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 const SECRET: &str = "a-secret-every-node-shares-0123456789abcdef";
@@ -435,15 +456,7 @@ async fn a_required_recording_restarts_on_the_new_home_and_any_node_lists_and_se
     let complete = |v: &serde_json::Value| {
         v["items"].as_array().is_some_and(|i| i.len() == 2 && i.iter().all(|r| r["manifest"]["files"][0].is_object()))
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let listed = loop {
-        let listed = api(bystander).get(&list, &doctor).await.ok();
-        if complete(&listed) {
-            break listed;
-        }
-        assert!(Instant::now() < deadline, "a node holding neither part lists both, finished: {listed}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let listed = listed_when(&api(bystander), &list, &doctor, Duration::from_secs(30), complete).await;
     assert_eq!(listed["unreachable"], json!([]));
     let items = listed["items"].as_array().unwrap();
     assert_eq!((&items[0]["id"], &items[1]["id"]), (&first, &second), "in the order they were made: {listed}");
@@ -522,15 +535,8 @@ async fn a_node_taken_out_of_service_hands_its_recordings_to_another() {
     a.close().await;
     b.close().await;
     let list = format!("/v1/consultations/{id}/recordings");
-    let deadline = Instant::now() + WAIT;
-    let finished = loop {
-        let listed = api(heir).get(&list, &doctor).await.ok();
-        if listed["items"][0]["manifest"]["files"][0].is_object() {
-            break listed;
-        }
-        assert!(Instant::now() < deadline, "the recording is finished: {listed}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let finished =
+        listed_when(&api(heir), &list, &doctor, WAIT, |v| v["items"][0]["manifest"]["files"][0].is_object()).await;
     assert_eq!(finished["items"][0]["node"], json!(nodes.url(old)));
 
     // The old node stops for good; its recordings directory is brought to the heir.
