@@ -405,6 +405,13 @@ await runTest(T, async (s) => {
     const state = await joinCall(surgeon);
     if (state !== 'joined') throw new Error(`the host should join at once, got ${state}`);
     await until('the consultation to be live', async () => (await api.call(coord, 'GET', `/v1/consultations/${id}`)).status === 'live', 10000, 200);
+    // Live is the host's join; their tracks exist on the server once their first packets
+    // arrive (the microphone's usually before the camera's first frame). The only room on
+    // this server, so the gauge counts the host's.
+    await until('the server to have the host\'s camera and microphone', async () => {
+      const text = await (await fetch(`${origin}/metrics`)).text();
+      return Number(text.match(/^huizhen_media_published_tracks (\d+)$/m)?.[1]) === 2;
+    }, 20000, 100);
   });
 
   // The host is in with their camera and microphone: a player is given those while no
