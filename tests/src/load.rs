@@ -433,7 +433,26 @@ async fn first_frames(states: &[State], plan: &[(String, String, bool)], joined:
                 continue;
             }
             match first_at(state, &format!("{who}/cam"), deadline).await {
-                Some(at) => first_ms.push(at.saturating_duration_since(joined[i].max(joined[j])).as_secs_f64() * 1e3),
+                Some(at) => {
+                    let from = joined[i].max(joined[j]);
+                    let ms = at.saturating_duration_since(from).as_secs_f64() * 1e3;
+                    if std::env::var_os("LOAD_DEBUG").is_some() && ms > 800.0 {
+                        let steps: Vec<String> = lock(state)
+                            .timeline
+                            .iter()
+                            .map(|(t, what)| {
+                                let ms = t.saturating_duration_since(from).as_secs_f64()
+                                    - from.saturating_duration_since(*t).as_secs_f64();
+                                format!("{what} {:+.0}", ms * 1e3)
+                            })
+                            .collect();
+                        eprintln!(
+                            "slow first frame: {} <- {who} in {room}: {ms:.0} ms; subscriber's steps (ms from the later join): {steps:?}",
+                            plan[i].1
+                        );
+                    }
+                    first_ms.push(ms)
+                }
                 None => missing += 1,
             }
         }
@@ -570,6 +589,10 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         if o.spread == 0 {
             env.push(("HUIZHEN_MEDIA__WORKERS", "1"));
         }
+    }
+    // The media plane's own account of ICE, held DTLS and dropped datagrams, for LOAD_DEBUG.
+    if std::env::var_os("LOAD_DEBUG").is_some() {
+        env.push(("HUIZHEN_LOG", "warn,huizhen_sfu::plane=debug"));
     }
     let spread = o.spread.to_string();
     if o.spread > 0 {

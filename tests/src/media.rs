@@ -108,6 +108,9 @@ pub struct PeerState {
     pub remote_tracks: Vec<Arc<dyn TrackRemote>>,
     /// The connections, to read their statistics (publish, subscribe).
     pub pcs: Vec<(&'static str, Arc<dyn PeerConnection>)>,
+    /// When each signaling step and connection state happened (the load tool prints it for a
+    /// slow first frame under `LOAD_DEBUG`).
+    pub timeline: Vec<(std::time::Instant, String)>,
 }
 
 /// Options for a test peer.
@@ -569,6 +572,7 @@ async fn drive(
                         }
                     }
                     "subscribe_offer" => {
+                        state.lock().unwrap().timeline.push((std::time::Instant::now(), "subscribe_offer".into()));
                         if subscriber.is_none() {
                             let pc = new_pc("subscribe", ev_tx.clone(), &opts).await;
                             state.lock().unwrap().pcs.push(("subscribe", pc.clone()));
@@ -581,6 +585,7 @@ async fn drive(
                         pc.set_local_description(a.clone()).await.unwrap();
                         let id = next(&mut n);
                         let _ = ws.send(send(json!({ "type": "subscribe_answer", "id": id, "sdp": a.sdp }))).await;
+                        state.lock().unwrap().timeline.push((std::time::Instant::now(), "subscribe_answer sent".into()));
                     }
                     "trickle" => {
                         let c: RTCIceCandidateInit = serde_json::from_value(v["candidate"].clone()).unwrap();
@@ -614,6 +619,7 @@ async fn drive(
                 Ev::State(target, s) => {
                     let up = s == RTCPeerConnectionState::Connected;
                     let mut st = state.lock().unwrap();
+                    st.timeline.push((std::time::Instant::now(), format!("{target} {s}")));
                     if target == "publish" { st.publish_connected = up; } else { st.subscribe_connected = up; }
                 }
                 Ev::Track(t) => {

@@ -69,6 +69,31 @@ impl Outgoing {
         self.conn.push(id);
     }
 
+    /// Moves the STUN messages among the datagrams pushed since `from` ahead of the others,
+    /// keeping each group's order.
+    ///
+    /// Why: when the server is the DTLS client (a webrtc-rs or pion client answers our
+    /// subscribe offer `passive`, since we are ICE-lite), the check that nominates the pair
+    /// also starts our handshake, and the core writes the ClientHello before the answer to that
+    /// check. The client, still waiting for the answer, drops the ClientHello, and ours is sent
+    /// again only after DTLS's one-second retransmission timer: the consultation's one-second
+    /// first-frame tail in docs/performance.md.
+    fn stun_first(&mut self, from: usize) {
+        let is_stun = |d: &BytesMut| super::demux::kind(d) == super::demux::Kind::Stun;
+        let Some(other) = (from..self.datagrams.len()).find(|&i| !is_stun(&self.datagrams[i])) else { return };
+        if !self.datagrams[other..].iter().any(is_stun) {
+            return;
+        }
+        let tail: Vec<_> =
+            self.datagrams.drain(other..).zip(self.to.drain(other..)).zip(self.conn.drain(other..)).collect();
+        let (stun, rest): (Vec<_>, Vec<_>) = tail.into_iter().partition(|((d, _), _)| is_stun(d));
+        for ((d, to), id) in stun.into_iter().chain(rest) {
+            self.datagrams.push(d);
+            self.to.push(to);
+            self.conn.push(id);
+        }
+    }
+
     /// Where a connection's sender puts what it seals.
     fn of(&mut self, id: ConnId) -> Batch<'_> {
         Batch { id, out: self }
@@ -241,7 +266,8 @@ impl Io {
     pub fn deliver(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) -> Option<ConnId> {
         let id = match self.demux.route(from, datagram) {
             Ok(id) => id,
-            Err(_) => {
+            Err(e) => {
+                tracing::debug!(%from, ?e, len = datagram.len(), "unrouted datagram");
                 self.stats.unrouted_datagrams.fetch_add(1, Relaxed);
                 return None;
             }
@@ -266,6 +292,7 @@ impl Io {
             if c.early_dtls.len() < MAX_EARLY {
                 c.early_dtls.push((from, BytesMut::from(datagram)));
             }
+            tracing::debug!(conn = id, held = c.early_dtls.len(), "DTLS before the pair is selected: held");
             // Still drained by the caller: the core may have selected the pair already with
             // the event not yet read, and reading it is what hands the held DTLS over.
             return Some(id);
@@ -361,9 +388,11 @@ impl Io {
         for id in std::mem::take(&mut self.touched) {
             let Some(c) = self.conns.get_mut(&id) else { continue };
             c.touched = false;
+            let from = self.out.datagrams.len();
             while let Some(msg) = c.pc.poll_write() {
                 self.out.push(id, msg.transport.peer_addr, msg.message);
             }
+            self.out.stun_first(from);
             // Only an earlier timer is pushed: a later one is found when the earlier entry
             // fires (handling a timeout before it is due does nothing), so a busy connection
             // whose timer moves on with every packet does not fill the heap.
@@ -471,5 +500,98 @@ mod tests {
         assert_eq!(stats.dropped_packets.load(Relaxed), 100);
         io.close(slow);
         assert!(stats.send_drops().is_empty(), "the counter goes with the connection");
+    }
+
+    /// A client that answers our subscribe offer `passive` (webrtc-rs and pion do, as we are
+    /// ICE-lite) makes us the DTLS client. When the check that nominates the pair arrives in
+    /// the turn whose timer starts our handshake, the core writes the ClientHello before the
+    /// answer to that check; the client, which still waits for that answer, drops it, and ours
+    /// went again only after DTLS's one-second timer. The turn's datagrams now leave with the
+    /// STUN first: connected in the first turns of the clock, the ClientHello sent once.
+    #[tokio::test]
+    async fn the_answer_to_a_nomination_leaves_before_our_client_hello() {
+        use super::super::demux::{Kind, kind};
+        use super::super::loopback;
+        use rtc::peer_connection::event::RTCPeerConnectionEvent;
+        use rtc::peer_connection::state::{RTCIceConnectionState, RTCPeerConnectionState};
+        use std::time::Duration;
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut io = Io::new(socket, Identity::generate().unwrap(), Arc::new(SfuStats::default())).unwrap();
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let at = rx.local_addr().unwrap();
+        let start = Instant::now();
+        let mut now = start;
+        let id = io.open(Owner { room: "r".into(), member: "m".into(), target: PcTarget::Subscribe }, now).unwrap();
+        let pc = io.pc(id).unwrap();
+        pc.add_track(loopback::track()).unwrap();
+        let offer = pc.create_offer(None).unwrap();
+        pc.set_local_description(now, offer.clone()).unwrap();
+        let (mut client, answer) = loopback::client(offer, at, now);
+        assert!(answer.sdp.contains("a=setup:passive"), "the client answers passive: we are its DTLS client");
+        io.pc(id).unwrap().set_remote_description(now, answer).unwrap();
+        io.flush();
+        let (mut connected, mut hellos, mut kinds) = (false, 0, Vec::new());
+        let mut buf = [0u8; 2048];
+        // What the worker does with a connection's events: ICE's state releases held DTLS.
+        let events = |io: &mut Io, now: Instant| {
+            while let Some(ev) = io.pc(id).unwrap().poll_event() {
+                if let RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) = ev {
+                    io.ice_state(id, matches!(state, RTCIceConnectionState::Connected), now);
+                }
+            }
+        };
+        while !connected && now < start + Duration::from_secs(3) {
+            // Each turn at the next timer of either side; the client's datagrams reach us in
+            // the turn that also runs our due timer, as they may on a busy worker.
+            now = [io.next_timer(), client.poll_timeout()].into_iter().flatten().min().unwrap().max(now);
+            if client.poll_timeout().is_some_and(|t| t <= now) {
+                client.handle_timeout(now).unwrap();
+            }
+            let mut turns = 0;
+            loop {
+                let mut moved = false;
+                while let Some(out) = client.poll_write() {
+                    moved = true;
+                    if io.deliver(at, &out.message, now).is_some() {
+                        events(&mut io, now);
+                    }
+                }
+                if turns == 0 {
+                    let mut due = Vec::new();
+                    io.due(now, &mut due);
+                    events(&mut io, now);
+                }
+                turns += 1;
+                io.flush();
+                // What the flush sent is in the client's socket already (loopback delivers
+                // within the send), in order.
+                while let Ok((n, from)) = rx.recv_from(&mut buf) {
+                    moved = true;
+                    let k = kind(&buf[..n]);
+                    // A DTLS handshake record (22) holding a ClientHello (handshake type 1).
+                    if k == Kind::Dtls && buf[0] == 22 && n > 13 && buf[13] == 1 {
+                        hellos += 1;
+                    }
+                    kinds.push(k);
+                    let _ = client.handle_read(loopback::datagram(now, from, at, BytesMut::from(&buf[..n])));
+                }
+                while let Some(ev) = client.poll_event() {
+                    moved = true;
+                    if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(RTCPeerConnectionState::Connected) = ev
+                    {
+                        connected = true;
+                    }
+                }
+                while client.poll_read().is_some() {}
+                if !moved {
+                    break;
+                }
+            }
+        }
+        assert!(connected, "connected within 3 s of the clock; the client received {kinds:?}");
+        assert!(now < start + Duration::from_secs(1), "connected after {:?} of the clock: {kinds:?}", now - start);
+        // The first ClientHello and the one with the cookie (HelloVerifyRequest), no resend.
+        assert_eq!(hellos, 2, "ClientHellos sent: {kinds:?}");
     }
 }

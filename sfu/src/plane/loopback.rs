@@ -50,7 +50,7 @@ pub struct Pair {
     pub link: Arc<LinkReport>,
 }
 
-fn datagram(now: Instant, from: SocketAddr, to: SocketAddr, msg: bytes::BytesMut) -> TaggedBytesMut {
+pub fn datagram(now: Instant, from: SocketAddr, to: SocketAddr, msg: bytes::BytesMut) -> TaggedBytesMut {
     TaggedBytesMut {
         now,
         transport: TransportContext {
@@ -83,6 +83,48 @@ fn carry(
     moved
 }
 
+/// A client peer at `at` (as webrtc-rs builds one, so it answers our ICE-lite offer
+/// `setup:passive`: we are its DTLS client) that has answered `offer`, and its answer.
+pub fn client(
+    offer: rtc::peer_connection::sdp::RTCSessionDescription,
+    at: SocketAddr,
+    now: Instant,
+) -> (RTCPeerConnection, rtc::peer_connection::sdp::RTCSessionDescription) {
+    let settings =
+        SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
+    let mut client = RTCPeerConnectionBuilder::new()
+        .with_setting_engine(settings)
+        .with_media_engine(engine::media_engine().expect("engine"))
+        // Hands sender reports to the client's reads (they stop in the chain otherwise).
+        .with_interceptor_registry(
+            rtc::interceptor::Registry::new().with(Slot::from(TAP_SLOT), KeyframeRequestTap::new(Arc::default())),
+        )
+        .build(now)
+        .expect("client");
+    client.add_local_candidate(conn::host_candidate(at).expect("candidate")).expect("local candidate");
+    client.set_remote_description(now, offer).expect("remote offer");
+    let answer = client.create_answer(None).expect("answer");
+    client.set_local_description(now, answer.clone()).expect("local answer");
+    (client, answer)
+}
+
+/// The VP8 track the server's connection sends in these tests.
+pub fn track() -> MediaStreamTrack {
+    // The feedback a browser's VP8 offers: the NACK responder binds only a stream with "nack".
+    let vp8 = RTCRtpCodec {
+        mime_type: "video/VP8".into(),
+        clock_rate: 90000,
+        rtcp_feedback: vec![RTCPFeedback { typ: "nack".into(), parameter: String::new() }],
+        ..Default::default()
+    };
+    let coding = RTCRtpEncodingParameters {
+        rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(SSRC), ..Default::default() },
+        codec: vp8,
+        ..Default::default()
+    };
+    MediaStreamTrack::new("s".into(), "s.cam".into(), "cam".into(), RtpCodecKind::Video, vec![coding])
+}
+
 impl Pair {
     pub fn new() -> Self {
         let now = Instant::now();
@@ -91,38 +133,11 @@ impl Pair {
         let link = Arc::new(LinkReport::default());
         let mut server = conn::build(&identity, PcTarget::Subscribe, server_ice.clone(), SERVER, link.clone(), now)
             .expect("server connection");
-        // The feedback a browser's VP8 offers: the NACK responder binds only a stream with "nack".
-        let vp8 = RTCRtpCodec {
-            mime_type: "video/VP8".into(),
-            clock_rate: 90000,
-            rtcp_feedback: vec![RTCPFeedback { typ: "nack".into(), parameter: String::new() }],
-            ..Default::default()
-        };
-        let coding = RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(SSRC), ..Default::default() },
-            codec: vp8,
-            ..Default::default()
-        };
-        let track = MediaStreamTrack::new("s".into(), "s.cam".into(), "cam".into(), RtpCodecKind::Video, vec![coding]);
-        server.add_track(track).expect("track");
+        server.add_track(track()).expect("track");
         let offer = server.create_offer(None).expect("offer");
         server.set_local_description(now, offer.clone()).expect("local offer");
 
-        let settings =
-            SettingEngineBuilder::new().with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled).build();
-        let mut client = RTCPeerConnectionBuilder::new()
-            .with_setting_engine(settings)
-            .with_media_engine(engine::media_engine().expect("engine"))
-            // Hands sender reports to the client's reads (they stop in the chain otherwise).
-            .with_interceptor_registry(
-                rtc::interceptor::Registry::new().with(Slot::from(TAP_SLOT), KeyframeRequestTap::new(Arc::default())),
-            )
-            .build(now)
-            .expect("client");
-        client.add_local_candidate(conn::host_candidate(CLIENT).expect("candidate")).expect("local candidate");
-        client.set_remote_description(now, offer).expect("remote offer");
-        let answer = client.create_answer(None).expect("answer");
-        client.set_local_description(now, answer.clone()).expect("local answer");
+        let (client, answer) = client(offer, CLIENT, now);
         server.set_remote_description(now, answer).expect("remote answer");
         Self {
             server,

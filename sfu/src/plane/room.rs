@@ -598,6 +598,7 @@ impl Room {
         if !m.offer_pending {
             return Err(SfuError::NoPendingOffer);
         }
+        tracing::debug!(member = id, "subscribe answer");
         let Some(s) = m.subscriber.as_ref() else { return Err(SfuError::SubscribeNotAllowed) };
         let answer = RTCSessionDescription::answer(sdp).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         io.pc(s.id)
@@ -714,6 +715,7 @@ impl Room {
         let offer = pc.create_offer(None).map_err(internal)?;
         pc.set_local_description(now, offer.clone()).map_err(internal)?;
         let sdp = pc.local_description().map(|d| d.sdp).unwrap_or(offer.sdp);
+        tracing::debug!(conn = s.id, member = id, "subscribe offer");
         if !m.sub_connected {
             s.deadline.get_or_insert(now + self.config.connect_timeout);
         }
@@ -801,6 +803,7 @@ impl Room {
     }
 
     fn pc_state(&mut self, io: &mut Io, owner: &Owner, state: RTCPeerConnectionState, now: Instant) {
+        tracing::debug!(member = %owner.member, target = ?owner.target, ?state, "connection");
         let timeout = self.config.connect_timeout;
         let Some(m) = self.members.get_mut(&*owner.member) else { return };
         let pc = match owner.target {

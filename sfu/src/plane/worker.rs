@@ -258,6 +258,7 @@ impl Worker {
             let Some(pc) = self.io.pc(id) else { return };
             if let Some(ev) = pc.poll_event() {
                 if let RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) = &ev {
+                    tracing::debug!(conn = id, member = %owner.member, target = ?owner.target, ?state, "ICE");
                     let connected =
                         matches!(state, RTCIceConnectionState::Connected | RTCIceConnectionState::Completed);
                     self.io.ice_state(id, connected, now);
