@@ -304,6 +304,8 @@ pub struct SfuStats {
     pub peer_connections: AtomicUsize,
     pub published_tracks: AtomicUsize,
     pub down_tracks: AtomicUsize,
+    /// WHEP offers waiting for their source's first packets (at most two seconds each).
+    pub watches_waiting: AtomicUsize,
     pub forwarded_packets: std::sync::atomic::AtomicU64,
     pub dropped_packets: std::sync::atomic::AtomicU64,
     pub keyframe_requests: std::sync::atomic::AtomicU64,
@@ -526,7 +528,8 @@ impl Participant {
     }
 
     /// A receive-only player's offer (WHEP): it is answered with `source`'s camera and
-    /// microphone, once (see the room's `watch`). Join with no grants first.
+    /// microphone, once (see the room's `watch`), after waiting up to two seconds for those
+    /// the source said it sends and has not sent yet. Join with no grants first.
     pub async fn watch(&self, offer_sdp: String, source: &str) -> Result<String, SfuError> {
         self.ask(|reply| Cmd::Watch { id: self.id.clone(), sdp: offer_sdp, source: source.to_owned(), reply }).await
     }

@@ -125,6 +125,11 @@ fn render_media(o: &mut String, m: &huizhen_sfu::SfuStats) {
         ),
         ("huizhen_media_published_tracks", "Tracks being published.", m.published_tracks.load(Relaxed)),
         ("huizhen_media_down_tracks", "Tracks being sent to subscribers.", m.down_tracks.load(Relaxed)),
+        (
+            "huizhen_media_whep_waiting",
+            "WHEP offers waiting for their source's first packets.",
+            m.watches_waiting.load(Relaxed),
+        ),
     ] {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }

@@ -322,6 +322,8 @@ pub struct Synth {
     /// Where in the clip to begin (publishers of the same clip are staggered so the same
     /// frame is not sent by two of them at once; the latency probe tells them apart by time).
     pub start_frame: u64,
+    /// Nothing is sent while this is true (a camera whose first frame is late).
+    pub held: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Synth {
@@ -337,6 +339,7 @@ impl Synth {
             h264: false,
             clip: None,
             start_frame: 0,
+            held: None,
         }
     }
     /// The test clip's VP8 video (640x360, 30 frames/s).
@@ -794,7 +797,9 @@ async fn write_synth(
                 continue;
             }
         }
-        if !state.lock().unwrap().publish_connected {
+        if !state.lock().unwrap().publish_connected
+            || s.held.as_ref().is_some_and(|h| h.load(std::sync::atomic::Ordering::Relaxed))
+        {
             continue;
         }
         for (i, (rid, ssrc)) in layers.iter().enumerate() {

@@ -403,6 +403,93 @@ async fn a_player_watches_the_encoder_by_whep() {
     srv.stop().await;
 }
 
+/// A player that asks the moment its source starts, when the sound is here and the picture
+/// not yet (a camera's first frame comes after the microphone's first packets), is answered
+/// with both once the picture is here: it cannot renegotiate, so an answer with the sound alone
+/// would be its whole session. A picture that never comes is waited for two seconds at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_that_asks_before_the_first_frame_waits_for_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let srv = TestServer::start().await;
+    let api = srv.api();
+    let (id, surgeon) = teaching(&api).await;
+    let (encoder, token) = credential(&api, &id, &surgeon, LABEL).await;
+    let room = api.post(&format!("/v1/consultations/{id}/join"), &surgeon, json!({})).await.ok();
+    let host = MediaPeer::join(&srv.ws_url(room["token"].as_str().unwrap()), vec![]).await;
+    eventually("the consultation is live", WAIT, || async {
+        api.get(&format!("/v1/consultations/{id}"), &surgeon).await.body["status"] == "live"
+    })
+    .await;
+    let doctor = api.login("doctor-east").await;
+    let viewer = api.post(&format!("/v1/consultations/{id}/join"), &doctor, json!({})).await.ok();
+    let viewer = viewer["token"].as_str().unwrap().to_owned();
+    let whep = format!("/v1/consultations/{id}/whep");
+
+    // The encoder's camera sends nothing until the test lets it.
+    let held = Arc::new(AtomicBool::new(true));
+    let tracks = vec![
+        Synth { held: Some(held.clone()), ..Synth::clip_video("cam", "or3/cam") },
+        Synth::clip_audio("mic", "or3/mic"),
+    ];
+    let encoder_peer = WhipPeer::new(&tracks).await;
+    let whip = format!("/v1/consultations/{id}/whip");
+    let answer = call(&srv, "POST", &whip, Some(&token), "application/sdp", &encoder_peer.offer).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    encoder_peer.accept(&answer.body).await;
+    let (cam, mic) = (format!("encoder-{encoder}/cam"), format!("encoder-{encoder}/mic"));
+    eventually("the host hears the encoder", WAIT, || async { host.packets_of(&mic) >= 10 }).await;
+    assert_eq!(host.packets_of(&cam), 0, "the camera is held");
+    let waiting = || srv.state.sfu.stats().watches_waiting.load(Relaxed);
+    let sent = |sdp: &str| -> Vec<String> {
+        let mut t: Vec<String> = sdp
+            .lines()
+            .filter_map(|l| l.strip_prefix("a=msid:"))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .map(str::to_owned)
+            .collect();
+        t.sort();
+        t
+    };
+
+    // A picture that does not come: after the wait, the sound alone (201, as before).
+    let first = WhepPeer::new().await;
+    let (answer, ()) = tokio::join!(call(&srv, "POST", &whep, Some(&viewer), "application/sdp", &first.offer), async {
+        eventually("the first player's offer to wait", WAIT, || async { waiting() == 1 }).await;
+    });
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(sent(&answer.body), vec![format!("encoder-{encoder}.mic")], "{}", answer.body);
+    assert_eq!(waiting(), 0);
+    let r = call(&srv, "DELETE", answer.location.as_deref().unwrap(), Some(&viewer), "application/sdp", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    first.close().await;
+
+    // The picture comes while the player's offer waits: both.
+    let player = WhepPeer::new().await;
+    let (answer, ()) =
+        tokio::join!(call(&srv, "POST", &whep, Some(&viewer), "application/sdp", &player.offer), async {
+            eventually("the player's offer to wait", WAIT, || async { waiting() == 1 }).await;
+            held.store(false, Relaxed);
+        });
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    assert_eq!(
+        sent(&answer.body),
+        vec![format!("encoder-{encoder}.cam"), format!("encoder-{encoder}.mic")],
+        "{}",
+        answer.body
+    );
+    assert_eq!(waiting(), 0);
+    player.accept(&answer.body).await;
+    eventually("the player receives the encoder's video and audio", WAIT, || async {
+        player.packets_of(&cam) >= 30 && player.packets_of(&mic) >= 30
+    })
+    .await;
+    player.close().await;
+    encoder_peer.close().await;
+    host.close().await;
+    srv.stop().await;
+}
+
 /// The codecs an operating room's equipment sends: H.264 (hardware encoders, OBS's default)
 /// and VP8 with simulcast when the encoder offers three layers, both to one watcher (whose
 /// connection first negotiated H.264 only, before the subscribe m-lines offered every codec,

@@ -174,6 +174,8 @@ struct Member {
     /// A WHEP player: its subscribe connection carries what it was answered with, nothing
     /// more (it cannot renegotiate), so later tracks are not added and nothing is offered.
     watching: bool,
+    /// What its accepted publish offer says it sends (WHEP offers for it wait for those).
+    sends: Sends,
 }
 
 pub struct Room {
@@ -194,6 +196,56 @@ pub struct Room {
     sessions: u64,
     /// Hidden in-process subscribers (the recorder), by name.
     taps: HashMap<String, mpsc::UnboundedSender<crate::TapEvent>>,
+    /// WHEP offers that wait for their source's first packets (see `Cmd::Watch`).
+    waiting: Vec<Waiting>,
+}
+
+/// How long a WHEP offer waits for the tracks its source said it sends: a browser's camera
+/// sends its first frame a moment after its microphone's first packet, and a player answered
+/// in between would have the sound only for its whole session (it cannot renegotiate).
+const WATCH_WAIT: Duration = Duration::from_secs(2);
+
+/// A WHEP offer held until its source's tracks are here, or `until`.
+struct Waiting {
+    id: String,
+    sdp: String,
+    source: String,
+    until: Instant,
+    reply: Reply<String>,
+}
+
+/// What a publish offer says its sender sends: the m-lines of each kind in use and sending.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Sends {
+    audio: usize,
+    video: usize,
+}
+
+impl Sends {
+    fn of(sdp: &str) -> Self {
+        let mut sends = Sends::default();
+        let close = |section: Option<(&str, bool)>, sends: &mut Sends| match section {
+            Some(("audio", true)) => sends.audio += 1,
+            Some(("video", true)) => sends.video += 1,
+            _ => {}
+        };
+        let mut section: Option<(&str, bool)> = None;
+        for line in sdp.lines() {
+            if let Some(m) = line.strip_prefix("m=") {
+                close(section.take(), &mut sends);
+                let mut parts = m.split_whitespace();
+                let kind = parts.next().unwrap_or("");
+                // Port 0: a section rejected or stopped. No direction attribute: sendrecv.
+                section = Some((kind, parts.next() != Some("0")));
+            } else if let Some((_, sending)) = section.as_mut()
+                && matches!(line.trim_end(), "a=recvonly" | "a=inactive")
+            {
+                *sending = false;
+            }
+        }
+        close(section, &mut sends);
+        sends
+    }
 }
 
 fn ack<T>(reply: Reply<T>, r: Result<T, SfuError>) {
@@ -233,13 +285,14 @@ impl Room {
             last_eval: now,
             sessions: 0,
             taps: HashMap::new(),
+            waiting: Vec::new(),
         }
     }
 
     /// Nothing here any more. A shard linked to others stays until `Sfu` unlinks it, so the
     /// room's next member on this worker meets its links.
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty() && self.taps.is_empty() && self.peers.is_empty()
+        self.members.is_empty() && self.taps.is_empty() && self.peers.is_empty() && self.waiting.is_empty()
     }
 
     pub fn handle(&mut self, io: &mut Io, cmd: Cmd, now: Instant) {
@@ -257,8 +310,13 @@ impl Room {
                 ack(reply, r);
             }
             Cmd::Watch { id, sdp, source, reply } => {
-                let r = self.watch(io, &id, sdp, &source, now);
-                ack(reply, r);
+                if self.starting(&source) {
+                    io.stats.watches_waiting.fetch_add(1, Relaxed);
+                    self.waiting.push(Waiting { id, sdp, source, until: now + WATCH_WAIT, reply });
+                } else {
+                    let r = self.watch(io, &id, sdp, &source, now);
+                    ack(reply, r);
+                }
             }
             Cmd::Candidate { id, target, candidate, reply } => {
                 let r = self.remote_candidate(&id, target, &candidate);
@@ -540,6 +598,7 @@ impl Room {
                 nacks: crate::bwe::NackWindow::default(),
                 audio_held: false,
                 watching: false,
+                sends: Sends::default(),
             },
         );
         let keys: Vec<String> =
@@ -563,6 +622,7 @@ impl Room {
         if !grants.publish {
             return Err(SfuError::PublishNotAllowed);
         }
+        let sends = Sends::of(&sdp);
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
         if self.members.get(id).is_some_and(|m| m.publisher.is_none()) {
             let pc = self.open(io, id, PcTarget::Publish, now)?;
@@ -578,6 +638,7 @@ impl Room {
         match answer_offer(pc, offer, now) {
             Ok(sdp) => {
                 m.audio_ext = extmap_id(&sdp, engine::AUDIO_LEVEL_URI);
+                m.sends = sends;
                 Ok(engine::for_client(&self.config, &sdp))
             }
             Err(e) => {
@@ -617,6 +678,32 @@ impl Room {
             self.negotiate(io, id, now)?;
         }
         Ok(())
+    }
+
+    /// Whether `source` said it sends more tracks of a kind than have arrived: its first
+    /// packets are on their way (a track exists here from its first packet).
+    fn starting(&self, source: &str) -> bool {
+        let Some(m) = self.members.get(source) else { return false };
+        let count =
+            |kind: TrackKind| self.tracks.values().filter(|t| t.info.participant == source && t.kind == kind).count();
+        count(TrackKind::Audio) < m.sends.audio || count(TrackKind::Video) < m.sends.video
+    }
+
+    /// The WHEP offers whose source's tracks are all here now, or that waited long enough
+    /// (answered with what there is); a player that gave up meanwhile is dropped.
+    fn serve_waiting(&mut self, io: &mut Io, now: Instant) {
+        for w in std::mem::take(&mut self.waiting) {
+            if !w.reply.is_closed() && now < w.until && self.starting(&w.source) {
+                self.waiting.push(w);
+                continue;
+            }
+            io.stats.watches_waiting.fetch_sub(1, Relaxed);
+            if w.reply.is_closed() {
+                continue;
+            }
+            let r = self.watch(io, &w.id, w.sdp, &w.source, now);
+            ack(w.reply, r);
+        }
     }
 
     /// A WHEP player's offer: a subscribe connection built from it, carrying `source`'s
@@ -910,6 +997,9 @@ impl Room {
             }
             let _ = self.negotiate(io, &s, now);
         }
+        if !self.waiting.is_empty() {
+            self.serve_waiting(io, now);
+        }
     }
 
     /// Hands a tap the packets of one track: all simulcast layers, with the publisher's sender
@@ -1060,6 +1150,9 @@ impl Room {
         for id in ids {
             self.remove(io, &id, None, now);
         }
+        // Their players are told the room is gone (their reply dropped).
+        io.stats.watches_waiting.fetch_sub(self.waiting.len(), Relaxed);
+        self.waiting.clear();
     }
 
     fn set_speaker(&mut self, who: Option<String>) {
@@ -1073,6 +1166,9 @@ impl Room {
     /// Twice a second: connect deadlines, the active speaker, and once a second the layer
     /// rates, each subscriber's estimate and layer choice, and connection quality.
     pub fn tick(&mut self, io: &mut Io, now: Instant) {
+        if !self.waiting.is_empty() {
+            self.serve_waiting(io, now);
+        }
         let late: Vec<String> = self
             .members
             .iter()
@@ -1241,4 +1337,24 @@ fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
         let (id, tail) = rest.split_once(' ')?;
         (tail.trim() == uri).then(|| id.split('/').next()?.parse().ok())?
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sends;
+
+    /// What a publish offer says its sender sends: the m-lines that send, by kind; a rejected
+    /// (port 0), receive-only or inactive one does not count, and sendrecv is the default.
+    #[test]
+    fn a_publish_offer_says_what_it_sends() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=inactive\r\n\
+            m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=sendonly\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:4\r\na=recvonly\r\n\
+            m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:5\r\n";
+        assert_eq!(Sends::of(sdp), Sends { audio: 1, video: 1 });
+        assert_eq!(Sends::of(""), Sends::default());
+    }
 }
