@@ -25,6 +25,9 @@ pub struct Report {
 /// entries Redis drops for the consultations moved (required when this node is one of
 /// several: otherwise the old entry would keep being asked for, and named unreachable).
 pub async fn adopt(config: &Config, store: DynStore, from: &Path, retired_url: Option<&str>) -> anyhow::Result<Report> {
+    // As Redis has it: `node.public_url` is refused with a trailing `/` (config.rs), so one
+    // typed here would match no entry and leave the old one named unreachable.
+    let retired_url = retired_url.map(|u| u.trim_end_matches('/'));
     let cluster = if config.store == "embedded" || config.node.public_url.is_empty() {
         None
     } else {
@@ -33,7 +36,7 @@ pub async fn adopt(config: &Config, store: DynStore, from: &Path, retired_url: O
                 "this node is one of several (node.public_url is set): say which node the recordings come from with --retired-url <its node.public_url>"
             );
         };
-        if retired.trim_end_matches('/') == config.node.public_url.trim_end_matches('/') {
+        if retired == config.node.public_url {
             anyhow::bail!("--retired-url is this node's own URL");
         }
         let lease = std::time::Duration::from_secs(config.node.lease_secs);

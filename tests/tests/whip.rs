@@ -74,6 +74,36 @@ async fn credential(api: &Api, id: &str, host: &str, label: &str) -> (String, St
     (made["encoder"]["id"].as_str().unwrap().to_owned(), made["token"].as_str().unwrap().to_owned())
 }
 
+/// A live teaching session for players to watch: the surgeon in the room (a peer that
+/// publishes nothing), an encoder's credential, and the requesting doctor's room token.
+struct Live {
+    id: String,
+    encoder: String,
+    token: String,
+    host: MediaPeer,
+    host_token: String,
+    doctor: String,
+    viewer: String,
+    whep: String,
+}
+
+async fn live(srv: &TestServer, api: &Api) -> Live {
+    let (id, surgeon) = teaching(api).await;
+    let (encoder, token) = credential(api, &id, &surgeon, LABEL).await;
+    let room = api.post(&format!("/v1/consultations/{id}/join"), &surgeon, json!({})).await.ok();
+    let host_token = room["token"].as_str().unwrap().to_owned();
+    let host = MediaPeer::join(&srv.ws_url(&host_token), vec![]).await;
+    eventually("the consultation is live", WAIT, || async {
+        api.get(&format!("/v1/consultations/{id}"), &surgeon).await.body["status"] == "live"
+    })
+    .await;
+    let doctor = api.login("doctor-east").await;
+    let viewer = api.post(&format!("/v1/consultations/{id}/join"), &doctor, json!({})).await.ok();
+    let viewer = viewer["token"].as_str().unwrap().to_owned();
+    let whep = format!("/v1/consultations/{id}/whep");
+    Live { id, encoder, token, host, host_token, doctor, viewer, whep }
+}
+
 fn encoder_tracks() -> Vec<Synth> {
     vec![Synth::clip_video("cam", "or3/cam"), Synth::clip_audio("mic", "or3/mic")]
 }
@@ -318,18 +348,7 @@ async fn only_configured_origins_may_call_whip_from_a_web_page() {
 async fn a_player_watches_the_encoder_by_whep() {
     let srv = TestServer::start().await;
     let api = srv.api();
-    let (id, surgeon) = teaching(&api).await;
-    let (encoder, token) = credential(&api, &id, &surgeon, LABEL).await;
-    let room = api.post(&format!("/v1/consultations/{id}/join"), &surgeon, json!({})).await.ok();
-    let host = MediaPeer::join(&srv.ws_url(room["token"].as_str().unwrap()), vec![]).await;
-    eventually("the consultation is live", WAIT, || async {
-        api.get(&format!("/v1/consultations/{id}"), &surgeon).await.body["status"] == "live"
-    })
-    .await;
-    let doctor = api.login("doctor-east").await;
-    let viewer = api.post(&format!("/v1/consultations/{id}/join"), &doctor, json!({})).await.ok();
-    let viewer = viewer["token"].as_str().unwrap().to_owned();
-    let whep = format!("/v1/consultations/{id}/whep");
+    let Live { id, encoder, token, host, host_token, doctor, viewer, whep } = live(&srv, &api).await;
 
     // Nothing is published yet: nothing to watch.
     let early = WhepPeer::new().await;
@@ -374,7 +393,7 @@ async fn a_player_watches_the_encoder_by_whep() {
     })
     .await;
     // Someone else's token does not end it.
-    call(&srv, "DELETE", &location, Some(room["token"].as_str().unwrap()), "application/sdp", "")
+    call(&srv, "DELETE", &location, Some(&host_token), "application/sdp", "")
         .await
         .expect(404, "whep_session_not_found");
     let r = call(&srv, "DELETE", &location, Some(&viewer), "application/sdp", "").await;
@@ -413,18 +432,7 @@ async fn a_player_that_asks_before_the_first_frame_waits_for_it() {
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     let srv = TestServer::start().await;
     let api = srv.api();
-    let (id, surgeon) = teaching(&api).await;
-    let (encoder, token) = credential(&api, &id, &surgeon, LABEL).await;
-    let room = api.post(&format!("/v1/consultations/{id}/join"), &surgeon, json!({})).await.ok();
-    let host = MediaPeer::join(&srv.ws_url(room["token"].as_str().unwrap()), vec![]).await;
-    eventually("the consultation is live", WAIT, || async {
-        api.get(&format!("/v1/consultations/{id}"), &surgeon).await.body["status"] == "live"
-    })
-    .await;
-    let doctor = api.login("doctor-east").await;
-    let viewer = api.post(&format!("/v1/consultations/{id}/join"), &doctor, json!({})).await.ok();
-    let viewer = viewer["token"].as_str().unwrap().to_owned();
-    let whep = format!("/v1/consultations/{id}/whep");
+    let Live { id, encoder, token, host, viewer, whep, .. } = live(&srv, &api).await;
 
     // The encoder's camera sends nothing until the test lets it.
     let held = Arc::new(AtomicBool::new(true));
