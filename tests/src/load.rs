@@ -421,6 +421,12 @@ async fn ask_layer(peer: &MediaPeer, who: &str, layer: &str, deadline: Instant) 
     Ok(())
 }
 
+/// `LOAD_DEBUG` set: why a subscriber got nothing or its first frame came late, and the
+/// media plane's own debug events.
+fn load_debug() -> bool {
+    std::env::var_os("LOAD_DEBUG").is_some()
+}
+
 /// Waits for each subscriber's first video packet from each publisher of its room.
 /// `states[i]` and `joined[i]` belong to plan entry `i`.
 async fn first_frames(states: &[State], plan: &[(String, String, bool)], joined: &[Instant]) -> SetUp {
@@ -436,7 +442,7 @@ async fn first_frames(states: &[State], plan: &[(String, String, bool)], joined:
                 Some(at) => {
                     let from = joined[i].max(joined[j]);
                     let ms = at.saturating_duration_since(from).as_secs_f64() * 1e3;
-                    if std::env::var_os("LOAD_DEBUG").is_some() && ms > 800.0 {
+                    if load_debug() && ms > 800.0 {
                         let steps: Vec<String> = lock(state)
                             .timeline
                             .iter()
@@ -591,7 +597,7 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
         }
     }
     // The media plane's own account of ICE, held DTLS and dropped datagrams, for LOAD_DEBUG.
-    if std::env::var_os("LOAD_DEBUG").is_some() {
+    if load_debug() {
         env.push(("HUIZHEN_LOG", "warn,huizhen_sfu::plane=debug"));
     }
     let spread = o.spread.to_string();
@@ -656,7 +662,7 @@ pub async fn run_huizhen(o: &Options) -> Result<Report> {
     let set_up = first_frames(&states, &plan, &joined).await;
     // Why a subscriber got nothing: whether it connected, its errors and the last messages.
     // Not HUIZHEN_…: the server, which inherits the environment, refuses unknown HUIZHEN_ keys.
-    if std::env::var_os("LOAD_DEBUG").is_some() {
+    if load_debug() {
         for (st, (_, who, _)) in states.iter().zip(&plan) {
             let s = lock(st);
             if !s.received.is_empty() && s.received.values().all(|r| r.packets == 0) || s.received.is_empty() {

@@ -13,6 +13,7 @@ use std::io::IoSlice;
 
 use bytes::BytesMut;
 use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::state::RTCIceConnectionState;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use rustc_hash::FxHashMap;
@@ -330,7 +331,8 @@ impl Io {
 
     /// The connection's ICE state changed: once a pair is selected, the DTLS that came early
     /// is handed over (the caller drains what it produces).
-    pub fn ice_state(&mut self, id: ConnId, connected: bool, now: Instant) {
+    pub fn ice_state(&mut self, id: ConnId, state: RTCIceConnectionState, now: Instant) {
+        let connected = matches!(state, RTCIceConnectionState::Connected | RTCIceConnectionState::Completed);
         let early = match self.conns.get_mut(&id) {
             Some(c) => {
                 c.ice_connected = connected;
@@ -513,7 +515,7 @@ mod tests {
         use super::super::demux::{Kind, kind};
         use super::super::loopback;
         use rtc::peer_connection::event::RTCPeerConnectionEvent;
-        use rtc::peer_connection::state::{RTCIceConnectionState, RTCPeerConnectionState};
+        use rtc::peer_connection::state::RTCPeerConnectionState;
         use std::time::Duration;
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut io = Io::new(socket, Identity::generate().unwrap(), Arc::new(SfuStats::default())).unwrap();
@@ -537,7 +539,7 @@ mod tests {
         let events = |io: &mut Io, now: Instant| {
             while let Some(ev) = io.pc(id).unwrap().poll_event() {
                 if let RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) = ev {
-                    io.ice_state(id, matches!(state, RTCIceConnectionState::Connected), now);
+                    io.ice_state(id, state, now);
                 }
             }
         };

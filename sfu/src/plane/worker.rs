@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
-use rtc::peer_connection::state::RTCIceConnectionState;
 use rtc::sansio::Protocol;
 use tokio::sync::mpsc;
 
@@ -259,9 +258,7 @@ impl Worker {
             if let Some(ev) = pc.poll_event() {
                 if let RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(state) = &ev {
                     tracing::debug!(conn = id, member = %owner.member, target = ?owner.target, ?state, "ICE");
-                    let connected =
-                        matches!(state, RTCIceConnectionState::Connected | RTCIceConnectionState::Completed);
-                    self.io.ice_state(id, connected, now);
+                    self.io.ice_state(id, *state, now);
                 }
                 if let Some(room) = self.rooms.get_mut(&owner.room) {
                     room.on_event(&mut self.io, &owner, ev, now);
