@@ -459,7 +459,18 @@ async fn first_frames(states: &[State], plan: &[(String, String, bool)], joined:
                     }
                     first_ms.push(ms)
                 }
-                None => missing += 1,
+                None => {
+                    if load_debug() {
+                        let s = lock(state);
+                        let got: Vec<String> = s.received.iter().map(|(k, r)| format!("{k}:{}", r.packets)).collect();
+                        let steps: Vec<&String> = s.timeline.iter().map(|(_, what)| what).collect();
+                        eprintln!(
+                            "never a packet: {} <- {who} in {room}; it has {got:?}; errors {:?}; steps {steps:?}",
+                            plan[i].1, s.errors
+                        );
+                    }
+                    missing += 1
+                }
             }
         }
     }
@@ -832,11 +843,11 @@ fn pin(server: u32, on: bool) -> Result<()> {
 
 pub fn markdown(reports: &[Report]) -> String {
     let mut s = String::from(
-        "| target | scenario | publishers / peers | forwarded pkt/s | server CPU | CPU ms per 1000 pkts | RSS MiB | loss | join→first frame p50 / p95 | added latency p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| target | scenario | publishers / peers | forwarded pkt/s | server CPU | CPU ms per 1000 pkts | RSS MiB | loss | video streams that never started | join→first frame p50 / p95 | added latency p50 / p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
         s.push_str(&format!(
-            "| {} | {} | {} / {} | {:.0} | {:.1}% | {:.3} | {:.0} | {:.2}% | {:.0} / {:.0} ms | {:.2} / {:.2} ms |\n",
+            "| {} | {} | {} / {} | {:.0} | {:.1}% | {:.3} | {:.0} | {:.2}% | {} | {:.0} / {:.0} ms | {:.2} / {:.2} ms |\n",
             r.target,
             r.scenario,
             r.publishers,
@@ -846,6 +857,7 @@ pub fn markdown(reports: &[Report]) -> String {
             r.cpu_ms_per_1000_packets,
             r.server_rss_mib,
             r.loss_pct,
+            r.missing_streams,
             r.join_first_frame_p50_ms,
             r.join_first_frame_p95_ms,
             r.latency_p50_ms,

@@ -111,6 +111,8 @@ pub struct PeerState {
     /// When each signaling step and connection state happened (the load tool prints it for a
     /// slow first frame under `LOAD_DEBUG`).
     pub timeline: Vec<(std::time::Instant, String)>,
+    /// The length of each subscribe answer sent, in bytes of SDP.
+    pub answer_bytes: Vec<usize>,
 }
 
 /// Options for a test peer.
@@ -587,8 +589,11 @@ async fn drive(
                         let a = pc.create_answer(None).await.unwrap();
                         pc.set_local_description(a.clone()).await.unwrap();
                         let id = next(&mut n);
+                        let bytes = a.sdp.len();
                         let _ = ws.send(send(json!({ "type": "subscribe_answer", "id": id, "sdp": a.sdp }))).await;
-                        state.lock().unwrap().timeline.push((std::time::Instant::now(), "subscribe_answer sent".into()));
+                        let mut st = state.lock().unwrap();
+                        st.timeline.push((std::time::Instant::now(), "subscribe_answer sent".into()));
+                        st.answer_bytes.push(bytes);
                     }
                     "trickle" => {
                         let c: RTCIceCandidateInit = serde_json::from_value(v["candidate"].clone()).unwrap();

@@ -66,6 +66,60 @@ async fn two_publishers_receive_each_others_audio_and_video() {
     srv.stop().await;
 }
 
+/// A 20-site discussion found this: a site's answer to our subscribe offer (38 m-lines, over
+/// 16 kB) was refused as too large, and an answer over its socket's message rate as too many;
+/// either way the offer stayed pending and no later track was ever offered to that site.
+/// Here with the limits made small: six sites, a watcher whose answers outgrow the message
+/// limit and whose chatter keeps its rate bucket empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gets_every_track_though_its_answers_outgrow_the_message_limits() {
+    const MESSAGE_BYTES: usize = 2048;
+    let srv = TestServer::start_with(|c| {
+        c.limits.ws_message_bytes = MESSAGE_BYTES;
+        c.limits.ws_messages_per_second = 1;
+        c.limits.ws_burst = 4;
+        c.limits.ws_breaches_before_close = 10_000;
+    })
+    .await;
+    let watcher = MediaPeer::join(&srv.ws_url(&token(&srv, "m-limits", "watcher", false)), vec![]).await;
+    let mut sites = Vec::new();
+    for i in 0..6 {
+        let who = format!("site{i}");
+        let tag = format!("{who}/mic");
+        sites.push(
+            MediaPeer::join(&srv.ws_url(&token(&srv, "m-limits", &who, true)), vec![Synth::audio("mic", &tag)]).await,
+        );
+        // Pings at four times the rate: the answer on the way is over the rate every time.
+        let chatter = async {
+            loop {
+                watcher.send(serde_json::json!({ "type": "ping", "id": "chatter" }));
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        };
+        let what = format!("the watcher gets {tag}");
+        tokio::select! {
+            () = eventually(&what, MEDIA_WAIT, || async { watcher.packets_tagged(&tag) >= 10 }) => {}
+            () = chatter => unreachable!(),
+        }
+    }
+    watcher.snapshot(|s| {
+        // Both limits were really met, and held for the rest.
+        let largest = s.answer_bytes.iter().copied().max().unwrap_or(0);
+        assert!(largest > MESSAGE_BYTES, "answers of {:?} bytes", s.answer_bytes);
+        assert!(s.errors.iter().any(|e| e["code"] == "rate_limited"), "{:?}", s.errors);
+    });
+    for site in &sites {
+        site.snapshot(|s| {
+            assert!(s.publish_connected && s.errors.iter().all(|e| e["code"] == "rate_limited"), "{:?}", s.errors)
+        });
+    }
+    watcher.close().await;
+    for p in sites {
+        p.close().await;
+    }
+    srv.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_only_participant_cannot_publish_but_receives() {
     let srv = TestServer::start().await;

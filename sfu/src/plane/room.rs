@@ -930,6 +930,7 @@ impl Room {
 
     fn track_opened(&mut self, io: &mut Io, id: &str, init: RTCTrackEventInit, now: Instant) -> Result<(), SfuError> {
         let key = format!("{id}/{}", init.track_id);
+        tracing::debug!(member = id, track = %init.track_id, ssrc = init.ssrc, rid = ?init.rid, "published track opened");
         // Each simulcast layer opens on its own: a further layer of a known track.
         if let Some(t) = self.tracks.get_mut(&key)
             && t.local_receiver().is_some_and(|(_, r)| r == init.receiver_id)

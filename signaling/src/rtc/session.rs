@@ -168,13 +168,66 @@ impl From<Refusal> for ServerMessage {
 
 fn parse(raw: &str, limit: usize) -> Result<ClientMessage, Refusal> {
     if raw.len() > limit {
-        return Err(Refusal("message_too_large", format!("signaling messages are limited to {limit} bytes")));
+        return Err(too_large(limit));
     }
     let msg: ClientMessage = serde_json::from_str(raw).map_err(|e| Refusal("invalid_message", e.to_string()))?;
     if msg.id().len() > MAX_ID_LEN {
         return Err(Refusal("invalid_message", format!("id is limited to {MAX_ID_LEN} characters")));
     }
     Ok(msg)
+}
+
+/// The answers a client owes us: one per subscribe offer we sent it.
+#[derive(Default)]
+struct Owed {
+    answers: u32,
+    /// The longest offer among them, in bytes.
+    offer_bytes: usize,
+}
+
+impl Owed {
+    fn offered(&mut self, bytes: usize) {
+        self.answers = self.answers.saturating_add(1);
+        self.offer_bytes = self.offer_bytes.max(bytes);
+    }
+
+    /// How long an answer may be: an answer has one m-line per m-line of the offer, so a room
+    /// of twenty sites (38 m-lines) gives answers of 20-30 kB, over the message limit.
+    fn answer_limit(&self, limits: &crate::config::Limits) -> usize {
+        limits.ws_message_bytes.max(self.offer_bytes.saturating_mul(ANSWER_PER_OFFER_BYTES)).min(HARD_FRAME_LIMIT)
+    }
+}
+
+/// An answer's length against its offer's: the offer lists every codec of a kind once per
+/// m-line, a browser's answer about as much again with its own attributes.
+const ANSWER_PER_OFFER_BYTES: usize = 4;
+
+/// Whether one text message is taken, under the socket's size and rate limits. An answer
+/// to a subscribe offer of ours that is still unanswered is the exception: the server sends
+/// one offer at a time and offers nothing more until it is answered, so a refused answer
+/// would keep every later track from this client. Such an answer may be as long as its offer
+/// calls for, and is taken over the rate (the offers bound how many there are).
+fn admit(raw: &str, allowed: bool, owed: &mut Owed, limits: &crate::config::Limits) -> Result<ClientMessage, Refusal> {
+    let limited = || Refusal("rate_limited", format!("at most {} messages per second", limits.ws_messages_per_second));
+    if owed.answers == 0 {
+        return if allowed { parse(raw, limits.ws_message_bytes) } else { Err(limited()) };
+    }
+    match parse(raw, owed.answer_limit(limits)) {
+        Ok(answer @ ClientMessage::SubscribeAnswer { .. }) => {
+            owed.answers -= 1;
+            if owed.answers == 0 {
+                owed.offer_bytes = 0;
+            }
+            Ok(answer)
+        }
+        _ if !allowed => Err(limited()),
+        Ok(_) if raw.len() > limits.ws_message_bytes => Err(too_large(limits.ws_message_bytes)),
+        verdict => verdict,
+    }
+}
+
+fn too_large(limit: usize) -> Refusal {
+    Refusal("message_too_large", format!("signaling messages are limited to {limit} bytes"))
 }
 
 async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, entry: Entry) {
@@ -257,6 +310,7 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, entr
     // its media ready (it once got a pong, or media_not_ready, before the hello).
     let mut greeted = false;
     let mut going_away = false;
+    let mut owed = Owed::default();
     loop {
         tokio::select! {
             inbound = socket.recv(), if greeted => {
@@ -279,11 +333,8 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, entr
                 };
                 last_seen = Instant::now();
                 st.metrics.ws_messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let verdict = if !bucket.take(limits.ws_messages_per_second, limits.ws_burst, Instant::now()) {
-                    Err(Refusal("rate_limited", format!("at most {} messages per second", limits.ws_messages_per_second)))
-                } else {
-                    parse(raw.as_str(), limits.ws_message_bytes)
-                };
+                let allowed = bucket.take(limits.ws_messages_per_second, limits.ws_burst, Instant::now());
+                let verdict = admit(raw.as_str(), allowed, &mut owed, limits);
                 match verdict {
                     Ok(ClientMessage::Ping { id }) => {
                         let _ = socket.send(text(&ServerMessage::Pong { id })).await;
@@ -355,6 +406,9 @@ async fn session(st: &AppState, socket: &mut WebSocket, claims: RoomClaims, entr
                     continue;
                 }
                 let closed = matches!(ev, huizhen_sfu::SfuEvent::Closed { .. });
+                if let huizhen_sfu::SfuEvent::SubscribeOffer { sdp } = &ev {
+                    owed.offered(sdp.len());
+                }
                 if socket.send(text(&super::media::event(ev))).await.is_err() { break; }
                 if closed && let Some(m) = media.take() {
                     // The SFU removed it already; the leave frees its place (the worker it
@@ -405,4 +459,57 @@ async fn break_with_violation(socket: &mut WebSocket) {
         close_code::POLICY,
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+
+    fn answer(sdp_bytes: usize) -> String {
+        serde_json::json!({ "type": "subscribe_answer", "id": "a", "sdp": "x".repeat(sdp_bytes) }).to_string()
+    }
+
+    fn chat(text_bytes: usize) -> String {
+        serde_json::json!({ "type": "chat", "id": "c", "text": "x".repeat(text_bytes) }).to_string()
+    }
+
+    fn code(r: Result<ClientMessage, Refusal>) -> &'static str {
+        match r {
+            Ok(_) => "ok",
+            Err(Refusal(code, _)) => code,
+        }
+    }
+
+    #[test]
+    fn an_answer_we_asked_for_may_be_as_long_as_its_offer_calls_for_and_over_the_rate() {
+        let limits = Limits { ws_message_bytes: 1000, ..Limits::default() };
+        let mut owed = Owed::default();
+        // Nothing owed: the limits as they are.
+        assert_eq!(code(admit(&answer(2000), true, &mut owed, &limits)), "message_too_large");
+        assert_eq!(code(admit(&answer(10), false, &mut owed, &limits)), "rate_limited");
+        // Two offers of 1,500 bytes out: two answers of up to four times that are taken,
+        // even with the bucket empty; a third is held to the limits again.
+        owed.offered(1500);
+        owed.offered(1200);
+        assert_eq!(code(admit(&answer(5000), false, &mut owed, &limits)), "ok");
+        assert_eq!(code(admit(&answer(7000), true, &mut owed, &limits)), "message_too_large");
+        assert_eq!(code(admit(&answer(5000), true, &mut owed, &limits)), "ok");
+        assert_eq!(code(admit(&answer(5000), true, &mut owed, &limits)), "message_too_large");
+        assert_eq!(code(admit(&answer(10), false, &mut owed, &limits)), "rate_limited");
+    }
+
+    #[test]
+    fn while_an_answer_is_owed_other_messages_keep_their_limits() {
+        let limits = Limits { ws_message_bytes: 1000, ..Limits::default() };
+        let mut owed = Owed::default();
+        owed.offered(1500);
+        assert_eq!(code(admit(&chat(2000), true, &mut owed, &limits)), "message_too_large");
+        assert_eq!(code(admit(&chat(10), false, &mut owed, &limits)), "rate_limited");
+        assert_eq!(code(admit("{not json", false, &mut owed, &limits)), "rate_limited");
+        assert_eq!(code(admit("{not json", true, &mut owed, &limits)), "invalid_message");
+        assert_eq!(code(admit(&chat(10), true, &mut owed, &limits)), "ok");
+        // Still owed: none of those was the answer.
+        assert_eq!(code(admit(&answer(3000), false, &mut owed, &limits)), "ok");
+    }
 }
